@@ -1,0 +1,80 @@
+/**
+ * The documented quality steps the live scheduler walks down when compute falls
+ * behind, and back up when it catches up. Each chunk takes the best level whose
+ * expected cost fits the time left before its audio is due; costs are running
+ * estimates per level (wall time including waits for the shared inference worker),
+ * so a level comes back as soon as it fits again.
+ *
+ *   0 full          manifest steps, CFG ω, classifier guidance γ, long window
+ *   1 no-classifier γ = 0 (drops the align_classifier pass per step)
+ *   2 fewer-steps   half the steps (rounded up), γ = 0
+ *   3 short-window  half the steps, γ = 0, past context cut to the minimum
+ *   4 minimal       1 step, no CFG (one UNet pass), minimum context
+ *   5 skip          no generation: the chunk is silent (faded), nothing queues up
+ */
+
+export interface QualityLevel {
+  level: number;
+  name: string;
+  steps: number;
+  cfgScale: number;
+  cgScale: number;
+  /** Latent frames of already generated context in the window (0 = none). */
+  contextFrames: number;
+  /** False only for the skip level. */
+  generate: boolean;
+}
+
+export interface LadderOptions {
+  steps: number;
+  cfgScale: number;
+  cgScale: number;
+  maxContextFrames: number;
+  minContextFrames: number;
+}
+
+export function buildLadder(o: LadderOptions): QualityLevel[] {
+  const half = Math.max(1, Math.ceil(o.steps / 2));
+  return [
+    { level: 0, name: 'full', steps: o.steps, cfgScale: o.cfgScale, cgScale: o.cgScale, contextFrames: o.maxContextFrames, generate: true },
+    { level: 1, name: 'no-classifier', steps: o.steps, cfgScale: o.cfgScale, cgScale: 0, contextFrames: o.maxContextFrames, generate: true },
+    { level: 2, name: 'fewer-steps', steps: half, cfgScale: o.cfgScale, cgScale: 0, contextFrames: o.maxContextFrames, generate: true },
+    { level: 3, name: 'short-window', steps: half, cfgScale: o.cfgScale, cgScale: 0, contextFrames: o.minContextFrames, generate: true },
+    { level: 4, name: 'minimal', steps: 1, cfgScale: 0, cgScale: 0, contextFrames: o.minContextFrames, generate: true },
+    { level: 5, name: 'skip', steps: 0, cfgScale: 0, cgScale: 0, contextFrames: 0, generate: false },
+  ];
+}
+
+/** Running cost estimate per level: an exponential average that leans to the slow side. */
+export class LevelCosts {
+  readonly #estimateMs: number[];
+
+  constructor(levels: number) {
+    this.#estimateMs = new Array<number>(levels).fill(0);
+  }
+
+  estimate(level: number): number {
+    return this.#estimateMs[level] ?? 0;
+  }
+
+  /** Seeds a level from calibration. */
+  seed(level: number, ms: number): void {
+    this.#estimateMs[level] = ms;
+  }
+
+  observe(level: number, ms: number): void {
+    const old = this.#estimateMs[level] ?? 0;
+    // Rise fast, fall slowly: being late costs a dropped chunk, being early costs quality.
+    const alpha = ms > old ? 0.5 : 0.1;
+    this.#estimateMs[level] = old === 0 ? ms : old + alpha * (ms - old);
+  }
+
+  /** Best level whose estimate fits `budgetMs`; the last (skip) level when none does. */
+  choose(levels: readonly QualityLevel[], budgetMs: number): QualityLevel {
+    for (const level of levels) {
+      if (!level.generate) return level;
+      if (this.estimate(level.level) <= budgetMs) return level;
+    }
+    return levels[levels.length - 1]!;
+  }
+}
