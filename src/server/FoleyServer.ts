@@ -1,0 +1,248 @@
+import { createReadStream, existsSync, statSync } from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { extname, join } from 'node:path';
+import * as mediasoup from 'mediasoup';
+import type { types as ms } from 'mediasoup';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { loadBundle, packageRoot } from '../models/bundle.js';
+import { InferenceRunner } from '../models/inference-runner.js';
+import { LiveFoleyPipeline } from '../../pipelines/live.js';
+import { Logger } from '../sfu/Logger.js';
+import { TypedEmitter } from '../typed-emitter.js';
+import { MAX_MESSAGE_BYTES, type Role, type RoomStatus, type ServerMessage } from './messages.js';
+import { Room, ROOM_MEDIA_CODECS, type RoomPipelineOptions } from './Room.js';
+import { SignalingPeer } from './SignalingPeer.js';
+import { ROOM_NAME_PATTERN, RoomTokens } from './tokens.js';
+
+const logger = new Logger('server:FoleyServer');
+
+export interface FoleyServerOptions {
+  host?: string;
+  /** 0 picks a free port. Default 8080. */
+  port?: number;
+  /** HMAC secret for room tokens; random per start when not given. */
+  secret?: string;
+  /** Bundle folder (default models/default) or a started runner to share. */
+  bundleDir?: string;
+  runner?: InferenceRunner;
+  /** Address WebRTC candidates carry (set to the LAN address to publish from another machine). */
+  announcedIp?: string;
+  /** Address mediasoup listens on for WebRTC. Default 127.0.0.1. */
+  rtcListenIp?: string;
+  rtcMinPort?: number;
+  rtcMaxPort?: number;
+  defaultRoom?: string;
+  maxRooms?: number;
+  pipeline?: RoomPipelineOptions;
+}
+
+export type FoleyServerEvents = {
+  roomcreated: [Room];
+  /** The mediasoup worker died; the server closed itself. */
+  died: [Error];
+  close: [];
+};
+
+const MIME: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.wasm': 'application/wasm',
+  '.css': 'text/css; charset=utf-8', '.map': 'application/json',
+};
+
+/**
+ * `foley serve`: HTTP for the pages in client/, WebSocket signaling (/ws), the Ogg
+ * Opus stream for OBS (/listen), one mediasoup worker and a router per room, and
+ * one shared inference worker. Every connection needs the room's token.
+ */
+export class FoleyServer extends TypedEmitter<FoleyServerEvents> {
+  readonly rooms = new Map<string, Room>();
+  readonly #roomsPending = new Map<string, Promise<Room>>();
+  readonly tokens: RoomTokens;
+  #closed = false;
+  readonly #peers = new Set<SignalingPeer>();
+
+  private constructor(
+    readonly options: FoleyServerOptions,
+    readonly worker: ms.Worker,
+    readonly runner: InferenceRunner,
+    readonly ownsRunner: boolean,
+    readonly http: http.Server,
+    readonly wss: WebSocketServer,
+  ) {
+    super();
+    this.tokens = new RoomTokens(options.secret);
+    worker.on('died', (error: Error) => {
+      logger.error(`mediasoup worker died: ${error.message}`);
+      this.safeEmit('died', error);
+      void this.close();
+    });
+  }
+
+  static async start(options: FoleyServerOptions = {}): Promise<FoleyServer> {
+    const worker = await mediasoup.createWorker({
+      logLevel: 'warn',
+      rtcMinPort: options.rtcMinPort ?? 40000,
+      rtcMaxPort: options.rtcMaxPort ?? 49999,
+    });
+    let runner = options.runner;
+    let ownsRunner = false;
+    try {
+      if (!runner) {
+        const bundle = await loadBundle(options.bundleDir ?? join(packageRoot(), 'models', 'default'));
+        runner = await InferenceRunner.start(bundle, { models: LiveFoleyPipeline.models(bundle.manifest) });
+        ownsRunner = true;
+      }
+    } catch (error) {
+      worker.close();
+      throw error;
+    }
+    const httpServer = http.createServer();
+    // maxPayload is the hard cap (the socket closes with 1009 above it); messages
+    // between MAX_MESSAGE_BYTES and it get an error reply.
+    const wss = new WebSocketServer({ noServer: true, maxPayload: 1024 * 1024 });
+    const server = new FoleyServer(options, worker, runner, ownsRunner, httpServer, wss);
+    httpServer.on('request', (req, res) => server.#serveStatic(req, res));
+    httpServer.on('upgrade', (req, socket, head) => {
+      const url = new URL(req.url ?? '/', 'http://localhost');
+      if (url.pathname !== '/ws' && url.pathname !== '/listen') {
+        socket.end('HTTP/1.1 404 Not Found\r\n\r\n');
+        return;
+      }
+      wss.handleUpgrade(req, socket, head, (ws) => void server.#onConnection(ws, url));
+    });
+    await new Promise<void>((resolve, reject) => {
+      httpServer.once('error', reject);
+      httpServer.listen(options.port ?? 8080, options.host ?? '127.0.0.1', () => resolve());
+    });
+    return server;
+  }
+
+  get port(): number {
+    return (this.http.address() as AddressInfo).port;
+  }
+
+  get baseUrl(): string {
+    const host = this.options.host && this.options.host !== '0.0.0.0' ? this.options.host : '127.0.0.1';
+    return `http://${host}:${this.port}`;
+  }
+
+  get defaultRoom(): string {
+    return this.options.defaultRoom ?? 'main';
+  }
+
+  /** The page URLs of a room, with its token. */
+  roomUrls(room: string): { publish: string; obs: string; viewer: string } {
+    const q = `room=${encodeURIComponent(room)}&token=${this.tokens.tokenFor(room)}`;
+    return { publish: `${this.baseUrl}/publish.html?${q}`, obs: `${this.baseUrl}/obs.html?${q}`, viewer: `${this.baseUrl}/viewer.html?${q}` };
+  }
+
+  async getRoom(name: string): Promise<Room> {
+    const existing = this.rooms.get(name);
+    if (existing) return existing;
+    const pending = this.#roomsPending.get(name);
+    if (pending) return pending;
+    const creating = (async () => {
+      const router = await this.worker.createRouter({ mediaCodecs: ROOM_MEDIA_CODECS });
+      const room = new Room(name, router, this.runner, this.options.pipeline ?? {});
+      this.rooms.set(name, room);
+      room.on('close', () => this.rooms.delete(name));
+      this.safeEmit('roomcreated', room);
+      return room;
+    })();
+    this.#roomsPending.set(name, creating);
+    try {
+      return await creating;
+    } finally {
+      this.#roomsPending.delete(name);
+    }
+  }
+
+  async #onConnection(ws: WebSocket, url: URL): Promise<void> {
+    const reject = (message: string, closeCode: number) => {
+      const reply: ServerMessage = { id: null, case: 'error', value: { code: 'NOT_ALLOWED', message } };
+      ws.send(JSON.stringify(reply), () => ws.close(closeCode, message.slice(0, 100)));
+    };
+    ws.on('error', (error) => logger.debug(`ws error: ${error.message}`));
+    const roomName = url.searchParams.get('room') ?? '';
+    const token = url.searchParams.get('token');
+    if (!ROOM_NAME_PATTERN.test(roomName)) return reject('room names are 1-64 characters of A-Z a-z 0-9 _ -', 4400);
+    if (!this.tokens.verify(roomName, token)) return reject(`bad or missing token for room "${roomName}"`, 4401);
+    if (this.#closed) return reject('server is closing', 4503);
+    if (!this.rooms.has(roomName) && this.rooms.size >= (this.options.maxRooms ?? 16)) return reject('too many rooms', 4429);
+    const room = await this.getRoom(roomName);
+    if (url.pathname === '/listen') {
+      this.#addListener(ws, room);
+      return;
+    }
+    const role = url.searchParams.get('role') ?? 'publish';
+    if (role !== 'publish' && role !== 'view') return reject('role must be "publish" or "view"', 4400);
+    const peer = new SignalingPeer(ws, room, role as Role, {
+      listenIps: [{ ip: this.options.rtcListenIp ?? '127.0.0.1', ...(this.options.announcedIp ? { announcedIp: this.options.announcedIp } : {}) }],
+    });
+    this.#peers.add(peer);
+    peer.once('close', () => this.#peers.delete(peer));
+  }
+
+  #addListener(ws: WebSocket, room: Room): void {
+    const listener = {
+      send: (data: Buffer) => {
+        // A listener that cannot keep up is dropped rather than buffered without end.
+        if (ws.bufferedAmount > 512 * 1024) { ws.close(4008, 'too slow'); return; }
+        if (ws.readyState === ws.OPEN) ws.send(data, { binary: true });
+      },
+      sendStatus: (status: RoomStatus) => {
+        if (ws.readyState === ws.OPEN) ws.send(JSON.stringify({ case: 'status', value: status } satisfies ServerMessage));
+      },
+    };
+    ws.send(JSON.stringify({ case: 'welcome', value: { room: room.name, role: 'listen', status: room.status() } } satisfies ServerMessage));
+    room.addListener(listener);
+    ws.on('message', (data, isBinary) => {
+      // The listen socket takes no requests; anything sent gets an error reply.
+      const size = (data as Buffer).length;
+      const message = size > MAX_MESSAGE_BYTES ? `message is ${size} bytes; the limit is ${MAX_MESSAGE_BYTES}`
+        : `the listen socket accepts no messages (got a ${isBinary ? 'binary' : 'text'} frame)`;
+      ws.send(JSON.stringify({ id: null, case: 'error', value: { code: size > MAX_MESSAGE_BYTES ? 'TOO_LARGE' : 'NOT_ALLOWED', message } } satisfies ServerMessage));
+    });
+    ws.on('close', () => room.removeListener(listener));
+  }
+
+  #serveStatic(req: http.IncomingMessage, res: http.ServerResponse): void {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const root = packageRoot();
+    const files: Record<string, string> = {
+      '/': join(root, 'client', 'index.html'),
+      '/publish.html': join(root, 'client', 'publish.html'),
+      '/obs.html': join(root, 'client', 'obs.html'),
+      '/viewer.html': join(root, 'client', 'viewer.html'),
+      '/dist/publish.js': join(root, 'client', 'dist', 'publish.js'),
+      '/dist/obs.js': join(root, 'client', 'dist', 'obs.js'),
+      '/dist/viewer.js': join(root, 'client', 'dist', 'viewer.js'),
+      '/dist/jitter-worklet.js': join(root, 'client', 'dist', 'jitter-worklet.js'),
+      '/vendor/decoderWorker.min.js': join(root, 'node_modules', 'opus-recorder', 'dist', 'decoderWorker.min.js'),
+      '/vendor/decoderWorker.min.wasm': join(root, 'node_modules', 'opus-recorder', 'dist', 'decoderWorker.min.wasm'),
+    };
+    const file = files[url.pathname];
+    if (req.method !== 'GET' || !file || !existsSync(file) || !statSync(file).isFile()) {
+      res.writeHead(file && !existsSync(file) ? 503 : 404, { 'content-type': 'text/plain' });
+      res.end(file && !existsSync(file) ? `${url.pathname} is not built; run: npm run build:client\n` : 'not found\n');
+      return;
+    }
+    res.writeHead(200, { 'content-type': MIME[extname(file)] ?? 'application/octet-stream', 'cache-control': 'no-store' });
+    createReadStream(file).pipe(res);
+  }
+
+  /** Idempotent. Closes rooms, connections, the mediasoup worker and (if owned) the inference worker. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const peer of this.#peers) peer.close();
+    for (const room of this.rooms.values()) room.close();
+    for (const client of this.wss.clients) client.terminate();
+    this.wss.close();
+    await new Promise<void>((resolve) => this.http.close(() => resolve()));
+    this.worker.close();
+    if (this.ownsRunner) await this.runner.close();
+    this.safeEmit('close');
+    this.removeAllListeners();
+  }
+}

@@ -1,0 +1,153 @@
+import type { types as ms } from 'mediasoup';
+import type { WebSocket } from 'ws';
+import { FoleyError } from '../errors.js';
+import { Logger } from '../sfu/Logger.js';
+import { DECODABLE_MIME_TYPES } from '../sfu/VideoFrameDecoder.js';
+import { TypedEmitter } from '../typed-emitter.js';
+import { MessageError, parseClientMessage, type ClientMessage, type Role, type ServerMessage, type ServerReply } from './messages.js';
+import type { Room } from './Room.js';
+
+const logger = new Logger('server:SignalingPeer');
+
+export interface TransportListenConfig {
+  listenIps: Array<{ ip: string; announcedIp?: string }>;
+}
+
+export type SignalingPeerEvents = { close: [] };
+
+/** Most transports one connection may open (a page needs one). */
+const MAX_TRANSPORTS = 4;
+
+/**
+ * One signaling WebSocket of a publisher or viewer page. Owns the transports,
+ * producers and consumers it created; closing the peer closes them.
+ */
+export class SignalingPeer extends TypedEmitter<SignalingPeerEvents> {
+  readonly #transports = new Map<string, ms.WebRtcTransport>();
+  readonly #consumers = new Map<string, ms.Consumer>();
+  #producer: ms.Producer | null = null;
+  #closed = false;
+
+  constructor(
+    readonly socket: WebSocket,
+    readonly room: Room,
+    readonly role: Role,
+    readonly transportConfig: TransportListenConfig,
+  ) {
+    super();
+    socket.on('message', (data, isBinary) => void this.#onMessage(data as Buffer, isBinary));
+    socket.on('close', () => this.close());
+    socket.on('error', (error) => logger.debug(`socket error: ${error.message}`));
+    this.send({ case: 'welcome', value: { room: room.name, role, status: room.status() } });
+    const onStatus = (status: ReturnType<Room['status']>) => this.send({ case: 'status', value: status });
+    room.on('status', onStatus);
+    this.once('close', () => room.off('status', onStatus));
+  }
+
+  send(message: ServerMessage): void {
+    if (this.socket.readyState === this.socket.OPEN) this.socket.send(JSON.stringify(message));
+  }
+
+  async #onMessage(data: Buffer, isBinary: boolean): Promise<void> {
+    if (this.#closed) return;
+    let message: ClientMessage;
+    try {
+      if (isBinary) throw new MessageError('BAD_MESSAGE', 'binary frames are not accepted on the signaling socket');
+      message = parseClientMessage(data.toString('utf8'));
+    } catch (error) {
+      const e = error instanceof MessageError ? error : new MessageError('BAD_MESSAGE', String(error));
+      this.send({ id: e.requestId, case: 'error', value: { code: e.code, message: e.message } });
+      return;
+    }
+    try {
+      const reply = await this.#handle(message);
+      this.send({ ...reply, id: message.id } as ServerMessage);
+    } catch (error) {
+      const code = error instanceof MessageError ? error.code
+        : error instanceof FoleyError && error.code === 'UNSUPPORTED_CODEC' ? 'UNSUPPORTED_CODEC' : 'INTERNAL';
+      if (code === 'INTERNAL') logger.warn(`[${message.case}] ${(error as Error).message}`);
+      this.send({ id: message.id, case: 'error', value: { code, message: (error as Error).message } });
+    }
+  }
+
+  #transport(id: string): ms.WebRtcTransport {
+    const t = this.#transports.get(id);
+    if (!t) throw new MessageError('NOT_FOUND', `no transport ${id} on this connection`);
+    return t;
+  }
+
+  async #handle(message: ClientMessage): Promise<ServerReply> {
+    const router = this.room.router;
+    switch (message.case) {
+      case 'ping':
+        return { case: 'pong', value: { serverTimeMs: Date.now() } };
+      case 'getRouterRtpCapabilities':
+        return { case: 'routerRtpCapabilities', value: { rtpCapabilities: router.rtpCapabilities } };
+      case 'createTransport': {
+        const wanted = this.role === 'publish' ? 'send' : 'recv';
+        if (message.value.direction !== wanted) {
+          throw new MessageError('NOT_ALLOWED', `role "${this.role}" may only create a ${wanted} transport`);
+        }
+        if (this.#transports.size >= MAX_TRANSPORTS) throw new MessageError('BUSY', `at most ${MAX_TRANSPORTS} transports per connection`);
+        const transport = await router.createWebRtcTransport({
+          listenIps: this.transportConfig.listenIps, enableUdp: true, enableTcp: true, preferUdp: true,
+        });
+        if (this.#closed) { transport.close(); throw new MessageError('NOT_FOUND', 'connection closed'); }
+        this.#transports.set(transport.id, transport);
+        return {
+          case: 'transportCreated',
+          value: { id: transport.id, iceParameters: transport.iceParameters, iceCandidates: transport.iceCandidates, dtlsParameters: transport.dtlsParameters },
+        };
+      }
+      case 'connectTransport': {
+        await this.#transport(message.value.transportId).connect({ dtlsParameters: message.value.dtlsParameters as ms.DtlsParameters });
+        return { case: 'transportConnected', value: { transportId: message.value.transportId } };
+      }
+      case 'produce': {
+        if (this.role !== 'publish') throw new MessageError('NOT_ALLOWED', 'only a publisher may produce');
+        const rtpParameters = message.value.rtpParameters as ms.RtpParameters;
+        const mimeType = String(rtpParameters.codecs?.[0]?.mimeType ?? 'none');
+        if (!DECODABLE_MIME_TYPES.some((m) => m.toLowerCase() === mimeType.toLowerCase())) {
+          throw new MessageError('UNSUPPORTED_CODEC', `[publish, codec:${mimeType}] unsupported video codec; publish one of ${DECODABLE_MIME_TYPES.join(', ')}`);
+        }
+        const transport = this.#transport(message.value.transportId);
+        this.#producer?.close();
+        const producer = await transport.produce({ kind: 'video', rtpParameters });
+        this.#producer = producer;
+        const attachment = await this.room.attach(producer);
+        return { case: 'produced', value: { producerId: producer.id, offsetMs: attachment.offsetMs } };
+      }
+      case 'consumeFoley': {
+        const foley = this.room.attachment?.audioProducer;
+        if (!foley) throw new MessageError('NOT_FOUND', 'the room has no foley track yet (no publisher)');
+        const rtpCapabilities = message.value.rtpCapabilities as ms.RtpCapabilities;
+        if (!router.canConsume({ producerId: foley.id, rtpCapabilities })) {
+          throw new MessageError('UNSUPPORTED_CODEC', 'these RTP capabilities cannot receive audio/opus');
+        }
+        const consumer = await this.#transport(message.value.transportId).consume({ producerId: foley.id, rtpCapabilities, paused: true });
+        this.#consumers.set(consumer.id, consumer);
+        consumer.on('producerclose', () => this.#consumers.delete(consumer.id));
+        return { case: 'consumed', value: { consumerId: consumer.id, producerId: foley.id, kind: 'audio', rtpParameters: consumer.rtpParameters } };
+      }
+      case 'resumeConsumer': {
+        const consumer = this.#consumers.get(message.value.consumerId);
+        if (!consumer) throw new MessageError('NOT_FOUND', `no consumer ${message.value.consumerId}`);
+        await consumer.resume();
+        return { case: 'consumerResumed', value: { consumerId: consumer.id } };
+      }
+    }
+  }
+
+  /** Idempotent: closes every transport (and so the producer and consumers). */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const t of this.#transports.values()) t.close();
+    this.#transports.clear();
+    this.#consumers.clear();
+    this.#producer = null;
+    if (this.socket.readyState === this.socket.OPEN) this.socket.close(1000);
+    this.safeEmit('close');
+    this.removeAllListeners();
+  }
+}

@@ -1,0 +1,113 @@
+/**
+ * Signaling messages between the pages in client/ and the server: a `{case, value}`
+ * union in each direction. Requests carry an `id`; the reply carries the same id and
+ * either the matching result case or `error`. Notifications carry no id.
+ * The client pages import these types; the server validates every field it reads.
+ */
+
+export type Role = 'publish' | 'view';
+
+export type ClientRequest =
+  | { case: 'getRouterRtpCapabilities'; value: Record<string, never> }
+  | { case: 'createTransport'; value: { direction: 'send' | 'recv' } }
+  | { case: 'connectTransport'; value: { transportId: string; dtlsParameters: unknown } }
+  | { case: 'produce'; value: { transportId: string; kind: 'video'; rtpParameters: unknown } }
+  | { case: 'consumeFoley'; value: { transportId: string; rtpCapabilities: unknown } }
+  | { case: 'resumeConsumer'; value: { consumerId: string } }
+  | { case: 'ping'; value: Record<string, never> };
+
+export type ClientMessage = ClientRequest & { id: number };
+
+export type ServerReply =
+  | { case: 'routerRtpCapabilities'; value: { rtpCapabilities: unknown } }
+  | { case: 'transportCreated'; value: { id: string; iceParameters: unknown; iceCandidates: unknown; dtlsParameters: unknown } }
+  | { case: 'transportConnected'; value: { transportId: string } }
+  | { case: 'produced'; value: { producerId: string; offsetMs: number } }
+  | { case: 'consumed'; value: { consumerId: string; producerId: string; kind: 'audio'; rtpParameters: unknown } }
+  | { case: 'consumerResumed'; value: { consumerId: string } }
+  | { case: 'pong'; value: { serverTimeMs: number } };
+
+export type ErrorCode =
+  | 'BAD_JSON' | 'BAD_MESSAGE' | 'TOO_LARGE' | 'UNKNOWN_CASE' | 'NOT_ALLOWED'
+  | 'UNSUPPORTED_CODEC' | 'NOT_FOUND' | 'BUSY' | 'INTERNAL';
+
+export interface RoomStatus {
+  room: string;
+  /** waiting: no publisher; active: foley is being generated; idle: the video stalled. */
+  state: 'waiting' | 'starting' | 'active' | 'idle';
+  /** Fixed audio delay behind the video as it reaches the server, ms (null before a publisher). */
+  offsetMs: number | null;
+  level: string | null;
+  foleyProducerId: string | null;
+}
+
+export type ServerNotification =
+  | { case: 'welcome'; value: { room: string; role: Role | 'listen'; status: RoomStatus } }
+  | { case: 'status'; value: RoomStatus };
+
+export type ServerMessage =
+  | (ServerReply & { id: number })
+  | { id: number | null; case: 'error'; value: { code: ErrorCode; message: string } }
+  | ServerNotification;
+
+/** Largest signaling message the server reads, bytes; bigger ones get TOO_LARGE. */
+export const MAX_MESSAGE_BYTES = 64 * 1024;
+
+export class MessageError extends Error {
+  constructor(readonly code: ErrorCode, message: string, readonly requestId: number | null = null) {
+    super(message);
+    this.name = 'MessageError';
+  }
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isId = (v: unknown): v is string => typeof v === 'string' && v.length > 0 && v.length <= 128;
+
+/** Parses and validates one text message; throws MessageError with the reply to send. */
+export function parseClientMessage(text: string): ClientMessage {
+  if (Buffer.byteLength(text) > MAX_MESSAGE_BYTES) {
+    throw new MessageError('TOO_LARGE', `message is ${Buffer.byteLength(text)} bytes; the limit is ${MAX_MESSAGE_BYTES}`);
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (error) {
+    throw new MessageError('BAD_JSON', `not JSON: ${(error as Error).message}`);
+  }
+  if (!isObject(raw)) throw new MessageError('BAD_MESSAGE', 'expected an object {id, case, value}');
+  const id = raw.id;
+  if (typeof id !== 'number' || !Number.isSafeInteger(id) || id < 0) {
+    throw new MessageError('BAD_MESSAGE', 'field "id" must be a non-negative integer');
+  }
+  const value = raw.value ?? {};
+  if (!isObject(value)) throw new MessageError('BAD_MESSAGE', 'field "value" must be an object', id);
+  const bad = (field: string, expected: string): never => {
+    throw new MessageError('BAD_MESSAGE', `[${String(raw.case)}] field "value.${field}" must be ${expected}`, id);
+  };
+  switch (raw.case) {
+    case 'getRouterRtpCapabilities':
+    case 'ping':
+      return { id, case: raw.case, value: {} };
+    case 'createTransport':
+      if (value.direction !== 'send' && value.direction !== 'recv') bad('direction', '"send" or "recv"');
+      return { id, case: 'createTransport', value: { direction: value.direction as 'send' | 'recv' } };
+    case 'connectTransport':
+      if (!isId(value.transportId)) bad('transportId', 'a transport id');
+      if (!isObject(value.dtlsParameters)) bad('dtlsParameters', 'an object');
+      return { id, case: 'connectTransport', value: { transportId: value.transportId as string, dtlsParameters: value.dtlsParameters } };
+    case 'produce':
+      if (!isId(value.transportId)) bad('transportId', 'a transport id');
+      if (value.kind !== 'video') bad('kind', '"video" (the server generates the audio)');
+      if (!isObject(value.rtpParameters) || !Array.isArray(value.rtpParameters.codecs)) bad('rtpParameters', 'RTP parameters with codecs');
+      return { id, case: 'produce', value: { transportId: value.transportId as string, kind: 'video', rtpParameters: value.rtpParameters } };
+    case 'consumeFoley':
+      if (!isId(value.transportId)) bad('transportId', 'a transport id');
+      if (!isObject(value.rtpCapabilities)) bad('rtpCapabilities', 'an object');
+      return { id, case: 'consumeFoley', value: { transportId: value.transportId as string, rtpCapabilities: value.rtpCapabilities } };
+    case 'resumeConsumer':
+      if (!isId(value.consumerId)) bad('consumerId', 'a consumer id');
+      return { id, case: 'resumeConsumer', value: { consumerId: value.consumerId as string } };
+    default:
+      throw new MessageError('UNKNOWN_CASE', `unknown case ${JSON.stringify(String(raw.case).slice(0, 64))}`, id);
+  }
+}
