@@ -1,0 +1,110 @@
+/**
+ * RxJS operator: converted video frames -> CAVP feature chunks, over a sliding window.
+ *
+ * The video encoder's output frame t depends on input frames t ± contextFrames, so chunk
+ * [s, e) is encoded from frames [s − c, e + c) (clamped to the clip) and the middle is
+ * kept: the result equals encoding the whole clip at once, with a latency of c frames.
+ */
+import { concatMap, defer, endWith, from, mergeMap, type Observable, type OperatorFunction } from 'rxjs';
+import type { RgbFrame } from '../../src/media/video-reader.js';
+
+/** Features of video frames [startFrame, startFrame + frames), frame-major [frames, dim]. */
+export interface FeatureChunk {
+  startFrame: number;
+  frames: number;
+  features: Float32Array;
+}
+
+/** Anything that maps packed rgb24 frames to features (VideoEncoder in src/models). */
+export interface FrameFeatureEncoder {
+  encode(frames: Uint8Array, frameCount: number): Promise<Float32Array>;
+}
+
+export interface VideoFeatureOptions {
+  /** Frames per emitted chunk (the last chunk may be shorter). */
+  chunkFrames: number;
+  /** Look-ahead/behind of the encoder (manifest features.contextFrames). */
+  contextFrames: number;
+  /** Bytes of one frame: width · height · 3. */
+  frameBytes: number;
+  /** Feature size per frame (manifest features.dim). */
+  dim: number;
+}
+
+interface EncodeJob {
+  startFrame: number;
+  frames: number;
+  /** Index of the first frame in `input`. */
+  inputStart: number;
+  input: Uint8Array[];
+}
+
+const END = Symbol('end');
+
+export function toVideoFeatures(
+  encoder: FrameFeatureEncoder,
+  options: VideoFeatureOptions,
+): OperatorFunction<RgbFrame, FeatureChunk> {
+  const { chunkFrames, contextFrames, frameBytes, dim } = options;
+  if (!(chunkFrames >= 1))
+    throw new RangeError(`[video-features] chunkFrames must be >= 1, got ${chunkFrames}`);
+  return (source: Observable<RgbFrame>) =>
+    defer(() => {
+      // Per-subscription state: frames not yet needed by any future chunk are dropped.
+      let buffered: Uint8Array[] = [];
+      let bufferStart = 0; // stream index of buffered[0]
+      let nextChunk = 0; // first frame of the next chunk to emit
+
+      const job = (end: number, total: number): EncodeJob => {
+        const inputStart = Math.max(0, nextChunk - contextFrames);
+        const inputEnd = Math.min(total, end + contextFrames);
+        const input = buffered.slice(inputStart - bufferStart, inputEnd - bufferStart);
+        const j: EncodeJob = { startFrame: nextChunk, frames: end - nextChunk, inputStart, input };
+        nextChunk = end;
+        const keepFrom = Math.max(0, nextChunk - contextFrames);
+        buffered = buffered.slice(keepFrom - bufferStart);
+        bufferStart = keepFrom;
+        return j;
+      };
+
+      const split = (item: RgbFrame | typeof END): EncodeJob[] => {
+        const jobs: EncodeJob[] = [];
+        if (item === END) {
+          const total = bufferStart + buffered.length;
+          while (nextChunk < total) jobs.push(job(Math.min(nextChunk + chunkFrames, total), total));
+          return jobs;
+        }
+        if (item.data.length !== frameBytes) {
+          throw new RangeError(
+            `[video-features] frame ${item.index} has ${item.data.length} bytes, expected ${frameBytes}`,
+          );
+        }
+        buffered.push(item.data);
+        const available = bufferStart + buffered.length;
+        // A chunk is ready when its last frame's look-ahead has arrived.
+        while (available >= nextChunk + chunkFrames + contextFrames) {
+          jobs.push(job(nextChunk + chunkFrames, Number.POSITIVE_INFINITY));
+        }
+        return jobs;
+      };
+
+      const run = async (j: EncodeJob): Promise<FeatureChunk> => {
+        const n = j.input.length;
+        const packed = new Uint8Array(n * frameBytes);
+        j.input.forEach((f, i) => packed.set(f, i * frameBytes));
+        const all = await encoder.encode(packed, n);
+        const offset = (j.startFrame - j.inputStart) * dim;
+        return {
+          startFrame: j.startFrame,
+          frames: j.frames,
+          features: all.slice(offset, offset + j.frames * dim),
+        };
+      };
+
+      return source.pipe(
+        endWith(END),
+        mergeMap((item) => from(split(item))),
+        concatMap((j) => from(run(j))),
+      );
+    });
+}

@@ -1,0 +1,188 @@
+/**
+ * RxJS operator: feature chunks -> generated audio windows, overlapping by `overlapFrames`.
+ *
+ * Window k covers latent frames [k·hop, k·hop + windowFrames), hop = window − overlap.
+ * Continuity: the first `overlapFrames` of window k are window k−1's last latent frames,
+ * kept as known latent (only the new frames are denoised; see src/diffusion/sampler.ts).
+ * When the stream completes, a final window [lastEnd − overlap, end) covers the rest, so
+ * every window after the first overlaps its predecessor by exactly `overlapFrames`.
+ * A clip no longer than one window is generated whole, as one window.
+ *
+ * Windows are generated one at a time in order (concatMap): no window is dropped, since
+ * each one seeds the next. A live consumer that falls behind sees it in `lagFrames`.
+ */
+import { concatMap, defer, endWith, from, mergeMap, type Observable, type OperatorFunction } from 'rxjs';
+import type { SamplerStep } from '../../src/diffusion/sampler.js';
+import type { FeatureChunk } from './video-features.js';
+
+/** What generates one window (FoleyGenerator in src/diffusion). */
+export interface WindowSynthesizer {
+  generate(
+    request: { startFrame: number; features: Float32Array; known?: { latent: Float32Array; frames: number } },
+    onStep?: (step: SamplerStep) => void,
+  ): Promise<{ startFrame: number; frames: number; latent: Float32Array; waveform: Float32Array }>;
+}
+
+export interface WindowPlan {
+  /** Latent frames per window. */
+  windowFrames: number;
+  /** Frames shared with the previous window; must be at most half a window. */
+  overlapFrames: number;
+}
+
+export interface AudioWindow {
+  index: number;
+  startFrame: number;
+  frames: number;
+  /** Frames at the head already covered by the previous window (0 for the first). */
+  overlapFrames: number;
+  /** [channels, frames, melBins] latent of the window. */
+  latent: Float32Array;
+  /** frames · samplesPerFrame samples; sample 0 is at startFrame · samplesPerFrame. */
+  waveform: Float32Array;
+  /** Frames of features that had arrived beyond this window's end when it finished. */
+  lagFrames: number;
+}
+
+export interface WindowGenerationOptions extends WindowPlan {
+  /** Feature size per frame. */
+  dim: number;
+  /** Latent layout, to cut the known overlap out of the previous window's latent. */
+  latentChannels: number;
+  latentMelBins: number;
+  /** Called after every sampler step of every window. */
+  onStep?: (window: { index: number; startFrame: number; frames: number }, step: SamplerStep) => void;
+}
+
+export function checkWindowPlan(plan: WindowPlan): void {
+  const { windowFrames, overlapFrames } = plan;
+  if (!Number.isInteger(windowFrames) || windowFrames < 1) {
+    throw new RangeError(`[windows] windowFrames must be a positive integer, got ${windowFrames}`);
+  }
+  if (!Number.isInteger(overlapFrames) || overlapFrames < 0 || 2 * overlapFrames > windowFrames) {
+    throw new RangeError(
+      `[windows] overlapFrames must be an integer in 0..${windowFrames / 2}, got ${overlapFrames}`,
+    );
+  }
+}
+
+interface WindowJob {
+  index: number;
+  startFrame: number;
+  endFrame: number;
+}
+
+const END = Symbol('end');
+
+export function generateWindows(
+  synthesizer: WindowSynthesizer,
+  options: WindowGenerationOptions,
+): OperatorFunction<FeatureChunk, AudioWindow> {
+  checkWindowPlan(options);
+  const { windowFrames, overlapFrames, dim, latentChannels, latentMelBins } = options;
+  const hop = windowFrames - overlapFrames;
+  return (source: Observable<FeatureChunk>) =>
+    defer(() => {
+      // Features by frame, from featureStart; older frames are dropped once no window needs them.
+      let features = new Float32Array(0);
+      let featureStart = 0;
+      let available = 0; // frames of features received
+      let nextStart = 0;
+      let nextIndex = 0;
+      let lastEnd = 0;
+      let previous: { latent: Float32Array; frames: number; endFrame: number } | null = null;
+      const pendingStarts: number[] = []; // start frames of planned windows not yet generated
+
+      const append = (chunk: FeatureChunk): void => {
+        if (chunk.startFrame !== available) {
+          throw new RangeError(
+            `[windows] feature chunk starts at frame ${chunk.startFrame}, expected ${available}`,
+          );
+        }
+        const keepFrom = Math.max(featureStart, Math.min(pendingStarts[0] ?? nextStart, nextStart));
+        const kept = features.subarray((keepFrom - featureStart) * dim);
+        const merged = new Float32Array(kept.length + chunk.features.length);
+        merged.set(kept);
+        merged.set(chunk.features, kept.length);
+        features = merged;
+        featureStart = keepFrom;
+        available += chunk.frames;
+      };
+
+      const plan = (item: FeatureChunk | typeof END): WindowJob[] => {
+        const jobs: WindowJob[] = [];
+        if (item !== END) {
+          append(item);
+          while (available >= nextStart + windowFrames) {
+            pendingStarts.push(nextStart);
+            jobs.push({ index: nextIndex++, startFrame: nextStart, endFrame: nextStart + windowFrames });
+            lastEnd = nextStart + windowFrames;
+            nextStart += hop;
+          }
+          return jobs;
+        }
+        if (available > lastEnd) {
+          const startFrame = nextIndex === 0 ? 0 : lastEnd - overlapFrames;
+          pendingStarts.push(startFrame);
+          jobs.push({ index: nextIndex++, startFrame, endFrame: available });
+          lastEnd = available;
+        }
+        return jobs;
+      };
+
+      const run = async (job: WindowJob): Promise<AudioWindow> => {
+        const frames = job.endFrame - job.startFrame;
+        const windowFeatures = features.slice(
+          (job.startFrame - featureStart) * dim,
+          (job.endFrame - featureStart) * dim,
+        );
+        let known: { latent: Float32Array; frames: number } | undefined;
+        let head = 0;
+        if (previous && job.index > 0) {
+          head = previous.endFrame - job.startFrame;
+          known = {
+            latent: tailFrames(previous.latent, previous.frames, head, latentChannels, latentMelBins),
+            frames: head,
+          };
+        }
+        const info = { index: job.index, startFrame: job.startFrame, frames };
+        const result = await synthesizer.generate(
+          { startFrame: job.startFrame, features: windowFeatures, known },
+          options.onStep ? (step) => options.onStep!(info, step) : undefined,
+        );
+        previous = { latent: result.latent, frames, endFrame: job.endFrame };
+        pendingStarts.shift();
+        return {
+          index: job.index,
+          startFrame: job.startFrame,
+          frames,
+          overlapFrames: head,
+          latent: result.latent,
+          waveform: result.waveform,
+          lagFrames: Math.max(0, available - job.endFrame),
+        };
+      };
+
+      return source.pipe(
+        endWith(END),
+        mergeMap((item) => from(plan(item))),
+        concatMap((job) => from(run(job))),
+      );
+    });
+}
+
+/** The last `count` frames of a [channels, frames, melBins] latent. */
+function tailFrames(
+  latent: Float32Array,
+  frames: number,
+  count: number,
+  channels: number,
+  melBins: number,
+): Float32Array {
+  const out = new Float32Array(channels * count * melBins);
+  for (let c = 0; c < channels; c++) {
+    const from = (c * frames + frames - count) * melBins;
+    out.set(latent.subarray(from, from + count * melBins), c * count * melBins);
+  }
+  return out;
+}

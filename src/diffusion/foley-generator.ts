@@ -1,0 +1,184 @@
+/**
+ * Generates the audio of one window of latent frames from its video features, in numbered
+ * stages: prepare latents, denoise (guided DDIM), decode latent to mel, vocode mel to
+ * waveform. Stateless between windows: the streaming state (known latent) is passed in.
+ */
+import { UsageError } from '../errors.js';
+import { AlignClassifier } from '../models/align-classifier.js';
+import { DenoisingUnet } from '../models/denoising-unet.js';
+import type { InferenceRunner } from '../models/inference-runner.js';
+import { LatentDecoder } from '../models/latent-decoder.js';
+import { type Manifest, samplesPerFrame } from '../models/manifest.js';
+import { Vocoder } from '../models/vocoder.js';
+import { latentNoise } from './gaussian-noise.js';
+import {
+  type LatentShape,
+  roundUpTo,
+  sliceLatentFrames,
+  sliceRowsPadded,
+  writeLatentFrames,
+} from './latent-frames.js';
+import { runSampler, type SamplerStep } from './sampler.js';
+import { DiffusionSchedule } from './schedule.js';
+
+export interface GenerationSettings {
+  /** UNet model key (`unet_student`, `unet_teacher`). */
+  unet: string;
+  steps: number;
+  /** ω of eq. 7/8; 0 skips the unconditional pass. */
+  cfgScale: number;
+  /** γ of eq. 8; 0 skips the classifier. */
+  cgScale: number;
+  seed: number;
+}
+
+/** Settings from the manifest's sampling defaults, with any overrides applied and checked. */
+export function resolveGenerationSettings(
+  manifest: Manifest,
+  overrides: Partial<GenerationSettings> = {},
+): GenerationSettings {
+  const s = manifest.sampling;
+  const settings: GenerationSettings = {
+    unet: overrides.unet ?? s.unet,
+    steps: overrides.steps ?? s.steps,
+    cfgScale: overrides.cfgScale ?? s.cfgScale,
+    cgScale: overrides.cgScale ?? s.cgScale,
+    seed: overrides.seed ?? 0,
+  };
+  if (!manifest.models[settings.unet]) {
+    throw new UsageError(`[generation] bundle ${manifest.name} has no UNet "${settings.unet}"`);
+  }
+  if (
+    !Number.isInteger(settings.steps) ||
+    settings.steps < 1 ||
+    settings.steps > manifest.schedule.trainSteps
+  ) {
+    throw new UsageError(
+      `[generation] --steps must be an integer in 1..${manifest.schedule.trainSteps}, got ${settings.steps}`,
+    );
+  }
+  if (!(settings.cfgScale >= 0) || !(settings.cgScale >= 0)) {
+    throw new UsageError(
+      `[generation] --cfg and --cg must be >= 0, got ${settings.cfgScale} and ${settings.cgScale}`,
+    );
+  }
+  if (!Number.isInteger(settings.seed))
+    throw new UsageError(`[generation] --seed must be an integer, got ${settings.seed}`);
+  return settings;
+}
+
+export interface WindowRequest {
+  /** Index of the first latent (= video) frame of the window in the stream. */
+  startFrame: number;
+  /** Video features [frames, dim] for the window; its frame count is the window length. */
+  features: Float32Array;
+  /** Latent of the window's first `frames` frames, [channels, frames, melBins], kept as is. */
+  known?: { latent: Float32Array; frames: number };
+  /** Overrides the seeded noise, [channels, paddedFrames, melBins] (parity tests). */
+  noise?: Float32Array;
+}
+
+export interface WindowResult {
+  startFrame: number;
+  frames: number;
+  /** [channels, frames, melBins]. */
+  latent: Float32Array;
+  /** Normalized log-mel [melBins, frames·r]. */
+  mel: Float32Array;
+  /** frames · samplesPerFrame samples at the bundle's sample rate. */
+  waveform: Float32Array;
+}
+
+export class FoleyGenerator {
+  private readonly schedule: DiffusionSchedule;
+  private readonly unet: DenoisingUnet;
+  private readonly classifier: AlignClassifier;
+  private readonly decoder: LatentDecoder;
+  private readonly vocoder: Vocoder;
+  private readonly manifest: Manifest;
+
+  constructor(
+    runner: InferenceRunner,
+    readonly settings: GenerationSettings,
+  ) {
+    this.manifest = runner.bundle.manifest;
+    this.schedule = new DiffusionSchedule(this.manifest.schedule);
+    this.unet = new DenoisingUnet(runner, settings.unet);
+    this.classifier = new AlignClassifier(runner);
+    this.decoder = new LatentDecoder(runner);
+    this.vocoder = new Vocoder(runner);
+  }
+
+  /** The padded window length the UNet runs on for `frames` frames. */
+  paddedFrames(frames: number): number {
+    return roundUpTo(frames, this.manifest.latent.timeMultiple);
+  }
+
+  async generate(request: WindowRequest, onStep?: (step: SamplerStep) => void): Promise<WindowResult> {
+    const m = this.manifest;
+    const dim = m.features.dim;
+    const frames = request.features.length / dim;
+    if (!Number.isInteger(frames) || frames < 1) {
+      throw new RangeError(
+        `[generator] features hold ${request.features.length} values, not a multiple of dim ${dim}`,
+      );
+    }
+
+    // 1. Prepare latents: pad to the UNet's time multiple, seeded noise, known frames.
+    const padded = this.paddedFrames(frames);
+    const shape: LatentShape = { channels: m.latent.channels, frames: padded, melBins: m.latent.melBins };
+    const features = padded === frames ? request.features : sliceRowsPadded(request.features, dim, 0, padded);
+    const noise =
+      request.noise ??
+      latentNoise(this.settings.seed, request.startFrame, padded, shape.channels, shape.melBins);
+    let known: { latent: Float32Array; frames: number } | undefined;
+    if (request.known && request.known.frames > 0) {
+      const full = new Float32Array(noise.length);
+      writeLatentFrames(full, shape, request.known.latent, request.known.frames, 0);
+      known = { latent: full, frames: request.known.frames };
+    }
+
+    // 2. Denoise: few-step DDIM with classifier-free and classifier guidance.
+    const { unet, classifier } = this;
+    const latentPadded = await runSampler(
+      {
+        epsilon: (zt, t, withUnconditional) => unet.epsilon(zt, t, features, shape, withUnconditional),
+        classifierGradient: async (zt, t) => (await classifier.gradient(zt, t, features, shape)).grad,
+      },
+      {
+        schedule: this.schedule,
+        shape,
+        steps: this.settings.steps,
+        cfgScale: this.settings.cfgScale,
+        cgScale: this.settings.cgScale,
+        noise,
+        known,
+      },
+      onStep,
+    );
+
+    // 3. Decode the latent to a normalized log-mel.
+    const melPadded = await this.decoder.decode(latentPadded, shape);
+
+    // 4. Vocode the mel to a waveform, then drop the padding.
+    const r = m.latent.melFramesPerLatentFrame;
+    const waveformPadded = await this.vocoder.synthesize(melPadded, padded * r);
+    const latent = padded === frames ? latentPadded : sliceLatentFrames(latentPadded, shape, 0, frames);
+    const mel =
+      padded === frames ? melPadded : cropMelFrames(melPadded, m.audio.melBins, padded * r, frames * r);
+    const waveform = waveformPadded.slice(0, frames * samplesPerFrame(m));
+    return { startFrame: request.startFrame, frames, latent, mel, waveform };
+  }
+}
+
+function cropMelFrames(
+  mel: Float32Array,
+  melBins: number,
+  fromFrames: number,
+  toFrames: number,
+): Float32Array {
+  const out = new Float32Array(melBins * toFrames);
+  for (let b = 0; b < melBins; b++)
+    out.set(mel.subarray(b * fromFrames, b * fromFrames + toFrames), b * toFrames);
+  return out;
+}

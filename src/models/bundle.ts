@@ -1,0 +1,71 @@
+/**
+ * Loads a model bundle folder (models/README.md): reads and validates manifest.json and
+ * checks every model file is present. The ONNX signatures are checked when the sessions
+ * open (InferenceRunner.start), since that needs the runtime.
+ */
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { BundleError } from '../errors.js';
+import { type Manifest, parseManifest } from './manifest.js';
+
+export interface Bundle {
+  /** Absolute path of the bundle folder. */
+  dir: string;
+  manifest: Manifest;
+}
+
+/** The repository root (the folder with this package's package.json). */
+export function packageRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    const candidate = join(dir, 'package.json');
+    if (existsSync(candidate)) {
+      try {
+        if (JSON.parse(readFileSync(candidate, 'utf8')).name === 'live-foley') return dir;
+      } catch {
+        // not ours; keep walking up
+      }
+    }
+    const parent = dirname(dir);
+    if (parent === dir) throw new Error('cannot find the live-foley package root');
+    dir = parent;
+  }
+}
+
+/** `models/default` of this checkout: what `foley render` uses without --model. */
+export function defaultBundleDir(): string {
+  return join(packageRoot(), 'models', 'default');
+}
+
+export async function loadBundle(dirArg: string): Promise<Bundle> {
+  const dir = resolve(dirArg);
+  const label = `bundle:${basename(dir)}`;
+  if (!existsSync(dir)) {
+    throw new BundleError(
+      `[${label}] model folder not found: ${dir}. Pass --model DIR with a bundle folder (see models/README.md)`,
+    );
+  }
+  if (!statSync(dir).isDirectory()) throw new BundleError(`[${label}] ${dir} is not a folder`);
+  const manifestPath = join(dir, 'manifest.json');
+  if (!existsSync(manifestPath)) {
+    throw new BundleError(
+      `[${label}, manifest.json] not found in ${dir}; a bundle folder has manifest.json and .onnx files`,
+    );
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(await readFile(manifestPath, 'utf8'));
+  } catch (error) {
+    throw new BundleError(`[${label}, manifest.json] is not valid JSON: ${(error as Error).message}`);
+  }
+  const manifest = parseManifest(json, `${label}, manifest.json`);
+  for (const [key, spec] of Object.entries(manifest.models)) {
+    const file = join(dir, spec.file);
+    if (!existsSync(file)) {
+      throw new BundleError(`[bundle:${manifest.name}, model:${key}] file ${spec.file} not found in ${dir}`);
+    }
+  }
+  return { dir, manifest };
+}

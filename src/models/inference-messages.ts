@@ -1,0 +1,39 @@
+/**
+ * Messages between the InferenceRunner (main thread) and the inference worker, as
+ * `{ case, value }` unions. Tensor buffers are transferred, not copied.
+ */
+import type { SerializedError } from '../errors.js';
+import type { SessionSettings } from './backend.js';
+import type { ModelSpec } from './manifest.js';
+import type { TensorMap } from './tensor.js';
+
+export interface InitRequest {
+  bundleDir: string;
+  bundleName: string;
+  models: Record<string, ModelSpec>;
+  executionProvider: 'cpu' | 'cuda' | 'auto';
+  intraOpThreads: number;
+  interOpThreads: number;
+}
+
+export type ToWorker =
+  | { case: 'init'; value: InitRequest }
+  | { case: 'run'; value: { id: number; model: string; feeds: TensorMap } }
+  | { case: 'close'; value: null };
+
+export type FromWorker =
+  | { case: 'ready'; value: { settings: SessionSettings; loadMs: Record<string, number> } }
+  | { case: 'initFailed'; value: SerializedError }
+  | { case: 'result'; value: { id: number; outputs: TensorMap; runMs: number } }
+  | { case: 'runFailed'; value: { id: number; error: SerializedError } }
+  | { case: 'closed'; value: null };
+
+export function transferList(tensors: TensorMap): ArrayBuffer[] {
+  const seen = new Set<ArrayBuffer>();
+  for (const t of Object.values(tensors)) {
+    const buffer = t.data.buffer as ArrayBuffer;
+    // Only whole, unshared buffers can be moved; views into a larger buffer are copied.
+    if (t.data.byteOffset === 0 && t.data.byteLength === buffer.byteLength) seen.add(buffer);
+  }
+  return [...seen];
+}

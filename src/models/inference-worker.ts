@@ -1,0 +1,84 @@
+/**
+ * Worker-thread entry: owns the ONNX sessions of one bundle and runs them on request, so
+ * onnxruntime-node's blocking run() never stalls the main event loop. Requests are served
+ * one at a time, in order.
+ */
+import { join } from 'node:path';
+import { parentPort } from 'node:worker_threads';
+import { serializeError } from '../errors.js';
+import { BackendSession, resolveExecutionProvider, type SessionSettings } from './backend.js';
+import type { FromWorker, InitRequest, ToWorker } from './inference-messages.js';
+import { transferList } from './inference-messages.js';
+import { checkDeclaredSignature } from './signature.js';
+
+const port = parentPort;
+if (!port) throw new Error('inference-worker must run as a worker thread');
+
+const sessions = new Map<string, BackendSession>();
+let queue: Promise<void> = Promise.resolve();
+
+function post(message: FromWorker, transfer: ArrayBuffer[] = []): void {
+  port!.postMessage(message, transfer);
+}
+
+async function init(request: InitRequest): Promise<void> {
+  try {
+    const settings: SessionSettings = {
+      executionProvider: resolveExecutionProvider(request.executionProvider),
+      intraOpThreads: request.intraOpThreads,
+      interOpThreads: request.interOpThreads,
+    };
+    const loadMs: Record<string, number> = {};
+    for (const [key, spec] of Object.entries(request.models)) {
+      const started = performance.now();
+      const label = `bundle:${request.bundleName}, model:${key}, file:${spec.file}`;
+      const session = await BackendSession.open(join(request.bundleDir, spec.file), label, settings);
+      sessions.set(key, session);
+      checkDeclaredSignature(request.bundleName, key, spec, session.signature());
+      loadMs[key] = performance.now() - started;
+    }
+    post({ case: 'ready', value: { settings, loadMs } });
+  } catch (error) {
+    await closeAll();
+    post({ case: 'initFailed', value: serializeError(error) });
+  }
+}
+
+async function run(id: number, model: string, feeds: Parameters<BackendSession['run']>[0]): Promise<void> {
+  try {
+    const session = sessions.get(model);
+    if (!session)
+      throw new Error(
+        `[inference-worker] model "${model}" is not loaded; loaded: ${[...sessions.keys()].join(', ')}`,
+      );
+    const started = performance.now();
+    const outputs = await session.run(feeds);
+    const runMs = performance.now() - started;
+    post({ case: 'result', value: { id, outputs, runMs } }, transferList(outputs));
+  } catch (error) {
+    post({ case: 'runFailed', value: { id, error: serializeError(error) } });
+  }
+}
+
+async function closeAll(): Promise<void> {
+  for (const session of sessions.values()) await session.close();
+  sessions.clear();
+}
+
+port.on('message', (message: ToWorker) => {
+  switch (message.case) {
+    case 'init':
+      queue = queue.then(() => init(message.value));
+      break;
+    case 'run':
+      queue = queue.then(() => run(message.value.id, message.value.model, message.value.feeds));
+      break;
+    case 'close':
+      queue = queue.then(async () => {
+        await closeAll();
+        post({ case: 'closed', value: null });
+        port.close();
+      });
+      break;
+  }
+});

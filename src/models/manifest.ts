@@ -1,0 +1,337 @@
+/**
+ * The bundle manifest (models/README.md, "Manifest format, version 1"): types and a
+ * validating parser whose errors name the bundle, the file and the field.
+ */
+import { BundleError } from '../errors.js';
+
+export type TensorDtype = 'float32' | 'uint8' | 'int64' | 'int32' | 'float16' | 'bool';
+export const TENSOR_DTYPES: readonly TensorDtype[] = [
+  'float32',
+  'uint8',
+  'int64',
+  'int32',
+  'float16',
+  'bool',
+];
+
+/** A dimension: a number is fixed, a string is a symbol shared across the bundle. */
+export type Dim = number | string;
+
+export interface TensorSpec {
+  name: string;
+  dtype: TensorDtype;
+  shape: Dim[];
+}
+
+export interface ModelSpec {
+  file: string;
+  inputs: TensorSpec[];
+  outputs: TensorSpec[];
+}
+
+export interface AudioSpec {
+  sampleRate: number;
+  hopSamples: number;
+  winSamples: number;
+  fftSize: number;
+  melBins: number;
+  fminHz: number;
+  fmaxHz: number;
+  melLogFloor: number;
+  melNormOffset: number;
+  melNormScale: number;
+}
+
+export interface VideoSpec {
+  fps: number;
+  width: number;
+  height: number;
+  pixelFormat: 'rgb24';
+}
+
+export interface LatentSpec {
+  channels: number;
+  melBins: number;
+  melFramesPerLatentFrame: number;
+  latentFramesPerVideoFrame: number;
+  timeMultiple: number;
+}
+
+export interface ScheduleSpec {
+  type: 'ddpm-discrete';
+  trainSteps: number;
+  prediction: 'epsilon';
+  alphasCumprod: number[];
+  timestepSpacing: 'trailing';
+}
+
+export interface SamplingSpec {
+  unet: string;
+  steps: number;
+  cfgScale: number;
+  cgScale: number;
+  teacher?: { unet: string; steps: number };
+  windowFrames: number;
+  overlapFrames: number;
+}
+
+export interface Manifest {
+  format: 'live-foley-bundle';
+  formatVersion: 1;
+  name: string;
+  description: string;
+  audio: AudioSpec;
+  video: VideoSpec;
+  latent: LatentSpec;
+  features: { dim: number; contextFrames: number };
+  classes: string[];
+  schedule: ScheduleSpec;
+  sampling: SamplingSpec;
+  eval: { cropFrames: number; preOnsetFrames: number };
+  models: Record<string, ModelSpec>;
+}
+
+/** Model keys the engine needs to render; `unet_teacher` and `eval_audio_classifier` are optional. */
+export const REQUIRED_MODEL_KEYS = [
+  'mel',
+  'video_encoder',
+  'align_classifier',
+  'latent_decoder',
+  'vocoder',
+] as const;
+
+type Json = unknown;
+
+/** Walks a JSON value with a path, so every complaint names the field. */
+class Field {
+  constructor(
+    private readonly context: string,
+    readonly path: string,
+    readonly value: Json,
+  ) {}
+
+  fail(expected: string): never {
+    const got = this.value === undefined ? 'nothing' : JSON.stringify(this.value)?.slice(0, 80);
+    throw new BundleError(`[${this.context}:${this.path}] expected ${expected}, got ${got}`);
+  }
+
+  child(key: string | number): Field {
+    const container = this.value as Record<string | number, Json> | undefined;
+    const sub = container === null || typeof container !== 'object' ? undefined : container[key];
+    const path = typeof key === 'number' ? `${this.path}[${key}]` : this.path ? `${this.path}.${key}` : key;
+    return new Field(this.context, path, sub);
+  }
+
+  get present(): boolean {
+    return this.value !== undefined;
+  }
+
+  object(): Field {
+    if (this.value === null || typeof this.value !== 'object' || Array.isArray(this.value))
+      this.fail('an object');
+    return this;
+  }
+
+  array(): Field[] {
+    if (!Array.isArray(this.value)) this.fail('an array');
+    return (this.value as Json[]).map((_, i) => this.child(i));
+  }
+
+  keys(): string[] {
+    this.object();
+    return Object.keys(this.value as object);
+  }
+
+  string(): string {
+    if (typeof this.value !== 'string' || this.value.length === 0) this.fail('a non-empty string');
+    return this.value as string;
+  }
+
+  literal<T extends string | number>(...allowed: T[]): T {
+    if (!allowed.includes(this.value as T)) this.fail(allowed.map((a) => JSON.stringify(a)).join(' or '));
+    return this.value as T;
+  }
+
+  number(): number {
+    if (typeof this.value !== 'number' || !Number.isFinite(this.value)) this.fail('a finite number');
+    return this.value as number;
+  }
+
+  nonNegative(): number {
+    const n = this.number();
+    if (n < 0) this.fail('a number >= 0');
+    return n;
+  }
+
+  positive(): number {
+    const n = this.number();
+    if (n <= 0) this.fail('a number > 0');
+    return n;
+  }
+
+  positiveInt(): number {
+    const n = this.number();
+    if (!Number.isInteger(n) || n <= 0) this.fail('a positive integer');
+    return n;
+  }
+
+  nonNegativeInt(): number {
+    const n = this.number();
+    if (!Number.isInteger(n) || n < 0) this.fail('an integer >= 0');
+    return n;
+  }
+}
+
+function parseTensorSpec(field: Field): TensorSpec {
+  field.object();
+  const shape = field
+    .child('shape')
+    .array()
+    .map((d) => {
+      if (typeof d.value === 'string' && d.value.length > 0) return d.value;
+      return d.positiveInt();
+    });
+  return {
+    name: field.child('name').string(),
+    dtype: field.child('dtype').literal(...TENSOR_DTYPES),
+    shape,
+  };
+}
+
+function parseModelSpec(field: Field): ModelSpec {
+  field.object();
+  const inputs = field.child('inputs').array().map(parseTensorSpec);
+  const outputs = field.child('outputs').array().map(parseTensorSpec);
+  if (inputs.length === 0) field.child('inputs').fail('at least one input');
+  if (outputs.length === 0) field.child('outputs').fail('at least one output');
+  return { file: field.child('file').string(), inputs, outputs };
+}
+
+/**
+ * Validates a parsed manifest.json. `bundleLabel` prefixes every error
+ * (for example `bundle:default, manifest.json`).
+ */
+export function parseManifest(json: Json, bundleLabel: string): Manifest {
+  const root = new Field(bundleLabel, '', json).object();
+  const format = root.child('format').literal('live-foley-bundle');
+  const formatVersion = root.child('formatVersion').literal(1);
+
+  const a = root.child('audio').object();
+  const audio: AudioSpec = {
+    sampleRate: a.child('sampleRate').positiveInt(),
+    hopSamples: a.child('hopSamples').positiveInt(),
+    winSamples: a.child('winSamples').positiveInt(),
+    fftSize: a.child('fftSize').positiveInt(),
+    melBins: a.child('melBins').positiveInt(),
+    fminHz: a.child('fminHz').nonNegative(),
+    fmaxHz: a.child('fmaxHz').positive(),
+    melLogFloor: a.child('melLogFloor').positive(),
+    melNormOffset: a.child('melNormOffset').number(),
+    melNormScale: a.child('melNormScale').positive(),
+  };
+
+  const v = root.child('video').object();
+  const video: VideoSpec = {
+    fps: v.child('fps').positive(),
+    width: v.child('width').positiveInt(),
+    height: v.child('height').positiveInt(),
+    pixelFormat: v.child('pixelFormat').literal('rgb24'),
+  };
+
+  const l = root.child('latent').object();
+  const latent: LatentSpec = {
+    channels: l.child('channels').positiveInt(),
+    melBins: l.child('melBins').positiveInt(),
+    melFramesPerLatentFrame: l.child('melFramesPerLatentFrame').positiveInt(),
+    latentFramesPerVideoFrame: l.child('latentFramesPerVideoFrame').literal(1),
+    timeMultiple: l.child('timeMultiple').positiveInt(),
+  };
+
+  const f = root.child('features').object();
+  const features = {
+    dim: f.child('dim').positiveInt(),
+    contextFrames: f.child('contextFrames').nonNegativeInt(),
+  };
+
+  const classes = root
+    .child('classes')
+    .array()
+    .map((c) => c.string());
+  if (classes.length === 0) root.child('classes').fail('at least one class');
+
+  const s = root.child('schedule').object();
+  const trainSteps = s.child('trainSteps').positiveInt();
+  const alphasField = s.child('alphasCumprod');
+  const alphasCumprod = alphasField.array().map((x) => {
+    const n = x.number();
+    if (!(n > 0 && n <= 1)) x.fail('a value in (0, 1]');
+    return n;
+  });
+  if (alphasCumprod.length !== trainSteps) alphasField.fail(`${trainSteps} values (schedule.trainSteps)`);
+  const schedule: ScheduleSpec = {
+    type: s.child('type').literal('ddpm-discrete'),
+    trainSteps,
+    prediction: s.child('prediction').literal('epsilon'),
+    alphasCumprod,
+    timestepSpacing: s.child('timestepSpacing').literal('trailing'),
+  };
+
+  const m = root.child('models').object();
+  const models: Record<string, ModelSpec> = {};
+  for (const key of m.keys()) models[key] = parseModelSpec(m.child(key));
+  for (const key of REQUIRED_MODEL_KEYS) {
+    if (!models[key]) m.child(key).fail(`a model entry (required models: ${REQUIRED_MODEL_KEYS.join(', ')})`);
+  }
+
+  const sm = root.child('sampling').object();
+  const unetKey = (field: Field): string => {
+    const key = field.string();
+    if (!models[key]) field.fail(`a key of models (${Object.keys(models).join(', ')})`);
+    return key;
+  };
+  const sampling: SamplingSpec = {
+    unet: unetKey(sm.child('unet')),
+    steps: sm.child('steps').positiveInt(),
+    cfgScale: sm.child('cfgScale').nonNegative(),
+    cgScale: sm.child('cgScale').nonNegative(),
+    windowFrames: sm.child('windowFrames').positiveInt(),
+    overlapFrames: sm.child('overlapFrames').nonNegativeInt(),
+  };
+  const teacher = sm.child('teacher');
+  if (teacher.present && teacher.value !== null) {
+    teacher.object();
+    sampling.teacher = { unet: unetKey(teacher.child('unet')), steps: teacher.child('steps').positiveInt() };
+  }
+  if (sampling.steps > trainSteps) sm.child('steps').fail(`at most schedule.trainSteps (${trainSteps})`);
+  if (sampling.overlapFrames >= sampling.windowFrames)
+    sm.child('overlapFrames').fail('less than windowFrames');
+
+  const e = root.child('eval').object();
+  const evalSpec = {
+    cropFrames: e.child('cropFrames').positiveInt(),
+    preOnsetFrames: e.child('preOnsetFrames').nonNegativeInt(),
+  };
+
+  const description = root.child('description').present ? String(root.child('description').value) : '';
+
+  return {
+    format,
+    formatVersion,
+    name: root.child('name').string(),
+    description,
+    audio,
+    video,
+    latent,
+    features,
+    classes,
+    schedule,
+    sampling,
+    eval: evalSpec,
+    models,
+  };
+}
+
+/** Audio samples per latent (= video) frame: 640 for the v1 geometry. */
+export function samplesPerFrame(manifest: Manifest): number {
+  return manifest.latent.melFramesPerLatentFrame * manifest.audio.hopSamples;
+}
