@@ -65,8 +65,9 @@ const isId = (v: unknown): v is string => typeof v === 'string' && v.length > 0 
 
 /** Parses and validates one text message; throws MessageError with the reply to send. */
 export function parseClientMessage(text: string): ClientMessage {
-  if (Buffer.byteLength(text) > MAX_MESSAGE_BYTES) {
-    throw new MessageError('TOO_LARGE', `message is ${Buffer.byteLength(text)} bytes; the limit is ${MAX_MESSAGE_BYTES}`);
+  const bytes = text.length > MAX_MESSAGE_BYTES / 3 ? new TextEncoder().encode(text).length : text.length;
+  if (bytes > MAX_MESSAGE_BYTES) {
+    throw new MessageError('TOO_LARGE', `message is ${bytes} bytes; the limit is ${MAX_MESSAGE_BYTES}`);
   }
   let raw: unknown;
   try {

@@ -1,0 +1,18 @@
+// Bundles the pages' scripts into client/dist with esbuild (devDependency).
+import { build } from 'esbuild';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = dirname(fileURLToPath(import.meta.url));
+export async function buildClient() {
+  await build({
+    entryPoints: ['publish', 'obs', 'viewer', 'jitter-worklet'].map((n) => join(here, 'src', `${n}.ts`)),
+    outdir: join(here, 'dist'),
+    bundle: true,
+    format: 'esm',
+    target: 'chrome100',
+    sourcemap: true,
+    logLevel: 'warning',
+  });
+}
+if (process.argv[1] === fileURLToPath(import.meta.url)) await buildClient();
