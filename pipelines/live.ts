@@ -330,6 +330,7 @@ export class LiveFoleyPipeline extends TypedEmitter<LivePipelineEvents> {
         const deadline = this.#deadlineMs(seg, chunk);
         const budget = deadline - performance.now();
         const level = this.costs.choose(this.ladder, budget);
+        logger.debug(`chunk ${chunk}: budget ${budget.toFixed(0)} ms -> ${level.name} (estimates ${this.ladder.map((l) => this.costs.estimate(l.level).toFixed(0)).join('/')})`);
         this.#setLevel(level);
         if (!level.generate) {
           this.#emitSkip(seg, chunk);

@@ -45,6 +45,8 @@ export function buildLadder(o: LadderOptions): QualityLevel[] {
   ];
 }
 
+const PROBE_DECAY = 0.98;
+
 /** Running cost estimate per level: an exponential average that leans to the slow side. */
 export class LevelCosts {
   readonly #estimateMs: number[];
@@ -69,11 +71,16 @@ export class LevelCosts {
     this.#estimateMs[level] = old === 0 ? ms : old + alpha * (ms - old);
   }
 
-  /** Best level whose estimate fits `budgetMs`; the last (skip) level when none does. */
+  /**
+   * Best level whose estimate fits `budgetMs`; the last (skip) level when none does.
+   * The estimates of better levels that did not fit shrink by 2% per chunk, so they
+   * are tried again once they may fit (and rise again at once if they still don't).
+   */
   choose(levels: readonly QualityLevel[], budgetMs: number): QualityLevel {
     for (const level of levels) {
       if (!level.generate) return level;
       if (this.estimate(level.level) <= budgetMs) return level;
+      this.#estimateMs[level.level] = this.estimate(level.level) * PROBE_DECAY;
     }
     return levels[levels.length - 1]!;
   }

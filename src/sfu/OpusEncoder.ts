@@ -1,4 +1,4 @@
-import { AV_SAMPLE_FMT_FLT, Codec, CodecContext, Dictionary, Frame, Packet } from 'node-av';
+import { AV_SAMPLE_FMT_FLT, Codec, CodecContext, Frame, Packet } from 'node-av';
 import { FoleyError } from '../errors.js';
 
 export const OPUS_SAMPLE_RATE = 48000;
@@ -20,7 +20,7 @@ export interface OpusPacket {
 }
 
 /**
- * Mono 48 kHz Opus through libopus (node-av), 20 ms per packet, low-delay mode.
+ * Mono 48 kHz Opus through libopus (node-av), 20 ms per packet.
  * Encoding 20 ms takes well under a millisecond, so it runs synchronously on the
  * caller's thread.
  */
@@ -42,12 +42,14 @@ export class OpusEncoder {
     this.#ctx.channelLayout = MONO as never;
     this.#ctx.timeBase = { num: 1, den: OPUS_SAMPLE_RATE } as never;
     this.#ctx.bitRate = BigInt(bitrate);
-    const options = Dictionary.fromObject({ application: 'lowdelay', frame_duration: '20', vbr: 'on' });
-    const rc = this.#ctx.open2Sync(codec, options);
+    // No options dictionary: node-av 6.1.1 frees a Dictionary passed to open2 a second
+    // time when it is collected (heap corruption). libopus' defaults are what we want
+    // anyway: 20 ms frames, VBR, application "audio" (312 samples of look-ahead).
+    const rc = this.#ctx.open2Sync(codec, null);
     if (rc < 0) throw new OpusEncoderError(`[opus] libopus open failed (${rc})`);
     this.#packet.alloc();
-    // libopus reports its look-ahead as the first packet's negative pts; lowdelay is 120.
-    this.preSkipSamples = this.#ctx.delay > 0 ? this.#ctx.delay : 120;
+    // libopus reports its look-ahead as the first packet's negative pts (312 at 48 kHz).
+    this.preSkipSamples = this.#ctx.delay > 0 ? this.#ctx.delay : 312;
   }
 
   /** Encodes exactly 960 samples (mono, float, −1..1); returns the packets that came out. */
@@ -68,7 +70,6 @@ export class OpusEncoder {
     });
     this.#position += OPUS_FRAME_SAMPLES;
     this.#ctx.sendFrameSync(frame);
-    frame.free();
     const out: OpusPacket[] = [];
     while (this.#ctx.receivePacketSync(this.#packet) >= 0) {
       const data = this.#packet.data;
