@@ -1,0 +1,142 @@
+/**
+ * Renders foley for a video file as one RxJS composition:
+ *
+ *   frames (node-av decode, model fps/size)      src/media/video-reader.ts
+ *     -> toVideoFeatures   CAVP features over a sliding window with context
+ *     -> generateWindows   overlapping windows, known-latent continuity
+ *     -> crossfadeMerge    temporal-merge crossfade into one contiguous track
+ *
+ * Whole-clip generation is the same pipeline with one window covering every frame.
+ */
+import { from, lastValueFrom, map, tap, toArray } from 'rxjs';
+import { FoleyGenerator, type GenerationSettings } from '../src/diffusion/foley-generator.js';
+import type { CrossfadeCurve } from '../src/dsp/crossfade.js';
+import { type RgbFrame, readVideoFrames } from '../src/media/video-reader.js';
+import type { InferenceRunner } from '../src/models/inference-runner.js';
+import { samplesPerFrame } from '../src/models/manifest.js';
+import { VideoEncoder } from '../src/models/video-encoder.js';
+import { crossfadeMerge } from './operators/crossfade-merge.js';
+import { toVideoFeatures } from './operators/video-features.js';
+import { generateWindows } from './operators/window-generation.js';
+
+/** Window plan value meaning "one window over the whole clip". */
+export const WHOLE_CLIP = 0;
+
+export interface RenderSettings {
+  generation: GenerationSettings;
+  /** Latent frames per window; WHOLE_CLIP (0) generates the clip as one window. */
+  windowFrames: number;
+  overlapFrames: number;
+  curve?: CrossfadeCurve;
+  /** Frames per video-encoder run. */
+  featureChunkFrames?: number;
+}
+
+export interface RenderProgress {
+  /** Frames whose audio is generated, fractional within a window. */
+  framesDone: number;
+  /** Best estimate of the clip's frame count (null when unknown). */
+  framesTotal: number | null;
+}
+
+export interface StageTimings {
+  /** Demux + decode + conversion to model frames. */
+  decodeMs: number;
+  /** Worker-side run time per model key. */
+  modelMs: Record<string, number>;
+  /** End to end, from opening the input to the last sample. */
+  totalMs: number;
+}
+
+export interface RenderResult {
+  waveform: Float32Array;
+  sampleRate: number;
+  frames: number;
+  /** Start sample of every join between windows (for boundary measures). */
+  joinSamples: number[];
+  windows: number;
+  timings: StageTimings;
+}
+
+/** Wraps a frame source, adding the time spent producing each frame to `timer.ms`. */
+async function* timed(
+  source: AsyncGenerator<RgbFrame>,
+  timer: { ms: number; frames: number },
+): AsyncGenerator<RgbFrame> {
+  for (;;) {
+    const started = performance.now();
+    const r = await source.next();
+    timer.ms += performance.now() - started;
+    if (r.done) return;
+    timer.frames++;
+    yield r.value;
+  }
+}
+
+export async function renderFoley(
+  input: string,
+  runner: InferenceRunner,
+  settings: RenderSettings,
+  options: { framesTotalEstimate?: number | null; onProgress?: (p: RenderProgress) => void } = {},
+): Promise<RenderResult> {
+  const m = runner.bundle.manifest;
+  const started = performance.now();
+  const modelBefore = new Map(runner.runMsByModel);
+  const spf = samplesPerFrame(m);
+  const whole = settings.windowFrames === WHOLE_CLIP;
+  const windowFrames = whole ? Number.MAX_SAFE_INTEGER : settings.windowFrames;
+  const overlapFrames = whole ? 0 : settings.overlapFrames;
+  const decode = { ms: 0, frames: 0 };
+  const generator = new FoleyGenerator(runner, settings.generation);
+  const joinSamples: number[] = [];
+  let windows = 0;
+  const progress = (framesDone: number): void =>
+    options.onProgress?.({ framesDone, framesTotal: options.framesTotalEstimate ?? null });
+
+  const chunks = await lastValueFrom(
+    from(timed(readVideoFrames(input, m.video), decode)).pipe(
+      toVideoFeatures(new VideoEncoder(runner), {
+        chunkFrames: settings.featureChunkFrames ?? (whole ? 50 : windowFrames - overlapFrames),
+        contextFrames: m.features.contextFrames,
+        frameBytes: m.video.width * m.video.height * 3,
+        dim: m.features.dim,
+      }),
+      generateWindows(generator, {
+        windowFrames,
+        overlapFrames,
+        dim: m.features.dim,
+        latentChannels: m.latent.channels,
+        latentMelBins: m.latent.melBins,
+        onStep: (w, step) => {
+          const head = w.index === 0 ? 0 : overlapFrames;
+          progress(w.startFrame + head + ((w.frames - head) * (step.index + 1)) / step.steps);
+        },
+      }),
+      tap((w) => {
+        windows++;
+        if (w.overlapFrames > 0) joinSamples.push(w.startFrame * spf);
+      }),
+      map((w) => ({
+        startSample: w.startFrame * spf,
+        overlapSamples: w.overlapFrames * spf,
+        waveform: w.waveform,
+      })),
+      crossfadeMerge({ overlapSamples: overlapFrames * spf, curve: settings.curve }),
+      toArray(),
+    ),
+  );
+
+  const total = chunks.reduce((n, c) => n + c.samples.length, 0);
+  const waveform = new Float32Array(total);
+  for (const c of chunks) waveform.set(c.samples, c.startSample);
+  const modelMs: Record<string, number> = {};
+  for (const [key, ms] of runner.runMsByModel) modelMs[key] = ms - (modelBefore.get(key) ?? 0);
+  return {
+    waveform,
+    sampleRate: m.audio.sampleRate,
+    frames: decode.frames,
+    joinSamples,
+    windows,
+    timings: { decodeMs: decode.ms, modelMs, totalMs: performance.now() - started },
+  };
+}

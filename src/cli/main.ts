@@ -1,0 +1,54 @@
+#!/usr/bin/env node
+/**
+ * The `foley` command: render | eval | bench. Typed errors print one line naming the
+ * problem and exit with their code (usage 2, bundle 3, media input 4, output 5, inference 6).
+ */
+import { FoleyError } from '../errors.js';
+import { renderCommand } from './render-command.js';
+
+const USAGE = `usage: foley <command> [options]
+  render <video> -o <out.wav|out.mp4|out.mkv>   generate foley for a video
+  eval <clips-dir> [--json]                     score onset F1, offset and class accuracy
+  bench [--json]                                per-stage times and real-time factor
+Run foley <command> --help for its options.`;
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case 'render':
+      await renderCommand(rest);
+      return 0;
+    case 'eval': {
+      const { evalCommand } = await import('./eval-command.js');
+      return evalCommand(rest);
+    }
+    case 'bench': {
+      const { benchCommand } = await import('./bench-command.js');
+      return benchCommand(rest);
+    }
+    case undefined:
+    case '-h':
+    case '--help':
+    case 'help':
+      process.stdout.write(`${USAGE}\n`);
+      return command === undefined ? 2 : 0;
+    default:
+      process.stderr.write(`foley: unknown command "${command}"\n${USAGE}\n`);
+      return 2;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    if (error instanceof FoleyError) {
+      process.stderr.write(`foley: ${error.message}\n`);
+      process.exitCode = error.exitCode;
+    } else {
+      process.stderr.write(`foley: unexpected error: ${(error as Error)?.stack ?? String(error)}\n`);
+      process.exitCode = 1;
+    }
+  },
+);

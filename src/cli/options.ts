@@ -1,0 +1,81 @@
+/**
+ * Command-line parsing shared by the foley commands (node:util parseArgs), turning every
+ * parse problem into a UsageError that names the flag.
+ */
+import { parseArgs } from 'node:util';
+import type { GenerationSettings } from '../diffusion/foley-generator.js';
+import { UsageError } from '../errors.js';
+import { EXECUTION_PROVIDER_REQUESTS, type ExecutionProviderRequest } from '../models/backend.js';
+
+export const MODEL_OPTIONS = {
+  model: { type: 'string' },
+  steps: { type: 'string' },
+  cfg: { type: 'string' },
+  cg: { type: 'string' },
+  seed: { type: 'string' },
+  device: { type: 'string' },
+  threads: { type: 'string' },
+  window: { type: 'string' },
+  overlap: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+export type ParsedValues = Record<string, string | boolean | undefined>;
+
+export function parse(
+  command: string,
+  argv: string[],
+  options: Record<string, { type: 'string' | 'boolean'; short?: string }>,
+): { values: ParsedValues; positionals: string[] } {
+  try {
+    const { values, positionals } = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
+    return { values: values as ParsedValues, positionals };
+  } catch (error) {
+    throw new UsageError(`[foley ${command}] ${(error as Error).message}; see foley ${command} --help`);
+  }
+}
+
+export function numberFlag(
+  command: string,
+  values: ParsedValues,
+  name: string,
+  check: { integer?: boolean; min?: number } = {},
+): number | undefined {
+  const raw = values[name];
+  if (raw === undefined) return undefined;
+  const n = Number(raw);
+  if (typeof raw !== 'string' || raw.trim() === '' || !Number.isFinite(n)) {
+    throw new UsageError(`[foley ${command}] --${name} expects a number, got "${String(raw)}"`);
+  }
+  if (check.integer && !Number.isInteger(n))
+    throw new UsageError(`[foley ${command}] --${name} expects an integer, got ${raw}`);
+  if (check.min !== undefined && n < check.min)
+    throw new UsageError(`[foley ${command}] --${name} must be >= ${check.min}, got ${raw}`);
+  return n;
+}
+
+export function generationOverrides(command: string, values: ParsedValues): Partial<GenerationSettings> {
+  const o: Partial<GenerationSettings> = {};
+  const steps = numberFlag(command, values, 'steps', { integer: true, min: 1 });
+  const cfg = numberFlag(command, values, 'cfg', { min: 0 });
+  const cg = numberFlag(command, values, 'cg', { min: 0 });
+  const seed = numberFlag(command, values, 'seed', { integer: true, min: 0 });
+  if (steps !== undefined) o.steps = steps;
+  if (cfg !== undefined) o.cfgScale = cfg;
+  if (cg !== undefined) o.cgScale = cg;
+  if (seed !== undefined) o.seed = seed;
+  return o;
+}
+
+export function deviceFlag(command: string, values: ParsedValues): ExecutionProviderRequest {
+  const raw = (values.device as string | undefined) ?? 'cpu';
+  if (!(EXECUTION_PROVIDER_REQUESTS as readonly string[]).includes(raw)) {
+    throw new UsageError(
+      `[foley ${command}] --device must be one of ${EXECUTION_PROVIDER_REQUESTS.join(', ')}, got "${raw}"`,
+    );
+  }
+  return raw as ExecutionProviderRequest;
+}
+
+/** Clips up to this many frames are generated whole by default (30 s at 25 fps). */
+export const WHOLE_CLIP_MAX_FRAMES = 750;

@@ -1,0 +1,145 @@
+/**
+ * `foley render <video> -o <out.wav|out.mp4|out.mkv> [--model DIR] [--steps N] [--cfg W]
+ *  [--cg G] [--seed S] [--window F --overlap F] [--codec aac|opus] [--device cpu|cuda|auto]`
+ */
+
+import { type RenderResult, renderFoley, WHOLE_CLIP } from '../../pipelines/render.js';
+import { resolveGenerationSettings } from '../diffusion/foley-generator.js';
+import { UsageError } from '../errors.js';
+import { assertWritableOutput } from '../media/atomic-output.js';
+import { outputKindOf, writeFoleyOutput } from '../media/foley-output.js';
+import { probeVideo } from '../media/video-reader.js';
+import { defaultBundleDir, loadBundle } from '../models/bundle.js';
+import { InferenceRunner } from '../models/inference-runner.js';
+import {
+  deviceFlag,
+  generationOverrides,
+  MODEL_OPTIONS,
+  numberFlag,
+  parse,
+  WHOLE_CLIP_MAX_FRAMES,
+} from './options.js';
+import { formatDuration, ProgressBar } from './progress-bar.js';
+
+export const RENDER_USAGE = `usage: foley render <video> -o <out.wav|out.mp4|out.mkv> [options]
+  --model DIR       model bundle folder (default: models/default)
+  --steps N         DDIM steps (default: the bundle's)
+  --cfg W           classifier-free guidance scale ω (0 = off)
+  --cg G            classifier guidance scale γ (0 = off)
+  --seed S          noise seed (default 0)
+  --window F        frames per window (0 = whole clip; default: whole clip up to 30 s,
+                    else the bundle's window)
+  --overlap F       frames shared by consecutive windows (default: the bundle's)
+  --codec C         aac or opus (mkv only; default opus for mkv, aac for mp4)
+  --device D        cpu (default), cuda or auto
+  --threads N       intra-op threads (default 2)
+  --quiet           no progress bar or summary`;
+
+export interface RenderCommandOutput {
+  result: RenderResult;
+  outputPath: string;
+  muxMs: number;
+  loadMs: number;
+}
+
+export function stageSummary(result: RenderResult, muxMs: number): string {
+  const t = result.timings;
+  const audioSeconds = result.waveform.length / result.sampleRate;
+  const endToEnd = t.totalMs + muxMs;
+  const parts = [`decode ${formatDuration(t.decodeMs)}`];
+  for (const [key, ms] of Object.entries(t.modelMs)) parts.push(`${key} ${formatDuration(ms)}`);
+  parts.push(`write ${formatDuration(muxMs)}`);
+  return (
+    `${audioSeconds.toFixed(2)} s of audio for ${result.frames} frames in ${formatDuration(endToEnd)} ` +
+    `(RTF ${(endToEnd / 1000 / audioSeconds).toFixed(3)}; ${result.windows} window${result.windows === 1 ? '' : 's'}): ${parts.join(', ')}`
+  );
+}
+
+export async function renderCommand(argv: string[]): Promise<RenderCommandOutput | null> {
+  const { values, positionals } = parse('render', argv, {
+    ...MODEL_OPTIONS,
+    output: { type: 'string', short: 'o' },
+    codec: { type: 'string' },
+    quiet: { type: 'boolean', short: 'q' },
+  });
+  if (values.help) {
+    process.stdout.write(`${RENDER_USAGE}\n`);
+    return null;
+  }
+  const video = positionals[0];
+  if (!video || positionals.length > 1)
+    throw new UsageError(`[foley render] expects one video, got ${positionals.length}\n${RENDER_USAGE}`);
+  const output = values.output as string | undefined;
+  if (!output)
+    throw new UsageError(`[foley render] -o <out.wav|out.mp4|out.mkv> is required\n${RENDER_USAGE}`);
+  const codec = values.codec as string | undefined;
+  if (codec !== undefined && codec !== 'aac' && codec !== 'opus') {
+    throw new UsageError(`[foley render] --codec must be aac or opus, got "${codec}"`);
+  }
+  const kind = outputKindOf(output);
+  if (kind === 'mp4' && codec === 'opus')
+    throw new UsageError('[foley render] MP4 output carries AAC; use .mkv for Opus');
+  assertWritableOutput(output);
+
+  const bundle = await loadBundle((values.model as string | undefined) ?? defaultBundleDir());
+  const generation = resolveGenerationSettings(bundle.manifest, generationOverrides('render', values));
+  const info = await probeVideo(video);
+  const fps = bundle.manifest.video.fps;
+  const framesEstimate = info.durationSeconds ? Math.round(info.durationSeconds * fps) : null;
+  const windowFlag = numberFlag('render', values, 'window', { integer: true, min: 0 });
+  const windowFrames =
+    windowFlag ??
+    ((framesEstimate ?? Number.POSITIVE_INFINITY) <= WHOLE_CLIP_MAX_FRAMES
+      ? WHOLE_CLIP
+      : bundle.manifest.sampling.windowFrames);
+  const overlapFrames =
+    numberFlag('render', values, 'overlap', { integer: true, min: 0 }) ??
+    bundle.manifest.sampling.overlapFrames;
+  if (windowFrames !== WHOLE_CLIP && 2 * overlapFrames > windowFrames) {
+    throw new UsageError(
+      `[foley render] --overlap ${overlapFrames} must be at most half of --window ${windowFrames}`,
+    );
+  }
+
+  const loadStarted = performance.now();
+  const runner = await InferenceRunner.start(bundle, {
+    executionProvider: deviceFlag('render', values),
+    intraOpThreads: numberFlag('render', values, 'threads', { integer: true, min: 0 }),
+    models: InferenceRunner.renderModels(bundle).filter(
+      (k) => k !== 'align_classifier' || generation.cgScale !== 0,
+    ),
+  });
+  const loadMs = performance.now() - loadStarted;
+  const bar = new ProgressBar({ label: 'render' });
+  try {
+    const result = await renderFoley(
+      video,
+      runner,
+      { generation: { ...generation, unet: generation.unet }, windowFrames, overlapFrames },
+      {
+        framesTotalEstimate: framesEstimate,
+        onProgress: (p) => p.framesTotal && bar.update(p.framesDone / p.framesTotal),
+      },
+    );
+    bar.update(1);
+    bar.close();
+    const muxStarted = performance.now();
+    await writeFoleyOutput({
+      outputPath: output,
+      waveform: result.waveform,
+      sampleRate: result.sampleRate,
+      videoInput: video,
+      audioCodec: codec as 'aac' | 'opus' | undefined,
+    });
+    const muxMs = performance.now() - muxStarted;
+    if (!values.quiet) {
+      process.stderr.write(
+        `foley render: wrote ${output}\n  ${stageSummary(result, muxMs)}\n  model load ${formatDuration(loadMs)} (not counted)\n`,
+      );
+    }
+    return { result, outputPath: output, muxMs, loadMs };
+  } finally {
+    bar.close();
+    await runner.close();
+  }
+}

@@ -1,0 +1,77 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { FoleyGenerator, resolveGenerationSettings } from '../../src/diffusion/foley-generator.js';
+import { sliceLatentFrames } from '../../src/diffusion/latent-frames.js';
+import { UsageError } from '../../src/errors.js';
+import { loadBundle } from '../../src/models/bundle.js';
+import { InferenceRunner } from '../../src/models/inference-runner.js';
+import { TINY_BUNDLE_DIR } from '../helpers/media-fixtures.js';
+import { loadReference, maxAbsDiff } from '../helpers/tiny-bundle.js';
+
+describe('FoleyGenerator against the Python reference (tiny-random)', () => {
+  let runner: InferenceRunner;
+  const ref = loadReference();
+  before(async () => {
+    runner = await InferenceRunner.start(await loadBundle(TINY_BUNDLE_DIR), {
+      models: ['unet_student', 'unet_teacher', 'align_classifier', 'latent_decoder', 'vocoder'],
+    });
+  });
+  after(async () => {
+    await runner.close();
+  });
+
+  for (const c of ref.cases) {
+    it(`reproduces the ${c.unet} latent within 1e-4 (steps ${c.steps}, ω ${c.cfgScale}, γ ${c.cgScale})`, async () => {
+      const g = new FoleyGenerator(runner, {
+        unet: c.unet,
+        steps: c.steps,
+        cfgScale: c.cfgScale,
+        cgScale: c.cgScale,
+        seed: 0,
+      });
+      const r = await g.generate({
+        startFrame: 0,
+        features: Float32Array.from(ref.features),
+        noise: Float32Array.from(ref.noise),
+      });
+      const diff = maxAbsDiff(r.latent, c.latent);
+      assert.ok(diff < 1e-4, `max |Δ| ${diff}`);
+      if (c === ref.cases[0]) {
+        assert.ok(maxAbsDiff(r.mel, ref.mel) < 1e-4, 'mel');
+        assert.ok(maxAbsDiff(r.waveform, ref.waveform) < 1e-4, 'waveform');
+      }
+    });
+  }
+
+  it('keeps known frames exactly and still denoises the rest', async () => {
+    const g = new FoleyGenerator(runner, resolveGenerationSettings(runner.bundle.manifest, { seed: 5 }));
+    const features = Float32Array.from(ref.features);
+    const free = await g.generate({ startFrame: 0, features });
+    const shape = { channels: 4, frames: ref.numFrames, melBins: 16 };
+    const known = { latent: sliceLatentFrames(free.latent, shape, 0, 4).map((x) => x + 0.5), frames: 4 };
+    const r = await g.generate({ startFrame: 0, features, known });
+    assert.ok(maxAbsDiff(sliceLatentFrames(r.latent, shape, 0, 4), known.latent) < 1e-6);
+    assert.ok(
+      maxAbsDiff(sliceLatentFrames(r.latent, shape, 4, 4), sliceLatentFrames(free.latent, shape, 4, 4)) > 0,
+    );
+  });
+
+  it('pads a window that is not a time multiple and trims the result', async () => {
+    const g = new FoleyGenerator(runner, resolveGenerationSettings(runner.bundle.manifest));
+    const r = await g.generate({
+      startFrame: 0,
+      features: Float32Array.from(ref.features).subarray(0, 7 * 64),
+    });
+    assert.equal(r.frames, 7);
+    assert.equal(r.waveform.length, 7 * 640);
+    assert.equal(r.latent.length, 4 * 7 * 16);
+  });
+
+  it('rejects settings outside the bundle', () => {
+    assert.throws(() => resolveGenerationSettings(runner.bundle.manifest, { unet: 'unet_x' }), UsageError);
+    assert.throws(
+      () => resolveGenerationSettings(runner.bundle.manifest, { steps: 0 }),
+      /--steps must be an integer/,
+    );
+  });
+});

@@ -1,0 +1,59 @@
+/** The committed random-weight bundle, its reference vectors, and copies to break. */
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { TINY_BUNDLE_DIR } from './media-fixtures.js';
+
+export interface ReferenceCase {
+  unet: string;
+  steps: number;
+  cfgScale: number;
+  cgScale: number;
+  latent: number[];
+}
+
+export interface Reference {
+  numFrames: number;
+  features: number[];
+  noise: number[];
+  cases: ReferenceCase[];
+  mel: number[];
+  waveform: number[];
+}
+
+export function loadReference(dir = TINY_BUNDLE_DIR): Reference {
+  return JSON.parse(readFileSync(join(dir, 'reference.json'), 'utf8')) as Reference;
+}
+
+/** Frames of models/README.md: frames[t][y][x][c] = (7t + 3y + 5x + 11c) mod 256. */
+export function referenceFrames(numFrames: number, width = 96, height = 96): Uint8Array {
+  const out = new Uint8Array(numFrames * height * width * 3);
+  let i = 0;
+  for (let t = 0; t < numFrames; t++)
+    for (let y = 0; y < height; y++)
+      for (let x = 0; x < width; x++)
+        for (let c = 0; c < 3; c++) out[i++] = (7 * t + 3 * y + 5 * x + 11 * c) % 256;
+  return out;
+}
+
+/** A copy of the tiny bundle whose manifest has been edited by `edit`; remove with `cleanup`. */
+export function brokenBundleCopy(edit: (manifest: Record<string, unknown>) => void): {
+  dir: string;
+  cleanup(): void;
+} {
+  const root = mkdtempSync(join(tmpdir(), 'foley-bundle-'));
+  const dir = join(root, 'tiny-broken');
+  cpSync(TINY_BUNDLE_DIR, dir, { recursive: true });
+  const manifestPath = join(dir, 'manifest.json');
+  const manifest = JSON.parse(readFileSync(manifestPath, 'utf8'));
+  edit(manifest);
+  writeFileSync(manifestPath, JSON.stringify(manifest));
+  return { dir, cleanup: () => rmSync(root, { recursive: true, force: true }) };
+}
+
+export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  if (a.length !== b.length) return Number.POSITIVE_INFINITY;
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
+  return m;
+}

@@ -1,0 +1,57 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { BundleError } from '../../src/errors.js';
+import { loadBundle } from '../../src/models/bundle.js';
+import { TINY_BUNDLE_DIR } from '../helpers/media-fixtures.js';
+import { brokenBundleCopy } from '../helpers/tiny-bundle.js';
+
+describe('loadBundle', () => {
+  it('loads the tiny-random bundle', async () => {
+    const b = await loadBundle(TINY_BUNDLE_DIR);
+    assert.equal(b.manifest.name, 'tiny-random');
+    assert.equal(b.dir, TINY_BUNDLE_DIR);
+  });
+
+  it('reports a missing folder with what to pass instead', async () => {
+    await assert.rejects(loadBundle('/nonexistent/models/default'), (e: unknown) => {
+      assert.ok(e instanceof BundleError);
+      assert.match(e.message, /model folder not found: \/nonexistent\/models\/default.*--model DIR/);
+      return true;
+    });
+  });
+
+  it('reports a folder without manifest.json', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'foley-empty-'));
+    try {
+      await assert.rejects(loadBundle(dir), /manifest\.json\] not found/);
+    } finally {
+      rmSync(dir, { recursive: true });
+    }
+  });
+
+  it('reports a manifest that is not JSON', async () => {
+    const copy = brokenBundleCopy(() => undefined);
+    try {
+      writeFileSync(join(copy.dir, 'manifest.json'), '{ not json');
+      await assert.rejects(loadBundle(copy.dir), /manifest\.json\] is not valid JSON/);
+    } finally {
+      copy.cleanup();
+    }
+  });
+
+  it('names the model whose ONNX file is missing', async () => {
+    const copy = brokenBundleCopy(() => undefined);
+    try {
+      unlinkSync(join(copy.dir, 'vocoder.onnx'));
+      await assert.rejects(
+        loadBundle(copy.dir),
+        /\[bundle:tiny-random, model:vocoder\] file vocoder\.onnx not found/,
+      );
+    } finally {
+      copy.cleanup();
+    }
+  });
+});

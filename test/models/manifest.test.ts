@@ -1,0 +1,65 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { BundleError } from '../../src/errors.js';
+import { parseManifest } from '../../src/models/manifest.js';
+import { TINY_BUNDLE_DIR } from '../helpers/media-fixtures.js';
+
+const raw = () => JSON.parse(readFileSync(join(TINY_BUNDLE_DIR, 'manifest.json'), 'utf8'));
+
+describe('parseManifest', () => {
+  it('accepts the tiny-random manifest and keeps its geometry', () => {
+    const m = parseManifest(raw(), 'bundle:tiny-random, manifest.json');
+    assert.equal(m.audio.sampleRate, 16000);
+    assert.equal(m.latent.channels, 4);
+    assert.equal(m.schedule.alphasCumprod.length, m.schedule.trainSteps);
+    assert.deepEqual(
+      m.models.unet_student?.inputs.map((t) => t.name),
+      ['z_t', 'timestep', 'video_features'],
+    );
+  });
+
+  it('names the field when a number is a string', () => {
+    const j = raw();
+    j.audio.sampleRate = 'fast';
+    assert.throws(
+      () => parseManifest(j, 'bundle:x, manifest.json'),
+      (e: unknown) => {
+        assert.ok(e instanceof BundleError);
+        assert.match(
+          e.message,
+          /\[bundle:x, manifest.json:audio\.sampleRate\] expected a finite number, got "fast"/,
+        );
+        return true;
+      },
+    );
+  });
+
+  it('names a missing required model', () => {
+    const j = raw();
+    delete j.models.vocoder;
+    assert.throws(() => parseManifest(j, 'b'), /\[b:models\.vocoder\] expected a model entry/);
+  });
+
+  it('rejects a schedule whose length disagrees with trainSteps', () => {
+    const j = raw();
+    j.schedule.alphasCumprod = j.schedule.alphasCumprod.slice(0, 10);
+    assert.throws(() => parseManifest(j, 'b'), /schedule\.alphasCumprod\] expected 1000 values/);
+  });
+
+  it('rejects an unknown format version and a sampling UNet that is not a model', () => {
+    const j = raw();
+    j.formatVersion = 2;
+    assert.throws(() => parseManifest(j, 'b'), /formatVersion\] expected 1, got 2/);
+    const k = raw();
+    k.sampling.unet = 'unet_missing';
+    assert.throws(() => parseManifest(k, 'b'), /sampling\.unet\] expected a key of models/);
+  });
+
+  it('rejects a dtype outside the format', () => {
+    const j = raw();
+    j.models.vocoder.inputs[0].dtype = 'float64';
+    assert.throws(() => parseManifest(j, 'b'), /models\.vocoder\.inputs\[0\]\.dtype\] expected "float32" or/);
+  });
+});
