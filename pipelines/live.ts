@@ -79,6 +79,10 @@ export interface LiveStats {
   chunksSkipped: number;
   chunksLate: number;
   levelCounts: number[];
+  /** Wall time spent generating chunks (features → waveform), ms. */
+  computeMs: number;
+  /** Audio generated, ms (chunks × chunk length). */
+  generatedAudioMs: number;
   /** Level changes in order: [time since start ms, level]. */
   levelChanges: Array<[number, number]>;
   currentLevel: number;
@@ -175,7 +179,7 @@ export class LiveFoleyPipeline extends TypedEmitter<LivePipelineEvents> {
     this.#grid = new FrameGrid({ frameMs: this.frameMs, stallMs: options.stallMs ?? 600, maxJumpMs: 1000 });
     this.stats = {
       offsetMs: 0, chunksGenerated: 0, chunksSkipped: 0, chunksLate: 0,
-      levelCounts: new Array<number>(this.ladder.length).fill(0), levelChanges: [], currentLevel: 0,
+      levelCounts: new Array<number>(this.ladder.length).fill(0), computeMs: 0, generatedAudioMs: 0, levelChanges: [], currentLevel: 0,
       packetsSent: 0, packetsGenerated: 0, segments: 0, framesIn: 0, latenciesMs: [], latencyTimesMs: [], idle: true,
     };
   }
@@ -348,6 +352,8 @@ export class LiveFoleyPipeline extends TypedEmitter<LivePipelineEvents> {
         const elapsed = performance.now() - t0;
         if (!wave) { this.#emitSkip(seg, chunk); continue; }
         this.costs.observe(level.level, elapsed);
+        this.stats.computeMs += elapsed;
+        this.stats.generatedAudioMs += this.chunkFrames * this.frameMs;
         if (performance.now() > deadline) this.stats.chunksLate++;
         this.stats.chunksGenerated++;
         this.stats.levelCounts[level.level]!++;

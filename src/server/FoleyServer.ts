@@ -2,16 +2,16 @@ import { createReadStream, existsSync, statSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { extname, join } from 'node:path';
-import * as mediasoup from 'mediasoup';
 import type { types as ms } from 'mediasoup';
-import { WebSocketServer, type WebSocket } from 'ws';
+import * as mediasoup from 'mediasoup';
+import { type WebSocket, WebSocketServer } from 'ws';
+import { LiveFoleyPipeline } from '../../pipelines/live.js';
 import { loadBundle, packageRoot } from '../models/bundle.js';
 import { InferenceRunner } from '../models/inference-runner.js';
-import { LiveFoleyPipeline } from '../../pipelines/live.js';
 import { Logger } from '../sfu/Logger.js';
 import { TypedEmitter } from '../typed-emitter.js';
 import { MAX_MESSAGE_BYTES, type Role, type RoomStatus, type ServerMessage } from './messages.js';
-import { Room, ROOM_MEDIA_CODECS, type RoomPipelineOptions } from './Room.js';
+import { ROOM_MEDIA_CODECS, Room, type RoomPipelineOptions } from './Room.js';
 import { SignalingPeer } from './SignalingPeer.js';
 import { ROOM_NAME_PATTERN, RoomTokens } from './tokens.js';
 
@@ -45,8 +45,11 @@ export type FoleyServerEvents = {
 };
 
 const MIME: Record<string, string> = {
-  '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.wasm': 'application/wasm',
-  '.css': 'text/css; charset=utf-8', '.map': 'application/json',
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.wasm': 'application/wasm',
+  '.css': 'text/css; charset=utf-8',
+  '.map': 'application/json',
 };
 
 /**
@@ -133,7 +136,11 @@ export class FoleyServer extends TypedEmitter<FoleyServerEvents> {
   /** The page URLs of a room, with its token. */
   roomUrls(room: string): { publish: string; obs: string; viewer: string } {
     const q = `room=${encodeURIComponent(room)}&token=${this.tokens.tokenFor(room)}`;
-    return { publish: `${this.baseUrl}/publish.html?${q}`, obs: `${this.baseUrl}/obs.html?${q}`, viewer: `${this.baseUrl}/viewer.html?${q}` };
+    return {
+      publish: `${this.baseUrl}/publish.html?${q}`,
+      obs: `${this.baseUrl}/obs.html?${q}`,
+      viewer: `${this.baseUrl}/viewer.html?${q}`,
+    };
   }
 
   async getRoom(name: string): Promise<Room> {
@@ -165,10 +172,13 @@ export class FoleyServer extends TypedEmitter<FoleyServerEvents> {
     ws.on('error', (error) => logger.debug(`ws error: ${error.message}`));
     const roomName = url.searchParams.get('room') ?? '';
     const token = url.searchParams.get('token');
-    if (!ROOM_NAME_PATTERN.test(roomName)) return reject('room names are 1-64 characters of A-Z a-z 0-9 _ -', 4400);
-    if (!this.tokens.verify(roomName, token)) return reject(`bad or missing token for room "${roomName}"`, 4401);
+    if (!ROOM_NAME_PATTERN.test(roomName))
+      return reject('room names are 1-64 characters of A-Z a-z 0-9 _ -', 4400);
+    if (!this.tokens.verify(roomName, token))
+      return reject(`bad or missing token for room "${roomName}"`, 4401);
     if (this.#closed) return reject('server is closing', 4503);
-    if (!this.rooms.has(roomName) && this.rooms.size >= (this.options.maxRooms ?? 16)) return reject('too many rooms', 4429);
+    if (!this.rooms.has(roomName) && this.rooms.size >= (this.options.maxRooms ?? 16))
+      return reject('too many rooms', 4429);
     const room = await this.getRoom(roomName);
     if (url.pathname === '/listen') {
       this.#addListener(ws, room);
@@ -177,7 +187,12 @@ export class FoleyServer extends TypedEmitter<FoleyServerEvents> {
     const role = url.searchParams.get('role') ?? 'publish';
     if (role !== 'publish' && role !== 'view') return reject('role must be "publish" or "view"', 4400);
     const peer = new SignalingPeer(ws, room, role as Role, {
-      listenIps: [{ ip: this.options.rtcListenIp ?? '127.0.0.1', ...(this.options.announcedIp ? { announcedIp: this.options.announcedIp } : {}) }],
+      listenIps: [
+        {
+          ip: this.options.rtcListenIp ?? '127.0.0.1',
+          ...(this.options.announcedIp ? { announcedIp: this.options.announcedIp } : {}),
+        },
+      ],
     });
     this.#peers.add(peer);
     peer.once('close', () => this.#peers.delete(peer));
@@ -187,21 +202,38 @@ export class FoleyServer extends TypedEmitter<FoleyServerEvents> {
     const listener = {
       send: (data: Buffer) => {
         // A listener that cannot keep up is dropped rather than buffered without end.
-        if (ws.bufferedAmount > 512 * 1024) { ws.close(4008, 'too slow'); return; }
+        if (ws.bufferedAmount > 512 * 1024) {
+          ws.close(4008, 'too slow');
+          return;
+        }
         if (ws.readyState === ws.OPEN) ws.send(data, { binary: true });
       },
       sendStatus: (status: RoomStatus) => {
-        if (ws.readyState === ws.OPEN) ws.send(JSON.stringify({ case: 'status', value: status } satisfies ServerMessage));
+        if (ws.readyState === ws.OPEN)
+          ws.send(JSON.stringify({ case: 'status', value: status } satisfies ServerMessage));
       },
     };
-    ws.send(JSON.stringify({ case: 'welcome', value: { room: room.name, role: 'listen', status: room.status() } } satisfies ServerMessage));
+    ws.send(
+      JSON.stringify({
+        case: 'welcome',
+        value: { room: room.name, role: 'listen', status: room.status() },
+      } satisfies ServerMessage),
+    );
     room.addListener(listener);
     ws.on('message', (data, isBinary) => {
       // The listen socket takes no requests; anything sent gets an error reply.
       const size = (data as Buffer).length;
-      const message = size > MAX_MESSAGE_BYTES ? `message is ${size} bytes; the limit is ${MAX_MESSAGE_BYTES}`
-        : `the listen socket accepts no messages (got a ${isBinary ? 'binary' : 'text'} frame)`;
-      ws.send(JSON.stringify({ id: null, case: 'error', value: { code: size > MAX_MESSAGE_BYTES ? 'TOO_LARGE' : 'NOT_ALLOWED', message } } satisfies ServerMessage));
+      const message =
+        size > MAX_MESSAGE_BYTES
+          ? `message is ${size} bytes; the limit is ${MAX_MESSAGE_BYTES}`
+          : `the listen socket accepts no messages (got a ${isBinary ? 'binary' : 'text'} frame)`;
+      ws.send(
+        JSON.stringify({
+          id: null,
+          case: 'error',
+          value: { code: size > MAX_MESSAGE_BYTES ? 'TOO_LARGE' : 'NOT_ALLOWED', message },
+        } satisfies ServerMessage),
+      );
     });
     ws.on('close', () => room.removeListener(listener));
   }
@@ -218,16 +250,35 @@ export class FoleyServer extends TypedEmitter<FoleyServerEvents> {
       '/dist/obs.js': join(root, 'client', 'dist', 'obs.js'),
       '/dist/viewer.js': join(root, 'client', 'dist', 'viewer.js'),
       '/dist/jitter-worklet.js': join(root, 'client', 'dist', 'jitter-worklet.js'),
-      '/vendor/decoderWorker.min.js': join(root, 'node_modules', 'opus-recorder', 'dist', 'decoderWorker.min.js'),
-      '/vendor/decoderWorker.min.wasm': join(root, 'node_modules', 'opus-recorder', 'dist', 'decoderWorker.min.wasm'),
+      '/vendor/decoderWorker.min.js': join(
+        root,
+        'node_modules',
+        'opus-recorder',
+        'dist',
+        'decoderWorker.min.js',
+      ),
+      '/vendor/decoderWorker.min.wasm': join(
+        root,
+        'node_modules',
+        'opus-recorder',
+        'dist',
+        'decoderWorker.min.wasm',
+      ),
     };
     const file = files[url.pathname];
     if (req.method !== 'GET' || !file || !existsSync(file) || !statSync(file).isFile()) {
       res.writeHead(file && !existsSync(file) ? 503 : 404, { 'content-type': 'text/plain' });
-      res.end(file && !existsSync(file) ? `${url.pathname} is not built; run: npm run build:client\n` : 'not found\n');
+      res.end(
+        file && !existsSync(file)
+          ? `${url.pathname} is not built; run: npm run build:client\n`
+          : 'not found\n',
+      );
       return;
     }
-    res.writeHead(200, { 'content-type': MIME[extname(file)] ?? 'application/octet-stream', 'cache-control': 'no-store' });
+    res.writeHead(200, {
+      'content-type': MIME[extname(file)] ?? 'application/octet-stream',
+      'cache-control': 'no-store',
+    });
     createReadStream(file).pipe(res);
   }
 

@@ -17,7 +17,8 @@ const CRC_TABLE = (() => {
 
 export function oggCrc(data: Uint8Array): number {
   let crc = 0;
-  for (let i = 0; i < data.length; i++) crc = ((crc << 8) ^ CRC_TABLE[((crc >>> 24) ^ data[i]!) & 0xff]!) >>> 0;
+  for (let i = 0; i < data.length; i++)
+    crc = ((crc << 8) ^ CRC_TABLE[((crc >>> 24) ^ data[i]!) & 0xff]!) >>> 0;
   return crc >>> 0;
 }
 
@@ -26,7 +27,11 @@ const HEADER_BOS = 0x02;
 export class OggOpusMuxer {
   #pageSequence = 0;
 
-  constructor(readonly serial: number, readonly preSkipSamples: number, readonly channels = 1) {}
+  constructor(
+    readonly serial: number,
+    readonly preSkipSamples: number,
+    readonly channels = 1,
+  ) {}
 
   /** OpusHead (BOS) and OpusTags pages. */
   headerPages(): Buffer[] {
@@ -55,9 +60,13 @@ export class OggOpusMuxer {
   #page(packet: Buffer, granule: bigint, headerType: number): Buffer {
     const lacing: number[] = [];
     let remaining = packet.length;
-    while (remaining >= 255) { lacing.push(255); remaining -= 255; }
+    while (remaining >= 255) {
+      lacing.push(255);
+      remaining -= 255;
+    }
     lacing.push(remaining);
-    if (lacing.length > 255) throw new RangeError(`[ogg] packet of ${packet.length} bytes does not fit one page`);
+    if (lacing.length > 255)
+      throw new RangeError(`[ogg] packet of ${packet.length} bytes does not fit one page`);
     const header = Buffer.alloc(27 + lacing.length);
     header.write('OggS', 0, 'ascii');
     header[4] = 0;

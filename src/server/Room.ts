@@ -1,6 +1,6 @@
 import type { types as ms } from 'mediasoup';
 import type { InferenceRunner } from '../models/inference-runner.js';
-import { FoleyAttachment, type AttachFoleyOptions } from '../sfu/FoleyAttachment.js';
+import { type AttachFoleyOptions, FoleyAttachment } from '../sfu/FoleyAttachment.js';
 import { Logger } from '../sfu/Logger.js';
 import { TypedEmitter } from '../typed-emitter.js';
 import type { RoomStatus } from './messages.js';
@@ -13,7 +13,9 @@ export const ROOM_MEDIA_CODECS: ms.RtpCodecCapability[] = [
   { kind: 'audio', mimeType: 'audio/opus', clockRate: 48000, channels: 2 },
   { kind: 'video', mimeType: 'video/VP8', clockRate: 90000, parameters: {} },
   {
-    kind: 'video', mimeType: 'video/H264', clockRate: 90000,
+    kind: 'video',
+    mimeType: 'video/H264',
+    clockRate: 90000,
     parameters: { 'packetization-mode': 1, 'profile-level-id': '42e01f', 'level-asymmetry-allowed': 1 },
   },
   { kind: 'video', mimeType: 'video/VP9', clockRate: 90000, parameters: { 'profile-id': 0 } },
@@ -84,7 +86,12 @@ export class Room extends TypedEmitter<RoomEvents> {
   async attach(producer: ms.Producer): Promise<FoleyAttachment> {
     this.#attachment?.close();
     this.#setState('starting');
-    const attaching = FoleyAttachment.create({ ...this.pipelineOptions, router: this.router, producer, runner: this.runner });
+    const attaching = FoleyAttachment.create({
+      ...this.pipelineOptions,
+      router: this.router,
+      producer,
+      runner: this.runner,
+    });
     this.#attaching = attaching;
     let attachment: FoleyAttachment;
     try {
@@ -147,7 +154,11 @@ export class Room extends TypedEmitter<RoomEvents> {
   #broadcastStatus(): void {
     const status = this.status();
     for (const listener of this.#listeners.keys()) {
-      try { listener.sendStatus(status); } catch { this.#listeners.delete(listener); }
+      try {
+        listener.sendStatus(status);
+      } catch {
+        this.#listeners.delete(listener);
+      }
     }
     this.safeEmit('status', status);
   }

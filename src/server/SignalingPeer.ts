@@ -4,7 +4,14 @@ import { FoleyError } from '../errors.js';
 import { Logger } from '../sfu/Logger.js';
 import { DECODABLE_MIME_TYPES } from '../sfu/VideoFrameDecoder.js';
 import { TypedEmitter } from '../typed-emitter.js';
-import { MessageError, parseClientMessage, type ClientMessage, type Role, type ServerMessage, type ServerReply } from './messages.js';
+import {
+  type ClientMessage,
+  MessageError,
+  parseClientMessage,
+  type Role,
+  type ServerMessage,
+  type ServerReply,
+} from './messages.js';
 import type { Room } from './Room.js';
 
 const logger = new Logger('server:SignalingPeer');
@@ -52,7 +59,8 @@ export class SignalingPeer extends TypedEmitter<SignalingPeerEvents> {
     if (this.#closed) return;
     let message: ClientMessage;
     try {
-      if (isBinary) throw new MessageError('BAD_MESSAGE', 'binary frames are not accepted on the signaling socket');
+      if (isBinary)
+        throw new MessageError('BAD_MESSAGE', 'binary frames are not accepted on the signaling socket');
       message = parseClientMessage(data.toString('utf8'));
     } catch (error) {
       const e = error instanceof MessageError ? error : new MessageError('BAD_MESSAGE', String(error));
@@ -63,8 +71,12 @@ export class SignalingPeer extends TypedEmitter<SignalingPeerEvents> {
       const reply = await this.#handle(message);
       this.send({ ...reply, id: message.id } as ServerMessage);
     } catch (error) {
-      const code = error instanceof MessageError ? error.code
-        : error instanceof FoleyError && error.code === 'UNSUPPORTED_CODEC' ? 'UNSUPPORTED_CODEC' : 'INTERNAL';
+      const code =
+        error instanceof MessageError
+          ? error.code
+          : error instanceof FoleyError && error.code === 'UNSUPPORTED_CODEC'
+            ? 'UNSUPPORTED_CODEC'
+            : 'INTERNAL';
       if (code === 'INTERNAL') logger.warn(`[${message.case}] ${(error as Error).message}`);
       this.send({ id: message.id, case: 'error', value: { code, message: (error as Error).message } });
     }
@@ -88,19 +100,33 @@ export class SignalingPeer extends TypedEmitter<SignalingPeerEvents> {
         if (message.value.direction !== wanted) {
           throw new MessageError('NOT_ALLOWED', `role "${this.role}" may only create a ${wanted} transport`);
         }
-        if (this.#transports.size >= MAX_TRANSPORTS) throw new MessageError('BUSY', `at most ${MAX_TRANSPORTS} transports per connection`);
+        if (this.#transports.size >= MAX_TRANSPORTS)
+          throw new MessageError('BUSY', `at most ${MAX_TRANSPORTS} transports per connection`);
         const transport = await router.createWebRtcTransport({
-          listenIps: this.transportConfig.listenIps, enableUdp: true, enableTcp: true, preferUdp: true,
+          listenIps: this.transportConfig.listenIps,
+          enableUdp: true,
+          enableTcp: true,
+          preferUdp: true,
         });
-        if (this.#closed) { transport.close(); throw new MessageError('NOT_FOUND', 'connection closed'); }
+        if (this.#closed) {
+          transport.close();
+          throw new MessageError('NOT_FOUND', 'connection closed');
+        }
         this.#transports.set(transport.id, transport);
         return {
           case: 'transportCreated',
-          value: { id: transport.id, iceParameters: transport.iceParameters, iceCandidates: transport.iceCandidates, dtlsParameters: transport.dtlsParameters },
+          value: {
+            id: transport.id,
+            iceParameters: transport.iceParameters,
+            iceCandidates: transport.iceCandidates,
+            dtlsParameters: transport.dtlsParameters,
+          },
         };
       }
       case 'connectTransport': {
-        await this.#transport(message.value.transportId).connect({ dtlsParameters: message.value.dtlsParameters as ms.DtlsParameters });
+        await this.#transport(message.value.transportId).connect({
+          dtlsParameters: message.value.dtlsParameters as ms.DtlsParameters,
+        });
         return { case: 'transportConnected', value: { transportId: message.value.transportId } };
       }
       case 'produce': {
@@ -108,7 +134,10 @@ export class SignalingPeer extends TypedEmitter<SignalingPeerEvents> {
         const rtpParameters = message.value.rtpParameters as ms.RtpParameters;
         const mimeType = String(rtpParameters.codecs?.[0]?.mimeType ?? 'none');
         if (!DECODABLE_MIME_TYPES.some((m) => m.toLowerCase() === mimeType.toLowerCase())) {
-          throw new MessageError('UNSUPPORTED_CODEC', `[publish, codec:${mimeType}] unsupported video codec; publish one of ${DECODABLE_MIME_TYPES.join(', ')}`);
+          throw new MessageError(
+            'UNSUPPORTED_CODEC',
+            `[publish, codec:${mimeType}] unsupported video codec; publish one of ${DECODABLE_MIME_TYPES.join(', ')}`,
+          );
         }
         const transport = this.#transport(message.value.transportId);
         this.#producer?.close();
@@ -124,10 +153,22 @@ export class SignalingPeer extends TypedEmitter<SignalingPeerEvents> {
         if (!router.canConsume({ producerId: foley.id, rtpCapabilities })) {
           throw new MessageError('UNSUPPORTED_CODEC', 'these RTP capabilities cannot receive audio/opus');
         }
-        const consumer = await this.#transport(message.value.transportId).consume({ producerId: foley.id, rtpCapabilities, paused: true });
+        const consumer = await this.#transport(message.value.transportId).consume({
+          producerId: foley.id,
+          rtpCapabilities,
+          paused: true,
+        });
         this.#consumers.set(consumer.id, consumer);
         consumer.on('producerclose', () => this.#consumers.delete(consumer.id));
-        return { case: 'consumed', value: { consumerId: consumer.id, producerId: foley.id, kind: 'audio', rtpParameters: consumer.rtpParameters } };
+        return {
+          case: 'consumed',
+          value: {
+            consumerId: consumer.id,
+            producerId: foley.id,
+            kind: 'audio',
+            rtpParameters: consumer.rtpParameters,
+          },
+        };
       }
       case 'resumeConsumer': {
         const consumer = this.#consumers.get(message.value.consumerId);

@@ -10,6 +10,8 @@ export async function ensureClientBuilt(force = false): Promise<void> {
   const root = packageRoot();
   const dist = join(root, 'client', 'dist');
   if (!force && BUNDLES.every((b) => existsSync(join(dist, b)))) return;
-  const mod = (await import(pathToFileURL(join(root, 'client', 'build.mjs')).href)) as { buildClient: () => Promise<void> };
+  const mod = (await import(pathToFileURL(join(root, 'client', 'build.mjs')).href)) as {
+    buildClient: () => Promise<void>;
+  };
   await mod.buildClient();
 }

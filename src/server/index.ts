@@ -1,5 +1,5 @@
-export { FoleyServer, type FoleyServerOptions, type FoleyServerEvents } from './FoleyServer.js';
-export { Room, ROOM_MEDIA_CODECS } from './Room.js';
-export { RoomTokens, ROOM_NAME_PATTERN } from './tokens.js';
-export { OggOpusMuxer } from './OggOpusMuxer.js';
+export { FoleyServer, type FoleyServerEvents, type FoleyServerOptions } from './FoleyServer.js';
 export * from './messages.js';
+export { OggOpusMuxer } from './OggOpusMuxer.js';
+export { ROOM_MEDIA_CODECS, Room } from './Room.js';
+export { ROOM_NAME_PATTERN, RoomTokens } from './tokens.js';

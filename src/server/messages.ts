@@ -20,16 +20,29 @@ export type ClientMessage = ClientRequest & { id: number };
 
 export type ServerReply =
   | { case: 'routerRtpCapabilities'; value: { rtpCapabilities: unknown } }
-  | { case: 'transportCreated'; value: { id: string; iceParameters: unknown; iceCandidates: unknown; dtlsParameters: unknown } }
+  | {
+      case: 'transportCreated';
+      value: { id: string; iceParameters: unknown; iceCandidates: unknown; dtlsParameters: unknown };
+    }
   | { case: 'transportConnected'; value: { transportId: string } }
   | { case: 'produced'; value: { producerId: string; offsetMs: number } }
-  | { case: 'consumed'; value: { consumerId: string; producerId: string; kind: 'audio'; rtpParameters: unknown } }
+  | {
+      case: 'consumed';
+      value: { consumerId: string; producerId: string; kind: 'audio'; rtpParameters: unknown };
+    }
   | { case: 'consumerResumed'; value: { consumerId: string } }
   | { case: 'pong'; value: { serverTimeMs: number } };
 
 export type ErrorCode =
-  | 'BAD_JSON' | 'BAD_MESSAGE' | 'TOO_LARGE' | 'UNKNOWN_CASE' | 'NOT_ALLOWED'
-  | 'UNSUPPORTED_CODEC' | 'NOT_FOUND' | 'BUSY' | 'INTERNAL';
+  | 'BAD_JSON'
+  | 'BAD_MESSAGE'
+  | 'TOO_LARGE'
+  | 'UNKNOWN_CASE'
+  | 'NOT_ALLOWED'
+  | 'UNSUPPORTED_CODEC'
+  | 'NOT_FOUND'
+  | 'BUSY'
+  | 'INTERNAL';
 
 export interface RoomStatus {
   room: string;
@@ -54,13 +67,18 @@ export type ServerMessage =
 export const MAX_MESSAGE_BYTES = 64 * 1024;
 
 export class MessageError extends Error {
-  constructor(readonly code: ErrorCode, message: string, readonly requestId: number | null = null) {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly requestId: number | null = null,
+  ) {
     super(message);
     this.name = 'MessageError';
   }
 }
 
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isObject = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
 const isId = (v: unknown): v is string => typeof v === 'string' && v.length > 0 && v.length <= 128;
 
 /** Parses and validates one text message; throws MessageError with the reply to send. */
@@ -83,7 +101,11 @@ export function parseClientMessage(text: string): ClientMessage {
   const value = raw.value ?? {};
   if (!isObject(value)) throw new MessageError('BAD_MESSAGE', 'field "value" must be an object', id);
   const bad = (field: string, expected: string): never => {
-    throw new MessageError('BAD_MESSAGE', `[${String(raw.case)}] field "value.${field}" must be ${expected}`, id);
+    throw new MessageError(
+      'BAD_MESSAGE',
+      `[${String(raw.case)}] field "value.${field}" must be ${expected}`,
+      id,
+    );
   };
   switch (raw.case) {
     case 'getRouterRtpCapabilities':
@@ -95,20 +117,41 @@ export function parseClientMessage(text: string): ClientMessage {
     case 'connectTransport':
       if (!isId(value.transportId)) bad('transportId', 'a transport id');
       if (!isObject(value.dtlsParameters)) bad('dtlsParameters', 'an object');
-      return { id, case: 'connectTransport', value: { transportId: value.transportId as string, dtlsParameters: value.dtlsParameters } };
+      return {
+        id,
+        case: 'connectTransport',
+        value: { transportId: value.transportId as string, dtlsParameters: value.dtlsParameters },
+      };
     case 'produce':
       if (!isId(value.transportId)) bad('transportId', 'a transport id');
       if (value.kind !== 'video') bad('kind', '"video" (the server generates the audio)');
-      if (!isObject(value.rtpParameters) || !Array.isArray(value.rtpParameters.codecs)) bad('rtpParameters', 'RTP parameters with codecs');
-      return { id, case: 'produce', value: { transportId: value.transportId as string, kind: 'video', rtpParameters: value.rtpParameters } };
+      if (!isObject(value.rtpParameters) || !Array.isArray(value.rtpParameters.codecs))
+        bad('rtpParameters', 'RTP parameters with codecs');
+      return {
+        id,
+        case: 'produce',
+        value: {
+          transportId: value.transportId as string,
+          kind: 'video',
+          rtpParameters: value.rtpParameters,
+        },
+      };
     case 'consumeFoley':
       if (!isId(value.transportId)) bad('transportId', 'a transport id');
       if (!isObject(value.rtpCapabilities)) bad('rtpCapabilities', 'an object');
-      return { id, case: 'consumeFoley', value: { transportId: value.transportId as string, rtpCapabilities: value.rtpCapabilities } };
+      return {
+        id,
+        case: 'consumeFoley',
+        value: { transportId: value.transportId as string, rtpCapabilities: value.rtpCapabilities },
+      };
     case 'resumeConsumer':
       if (!isId(value.consumerId)) bad('consumerId', 'a consumer id');
       return { id, case: 'resumeConsumer', value: { consumerId: value.consumerId as string } };
     default:
-      throw new MessageError('UNKNOWN_CASE', `unknown case ${JSON.stringify(String(raw.case).slice(0, 64))}`, id);
+      throw new MessageError(
+        'UNKNOWN_CASE',
+        `unknown case ${JSON.stringify(String(raw.case).slice(0, 64))}`,
+        id,
+      );
   }
 }

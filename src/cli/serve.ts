@@ -1,0 +1,137 @@
+/**
+ * `foley serve` and `foley bench --live`: the live path's subcommands, kept in their
+ * own module so the CLI entry (main.ts) only dispatches to them.
+ */
+import { parseArgs } from 'node:util';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { UsageError } from '../errors.js';
+import { packageRoot } from '../models/bundle.js';
+import { ensureClientBuilt } from '../server/clientBuild.js';
+import { FoleyServer } from '../server/FoleyServer.js';
+import { formatLiveBench, runLiveBench } from '../server/liveBench.js';
+
+export const SERVE_USAGE = `foley serve [options]
+  --model DIR            bundle folder (default models/default)
+  --host HOST            HTTP/WebSocket address (default 127.0.0.1)
+  --port N               HTTP/WebSocket port (default 8080)
+  --secret S             HMAC secret for room tokens (default: FOLEY_SECRET, else random per start)
+  --room NAME            default room printed at start-up (default main)
+  --announced-ip IP      address WebRTC candidates carry (for publishing from another machine)
+  --rtc-listen-ip IP     address mediasoup listens on (default 127.0.0.1; 0.0.0.0 with --announced-ip)
+  --latency-budget MS    frame-arrival to Opus latency bound (default 400)
+  --chunk-frames N       new frames per generated chunk (default 4 = 160 ms)
+  --lookahead-frames N   frames waited for past a chunk (default: the bundle's video context)`;
+
+export const BENCH_LIVE_USAGE = `foley bench --live [options]
+  --model DIR            bundle folder (default models/default)
+  --clip FILE            video sent through the server path (default samples/clip.mp4)
+  --duration S           seconds to run (default 30)
+  --rooms N              rooms publishing at once (default 1)
+  --codec vp8|h264       codec the clip is sent with (default vp8)
+  --latency-budget MS, --chunk-frames N, --lookahead-frames N   as for serve
+  --json                 print the report as JSON`;
+
+function intFlag(value: string | undefined, name: string, min: number): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min) throw new UsageError(`--${name} must be an integer >= ${min}, got "${value}"`);
+  return n;
+}
+
+export async function serveCommand(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      model: { type: 'string' }, host: { type: 'string' }, port: { type: 'string' }, secret: { type: 'string' },
+      room: { type: 'string' }, 'announced-ip': { type: 'string' }, 'rtc-listen-ip': { type: 'string' },
+      'latency-budget': { type: 'string' }, 'chunk-frames': { type: 'string' }, 'lookahead-frames': { type: 'string' },
+      help: { type: 'boolean' },
+    },
+    strict: true,
+  });
+  if (values.help) { process.stdout.write(`${SERVE_USAGE}\n`); return 0; }
+  await ensureClientBuilt();
+  const latencyBudgetMs = intFlag(values['latency-budget'], 'latency-budget', 50);
+  const chunkFrames = intFlag(values['chunk-frames'], 'chunk-frames', 1);
+  const lookaheadFrames = intFlag(values['lookahead-frames'], 'lookahead-frames', 0);
+  const server = await FoleyServer.start({
+    bundleDir: values.model ?? join(packageRoot(), 'models', 'default'),
+    host: values.host ?? '127.0.0.1',
+    port: intFlag(values.port, 'port', 0) ?? 8080,
+    ...(values.secret ?? process.env.FOLEY_SECRET ? { secret: values.secret ?? process.env.FOLEY_SECRET } : {}),
+    ...(values.room ? { defaultRoom: values.room } : {}),
+    ...(values['announced-ip'] ? { announcedIp: values['announced-ip'] } : {}),
+    ...(values['rtc-listen-ip'] ? { rtcListenIp: values['rtc-listen-ip'] } : {}),
+    pipeline: {
+      ...(latencyBudgetMs ? { latencyBudgetMs } : {}),
+      ...(chunkFrames ? { chunkFrames } : {}),
+      ...(lookaheadFrames !== undefined ? { lookaheadFrames } : {}),
+    },
+  });
+  const urls = server.roomUrls(server.defaultRoom);
+  process.stdout.write(
+    `foley serve: listening on ${server.baseUrl} (bundle ${server.runner.bundle.manifest.name})\n` +
+      `room "${server.defaultRoom}" (token ${server.tokens.tokenFor(server.defaultRoom)}):\n` +
+      `  publish: ${urls.publish}\n  OBS browser source: ${urls.obs}\n  viewer:  ${urls.viewer}\n`,
+  );
+  server.on('roomcreated', (room) => {
+    room.on('status', (s) => process.stdout.write(`room ${s.room}: ${s.state}${s.offsetMs !== null ? `, audio offset ${s.offsetMs} ms` : ''}${s.level ? `, level ${s.level}` : ''}\n`));
+  });
+  await new Promise<void>((resolve) => {
+    const stop = () => resolve();
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+    server.once('died', stop);
+  });
+  await server.close();
+  return 0;
+}
+
+export async function benchLiveCommand(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      live: { type: 'boolean' }, model: { type: 'string' }, clip: { type: 'string' }, duration: { type: 'string' },
+      rooms: { type: 'string' }, codec: { type: 'string' }, json: { type: 'boolean' },
+      'latency-budget': { type: 'string' }, 'chunk-frames': { type: 'string' }, 'lookahead-frames': { type: 'string' },
+      help: { type: 'boolean' },
+    },
+    strict: true,
+  });
+  if (values.help) { process.stdout.write(`${BENCH_LIVE_USAGE}\n`); return 0; }
+  const codec = values.codec ?? 'vp8';
+  if (codec !== 'vp8' && codec !== 'h264') throw new UsageError(`--codec must be vp8 or h264, got "${codec}"`);
+  const latencyBudgetMs = intFlag(values['latency-budget'], 'latency-budget', 50);
+  const chunkFrames = intFlag(values['chunk-frames'], 'chunk-frames', 1);
+  const lookaheadFrames = intFlag(values['lookahead-frames'], 'lookahead-frames', 0);
+  const durationSeconds = intFlag(values.duration, 'duration', 1) ?? 30;
+  const report = await runLiveBench({
+    bundleDir: values.model ?? join(packageRoot(), 'models', 'default'),
+    clip: values.clip ?? join(packageRoot(), 'samples', 'clip.mp4'),
+    durationSeconds,
+    rooms: intFlag(values.rooms, 'rooms', 1) ?? 1,
+    codec,
+    ...(latencyBudgetMs ? { latencyBudgetMs } : {}),
+    ...(chunkFrames ? { chunkFrames } : {}),
+    ...(lookaheadFrames !== undefined ? { lookaheadFrames } : {}),
+    onProgress: values.json ? undefined : (s) => process.stderr.write(`\r${s}/${durationSeconds} s`),
+  });
+  if (!values.json) process.stderr.write('\n');
+  process.stdout.write(values.json ? `${JSON.stringify(report, null, 2)}\n` : `${formatLiveBench(report)}\n`);
+  return 0;
+}
+
+/** Standalone entry until main.ts dispatches: `node dist/src/cli/serve.js serve|bench --live ...`. */
+if (process.argv[1] && fileURLToPath(import.meta.url) === resolve(process.argv[1])) {
+  const [command, ...rest] = process.argv.slice(2);
+  const run = command === 'serve' ? serveCommand : command === 'bench' ? benchLiveCommand : null;
+  if (!run) {
+    process.stderr.write(`${SERVE_USAGE}\n\n${BENCH_LIVE_USAGE}\n`);
+    process.exit(2);
+  }
+  run(rest).then((code) => process.exit(code), (error: Error) => {
+    process.stderr.write(`${error.message}\n`);
+    process.exit((error as { exitCode?: number }).exitCode ?? 1);
+  });
+}
