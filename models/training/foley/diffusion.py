@@ -1,0 +1,104 @@
+"""The diffusion process: schedule, noising, DDIM sampling with double guidance (eq. 8),
+and progressive distillation. Networks are passed in, as model_fn / cond_fn."""
+import numpy as np
+import torch
+
+TRAIN_STEPS = 1000
+
+
+def alphas_cumprod(beta_start: float = 0.00085, beta_end: float = 0.012) -> np.ndarray:
+    """Scaled-linear schedule (as in latent diffusion)."""
+    betas = np.linspace(beta_start ** 0.5, beta_end ** 0.5, TRAIN_STEPS, dtype=np.float64) ** 2
+    return np.cumprod(1.0 - betas)
+
+
+def trailing_timesteps(steps: int) -> list[int]:
+    """t_i = floor(T (N - i) / N) - 1 (models/README.md)."""
+    return [TRAIN_STEPS * (steps - i) // steps - 1 for i in range(steps)]
+
+
+class Schedule:
+    def __init__(self, device="cpu"):
+        self.np = alphas_cumprod()
+        self.ac = torch.tensor(self.np, dtype=torch.float32, device=device)
+
+    def q_sample(self, z0, t, noise):
+        a = self.ac[t].view(-1, 1, 1, 1)
+        return a.sqrt() * z0 + (1 - a).sqrt() * noise
+
+    def alpha(self, t: int) -> float:
+        return float(self.np[t]) if t >= 0 else 1.0
+
+
+def guided_eps(unet, clf, z, t: int, feats, cfg: float, cg: float, schedule: Schedule):
+    """ε̂ = (1+ω) ε(z,t,E) − ω ε(z,t,∅) − γ √(1−ᾱ_t) ∇ log P(y|z,t,E)   (eq. 8)."""
+    b = z.shape[0]
+    tt = torch.full((b,), float(t), device=z.device)
+    if cfg != 0:
+        eps_both = unet(torch.cat([z, z]), torch.cat([tt, tt]), torch.cat([feats, torch.zeros_like(feats)]))
+        eps_c, eps_u = eps_both.chunk(2)
+        eps = (1 + cfg) * eps_c - cfg * eps_u
+    else:
+        eps = unet(z, tt, feats)
+    if cg != 0 and clf is not None:
+        with torch.enable_grad():
+            zg = z.detach().requires_grad_(True)
+            logp = torch.nn.functional.logsigmoid(clf(zg, tt, feats)).sum()
+            grad = torch.autograd.grad(logp, zg)[0]
+        eps = eps - cg * (1 - schedule.alpha(t)) ** 0.5 * grad
+    return eps
+
+
+def ddim_step(z, eps, t: int, t_prev: int, schedule: Schedule):
+    a, a_prev = schedule.alpha(t), schedule.alpha(t_prev)
+    x0 = (z - (1 - a) ** 0.5 * eps) / a ** 0.5
+    return a_prev ** 0.5 * x0 + (1 - a_prev) ** 0.5 * eps
+
+
+@torch.no_grad()
+def sample(unet, clf, feats, noise, steps: int, cfg: float, cg: float, schedule: Schedule):
+    """DDIM (η=0) over trailing timesteps, starting from `noise` (the z_T)."""
+    ts = trailing_timesteps(steps)
+    z = noise
+    for i, t in enumerate(ts):
+        t_prev = ts[i + 1] if i + 1 < len(ts) else -1
+        eps = guided_eps(unet, clf, z, t, feats, cfg, cg, schedule)
+        z = ddim_step(z, eps, t, t_prev, schedule)
+    return z
+
+
+def distill_loss(student, teacher, z0, feats, student_steps: int, schedule: Schedule):
+    """Progressive distillation (Salimans & Ho 2022), ε-parameterized.
+
+    The student takes one DDIM step t -> t'' on the `student_steps` grid and must land where two
+    teacher steps t -> t' -> t'' land. Conditions are dropped as in training so CFG still works.
+    """
+    b = z0.shape[0]
+    ts = trailing_timesteps(student_steps)
+    idx = torch.randint(0, student_steps, (b,), device=z0.device)
+    t = torch.tensor(ts, device=z0.device)[idx]
+    t_next = torch.tensor(ts[1:] + [-1], device=z0.device)[idx]
+    # The teacher's 2N grid nests the student's: its odd entries are the midpoints.
+    t_mid = torch.tensor([trailing_timesteps(2 * student_steps)[2 * int(i) + 1] for i in idx], device=z0.device)
+    noise = torch.randn_like(z0)
+    z_t = schedule.q_sample(z0, t, noise)
+    ac = torch.cat([schedule.ac, torch.ones(1, device=z0.device)])  # index -1 -> ᾱ = 1
+
+    def step(z, eps, ta, tb):
+        a = ac[ta].view(-1, 1, 1, 1)
+        ab = ac[tb].view(-1, 1, 1, 1)
+        x0 = (z - (1 - a).sqrt() * eps) / a.sqrt()
+        return ab.sqrt() * x0 + (1 - ab).sqrt() * eps, x0
+
+    with torch.no_grad():
+        e1 = teacher(z_t, t.float(), feats)
+        z_mid, _ = step(z_t, e1, t, t_mid)
+        e2 = teacher(z_mid, t_mid.float(), feats)
+        z_target, _ = step(z_mid, e2, t_mid, t_next)
+        # The ε that takes z_t to z_target in one DDIM step.
+        a = ac[t].view(-1, 1, 1, 1)
+        an = ac[t_next].view(-1, 1, 1, 1)
+        denom = (1 - an).sqrt() - an.sqrt() * (1 - a).sqrt() / a.sqrt()
+        eps_target = (z_target - an.sqrt() / a.sqrt() * z_t) / denom  # also right when ᾱ_next = 1
+    pred = student(z_t, t.float(), feats)
+    return torch.mean((pred - eps_target) ** 2)

@@ -1,0 +1,335 @@
+"""Evaluation on the fixed test split: onset F1 / offset, class accuracy, IS, FD, KL, Align Acc,
+the ablation table (guidance x visual features, teacher vs student), ceilings, vocoder vs
+Griffin-Lim, ONNX Runtime timing; writes eval.json, REPORT.md and figures into the bundle.
+
+    python -m foley.evaluate --run runs/default --bundle models/default
+"""
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import metrics, world
+from .audio import MelFrontend, griffin_lim
+from .diffusion import Schedule, sample
+from .train import build_models
+
+BATCH = 8
+
+
+class Family:
+    """The trained torch models of a run, in eval mode."""
+
+    def __init__(self, cfg: dict, run: Path):
+        make = build_models(cfg)
+
+        def load(name, kind, key="state"):
+            m = make[kind]()
+            m.load_state_dict(torch.load(run / f"{name}.pt", map_location="cpu")[key])
+            return m.eval()
+
+        self.ae = load("autoencoder", "ae")
+        self.vocoder = load("vocoder", "vocoder")
+        self.video = load("cavp", "cavp").video
+        self.teacher = load("ldm", "unet")
+        self.student = load("distill", "unet")
+        self.clf = load("align_clf", "clf")
+        self.e2e_unet = load("ldm_e2e", "unet")
+        self.e2e_video = load("ldm_e2e", "video", "video")
+        self.e2e_clf = load("align_clf_e2e", "clf")
+        self.eval_audio = load("eval_audio", "eval_audio")
+        self.eval_align = load("eval_align", "eval_align")
+        self.mel = MelFrontend().eval()
+        self.schedule = Schedule()
+
+
+def test_clips(split: str, count: int, seconds: float) -> list:
+    return [world.make_clip(int(s), seconds=seconds) for s in world.split_seeds(split, count)]
+
+
+@torch.no_grad()
+def generate(fam: Family, clips: list, variant: dict, seed: int) -> list[np.ndarray]:
+    """Waveforms for each clip, whole clip at once, noise seeded per clip."""
+    unet = {"student": fam.student, "teacher": fam.teacher, "e2e": fam.e2e_unet}[variant["unet"]]
+    video = fam.e2e_video if variant["unet"] == "e2e" else fam.video
+    clf = fam.e2e_clf if variant["unet"] == "e2e" else fam.clf
+    out = []
+    for i in range(0, len(clips), BATCH):
+        group = clips[i: i + BATCH]
+        frames = torch.from_numpy(np.stack([c.frames for c in group]))
+        feats = video(frames)
+        t = frames.shape[1] - frames.shape[1] % 4
+        noise = torch.stack([torch.randn(4, t, 16, generator=torch.Generator().manual_seed(seed + i + k))
+                             for k in range(len(group))])
+        z = sample(unet, clf, feats[:, :t], noise, variant["steps"], variant["cfg"], variant["cg"], fam.schedule)
+        wav = fam.vocoder(fam.ae.decode(z))
+        out += [w.numpy() for w in wav]
+    return out
+
+
+@torch.no_grad()
+def score(fam: Family, clips: list, wavs: list[np.ndarray], gt_embed=None) -> dict:
+    f1s, offsets, correct, total = [], [], 0, 0
+    probs_gen, emb_gen, probs_gt, emb_gt, aligned = [], [], [], [], []
+    for clip, wav in zip(clips, wavs):
+        mel = fam.mel(torch.from_numpy(np.asarray(wav, np.float32))[None])[0].numpy()
+        ref = np.array([e["time"] for e in clip.events])
+        s = metrics.onset_scores(ref, metrics.detect_onsets(mel))
+        f1s.append(s["f1"])
+        offsets += s["offsets_ms"]
+        crops = torch.from_numpy(metrics.event_crops(mel, ref))
+        logits, emb = fam.eval_audio(crops)
+        labels = np.array([world.CLASSES.index(e["class"]) for e in clip.events])
+        correct += int((logits.argmax(1).numpy() == labels).sum())
+        total += len(labels)
+        probs_gen.append(torch.softmax(logits, 1).numpy())
+        emb_gen.append(emb.numpy())
+        gt_mel = fam.mel(torch.from_numpy(clip.audio)[None])[0].numpy()
+        gl, ge = fam.eval_audio(torch.from_numpy(metrics.event_crops(gt_mel, ref)))
+        probs_gt.append(torch.softmax(gl, 1).numpy())
+        emb_gt.append(ge.numpy())
+        # Align Acc over non-overlapping 32-frame windows.
+        starts = range(0, clip.frames.shape[0] - 31, 32)
+        m = torch.from_numpy(np.stack([mel[:, 4 * s0: 4 * s0 + 128] for s0 in starts]))
+        fr = torch.from_numpy(np.stack([clip.frames[s0: s0 + 32] for s0 in starts]))
+        aligned += (fam.eval_align(m, fr) > 0).tolist()
+    pg, eg = np.concatenate(probs_gen), np.concatenate(emb_gen)
+    pr, er = np.concatenate(probs_gt), np.concatenate(emb_gt)
+    return {
+        "onset_f1": float(np.mean(f1s)),
+        "onset_offset_ms": float(np.mean(np.abs(offsets))) if offsets else None,
+        "onset_offset_signed_ms": float(np.mean(offsets)) if offsets else None,
+        "class_accuracy": correct / max(1, total),
+        "is": metrics.inception_score(pg),
+        "fd": metrics.frechet_distance(eg, er),
+        "kl": metrics.mean_kl(pr, pg),
+        "align_acc": float(np.mean(aligned)),
+        "clips": len(clips), "events": total,
+    }
+
+
+def log_spectral_distance(a: np.ndarray, b: np.ndarray) -> float:
+    import librosa
+    sa = np.abs(librosa.stft(a, n_fft=1024, hop_length=256)) ** 2
+    sb = np.abs(librosa.stft(b, n_fft=1024, hop_length=256)) ** 2
+    d = 10 * np.log10(sa + 1e-8) - 10 * np.log10(sb + 1e-8)
+    return float(np.mean(np.sqrt(np.mean(d ** 2, axis=0))))
+
+
+@torch.no_grad()
+def ceilings(fam: Family, clips: list) -> dict:
+    gt = [c.audio for c in clips]
+    mels = [fam.mel(torch.from_numpy(a)[None]) for a in gt]
+    voc = [fam.vocoder(m)[0].numpy() for m in mels]
+    gl = [griffin_lim(m[0].numpy()) for m in mels]
+    ae_voc = [fam.vocoder(fam.ae.decode(fam.ae.encode(m[:, :, : m.shape[-1] - m.shape[-1] % 16])))[0].numpy() for m in mels]
+    rows = {"ground_truth_audio": score(fam, clips, gt), "gt_mel_vocoder": score(fam, clips, voc),
+            "gt_mel_griffin_lim": score(fam, clips, gl), "gt_mel_autoencoder_vocoder": score(fam, clips, ae_voc)}
+    rows["gt_mel_vocoder"]["lsd_db"] = float(np.mean([log_spectral_distance(v, a) for v, a in zip(voc, gt)]))
+    rows["gt_mel_griffin_lim"]["lsd_db"] = float(np.mean([log_spectral_distance(v, a) for v, a in zip(gl, gt)]))
+    return rows
+
+
+def variants(cfg: dict, cfg_s: float, cg_s: float) -> dict:
+    n = cfg["student_steps"]
+    return {
+        "student_cavp_none": {"unet": "student", "steps": n, "cfg": 0.0, "cg": 0.0},
+        "student_cavp_cfg": {"unet": "student", "steps": n, "cfg": cfg_s, "cg": 0.0},
+        "student_cavp_double": {"unet": "student", "steps": n, "cfg": cfg_s, "cg": cg_s},
+        "e2e_none": {"unet": "e2e", "steps": cfg["teacher_steps"], "cfg": 0.0, "cg": 0.0},
+        "e2e_cfg": {"unet": "e2e", "steps": cfg["teacher_steps"], "cfg": cfg_s, "cg": 0.0},
+        "e2e_double": {"unet": "e2e", "steps": cfg["teacher_steps"], "cfg": cfg_s, "cg": cg_s},
+        "teacher_cavp_none": {"unet": "teacher", "steps": cfg["teacher_steps"], "cfg": 0.0, "cg": 0.0},
+        "teacher_cavp_cfg": {"unet": "teacher", "steps": cfg["teacher_steps"], "cfg": cfg_s, "cg": 0.0},
+        "teacher_cavp_double": {"unet": "teacher", "steps": cfg["teacher_steps"], "cfg": cfg_s, "cg": cg_s},
+    }
+
+
+def tune_guidance(cfg: dict, run: Path, clips_n: int = 24) -> dict:
+    """Pick ω then γ for the student on the val split (onset F1 + Align Acc), not the paper's 4.5/50."""
+    path = run / "sampling.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    fam = Family(cfg, run)
+    clips = test_clips("val", min(clips_n, cfg["val_clips"]), cfg["clip_seconds"])
+    n = cfg["student_steps"]
+    trials = []
+
+    def trial(w, g):
+        s = score(fam, clips, generate(fam, clips, {"unet": "student", "steps": n, "cfg": w, "cg": g}, 99))
+        trials.append({"cfg": w, "cg": g, "onset_f1": s["onset_f1"], "align_acc": s["align_acc"],
+                       "class_accuracy": s["class_accuracy"]})
+        print(f"tune: ω={w} γ={g}: F1 {s['onset_f1']:.3f} align {s['align_acc']:.3f} class {s['class_accuracy']:.3f}", flush=True)
+        return s["onset_f1"] + s["align_acc"] + s["class_accuracy"]
+
+    by_w = {w: trial(w, 0.0) for w in (0.5, 1.0, 2.0, 3.0)}
+    best_w = max(by_w, key=by_w.get)
+    by_g = {0.0: by_w[best_w]}
+    for g in (0.5, 1.0, 2.0, 4.0):
+        by_g[g] = trial(best_w, g)
+    best_g = max(by_g, key=by_g.get)
+    out = {"cfg_scale": best_w, "cg_scale": best_g, "trials": trials}
+    path.write_text(json.dumps(out, indent=1))
+    return out
+
+
+def ort_timing(bundle: Path, seconds: float = 8.0, repeats: int = 3) -> dict:
+    """All bundle models generating `seconds` of audio with ONNX Runtime on this CPU."""
+    import onnxruntime as ort
+    man = json.loads((bundle / "manifest.json").read_text())
+    opts = ort.SessionOptions()
+    sess = {k: ort.InferenceSession(str(bundle / v["file"]), opts, providers=["CPUExecutionProvider"])
+            for k, v in man["models"].items() if k in ("video_encoder", "unet_student", "align_classifier", "latent_decoder", "vocoder")}
+    t = int(seconds * 25)
+    frames = np.random.default_rng(0).integers(0, 256, (1, t, 96, 96, 3), dtype=np.uint8)
+    sc = man["sampling"]
+    ac = np.array(man["schedule"]["alphasCumprod"])
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        f = sess["video_encoder"].run(None, {"frames": frames})[0]
+        z = np.random.default_rng(1).standard_normal((1, 4, t, 16)).astype(np.float32)
+        steps = [1000 * (sc["steps"] - i) // sc["steps"] - 1 for i in range(sc["steps"])]
+        for i, ts in enumerate(steps):
+            eps2 = sess["unet_student"].run(None, {"z_t": np.concatenate([z, z]), "timestep": np.array([ts, ts], np.float32),
+                                                   "video_features": np.concatenate([f, np.zeros_like(f)])})[0]
+            eps = (1 + sc["cfgScale"]) * eps2[:1] - sc["cfgScale"] * eps2[1:]
+            if sc["cgScale"]:
+                g = sess["align_classifier"].run(None, {"z_t": z, "timestep": np.array([ts], np.float32), "video_features": f})[1]
+                eps = eps - sc["cgScale"] * np.sqrt(1 - ac[ts]) * g
+            a = ac[ts]
+            ap = ac[steps[i + 1]] if i + 1 < len(steps) else 1.0
+            x0 = (z - np.sqrt(1 - a) * eps) / np.sqrt(a)
+            z = (np.sqrt(ap) * x0 + np.sqrt(1 - ap) * eps).astype(np.float32)
+        mel = sess["latent_decoder"].run(None, {"latent": z})[0]
+        sess["vocoder"].run(None, {"mel": mel})
+        times.append(time.perf_counter() - t0)
+    return {"seconds_audio": seconds, "best_s": min(times), "median_s": float(np.median(times)), "repeats": repeats}
+
+
+def figures(fam: Family, clips: list, wavs: list, out: Path, n: int = 3) -> list[str]:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    out.mkdir(parents=True, exist_ok=True)
+    names = []
+    for k in range(min(n, len(clips))):
+        fig, axes = plt.subplots(2, 1, figsize=(10, 4.5), sharex=True)
+        for ax, audio, title in ((axes[0], clips[k].audio, "ground truth"), (axes[1], wavs[k], "generated (student, double guidance)")):
+            mel = fam.mel(torch.from_numpy(np.asarray(audio, np.float32))[None])[0].detach().numpy()
+            ax.imshow(mel, origin="lower", aspect="auto", extent=[0, mel.shape[1] / 100, 0, 64], cmap="magma")
+            for e in clips[k].events:
+                ax.axvline(e["time"], color="cyan", lw=0.8, ls="--")
+            ax.set_title(title, fontsize=9)
+            ax.set_ylabel("mel bin")
+        axes[1].set_xlabel("time (s); dashed: ground-truth events")
+        fig.tight_layout()
+        name = f"clip{k}.png"
+        fig.savefig(out / name, dpi=80)
+        plt.close(fig)
+        names.append(name)
+    return names
+
+
+def fmt(v, digits=3):
+    return "—" if v is None else f"{v:.{digits}f}"
+
+
+def report_md(ev: dict, figs: list[str]) -> str:
+    rows = ev["ablation"]
+    lines = ["# Evaluation", "", f"Test split: {ev['test_clips']} clips of {ev['clip_seconds']} s (seeds from 2,000,000). "
+             f"Command: `{ev['command']}`.", "",
+             f"Sampling: ω (CFG) = {ev['sampling']['cfg_scale']}, γ (CG) = {ev['sampling']['cg_scale']}, "
+             f"student {ev['sampling']['student_steps']} steps, teacher {ev['sampling']['teacher_steps']} steps.", "",
+             "| model | features | guidance | steps | onset F1 | offset ms | class acc | IS | FD | KL | Align Acc |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for key, r in rows.items():
+        unet, feats, guid = (key.split("_") + ["", ""])[:3] if not key.startswith("e2e") else ("teacher", "e2e", key.split("_")[1])
+        lines.append(f"| {unet} | {'CAVP' if feats == 'cavp' else 'no contrastive pretraining'} | {guid} | {r['steps']} | "
+                     f"{fmt(r['onset_f1'])} | {fmt(r['onset_offset_ms'], 1)} | {fmt(r['class_accuracy'])} | {fmt(r['is'], 2)} | "
+                     f"{fmt(r['fd'], 2)} | {fmt(r['kl'], 3)} | {fmt(r['align_acc'])} |")
+    lines += ["", "Ceilings (same detector and classifiers on reference audio):", "",
+              "| audio | onset F1 | offset ms | class acc | Align Acc | LSD dB |", "|---|---|---|---|---|---|"]
+    for key, r in ev["ceilings"].items():
+        lines.append(f"| {key} | {fmt(r['onset_f1'])} | {fmt(r['onset_offset_ms'], 1)} | {fmt(r['class_accuracy'])} | "
+                     f"{fmt(r['align_acc'])} | {fmt(r.get('lsd_db'), 2)} |")
+    t = ev["targets"]
+    lines += ["", "Targets (student, double guidance):", ""] + [f"- {k}: {'met' if v['met'] else 'NOT met'} ({v['value']})" for k, v in t.items()]
+    lines += ["", f"ONNX Runtime, all models, {ev['ort_timing']['seconds_audio']} s of audio: best {ev['ort_timing']['best_s']:.3f} s, "
+              f"median {ev['ort_timing']['median_s']:.3f} s on this machine's CPU.", ""]
+    lines += [f"![clip {i}](figures/{f})" for i, f in enumerate(figs)]
+    return "\n".join(lines) + "\n"
+
+
+def evaluate_bundle(cfg: dict, run: Path, bundle: Path, command: str | None = None) -> dict:
+    torch.set_grad_enabled(False)
+    sampling = tune_guidance(cfg, run)
+    fam = Family(cfg, run)
+    t0 = time.time()
+    clips = test_clips("test", cfg["eval_clips"], cfg["clip_seconds"])
+    print(f"evaluate: {len(clips)} test clips generated ({time.time() - t0:.0f}s)", flush=True)
+    rows, wavs_main = {}, None
+    for name, v in variants(cfg, sampling["cfg_scale"], sampling["cg_scale"]).items():
+        t1 = time.time()
+        wavs = generate(fam, clips, v, seed=12345)
+        rows[name] = {**score(fam, clips, wavs), **v}
+        if name == "student_cavp_double":
+            wavs_main = wavs
+        print(f"evaluate: {name}: F1 {rows[name]['onset_f1']:.3f} offset {fmt(rows[name]['onset_offset_ms'], 1)} ms "
+              f"class {rows[name]['class_accuracy']:.3f} align {rows[name]['align_acc']:.3f} ({time.time() - t1:.0f}s)", flush=True)
+    ceil = ceilings(fam, clips)
+    for k, r in ceil.items():
+        print(f"evaluate: ceiling {k}: F1 {r['onset_f1']:.3f} class {r['class_accuracy']:.3f} align {r['align_acc']:.3f}", flush=True)
+    main = rows["student_cavp_double"]
+    gt_f1 = ceil["ground_truth_audio"]["onset_f1"]
+    targets = {
+        "ground-truth ceiling F1 >= 0.9": {"value": round(gt_f1, 3), "met": gt_f1 >= 0.9},
+        "onset F1 >= 90% of ceiling": {"value": round(main["onset_f1"] / gt_f1, 3), "met": main["onset_f1"] >= 0.9 * gt_f1},
+        "mean abs onset offset <= 30 ms": {"value": main["onset_offset_ms"], "met": (main["onset_offset_ms"] or 1e9) <= 30},
+        "class accuracy >= 90%": {"value": round(main["class_accuracy"], 3), "met": main["class_accuracy"] >= 0.9},
+        "Align Acc >= 90%": {"value": round(main["align_acc"], 3), "met": main["align_acc"] >= 0.9},
+        "double beats CFG on Align Acc": {"value": [round(main["align_acc"], 3), round(rows["student_cavp_cfg"]["align_acc"], 3)],
+                                          "met": main["align_acc"] > rows["student_cavp_cfg"]["align_acc"]},
+        "student within 5% of teacher F1": {"value": [round(main["onset_f1"], 3), round(rows["teacher_cavp_double"]["onset_f1"], 3)],
+                                            "met": main["onset_f1"] >= 0.95 * rows["teacher_cavp_double"]["onset_f1"]},
+    }
+    size = sum(p.stat().st_size for p in Path(bundle).glob("*.onnx"))
+    targets["bundle <= 40 MB"] = {"value": round(size / 1e6, 1), "met": size <= 40e6}
+    timing = ort_timing(Path(bundle), cfg["clip_seconds"])
+    targets["8 s in <= 1 s (ORT, 2 cores)"] = {"value": round(timing["best_s"] * 8.0 / cfg["clip_seconds"], 3),
+                                               "met": timing["best_s"] * 8.0 / cfg["clip_seconds"] <= 1.0}
+    ev = {"command": command or f"python -m foley.evaluate --run {run} --bundle {bundle}", "test_clips": len(clips),
+          "clip_seconds": cfg["clip_seconds"],
+          "sampling": {"cfg_scale": sampling["cfg_scale"], "cg_scale": sampling["cg_scale"],
+                       "student_steps": cfg["student_steps"], "teacher_steps": cfg["teacher_steps"], "tuning": sampling.get("trials")},
+          "ablation": rows, "ceilings": ceil, "targets": targets, "ort_timing": timing, "bundle_onnx_mb": size / 1e6}
+    for r in list(rows.values()) + list(ceil.values()):
+        r.pop("offsets_ms", None)
+    figs = figures(fam, clips, wavs_main, Path(bundle) / "figures")
+    (Path(bundle) / "eval.json").write_text(json.dumps(ev, indent=1, default=float))
+    (Path(bundle) / "REPORT.md").write_text(report_md(ev, figs))
+    for k, v in targets.items():
+        print(f"target: {k}: {'met' if v['met'] else 'NOT met'} ({v['value']})", flush=True)
+    return ev
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="foley.evaluate", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--run", required=True)
+    p.add_argument("--bundle", required=True)
+    args = p.parse_args(argv)
+    run = Path(args.run)
+    if not (run / "config.json").exists():
+        print(f"foley.evaluate: {run} is not a run folder (no config.json)", file=sys.stderr)
+        return 2
+    cfg = json.loads((run / "config.json").read_text())
+    evaluate_bundle(cfg, run, Path(args.bundle), "python -m foley.evaluate " + " ".join(argv or sys.argv[1:]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,49 @@
+import torch
+
+from foley import diffusion
+
+
+def test_trailing_timesteps_follow_the_manifest_formula():
+    assert diffusion.trailing_timesteps(4) == [999, 749, 499, 249]
+    assert diffusion.trailing_timesteps(1) == [999]
+    assert diffusion.trailing_timesteps(8)[::2] == diffusion.trailing_timesteps(4)
+
+
+def test_ddim_with_the_true_noise_recovers_the_clean_latent():
+    sched = diffusion.Schedule()
+    z0 = torch.randn(1, 4, 8, 16)
+    noise = torch.randn_like(z0)
+    zt = sched.q_sample(z0, torch.tensor([749]), noise)
+    out = diffusion.ddim_step(zt, noise, 749, -1, sched)
+    assert torch.allclose(out, z0, atol=1e-4)
+
+
+class _Const(torch.nn.Module):
+    def __init__(self, value):
+        super().__init__()
+        self.value = value
+
+    def forward(self, z, t, feats):
+        has_cond = (feats.abs().sum(dim=(1, 2)) > 0).float().view(-1, 1, 1, 1)
+        return torch.full_like(z, self.value) * has_cond
+
+
+def test_cfg_combines_conditional_and_unconditional_as_eq7():
+    sched = diffusion.Schedule()
+    unet = _Const(1.0)  # ε = 1 with features, 0 with the null (zero) features
+    z = torch.zeros(1, 4, 8, 16)
+    eps = diffusion.guided_eps(unet, None, z, 999, torch.ones(1, 8, 64), cfg=2.0, cg=0.0, schedule=sched)
+    assert torch.allclose(eps, torch.full_like(z, 3.0))  # (1+ω)·1 − ω·0
+
+
+def test_distill_loss_is_finite_and_trains_the_student():
+    torch.manual_seed(0)
+    from foley.nets import UNet
+    teacher = UNet((16, 24, 32)).eval()
+    student = UNet((16, 24, 32))
+    student.load_state_dict(teacher.state_dict())
+    sched = diffusion.Schedule()
+    loss = diffusion.distill_loss(student, teacher, torch.randn(2, 4, 8, 16), torch.randn(2, 8, 64), 4, sched)
+    loss.backward()
+    assert torch.isfinite(loss)
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in student.parameters())

@@ -1,0 +1,62 @@
+import torch
+import torch.nn.functional as F
+
+from foley import nets
+
+
+def test_align_classifier_exported_gradient_equals_autograd():
+    torch.manual_seed(0)
+    clf = nets.AlignClassifier(32)
+    z = torch.randn(3, 4, 12, 16, requires_grad=True)
+    t = torch.tensor([0.0, 400.0, 999.0])
+    f = torch.randn(3, 12, 64)
+    logit, grad = nets.AlignClassifierWithGrad(clf)(z, t, f)
+    ref = torch.autograd.grad(F.logsigmoid(clf(z, t, f)).sum(), z)[0]
+    assert torch.allclose(logit, clf(z, t, f))
+    assert (grad - ref).abs().max() / ref.abs().max() < 1e-5
+
+
+def test_unet_keeps_latent_shape_for_any_multiple_of_four_frames():
+    unet = nets.UNet((16, 24, 32)).eval()
+    for frames in (8, 20, 100):
+        z = torch.randn(2, 4, frames, 16)
+        eps = unet(z, torch.tensor([1.0, 500.0]), torch.randn(2, frames, 64))
+        assert eps.shape == z.shape
+
+
+def test_unet_output_depends_on_video_features():
+    torch.manual_seed(0)
+    unet = nets.UNet((16, 24, 32)).eval()
+    z = torch.randn(1, 4, 16, 16)
+    a = unet(z, torch.tensor([10.0]), torch.zeros(1, 16, 64))
+    b = unet(z, torch.tensor([10.0]), torch.randn(1, 16, 64))
+    assert (a - b).abs().max() > 1e-4
+
+
+def test_video_encoder_gives_one_feature_per_frame():
+    enc = nets.VideoEncoder(64, 8)
+    frames = torch.randint(0, 256, (2, 10, 96, 96, 3), dtype=torch.uint8)
+    assert enc(frames).shape == (2, 10, 64)
+
+
+def test_latent_autoencoder_shapes_follow_the_manifest_layout():
+    ae = nets.LatentAutoencoder(8)
+    z = ae.encode(torch.randn(1, 64, 80))
+    assert z.shape == (1, 4, 20, 16)
+    assert ae.decode(z).shape == (1, 64, 80)
+
+
+def test_cavp_loss_is_lower_for_aligned_pairs_after_a_few_steps():
+    torch.manual_seed(0)
+    model = nets.Cavp(64, 8)
+    frames = torch.randint(0, 256, (4, 8, 96, 96, 3), dtype=torch.uint8)
+    mel = torch.randn(4, 64, 32)
+    opt = torch.optim.Adam(model.parameters(), 1e-3)
+    first = None
+    for _ in range(15):
+        loss, _, _ = nets.cavp_loss(model, frames, mel)
+        first = first if first is not None else loss.item()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert loss.item() < first
