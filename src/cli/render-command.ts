@@ -80,13 +80,17 @@ export async function renderCommand(argv: string[]): Promise<RenderCommandOutput
   if (kind === 'mp4' && codec === 'opus')
     throw new UsageError('[foley render] MP4 output carries AAC; use .mkv for Opus');
   assertWritableOutput(output);
+  const overrides = generationOverrides('render', values);
+  const windowFlag = numberFlag('render', values, 'window', { integer: true, min: 0 });
+  const overlapFlag = numberFlag('render', values, 'overlap', { integer: true, min: 0 });
+  const threads = numberFlag('render', values, 'threads', { integer: true, min: 0 });
+  const device = deviceFlag('render', values);
 
   const bundle = await loadBundle((values.model as string | undefined) ?? defaultBundleDir());
-  const generation = resolveGenerationSettings(bundle.manifest, generationOverrides('render', values));
+  const generation = resolveGenerationSettings(bundle.manifest, overrides);
   const info = await probeVideo(video);
   const fps = bundle.manifest.video.fps;
   const framesEstimate = info.durationSeconds ? Math.round(info.durationSeconds * fps) : null;
-  const windowFlag = numberFlag('render', values, 'window', { integer: true, min: 0 });
   const windowFrames =
     windowFlag ??
     ((framesEstimate ?? Number.POSITIVE_INFINITY) <= WHOLE_CLIP_MAX_FRAMES
@@ -103,8 +107,8 @@ export async function renderCommand(argv: string[]): Promise<RenderCommandOutput
 
   const loadStarted = performance.now();
   const runner = await InferenceRunner.start(bundle, {
-    executionProvider: deviceFlag('render', values),
-    intraOpThreads: numberFlag('render', values, 'threads', { integer: true, min: 0 }),
+    executionProvider: device,
+    intraOpThreads: threads,
     models: InferenceRunner.renderModels(bundle).filter(
       (k) => k !== 'align_classifier' || generation.cgScale !== 0,
     ),

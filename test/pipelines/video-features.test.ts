@@ -1,0 +1,55 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { from, lastValueFrom, toArray } from 'rxjs';
+import { toVideoFeatures } from '../../pipelines/operators/video-features.js';
+import { loadBundle } from '../../src/models/bundle.js';
+import { InferenceRunner } from '../../src/models/inference-runner.js';
+import { VideoEncoder } from '../../src/models/video-encoder.js';
+import { TINY_BUNDLE_DIR } from '../helpers/media-fixtures.js';
+import { maxAbsDiff, referenceFrames } from '../helpers/tiny-bundle.js';
+
+describe('toVideoFeatures', () => {
+  let runner: InferenceRunner;
+  before(async () => {
+    runner = await InferenceRunner.start(await loadBundle(TINY_BUNDLE_DIR), { models: ['video_encoder'] });
+  });
+  after(async () => {
+    await runner.close();
+  });
+
+  it('gives chunked features equal to encoding the whole clip at once', async () => {
+    const n = 23;
+    const frameBytes = 96 * 96 * 3;
+    const all = referenceFrames(n);
+    const encoder = new VideoEncoder(runner);
+    const whole = await encoder.encode(all, n);
+    const frames = Array.from({ length: n }, (_, i) => ({
+      index: i,
+      data: all.slice(i * frameBytes, (i + 1) * frameBytes),
+    }));
+    const chunks = await lastValueFrom(
+      from(frames).pipe(
+        toVideoFeatures(encoder, {
+          chunkFrames: 5,
+          contextFrames: runner.bundle.manifest.features.contextFrames,
+          frameBytes,
+          dim: 64,
+        }),
+        toArray(),
+      ),
+    );
+    assert.deepEqual(
+      chunks.map((c) => [c.startFrame, c.frames]),
+      [
+        [0, 5],
+        [5, 5],
+        [10, 5],
+        [15, 5],
+        [20, 3],
+      ],
+    );
+    const joined = new Float32Array(n * 64);
+    for (const c of chunks) joined.set(c.features, c.startFrame * 64);
+    assert.ok(maxAbsDiff(joined, whole) < 1e-5, `max |Δ| ${maxAbsDiff(joined, whole)}`);
+  });
+});

@@ -1,0 +1,94 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { from, lastValueFrom, toArray } from 'rxjs';
+import { checkWindowPlan, generateWindows } from '../../pipelines/operators/window-generation.js';
+import { FoleyGenerator, resolveGenerationSettings } from '../../src/diffusion/foley-generator.js';
+import { sliceLatentFrames } from '../../src/diffusion/latent-frames.js';
+import { loadBundle } from '../../src/models/bundle.js';
+import { InferenceRunner } from '../../src/models/inference-runner.js';
+import { TINY_BUNDLE_DIR } from '../helpers/media-fixtures.js';
+import { maxAbsDiff } from '../helpers/tiny-bundle.js';
+
+describe('generateWindows', () => {
+  let runner: InferenceRunner;
+  before(async () => {
+    runner = await InferenceRunner.start(await loadBundle(TINY_BUNDLE_DIR));
+  });
+  after(async () => {
+    await runner.close();
+  });
+
+  it('plans overlapping windows, keeps each overlap as known latent, and covers every frame', async () => {
+    const frames = 50;
+    const features = Float32Array.from({ length: frames * 64 }, (_, i) => Math.sin(i * 0.01));
+    const chunks = [0, 1, 2, 3, 4].map((k) => ({
+      startFrame: k * 10,
+      frames: 10,
+      features: features.slice(k * 640, (k + 1) * 640),
+    }));
+    const generator = new FoleyGenerator(
+      runner,
+      resolveGenerationSettings(runner.bundle.manifest, { seed: 1 }),
+    );
+    const windows = await lastValueFrom(
+      from(chunks).pipe(
+        generateWindows(generator, {
+          windowFrames: 20,
+          overlapFrames: 4,
+          dim: 64,
+          latentChannels: 4,
+          latentMelBins: 16,
+        }),
+        toArray(),
+      ),
+    );
+    assert.deepEqual(
+      windows.map((w) => [w.startFrame, w.frames, w.overlapFrames]),
+      [
+        [0, 20, 0],
+        [16, 20, 4],
+        [32, 18, 4],
+      ],
+    );
+    for (let k = 1; k < windows.length; k++) {
+      const prev = windows[k - 1]!;
+      const cur = windows[k]!;
+      const tail = sliceLatentFrames(
+        prev.latent,
+        { channels: 4, frames: prev.frames, melBins: 16 },
+        prev.frames - 4,
+        4,
+      );
+      const head = sliceLatentFrames(cur.latent, { channels: 4, frames: cur.frames, melBins: 16 }, 0, 4);
+      assert.ok(maxAbsDiff(head, tail) < 1e-6, `window ${k} head differs from the previous tail`);
+      assert.equal(cur.waveform.length, cur.frames * 640);
+    }
+  });
+
+  it('generates a clip shorter than one window as a single window', async () => {
+    const generator = new FoleyGenerator(runner, resolveGenerationSettings(runner.bundle.manifest));
+    const windows = await lastValueFrom(
+      from([{ startFrame: 0, frames: 9, features: new Float32Array(9 * 64) }]).pipe(
+        generateWindows(generator, {
+          windowFrames: 20,
+          overlapFrames: 4,
+          dim: 64,
+          latentChannels: 4,
+          latentMelBins: 16,
+        }),
+        toArray(),
+      ),
+    );
+    assert.deepEqual(
+      windows.map((w) => [w.startFrame, w.frames, w.overlapFrames]),
+      [[0, 9, 0]],
+    );
+  });
+
+  it('rejects an overlap of more than half a window', () => {
+    assert.throws(
+      () => checkWindowPlan({ windowFrames: 10, overlapFrames: 6 }),
+      /overlapFrames must be an integer in 0\.\.5/,
+    );
+  });
+});
