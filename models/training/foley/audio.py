@@ -57,10 +57,16 @@ def mel_filterbank() -> np.ndarray:
     return weights.astype(np.float32)
 
 
-def _dft_basis(n_fft: int, win: int, bins: int, scale: torch.Tensor | None = None) -> torch.Tensor:
-    """[2*bins, 1, win] windowed cos/-sin basis, built from aranges so an ONNX file stores no table."""
-    n = torch.arange(win, dtype=torch.float32)
-    k = torch.arange(bins, dtype=torch.float32)[:, None]
+def _dft_basis(n_fft: int, win: int, bins: int, scale: torch.Tensor | None = None,
+               like: torch.Tensor | None = None) -> torch.Tensor:
+    """[2*bins, 1, win] windowed cos/-sin basis, built from aranges so an ONNX file stores no table.
+
+    `like` (any input tensor) adds an exact zero that ties the basis to the input, so the exporter
+    cannot fold it into a stored constant.
+    """
+    zero = (like.reshape(-1)[:1] * 0).sum() if like is not None else 0.0
+    n = torch.arange(win, dtype=torch.float32) + zero
+    k = torch.arange(bins, dtype=torch.float32)[:, None] + zero
     window = 0.5 - 0.5 * torch.cos(2 * math.pi * n / win)  # periodic Hann
     # k·n is an exact integer in float32; reducing it mod n_fft keeps cos/sin accurate.
     phase = 2 * math.pi * torch.remainder(k * n, float(n_fft)) / n_fft
@@ -79,7 +85,7 @@ class MelFrontend(nn.Module):
 
     def forward(self, waveform: torch.Tensor) -> torch.Tensor:
         x = F.pad(waveform[:, None, :], (PAD, PAD))
-        spec = F.conv1d(x, _dft_basis(N_FFT, WIN, N_FFT // 2 + 1).to(x.device), stride=HOP)
+        spec = F.conv1d(x, _dft_basis(N_FFT, WIN, N_FFT // 2 + 1, like=waveform.detach()).to(x.device), stride=HOP)
         half = spec.shape[1] // 2
         power = spec[:, :half] ** 2 + spec[:, half:] ** 2
         mel = torch.matmul(self.fb, power)
@@ -97,7 +103,7 @@ class InverseStft(nn.Module):
     def forward(self, real: torch.Tensor, imag: torch.Tensor) -> torch.Tensor:
         k = torch.arange(self.bins, dtype=torch.float32, device=real.device)[:, None]
         scale = torch.where((k == 0) | (k == self.n_fft // 2), 1.0, 2.0) / self.n_fft
-        basis = _dft_basis(self.n_fft, self.n_fft, self.bins, scale).to(real.device)
+        basis = _dft_basis(self.n_fft, self.n_fft, self.bins, scale, like=real.detach()).to(real.device)
         n = torch.arange(self.n_fft, dtype=torch.float32, device=real.device)
         win_sq = ((0.5 - 0.5 * torch.cos(2 * math.pi * n / self.n_fft)) ** 2)[None, None, :]
         frames = real.shape[-1]

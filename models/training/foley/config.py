@@ -8,7 +8,7 @@ ARCH_DEFAULT = {
     "ae_width": 32, "video_width": 16, "clf_width": 128, "eval_width": 128,
 }
 ARCH_TINY = {
-    "unet_widths": [16, 24, 32],
+    "unet_widths": [8, 16, 16],
     "vocoder_width": 32, "vocoder_blocks": 2,
     "ae_width": 8, "video_width": 8, "clf_width": 16, "eval_width": 16,
 }
