@@ -38,6 +38,14 @@ const PACKET_MS = (OPUS_FRAME_SAMPLES * 1000) / OPUS_SAMPLE_RATE; // 20
 const PACER_TICK_MS = 5;
 /** Room for event-loop and scheduling jitter in the offset, ms. */
 const JITTER_MS = 15;
+/** Frames of arrival history the anchor target looks at (~3 s). */
+const ANCHOR_WINDOW_FRAMES = 90;
+/** Largest later-ward anchor correction per 20 ms packet, ms (2.5% time warp at most). */
+const ANCHOR_SLEW_MS = 0.5;
+/** Largest earlier-ward correction per packet, ms (skips up to 20% of the audio while it lasts). */
+const ANCHOR_CATCH_UP_MS = 4;
+/** A frame this much later than the anchor predicts starts a new segment, ms. */
+const MAX_LAG_MS = 1000;
 /** Slots of arrival history kept for latency accounting. */
 const HISTORY_SLOTS = 4096;
 
@@ -109,7 +117,10 @@ interface SegmentState {
   id: number;
   /** Wall − media anchor: a frame of media time T arrives at ≈ T + anchorMs. */
   anchorMs: number;
-  anchorSettled: boolean;
+  /** Where the anchor slews to: the least delayed arrival over the last few seconds. */
+  anchorTargetMs: number;
+  /** Recent arrival − media values (ring), for the target. */
+  recentDelaysMs: number[];
   originMediaMs: number;
   frames: Array<Uint8Array | undefined>; // ring by slot index
   arrivals: Float64Array; // ring by slot index
@@ -264,13 +275,14 @@ export class LiveFoleyPipeline extends TypedEmitter<LivePipelineEvents> {
   pushFrame(frame: InputFrame): void {
     if (this.#closed) return;
     this.stats.framesIn++;
+    // A source that fell far behind its own clock restarts the segment (re-anchors)
+    // instead of having every chunk skipped as late.
+    const seg0 = this.#segment;
+    if (seg0 && frame.arrivalMs - frame.mediaTimeMs - seg0.anchorMs > MAX_LAG_MS) this.#grid.reset();
     const { newSegment, filled } = this.#grid.push(frame);
     if (newSegment) this.#startSegment(frame);
     const seg = this.#segment!;
-    if (!seg.anchorSettled) {
-      seg.anchorMs = Math.min(seg.anchorMs, frame.arrivalMs - frame.mediaTimeMs);
-      if (this.#grid.filledCount >= this.chunkFrames + this.lookaheadFrames) seg.anchorSettled = true;
-    }
+    this.#trackAnchor(seg, frame.arrivalMs - frame.mediaTimeMs);
     for (const slot of filled) this.#storeSlot(seg, slot);
     if (this.stats.idle) {
       this.stats.idle = false;
@@ -290,7 +302,8 @@ export class LiveFoleyPipeline extends TypedEmitter<LivePipelineEvents> {
     this.#segment = {
       id: this.#grid.segment,
       anchorMs: frame.arrivalMs - frame.mediaTimeMs,
-      anchorSettled: false,
+      anchorTargetMs: frame.arrivalMs - frame.mediaTimeMs,
+      recentDelaysMs: [],
       originMediaMs: this.#grid.originMediaMs,
       frames: new Array(HISTORY_SLOTS),
       arrivals: new Float64Array(HISTORY_SLOTS),
@@ -305,6 +318,19 @@ export class LiveFoleyPipeline extends TypedEmitter<LivePipelineEvents> {
       upsampler: new Upsampler3x(),
     };
     logger.debug(`segment ${this.#grid.segment} starts at media ${frame.mediaTimeMs.toFixed(0)} ms`);
+  }
+
+  /**
+   * The anchor follows the least delayed arrivals of the last ~3 s: a source whose
+   * first frames came late (encoder start-up, a burst) or whose clock drifts is
+   * tracked in small steps per packet (in #sendPacket) so audio never jumps.
+   * Before the first packet of the segment is due it moves freely.
+   */
+  #trackAnchor(seg: SegmentState, delayMs: number): void {
+    seg.recentDelaysMs.push(delayMs);
+    if (seg.recentDelaysMs.length > ANCHOR_WINDOW_FRAMES) seg.recentDelaysMs.shift();
+    seg.anchorTargetMs = Math.min(...seg.recentDelaysMs);
+    if (seg.filled < this.chunkFrames + this.lookaheadFrames) seg.anchorMs = Math.min(seg.anchorMs, delayMs);
   }
 
   #storeSlot(seg: SegmentState, slot: GridFrame): void {
@@ -509,6 +535,9 @@ export class LiveFoleyPipeline extends TypedEmitter<LivePipelineEvents> {
     let generated = false;
     const latencies: number[] = [];
     if (seg) {
+      // Earlier (frames arrive sooner than predicted): catch up fast, dropping a little
+      // audio; later: slowly, so a burst of late frames does not stretch the audio.
+      seg.anchorMs += Math.max(-ANCHOR_CATCH_UP_MS, Math.min(ANCHOR_SLEW_MS, seg.anchorTargetMs - seg.anchorMs));
       // The media time this packet carries: its due time minus the offset and anchor.
       const mediaMs = dueMs - this.#offsetMs - seg.anchorMs - seg.originMediaMs;
       const position = Math.round((mediaMs * OPUS_SAMPLE_RATE) / 1000);

@@ -50,7 +50,7 @@ export class FfmpegRtpSource extends TypedEmitter<FfmpegRtpSourceEvents> {
     });
     const { localIp, localPort } = transport.tuple;
     const rtcpPort = transport.rtcpTuple?.localPort ?? localPort + 1;
-    const width = options.width ?? 640;
+    const width = options.width ?? 320;
     const encoder = codec === 'vp8'
       ? ['-c:v', 'libvpx', '-deadline', 'realtime', '-cpu-used', '8', '-lag-in-frames', '0', '-auto-alt-ref', '0', '-error-resilient', '1', '-b:v', '1M', '-g', '50']
       : ['-c:v', 'libx264', '-preset', 'ultrafast', '-tune', 'zerolatency', '-profile:v', 'baseline', '-pix_fmt', 'yuv420p', '-b:v', '1M', '-g', '50', '-bsf:v', 'h264_mp4toannexb'];
