@@ -79,6 +79,8 @@ export interface LivePacket extends OpusPacket {
   generated: boolean;
   /** Latency of each grid frame whose sound this packet carries, ms. */
   frameLatenciesMs: number[];
+  /** Peak absolute sample value of the packet's audio. */
+  peak: number;
 }
 
 export interface LiveStats {
@@ -551,9 +553,11 @@ export class LiveFoleyPipeline extends TypedEmitter<LivePipelineEvents> {
         }
       }
     }
+    let peak = 0;
+    for (let i = 0; i < pcm.length; i++) peak = Math.max(peak, Math.abs(pcm[i]!));
     const packets = this.#encoder.encode(pcm);
     for (const p of packets) {
-      const packet: LivePacket = { data: p.data, samplePosition: p.samplePosition, sentMs: nowMs, generated, frameLatenciesMs: latencies };
+      const packet: LivePacket = { data: p.data, samplePosition: p.samplePosition, sentMs: nowMs, generated, frameLatenciesMs: latencies, peak };
       this.stats.packetsSent++;
       if (generated) this.stats.packetsGenerated++;
       if (this.stats.latenciesMs.length < 200_000) {

@@ -31,7 +31,8 @@ function designTaps(): Float32Array[] {
 const PHASES = designTaps();
 
 export class Upsampler3x {
-  static readonly delaySamples48k = (TAPS - 1) / 2;
+  /** Group delay, rounded to whole output samples. */
+  static readonly delaySamples48k = Math.round((TAPS - 1) / 2);
   readonly #history = new Float32Array(TAPS_PER_PHASE);
 
   /** Returns 3 × input.length samples. */

@@ -1,9 +1,9 @@
-import dgram from 'node:dgram';
 import { randomInt } from 'node:crypto';
+import dgram from 'node:dgram';
 import type { types as ms } from 'mediasoup';
-import { Logger } from './Logger.js';
 import { TypedEmitter } from '../typed-emitter.js';
 import { AttachError } from './errors.js';
+import { Logger } from './Logger.js';
 import type { OpusPacket } from './OpusEncoder.js';
 import { serializeRtpPacket } from './rtp/RtpPacket.js';
 

@@ -1,14 +1,14 @@
 import dgram from 'node:dgram';
 import type { types as ms } from 'mediasoup';
-import { Logger } from './Logger.js';
 import { TypedEmitter } from '../typed-emitter.js';
-import { DECODABLE_MIME_TYPES, VideoFrameDecoder, type DecodedVideoFrame } from './VideoFrameDecoder.js';
 import { AttachError, UnsupportedCodecError } from './errors.js';
+import { Logger } from './Logger.js';
 import type { Depacketizer, EncodedVideoFrame } from './rtp/EncodedVideoFrame.js';
 import { FrameAssembler } from './rtp/FrameAssembler.js';
 import { h264PayloadFormat } from './rtp/H264PayloadFormat.js';
 import { parseRtpPacket } from './rtp/RtpPacket.js';
 import { vp8PayloadFormat } from './rtp/Vp8PayloadFormat.js';
+import { DECODABLE_MIME_TYPES, type DecodedVideoFrame, VideoFrameDecoder } from './VideoFrameDecoder.js';
 
 const logger = new Logger('sfu:RtpVideoIngest');
 
@@ -17,7 +17,7 @@ export const VIDEO_CLOCK_RATE = 90000;
 /** At most one keyframe request per this interval, ms. */
 const KEYFRAME_REQUEST_INTERVAL_MS = 500;
 /** Frames waiting for the decoder before the backlog is dropped for a keyframe. */
-const MAX_DECODE_BACKLOG = 4;
+const MAX_DECODE_BACKLOG = 8;
 
 /** A decoded frame with its media time (from RTP timestamps) and arrival time. */
 export interface IngestFrame extends DecodedVideoFrame {

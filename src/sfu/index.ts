@@ -8,14 +8,15 @@
  *   // foley.offsetMs: delay the video by this much to stay in sync
  *   await foley.close();
  */
+
+export { AttachError, UnsupportedCodecError } from './errors.js';
 export {
+  type AttachFoleyOptions,
   attachFoley,
   FoleyAttachment,
-  type AttachFoleyOptions,
   type FoleyAttachmentEvents,
 } from './FoleyAttachment.js';
-export { RtpVideoIngest, type IngestFrame, type RtpVideoIngestStats } from './RtpVideoIngest.js';
 export { OpusAudioProducer } from './OpusAudioProducer.js';
-export { OpusEncoder, OPUS_FRAME_SAMPLES, OPUS_SAMPLE_RATE, type OpusPacket } from './OpusEncoder.js';
-export { UnsupportedCodecError, AttachError } from './errors.js';
+export { OPUS_FRAME_SAMPLES, OPUS_SAMPLE_RATE, OpusEncoder, type OpusPacket } from './OpusEncoder.js';
+export { type IngestFrame, RtpVideoIngest, type RtpVideoIngestStats } from './RtpVideoIngest.js';
 export { DECODABLE_MIME_TYPES } from './VideoFrameDecoder.js';

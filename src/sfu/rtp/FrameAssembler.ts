@@ -1,5 +1,5 @@
 import type { Depacketizer, EncodedVideoFrame } from './EncodedVideoFrame.js';
-import { seqDiff, type RtpPacket } from './RtpPacket.js';
+import { type RtpPacket, seqDiff } from './RtpPacket.js';
 
 /** What a codec tells the assembler about its RTP payloads. */
 export interface CodecPayloadFormat {
