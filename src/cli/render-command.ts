@@ -96,9 +96,7 @@ export async function renderCommand(argv: string[]): Promise<RenderCommandOutput
     ((framesEstimate ?? Number.POSITIVE_INFINITY) <= WHOLE_CLIP_MAX_FRAMES
       ? WHOLE_CLIP
       : bundle.manifest.sampling.windowFrames);
-  const overlapFrames =
-    numberFlag('render', values, 'overlap', { integer: true, min: 0 }) ??
-    bundle.manifest.sampling.overlapFrames;
+  const overlapFrames = overlapFlag ?? bundle.manifest.sampling.overlapFrames;
   if (windowFrames !== WHOLE_CLIP && 2 * overlapFrames > windowFrames) {
     throw new UsageError(
       `[foley render] --overlap ${overlapFrames} must be at most half of --window ${windowFrames}`,

@@ -139,7 +139,8 @@ export class FoleyGenerator {
     }
 
     // 2. Denoise: few-step DDIM with classifier-free and classifier guidance.
-    const { unet, classifier } = this;
+    const unet = this.unet;
+    const classifier = this.classifier;
     const latentPadded = await runSampler(
       {
         epsilon: (zt, t, withUnconditional) => unet.epsilon(zt, t, features, shape, withUnconditional),
