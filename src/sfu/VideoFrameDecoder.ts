@@ -1,3 +1,4 @@
+import '../media/node-av-setup.js';
 import {
   AV_CODEC_ID_H264,
   AV_CODEC_ID_VP8,

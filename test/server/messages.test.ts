@@ -1,0 +1,44 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { MAX_MESSAGE_BYTES, MessageError, parseClientMessage } from '../../src/server/messages.js';
+
+function codeOf(text: string): string {
+  try {
+    parseClientMessage(text);
+  } catch (error) {
+    assert.ok(error instanceof MessageError);
+    return error.code;
+  }
+  return 'OK';
+}
+
+describe('parseClientMessage', () => {
+  it('accepts well-formed requests and keeps only known fields', () => {
+    const m = parseClientMessage(JSON.stringify({ id: 3, case: 'createTransport', value: { direction: 'send', extra: 1 } }));
+    assert.deepEqual(m, { id: 3, case: 'createTransport', value: { direction: 'send' } });
+  });
+  it('answers malformed input with a code, never a throw of another kind', () => {
+    assert.equal(codeOf('{not json'), 'BAD_JSON');
+    assert.equal(codeOf('[]'), 'BAD_MESSAGE');
+    assert.equal(codeOf('null'), 'BAD_MESSAGE');
+    assert.equal(codeOf('{"case":"ping"}'), 'BAD_MESSAGE');
+    assert.equal(codeOf('{"id":-1,"case":"ping"}'), 'BAD_MESSAGE');
+    assert.equal(codeOf('{"id":1,"case":"nope"}'), 'UNKNOWN_CASE');
+    assert.equal(codeOf('{"id":1,"case":"createTransport","value":{"direction":"sideways"}}'), 'BAD_MESSAGE');
+    assert.equal(codeOf('{"id":1,"case":"produce","value":{"transportId":"t","kind":"audio","rtpParameters":{"codecs":[]}}}'), 'BAD_MESSAGE');
+    assert.equal(codeOf('{"id":1,"case":"connectTransport","value":{"transportId":"' + 'x'.repeat(500) + '","dtlsParameters":{}}}'), 'BAD_MESSAGE');
+    assert.equal(codeOf('{"id":1,"case":"__proto__","value":{}}'), 'UNKNOWN_CASE');
+  });
+  it('refuses a message over the size limit, counting bytes not characters', () => {
+    assert.equal(codeOf(JSON.stringify({ id: 1, case: 'ping', value: { pad: 'x'.repeat(MAX_MESSAGE_BYTES) } })), 'TOO_LARGE');
+    assert.equal(codeOf(JSON.stringify({ id: 1, case: 'ping', value: { pad: 'é'.repeat(MAX_MESSAGE_BYTES / 2) } })), 'TOO_LARGE');
+  });
+  it('keeps the request id on errors after the id was read', () => {
+    try {
+      parseClientMessage('{"id":7,"case":"resumeConsumer","value":{}}');
+      assert.fail('should throw');
+    } catch (error) {
+      assert.equal((error as MessageError).requestId, 7);
+    }
+  });
+});
