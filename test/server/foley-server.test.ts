@@ -1,0 +1,129 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import WebSocket from 'ws';
+import { FoleyServer } from '../../src/server/FoleyServer.js';
+import { TINY_BUNDLE_DIR } from '../helpers/media-fixtures.js';
+
+interface Received { texts: Array<Record<string, any>>; binaries: Buffer[]; closeCode: number | null }
+
+/** Opens a socket and collects what arrives until it closes or `untilCount` texts came. */
+function connect(url: string): Promise<{ ws: WebSocket; got: Received; next: (n?: number) => Promise<Record<string, any>> }> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url);
+    const got: Received = { texts: [], binaries: [], closeCode: null };
+    const waiters: Array<() => void> = [];
+    ws.on('message', (data, isBinary) => {
+      if (isBinary) got.binaries.push(data as Buffer);
+      else got.texts.push(JSON.parse(data.toString()));
+      for (const w of waiters.splice(0)) w();
+    });
+    ws.on('close', (code) => { got.closeCode = code; for (const w of waiters.splice(0)) w(); });
+    let consumed = 0;
+    const next = async (): Promise<Record<string, any>> => {
+      while (got.texts.length <= consumed) {
+        if (got.closeCode !== null) throw new Error(`closed (${got.closeCode}) before a reply`);
+        await new Promise<void>((r) => waiters.push(r));
+      }
+      return got.texts[consumed++]!;
+    };
+    ws.once('open', () => resolve({ ws, got, next }));
+    ws.once('error', reject);
+  });
+}
+
+function closed(ws: WebSocket): Promise<number> {
+  return new Promise((resolve) => (ws.readyState === ws.CLOSED ? resolve(-1) : ws.once('close', (code) => resolve(code))));
+}
+
+describe('FoleyServer (running, tiny bundle)', () => {
+  let server: FoleyServer;
+  let base: string;
+  let token: string;
+
+  before(async () => {
+    server = await FoleyServer.start({ port: 0, bundleDir: TINY_BUNDLE_DIR, secret: 'test-secret' });
+    base = `ws://127.0.0.1:${server.port}`;
+    token = server.tokens.tokenFor('main');
+  });
+  after(async () => {
+    await server.close();
+    await server.close(); // idempotent
+  });
+
+  it('prints room URLs that carry the room token', () => {
+    const urls = server.roomUrls('main');
+    assert.match(urls.obs, new RegExp(`/obs\\.html\\?room=main&token=${token}$`));
+    assert.match(urls.publish, /\/publish\.html\?room=main&token=/);
+  });
+
+  it('refuses a connection without the right token, with an error reply and close code 4401', async () => {
+    for (const bad of ['', 'wrong', server.tokens.tokenFor('other')]) {
+      const { ws, next } = await connect(`${base}/ws?room=main&token=${encodeURIComponent(bad)}&role=publish`);
+      const reply = await next();
+      assert.equal(reply.case, 'error');
+      assert.equal(reply.value.code, 'NOT_ALLOWED');
+      assert.equal(await closed(ws), 4401);
+    }
+    const { ws, next } = await connect(`${base}/listen?room=main&token=nope`);
+    assert.equal((await next()).value.code, 'NOT_ALLOWED');
+    assert.equal(await closed(ws), 4401);
+  });
+
+  it('answers malformed, unknown, binary and oversized messages with errors and stays up', async () => {
+    const { ws, next } = await connect(`${base}/ws?room=main&token=${token}&role=publish`);
+    assert.equal((await next()).case, 'welcome');
+    ws.send('{oops');
+    assert.equal((await next()).value.code, 'BAD_JSON');
+    ws.send(JSON.stringify({ id: 1, case: 'dropTables', value: {} }));
+    const unknown = await next();
+    assert.deepEqual([unknown.id, unknown.value.code], [1, 'UNKNOWN_CASE']);
+    ws.send(Buffer.from([1, 2, 3]), { binary: true });
+    assert.equal((await next()).value.code, 'BAD_MESSAGE');
+    ws.send(JSON.stringify({ id: 2, case: 'ping', value: { pad: 'x'.repeat(200_000) } }));
+    assert.equal((await next()).value.code, 'TOO_LARGE');
+    ws.send(JSON.stringify({ id: 3, case: 'createTransport', value: { direction: 'recv' } }));
+    const notAllowed = await next();
+    assert.deepEqual([notAllowed.id, notAllowed.value.code], [3, 'NOT_ALLOWED']);
+    ws.send(JSON.stringify({ id: 4, case: 'connectTransport', value: { transportId: 'nope', dtlsParameters: {} } }));
+    assert.equal((await next()).value.code, 'NOT_FOUND');
+    ws.send(JSON.stringify({ id: 5, case: 'ping', value: {} }));
+    const pong = await next();
+    assert.deepEqual([pong.id, pong.case], [5, 'pong']);
+    ws.close();
+  });
+
+  it('closes a socket whose message exceeds the hard cap (1 MiB) without crashing', async () => {
+    const { ws } = await connect(`${base}/ws?room=main&token=${token}&role=publish`);
+    ws.send('x'.repeat(2 * 1024 * 1024));
+    assert.equal(await closed(ws), 1009);
+    const { next } = await connect(`${base}/ws?room=main&token=${token}&role=view`);
+    assert.equal((await next()).case, 'welcome');
+  });
+
+  it('refuses a publish with an unsupported codec with a clear error', async () => {
+    const { ws, next } = await connect(`${base}/ws?room=main&token=${token}&role=publish`);
+    await next();
+    ws.send(JSON.stringify({ id: 1, case: 'createTransport', value: { direction: 'send' } }));
+    const t = await next();
+    assert.equal(t.case, 'transportCreated');
+    ws.send(JSON.stringify({ id: 2, case: 'produce', value: { transportId: t.value.id, kind: 'video', rtpParameters: { codecs: [{ mimeType: 'video/VP9', clockRate: 90000, payloadType: 98 }], encodings: [{ ssrc: 1 }] } } }));
+    const reply = await next();
+    assert.equal(reply.value.code, 'UNSUPPORTED_CODEC');
+    assert.match(reply.value.message, /video\/VP9.*VP8, video\/H264/);
+    ws.close();
+  });
+
+  it('gives an OBS listener the Opus header pages first and refuses its messages', async () => {
+    const { ws, got, next } = await connect(`${base}/listen?room=main&token=${token}`);
+    const welcome = await next();
+    assert.equal(welcome.case, 'welcome');
+    assert.equal(welcome.value.status.state, 'waiting');
+    while (got.binaries.length < 2) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(got.binaries[0]!.subarray(28, 36).toString('ascii'), 'OpusHead');
+    assert.equal(got.binaries[1]!.subarray(28, 36).toString('ascii'), 'OpusTags');
+    ws.send('hello');
+    const skipStatus = async () => { for (;;) { const m = await next(); if (m.case !== 'status') return m; } };
+    assert.equal((await skipStatus()).value.code, 'NOT_ALLOWED');
+    ws.close();
+  });
+});
