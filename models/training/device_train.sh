@@ -6,13 +6,13 @@
 set -uo pipefail
 export PYTHONUNBUFFERED=1 FOLEY_DRUMS_NPZ=$PWD/data/drums.npz FOLEY_WORKERS=${FOLEY_WORKERS:-16}
 RUNS=${RUNS:-/tmp/runs}
-BUDGET_S=${BUDGET_S:-480}
+BUDGET_S=${BUDGET_S:-450}
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
 cd models/training
 filter() { grep --line-buffered -v -e NNPACK -e UserWarning -e "torch.from_numpy"; }
-timeout 120 python3 -m foley.run --profile quick --name quick-gpu --device cuda --jobs 4 --until train \
+timeout 100 python3 -m foley.run --profile quick --name quick-gpu --device cuda --jobs 4 --until train \
   --runs-dir "$RUNS" 2>&1 | filter | tee "$OUT/quick.log" || { echo "quick check failed"; exit 1; }
-timeout -k 10 "$BUDGET_S" python3 -m foley.run --profile gpu --name default --device cuda --jobs "${JOBS:-4}" \
+timeout -k 10 "$BUDGET_S" python3 -m foley.run --profile gpu --name default --device cuda --jobs "${JOBS:-6}" \
   --until train --runs-dir "$RUNS" 2>&1 | filter | tee "$OUT/train.log"
 cd "$RUNS/default" && ls -la
 for big in ldm ldm_e2e distill; do [ -f $big.pt ] && cp $big.pt "$OUT/"; done

@@ -21,7 +21,7 @@ BASE = {
     "ae_steps": 3000, "ae_batch": 64, "ae_lr": 1e-3,
     "vocoder_steps": 4000, "vocoder_batch": 32, "vocoder_lr": 1e-3,
     "cavp_steps": 3000, "cavp_batch": 128, "cavp_lr": 1e-3, "cavp_window": 32,
-    "ldm_steps": 8000, "ldm_batch": 256, "ldm_lr": 5e-4, "ldm_window": 64,
+    "ldm_steps": 8000, "ldm_batch": 256, "ldm_lr": 5e-4, "ldm_window": 100,
     "cond_drop": 0.2, "split_merge_p": 0.5,
     "clf_steps": 3000, "clf_batch": 256, "clf_lr": 5e-4,
     "distill_rounds": [32, 16, 8, 4], "distill_steps": 1500, "distill_lr": 2e-4,
@@ -46,9 +46,10 @@ PROFILES = {
     # The shipped model: what the GPU run does; on 2 CPU cores it takes days (same steps).
     "full": BASE,
     # The same, with time caps that fit one 10-minute GPU call (steps done are logged).
-    "gpu": {**BASE, "stage_seconds": {"autoencoder": 60, "vocoder": 150, "cavp": 80, "eval_audio": 40,
-                                      "eval_align": 60, "ldm": 150, "ldm_e2e": 150, "align_clf": 50,
-                                      "align_clf_e2e": 50, "distill": 110}},
+    "gpu": {**BASE, "train_clips": 4000,
+            "stage_seconds": {"autoencoder": 50, "vocoder": 220, "cavp": 70, "eval_audio": 40,
+                              "eval_align": 60, "ldm": 120, "ldm_e2e": 120, "align_clf": 50,
+                              "align_clf_e2e": 50, "distill": 88}},
     "tiny": {**BASE, "arch": ARCH_TINY},
 }
 

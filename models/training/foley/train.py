@@ -453,20 +453,21 @@ def stage_eval_align(ctx: Ctx):
     return model, info
 
 
+# Listed critical path first: the scheduler starts ready stages in this order.
 STAGES = {
     "data": (stage_data, []),
     "autoencoder": (stage_autoencoder, ["data"]),
-    "vocoder": (stage_vocoder, ["data"]),
     "cavp": (stage_cavp, ["data"]),
-    "eval_audio": (stage_eval_audio, ["data"]),
-    "eval_align": (stage_eval_align, ["data"]),
     "features": (stage_features, ["cavp"]),
     "ldm": (stage_ldm, ["autoencoder", "features"]),
-    "ldm_e2e": (stage_ldm_e2e, ["autoencoder"]),
-    "features_e2e": (stage_features_e2e, ["ldm_e2e"]),
-    "align_clf": (stage_align_clf, ["autoencoder", "features"]),
-    "align_clf_e2e": (stage_align_clf_e2e, ["autoencoder", "features_e2e"]),
     "distill": (stage_distill, ["ldm", "features"]),
+    "vocoder": (stage_vocoder, ["data"]),
+    "ldm_e2e": (stage_ldm_e2e, ["autoencoder"]),
+    "align_clf": (stage_align_clf, ["autoencoder", "features"]),
+    "features_e2e": (stage_features_e2e, ["ldm_e2e"]),
+    "align_clf_e2e": (stage_align_clf_e2e, ["autoencoder", "features_e2e"]),
+    "eval_audio": (stage_eval_audio, ["data"]),
+    "eval_align": (stage_eval_align, ["data"]),
 }
 
 
