@@ -57,3 +57,15 @@ export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
   return m;
 }
+
+/**
+ * Largest |a − b| / max(1, |b|): an absolute error for values of order 1 (trained latents
+ * are normalized) and a relative one for larger values (random-weight latents reach |50|,
+ * where 1e-4 absolute is a few float32 ULPs of the accumulated sums).
+ */
+export function maxScaledDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  if (a.length !== b.length) return Number.POSITIVE_INFINITY;
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!) / Math.max(1, Math.abs(b[i]!)));
+  return m;
+}
