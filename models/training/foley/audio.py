@@ -65,8 +65,9 @@ def _dft_basis(n_fft: int, win: int, bins: int, scale: torch.Tensor | None = Non
     cannot fold it into a stored constant.
     """
     zero = (like.reshape(-1)[:1] * 0).sum() if like is not None else 0.0
-    n = torch.arange(win, dtype=torch.float32) + zero
-    k = torch.arange(bins, dtype=torch.float32)[:, None] + zero
+    device = like.device if like is not None else None
+    n = torch.arange(win, dtype=torch.float32, device=device) + zero
+    k = torch.arange(bins, dtype=torch.float32, device=device)[:, None] + zero
     window = 0.5 - 0.5 * torch.cos(2 * math.pi * n / win)  # periodic Hann
     # k·n is an exact integer in float32; reducing it mod n_fft keeps cos/sin accurate.
     phase = 2 * math.pi * torch.remainder(k * n, float(n_fft)) / n_fft

@@ -29,6 +29,7 @@ def parse(argv=None):
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     p.add_argument("--until", choices=["train", "export", "eval"], default="eval")
     p.add_argument("--stage", default=None, help="run one training stage only (used by the scheduler)")
+    p.add_argument("--stages", default=None, help="comma-separated subset to schedule (their other inputs must exist)")
     p.add_argument("--runs-dir", default=str(ROOT / "runs"))
     p.add_argument("--bundle-dir", default=None, help="where to export (default models/<name>)")
     return p.parse_args(argv)
@@ -53,7 +54,11 @@ def prepare_run(args) -> tuple[dict, Path]:
 
 def schedule(args, cfg: dict, run: Path) -> None:
     """Runs the stage graph, up to --jobs stages at once, each in its own process."""
-    done = {s for s in STAGES if (run / f"{s}.pt").exists()}
+    wanted = args.stages.split(",") if args.stages else list(STAGES)
+    unknown = [s for s in wanted if s not in STAGES]
+    if unknown:
+        raise SystemExit(f"unknown stage(s) {', '.join(unknown)} (stages: {', '.join(STAGES)})")
+    done = {s for s in STAGES if (run / f"{s}.pt").exists() or s not in wanted}
     running: dict = {}
     base = [sys.executable, "-m", "foley.run", "--profile", args.profile, "--name", run.name,
             "--device", args.device, "--runs-dir", str(args.runs_dir)] + sum((["--set", s] for s in args.set), [])

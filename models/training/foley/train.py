@@ -294,7 +294,13 @@ def _train_ldm(ctx: Ctx, stage: str, video=None):
     st, gen = ctx.store("train"), ctx.generator(stage)
     ae = ctx.load("autoencoder", "ae")
     feats = features_for(ctx, "cavp", "train") if video is None else None
-    unet = ctx.models["unet"]().to(ctx.device).train()
+    unet = ctx.models["unet"]()
+    init = os.environ.get("FOLEY_INIT_DIR")
+    if init and video is None and (Path(init) / f"{stage}.pt").exists():
+        # Continuation of an earlier run's weights (a second GPU call); recorded in the info.
+        unet.load_state_dict(torch.load(Path(init) / f"{stage}.pt", map_location="cpu")["state"])
+        log(stage, f"continuing from {init}/{stage}.pt")
+    unet = unet.to(ctx.device).train()
     sched = Schedule(ctx.device)
     params = list(unet.parameters()) + (list(video.parameters()) if video is not None else [])
     w, b = cfg["ldm_window"], cfg["ldm_batch"]
@@ -309,6 +315,9 @@ def _train_ldm(ctx: Ctx, stage: str, video=None):
         return F.mse_loss(pred, noise), ""
 
     info = train_loop(ctx, stage, params, cfg["ldm_steps"], cfg["ldm_lr"], step)
+    if init and video is None and (Path(init) / f"{stage}.pt").exists():
+        earlier = torch.load(Path(init) / f"{stage}.pt", map_location="cpu").get("info", {})
+        info["continued_from"] = {"steps_done": earlier.get("steps_done"), "seconds": earlier.get("seconds")}
     return unet, info
 
 
