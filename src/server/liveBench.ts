@@ -32,8 +32,6 @@ export interface LiveBenchRoomReport {
   offsetDriftMs: number;
   packets: { sent: number; withFoley: number };
   ingest: { framesDecoded: number; keyframeRequests: number; framesDropped: number; decodeErrors: number };
-  /** Frame arrival to first Opus packet with foley, from the producer's first frame, ms. */
-  firstAudioMs: number | null;
 }
 
 export interface LiveBenchReport {
@@ -64,8 +62,6 @@ export async function runLiveBench(options: LiveBenchOptions): Promise<LiveBench
   const worker = await mediasoup.createWorker({ logLevel: 'warn', rtcMinPort: 40000, rtcMaxPort: 49999 });
   const sources: FfmpegRtpSource[] = [];
   const attachments: FoleyAttachment[] = [];
-  const firstFrameMs: number[] = [];
-  const firstAudioMs: Array<number | null> = [];
   try {
     for (let i = 0; i < options.rooms; i++) {
       const router = await worker.createRouter({ mediaCodecs: ROOM_MEDIA_CODECS });
@@ -78,15 +74,6 @@ export async function runLiveBench(options: LiveBenchOptions): Promise<LiveBench
         ...(options.lookaheadFrames !== undefined ? { lookaheadFrames: options.lookaheadFrames } : {}),
       });
       attachments.push(attachment);
-      firstFrameMs.push(Number.NaN);
-      firstAudioMs.push(null);
-      attachment.ingest.once('frame', (f) => { firstFrameMs[i] = f.arrivalMs; });
-      const onPacket = (p: { generated: boolean; sentMs: number }) => {
-        if (!p.generated) return;
-        firstAudioMs[i] = p.sentMs - firstFrameMs[i]!;
-        attachment.off('packet', onPacket);
-      };
-      attachment.on('packet', onPacket);
     }
     const startMs = performance.now();
     for (let s = 1; s <= options.durationSeconds; s++) {
@@ -116,7 +103,6 @@ export async function runLiveBench(options: LiveBenchOptions): Promise<LiveBench
           offsetDriftMs: n >= 20 ? median(s.latenciesMs.slice(n - tenth)) - median(s.latenciesMs.slice(0, tenth)) : Number.NaN,
           packets: { sent: s.packetsSent, withFoley: s.packetsGenerated },
           ingest: { framesDecoded: ingest.framesDecoded, keyframeRequests: ingest.keyframeRequests, framesDropped: ingest.framesDropped, decodeErrors: ingest.decodeErrors },
-          firstAudioMs: firstAudioMs[room] ?? null,
         };
       }),
     };
@@ -136,7 +122,7 @@ export function formatLiveBench(report: LiveBenchReport): string {
       `room ${r.room}: offset ${r.offsetMs} ms; latency frame→Opus p50 ${f(r.latencyMs.p50)} p95 ${f(r.latencyMs.p95)} p99 ${f(r.latencyMs.p99)} max ${f(r.latencyMs.max)} ms (${r.latencyMs.count} frames)`,
       `  real-time factor ${r.realTimeFactor.toFixed(3)}; chunks generated ${r.chunks.generated}, skipped ${r.chunks.skipped}, late ${r.chunks.late}; level changes ${r.levelChanges}`,
       `  levels: ${Object.entries(r.levels).map(([k, v]) => `${k} ${v}`).join(', ')}`,
-      `  offset drift ${f(r.offsetDriftMs)} ms; packets ${r.packets.sent} (${r.packets.withFoley} with foley); first audio ${r.firstAudioMs === null ? 'n/a' : `${r.firstAudioMs.toFixed(0)} ms`} after the first frame`,
+      `  offset drift ${f(r.offsetDriftMs)} ms; packets ${r.packets.sent} (${r.packets.withFoley} with foley)`,
       `  ingest: ${r.ingest.framesDecoded} frames decoded, ${r.ingest.keyframeRequests} keyframe requests, ${r.ingest.framesDropped} dropped, ${r.ingest.decodeErrors} decode errors`,
     );
   }
