@@ -16,9 +16,5 @@ echo "test: node tests"
 node --test --test-concurrency=1 dist/test/
 
 echo "test: python tests"
-set +e
 (cd models/training && ../../.venv/bin/python -m pytest -q tests)
-code=$?
-set -e
-if [[ $code -ne 0 && $code -ne 5 ]]; then exit $code; fi  # 5: pytest found no tests
 echo "test: all passed"

@@ -36,6 +36,10 @@ class Family:
         self.vocoder = load("vocoder", "vocoder")
         self.video = load("cavp", "cavp").video
         self.teacher = load("ldm", "unet")
+        # The CAVP LDM after the same training budget as the e2e ablation (first GPU call),
+        # when the teacher was trained further in a second call.
+        first = "ldm_first_call" if (run / "ldm_first_call.pt").exists() else "ldm"
+        self.budget_teacher = load(first, "unet")
         self.student = load("distill", "unet")
         self.clf = load("align_clf", "clf")
         self.e2e_unet = load("ldm_e2e", "unet")
@@ -54,7 +58,7 @@ def test_clips(split: str, count: int, seconds: float) -> list:
 @torch.no_grad()
 def generate(fam: Family, clips: list, variant: dict, seed: int) -> list[np.ndarray]:
     """Waveforms for each clip, whole clip at once, noise seeded per clip."""
-    unet = {"student": fam.student, "teacher": fam.teacher, "e2e": fam.e2e_unet}[variant["unet"]]
+    unet = {"student": fam.student, "teacher": fam.teacher, "budget": fam.budget_teacher, "e2e": fam.e2e_unet}[variant["unet"]]
     video = fam.e2e_video if variant["unet"] == "e2e" else fam.video
     clf = fam.e2e_clf if variant["unet"] == "e2e" else fam.clf
     out = []
@@ -135,18 +139,19 @@ def ceilings(fam: Family, clips: list) -> dict:
 
 
 def variants(cfg: dict, cfg_s: float, cg_s: float) -> dict:
-    n = cfg["student_steps"]
-    return {
-        "student_cavp_none": {"unet": "student", "steps": n, "cfg": 0.0, "cg": 0.0},
-        "student_cavp_cfg": {"unet": "student", "steps": n, "cfg": cfg_s, "cg": 0.0},
-        "student_cavp_double": {"unet": "student", "steps": n, "cfg": cfg_s, "cg": cg_s},
-        "e2e_none": {"unet": "e2e", "steps": cfg["teacher_steps"], "cfg": 0.0, "cg": 0.0},
-        "e2e_cfg": {"unet": "e2e", "steps": cfg["teacher_steps"], "cfg": cfg_s, "cg": 0.0},
-        "e2e_double": {"unet": "e2e", "steps": cfg["teacher_steps"], "cfg": cfg_s, "cg": cg_s},
-        "teacher_cavp_none": {"unet": "teacher", "steps": cfg["teacher_steps"], "cfg": 0.0, "cg": 0.0},
-        "teacher_cavp_cfg": {"unet": "teacher", "steps": cfg["teacher_steps"], "cfg": cfg_s, "cg": 0.0},
-        "teacher_cavp_double": {"unet": "teacher", "steps": cfg["teacher_steps"], "cfg": cfg_s, "cg": cg_s},
-    }
+    """Rows of the ablation. Same-budget rows compare CAVP features with the same video encoder
+    trained end to end with the LDM (no contrastive pretraining), both LDMs trained for the same
+    wall-clock budget, sampled with the student's step count."""
+    n, t = cfg["student_steps"], cfg["teacher_steps"]
+    rows = {}
+    for guid, w, g in (("none", 0.0, 0.0), ("cfg", cfg_s, 0.0), ("double", cfg_s, cg_s)):
+        rows[f"student_cavp_{guid}"] = {"unet": "student", "steps": n, "cfg": w, "cg": g}
+    rows["teacher_cavp_double"] = {"unet": "teacher", "steps": t, "cfg": cfg_s, "cg": cg_s}
+    rows["teacher_cavp_double_few"] = {"unet": "teacher", "steps": n, "cfg": cfg_s, "cg": cg_s}
+    for feats, unet in (("cavp", "budget"), ("e2e", "e2e")):
+        for guid, w, g in (("none", 0.0, 0.0), ("cfg", cfg_s, 0.0), ("double", cfg_s, cg_s)):
+            rows[f"budget_{feats}_{guid}"] = {"unet": unet, "steps": n, "cfg": w, "cg": g}
+    return rows
 
 
 def tune_guidance(cfg: dict, run: Path, clips_n: int = 24) -> dict:
@@ -247,11 +252,13 @@ def report_md(ev: dict, figs: list[str]) -> str:
              f"student {ev['sampling']['student_steps']} steps, teacher {ev['sampling']['teacher_steps']} steps.", "",
              "| model | features | guidance | steps | onset F1 | offset ms | class acc | IS | FD | KL | Align Acc |",
              "|---|---|---|---|---|---|---|---|---|---|---|"]
+    labels = {"student": "student (shipped)", "teacher": "teacher", "budget": "same-budget LDM"}
     for key, r in rows.items():
-        unet, feats, guid = (key.split("_") + ["", ""])[:3] if not key.startswith("e2e") else ("teacher", "e2e", key.split("_")[1])
-        lines.append(f"| {unet} | {'CAVP' if feats == 'cavp' else 'no contrastive pretraining'} | {guid} | {r['steps']} | "
-                     f"{fmt(r['onset_f1'])} | {fmt(r['onset_offset_ms'], 1)} | {fmt(r['class_accuracy'])} | {fmt(r['is'], 2)} | "
-                     f"{fmt(r['fd'], 2)} | {fmt(r['kl'], 3)} | {fmt(r['align_acc'])} |")
+        parts = key.split("_")
+        model, feats, guid = labels[parts[0]], parts[1], parts[2]
+        lines.append(f"| {model} | {'CAVP' if feats == 'cavp' else 'same encoder, no contrastive pretraining'} | {guid} | "
+                     f"{r['steps']} | {fmt(r['onset_f1'])} | {fmt(r['onset_offset_ms'], 1)} | {fmt(r['class_accuracy'])} | "
+                     f"{fmt(r['is'], 2)} | {fmt(r['fd'], 2)} | {fmt(r['kl'], 3)} | {fmt(r['align_acc'])} |")
     lines += ["", "Ceilings (same detector and classifiers on reference audio):", "",
               "| audio | onset F1 | offset ms | class acc | Align Acc | LSD dB |", "|---|---|---|---|---|---|"]
     for key, r in ev["ceilings"].items():
@@ -309,6 +316,8 @@ def evaluate_bundle(cfg: dict, run: Path, bundle: Path, command: str | None = No
           "ablation": rows, "ceilings": ceil, "targets": targets, "ort_timing": timing, "bundle_onnx_mb": size / 1e6}
     for r in list(rows.values()) + list(ceil.values()):
         r.pop("offsets_ms", None)
+    ev["training"] = {p.stem: json.loads(p.read_text()) for p in sorted(Path(run).glob("*.json"))
+                      if p.stem not in ("config", "sampling")}
     figs = figures(fam, clips, wavs_main, Path(bundle) / "figures")
     (Path(bundle) / "eval.json").write_text(json.dumps(ev, indent=1, default=float))
     (Path(bundle) / "REPORT.md").write_text(report_md(ev, figs))
