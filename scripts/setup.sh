@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Full, idempotent set-up of a fresh clone, offline apart from the npm registry:
+#   0. Debian packages (scripts/setup-system.sh)
 #   1. npm ci (install scripts skipped; onnxruntime-node's CUDA download skipped) unless
 #      node_modules already matches package-lock.json
 #   2. the mediasoup worker (scripts/build-mediasoup.sh, when present)
@@ -9,6 +10,8 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
 export ONNXRUNTIME_NODE_INSTALL_CUDA=skip ONNXRUNTIME_NODE_INSTALL=skip
+
+bash scripts/setup-system.sh
 
 STAMP=node_modules/.live-foley-lock.sha256
 WANT="$(sha256sum package-lock.json | cut -d' ' -f1)"
