@@ -5,7 +5,7 @@
 #      node_modules already matches package-lock.json
 #   2. the mediasoup worker (scripts/build-mediasoup.sh, when present)
 #   3. the Python training/evaluation venv (scripts/setup-python.sh)
-#   4. the TypeScript build (dist/)
+#   4. the TypeScript build (dist/) and the browser pages' scripts (client/dist/, esbuild)
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
@@ -35,4 +35,7 @@ echo "setup: building TypeScript"
 rm -rf dist
 npx tsc -p tsconfig.json
 chmod +x dist/src/cli/main.js
+echo "setup: building the client pages"
+rm -rf client/dist
+npm run --silent build:client
 echo "setup: done"

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * The `foley` command: render | eval | bench. Typed errors print one line naming the
+ * The `foley` command: render | eval | bench | serve. Typed errors print one line naming the
  * problem and exit with their code (usage 2, bundle 3, media input 4, output 5, inference 6).
  */
 import { FoleyError } from '../errors.js';
@@ -10,6 +10,8 @@ const USAGE = `usage: foley <command> [options]
   render <video> -o <out.wav|out.mp4|out.mkv>   generate foley for a video
   eval <clips-dir> [--json]                     score onset F1, offset and class accuracy
   bench [--json]                                per-stage times and real-time factor
+  bench --live [--rooms N] [--json]             latency through the live server path
+  serve [--port N] [--model DIR]                live foley server (publisher, OBS and viewer pages)
 Run foley <command> --help for its options.`;
 
 async function main(argv: string[]): Promise<number> {
@@ -23,8 +25,16 @@ async function main(argv: string[]): Promise<number> {
       return evalCommand(rest);
     }
     case 'bench': {
+      if (rest.includes('--live')) {
+        const { benchLiveCommand } = await import('./serve.js');
+        return benchLiveCommand(rest);
+      }
       const { benchCommand } = await import('./bench-command.js');
       return benchCommand(rest);
+    }
+    case 'serve': {
+      const { serveCommand } = await import('./serve.js');
+      return serveCommand(rest);
     }
     case undefined:
     case '-h':

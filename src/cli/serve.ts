@@ -2,14 +2,13 @@
  * `foley serve` and `foley bench --live`: the live path's subcommands, kept in their
  * own module so the CLI entry (main.ts) only dispatches to them.
  */
-import { parseArgs } from 'node:util';
-import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { UsageError } from '../errors.js';
 import { packageRoot } from '../models/bundle.js';
 import { ensureClientBuilt } from '../server/clientBuild.js';
 import { FoleyServer } from '../server/FoleyServer.js';
 import { formatLiveBench, runLiveBench } from '../server/liveBench.js';
+import { parse } from './options.js';
 
 export const SERVE_USAGE = `foley serve [options]
   --model DIR            bundle folder (default models/default)
@@ -39,16 +38,23 @@ function intFlag(value: string | undefined, name: string, min: number): number |
   return n;
 }
 
+/** Flags only: a stray positional is a usage error, like an unknown flag. */
+function parseFlags(
+  command: string,
+  argv: string[],
+  options: Record<string, { type: 'string' | 'boolean'; short?: string }>,
+): Record<string, string | undefined> & { help?: boolean; json?: boolean } {
+  const { values, positionals } = parse(command, argv, options);
+  if (positionals.length > 0) throw new UsageError(`[foley ${command}] unexpected argument "${positionals[0]}"`);
+  return values as Record<string, string | undefined> & { help?: boolean; json?: boolean };
+}
+
 export async function serveCommand(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      model: { type: 'string' }, host: { type: 'string' }, port: { type: 'string' }, secret: { type: 'string' },
-      room: { type: 'string' }, 'announced-ip': { type: 'string' }, 'rtc-listen-ip': { type: 'string' },
-      'latency-budget': { type: 'string' }, 'chunk-frames': { type: 'string' }, 'lookahead-frames': { type: 'string' },
-      help: { type: 'boolean' },
-    },
-    strict: true,
+  const values = parseFlags('serve', argv, {
+    model: { type: 'string' }, host: { type: 'string' }, port: { type: 'string' }, secret: { type: 'string' },
+    room: { type: 'string' }, 'announced-ip': { type: 'string' }, 'rtc-listen-ip': { type: 'string' },
+    'latency-budget': { type: 'string' }, 'chunk-frames': { type: 'string' }, 'lookahead-frames': { type: 'string' },
+    help: { type: 'boolean', short: 'h' },
   });
   if (values.help) { process.stdout.write(`${SERVE_USAGE}\n`); return 0; }
   await ensureClientBuilt();
@@ -89,15 +95,11 @@ export async function serveCommand(argv: string[]): Promise<number> {
 }
 
 export async function benchLiveCommand(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      live: { type: 'boolean' }, model: { type: 'string' }, clip: { type: 'string' }, duration: { type: 'string' },
-      rooms: { type: 'string' }, codec: { type: 'string' }, json: { type: 'boolean' },
-      'latency-budget': { type: 'string' }, 'chunk-frames': { type: 'string' }, 'lookahead-frames': { type: 'string' },
-      help: { type: 'boolean' },
-    },
-    strict: true,
+  const values = parseFlags('bench --live', argv, {
+    live: { type: 'boolean' }, model: { type: 'string' }, clip: { type: 'string' }, duration: { type: 'string' },
+    rooms: { type: 'string' }, codec: { type: 'string' }, json: { type: 'boolean' },
+    'latency-budget': { type: 'string' }, 'chunk-frames': { type: 'string' }, 'lookahead-frames': { type: 'string' },
+    help: { type: 'boolean', short: 'h' },
   });
   if (values.help) { process.stdout.write(`${BENCH_LIVE_USAGE}\n`); return 0; }
   const codec = values.codec ?? 'vp8';
@@ -120,18 +122,4 @@ export async function benchLiveCommand(argv: string[]): Promise<number> {
   if (!values.json) process.stderr.write('\n');
   process.stdout.write(values.json ? `${JSON.stringify(report, null, 2)}\n` : `${formatLiveBench(report)}\n`);
   return 0;
-}
-
-/** Standalone entry until main.ts dispatches: `node dist/src/cli/serve.js serve|bench --live ...`. */
-if (process.argv[1] && fileURLToPath(import.meta.url) === resolve(process.argv[1])) {
-  const [command, ...rest] = process.argv.slice(2);
-  const run = command === 'serve' ? serveCommand : command === 'bench' ? benchLiveCommand : null;
-  if (!run) {
-    process.stderr.write(`${SERVE_USAGE}\n\n${BENCH_LIVE_USAGE}\n`);
-    process.exit(2);
-  }
-  run(rest).then((code) => process.exit(code), (error: Error) => {
-    process.stderr.write(`${error.message}\n`);
-    process.exit((error as { exitCode?: number }).exitCode ?? 1);
-  });
 }
