@@ -20,8 +20,13 @@ import { roundUpTo } from '../src/diffusion/latent-frames.js';
 import { UsageError } from '../src/errors.js';
 import type { InferenceRunner } from '../src/models/inference-runner.js';
 import type { Manifest } from '../src/models/manifest.js';
-import { OPUS_FRAME_SAMPLES, OPUS_SAMPLE_RATE, OpusEncoder, type OpusPacket } from '../src/sfu/OpusEncoder.js';
 import { Logger } from '../src/sfu/Logger.js';
+import {
+  OPUS_FRAME_SAMPLES,
+  OPUS_SAMPLE_RATE,
+  OpusEncoder,
+  type OpusPacket,
+} from '../src/sfu/OpusEncoder.js';
 import { TypedEmitter } from '../src/typed-emitter.js';
 import { AudioTimeline } from './live/AudioTimeline.js';
 import { buildLadder, LevelCosts, type QualityLevel } from './live/DegradationLadder.js';
@@ -174,7 +179,9 @@ export class LiveFoleyPipeline extends TypedEmitter<LivePipelineEvents> {
     this.latencyBudgetMs = options.latencyBudgetMs ?? 400;
     this.#seed = options.seed ?? 1234;
     if (m.audio.sampleRate * 3 !== OPUS_SAMPLE_RATE) {
-      throw new UsageError(`[live] the bundle's audio is ${m.audio.sampleRate} Hz; the live path upsamples 16000 Hz ×3 to 48 kHz`);
+      throw new UsageError(
+        `[live] the bundle's audio is ${m.audio.sampleRate} Hz; the live path upsamples 16000 Hz ×3 to 48 kHz`,
+      );
     }
     if (this.chunkFrames < 1 || !Number.isInteger(this.chunkFrames)) {
       throw new UsageError(`[live] chunkFrames must be a positive integer, got ${this.chunkFrames}`);
@@ -185,15 +192,31 @@ export class LiveFoleyPipeline extends TypedEmitter<LivePipelineEvents> {
       throw new UsageError('[live] minContextFrames must cover the crossfade');
     }
     this.ladder = buildLadder({
-      steps: m.sampling.steps, cfgScale: m.sampling.cfgScale, cgScale: m.sampling.cgScale,
-      maxContextFrames: maxContext, minContextFrames: minContext,
+      steps: m.sampling.steps,
+      cfgScale: m.sampling.cfgScale,
+      cgScale: m.sampling.cgScale,
+      maxContextFrames: maxContext,
+      minContextFrames: minContext,
     });
     this.costs = new LevelCosts(this.ladder.length);
     this.#grid = new FrameGrid({ frameMs: this.frameMs, stallMs: options.stallMs ?? 600, maxJumpMs: 1000 });
     this.stats = {
-      offsetMs: 0, chunksGenerated: 0, chunksSkipped: 0, chunksLate: 0,
-      levelCounts: new Array<number>(this.ladder.length).fill(0), computeMs: 0, generatedAudioMs: 0, levelChanges: [], currentLevel: 0,
-      packetsSent: 0, packetsGenerated: 0, segments: 0, framesIn: 0, latenciesMs: [], latencyTimesMs: [], idle: true,
+      offsetMs: 0,
+      chunksGenerated: 0,
+      chunksSkipped: 0,
+      chunksLate: 0,
+      levelCounts: new Array<number>(this.ladder.length).fill(0),
+      computeMs: 0,
+      generatedAudioMs: 0,
+      levelChanges: [],
+      currentLevel: 0,
+      packetsSent: 0,
+      packetsGenerated: 0,
+      segments: 0,
+      framesIn: 0,
+      latenciesMs: [],
+      latencyTimesMs: [],
+      idle: true,
     };
   }
 
@@ -214,8 +237,12 @@ export class LiveFoleyPipeline extends TypedEmitter<LivePipelineEvents> {
 
   /** Frames the scheduler must wait for before and beyond a chunk, as latency, ms. */
   get structuralLatencyMs(): number {
-    return (this.chunkFrames - 1 + this.lookaheadFrames) * this.frameMs
-      + (this.crossfadeSamples16k * 1000) / this.options.manifest.audio.sampleRate + PACKET_MS + JITTER_MS;
+    return (
+      (this.chunkFrames - 1 + this.lookaheadFrames) * this.frameMs +
+      (this.crossfadeSamples16k * 1000) / this.options.manifest.audio.sampleRate +
+      PACKET_MS +
+      JITTER_MS
+    );
   }
 
   get currentLevel(): QualityLevel {
@@ -230,7 +257,9 @@ export class LiveFoleyPipeline extends TypedEmitter<LivePipelineEvents> {
     const structural = this.structuralLatencyMs;
     if (this.options.offsetMs !== undefined) {
       if (this.options.offsetMs < structural) {
-        throw new UsageError(`[live] offset ${this.options.offsetMs} ms is below the structural minimum ${Math.ceil(structural)} ms (chunk, look-ahead, crossfade, packet)`);
+        throw new UsageError(
+          `[live] offset ${this.options.offsetMs} ms is below the structural minimum ${Math.ceil(structural)} ms (chunk, look-ahead, crossfade, packet)`,
+        );
       }
       return this.options.offsetMs;
     }
@@ -262,8 +291,17 @@ export class LiveFoleyPipeline extends TypedEmitter<LivePipelineEvents> {
           features: new Float32Array(frames * m.features.dim),
           frames,
           noise: latentNoise(this.#seed, 0, frames, shape.channels, shape.melBins),
-          ...(level.contextFrames > 0 ? { known: { latent: new Float32Array(shape.channels * frames * shape.melBins), frames: level.contextFrames } } : {}),
-          steps: level.steps, cfgScale: level.cfgScale, cgScale: level.cgScale,
+          ...(level.contextFrames > 0
+            ? {
+                known: {
+                  latent: new Float32Array(shape.channels * frames * shape.melBins),
+                  frames: level.contextFrames,
+                },
+              }
+            : {}),
+          steps: level.steps,
+          cfgScale: level.cfgScale,
+          cgScale: level.cgScale,
         });
         await this.model.renderWaveform(latent, frames);
         best = Math.min(best, performance.now() - t0);
@@ -362,7 +400,9 @@ export class LiveFoleyPipeline extends TypedEmitter<LivePipelineEvents> {
         const deadline = this.#deadlineMs(seg, chunk);
         const budget = deadline - performance.now();
         const level = this.costs.choose(this.ladder, budget);
-        logger.debug(`chunk ${chunk}: budget ${budget.toFixed(0)} ms -> ${level.name} (estimates ${this.ladder.map((l) => this.costs.estimate(l.level).toFixed(0)).join('/')})`);
+        logger.debug(
+          `chunk ${chunk}: budget ${budget.toFixed(0)} ms -> ${level.name} (estimates ${this.ladder.map((l) => this.costs.estimate(l.level).toFixed(0)).join('/')})`,
+        );
         this.#setLevel(level);
         if (!level.generate) {
           this.#emitSkip(seg, chunk);
@@ -378,7 +418,10 @@ export class LiveFoleyPipeline extends TypedEmitter<LivePipelineEvents> {
         }
         if (this.#closed || this.#segment !== seg) continue; // a new segment started meanwhile
         const elapsed = performance.now() - t0;
-        if (!wave) { this.#emitSkip(seg, chunk); continue; }
+        if (!wave) {
+          this.#emitSkip(seg, chunk);
+          continue;
+        }
         this.costs.observe(level.level, elapsed);
         this.stats.computeMs += elapsed;
         this.stats.generatedAudioMs += this.chunkFrames * this.frameMs;
@@ -405,7 +448,11 @@ export class LiveFoleyPipeline extends TypedEmitter<LivePipelineEvents> {
     return seg.frames[clamped % HISTORY_SLOTS]!;
   }
 
-  async #generate(seg: SegmentState, chunk: number, level: QualityLevel): Promise<{ samples: Float32Array; windowStart: number }> {
+  async #generate(
+    seg: SegmentState,
+    chunk: number,
+    level: QualityLevel,
+  ): Promise<{ samples: Float32Array; windowStart: number }> {
     const m = this.options.manifest;
     const K = this.chunkFrames;
     const start = chunk * K;
@@ -421,7 +468,8 @@ export class LiveFoleyPipeline extends TypedEmitter<LivePipelineEvents> {
     const rgb = new Uint8Array(count * frameBytes);
     for (let i = 0; i < count; i++) rgb.set(this.#frameAt(seg, start - c + i), i * frameBytes);
     const features = await this.model.videoFeatures(rgb, count);
-    for (let i = 0; i < K; i++) seg.features[(start + i) % HISTORY_SLOTS] = features.slice((c + i) * dim, (c + i + 1) * dim);
+    for (let i = 0; i < K; i++)
+      seg.features[(start + i) % HISTORY_SLOTS] = features.slice((c + i) * dim, (c + i + 1) * dim);
 
     // 2. Window: known context (already generated latent) + new frames, padded to timeMultiple.
     const knownFrames = Math.max(0, Math.min(level.contextFrames, start - seg.latentValidFrom));
@@ -438,19 +486,29 @@ export class LiveFoleyPipeline extends TypedEmitter<LivePipelineEvents> {
       const latent = new Float32Array(channels * frames * melBins);
       for (let f = 0; f < knownFrames; f++) {
         const values = seg.latent[(windowStart + f) % HISTORY_SLOTS]!;
-        for (let ch = 0; ch < channels; ch++) latent.set(values.subarray(ch * melBins, (ch + 1) * melBins), (ch * frames + f) * melBins);
+        for (let ch = 0; ch < channels; ch++)
+          latent.set(values.subarray(ch * melBins, (ch + 1) * melBins), (ch * frames + f) * melBins);
       }
       known = { latent, frames: knownFrames };
     }
 
     // 3. Diffusion.
     const latent = await this.model.sampleWindow({
-      features: windowFeatures, frames, noise, ...(known ? { known } : {}),
-      steps: level.steps, cfgScale: level.cfgScale, cgScale: level.cgScale,
+      features: windowFeatures,
+      frames,
+      noise,
+      ...(known ? { known } : {}),
+      steps: level.steps,
+      cfgScale: level.cfgScale,
+      cgScale: level.cgScale,
     });
     for (let f = knownFrames; f < knownFrames + K; f++) {
       const values = new Float32Array(frameValues);
-      for (let ch = 0; ch < channels; ch++) values.set(latent.subarray((ch * frames + f) * melBins, (ch * frames + f + 1) * melBins), ch * melBins);
+      for (let ch = 0; ch < channels; ch++)
+        values.set(
+          latent.subarray((ch * frames + f) * melBins, (ch * frames + f + 1) * melBins),
+          ch * melBins,
+        );
       seg.latent[(windowStart + f) % HISTORY_SLOTS] = values;
     }
 
@@ -464,7 +522,13 @@ export class LiveFoleyPipeline extends TypedEmitter<LivePipelineEvents> {
    * samples [nK·spf − xf, (n+1)K·spf − xf); its last xf samples are held back and
    * crossfaded with the next chunk's version of the same span.
    */
-  #emit(seg: SegmentState, chunk: number, wave: Float32Array | null, windowStart: number, generated: boolean): void {
+  #emit(
+    seg: SegmentState,
+    chunk: number,
+    wave: Float32Array | null,
+    windowStart: number,
+    generated: boolean,
+  ): void {
     const spf = this.samplesPerFrame16k;
     const xf = this.crossfadeSamples16k;
     const K = this.chunkFrames;
@@ -539,16 +603,27 @@ export class LiveFoleyPipeline extends TypedEmitter<LivePipelineEvents> {
     if (seg) {
       // Earlier (frames arrive sooner than predicted): catch up fast, dropping a little
       // audio; later: slowly, so a burst of late frames does not stretch the audio.
-      seg.anchorMs += Math.max(-ANCHOR_CATCH_UP_MS, Math.min(ANCHOR_SLEW_MS, seg.anchorTargetMs - seg.anchorMs));
+      seg.anchorMs += Math.max(
+        -ANCHOR_CATCH_UP_MS,
+        Math.min(ANCHOR_SLEW_MS, seg.anchorTargetMs - seg.anchorMs),
+      );
       // The media time this packet carries: its due time minus the offset and anchor.
       const mediaMs = dueMs - this.#offsetMs - seg.anchorMs - seg.originMediaMs;
       const position = Math.round((mediaMs * OPUS_SAMPLE_RATE) / 1000);
       const complete = seg.timeline.read(position, pcm);
       const coveringSlot = Math.floor(mediaMs / this.frameMs);
-      generated = complete && coveringSlot >= 0 && coveringSlot < seg.filled
-        && seg.filled - coveringSlot < HISTORY_SLOTS && seg.generated[coveringSlot % HISTORY_SLOTS] === 1;
+      generated =
+        complete &&
+        coveringSlot >= 0 &&
+        coveringSlot < seg.filled &&
+        seg.filled - coveringSlot < HISTORY_SLOTS &&
+        seg.generated[coveringSlot % HISTORY_SLOTS] === 1;
       if (generated) {
-        for (let k = Math.max(0, Math.ceil(mediaMs / this.frameMs)); k * this.frameMs < mediaMs + PACKET_MS && k < seg.filled; k++) {
+        for (
+          let k = Math.max(0, Math.ceil(mediaMs / this.frameMs));
+          k * this.frameMs < mediaMs + PACKET_MS && k < seg.filled;
+          k++
+        ) {
           if (seg.generated[k % HISTORY_SLOTS]) latencies.push(nowMs - seg.arrivals[k % HISTORY_SLOTS]!);
         }
       }
@@ -557,7 +632,14 @@ export class LiveFoleyPipeline extends TypedEmitter<LivePipelineEvents> {
     for (let i = 0; i < pcm.length; i++) peak = Math.max(peak, Math.abs(pcm[i]!));
     const packets = this.#encoder.encode(pcm);
     for (const p of packets) {
-      const packet: LivePacket = { data: p.data, samplePosition: p.samplePosition, sentMs: nowMs, generated, frameLatenciesMs: latencies, peak };
+      const packet: LivePacket = {
+        data: p.data,
+        samplePosition: p.samplePosition,
+        sentMs: nowMs,
+        generated,
+        frameLatenciesMs: latencies,
+        peak,
+      };
       this.stats.packetsSent++;
       if (generated) this.stats.packetsGenerated++;
       if (this.stats.latenciesMs.length < 200_000) {

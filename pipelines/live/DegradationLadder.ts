@@ -36,11 +36,51 @@ export interface LadderOptions {
 export function buildLadder(o: LadderOptions): QualityLevel[] {
   const half = Math.max(1, Math.ceil(o.steps / 2));
   return [
-    { level: 0, name: 'full', steps: o.steps, cfgScale: o.cfgScale, cgScale: o.cgScale, contextFrames: o.maxContextFrames, generate: true },
-    { level: 1, name: 'no-classifier', steps: o.steps, cfgScale: o.cfgScale, cgScale: 0, contextFrames: o.maxContextFrames, generate: true },
-    { level: 2, name: 'fewer-steps', steps: half, cfgScale: o.cfgScale, cgScale: 0, contextFrames: o.maxContextFrames, generate: true },
-    { level: 3, name: 'short-window', steps: half, cfgScale: o.cfgScale, cgScale: 0, contextFrames: o.minContextFrames, generate: true },
-    { level: 4, name: 'minimal', steps: 1, cfgScale: 0, cgScale: 0, contextFrames: o.minContextFrames, generate: true },
+    {
+      level: 0,
+      name: 'full',
+      steps: o.steps,
+      cfgScale: o.cfgScale,
+      cgScale: o.cgScale,
+      contextFrames: o.maxContextFrames,
+      generate: true,
+    },
+    {
+      level: 1,
+      name: 'no-classifier',
+      steps: o.steps,
+      cfgScale: o.cfgScale,
+      cgScale: 0,
+      contextFrames: o.maxContextFrames,
+      generate: true,
+    },
+    {
+      level: 2,
+      name: 'fewer-steps',
+      steps: half,
+      cfgScale: o.cfgScale,
+      cgScale: 0,
+      contextFrames: o.maxContextFrames,
+      generate: true,
+    },
+    {
+      level: 3,
+      name: 'short-window',
+      steps: half,
+      cfgScale: o.cfgScale,
+      cgScale: 0,
+      contextFrames: o.minContextFrames,
+      generate: true,
+    },
+    {
+      level: 4,
+      name: 'minimal',
+      steps: 1,
+      cfgScale: 0,
+      cgScale: 0,
+      contextFrames: o.minContextFrames,
+      generate: true,
+    },
     { level: 5, name: 'skip', steps: 0, cfgScale: 0, cgScale: 0, contextFrames: 0, generate: false },
   ];
 }

@@ -68,10 +68,11 @@ export class FrameGrid {
   push(frame: InputFrame): GridPushResult {
     const { frameMs, stallMs, maxJumpMs } = this.options;
     const prev = this.#previous;
-    const newSegment = prev === null
-      || frame.arrivalMs - prev.arrivalMs > stallMs
-      || frame.mediaTimeMs < prev.mediaTimeMs
-      || frame.mediaTimeMs - prev.mediaTimeMs > maxJumpMs;
+    const newSegment =
+      prev === null ||
+      frame.arrivalMs - prev.arrivalMs > stallMs ||
+      frame.mediaTimeMs < prev.mediaTimeMs ||
+      frame.mediaTimeMs - prev.mediaTimeMs > maxJumpMs;
     if (newSegment) {
       this.#segment++;
       this.#originMediaMs = frame.mediaTimeMs;
@@ -85,7 +86,12 @@ export class FrameGrid {
       const p = this.#previous;
       const usePrevious = p !== null && slotMediaMs - p.mediaTimeMs < frame.mediaTimeMs - slotMediaMs;
       const source = usePrevious ? p! : frame;
-      filled.push({ index: this.#nextIndex, rgb: source.rgb, arrivalMs: source.arrivalMs, mediaTimeMs: slotMediaMs });
+      filled.push({
+        index: this.#nextIndex,
+        rgb: source.rgb,
+        arrivalMs: source.arrivalMs,
+        mediaTimeMs: slotMediaMs,
+      });
       this.#nextIndex++;
     }
     this.#previous = frame;

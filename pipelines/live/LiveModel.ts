@@ -4,9 +4,10 @@
  * work runs on the inference worker thread, off the event loop that carries RTP and
  * WebSocket traffic. One LiveModel per stream; the runner (sessions) is shared.
  */
-import { runSampler, type GuidanceTerms } from '../../src/diffusion/sampler.js';
-import { DiffusionSchedule } from '../../src/diffusion/schedule.js';
+
 import type { LatentShape } from '../../src/diffusion/latent-frames.js';
+import { type GuidanceTerms, runSampler } from '../../src/diffusion/sampler.js';
+import { DiffusionSchedule } from '../../src/diffusion/schedule.js';
 import type { InferenceRunner } from '../../src/models/inference-runner.js';
 import type { Manifest } from '../../src/models/manifest.js';
 import { float32Tensor, uint8Tensor } from '../../src/models/tensor.js';
@@ -27,7 +28,10 @@ export class LiveModel {
   readonly unet: string;
   readonly hasClassifier: boolean;
 
-  constructor(readonly runner: InferenceRunner, readonly manifest: Manifest) {
+  constructor(
+    readonly runner: InferenceRunner,
+    readonly manifest: Manifest,
+  ) {
     this.schedule = new DiffusionSchedule(manifest.schedule);
     this.unet = manifest.sampling.unet;
     this.hasClassifier = runner.models.includes('align_classifier');
@@ -116,7 +120,9 @@ export class LiveModel {
       latent: float32Tensor(latent, [1, shape.channels, frames, shape.melBins]),
     });
     const mel = dec.mel!;
-    const { outputs: voc } = await this.runner.run('vocoder', { mel: float32Tensor(mel.data as Float32Array, mel.dims) });
+    const { outputs: voc } = await this.runner.run('vocoder', {
+      mel: float32Tensor(mel.data as Float32Array, mel.dims),
+    });
     return voc.waveform!.data as Float32Array;
   }
 }

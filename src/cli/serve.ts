@@ -34,7 +34,8 @@ export const BENCH_LIVE_USAGE = `foley bench --live [options]
 function intFlag(value: string | undefined, name: string, min: number): number | undefined {
   if (value === undefined) return undefined;
   const n = Number(value);
-  if (!Number.isInteger(n) || n < min) throw new UsageError(`--${name} must be an integer >= ${min}, got "${value}"`);
+  if (!Number.isInteger(n) || n < min)
+    throw new UsageError(`--${name} must be an integer >= ${min}, got "${value}"`);
   return n;
 }
 
@@ -45,18 +46,29 @@ function parseFlags(
   options: Record<string, { type: 'string' | 'boolean'; short?: string }>,
 ): Record<string, string | undefined> & { help?: boolean; json?: boolean } {
   const { values, positionals } = parse(command, argv, options);
-  if (positionals.length > 0) throw new UsageError(`[foley ${command}] unexpected argument "${positionals[0]}"`);
+  if (positionals.length > 0)
+    throw new UsageError(`[foley ${command}] unexpected argument "${positionals[0]}"`);
   return values as Record<string, string | undefined> & { help?: boolean; json?: boolean };
 }
 
 export async function serveCommand(argv: string[]): Promise<number> {
   const values = parseFlags('serve', argv, {
-    model: { type: 'string' }, host: { type: 'string' }, port: { type: 'string' }, secret: { type: 'string' },
-    room: { type: 'string' }, 'announced-ip': { type: 'string' }, 'rtc-listen-ip': { type: 'string' },
-    'latency-budget': { type: 'string' }, 'chunk-frames': { type: 'string' }, 'lookahead-frames': { type: 'string' },
+    model: { type: 'string' },
+    host: { type: 'string' },
+    port: { type: 'string' },
+    secret: { type: 'string' },
+    room: { type: 'string' },
+    'announced-ip': { type: 'string' },
+    'rtc-listen-ip': { type: 'string' },
+    'latency-budget': { type: 'string' },
+    'chunk-frames': { type: 'string' },
+    'lookahead-frames': { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   });
-  if (values.help) { process.stdout.write(`${SERVE_USAGE}\n`); return 0; }
+  if (values.help) {
+    process.stdout.write(`${SERVE_USAGE}\n`);
+    return 0;
+  }
   await ensureClientBuilt();
   const latencyBudgetMs = intFlag(values['latency-budget'], 'latency-budget', 50);
   const chunkFrames = intFlag(values['chunk-frames'], 'chunk-frames', 1);
@@ -65,7 +77,9 @@ export async function serveCommand(argv: string[]): Promise<number> {
     bundleDir: values.model ?? join(packageRoot(), 'models', 'default'),
     host: values.host ?? '127.0.0.1',
     port: intFlag(values.port, 'port', 0) ?? 8080,
-    ...(values.secret ?? process.env.FOLEY_SECRET ? { secret: values.secret ?? process.env.FOLEY_SECRET } : {}),
+    ...((values.secret ?? process.env.FOLEY_SECRET)
+      ? { secret: values.secret ?? process.env.FOLEY_SECRET }
+      : {}),
     ...(values.room ? { defaultRoom: values.room } : {}),
     ...(values['announced-ip'] ? { announcedIp: values['announced-ip'] } : {}),
     ...(values['rtc-listen-ip'] ? { rtcListenIp: values['rtc-listen-ip'] } : {}),
@@ -82,7 +96,11 @@ export async function serveCommand(argv: string[]): Promise<number> {
       `  publish: ${urls.publish}\n  OBS browser source: ${urls.obs}\n  viewer:  ${urls.viewer}\n`,
   );
   server.on('roomcreated', (room) => {
-    room.on('status', (s) => process.stdout.write(`room ${s.room}: ${s.state}${s.offsetMs !== null ? `, audio offset ${s.offsetMs} ms` : ''}${s.level ? `, level ${s.level}` : ''}\n`));
+    room.on('status', (s) =>
+      process.stdout.write(
+        `room ${s.room}: ${s.state}${s.offsetMs !== null ? `, audio offset ${s.offsetMs} ms` : ''}${s.level ? `, level ${s.level}` : ''}\n`,
+      ),
+    );
   });
   await new Promise<void>((resolve) => {
     const stop = () => resolve();
@@ -96,14 +114,25 @@ export async function serveCommand(argv: string[]): Promise<number> {
 
 export async function benchLiveCommand(argv: string[]): Promise<number> {
   const values = parseFlags('bench --live', argv, {
-    live: { type: 'boolean' }, model: { type: 'string' }, clip: { type: 'string' }, duration: { type: 'string' },
-    rooms: { type: 'string' }, codec: { type: 'string' }, json: { type: 'boolean' },
-    'latency-budget': { type: 'string' }, 'chunk-frames': { type: 'string' }, 'lookahead-frames': { type: 'string' },
+    live: { type: 'boolean' },
+    model: { type: 'string' },
+    clip: { type: 'string' },
+    duration: { type: 'string' },
+    rooms: { type: 'string' },
+    codec: { type: 'string' },
+    json: { type: 'boolean' },
+    'latency-budget': { type: 'string' },
+    'chunk-frames': { type: 'string' },
+    'lookahead-frames': { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   });
-  if (values.help) { process.stdout.write(`${BENCH_LIVE_USAGE}\n`); return 0; }
+  if (values.help) {
+    process.stdout.write(`${BENCH_LIVE_USAGE}\n`);
+    return 0;
+  }
   const codec = values.codec ?? 'vp8';
-  if (codec !== 'vp8' && codec !== 'h264') throw new UsageError(`--codec must be vp8 or h264, got "${codec}"`);
+  if (codec !== 'vp8' && codec !== 'h264')
+    throw new UsageError(`--codec must be vp8 or h264, got "${codec}"`);
   const latencyBudgetMs = intFlag(values['latency-budget'], 'latency-budget', 50);
   const chunkFrames = intFlag(values['chunk-frames'], 'chunk-frames', 1);
   const lookaheadFrames = intFlag(values['lookahead-frames'], 'lookahead-frames', 0);

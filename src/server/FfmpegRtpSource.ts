@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { randomInt } from 'node:crypto';
 import type { types as ms } from 'mediasoup';
 import { Logger } from '../sfu/Logger.js';
@@ -26,7 +26,11 @@ export interface FfmpegRtpSourceOptions {
 export class FfmpegRtpSource extends TypedEmitter<FfmpegRtpSourceEvents> {
   #closed = false;
 
-  private constructor(readonly transport: ms.PlainTransport, readonly producer: ms.Producer, readonly child: ChildProcess) {
+  private constructor(
+    readonly transport: ms.PlainTransport,
+    readonly producer: ms.Producer,
+    readonly child: ChildProcess,
+  ) {
     super();
     child.on('exit', (code) => {
       this.safeEmit('exit', code);
@@ -36,35 +40,113 @@ export class FfmpegRtpSource extends TypedEmitter<FfmpegRtpSourceEvents> {
 
   static async start(options: FfmpegRtpSourceOptions): Promise<FfmpegRtpSource> {
     const codec = options.codec ?? 'vp8';
-    const transport = await options.router.createPlainTransport({ listenIp: '127.0.0.1', rtcpMux: false, comedia: true });
+    const transport = await options.router.createPlainTransport({
+      listenIp: '127.0.0.1',
+      rtcpMux: false,
+      comedia: true,
+    });
     const ssrc = randomInt(1, 2 ** 31);
     const payloadType = codec === 'vp8' ? 96 : 102;
     const producer = await transport.produce({
       kind: 'video',
       rtpParameters: {
-        codecs: [codec === 'vp8'
-          ? { mimeType: 'video/VP8', clockRate: 90000, payloadType, rtcpFeedback: [{ type: 'nack' }, { type: 'nack', parameter: 'pli' }, { type: 'ccm', parameter: 'fir' }] }
-          : { mimeType: 'video/H264', clockRate: 90000, payloadType, parameters: { 'packetization-mode': 1, 'profile-level-id': '42e01f', 'level-asymmetry-allowed': 1 }, rtcpFeedback: [{ type: 'nack', parameter: 'pli' }] }],
+        codecs: [
+          codec === 'vp8'
+            ? {
+                mimeType: 'video/VP8',
+                clockRate: 90000,
+                payloadType,
+                rtcpFeedback: [
+                  { type: 'nack' },
+                  { type: 'nack', parameter: 'pli' },
+                  { type: 'ccm', parameter: 'fir' },
+                ],
+              }
+            : {
+                mimeType: 'video/H264',
+                clockRate: 90000,
+                payloadType,
+                parameters: {
+                  'packetization-mode': 1,
+                  'profile-level-id': '42e01f',
+                  'level-asymmetry-allowed': 1,
+                },
+                rtcpFeedback: [{ type: 'nack', parameter: 'pli' }],
+              },
+        ],
         encodings: [{ ssrc }],
       },
     });
     const { localIp, localPort } = transport.tuple;
     const rtcpPort = transport.rtcpTuple?.localPort ?? localPort + 1;
     const width = options.width ?? 320;
-    const encoder = codec === 'vp8'
-      ? ['-c:v', 'libvpx', '-deadline', 'realtime', '-cpu-used', '8', '-lag-in-frames', '0', '-auto-alt-ref', '0', '-error-resilient', '1', '-b:v', '1M', '-g', '50']
-      : ['-c:v', 'libx264', '-preset', 'ultrafast', '-tune', 'zerolatency', '-profile:v', 'baseline', '-pix_fmt', 'yuv420p', '-b:v', '1M', '-g', '50', '-bsf:v', 'h264_mp4toannexb'];
+    const encoder =
+      codec === 'vp8'
+        ? [
+            '-c:v',
+            'libvpx',
+            '-deadline',
+            'realtime',
+            '-cpu-used',
+            '8',
+            '-lag-in-frames',
+            '0',
+            '-auto-alt-ref',
+            '0',
+            '-error-resilient',
+            '1',
+            '-b:v',
+            '1M',
+            '-g',
+            '50',
+          ]
+        : [
+            '-c:v',
+            'libx264',
+            '-preset',
+            'ultrafast',
+            '-tune',
+            'zerolatency',
+            '-profile:v',
+            'baseline',
+            '-pix_fmt',
+            'yuv420p',
+            '-b:v',
+            '1M',
+            '-g',
+            '50',
+            '-bsf:v',
+            'h264_mp4toannexb',
+          ];
     const args = [
-      '-hide_banner', '-loglevel', 'error', '-re', '-stream_loop', '-1', '-i', options.clip, '-an',
-      '-vf', `scale=${width}:-2`, ...encoder,
-      '-f', 'rtp', '-payload_type', String(payloadType), '-ssrc', String(ssrc),
+      '-hide_banner',
+      '-loglevel',
+      'error',
+      '-re',
+      '-stream_loop',
+      '-1',
+      '-i',
+      options.clip,
+      '-an',
+      '-vf',
+      `scale=${width}:-2`,
+      ...encoder,
+      '-f',
+      'rtp',
+      '-payload_type',
+      String(payloadType),
+      '-ssrc',
+      String(ssrc),
       `rtp://${localIp}:${localPort}?rtcpport=${rtcpPort}&pkt_size=1200`,
     ];
     const child = spawn(options.ffmpegPath ?? 'ffmpeg', args, { stdio: ['ignore', 'ignore', 'pipe'] });
     child.stderr!.on('data', (d: Buffer) => logger.debug(d.toString().trim()));
     await new Promise<void>((resolve, reject) => {
       child.once('spawn', () => resolve());
-      child.once('error', (error) => { transport.close(); reject(new Error(`[bench] cannot run ffmpeg: ${error.message}`)); });
+      child.once('error', (error) => {
+        transport.close();
+        reject(new Error(`[bench] cannot run ffmpeg: ${error.message}`));
+      });
     });
     return new FfmpegRtpSource(transport, producer, child);
   }

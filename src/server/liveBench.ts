@@ -47,7 +47,10 @@ function quantile(sorted: number[], q: number): number {
 }
 
 function median(values: number[]): number {
-  return quantile([...values].sort((a, b) => a - b), 0.5);
+  return quantile(
+    [...values].sort((a, b) => a - b),
+    0.5,
+  );
 }
 
 /**
@@ -65,10 +68,16 @@ export async function runLiveBench(options: LiveBenchOptions): Promise<LiveBench
   try {
     for (let i = 0; i < options.rooms; i++) {
       const router = await worker.createRouter({ mediaCodecs: ROOM_MEDIA_CODECS });
-      const source = await FfmpegRtpSource.start({ router, clip: options.clip, codec: options.codec ?? 'vp8' });
+      const source = await FfmpegRtpSource.start({
+        router,
+        clip: options.clip,
+        codec: options.codec ?? 'vp8',
+      });
       sources.push(source);
       const attachment = await FoleyAttachment.create({
-        router, producer: source.producer, runner,
+        router,
+        producer: source.producer,
+        runner,
         ...(options.latencyBudgetMs ? { latencyBudgetMs: options.latencyBudgetMs } : {}),
         ...(options.chunkFrames ? { chunkFrames: options.chunkFrames } : {}),
         ...(options.lookaheadFrames !== undefined ? { lookaheadFrames: options.lookaheadFrames } : {}),
@@ -95,14 +104,28 @@ export async function runLiveBench(options: LiveBenchOptions): Promise<LiveBench
         return {
           room,
           offsetMs: a.offsetMs,
-          latencyMs: { p50: quantile(sorted, 0.5), p95: quantile(sorted, 0.95), p99: quantile(sorted, 0.99), max: quantile(sorted, 1), count: n },
+          latencyMs: {
+            p50: quantile(sorted, 0.5),
+            p95: quantile(sorted, 0.95),
+            p99: quantile(sorted, 0.99),
+            max: quantile(sorted, 1),
+            count: n,
+          },
           realTimeFactor: s.generatedAudioMs > 0 ? s.computeMs / s.generatedAudioMs : Number.NaN,
           chunks: { generated: s.chunksGenerated, skipped: s.chunksSkipped, late: s.chunksLate },
           levels,
           levelChanges: s.levelChanges.length,
-          offsetDriftMs: n >= 20 ? median(s.latenciesMs.slice(n - tenth)) - median(s.latenciesMs.slice(0, tenth)) : Number.NaN,
+          offsetDriftMs:
+            n >= 20
+              ? median(s.latenciesMs.slice(n - tenth)) - median(s.latenciesMs.slice(0, tenth))
+              : Number.NaN,
           packets: { sent: s.packetsSent, withFoley: s.packetsGenerated },
-          ingest: { framesDecoded: ingest.framesDecoded, keyframeRequests: ingest.keyframeRequests, framesDropped: ingest.framesDropped, decodeErrors: ingest.decodeErrors },
+          ingest: {
+            framesDecoded: ingest.framesDecoded,
+            keyframeRequests: ingest.keyframeRequests,
+            framesDropped: ingest.framesDropped,
+            decodeErrors: ingest.decodeErrors,
+          },
         };
       }),
     };
@@ -115,13 +138,17 @@ export async function runLiveBench(options: LiveBenchOptions): Promise<LiveBench
 }
 
 export function formatLiveBench(report: LiveBenchReport): string {
-  const lines = [`live bench: bundle ${report.bundle}, clip ${report.clip}, ${report.durationSeconds} s, ${report.rooms.length} room(s)`];
+  const lines = [
+    `live bench: bundle ${report.bundle}, clip ${report.clip}, ${report.durationSeconds} s, ${report.rooms.length} room(s)`,
+  ];
   const f = (x: number) => (Number.isFinite(x) ? x.toFixed(1) : 'n/a');
   for (const r of report.rooms) {
     lines.push(
       `room ${r.room}: offset ${r.offsetMs} ms; latency frame→Opus p50 ${f(r.latencyMs.p50)} p95 ${f(r.latencyMs.p95)} p99 ${f(r.latencyMs.p99)} max ${f(r.latencyMs.max)} ms (${r.latencyMs.count} frames)`,
       `  real-time factor ${r.realTimeFactor.toFixed(3)}; chunks generated ${r.chunks.generated}, skipped ${r.chunks.skipped}, late ${r.chunks.late}; level changes ${r.levelChanges}`,
-      `  levels: ${Object.entries(r.levels).map(([k, v]) => `${k} ${v}`).join(', ')}`,
+      `  levels: ${Object.entries(r.levels)
+        .map(([k, v]) => `${k} ${v}`)
+        .join(', ')}`,
       `  offset drift ${f(r.offsetDriftMs)} ms; packets ${r.packets.sent} (${r.packets.withFoley} with foley)`,
       `  ingest: ${r.ingest.framesDecoded} frames decoded, ${r.ingest.keyframeRequests} keyframe requests, ${r.ingest.framesDropped} dropped, ${r.ingest.decodeErrors} decode errors`,
     );

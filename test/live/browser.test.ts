@@ -10,7 +10,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { type BrowserContext, chromium, type Page } from 'playwright-core';
 import { ensureClientBuilt } from '../../src/server/clientBuild.js';
 import { FoleyServer } from '../../src/server/FoleyServer.js';
 import { FIXTURES_DIR, TINY_BUNDLE_DIR } from '../helpers/media-fixtures.js';
@@ -41,15 +41,35 @@ describe('live path in headless Chromium', { skip, timeout: 120_000 }, () => {
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'foley-browser-'));
     const y4m = join(dir, 'clip.y4m');
-    execFileSync('ffmpeg', ['-loglevel', 'error', '-y', '-i', join(FIXTURES_DIR, 'clip-2s-96px-25fps.mp4'), '-vf', 'scale=320:240', '-pix_fmt', 'yuv420p', '-r', '25', y4m]);
+    execFileSync('ffmpeg', [
+      '-loglevel',
+      'error',
+      '-y',
+      '-i',
+      join(FIXTURES_DIR, 'clip-2s-96px-25fps.mp4'),
+      '-vf',
+      'scale=320:240',
+      '-pix_fmt',
+      'yuv420p',
+      '-r',
+      '25',
+      y4m,
+    ]);
     await ensureClientBuilt();
     server = await FoleyServer.start({ port: 0, bundleDir: TINY_BUNDLE_DIR, secret: 'browser-test' });
     context = await chromium.launchPersistentContext(join(dir, 'profile'), {
       executablePath: CHROMIUM,
       headless: true,
       args: [
-        '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync',
-        '--disable-quic', '--no-first-run', '--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+        '--disable-quic',
+        '--no-first-run',
+        '--use-fake-ui-for-media-stream',
+        '--use-fake-device-for-media-stream',
         `--use-file-for-fake-video-capture=${y4m}`,
         '--autoplay-policy=no-user-gesture-required', // what OBS's browser source does
       ],
@@ -70,11 +90,19 @@ describe('live path in headless Chromium', { skip, timeout: 120_000 }, () => {
     const urls = server.roomUrls('main');
     const obs = await context.newPage();
     await obs.goto(`${urls.obs}&record=1`);
-    await pageUntil(obs, () => (globalThis as any).__obs.connection, (c) => c === 'connected');
+    await pageUntil(
+      obs,
+      () => (globalThis as any).__obs.connection,
+      (c) => c === 'connected',
+    );
 
     const publisher = await context.newPage();
     await publisher.goto(urls.publish);
-    const published = await pageUntil(publisher, () => (globalThis as any).__publisher, (s) => s.status === 'publishing' || s.status === 'failed');
+    const published = await pageUntil(
+      publisher,
+      () => (globalThis as any).__publisher,
+      (s) => s.status === 'publishing' || s.status === 'failed',
+    );
     assert.equal(published.error, '');
     assert.equal(published.status, 'publishing');
     assert.ok(published.offsetMs > 0 && published.offsetMs <= 400, `offset ${published.offsetMs}`);
@@ -97,7 +125,11 @@ describe('live path in headless Chromium', { skip, timeout: 120_000 }, () => {
     assert.equal(heard.room.offsetMs, published.offsetMs, 'the OBS page states the same offset');
 
     // The viewer receives the server-side Opus producer over WebRTC.
-    const received = await pageUntil(viewer, () => (globalThis as any).__viewer, (s) => s.packetsReceived >= 50);
+    const received = await pageUntil(
+      viewer,
+      () => (globalThis as any).__viewer,
+      (s) => s.packetsReceived >= 50,
+    );
     assert.equal(received.error, '');
 
     const attachment = server.rooms.get('main')!.attachment!;
@@ -108,15 +140,27 @@ describe('live path in headless Chromium', { skip, timeout: 120_000 }, () => {
   it('reconnects the OBS page by itself after its socket drops', async () => {
     const obs = await context.newPage();
     await obs.goto(server.roomUrls('main').obs);
-    await pageUntil(obs, () => (globalThis as any).__obs.connection, (c) => c === 'connected');
+    await pageUntil(
+      obs,
+      () => (globalThis as any).__obs.connection,
+      (c) => c === 'connected',
+    );
     for (const client of server.wss.clients) client.terminate();
-    await pageUntil(obs, () => (globalThis as any).__obs, (s) => s.reconnects >= 1 && s.connection === 'connected');
+    await pageUntil(
+      obs,
+      () => (globalThis as any).__obs,
+      (s) => s.reconnects >= 1 && s.connection === 'connected',
+    );
   });
 
   it('shows a refused connection on a page with a wrong token', { timeout: 30_000 }, async () => {
     const page = await context.newPage();
     await page.goto(server.roomUrls('main').obs.replace(/token=[^&]+/, 'token=wrong'));
-    const s = await pageUntil(page, () => (globalThis as any).__obs.connection as string, (c) => c.startsWith('refused') || c.startsWith('error'));
+    const s = await pageUntil(
+      page,
+      () => (globalThis as any).__obs.connection as string,
+      (c) => c.startsWith('refused') || c.startsWith('error'),
+    );
     assert.match(s, /token/);
   });
 });

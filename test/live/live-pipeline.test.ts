@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { loadBundle, type Bundle } from '../../src/models/bundle.js';
-import { InferenceRunner } from '../../src/models/inference-runner.js';
-import { buildLadder, LiveFoleyPipeline } from '../../pipelines/live.js';
-import { FrameGrid } from '../../pipelines/live/FrameGrid.js';
-import { LevelCosts } from '../../pipelines/live/DegradationLadder.js';
 import { AudioTimeline } from '../../pipelines/live/AudioTimeline.js';
+import { LevelCosts } from '../../pipelines/live/DegradationLadder.js';
+import { FrameGrid } from '../../pipelines/live/FrameGrid.js';
 import { Upsampler3x } from '../../pipelines/live/Upsampler3x.js';
+import { buildLadder, LiveFoleyPipeline } from '../../pipelines/live.js';
+import { type Bundle, loadBundle } from '../../src/models/bundle.js';
+import { InferenceRunner } from '../../src/models/inference-runner.js';
 import { TINY_BUNDLE_DIR } from '../helpers/media-fixtures.js';
 
 describe('FrameGrid', () => {
@@ -14,9 +14,13 @@ describe('FrameGrid', () => {
   it('resamples 30 fps onto the 25 fps grid with the nearest frame', () => {
     const grid = new FrameGrid({ frameMs: 40, stallMs: 500, maxJumpMs: 1000 });
     const filled = [];
-    for (let i = 0; i < 8; i++) filled.push(...grid.push({ rgb: rgb(i), mediaTimeMs: (i * 100) / 3, arrivalMs: (i * 100) / 3 }).filled);
+    for (let i = 0; i < 8; i++)
+      filled.push(...grid.push({ rgb: rgb(i), mediaTimeMs: (i * 100) / 3, arrivalMs: (i * 100) / 3 }).filled);
     // slots 0,40,80,120,160,200 ms -> nearest frames 0,1,2,4,5,6
-    assert.deepEqual(filled.slice(0, 6).map((f) => f.rgb[0]), [0, 1, 2, 4, 5, 6]);
+    assert.deepEqual(
+      filled.slice(0, 6).map((f) => f.rgb[0]),
+      [0, 1, 2, 4, 5, 6],
+    );
   });
   it('starts a new segment after a stall or a jump in media time', () => {
     const grid = new FrameGrid({ frameMs: 40, stallMs: 500, maxJumpMs: 1000 });
@@ -31,9 +35,28 @@ describe('FrameGrid', () => {
 
 describe('degradation ladder', () => {
   it('steps down in the documented order and comes back when a level fits again', () => {
-    const ladder = buildLadder({ steps: 4, cfgScale: 2, cgScale: 1, maxContextFrames: 12, minContextFrames: 4 });
-    assert.deepEqual(ladder.map((l) => l.name), ['full', 'no-classifier', 'fewer-steps', 'short-window', 'minimal', 'skip']);
-    assert.deepEqual(ladder.map((l) => [l.steps, l.cgScale, l.contextFrames]), [[4, 1, 12], [4, 0, 12], [2, 0, 12], [2, 0, 4], [1, 0, 4], [0, 0, 0]]);
+    const ladder = buildLadder({
+      steps: 4,
+      cfgScale: 2,
+      cgScale: 1,
+      maxContextFrames: 12,
+      minContextFrames: 4,
+    });
+    assert.deepEqual(
+      ladder.map((l) => l.name),
+      ['full', 'no-classifier', 'fewer-steps', 'short-window', 'minimal', 'skip'],
+    );
+    assert.deepEqual(
+      ladder.map((l) => [l.steps, l.cgScale, l.contextFrames]),
+      [
+        [4, 1, 12],
+        [4, 0, 12],
+        [2, 0, 12],
+        [2, 0, 4],
+        [1, 0, 4],
+        [0, 0, 0],
+      ],
+    );
     const costs = new LevelCosts(ladder.length);
     [100, 60, 40, 30, 20].forEach((ms, level) => costs.seed(level, ms));
     assert.equal(costs.choose(ladder, 150).name, 'full');
@@ -73,32 +96,57 @@ describe('LiveFoleyPipeline with the tiny bundle', () => {
     bundle = await loadBundle(TINY_BUNDLE_DIR);
     runner = await InferenceRunner.start(bundle, { models: LiveFoleyPipeline.models(bundle.manifest) });
   });
-  after(async () => { await runner.close(); });
+  after(async () => {
+    await runner.close();
+  });
 
   it('states a fixed offset within the budget and refuses a budget with no room for compute', async () => {
     const p = await LiveFoleyPipeline.create({ runner, manifest: bundle.manifest, latencyBudgetMs: 400 });
     assert.ok(p.offsetMs >= p.structuralLatencyMs && p.offsetMs <= 400);
     p.close();
     p.close();
-    await assert.rejects(LiveFoleyPipeline.create({ runner, manifest: bundle.manifest, latencyBudgetMs: 100, skipCalibration: true }), /leaves no compute time/);
+    await assert.rejects(
+      LiveFoleyPipeline.create({
+        runner,
+        manifest: bundle.manifest,
+        latencyBudgetMs: 100,
+        skipCalibration: true,
+      }),
+      /leaves no compute time/,
+    );
   });
 
   it('generates foley for frames, goes idle when they stop and resumes in a new segment', async () => {
-    const p = await LiveFoleyPipeline.create({ runner, manifest: bundle.manifest, latencyBudgetMs: 400, stallMs: 300 });
+    const p = await LiveFoleyPipeline.create({
+      runner,
+      manifest: bundle.manifest,
+      latencyBudgetMs: 400,
+      stallMs: 300,
+    });
     const events: string[] = [];
     p.on('idle', () => events.push('idle'));
     p.on('active', () => events.push('active'));
     let generated = 0;
-    p.on('packet', (pk) => { if (pk.generated) generated++; });
-    const feed = (count: number, startMs: number) => new Promise<void>((resolve) => {
-      let n = 0;
-      const t0 = performance.now();
-      const timer = setInterval(() => {
-        const now = performance.now();
-        p.pushFrame({ rgb: new Uint8Array(96 * 96 * 3).fill((n * 17) % 256), mediaTimeMs: startMs + (now - t0), arrivalMs: now });
-        if (++n >= count) { clearInterval(timer); resolve(); }
-      }, 40);
+    p.on('packet', (pk) => {
+      if (pk.generated) generated++;
     });
+    const feed = (count: number, startMs: number) =>
+      new Promise<void>((resolve) => {
+        let n = 0;
+        const t0 = performance.now();
+        const timer = setInterval(() => {
+          const now = performance.now();
+          p.pushFrame({
+            rgb: new Uint8Array(96 * 96 * 3).fill((n * 17) % 256),
+            mediaTimeMs: startMs + (now - t0),
+            arrivalMs: now,
+          });
+          if (++n >= count) {
+            clearInterval(timer);
+            resolve();
+          }
+        }, 40);
+      });
     await feed(40, 0);
     await new Promise<void>((r) => p.once('idle', () => r()));
     await feed(20, 60_000);
@@ -107,7 +155,8 @@ describe('LiveFoleyPipeline with the tiny bundle', () => {
     assert.equal(p.stats.segments, 2);
     assert.ok(p.stats.chunksGenerated + p.stats.chunksSkipped >= 10);
     assert.ok(generated > 0 || p.stats.chunksSkipped > 0);
-    for (const latency of p.stats.latenciesMs) assert.ok(latency < p.offsetMs + 100, `latency ${latency} vs offset ${p.offsetMs}`);
+    for (const latency of p.stats.latenciesMs)
+      assert.ok(latency < p.offsetMs + 100, `latency ${latency} vs offset ${p.offsetMs}`);
     p.close();
   });
 });

@@ -4,10 +4,16 @@ import WebSocket from 'ws';
 import { FoleyServer } from '../../src/server/FoleyServer.js';
 import { TINY_BUNDLE_DIR } from '../helpers/media-fixtures.js';
 
-interface Received { texts: Array<Record<string, any>>; binaries: Buffer[]; closeCode: number | null }
+interface Received {
+  texts: Array<Record<string, any>>;
+  binaries: Buffer[];
+  closeCode: number | null;
+}
 
 /** Opens a socket and collects what arrives until it closes or `untilCount` texts came. */
-function connect(url: string): Promise<{ ws: WebSocket; got: Received; next: (n?: number) => Promise<Record<string, any>> }> {
+function connect(
+  url: string,
+): Promise<{ ws: WebSocket; got: Received; next: (n?: number) => Promise<Record<string, any>> }> {
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(url);
     const got: Received = { texts: [], binaries: [], closeCode: null };
@@ -17,7 +23,10 @@ function connect(url: string): Promise<{ ws: WebSocket; got: Received; next: (n?
       else got.texts.push(JSON.parse(data.toString()));
       for (const w of waiters.splice(0)) w();
     });
-    ws.on('close', (code) => { got.closeCode = code; for (const w of waiters.splice(0)) w(); });
+    ws.on('close', (code) => {
+      got.closeCode = code;
+      for (const w of waiters.splice(0)) w();
+    });
     let consumed = 0;
     const next = async (): Promise<Record<string, any>> => {
       while (got.texts.length <= consumed) {
@@ -32,7 +41,9 @@ function connect(url: string): Promise<{ ws: WebSocket; got: Received; next: (n?
 }
 
 function closed(ws: WebSocket): Promise<number> {
-  return new Promise((resolve) => (ws.readyState === ws.CLOSED ? resolve(-1) : ws.once('close', (code) => resolve(code))));
+  return new Promise((resolve) =>
+    ws.readyState === ws.CLOSED ? resolve(-1) : ws.once('close', (code) => resolve(code)),
+  );
 }
 
 describe('FoleyServer (running, tiny bundle)', () => {
@@ -58,7 +69,9 @@ describe('FoleyServer (running, tiny bundle)', () => {
 
   it('refuses a connection without the right token, with an error reply and close code 4401', async () => {
     for (const bad of ['', 'wrong', server.tokens.tokenFor('other')]) {
-      const { ws, next } = await connect(`${base}/ws?room=main&token=${encodeURIComponent(bad)}&role=publish`);
+      const { ws, next } = await connect(
+        `${base}/ws?room=main&token=${encodeURIComponent(bad)}&role=publish`,
+      );
       const reply = await next();
       assert.equal(reply.case, 'error');
       assert.equal(reply.value.code, 'NOT_ALLOWED');
@@ -84,7 +97,9 @@ describe('FoleyServer (running, tiny bundle)', () => {
     ws.send(JSON.stringify({ id: 3, case: 'createTransport', value: { direction: 'recv' } }));
     const notAllowed = await next();
     assert.deepEqual([notAllowed.id, notAllowed.value.code], [3, 'NOT_ALLOWED']);
-    ws.send(JSON.stringify({ id: 4, case: 'connectTransport', value: { transportId: 'nope', dtlsParameters: {} } }));
+    ws.send(
+      JSON.stringify({ id: 4, case: 'connectTransport', value: { transportId: 'nope', dtlsParameters: {} } }),
+    );
     assert.equal((await next()).value.code, 'NOT_FOUND');
     ws.send(JSON.stringify({ id: 5, case: 'ping', value: {} }));
     const pong = await next();
@@ -106,7 +121,20 @@ describe('FoleyServer (running, tiny bundle)', () => {
     ws.send(JSON.stringify({ id: 1, case: 'createTransport', value: { direction: 'send' } }));
     const t = await next();
     assert.equal(t.case, 'transportCreated');
-    ws.send(JSON.stringify({ id: 2, case: 'produce', value: { transportId: t.value.id, kind: 'video', rtpParameters: { codecs: [{ mimeType: 'video/VP9', clockRate: 90000, payloadType: 98 }], encodings: [{ ssrc: 1 }] } } }));
+    ws.send(
+      JSON.stringify({
+        id: 2,
+        case: 'produce',
+        value: {
+          transportId: t.value.id,
+          kind: 'video',
+          rtpParameters: {
+            codecs: [{ mimeType: 'video/VP9', clockRate: 90000, payloadType: 98 }],
+            encodings: [{ ssrc: 1 }],
+          },
+        },
+      }),
+    );
     const reply = await next();
     assert.equal(reply.value.code, 'UNSUPPORTED_CODEC');
     assert.match(reply.value.message, /video\/VP9.*VP8, video\/H264/);
@@ -122,7 +150,12 @@ describe('FoleyServer (running, tiny bundle)', () => {
     assert.equal(got.binaries[0]!.subarray(28, 36).toString('ascii'), 'OpusHead');
     assert.equal(got.binaries[1]!.subarray(28, 36).toString('ascii'), 'OpusTags');
     ws.send('hello');
-    const skipStatus = async () => { for (;;) { const m = await next(); if (m.case !== 'status') return m; } };
+    const skipStatus = async () => {
+      for (;;) {
+        const m = await next();
+        if (m.case !== 'status') return m;
+      }
+    };
     assert.equal((await skipStatus()).value.code, 'NOT_ALLOWED');
     ws.close();
   });

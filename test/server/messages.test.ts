@@ -14,7 +14,9 @@ function codeOf(text: string): string {
 
 describe('parseClientMessage', () => {
   it('accepts well-formed requests and keeps only known fields', () => {
-    const m = parseClientMessage(JSON.stringify({ id: 3, case: 'createTransport', value: { direction: 'send', extra: 1 } }));
+    const m = parseClientMessage(
+      JSON.stringify({ id: 3, case: 'createTransport', value: { direction: 'send', extra: 1 } }),
+    );
     assert.deepEqual(m, { id: 3, case: 'createTransport', value: { direction: 'send' } });
   });
   it('answers malformed input with a code, never a throw of another kind', () => {
@@ -25,13 +27,31 @@ describe('parseClientMessage', () => {
     assert.equal(codeOf('{"id":-1,"case":"ping"}'), 'BAD_MESSAGE');
     assert.equal(codeOf('{"id":1,"case":"nope"}'), 'UNKNOWN_CASE');
     assert.equal(codeOf('{"id":1,"case":"createTransport","value":{"direction":"sideways"}}'), 'BAD_MESSAGE');
-    assert.equal(codeOf('{"id":1,"case":"produce","value":{"transportId":"t","kind":"audio","rtpParameters":{"codecs":[]}}}'), 'BAD_MESSAGE');
-    assert.equal(codeOf('{"id":1,"case":"connectTransport","value":{"transportId":"' + 'x'.repeat(500) + '","dtlsParameters":{}}}'), 'BAD_MESSAGE');
+    assert.equal(
+      codeOf(
+        '{"id":1,"case":"produce","value":{"transportId":"t","kind":"audio","rtpParameters":{"codecs":[]}}}',
+      ),
+      'BAD_MESSAGE',
+    );
+    assert.equal(
+      codeOf(
+        '{"id":1,"case":"connectTransport","value":{"transportId":"' +
+          'x'.repeat(500) +
+          '","dtlsParameters":{}}}',
+      ),
+      'BAD_MESSAGE',
+    );
     assert.equal(codeOf('{"id":1,"case":"__proto__","value":{}}'), 'UNKNOWN_CASE');
   });
   it('refuses a message over the size limit, counting bytes not characters', () => {
-    assert.equal(codeOf(JSON.stringify({ id: 1, case: 'ping', value: { pad: 'x'.repeat(MAX_MESSAGE_BYTES) } })), 'TOO_LARGE');
-    assert.equal(codeOf(JSON.stringify({ id: 1, case: 'ping', value: { pad: 'é'.repeat(MAX_MESSAGE_BYTES / 2) } })), 'TOO_LARGE');
+    assert.equal(
+      codeOf(JSON.stringify({ id: 1, case: 'ping', value: { pad: 'x'.repeat(MAX_MESSAGE_BYTES) } })),
+      'TOO_LARGE',
+    );
+    assert.equal(
+      codeOf(JSON.stringify({ id: 1, case: 'ping', value: { pad: 'é'.repeat(MAX_MESSAGE_BYTES / 2) } })),
+      'TOO_LARGE',
+    );
   });
   it('keeps the request id on errors after the id was read', () => {
     try {

@@ -21,7 +21,9 @@ describe('OggOpusMuxer', () => {
     assert.equal(pages[0]![5], 0x02); // beginning of stream
     let granule = 0n;
     for (let i = 0; i < 50; i++) {
-      const pcm = new Float32Array(OPUS_FRAME_SAMPLES).map((_, j) => 0.3 * Math.sin((2 * Math.PI * 440 * (i * OPUS_FRAME_SAMPLES + j)) / 48000));
+      const pcm = new Float32Array(OPUS_FRAME_SAMPLES).map(
+        (_, j) => 0.3 * Math.sin((2 * Math.PI * 440 * (i * OPUS_FRAME_SAMPLES + j)) / 48000),
+      );
       for (const packet of encoder.encode(pcm)) {
         granule += BigInt(OPUS_FRAME_SAMPLES);
         pages.push(muxer.audioPage(packet.data, granule));

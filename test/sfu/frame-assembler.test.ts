@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { FrameAssembler } from '../../src/sfu/rtp/FrameAssembler.js';
 import { h264PayloadFormat } from '../../src/sfu/rtp/H264PayloadFormat.js';
-import { parseRtpPacket, serializeRtpPacket, type RtpPacket } from '../../src/sfu/rtp/RtpPacket.js';
+import { parseRtpPacket, type RtpPacket, serializeRtpPacket } from '../../src/sfu/rtp/RtpPacket.js';
 import { vp8PayloadFormat } from '../../src/sfu/rtp/Vp8PayloadFormat.js';
 
 /** VP8 payloads of one frame: descriptor with picture id, S bit on the first. */
@@ -12,7 +12,14 @@ function vp8Packets(frame: Buffer, seq: number, ts: number, mtu = 100): RtpPacke
     const first = off === 0;
     const descriptor = Buffer.from([0x80 | (first ? 0x10 : 0), 0x80, 0x12]); // X, S; I; 7-bit picture id
     const payload = Buffer.concat([descriptor, frame.subarray(off, off + mtu)]);
-    out.push({ payloadType: 96, marker: off + mtu >= frame.length, sequenceNumber: (seq + out.length) & 0xffff, timestamp: ts, ssrc: 1, payload });
+    out.push({
+      payloadType: 96,
+      marker: off + mtu >= frame.length,
+      sequenceNumber: (seq + out.length) & 0xffff,
+      timestamp: ts,
+      ssrc: 1,
+      payload,
+    });
   }
   return out;
 }
@@ -22,7 +29,14 @@ const delta = Buffer.concat([Buffer.from([0x11, 0x02, 0x00]), Buffer.alloc(120, 
 
 describe('RTP packets', () => {
   it('serialize and parse back, and RTCP is not taken for RTP', () => {
-    const p: RtpPacket = { payloadType: 96, marker: true, sequenceNumber: 65535, timestamp: 4294967295, ssrc: 42, payload: Buffer.from([1, 2, 3]) };
+    const p: RtpPacket = {
+      payloadType: 96,
+      marker: true,
+      sequenceNumber: 65535,
+      timestamp: 4294967295,
+      ssrc: 42,
+      payload: Buffer.from([1, 2, 3]),
+    };
     const back = parseRtpPacket(serializeRtpPacket(p))!;
     assert.deepEqual({ ...back, payload: [...back.payload] }, { ...p, payload: [1, 2, 3] });
     const rtcp = Buffer.from([0x80, 200, 0, 6, ...new Array(24).fill(0)]);
@@ -34,7 +48,9 @@ describe('RTP packets', () => {
 describe('FrameAssembler with VP8', () => {
   it('reassembles a keyframe split over packets, then a delta frame', () => {
     const a = new FrameAssembler(vp8PayloadFormat);
-    const frames = [...vp8Packets(keyframe, 100, 9000), ...vp8Packets(delta, 103, 12600)].flatMap((p) => a.push(p, 1));
+    const frames = [...vp8Packets(keyframe, 100, 9000), ...vp8Packets(delta, 103, 12600)].flatMap((p) =>
+      a.push(p, 1),
+    );
     assert.equal(frames.length, 2);
     assert.deepEqual(frames[0]!.data, keyframe);
     assert.equal(frames[0]!.keyframe, true);
@@ -75,13 +91,26 @@ describe('FrameAssembler with H.264', () => {
     const sps = Buffer.from([0x67, 1, 2, 3]);
     const pps = Buffer.from([0x68, 4, 5]);
     const idr = Buffer.concat([Buffer.from([0x65]), Buffer.alloc(300, 9)]);
-    const stap = Buffer.concat([Buffer.from([0x78]), Buffer.from([0, sps.length]), sps, Buffer.from([0, pps.length]), pps]);
+    const stap = Buffer.concat([
+      Buffer.from([0x78]),
+      Buffer.from([0, sps.length]),
+      sps,
+      Buffer.from([0, pps.length]),
+      pps,
+    ]);
     const fuIndicator = (idr[0]! & 0xe0) | 28;
     const body = idr.subarray(1);
     const fu1 = Buffer.concat([Buffer.from([fuIndicator, 0x80 | 5]), body.subarray(0, 150)]);
     const fu2 = Buffer.concat([Buffer.from([fuIndicator, 0x40 | 5]), body.subarray(150)]);
     const a = new FrameAssembler(h264PayloadFormat);
-    const pk = (payload: Buffer, seq: number, marker: boolean): RtpPacket => ({ payloadType: 102, marker, sequenceNumber: seq, timestamp: 500, ssrc: 1, payload });
+    const pk = (payload: Buffer, seq: number, marker: boolean): RtpPacket => ({
+      payloadType: 102,
+      marker,
+      sequenceNumber: seq,
+      timestamp: 500,
+      ssrc: 1,
+      payload,
+    });
     const frames = [pk(stap, 1, false), pk(fu1, 2, false), pk(fu2, 3, true)].flatMap((p) => a.push(p, 1));
     assert.equal(frames.length, 1);
     const start = Buffer.from([0, 0, 0, 1]);

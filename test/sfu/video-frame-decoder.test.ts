@@ -4,16 +4,31 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { VideoFrameDecoder } from '../../src/sfu/VideoFrameDecoder.js';
 import { UnsupportedCodecError } from '../../src/sfu/errors.js';
+import { VideoFrameDecoder } from '../../src/sfu/VideoFrameDecoder.js';
 
 /** VP8 frames of an IVF file made by ffmpeg from a test pattern. */
 function vp8Frames(dir: string, size: string, count: number): Buffer[] {
   const file = join(dir, `${size}.ivf`);
-  execFileSync('ffmpeg', ['-loglevel', 'error', '-y', '-f', 'lavfi', '-i', `testsrc=size=${size}:rate=25`, '-frames:v', String(count), '-c:v', 'libvpx', '-f', 'ivf', file]);
+  execFileSync('ffmpeg', [
+    '-loglevel',
+    'error',
+    '-y',
+    '-f',
+    'lavfi',
+    '-i',
+    `testsrc=size=${size}:rate=25`,
+    '-frames:v',
+    String(count),
+    '-c:v',
+    'libvpx',
+    '-f',
+    'ivf',
+    file,
+  ]);
   const ivf = readFileSync(file);
   const frames: Buffer[] = [];
-  for (let off = 32; off + 12 <= ivf.length;) {
+  for (let off = 32; off + 12 <= ivf.length; ) {
     const size = ivf.readUInt32LE(off);
     frames.push(ivf.subarray(off + 12, off + 12 + size));
     off += 12 + size;
@@ -28,9 +43,18 @@ describe('VideoFrameDecoder', () => {
       const decoder = await VideoFrameDecoder.create('video/VP8', 96, 96);
       const sizes: string[] = [];
       let ts = 0;
-      for (const [size, n] of [['320x240', 5], ['160x120', 5]] as const) {
+      for (const [size, n] of [
+        ['320x240', 5],
+        ['160x120', 5],
+      ] as const) {
         for (const [i, data] of vp8Frames(dir, size, n).entries()) {
-          const out = await decoder.decode({ data, rtpTimestamp: (ts += 3600), keyframe: i === 0, arrivalMs: 0 });
+          ts += 3600; // 40 ms at 90 kHz
+          const out = await decoder.decode({
+            data,
+            rtpTimestamp: ts,
+            keyframe: i === 0,
+            arrivalMs: 0,
+          });
           assert.ok(out, `frame ${i} of ${size} decoded`);
           assert.equal(out.rgb.length, 96 * 96 * 3);
           sizes.push(`${out.sourceWidth}x${out.sourceHeight}`);
@@ -39,7 +63,10 @@ describe('VideoFrameDecoder', () => {
       assert.deepEqual([...new Set(sizes)], ['320x240', '160x120']);
       decoder.close();
       decoder.close();
-      assert.equal(await decoder.decode({ data: Buffer.alloc(10), rtpTimestamp: 1, keyframe: false, arrivalMs: 0 }), null);
+      assert.equal(
+        await decoder.decode({ data: Buffer.alloc(10), rtpTimestamp: 1, keyframe: false, arrivalMs: 0 }),
+        null,
+      );
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -47,12 +74,20 @@ describe('VideoFrameDecoder', () => {
 
   it('counts garbage as a decode error instead of throwing', async () => {
     const decoder = await VideoFrameDecoder.create('video/VP8', 96, 96);
-    const out = await decoder.decode({ data: Buffer.from([0xff, 0x00, 0x13, 0x37, 1, 2, 3, 4]), rtpTimestamp: 1, keyframe: true, arrivalMs: 0 });
+    const out = await decoder.decode({
+      data: Buffer.from([0xff, 0x00, 0x13, 0x37, 1, 2, 3, 4]),
+      rtpTimestamp: 1,
+      keyframe: true,
+      arrivalMs: 0,
+    });
     assert.equal(out, null);
     decoder.close();
   });
 
   it('names the supported codecs when asked for another', async () => {
-    await assert.rejects(VideoFrameDecoder.create('video/AV1', 96, 96), (e: Error) => e instanceof UnsupportedCodecError && /VP8, video\/H264/.test(e.message));
+    await assert.rejects(
+      VideoFrameDecoder.create('video/AV1', 96, 96),
+      (e: Error) => e instanceof UnsupportedCodecError && /VP8, video\/H264/.test(e.message),
+    );
   });
 });
