@@ -110,8 +110,10 @@ def main(argv=None) -> int:
     schedule(args, cfg, run)
     if args.until == "train":
         return 0
+    from .evaluate import tune_guidance
     from .export import export_bundle
     bundle = Path(args.bundle_dir) if args.bundle_dir else ROOT / "models" / run.name
+    tune_guidance(cfg, run)  # ω and γ by measurement on the val split; the manifest records them
     export_bundle(cfg, run, bundle)
     if args.until == "export":
         return 0
