@@ -1,6 +1,6 @@
 """One command from nothing to a bundle: generate, train, distill, export, evaluate.
 
-    python -m foley.run --profile quick|full|tiny [--name NAME] [--device cpu|cuda] [--jobs N]
+    python -m foley.run --quick | --profile quick|full|gpu|tiny [--name NAME] [--device cpu|cuda] [--jobs N]
                         [--set key=value ...] [--until train|export|eval] [--stage NAME]
 
 Resumable: every stage writes a checkpoint under runs/<name>/ and is skipped when it exists.
@@ -23,6 +23,8 @@ ROOT = Path(__file__).resolve().parents[3]
 def parse(argv=None):
     p = argparse.ArgumentParser(prog="foley.run", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--profile", default="quick")
+    p.add_argument("--quick", action="store_const", const="quick", dest="profile",
+                   help="same as --profile quick: the whole chain on 2 CPU cores as a smoke test")
     p.add_argument("--name", default=None, help="run and bundle name (default: the profile's)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--jobs", type=int, default=1, help="stages trained at once (GPU: 3-4)")

@@ -26,3 +26,27 @@ def test_invalid_configs_get_a_clear_message(override, message):
 def test_unknown_profile_lists_the_valid_ones():
     with pytest.raises(ConfigError, match="quick"):
         load_profile("huge")
+
+
+def test_run_command_refuses_an_invalid_config_with_exit_code_two(tmp_path, capsys):
+    from foley.run import main
+    assert main(["--profile", "quick", "--set", "cond_drop=2", "--runs-dir", str(tmp_path)]) == 2
+    assert "cond_drop" in capsys.readouterr().err
+
+
+def test_run_folder_made_with_another_config_is_not_reused(tmp_path, capsys):
+    from foley.run import main
+    from foley.run import parse, prepare_run
+    prepare_run(parse(["--profile", "quick", "--name", "r", "--runs-dir", str(tmp_path)]))
+    assert main(["--profile", "quick", "--name", "r", "--set", "ldm_steps=7", "--runs-dir", str(tmp_path), "--until", "train"]) == 2
+    assert "different config" in capsys.readouterr().err
+
+
+def test_a_stage_with_a_checkpoint_is_skipped(tmp_path, monkeypatch, capsys):
+    from foley import train
+    called = []
+    monkeypatch.setitem(train.STAGES, "vocoder", (lambda ctx: called.append(1), ["data"]))
+    (tmp_path / "vocoder.pt").write_bytes(b"x")
+    train.run_stage("vocoder", load_profile("quick"), tmp_path, "cpu")
+    assert called == []
+    assert "done already" in capsys.readouterr().out
