@@ -17,7 +17,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -271,7 +271,14 @@ describe('onsets of the live path in headless Chromium', { skip, timeout: 240_00
     }
     assert.equal(reference.length * FRAME_MS, clipMs, 'the y4m holds the whole clip at 25 fps');
 
-    server = await FoleyServer.start({ port: 0, bundleDir: BUNDLE_DIR, secret: 'onset-test' });
+    // FOLEY_ONSET_LATENCY_BUDGET_MS: diagnosis only (does a larger budget, fewer degraded chunks, close the gap?).
+    const budget = Number(process.env.FOLEY_ONSET_LATENCY_BUDGET_MS ?? 0);
+    server = await FoleyServer.start({
+      port: 0,
+      bundleDir: BUNDLE_DIR,
+      secret: 'onset-test',
+      ...(budget > 0 ? { pipeline: { latencyBudgetMs: budget } } : {}),
+    });
     context = await chromium.launchPersistentContext(join(dir, 'profile'), {
       executablePath: CHROMIUM,
       headless: true,
@@ -411,9 +418,29 @@ describe('onsets of the live path in headless Chromium', { skip, timeout: 240_00
       clipTimeOfMedia(wallMs - played.statedOffsetMs - anchorMs);
 
     // 5. Onsets of what was played, on the clip timeline, over LOOPS loops after warm-up.
-    const estimatedMs = (await onsetsOf(runner, downsample3(track))).map((sec) =>
-      clipTimeOfWall(wallOfSample(sec * rate)),
-    );
+    const track16k = downsample3(track);
+    const onsetSeconds = await onsetsOf(runner, track16k);
+    const estimatedMs = onsetSeconds.map((sec) => clipTimeOfWall(wallOfSample(sec * rate)));
+    if (process.env.FOLEY_ONSET_DUMP) {
+      // What was played (16 kHz, float32 raw) and where its onsets fall, for a closer look.
+      const mediaOfOnsets = onsetSeconds.map(
+        (sec) => wallOfSample(sec * rate) - played.statedOffsetMs - anchorMs,
+      );
+      writeFileSync(join(process.env.FOLEY_ONSET_DUMP, 'played-16k.f32'), track16k);
+      writeFileSync(
+        join(process.env.FOLEY_ONSET_DUMP, 'onsets.json'),
+        JSON.stringify({
+          estimatedMs,
+          mediaOfOnsets,
+          referenceEvents: events.events,
+          offlineOnsets: await onsetsOf(runner, offline.waveform),
+          statedOffsetMs: played.statedOffsetMs,
+          anchorMs,
+          firstMediaMs: frames[0]!.mediaTimeMs,
+        }),
+      );
+      writeFileSync(join(process.env.FOLEY_ONSET_DUMP, 'offline-16k.f32'), offline.waveform);
+    }
     // The first audible packet carries media time (sent − anchor − server offset).
     const fromMs = clipTimeOfMedia(firstAudibleEpochMs! - anchorMs - serverOffsetMs + WARMUP_MS);
     const toMs = fromMs + LOOPS * clipMs;
