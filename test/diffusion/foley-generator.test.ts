@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { FoleyGenerator, resolveGenerationSettings } from '../../src/diffusion/foley-generator.js';
 import { sliceLatentFrames } from '../../src/diffusion/latent-frames.js';
 import { UsageError } from '../../src/errors.js';
-import { loadBundle } from '../../src/models/bundle.js';
+import { loadBundle, packageRoot } from '../../src/models/bundle.js';
 import { InferenceRunner } from '../../src/models/inference-runner.js';
 import { TINY_BUNDLE_DIR } from '../helpers/media-fixtures.js';
 import { loadReference, maxAbsDiff, maxScaledDiff } from '../helpers/tiny-bundle.js';
@@ -74,4 +75,41 @@ describe('FoleyGenerator against the Python reference (tiny-random)', () => {
       /--steps must be an integer/,
     );
   });
+});
+
+describe('FoleyGenerator against the Python reference (trained default bundle)', () => {
+  const dir = join(packageRoot(), 'models', 'default');
+  let runner: InferenceRunner;
+  const ref = loadReference(dir);
+  before(async () => {
+    runner = await InferenceRunner.start(await loadBundle(dir), {
+      models: ['unet_student', 'unet_teacher', 'align_classifier', 'latent_decoder', 'vocoder'],
+    });
+  });
+  after(async () => {
+    await runner.close();
+  });
+
+  for (const c of ref.cases) {
+    it(`reproduces the ${c.unet} latent within 1e-4 absolute (steps ${c.steps}, ω ${c.cfgScale}, γ ${c.cgScale})`, async () => {
+      const g = new FoleyGenerator(runner, {
+        unet: c.unet,
+        steps: c.steps,
+        cfgScale: c.cfgScale,
+        cgScale: c.cgScale,
+        seed: 0,
+      });
+      const r = await g.generate({
+        startFrame: 0,
+        features: Float32Array.from(ref.features),
+        noise: Float32Array.from(ref.noise),
+      });
+      const diff = maxAbsDiff(r.latent, c.latent);
+      assert.ok(diff < 1e-4, `max |Δ| ${diff}`);
+      if (c === ref.cases[0]) {
+        assert.ok(maxAbsDiff(r.mel, ref.mel) < 1e-4, 'mel');
+        assert.ok(maxAbsDiff(r.waveform, ref.waveform) < 1e-4, 'waveform');
+      }
+    });
+  }
 });
