@@ -7,7 +7,38 @@ import { UsageError } from '../../src/errors.js';
 import { loadBundle, packageRoot } from '../../src/models/bundle.js';
 import { InferenceRunner } from '../../src/models/inference-runner.js';
 import { TINY_BUNDLE_DIR } from '../helpers/media-fixtures.js';
-import { loadReference, maxAbsDiff, maxScaledDiff } from '../helpers/tiny-bundle.js';
+import { loadReference, maxAbsDiff, maxScaledDiff, type Reference } from '../helpers/tiny-bundle.js';
+
+/** The same noise through the TS sampler gives the Python latent, mel and waveform. */
+function parityCases(
+  ref: Reference,
+  runner: () => InferenceRunner,
+  diffOf: (a: ArrayLike<number>, b: ArrayLike<number>) => number,
+  tolerance: string,
+): void {
+  for (const c of ref.cases) {
+    it(`reproduces the ${c.unet} latent within ${tolerance} (steps ${c.steps}, ω ${c.cfgScale}, γ ${c.cgScale})`, async () => {
+      const g = new FoleyGenerator(runner(), {
+        unet: c.unet,
+        steps: c.steps,
+        cfgScale: c.cfgScale,
+        cgScale: c.cgScale,
+        seed: 0,
+      });
+      const r = await g.generate({
+        startFrame: 0,
+        features: Float32Array.from(ref.features),
+        noise: Float32Array.from(ref.noise),
+      });
+      const diff = diffOf(r.latent, c.latent);
+      assert.ok(diff < 1e-4, `latent error ${diff} (max |Δ| ${maxAbsDiff(r.latent, c.latent)})`);
+      if (c === ref.cases[0]) {
+        assert.ok(maxAbsDiff(r.mel, ref.mel) < 1e-4, 'mel');
+        assert.ok(maxAbsDiff(r.waveform, ref.waveform) < 1e-4, 'waveform');
+      }
+    });
+  }
+}
 
 describe('FoleyGenerator against the Python reference (tiny-random)', () => {
   let runner: InferenceRunner;
@@ -21,28 +52,7 @@ describe('FoleyGenerator against the Python reference (tiny-random)', () => {
     await runner.close();
   });
 
-  for (const c of ref.cases) {
-    it(`reproduces the ${c.unet} latent within 1e-4 (relative above |1|; steps ${c.steps}, ω ${c.cfgScale}, γ ${c.cgScale})`, async () => {
-      const g = new FoleyGenerator(runner, {
-        unet: c.unet,
-        steps: c.steps,
-        cfgScale: c.cfgScale,
-        cgScale: c.cgScale,
-        seed: 0,
-      });
-      const r = await g.generate({
-        startFrame: 0,
-        features: Float32Array.from(ref.features),
-        noise: Float32Array.from(ref.noise),
-      });
-      const diff = maxScaledDiff(r.latent, c.latent);
-      assert.ok(diff < 1e-4, `max |Δ|/max(1,|ref|) ${diff} (max |Δ| ${maxAbsDiff(r.latent, c.latent)})`);
-      if (c === ref.cases[0]) {
-        assert.ok(maxAbsDiff(r.mel, ref.mel) < 1e-4, 'mel');
-        assert.ok(maxAbsDiff(r.waveform, ref.waveform) < 1e-4, 'waveform');
-      }
-    });
-  }
+  parityCases(ref, () => runner, maxScaledDiff, '1e-4 (relative above |1|)');
 
   it('keeps known frames exactly and still denoises the rest', async () => {
     const g = new FoleyGenerator(runner, resolveGenerationSettings(runner.bundle.manifest, { seed: 5 }));
@@ -90,26 +100,5 @@ describe('FoleyGenerator against the Python reference (trained default bundle)',
     await runner.close();
   });
 
-  for (const c of ref.cases) {
-    it(`reproduces the ${c.unet} latent within 1e-4 absolute (steps ${c.steps}, ω ${c.cfgScale}, γ ${c.cgScale})`, async () => {
-      const g = new FoleyGenerator(runner, {
-        unet: c.unet,
-        steps: c.steps,
-        cfgScale: c.cfgScale,
-        cgScale: c.cgScale,
-        seed: 0,
-      });
-      const r = await g.generate({
-        startFrame: 0,
-        features: Float32Array.from(ref.features),
-        noise: Float32Array.from(ref.noise),
-      });
-      const diff = maxAbsDiff(r.latent, c.latent);
-      assert.ok(diff < 1e-4, `max |Δ| ${diff}`);
-      if (c === ref.cases[0]) {
-        assert.ok(maxAbsDiff(r.mel, ref.mel) < 1e-4, 'mel');
-        assert.ok(maxAbsDiff(r.waveform, ref.waveform) < 1e-4, 'waveform');
-      }
-    });
-  }
+  parityCases(ref, () => runner, maxAbsDiff, '1e-4 absolute');
 });
