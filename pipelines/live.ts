@@ -53,6 +53,12 @@ const ANCHOR_CATCH_UP_MS = 4;
 const MAX_LAG_MS = 1000;
 /** Slots of arrival history kept for latency accounting. */
 const HISTORY_SLOTS = 4096;
+/**
+ * Latent frames generated past a chunk's end and thrown away: the decoder and vocoder
+ * misbehave near the right edge of their input, so the emitted audio must not come from
+ * there (the next chunk regenerates those frames from the real video).
+ */
+const RIGHT_GUARD_FRAMES = 2;
 
 export interface LivePipelineOptions {
   runner: InferenceRunner;
@@ -471,10 +477,11 @@ export class LiveFoleyPipeline extends TypedEmitter<LivePipelineEvents> {
     for (let i = 0; i < K; i++)
       seg.features[(start + i) % HISTORY_SLOTS] = features.slice((c + i) * dim, (c + i + 1) * dim);
 
-    // 2. Window: known context (already generated latent) + new frames, padded to timeMultiple.
+    // 2. Window: known context (already generated latent) + new frames + a right guard (the
+    //    last new frame's features repeated), padded to timeMultiple.
     const knownFrames = Math.max(0, Math.min(level.contextFrames, start - seg.latentValidFrom));
     const windowStart = start - knownFrames;
-    const frames = roundUpTo(knownFrames + K, m.latent.timeMultiple);
+    const frames = roundUpTo(knownFrames + K + RIGHT_GUARD_FRAMES, m.latent.timeMultiple);
     const windowFeatures = new Float32Array(frames * dim);
     for (let i = 0; i < frames; i++) {
       const f = seg.features[Math.min(windowStart + i, start + K - 1) % HISTORY_SLOTS]!;
