@@ -271,22 +271,16 @@ describe('onsets of the live path in headless Chromium', { skip, timeout: 240_00
     }
     assert.equal(reference.length * FRAME_MS, clipMs, 'the y4m holds the whole clip at 25 fps');
 
-    // FOLEY_ONSET_LATENCY_BUDGET_MS (and FOLEY_ONSET_OFFSET_MS): diagnosis only (does a larger budget, fewer degraded chunks, close the gap?).
-    const budget = Number(process.env.FOLEY_ONSET_LATENCY_BUDGET_MS ?? 0);
+    // Diagnosis only: FOLEY_ONSET_PIPELINE='{"latencyBudgetMs":3000,"offsetMs":2500}' (any
+    // LivePipelineOptions) tells load and degradation apart from what the chunking itself does.
+    const pipeline = process.env.FOLEY_ONSET_PIPELINE
+      ? (JSON.parse(process.env.FOLEY_ONSET_PIPELINE) as Record<string, number>)
+      : undefined;
     server = await FoleyServer.start({
       port: 0,
       bundleDir: BUNDLE_DIR,
       secret: 'onset-test',
-      ...(budget > 0
-        ? {
-            pipeline: {
-              latencyBudgetMs: budget,
-              ...(process.env.FOLEY_ONSET_OFFSET_MS
-                ? { offsetMs: Number(process.env.FOLEY_ONSET_OFFSET_MS) }
-                : {}),
-            },
-          }
-        : {}),
+      ...(pipeline ? { pipeline } : {}),
     });
     context = await chromium.launchPersistentContext(join(dir, 'profile'), {
       executablePath: CHROMIUM,
