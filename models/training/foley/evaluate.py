@@ -19,6 +19,11 @@ from .diffusion import Schedule, sample
 from .train import build_models
 
 BATCH = 8
+# On 2 CPU cores the full table costs hours: the shipped configuration is scored on the whole
+# test split, the other rows on its first ABLATION_SUBSET clips (the 50-step teacher on fewer),
+# and each comparison row is also given for the shipped student on the same subset.
+ABLATION_SUBSET = 100
+TEACHER_SUBSET = 32
 
 
 class Family:
@@ -56,16 +61,28 @@ def test_clips(split: str, count: int, seconds: float) -> list:
 
 
 @torch.no_grad()
+def video_features(fam: Family, clips: list, e2e: bool) -> torch.Tensor:
+    """Video features of each clip, computed once per encoder and reused by every variant."""
+    key = "e2e" if e2e else "cavp"  # every clip list here is a prefix of the test split
+    cache = fam.__dict__.setdefault("_features", {})
+    if key not in cache or cache[key].shape[0] < len(clips):
+        video = fam.e2e_video if e2e else fam.video
+        cache[key] = torch.cat([video(torch.from_numpy(np.stack([c.frames for c in clips[i: i + BATCH]])))
+                                for i in range(0, len(clips), BATCH)])
+    return cache[key][: len(clips)]
+
+
+@torch.no_grad()
 def generate(fam: Family, clips: list, variant: dict, seed: int) -> list[np.ndarray]:
     """Waveforms for each clip, whole clip at once, noise seeded per clip."""
     unet = {"student": fam.student, "teacher": fam.teacher, "budget": fam.budget_teacher, "e2e": fam.e2e_unet}[variant["unet"]]
-    video = fam.e2e_video if variant["unet"] == "e2e" else fam.video
     clf = fam.e2e_clf if variant["unet"] == "e2e" else fam.clf
+    all_feats = video_features(fam, clips, variant["unet"] == "e2e")
     out = []
     for i in range(0, len(clips), BATCH):
         group = clips[i: i + BATCH]
         frames = torch.from_numpy(np.stack([c.frames for c in group]))
-        feats = video(frames)
+        feats = all_feats[i: i + BATCH]
         t = frames.shape[1] - frames.shape[1] % 4
         noise = torch.stack([torch.randn(4, t, 16, generator=torch.Generator().manual_seed(seed + i + k))
                              for k in range(len(group))])
@@ -144,9 +161,12 @@ def variants(cfg: dict, cfg_s: float, cg_s: float) -> dict:
     wall-clock budget, sampled with the student's step count."""
     n, t = cfg["student_steps"], cfg["teacher_steps"]
     rows = {}
-    for guid, w, g in (("none", 0.0, 0.0), ("cfg", cfg_s, 0.0), ("double", cfg_s, cg_s)):
+    for guid, w, g in (("double", cfg_s, cg_s), ("none", 0.0, 0.0), ("cfg", cfg_s, 0.0)):
         rows[f"student_cavp_{guid}"] = {"unet": "student", "steps": n, "cfg": w, "cg": g}
-    rows["teacher_cavp_double"] = {"unet": "teacher", "steps": t, "cfg": cfg_s, "cg": cg_s}
+    for key, row in rows.items():
+        if key != "student_cavp_double":
+            row["subset"] = ABLATION_SUBSET
+    rows["teacher_cavp_double"] = {"unet": "teacher", "steps": t, "cfg": cfg_s, "cg": cg_s, "subset": TEACHER_SUBSET}
     rows["teacher_cavp_double_few"] = {"unet": "teacher", "steps": n, "cfg": cfg_s, "cg": cg_s}
     for feats, unet in (("cavp", "budget"), ("e2e", "e2e")):
         for guid, w, g in (("none", 0.0, 0.0), ("cfg", cfg_s, 0.0), ("double", cfg_s, cg_s)):
@@ -256,6 +276,8 @@ def report_md(ev: dict, figs: list[str]) -> str:
     for key, r in rows.items():
         parts = key.split("_")
         model, feats, guid = labels[parts[0]], parts[1], parts[2]
+        if "subset" in r:
+            guid += f" ({r['subset']} clips)"
         lines.append(f"| {model} | {'CAVP' if feats == 'cavp' else 'same encoder, no contrastive pretraining'} | {guid} | "
                      f"{r['steps']} | {fmt(r['onset_f1'])} | {fmt(r['onset_offset_ms'], 1)} | {fmt(r['class_accuracy'])} | "
                      f"{fmt(r['is'], 2)} | {fmt(r['fd'], 2)} | {fmt(r['kl'], 3)} | {fmt(r['align_acc'])} |")
@@ -282,27 +304,35 @@ def evaluate_bundle(cfg: dict, run: Path, bundle: Path, command: str | None = No
     rows, wavs_main = {}, None
     for name, v in variants(cfg, sampling["cfg_scale"], sampling["cg_scale"]).items():
         t1 = time.time()
-        wavs = generate(fam, clips, v, seed=12345)
-        rows[name] = {**score(fam, clips, wavs), **v}
+        subset = clips[: v.get("subset", len(clips))]
+        wavs = generate(fam, subset, v, seed=12345)
+        rows[name] = {**score(fam, subset, wavs), **v}
         if name == "student_cavp_double":
             wavs_main = wavs
+            n = min(TEACHER_SUBSET, len(clips))
+            rows["student_cavp_double_subset"] = {**score(fam, clips[:n], wavs[:n]), **v, "subset": n}
+            m = min(ABLATION_SUBSET, len(clips))
+            rows["student_cavp_double_ablation_subset"] = {**score(fam, clips[:m], wavs[:m]), **v, "subset": m}
         print(f"evaluate: {name}: F1 {rows[name]['onset_f1']:.3f} offset {fmt(rows[name]['onset_offset_ms'], 1)} ms "
               f"class {rows[name]['class_accuracy']:.3f} align {rows[name]['align_acc']:.3f} ({time.time() - t1:.0f}s)", flush=True)
-    ceil = ceilings(fam, clips)
+    ceil = ceilings(fam, clips[:ABLATION_SUBSET])
     for k, r in ceil.items():
         print(f"evaluate: ceiling {k}: F1 {r['onset_f1']:.3f} class {r['class_accuracy']:.3f} align {r['align_acc']:.3f}", flush=True)
     main = rows["student_cavp_double"]
     gt_f1 = ceil["ground_truth_audio"]["onset_f1"]
     targets = {
         "ground-truth ceiling F1 >= 0.9": {"value": round(gt_f1, 3), "met": gt_f1 >= 0.9},
-        "onset F1 >= 90% of ceiling": {"value": round(main["onset_f1"] / gt_f1, 3), "met": main["onset_f1"] >= 0.9 * gt_f1},
+        "onset F1 >= 90% of ceiling (ceiling on the first 100 clips)": {
+            "value": round(main["onset_f1"] / gt_f1, 3), "met": main["onset_f1"] >= 0.9 * gt_f1},
         "mean abs onset offset <= 30 ms": {"value": main["onset_offset_ms"], "met": (main["onset_offset_ms"] or 1e9) <= 30},
         "class accuracy >= 90%": {"value": round(main["class_accuracy"], 3), "met": main["class_accuracy"] >= 0.9},
         "Align Acc >= 90%": {"value": round(main["align_acc"], 3), "met": main["align_acc"] >= 0.9},
-        "double beats CFG on Align Acc": {"value": [round(main["align_acc"], 3), round(rows["student_cavp_cfg"]["align_acc"], 3)],
-                                          "met": main["align_acc"] > rows["student_cavp_cfg"]["align_acc"]},
-        "student within 5% of teacher F1": {"value": [round(main["onset_f1"], 3), round(rows["teacher_cavp_double"]["onset_f1"], 3)],
-                                            "met": main["onset_f1"] >= 0.95 * rows["teacher_cavp_double"]["onset_f1"]},
+        "double beats CFG on Align Acc (same clip subset)": {
+            "value": [round(rows["student_cavp_double_ablation_subset"]["align_acc"], 3), round(rows["student_cavp_cfg"]["align_acc"], 3)],
+            "met": rows["student_cavp_double_ablation_subset"]["align_acc"] > rows["student_cavp_cfg"]["align_acc"]},
+        "student within 5% of teacher F1 (same clip subset)": {
+            "value": [round(rows["student_cavp_double_subset"]["onset_f1"], 3), round(rows["teacher_cavp_double"]["onset_f1"], 3)],
+            "met": rows["student_cavp_double_subset"]["onset_f1"] >= 0.95 * rows["teacher_cavp_double"]["onset_f1"]},
     }
     size = sum(p.stat().st_size for p in Path(bundle).glob("*.onnx"))
     targets["bundle <= 40 MB"] = {"value": round(size / 1e6, 1), "met": size <= 40e6}
