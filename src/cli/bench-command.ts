@@ -17,7 +17,7 @@ import { MediaInputError } from '../errors.js';
 import { scoreClip } from '../evaluation/clip-scorer.js';
 import { readEvents } from '../evaluation/clip-set.js';
 import { type Bundle, defaultBundleDir, loadBundle, packageRoot } from '../models/bundle.js';
-import { InferenceRunner } from '../models/inference-runner.js';
+import { DEFAULT_INTRA_OP_THREADS, InferenceRunner } from '../models/inference-runner.js';
 import { deviceFlag, MODEL_OPTIONS, numberFlag, parse } from './options.js';
 
 export const BENCH_USAGE = `usage: foley bench [--json] [--clip VIDEO] [--model DIR] [--repeat N] [--threads N] [--threads-sweep]`;
@@ -115,7 +115,8 @@ export async function benchCommand(argv: string[]): Promise<number> {
   const clip = (values.clip as string | undefined) ?? join(packageRoot(), 'samples', 'clip.mp4');
   if (!existsSync(clip)) throw new MediaInputError(`[bench] clip ${clip} not found; pass --clip VIDEO`);
   const repeat = numberFlag('bench', values, 'repeat', { integer: true, min: 1 }) ?? 3;
-  const threads = numberFlag('bench', values, 'threads', { integer: true, min: 0 }) ?? 2;
+  const threads =
+    numberFlag('bench', values, 'threads', { integer: true, min: 0 }) ?? DEFAULT_INTRA_OP_THREADS;
   const device = deviceFlag('bench', values);
   const bundle = await loadBundle((values.model as string | undefined) ?? defaultBundleDir());
   const m = bundle.manifest;

@@ -40,7 +40,12 @@ interface Pending {
   reject: (error: Error) => void;
 }
 
-export const DEFAULT_INTRA_OP_THREADS = 2;
+/**
+ * Measured with `foley bench --threads-sweep` on models/default, 2 cores: student with double
+ * guidance 180–212 ms at 1 thread against 266–276 ms at 2 (three runs); one intra-op thread
+ * also leaves a core to decoding and the event loop.
+ */
+export const DEFAULT_INTRA_OP_THREADS = 1;
 
 export class InferenceRunner extends TypedEmitter<InferenceRunnerEvents> {
   private readonly pending = new Map<number, Pending>();
