@@ -21,7 +21,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { type BrowserContext, chromium, type Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 import { renderFoley, WHOLE_CLIP } from '../../pipelines/render.js';
 import { resolveGenerationSettings } from '../../src/diffusion/foley-generator.js';
 import { detectOnsets } from '../../src/dsp/onset-detection.js';
@@ -31,8 +31,8 @@ import { InferenceRunner } from '../../src/models/inference-runner.js';
 import { MelFrontend } from '../../src/models/mel-frontend.js';
 import { ensureClientBuilt } from '../../src/server/clientBuild.js';
 import { FoleyServer } from '../../src/server/FoleyServer.js';
+import { CHROMIUM, launchFakeCameraBrowser } from '../helpers/fake-camera-browser.js';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const BUNDLE_DIR = process.env.FOLEY_ONSET_BUNDLE ?? join(packageRoot(), 'models', 'default');
 const PYTHON = join(packageRoot(), '.venv', 'bin', 'python');
 const skip = !existsSync(CHROMIUM)
@@ -289,23 +289,7 @@ describe('onsets of the live path in headless Chromium', { skip, timeout: 240_00
         secret: 'onset-test',
         ...(pipeline ? { pipeline } : {}),
       });
-      context = await chromium.launchPersistentContext(join(dir, 'profile'), {
-        executablePath: CHROMIUM,
-        headless: true,
-        args: [
-          '--no-sandbox',
-          '--disable-gpu',
-          '--disable-background-networking',
-          '--disable-component-update',
-          '--disable-sync',
-          '--disable-quic',
-          '--no-first-run',
-          '--use-fake-ui-for-media-stream',
-          '--use-fake-device-for-media-stream',
-          `--use-file-for-fake-video-capture=${join(clipDir, 'video.y4m')}`,
-          '--autoplay-policy=no-user-gesture-required',
-        ],
-      });
+      context = await launchFakeCameraBrowser(join(dir, 'profile'), join(clipDir, 'video.y4m'));
       const urls = server.roomUrls('main');
       const obs = await context.newPage();
       await obs.goto(`${urls.obs}&record=1`);

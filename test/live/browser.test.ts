@@ -10,12 +10,12 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { type BrowserContext, chromium, type Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 import { ensureClientBuilt } from '../../src/server/clientBuild.js';
 import { FoleyServer } from '../../src/server/FoleyServer.js';
+import { CHROMIUM, launchFakeCameraBrowser } from '../helpers/fake-camera-browser.js';
 import { FIXTURES_DIR, TINY_BUNDLE_DIR } from '../helpers/media-fixtures.js';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const skip = existsSync(CHROMIUM) ? false : `no Chromium at ${CHROMIUM} (apt-get install chromium)`;
 
 /** Polls a page value until `predicate` holds (the page updates on its own events). */
@@ -57,23 +57,7 @@ describe('live path in headless Chromium', { skip, timeout: 120_000 }, () => {
     ]);
     await ensureClientBuilt();
     server = await FoleyServer.start({ port: 0, bundleDir: TINY_BUNDLE_DIR, secret: 'browser-test' });
-    context = await chromium.launchPersistentContext(join(dir, 'profile'), {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        '--disable-quic',
-        '--no-first-run',
-        '--use-fake-ui-for-media-stream',
-        '--use-fake-device-for-media-stream',
-        `--use-file-for-fake-video-capture=${y4m}`,
-        '--autoplay-policy=no-user-gesture-required', // what OBS's browser source does
-      ],
-    });
+    context = await launchFakeCameraBrowser(join(dir, 'profile'), y4m);
     if (process.env.FOLEY_TEST_DEBUG) {
       context.on('console', (m) => process.stderr.write(`page console: ${m.text()}\n`));
       context.on('weberror', (e) => process.stderr.write(`page error: ${e.error().message}\n`));
