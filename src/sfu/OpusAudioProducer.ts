@@ -1,11 +1,12 @@
 import { randomInt } from 'node:crypto';
-import dgram from 'node:dgram';
+import type dgram from 'node:dgram';
 import type { types as ms } from 'mediasoup';
 import { TypedEmitter } from '../typed-emitter.js';
 import { AttachError } from './errors.js';
 import { Logger } from './Logger.js';
 import type { OpusPacket } from './OpusEncoder.js';
 import { serializeRtpPacket } from './rtp/RtpPacket.js';
+import { bindUdpSocket } from './udpSocket.js';
 
 const logger = new Logger('sfu:OpusAudioProducer');
 
@@ -65,14 +66,7 @@ export class OpusAudioProducer extends TypedEmitter<OpusAudioProducerEvents> {
         '[sfu:audio-out] the router has no audio/opus codec; add { kind: "audio", mimeType: "audio/opus", clockRate: 48000, channels: 2 } to its mediaCodecs',
       );
     }
-    const socket = dgram.createSocket('udp4');
-    await new Promise<void>((resolve, reject) => {
-      socket.once('error', reject);
-      socket.bind(0, listenIp, () => {
-        socket.off('error', reject);
-        resolve();
-      });
-    });
+    const socket = await bindUdpSocket(listenIp);
     const transport = await router.createPlainTransport({ listenIp, rtcpMux: false, comedia: true });
     try {
       const ssrc = randomInt(1, 2 ** 31);

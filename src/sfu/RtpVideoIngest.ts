@@ -1,4 +1,4 @@
-import dgram from 'node:dgram';
+import type dgram from 'node:dgram';
 import type { types as ms } from 'mediasoup';
 import { TypedEmitter } from '../typed-emitter.js';
 import { AttachError, UnsupportedCodecError } from './errors.js';
@@ -8,6 +8,7 @@ import { FrameAssembler } from './rtp/FrameAssembler.js';
 import { h264PayloadFormat } from './rtp/H264PayloadFormat.js';
 import { parseRtpPacket } from './rtp/RtpPacket.js';
 import { vp8PayloadFormat } from './rtp/Vp8PayloadFormat.js';
+import { bindUdpSocket } from './udpSocket.js';
 import { DECODABLE_MIME_TYPES, type DecodedVideoFrame, VideoFrameDecoder } from './VideoFrameDecoder.js';
 
 const logger = new Logger('sfu:RtpVideoIngest');
@@ -121,14 +122,7 @@ export class RtpVideoIngest extends TypedEmitter<RtpVideoIngestEvents> {
     if (!format) throw new UnsupportedCodecError(mimeType, DECODABLE_MIME_TYPES);
 
     const decoder = await VideoFrameDecoder.create(mimeType, outWidth, outHeight);
-    const socket = dgram.createSocket('udp4');
-    await new Promise<void>((resolve, reject) => {
-      socket.once('error', reject);
-      socket.bind(0, listenIp, () => {
-        socket.off('error', reject);
-        resolve();
-      });
-    });
+    const socket = await bindUdpSocket(listenIp);
     // Loopback bursts of a keyframe can exceed the default buffer.
     try {
       socket.setRecvBufferSize(4 * 1024 * 1024);

@@ -9,6 +9,15 @@ import { InferenceRunner } from '../../src/models/inference-runner.js';
 import { TINY_BUNDLE_DIR } from '../helpers/media-fixtures.js';
 import { maxAbsDiff } from '../helpers/tiny-bundle.js';
 
+/** 20-frame windows, 4 frames of overlap, in the tiny bundle's geometry. */
+const TINY_WINDOW_PLAN = {
+  windowFrames: 20,
+  overlapFrames: 4,
+  dim: 64,
+  latentChannels: 4,
+  latentMelBins: 16,
+};
+
 describe('generateWindows', () => {
   let runner: InferenceRunner;
   before(async () => {
@@ -31,16 +40,7 @@ describe('generateWindows', () => {
       resolveGenerationSettings(runner.bundle.manifest, { seed: 1 }),
     );
     const windows = await lastValueFrom(
-      from(chunks).pipe(
-        generateWindows(generator, {
-          windowFrames: 20,
-          overlapFrames: 4,
-          dim: 64,
-          latentChannels: 4,
-          latentMelBins: 16,
-        }),
-        toArray(),
-      ),
+      from(chunks).pipe(generateWindows(generator, TINY_WINDOW_PLAN), toArray()),
     );
     assert.deepEqual(
       windows.map((w) => [w.startFrame, w.frames, w.overlapFrames]),
@@ -69,13 +69,7 @@ describe('generateWindows', () => {
     const generator = new FoleyGenerator(runner, resolveGenerationSettings(runner.bundle.manifest));
     const windows = await lastValueFrom(
       from([{ startFrame: 0, frames: 9, features: new Float32Array(9 * 64) }]).pipe(
-        generateWindows(generator, {
-          windowFrames: 20,
-          overlapFrames: 4,
-          dim: 64,
-          latentChannels: 4,
-          latentMelBins: 16,
-        }),
+        generateWindows(generator, TINY_WINDOW_PLAN),
         toArray(),
       ),
     );

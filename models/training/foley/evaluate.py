@@ -81,9 +81,8 @@ def generate(fam: Family, clips: list, variant: dict, seed: int) -> list[np.ndar
     out = []
     for i in range(0, len(clips), BATCH):
         group = clips[i: i + BATCH]
-        frames = torch.from_numpy(np.stack([c.frames for c in group]))
         feats = all_feats[i: i + BATCH]
-        t = frames.shape[1] - frames.shape[1] % 4
+        t = feats.shape[1] - feats.shape[1] % 4
         noise = torch.stack([torch.randn(4, t, 16, generator=torch.Generator().manual_seed(seed + i + k))
                              for k in range(len(group))])
         z = sample(unet, clf, feats[:, :t], noise, variant["steps"], variant["cfg"], variant["cg"], fam.schedule)

@@ -281,10 +281,11 @@ def ldm_batch(ctx: Ctx, st: Store, gen, feats, ae, b: int, w: int, split_merge_p
     if video is None:
         fv = feats[src_idx.to(dev), src_t.to(dev)]
     else:
-        if st.frames is not None and st.frames_on_device:
-            frames = st.frames[src_idx.to(dev), src_t.to(dev)]
+        frames_all = st.frames  # loads them (to the GPU when they fit) on first use
+        if st.frames_on_device:
+            frames = frames_all[src_idx.to(dev), src_t.to(dev)]
         else:
-            frames = torch.from_numpy(np.stack([st.frames[i, t] for i, t in zip(src_idx.numpy(), src_t.numpy())])).to(dev)
+            frames = torch.from_numpy(np.stack([frames_all[i, t] for i, t in zip(src_idx.numpy(), src_t.numpy())])).to(dev)
         fv = video(frames)
     return z0, fv
 
@@ -362,17 +363,15 @@ def _train_clf(ctx: Ctx, stage: str, encoder: str):
         acc = ((logit > 0).float() == label).float().mean()
         return loss, f"acc {acc.item():.3f}"
 
-    return train_loop(ctx, stage, list(clf.parameters()), cfg["clf_steps"], cfg["clf_lr"], step), clf
+    return clf, train_loop(ctx, stage, list(clf.parameters()), cfg["clf_steps"], cfg["clf_lr"], step)
 
 
 def stage_align_clf(ctx: Ctx):
-    info, clf = _train_clf(ctx, "align_clf", "cavp")
-    return clf, info
+    return _train_clf(ctx, "align_clf", "cavp")
 
 
 def stage_align_clf_e2e(ctx: Ctx):
-    info, clf = _train_clf(ctx, "align_clf_e2e", "ldm_e2e")
-    return clf, info
+    return _train_clf(ctx, "align_clf_e2e", "ldm_e2e")
 
 
 def stage_distill(ctx: Ctx):
