@@ -1,12 +1,21 @@
 #!/usr/bin/env bash
-# Second GPU call: regenerates the data, continues the LDM from a carried checkpoint, re-distills.
-# Carried: data/drums.npz and runs/default/{config.json,autoencoder.pt,cavp.pt,ldm.pt}.
+# A later GPU call: regenerates the data, continues the LDM from a carried checkpoint with a
+# learning-rate schedule sized to the call (so the cosine anneals to zero), then re-distills.
+# STAGES=data,features,align_clf retrains only the alignment classifier (CLF_STEPS, CLF_S).
+# Carried: data/drums.npz and runs/default/{autoencoder.pt,cavp.pt,ldm.pt}.
+# Knobs: LDM_STEPS/LDM_S (steps and time cap), DISTILL_STEPS/DISTILL_S (per round; cap for all rounds),
+# ROUNDS (distillation rounds as JSON), BUDGET_S (whole run).
 set -uo pipefail
-export PYTHONUNBUFFERED=1 FOLEY_DRUMS_NPZ=$PWD/data/drums.npz FOLEY_WORKERS=16 FOLEY_INIT_DIR=$PWD/runs/default
-RUNS=/tmp/runs; mkdir -p $RUNS/default
+export PYTHONUNBUFFERED=1 FOLEY_DRUMS_NPZ=$PWD/data/drums.npz FOLEY_WORKERS=${FOLEY_WORKERS:-16} FOLEY_INIT_DIR=$PWD/runs/default
+RUNS=${RUNS:-/tmp/runs}; mkdir -p $RUNS/default
+OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
 cp runs/default/autoencoder.pt runs/default/cavp.pt $RUNS/default/
 cd models/training
-timeout -k 10 ${BUDGET_S:-265} python3 -m foley.run --profile gpu --name default --device cuda --jobs 2 --until train \
-  --runs-dir $RUNS --stages data,features,ldm,distill --set stage_seconds.ldm=${LDM_S:-150} --set stage_seconds.distill=${DISTILL_S:-56} \
-  2>&1 | grep --line-buffered -v -e NNPACK -e UserWarning -e "torch.from_numpy" | tee "$OUT/continue.log"
-cd $RUNS/default && ls -la && cp ldm.pt ldm.json distill.pt distill.json "$OUT/" 2>/dev/null; ls -la "$OUT"
+timeout -k 10 ${BUDGET_S:-265} python3 -m foley.run --profile gpu --name default --device ${DEVICE:-cuda} --jobs 2 --until train \
+  --runs-dir $RUNS --stages ${STAGES:-data,features,ldm,distill} \
+  --set clf_steps=${CLF_STEPS:-3000} --set stage_seconds.align_clf=${CLF_S:-50} \
+  --set ldm_steps=${LDM_STEPS:-6500} --set stage_seconds.ldm=${LDM_S:-330} \
+  --set distill_rounds=${ROUNDS:-[8,4]} --set distill_steps=${DISTILL_STEPS:-800} --set stage_seconds.distill=${DISTILL_S:-120} \
+  ${EXTRA_SET:-} 2>&1 | grep --line-buffered -v -e NNPACK -e UserWarning -e "torch.from_numpy" | tee "$OUT/continue.log"
+cd $RUNS/default && ls -la
+for stage in ldm distill align_clf; do [ -f $stage.pt ] && cp $stage.pt $stage.json "$OUT/"; done; ls -la "$OUT"

@@ -45,6 +45,9 @@ class Family:
         # when the teacher was trained further in a second call.
         first = "ldm_first_call" if (run / "ldm_first_call.pt").exists() else "ldm"
         self.budget_teacher = load(first, "unet")
+        # Likewise the alignment classifier, when it was retrained in a later call.
+        first_clf = "align_clf_first_call" if (run / "align_clf_first_call.pt").exists() else "align_clf"
+        self.budget_clf = load(first_clf, "clf")
         self.student = load("distill", "unet")
         self.clf = load("align_clf", "clf")
         self.e2e_unet = load("ldm_e2e", "unet")
@@ -76,7 +79,7 @@ def video_features(fam: Family, clips: list, e2e: bool) -> torch.Tensor:
 def generate(fam: Family, clips: list, variant: dict, seed: int) -> list[np.ndarray]:
     """Waveforms for each clip, whole clip at once, noise seeded per clip."""
     unet = {"student": fam.student, "teacher": fam.teacher, "budget": fam.budget_teacher, "e2e": fam.e2e_unet}[variant["unet"]]
-    clf = fam.e2e_clf if variant["unet"] == "e2e" else fam.clf
+    clf = {"e2e": fam.e2e_clf, "budget": fam.budget_clf}.get(variant["unet"], fam.clf)
     all_feats = video_features(fam, clips, variant["unet"] == "e2e")
     out = []
     for i in range(0, len(clips), BATCH):
@@ -190,10 +193,10 @@ def tune_guidance(cfg: dict, run: Path, clips_n: int = 24) -> dict:
         print(f"tune: ω={w} γ={g}: F1 {s['onset_f1']:.3f} align {s['align_acc']:.3f} class {s['class_accuracy']:.3f}", flush=True)
         return s["onset_f1"] + s["align_acc"] + s["class_accuracy"]
 
-    by_w = {w: trial(w, 0.0) for w in (0.5, 1.0, 2.0, 3.0)}
+    by_w = {w: trial(w, 0.0) for w in (0.5, 1.0, 2.0, 3.0, 4.0, 6.0)}
     best_w = max(by_w, key=by_w.get)
     by_g = {0.0: by_w[best_w]}
-    for g in (0.5, 1.0, 2.0, 4.0):
+    for g in (0.5, 1.0, 2.0, 4.0, 8.0):
         by_g[g] = trial(best_w, g)
     best_g = max(by_g, key=by_g.get)
     out = {"cfg_scale": best_w, "cg_scale": best_g, "trials": trials}
