@@ -417,7 +417,7 @@ export class LiveFoleyPipeline extends TypedEmitter<LivePipelineEvents> {
         const t0 = performance.now();
         let wave: { samples: Float32Array; windowStart: number } | null = null;
         try {
-          wave = await this.#generate(seg, chunk, level);
+          wave = await this.#generate(seg, chunk, level, deadline);
         } catch (error) {
           if (this.#closed) return;
           logger.warn(`chunk ${chunk} failed at level ${level.name}: ${(error as Error).message}`);
@@ -458,6 +458,7 @@ export class LiveFoleyPipeline extends TypedEmitter<LivePipelineEvents> {
     seg: SegmentState,
     chunk: number,
     level: QualityLevel,
+    deadlineMs: number,
   ): Promise<{ samples: Float32Array; windowStart: number }> {
     const m = this.options.manifest;
     const K = this.chunkFrames;
@@ -473,19 +474,28 @@ export class LiveFoleyPipeline extends TypedEmitter<LivePipelineEvents> {
     const frameBytes = m.video.width * m.video.height * 3;
     const rgb = new Uint8Array(count * frameBytes);
     for (let i = 0; i < count; i++) rgb.set(this.#frameAt(seg, start - c + i), i * frameBytes);
-    const features = await this.model.videoFeatures(rgb, count);
+    const features = await this.model.videoFeatures(rgb, count, deadlineMs);
     for (let i = 0; i < K; i++)
       seg.features[(start + i) % HISTORY_SLOTS] = features.slice((c + i) * dim, (c + i + 1) * dim);
 
-    // 2. Window: known context (already generated latent) + new frames + a right guard (the
-    //    last new frame's features repeated), padded to timeMultiple.
+    // 2. Window: known context (already generated latent) + new frames + a right guard,
+    //    padded to timeMultiple. The guard takes the features of the look-ahead frames that
+    //    have arrived (their own right context is cut short; the next chunk recomputes
+    //    them), so a sound starting just after the chunk is announced; past those, the last
+    //    feature repeats.
     const knownFrames = Math.max(0, Math.min(level.contextFrames, start - seg.latentValidFrom));
     const windowStart = start - knownFrames;
     const frames = roundUpTo(knownFrames + K + RIGHT_GUARD_FRAMES, m.latent.timeMultiple);
+    const ahead = Math.max(0, Math.min(c, seg.filled - (start + K)));
     const windowFeatures = new Float32Array(frames * dim);
     for (let i = 0; i < frames; i++) {
-      const f = seg.features[Math.min(windowStart + i, start + K - 1) % HISTORY_SLOTS]!;
-      windowFeatures.set(f, i * dim);
+      const index = windowStart + i;
+      if (index < start + K) {
+        windowFeatures.set(seg.features[index % HISTORY_SLOTS]!, i * dim);
+      } else {
+        const k = c + K + Math.min(index - (start + K), ahead - 1);
+        windowFeatures.set(features.subarray(k * dim, (k + 1) * dim), i * dim);
+      }
     }
     const noise = latentNoise(this.#seed, windowStart, frames, channels, melBins);
     let known: { latent: Float32Array; frames: number } | undefined;
@@ -508,6 +518,7 @@ export class LiveFoleyPipeline extends TypedEmitter<LivePipelineEvents> {
       steps: level.steps,
       cfgScale: level.cfgScale,
       cgScale: level.cgScale,
+      deadlineMs,
     });
     for (let f = knownFrames; f < knownFrames + K; f++) {
       const values = new Float32Array(frameValues);
@@ -520,7 +531,7 @@ export class LiveFoleyPipeline extends TypedEmitter<LivePipelineEvents> {
     }
 
     // 4. Decoder and vocoder over the window (the context keeps the vocoder's edge seamless).
-    const samples = await this.model.renderWaveform(latent, frames);
+    const samples = await this.model.renderWaveform(latent, frames, deadlineMs);
     return { samples, windowStart };
   }
 

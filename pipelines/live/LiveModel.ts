@@ -8,7 +8,7 @@
 import type { LatentShape } from '../../src/diffusion/latent-frames.js';
 import { type GuidanceTerms, runSampler } from '../../src/diffusion/sampler.js';
 import { DiffusionSchedule } from '../../src/diffusion/schedule.js';
-import type { InferenceRunner } from '../../src/models/inference-runner.js';
+import type { InferenceRunner, RunOptions } from '../../src/models/inference-runner.js';
 import type { Manifest } from '../../src/models/manifest.js';
 import { float32Tensor, uint8Tensor } from '../../src/models/tensor.js';
 
@@ -21,6 +21,8 @@ export interface WindowRequest {
   steps: number;
   cfgScale: number;
   cgScale: number;
+  /** When the chunk's audio is due (performance.now() ms): orders the shared runner's queue. */
+  deadlineMs?: number;
 }
 
 export class LiveModel {
@@ -53,11 +55,13 @@ export class LiveModel {
   }
 
   /** CAVP features for `count` RGB frames (packed [count, H, W, 3]). Returns [count, dim]. */
-  async videoFeatures(rgb: Uint8Array, count: number): Promise<Float32Array> {
+  async videoFeatures(rgb: Uint8Array, count: number, deadlineMs?: number): Promise<Float32Array> {
     const { width, height } = this.manifest.video;
-    const { outputs } = await this.runner.run('video_encoder', {
-      frames: uint8Tensor(rgb, [1, count, height, width, 3]),
-    });
+    const { outputs } = await this.runner.run(
+      'video_encoder',
+      { frames: uint8Tensor(rgb, [1, count, height, width, 3]) },
+      due(deadlineMs),
+    );
     return outputs.features!.data as Float32Array;
   }
 
@@ -68,14 +72,19 @@ export class LiveModel {
     const dims = [1, shape.channels, frames, shape.melBins];
     const featureDims = [1, frames, this.featureDim];
     const zeros = new Float32Array(features.length);
+    const order = due(request.deadlineMs);
     const terms: GuidanceTerms = {
       epsilon: async (zt, timestep, withUnconditional) => {
         if (!withUnconditional) {
-          const { outputs } = await this.runner.run(this.unet, {
-            z_t: float32Tensor(zt, dims),
-            timestep: float32Tensor(new Float32Array([timestep]), [1]),
-            video_features: float32Tensor(features, featureDims),
-          });
+          const { outputs } = await this.runner.run(
+            this.unet,
+            {
+              z_t: float32Tensor(zt, dims),
+              timestep: float32Tensor(new Float32Array([timestep]), [1]),
+              video_features: float32Tensor(features, featureDims),
+            },
+            order,
+          );
           return { conditional: outputs.eps!.data as Float32Array };
         }
         // Conditional and unconditional passes batched together: one run, batch 2.
@@ -85,20 +94,28 @@ export class LiveModel {
         const f2 = new Float32Array(features.length * 2);
         f2.set(features, 0);
         f2.set(zeros, features.length);
-        const { outputs } = await this.runner.run(this.unet, {
-          z_t: float32Tensor(z2, [2, ...dims.slice(1)]),
-          timestep: float32Tensor(new Float32Array([timestep, timestep]), [2]),
-          video_features: float32Tensor(f2, [2, frames, this.featureDim]),
-        });
+        const { outputs } = await this.runner.run(
+          this.unet,
+          {
+            z_t: float32Tensor(z2, [2, ...dims.slice(1)]),
+            timestep: float32Tensor(new Float32Array([timestep, timestep]), [2]),
+            video_features: float32Tensor(f2, [2, frames, this.featureDim]),
+          },
+          order,
+        );
         const eps = outputs.eps!.data as Float32Array;
         return { conditional: eps.slice(0, zt.length), unconditional: eps.slice(zt.length) };
       },
       classifierGradient: async (zt, timestep) => {
-        const { outputs } = await this.runner.run('align_classifier', {
-          z_t: float32Tensor(zt, dims),
-          timestep: float32Tensor(new Float32Array([timestep]), [1]),
-          video_features: float32Tensor(features, featureDims),
-        });
+        const { outputs } = await this.runner.run(
+          'align_classifier',
+          {
+            z_t: float32Tensor(zt, dims),
+            timestep: float32Tensor(new Float32Array([timestep]), [1]),
+            video_features: float32Tensor(features, featureDims),
+          },
+          order,
+        );
         return outputs.grad!.data as Float32Array;
       },
     };
@@ -114,15 +131,24 @@ export class LiveModel {
   }
 
   /** Latent → normalized mel → 16 kHz waveform of frames × samplesPerFrame samples. */
-  async renderWaveform(latent: Float32Array, frames: number): Promise<Float32Array> {
+  async renderWaveform(latent: Float32Array, frames: number, deadlineMs?: number): Promise<Float32Array> {
     const shape = this.latentShape(frames);
-    const { outputs: dec } = await this.runner.run('latent_decoder', {
-      latent: float32Tensor(latent, [1, shape.channels, frames, shape.melBins]),
-    });
+    const order = due(deadlineMs);
+    const { outputs: dec } = await this.runner.run(
+      'latent_decoder',
+      { latent: float32Tensor(latent, [1, shape.channels, frames, shape.melBins]) },
+      order,
+    );
     const mel = dec.mel!;
-    const { outputs: voc } = await this.runner.run('vocoder', {
-      mel: float32Tensor(mel.data as Float32Array, mel.dims),
-    });
+    const { outputs: voc } = await this.runner.run(
+      'vocoder',
+      { mel: float32Tensor(mel.data as Float32Array, mel.dims) },
+      order,
+    );
     return voc.waveform!.data as Float32Array;
   }
+}
+
+function due(deadlineMs: number | undefined): RunOptions {
+  return deadlineMs === undefined ? {} : { deadlineMs };
 }

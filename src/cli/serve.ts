@@ -20,7 +20,8 @@ export const SERVE_USAGE = `foley serve [options]
   --rtc-listen-ip IP     address mediasoup listens on (default 127.0.0.1; 0.0.0.0 with --announced-ip)
   --latency-budget MS    frame-arrival to Opus latency bound (default 400)
   --chunk-frames N       new frames per generated chunk (default 4 = 160 ms)
-  --lookahead-frames N   frames waited for past a chunk (default: the bundle's video context)`;
+  --lookahead-frames N   frames waited for past a chunk (default: the bundle's video context)
+  --inference-workers N  inference threads shared by all rooms, each with its own sessions (default 1)`;
 
 export const BENCH_LIVE_USAGE = `foley bench --live [options]
   --model DIR            bundle folder (default models/default)
@@ -28,7 +29,7 @@ export const BENCH_LIVE_USAGE = `foley bench --live [options]
   --duration S           seconds to run (default 30)
   --rooms N              rooms publishing at once (default 1)
   --codec vp8|h264       codec the clip is sent with (default vp8)
-  --latency-budget MS, --chunk-frames N, --lookahead-frames N   as for serve
+  --latency-budget MS, --chunk-frames N, --lookahead-frames N, --inference-workers N   as for serve
   --json                 print the report as JSON`;
 
 function intFlag(value: string | undefined, name: string, min: number): number | undefined {
@@ -63,6 +64,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
     'latency-budget': { type: 'string' },
     'chunk-frames': { type: 'string' },
     'lookahead-frames': { type: 'string' },
+    'inference-workers': { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   });
   if (values.help) {
@@ -73,7 +75,9 @@ export async function serveCommand(argv: string[]): Promise<number> {
   const latencyBudgetMs = intFlag(values['latency-budget'], 'latency-budget', 50);
   const chunkFrames = intFlag(values['chunk-frames'], 'chunk-frames', 1);
   const lookaheadFrames = intFlag(values['lookahead-frames'], 'lookahead-frames', 0);
+  const inferenceWorkers = intFlag(values['inference-workers'], 'inference-workers', 1);
   const server = await FoleyServer.start({
+    ...(inferenceWorkers ? { inferenceWorkers } : {}),
     bundleDir: values.model ?? join(packageRoot(), 'models', 'default'),
     host: values.host ?? '127.0.0.1',
     port: intFlag(values.port, 'port', 0) ?? 8080,
@@ -124,6 +128,7 @@ export async function benchLiveCommand(argv: string[]): Promise<number> {
     'latency-budget': { type: 'string' },
     'chunk-frames': { type: 'string' },
     'lookahead-frames': { type: 'string' },
+    'inference-workers': { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   });
   if (values.help) {
@@ -137,7 +142,9 @@ export async function benchLiveCommand(argv: string[]): Promise<number> {
   const chunkFrames = intFlag(values['chunk-frames'], 'chunk-frames', 1);
   const lookaheadFrames = intFlag(values['lookahead-frames'], 'lookahead-frames', 0);
   const durationSeconds = intFlag(values.duration, 'duration', 1) ?? 30;
+  const inferenceWorkers = intFlag(values['inference-workers'], 'inference-workers', 1);
   const report = await runLiveBench({
+    ...(inferenceWorkers ? { inferenceWorkers } : {}),
     bundleDir: values.model ?? join(packageRoot(), 'models', 'default'),
     clip: values.clip ?? join(packageRoot(), 'samples', 'clip.mp4'),
     durationSeconds,

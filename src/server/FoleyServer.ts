@@ -26,6 +26,8 @@ export interface FoleyServerOptions {
   /** Bundle folder (default models/default) or a started runner to share. */
   bundleDir?: string;
   runner?: InferenceRunner;
+  /** Inference worker threads of the runner it starts (ignored with `runner`). Default 1. */
+  inferenceWorkers?: number;
   /** Address WebRTC candidates carry (set to the LAN address to publish from another machine). */
   announcedIp?: string;
   /** Address mediasoup listens on for WebRTC. Default 127.0.0.1. */
@@ -54,8 +56,9 @@ const MIME: Record<string, string> = {
 
 /**
  * `foley serve`: HTTP for the pages in client/, WebSocket signaling (/ws), the Ogg
- * Opus stream for OBS (/listen), one mediasoup worker and a router per room, and
- * one shared inference worker. Every connection needs the room's token.
+ * Opus stream for OBS (/listen), one mediasoup worker and a router per room, and one
+ * inference runner shared by all rooms (deadline-ordered queue). Every connection needs
+ * the room's token.
  */
 export class FoleyServer extends TypedEmitter<FoleyServerEvents> {
   readonly rooms = new Map<string, Room>();
@@ -92,7 +95,10 @@ export class FoleyServer extends TypedEmitter<FoleyServerEvents> {
     try {
       if (!runner) {
         const bundle = await loadBundle(options.bundleDir ?? join(packageRoot(), 'models', 'default'));
-        runner = await InferenceRunner.start(bundle, { models: LiveFoleyPipeline.models(bundle.manifest) });
+        runner = await InferenceRunner.start(bundle, {
+          models: LiveFoleyPipeline.models(bundle.manifest),
+          workers: options.inferenceWorkers ?? 1,
+        });
         ownsRunner = true;
       }
     } catch (error) {

@@ -15,6 +15,8 @@ export interface LiveBenchOptions {
   codec?: 'vp8' | 'h264';
   chunkFrames?: number;
   lookaheadFrames?: number;
+  /** Inference worker threads shared by the rooms. Default 1. */
+  inferenceWorkers?: number;
   onProgress?: (elapsedSeconds: number) => void;
 }
 
@@ -38,6 +40,7 @@ export interface LiveBenchReport {
   bundle: string;
   clip: string;
   durationSeconds: number;
+  inferenceWorkers: number;
   rooms: LiveBenchRoomReport[];
 }
 
@@ -61,7 +64,10 @@ function median(values: number[]): number {
  */
 export async function runLiveBench(options: LiveBenchOptions): Promise<LiveBenchReport> {
   const bundle = await loadBundle(options.bundleDir);
-  const runner = await InferenceRunner.start(bundle, { models: LiveFoleyPipeline.models(bundle.manifest) });
+  const runner = await InferenceRunner.start(bundle, {
+    models: LiveFoleyPipeline.models(bundle.manifest),
+    workers: options.inferenceWorkers ?? 1,
+  });
   const worker = await mediasoup.createWorker({ logLevel: 'warn', rtcMinPort: 40000, rtcMaxPort: 49999 });
   const sources: FfmpegRtpSource[] = [];
   const attachments: FoleyAttachment[] = [];
@@ -93,6 +99,7 @@ export async function runLiveBench(options: LiveBenchOptions): Promise<LiveBench
       bundle: bundle.manifest.name,
       clip: options.clip,
       durationSeconds: options.durationSeconds,
+      inferenceWorkers: runner.workerCount,
       rooms: attachments.map((a, room) => {
         const s = a.pipeline.stats;
         const sorted = [...s.latenciesMs].sort((x, y) => x - y);
@@ -139,7 +146,7 @@ export async function runLiveBench(options: LiveBenchOptions): Promise<LiveBench
 
 export function formatLiveBench(report: LiveBenchReport): string {
   const lines = [
-    `live bench: bundle ${report.bundle}, clip ${report.clip}, ${report.durationSeconds} s, ${report.rooms.length} room(s)`,
+    `live bench: bundle ${report.bundle}, clip ${report.clip}, ${report.durationSeconds} s, ${report.rooms.length} room(s), ${report.inferenceWorkers} inference worker(s)`,
   ];
   const f = (x: number) => (Number.isFinite(x) ? x.toFixed(1) : 'n/a');
   for (const r of report.rooms) {

@@ -45,8 +45,8 @@ const skip = !existsSync(CHROMIUM)
 
 const CLIP_SEED = 131;
 const WINDOW_S = 0.08;
-/** Loops of the clip recorded after the audio starts. */
-const LOOPS = 2;
+/** Loops of the clip recorded after the audio starts (and offline renders, one per seed). */
+const LOOPS = 4;
 /** Skipped after the first audible packet: start-up and the first chunks. */
 const WARMUP_MS = 1000;
 const FRAME_MS = 40;
@@ -224,12 +224,13 @@ describe('onsets of the live path in headless Chromium', { skip, timeout: 240_00
     rmSync(dir, { recursive: true, force: true });
   });
 
-  // The bound is the issue's target and is not met on the 2-core development machine yet
-  // (unloaded, one intra-op thread: 1.07, 0.87 and 0.99 of the offline F1 in three runs): reported as todo, not weakened.
+  // The issue's bound, not met reliably yet on the 2-core machine (unloaded): with 4 loops and
+  // 4 seeds, 0.940, 0.947, 0.902 and 0.927 of the offline F1; with 6, 0.913 and 0.896. The live
+  // path finds about as many events but adds onsets (64-67 against 57 offline for 48 events).
   it(
     'plays foley whose onsets score at least 90% of the offline render at ±80 ms',
     {
-      todo: 'live/offline F1 varies 0.87..1.07 run to run on 2 cores (issue 4 target: >= 0.9 every run)',
+      todo: 'live/offline F1 0.90..0.95 over 4 loops, 0.896..0.913 over 6 (issue 4 target: >= 0.9 every run)',
     },
     async (t) => {
       const events = JSON.parse(readFileSync(join(clipDir, 'events.json'), 'utf8')) as {
@@ -239,18 +240,26 @@ describe('onsets of the live path in headless Chromium', { skip, timeout: 240_00
       const clipMs = events.seconds * 1000;
       const m = runner.bundle.manifest;
 
-      // 1. The offline render of the same clip with the same bundle.
-      const offline = await renderFoley(join(clipDir, 'video.mp4'), runner, {
-        generation: resolveGenerationSettings(m, {}),
-        windowFrames: WHOLE_CLIP,
-        overlapFrames: 0,
-      });
+      // 1. The offline render of the same clip with the same bundle, once per noise seed:
+      //    the clip has only ~8 events, so one render's F1 moves in steps of ~0.1. The renders
+      //    are scored as consecutive loops, pooled like the live recording's loops.
+      const offlineOnsets: number[] = [];
+      let offline: Awaited<ReturnType<typeof renderFoley>> | undefined;
+      for (let seed = 0; seed < LOOPS; seed++) {
+        offline = await renderFoley(join(clipDir, 'video.mp4'), runner, {
+          generation: resolveGenerationSettings(m, { seed }),
+          windowFrames: WHOLE_CLIP,
+          overlapFrames: 0,
+        });
+        for (const x of await onsetsOf(runner, offline.waveform))
+          offlineOnsets.push(x + seed * events.seconds);
+      }
       const offlineScore = scoreOnsets(
-        events.events.map((e) => e.time),
-        await onsetsOf(runner, offline.waveform),
+        Array.from({ length: LOOPS }, (_, k) => events.events.map((e) => e.time + k * events.seconds)).flat(),
+        offlineOnsets,
         WINDOW_S,
       );
-      t.diagnostic(`offline render: ${summary(offlineScore)}`);
+      t.diagnostic(`offline render (${LOOPS} seeds): ${summary(offlineScore)}`);
 
       // 2. The live path: server, publisher page with the clip as camera, OBS page recording.
       const { width, height } = m.video;
@@ -324,12 +333,12 @@ describe('onsets of the live path in headless Chromium', { skip, timeout: 240_00
         if (firstAudibleEpochMs === null && p.generated)
           firstAudibleEpochMs = performance.timeOrigin + p.sentMs;
       });
-      const recordUntil = Date.now() + 60_000;
+      const recordUntil = Date.now() + 30_000 + WARMUP_MS + LOOPS * clipMs;
       while (
         firstAudibleEpochMs === null ||
         Date.now() < firstAudibleEpochMs + WARMUP_MS + LOOPS * clipMs + 1500
       ) {
-        assert.ok(Date.now() < recordUntil, 'no generated audio within a minute');
+        assert.ok(Date.now() < recordUntil, 'no generated audio within 30 s, or it stopped');
         await new Promise((r) => setTimeout(r, 500));
       }
       const stats = attachment.pipeline.stats;
@@ -427,13 +436,13 @@ describe('onsets of the live path in headless Chromium', { skip, timeout: 240_00
             estimatedMs,
             mediaOfOnsets,
             referenceEvents: events.events,
-            offlineOnsets: await onsetsOf(runner, offline.waveform),
+            offlineOnsets: await onsetsOf(runner, offline!.waveform),
             statedOffsetMs: played.statedOffsetMs,
             anchorMs,
             firstMediaMs: frames[0]!.mediaTimeMs,
           }),
         );
-        writeFileSync(join(process.env.FOLEY_ONSET_DUMP, 'offline-16k.f32'), offline.waveform);
+        writeFileSync(join(process.env.FOLEY_ONSET_DUMP, 'offline-16k.f32'), offline!.waveform);
       }
       // The first audible packet carries media time (sent − anchor − server offset).
       const fromMs = clipTimeOfMedia(firstAudibleEpochMs! - anchorMs - serverOffsetMs + WARMUP_MS);

@@ -63,6 +63,72 @@ describe('InferenceRunner', () => {
   });
 });
 
+describe('InferenceRunner queue', () => {
+  const mel = () => ({ mel: float32Tensor(new Float32Array(64 * 800), [1, 64, 800]) });
+
+  it('serves queued runs earliest deadline first, runs without one last in arrival order', async () => {
+    const runner = await InferenceRunner.start(await loadBundle(TINY_BUNDLE_DIR), { models: ['vocoder'] });
+    try {
+      const order: string[] = [];
+      const track = (name: string, p: Promise<unknown>) => p.then(() => order.push(name));
+      // The first run goes to the idle worker at once; the rest wait in the queue.
+      const runs = [
+        track('busy', runner.run('vocoder', mel())),
+        track('late', runner.run('vocoder', mel(), { deadlineMs: 5000 })),
+        track('none-1', runner.run('vocoder', mel())),
+        track('soon', runner.run('vocoder', mel(), { deadlineMs: 10 })),
+        track('none-2', runner.run('vocoder', mel())),
+      ];
+      assert.equal(runner.queuedRuns, 4);
+      await Promise.all(runs);
+      assert.deepEqual(order, ['busy', 'soon', 'late', 'none-1', 'none-2']);
+    } finally {
+      await runner.close();
+    }
+  });
+
+  it('reports the time a run waited for the worker', async () => {
+    const runner = await InferenceRunner.start(await loadBundle(TINY_BUNDLE_DIR), { models: ['vocoder'] });
+    try {
+      const [first, second] = await Promise.all([runner.run('vocoder', mel()), runner.run('vocoder', mel())]);
+      assert.ok(
+        second.queuedMs >= first.runMs * 0.5,
+        `queued ${second.queuedMs} ms, first ran ${first.runMs} ms`,
+      );
+      assert.ok(first.queuedMs < second.queuedMs);
+    } finally {
+      await runner.close();
+    }
+  });
+
+  it('with two workers runs two requests at once, with the same results as one worker', async () => {
+    const bundle = await loadBundle(TINY_BUNDLE_DIR);
+    const pool = await InferenceRunner.start(bundle, { models: ['vocoder'], workers: 2 });
+    const single = await InferenceRunner.start(bundle, { models: ['vocoder'] });
+    try {
+      assert.equal(pool.workerCount, 2);
+      const input = new Float32Array(64 * 400).map((_, i) => Math.sin(i / 7));
+      const feeds = () => ({ mel: float32Tensor(input, [1, 64, 400]) });
+      const both = [pool.run('vocoder', feeds()), pool.run('vocoder', feeds())];
+      assert.equal(pool.queuedRuns, 0);
+      const [a, b] = await Promise.all(both);
+      const ref = await single.run('vocoder', feeds());
+      const want = ref.outputs.waveform!.data as Float32Array;
+      for (const r of [a!, b!]) assert.ok(maxAbsDiff(r.outputs.waveform!.data as Float32Array, want) < 1e-5);
+    } finally {
+      await pool.close();
+      await single.close();
+    }
+  });
+
+  it('rejects a worker count that is not a positive integer', async () => {
+    await assert.rejects(
+      InferenceRunner.start(await loadBundle(TINY_BUNDLE_DIR), { models: ['vocoder'], workers: 0 }),
+      /workers must be an integer from 1 to 64, got 0/,
+    );
+  });
+});
+
 describe('InferenceRunner lifecycle', () => {
   it('rejects pending runs on close, is safe to close twice, and refuses runs after close', async () => {
     const runner = await InferenceRunner.start(await loadBundle(TINY_BUNDLE_DIR), { models: ['vocoder'] });
