@@ -1,0 +1,98 @@
+"""Diagnostics behind figures in the closing notes, on val clips (never the test split).
+
+  python -m foley.diagnose guidance [--run DIR]       classifier-guidance size per DDIM step
+  python -m foley.diagnose vocoder [--run DIR] [--clips N]  where the student loses onset F1:
+      precision/recall of the vocoder, Griffin-Lim and the generated mel itself
+"""
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import metrics
+from .audio import griffin_lim
+from .diffusion import ddim_step, guided_eps, sample, trailing_timesteps
+from .evaluate import Family, test_clips
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def _family(run: Path):
+    cfg = json.loads((run / "config.json").read_text())
+    sampling = json.loads((run / "sampling.json").read_text())
+    return cfg, Family(cfg, run), sampling
+
+
+def _features(fam, clips):
+    f = torch.cat([fam.video(torch.from_numpy(np.stack([c.frames for c in clips[i: i + 8]])))
+                   for i in range(0, len(clips), 8)])
+    return f[:, : f.shape[1] - f.shape[1] % 4]
+
+
+@torch.no_grad()
+def guidance(run: Path) -> None:
+    """Per step of the student's sampler: the classifier's logits and |γ-free guidance term| vs |ε̂|."""
+    cfg, fam, sampling = _family(run)
+    clips = test_clips("val", 4, cfg["clip_seconds"])
+    f = _features(fam, clips)
+    z = torch.randn(len(clips), 4, f.shape[1], 16, generator=torch.Generator().manual_seed(1))
+    ts = trailing_timesteps(cfg["student_steps"])
+    for i, t in enumerate(ts):
+        tt = torch.full((len(clips),), float(t))
+        with torch.enable_grad():
+            zg = z.detach().requires_grad_(True)
+            logit = fam.clf(zg, tt, f)
+            grad = torch.autograd.grad(torch.nn.functional.logsigmoid(logit).sum(), zg)[0]
+        eps = guided_eps(fam.student, None, z, t, f, sampling["cfg_scale"], 0, fam.schedule)
+        term = (1 - fam.schedule.alpha(t)) ** 0.5 * grad
+        print(f"t={t}: logits {[round(float(x), 1) for x in logit]}, |eps| {eps.norm():.1f}, "
+              f"|sqrt(1-a) grad log P| {term.norm():.4f} (x γ={sampling['cg_scale']} in eq. 8)")
+        z = ddim_step(z, eps, t, ts[i + 1] if i + 1 < len(ts) else -1, fam.schedule)
+
+
+@torch.no_grad()
+def vocoder(run: Path, n: int) -> None:
+    cfg, fam, sampling = _family(run)
+    clips = test_clips("val", n, cfg["clip_seconds"])
+    feats = _features(fam, clips)
+    rows: dict[str, list] = {"vocoder": [], "griffin_lim": [], "generated_mel": []}
+    for i in range(0, n, 8):
+        group, f = clips[i: i + 8], feats[i: i + 8]
+        noise = torch.stack([torch.randn(4, f.shape[1], 16, generator=torch.Generator().manual_seed(99 + i + k))
+                             for k in range(len(group))])
+        z = sample(fam.student, fam.clf, f, noise, cfg["student_steps"], sampling["cfg_scale"],
+                   sampling["cg_scale"], fam.schedule)
+        mel = fam.ae.decode(z)
+        wav = fam.vocoder(mel)
+        for k, clip in enumerate(group):
+            ref = np.array([e["time"] for e in clip.events])
+            for name, w in (("vocoder", wav[k].numpy()), ("griffin_lim", griffin_lim(mel[k].numpy()))):
+                m = fam.mel(torch.from_numpy(np.asarray(w, np.float32))[None])[0].numpy()
+                rows[name].append(metrics.onset_scores(ref, metrics.detect_onsets(m)))
+            rows["generated_mel"].append(metrics.onset_scores(ref, metrics.detect_onsets(mel[k].numpy())))
+    for name, r in rows.items():
+        f1, p, rc = (float(np.mean([x[key] for x in r])) for key in ("f1", "precision", "recall"))
+        ratio = sum(x["n_est"] for x in r) / sum(x["n_ref"] for x in r)
+        print(f"{name}: F1 {f1:.3f} precision {p:.3f} recall {rc:.3f} onsets/events {ratio:.2f} ({n} val clips)")
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m foley.diagnose")
+    p.add_argument("what", choices=["guidance", "vocoder"])
+    p.add_argument("--run", default=str(ROOT / "runs" / "default"))
+    p.add_argument("--clips", type=int, default=32)
+    args = p.parse_args(argv)
+    run = Path(args.run)
+    for need in ("config.json", "sampling.json", "distill.pt"):
+        if not (run / need).exists():
+            print(f"foley.diagnose: {run} has no {need}; train and tune first (foley.run)", file=sys.stderr)
+            return 2
+    guidance(run) if args.what == "guidance" else vocoder(run, args.clips)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
