@@ -227,7 +227,7 @@ describe('onsets of the live path in headless Chromium', { skip, timeout: 240_00
   // The bound, not met reliably yet on the 2-core machine (unloaded): with 4 loops and
   // 4 seeds, 0.902 to 0.947 of the offline F1 in seven runs; with 6, 0.913 and 0.896. The live
   // path finds about as many events but adds onsets (64-67 against 57 offline for 48 events),
-  // 7 of 12 extra ones in one dumped run at 1.8-2.6 s of the clip, after its last event at 1.99 s.
+  // 7 of 12 extra ones in one dumped run at 1.8-2.6 s of the clip (events at 1.99 s and then 5.02 s).
   it(
     'plays foley whose onsets score at least 90% of the offline render at ±80 ms',
     {
