@@ -8,7 +8,7 @@ import { packageRoot } from '../models/bundle.js';
 import { ensureClientBuilt } from '../server/clientBuild.js';
 import { FoleyServer } from '../server/FoleyServer.js';
 import { formatLiveBench, runLiveBench } from '../server/liveBench.js';
-import { parse } from './options.js';
+import { numberFlag, parse } from './options.js';
 
 export const SERVE_USAGE = `foley serve [options]
   --model DIR            bundle folder (default models/default)
@@ -32,12 +32,37 @@ export const BENCH_LIVE_USAGE = `foley bench --live [options]
   --latency-budget MS, --chunk-frames N, --lookahead-frames N, --inference-workers N   as for serve
   --json                 print the report as JSON`;
 
-function intFlag(value: string | undefined, name: string, min: number): number | undefined {
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < min)
-    throw new UsageError(`--${name} must be an integer >= ${min}, got "${value}"`);
-  return n;
+/** Flags that shape the live pipeline, shared by serve and bench --live. */
+const LIVE_FLAGS = {
+  model: { type: 'string' },
+  'latency-budget': { type: 'string' },
+  'chunk-frames': { type: 'string' },
+  'lookahead-frames': { type: 'string' },
+  'inference-workers': { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+type FlagValues = Record<string, string | undefined> & { help?: boolean; json?: boolean };
+
+function intFlag(command: string, values: FlagValues, name: string, min: number): number | undefined {
+  return numberFlag(command, values, name, { integer: true, min });
+}
+
+/** The live flags as options; a flag left out leaves its default. */
+function liveFlags(command: string, values: FlagValues) {
+  const latencyBudgetMs = intFlag(command, values, 'latency-budget', 50);
+  const chunkFrames = intFlag(command, values, 'chunk-frames', 1);
+  const lookaheadFrames = intFlag(command, values, 'lookahead-frames', 0);
+  const inferenceWorkers = intFlag(command, values, 'inference-workers', 1);
+  return {
+    bundleDir: values.model ?? join(packageRoot(), 'models', 'default'),
+    ...(inferenceWorkers !== undefined ? { inferenceWorkers } : {}),
+    pipeline: {
+      ...(latencyBudgetMs !== undefined ? { latencyBudgetMs } : {}),
+      ...(chunkFrames !== undefined ? { chunkFrames } : {}),
+      ...(lookaheadFrames !== undefined ? { lookaheadFrames } : {}),
+    },
+  };
 }
 
 /** Flags only: a stray positional is a usage error, like an unknown flag. */
@@ -45,53 +70,39 @@ function parseFlags(
   command: string,
   argv: string[],
   options: Record<string, { type: 'string' | 'boolean'; short?: string }>,
-): Record<string, string | undefined> & { help?: boolean; json?: boolean } {
+): FlagValues {
   const { values, positionals } = parse(command, argv, options);
   if (positionals.length > 0)
     throw new UsageError(`[foley ${command}] unexpected argument "${positionals[0]}"`);
-  return values as Record<string, string | undefined> & { help?: boolean; json?: boolean };
+  return values as FlagValues;
 }
 
 export async function serveCommand(argv: string[]): Promise<number> {
   const values = parseFlags('serve', argv, {
-    model: { type: 'string' },
+    ...LIVE_FLAGS,
     host: { type: 'string' },
     port: { type: 'string' },
     secret: { type: 'string' },
     room: { type: 'string' },
     'announced-ip': { type: 'string' },
     'rtc-listen-ip': { type: 'string' },
-    'latency-budget': { type: 'string' },
-    'chunk-frames': { type: 'string' },
-    'lookahead-frames': { type: 'string' },
-    'inference-workers': { type: 'string' },
-    help: { type: 'boolean', short: 'h' },
   });
   if (values.help) {
     process.stdout.write(`${SERVE_USAGE}\n`);
     return 0;
   }
+  const live = liveFlags('serve', values);
+  const port = intFlag('serve', values, 'port', 0) ?? 8080;
   await ensureClientBuilt();
-  const latencyBudgetMs = intFlag(values['latency-budget'], 'latency-budget', 50);
-  const chunkFrames = intFlag(values['chunk-frames'], 'chunk-frames', 1);
-  const lookaheadFrames = intFlag(values['lookahead-frames'], 'lookahead-frames', 0);
-  const inferenceWorkers = intFlag(values['inference-workers'], 'inference-workers', 1);
+  const secret = values.secret ?? process.env.FOLEY_SECRET;
   const server = await FoleyServer.start({
-    ...(inferenceWorkers ? { inferenceWorkers } : {}),
-    bundleDir: values.model ?? join(packageRoot(), 'models', 'default'),
+    ...live,
     host: values.host ?? '127.0.0.1',
-    port: intFlag(values.port, 'port', 0) ?? 8080,
-    ...((values.secret ?? process.env.FOLEY_SECRET)
-      ? { secret: values.secret ?? process.env.FOLEY_SECRET }
-      : {}),
+    port,
+    ...(secret ? { secret } : {}),
     ...(values.room ? { defaultRoom: values.room } : {}),
     ...(values['announced-ip'] ? { announcedIp: values['announced-ip'] } : {}),
     ...(values['rtc-listen-ip'] ? { rtcListenIp: values['rtc-listen-ip'] } : {}),
-    pipeline: {
-      ...(latencyBudgetMs ? { latencyBudgetMs } : {}),
-      ...(chunkFrames ? { chunkFrames } : {}),
-      ...(lookaheadFrames !== undefined ? { lookaheadFrames } : {}),
-    },
   });
   const urls = server.roomUrls(server.defaultRoom);
   process.stdout.write(
@@ -118,18 +129,13 @@ export async function serveCommand(argv: string[]): Promise<number> {
 
 export async function benchLiveCommand(argv: string[]): Promise<number> {
   const values = parseFlags('bench --live', argv, {
+    ...LIVE_FLAGS,
     live: { type: 'boolean' },
-    model: { type: 'string' },
     clip: { type: 'string' },
     duration: { type: 'string' },
     rooms: { type: 'string' },
     codec: { type: 'string' },
     json: { type: 'boolean' },
-    'latency-budget': { type: 'string' },
-    'chunk-frames': { type: 'string' },
-    'lookahead-frames': { type: 'string' },
-    'inference-workers': { type: 'string' },
-    help: { type: 'boolean', short: 'h' },
   });
   if (values.help) {
     process.stdout.write(`${BENCH_LIVE_USAGE}\n`);
@@ -138,21 +144,15 @@ export async function benchLiveCommand(argv: string[]): Promise<number> {
   const codec = values.codec ?? 'vp8';
   if (codec !== 'vp8' && codec !== 'h264')
     throw new UsageError(`--codec must be vp8 or h264, got "${codec}"`);
-  const latencyBudgetMs = intFlag(values['latency-budget'], 'latency-budget', 50);
-  const chunkFrames = intFlag(values['chunk-frames'], 'chunk-frames', 1);
-  const lookaheadFrames = intFlag(values['lookahead-frames'], 'lookahead-frames', 0);
-  const durationSeconds = intFlag(values.duration, 'duration', 1) ?? 30;
-  const inferenceWorkers = intFlag(values['inference-workers'], 'inference-workers', 1);
+  const { pipeline, ...live } = liveFlags('bench --live', values);
+  const durationSeconds = intFlag('bench --live', values, 'duration', 1) ?? 30;
   const report = await runLiveBench({
-    ...(inferenceWorkers ? { inferenceWorkers } : {}),
-    bundleDir: values.model ?? join(packageRoot(), 'models', 'default'),
+    ...live,
+    ...pipeline,
     clip: values.clip ?? join(packageRoot(), 'samples', 'clip.mp4'),
     durationSeconds,
-    rooms: intFlag(values.rooms, 'rooms', 1) ?? 1,
+    rooms: intFlag('bench --live', values, 'rooms', 1) ?? 1,
     codec,
-    ...(latencyBudgetMs ? { latencyBudgetMs } : {}),
-    ...(chunkFrames ? { chunkFrames } : {}),
-    ...(lookaheadFrames !== undefined ? { lookaheadFrames } : {}),
     onProgress: values.json ? undefined : (s) => process.stderr.write(`\r${s}/${durationSeconds} s`),
   });
   if (!values.json) process.stderr.write('\n');

@@ -14,8 +14,8 @@ import torch
 
 from . import metrics
 from .audio import griffin_lim
-from .diffusion import ddim_step, guided_eps, sample, trailing_timesteps
-from .evaluate import Family, test_clips
+from .diffusion import ddim_step, guided_eps, trailing_timesteps
+from .evaluate import Family, generate_mels, test_clips, video_features
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -27,8 +27,7 @@ def _family(run: Path):
 
 
 def _features(fam, clips):
-    f = torch.cat([fam.video(torch.from_numpy(np.stack([c.frames for c in clips[i: i + 8]])))
-                   for i in range(0, len(clips), 8)])
+    f = video_features(fam, clips, e2e=False)
     return f[:, : f.shape[1] - f.shape[1] % 4]
 
 
@@ -57,22 +56,17 @@ def guidance(run: Path) -> None:
 def vocoder(run: Path, n: int) -> None:
     cfg, fam, sampling = _family(run)
     clips = test_clips("val", n, cfg["clip_seconds"])
-    feats = _features(fam, clips)
+    variant = {"unet": "student", "steps": cfg["student_steps"], "cfg": sampling["cfg_scale"],
+               "cg": sampling["cg_scale"]}
+    mels = [m for batch in generate_mels(fam, clips, variant, seed=99) for m in batch]
     rows: dict[str, list] = {"vocoder": [], "griffin_lim": [], "generated_mel": []}
-    for i in range(0, n, 8):
-        group, f = clips[i: i + 8], feats[i: i + 8]
-        noise = torch.stack([torch.randn(4, f.shape[1], 16, generator=torch.Generator().manual_seed(99 + i + k))
-                             for k in range(len(group))])
-        z = sample(fam.student, fam.clf, f, noise, cfg["student_steps"], sampling["cfg_scale"],
-                   sampling["cg_scale"], fam.schedule)
-        mel = fam.ae.decode(z)
-        wav = fam.vocoder(mel)
-        for k, clip in enumerate(group):
-            ref = np.array([e["time"] for e in clip.events])
-            for name, w in (("vocoder", wav[k].numpy()), ("griffin_lim", griffin_lim(mel[k].numpy()))):
-                m = fam.mel(torch.from_numpy(np.asarray(w, np.float32))[None])[0].numpy()
-                rows[name].append(metrics.onset_scores(ref, metrics.detect_onsets(m)))
-            rows["generated_mel"].append(metrics.onset_scores(ref, metrics.detect_onsets(mel[k].numpy())))
+    for clip, mel in zip(clips, mels):
+        ref = np.array([e["time"] for e in clip.events])
+        wav = fam.vocoder(mel[None])[0].numpy()
+        for name, w in (("vocoder", wav), ("griffin_lim", griffin_lim(mel.numpy()))):
+            m = fam.mel(torch.from_numpy(np.asarray(w, np.float32))[None])[0].numpy()
+            rows[name].append(metrics.onset_scores(ref, metrics.detect_onsets(m)))
+        rows["generated_mel"].append(metrics.onset_scores(ref, metrics.detect_onsets(mel.numpy())))
     for name, r in rows.items():
         f1, p, rc = (float(np.mean([x[key] for x in r])) for key in ("f1", "precision", "recall"))
         ratio = sum(x["n_est"] for x in r) / sum(x["n_ref"] for x in r)

@@ -76,8 +76,8 @@ def video_features(fam: Family, clips: list, e2e: bool) -> torch.Tensor:
 
 
 @torch.no_grad()
-def generate(fam: Family, clips: list, variant: dict, seed: int) -> list[np.ndarray]:
-    """Waveforms for each clip, whole clip at once, noise seeded per clip."""
+def generate_mels(fam: Family, clips: list, variant: dict, seed: int) -> list[torch.Tensor]:
+    """Decoded mel [b, 64, F] per batch of clips, whole clip at once, noise seeded per clip."""
     unet = {"student": fam.student, "teacher": fam.teacher, "budget": fam.budget_teacher, "e2e": fam.e2e_unet}[variant["unet"]]
     clf = {"e2e": fam.e2e_clf, "budget": fam.budget_clf}.get(variant["unet"], fam.clf)
     all_feats = video_features(fam, clips, variant["unet"] == "e2e")
@@ -89,9 +89,14 @@ def generate(fam: Family, clips: list, variant: dict, seed: int) -> list[np.ndar
         noise = torch.stack([torch.randn(4, t, 16, generator=torch.Generator().manual_seed(seed + i + k))
                              for k in range(len(group))])
         z = sample(unet, clf, feats[:, :t], noise, variant["steps"], variant["cfg"], variant["cg"], fam.schedule)
-        wav = fam.vocoder(fam.ae.decode(z))
-        out += [w.numpy() for w in wav]
+        out.append(fam.ae.decode(z))
     return out
+
+
+@torch.no_grad()
+def generate(fam: Family, clips: list, variant: dict, seed: int) -> list[np.ndarray]:
+    """Waveforms for each clip (generate_mels through the vocoder)."""
+    return [w.numpy() for mel in generate_mels(fam, clips, variant, seed) for w in fam.vocoder(mel)]
 
 
 @torch.no_grad()
