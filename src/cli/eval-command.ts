@@ -4,6 +4,7 @@
  * pairs) and class accuracy (over events), as models/training/foley/evaluate.py does.
  */
 
+import { renderLive } from '../../pipelines/live/renderLive.js';
 import { renderFoley, WHOLE_CLIP } from '../../pipelines/render.js';
 import { resolveGenerationSettings } from '../diffusion/foley-generator.js';
 import { UsageError } from '../errors.js';
@@ -16,6 +17,9 @@ import { ProgressBar } from './progress-bar.js';
 
 export const EVAL_USAGE = `usage: foley eval <clips-dir> [--json] [--model DIR] [--steps N] [--cfg W] [--cg G] [--seed S]
                  [--window F --overlap F] [--limit N]
+                 [--live [--chunk-frames N] [--lookahead-frames N] [--context-frames N]]
+  --live renders every clip through the live pipeline's chunker (what a viewer hears,
+  before Opus) instead of the whole-clip render
   clips-dir holds <clip>/video.mp4 + <clip>/events.json folders, or <name>.mp4 + <name>.events.json`;
 
 export interface EvalSummary {
@@ -25,7 +29,7 @@ export interface EvalSummary {
   onsetF1: number;
   meanAbsOffsetMs: number | null;
   classAccuracy: number;
-  window: number | 'whole';
+  window: number | 'whole' | 'live';
   settings: { unet: string; steps: number; cfgScale: number; cgScale: number; seed: number };
   perClip: {
     name: string;
@@ -42,6 +46,10 @@ export async function evalCommand(argv: string[]): Promise<number> {
     ...MODEL_OPTIONS,
     json: { type: 'boolean' },
     limit: { type: 'string' },
+    live: { type: 'boolean' },
+    'chunk-frames': { type: 'string' },
+    'lookahead-frames': { type: 'string' },
+    'context-frames': { type: 'string' },
   });
   if (values.help) {
     process.stdout.write(`${EVAL_USAGE}\n`);
@@ -55,6 +63,18 @@ export async function evalCommand(argv: string[]): Promise<number> {
   const overlapFlag = numberFlag('eval', values, 'overlap', { integer: true, min: 0 });
   const limit = numberFlag('eval', values, 'limit', { integer: true, min: 1 });
   const device = deviceFlag('eval', values);
+  const live = values.live === true;
+  const liveOptions = {
+    chunkFrames: numberFlag('eval', values, 'chunk-frames', { integer: true, min: 1 }),
+    lookaheadFrames: numberFlag('eval', values, 'lookahead-frames', { integer: true, min: 0 }),
+    maxContextFrames: numberFlag('eval', values, 'context-frames', { integer: true, min: 0 }),
+  };
+  if (!live && Object.values(liveOptions).some((v) => v !== undefined))
+    throw new UsageError('[foley eval] --chunk-frames, --lookahead-frames and --context-frames need --live');
+  if (live && (windowFlag !== undefined || overlapFlag !== undefined))
+    throw new UsageError(
+      '[foley eval] --window and --overlap do not apply to --live (it uses --chunk-frames)',
+    );
   const clips = findEvalClips(dir).slice(0, limit ?? Number.POSITIVE_INFINITY);
   const bundle = await loadBundle((values.model as string | undefined) ?? defaultBundleDir());
   const generation = resolveGenerationSettings(bundle.manifest, overrides);
@@ -72,8 +92,19 @@ export async function evalCommand(argv: string[]): Promise<number> {
     let correct = 0;
     let events = 0;
     for (const [i, clip] of clips.entries()) {
-      const result = await renderFoley(clip.video, runner, { generation, windowFrames, overlapFrames });
-      const score = await scoreClip(runner, result.waveform, clip.events);
+      const { waveform } = live
+        ? await renderLive(clip.video, runner, {
+            ...definedOnly(liveOptions),
+            seed: generation.seed,
+            sampling: {
+              unet: generation.unet,
+              steps: generation.steps,
+              cfgScale: generation.cfgScale,
+              cgScale: generation.cgScale,
+            },
+          })
+        : await renderFoley(clip.video, runner, { generation, windowFrames, overlapFrames });
+      const score = await scoreClip(runner, waveform, clip.events);
       offsets.push(...score.onsets.offsetsMs);
       correct += score.correct;
       events += score.events;
@@ -95,7 +126,7 @@ export async function evalCommand(argv: string[]): Promise<number> {
       onsetF1: perClip.reduce((a, c) => a + c.onsetF1, 0) / perClip.length,
       meanAbsOffsetMs: offsets.length ? offsets.reduce((a, o) => a + Math.abs(o), 0) / offsets.length : null,
       classAccuracy: correct / Math.max(1, events),
-      window: windowFrames === WHOLE_CLIP ? 'whole' : windowFrames,
+      window: live ? 'live' : windowFrames === WHOLE_CLIP ? 'whole' : windowFrames,
       settings: generation,
       perClip,
     };
@@ -114,4 +145,8 @@ export async function evalCommand(argv: string[]): Promise<number> {
     bar.close();
     await runner.close();
   }
+}
+
+function definedOnly<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }

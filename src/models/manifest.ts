@@ -83,7 +83,12 @@ export interface Manifest {
   audio: AudioSpec;
   video: VideoSpec;
   latent: LatentSpec;
-  features: { dim: number; contextFrames: number };
+  /**
+   * contextFrames: the video encoder's reach on either side (output frame t depends on input
+   * frames t ± contextFrames). rightContextFrames: its reach ahead, when smaller (optional,
+   * default contextFrames): a look-ahead feature is exact only this far behind the last frame in.
+   */
+  features: { dim: number; contextFrames: number; rightContextFrames: number };
   classes: string[];
   schedule: ScheduleSpec;
   sampling: SamplingSpec;
@@ -248,10 +253,12 @@ export function parseManifest(json: Json, bundleLabel: string): Manifest {
   };
 
   const f = root.child('features').object();
-  const features = {
-    dim: f.child('dim').positiveInt(),
-    contextFrames: f.child('contextFrames').nonNegativeInt(),
-  };
+  const contextFrames = f.child('contextFrames').nonNegativeInt();
+  const right = f.child('rightContextFrames');
+  const rightContextFrames = right.present ? right.nonNegativeInt() : contextFrames;
+  if (rightContextFrames > contextFrames)
+    right.fail(`an integer <= features.contextFrames (${contextFrames})`);
+  const features = { dim: f.child('dim').positiveInt(), contextFrames, rightContextFrames };
 
   const classes = root
     .child('classes')

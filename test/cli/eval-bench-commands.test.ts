@@ -52,6 +52,29 @@ describe('foley eval and foley bench', () => {
     );
   });
 
+  it('scores the live chunker with --live, and refuses live flags without it', async () => {
+    const r = await foley([
+      'eval',
+      clips,
+      '--json',
+      '--live',
+      '--context-frames',
+      '8',
+      '--model',
+      TINY_BUNDLE_DIR,
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    const s = JSON.parse(r.stdout);
+    assert.equal(s.window, 'live');
+    assert.equal(s.clips, 2);
+    const bad = await foley(['eval', clips, '--chunk-frames', '4', '--model', TINY_BUNDLE_DIR]);
+    assert.notEqual(bad.code, 0);
+    assert.match(bad.stderr, /need --live/);
+    const both = await foley(['eval', clips, '--live', '--window', '20', '--model', TINY_BUNDLE_DIR]);
+    assert.notEqual(both.code, 0);
+    assert.match(both.stderr, /do not apply to --live/);
+  });
+
   it('exits 4 for a folder without clips', async () => {
     const r = await foley(['eval', f.dir, '--model', TINY_BUNDLE_DIR]);
     assert.equal(r.code, 4);

@@ -36,6 +36,16 @@ describe('parseManifest', () => {
     );
   });
 
+  it('reads the encoder reach ahead, defaults it to contextFrames and bounds it by contextFrames', () => {
+    assert.equal(parseManifest(raw(), 'm').features.rightContextFrames, 2);
+    const older = raw();
+    delete older.features.rightContextFrames;
+    assert.equal(parseManifest(older, 'm').features.rightContextFrames, older.features.contextFrames);
+    const wrong = raw();
+    wrong.features.rightContextFrames = wrong.features.contextFrames + 1;
+    assert.throws(() => parseManifest(wrong, 'm'), /features\.rightContextFrames\] expected an integer <= /);
+  });
+
   it('names a missing required model', () => {
     const j = raw();
     delete j.models.vocoder;

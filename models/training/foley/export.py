@@ -184,7 +184,8 @@ def manifest(cfg: dict, name: str, specs: dict, description: str, classes: list)
         "video": {"fps": 25, "width": 96, "height": 96, "pixelFormat": "rgb24"},
         "latent": {"channels": nets.LATENT_CHANNELS, "melBins": nets.LATENT_MELS, "melFramesPerLatentFrame": 4,
                    "latentFramesPerVideoFrame": 1, "timeMultiple": 4},
-        "features": {"dim": nets.FEATURE_DIM, "contextFrames": nets.VideoEncoder.context_frames},
+        "features": {"dim": nets.FEATURE_DIM, "contextFrames": nets.VideoEncoder.context_frames,
+                     "rightContextFrames": nets.VideoEncoder.right_context_frames},
         "classes": classes,
         "schedule": {"type": "ddpm-discrete", "trainSteps": 1000, "prediction": "epsilon",
                      "alphasCumprod": [float(a) for a in alphas_cumprod()], "timestepSpacing": "trailing"},
@@ -199,6 +200,7 @@ def manifest(cfg: dict, name: str, specs: dict, description: str, classes: list)
 def export_bundle(cfg: dict, run: Path | None, out: Path, name: str | None = None, description: str = "") -> dict:
     from .world import CLASSES
     out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
     name = name or out.name
     torch.manual_seed(cfg["seed"])
     mods = collect_modules(cfg, run)

@@ -36,7 +36,8 @@ class VideoEncoder(nn.Module):
     Output frame t sees input frames t-3 .. t+2 (difference: 1 back; temporal conv: 2 each side).
     """
 
-    context_frames = 3
+    context_frames = 3  # reach on either side (the larger one, behind)
+    right_context_frames = 2  # reach ahead: what a live look-ahead must wait for
 
     def __init__(self, dim: int = FEATURE_DIM, width: int = 16):
         super().__init__()

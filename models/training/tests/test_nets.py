@@ -60,3 +60,20 @@ def test_cavp_loss_is_lower_for_aligned_pairs_after_a_few_steps():
         loss.backward()
         opt.step()
     assert loss.item() < first
+
+
+@torch.no_grad()
+def test_video_encoder_reach_is_what_the_manifest_declares():
+    """Output frame t moves with input frame t+d exactly for d in [-context_frames, right_context_frames]:
+    the live path trusts look-ahead features only that far from the last frame that arrived."""
+    torch.manual_seed(0)
+    enc = nets.VideoEncoder(64, 8).eval()
+    frames = torch.randint(0, 256, (1, 15, 96, 96, 3), dtype=torch.uint8)
+    base = enc(frames)[0]
+    reach = set()
+    for d in range(-5, 6):
+        changed = frames.clone()
+        changed[0, 7 + d] = 255 - changed[0, 7 + d]
+        if (enc(changed)[0, 7] - base[7]).abs().max() > 1e-6:
+            reach.add(d)
+    assert reach == set(range(-nets.VideoEncoder.context_frames, nets.VideoEncoder.right_context_frames + 1))
