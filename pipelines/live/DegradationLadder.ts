@@ -9,8 +9,11 @@
  *   1 no-classifier γ = 0 (drops the align_classifier pass per step)
  *   2 fewer-steps   half the steps (rounded up), γ = 0
  *   3 short-window  half the steps, γ = 0, past context cut to the minimum
- *   4 minimal       1 step, no CFG (one UNet pass), minimum context
- *   5 skip          no generation: the chunk is silent (faded), nothing queues up
+ *   4 skip          no generation: the chunk is silent (faded), nothing queues up
+ *
+ * No level below short-window generates: one step (with or without CFG) scored live onset
+ * F1 0.32-0.53 on 30 test clips with 2.3-4.6 onsets per event, noise bursts rather than foley,
+ * for a saving of 4 ms a chunk. Silence is the better fallback.
  */
 
 export interface QualityLevel {
@@ -72,16 +75,7 @@ export function buildLadder(o: LadderOptions): QualityLevel[] {
       contextFrames: o.minContextFrames,
       generate: true,
     },
-    {
-      level: 4,
-      name: 'minimal',
-      steps: 1,
-      cfgScale: 0,
-      cgScale: 0,
-      contextFrames: o.minContextFrames,
-      generate: true,
-    },
-    { level: 5, name: 'skip', steps: 0, cfgScale: 0, cgScale: 0, contextFrames: 0, generate: false },
+    { level: 4, name: 'skip', steps: 0, cfgScale: 0, cgScale: 0, contextFrames: 0, generate: false },
   ];
 }
 

@@ -40,11 +40,11 @@ describe('degradation ladder', () => {
       cfgScale: 2,
       cgScale: 1,
       maxContextFrames: 12,
-      minContextFrames: 4,
+      minContextFrames: 8,
     });
     assert.deepEqual(
       ladder.map((l) => l.name),
-      ['full', 'no-classifier', 'fewer-steps', 'short-window', 'minimal', 'skip'],
+      ['full', 'no-classifier', 'fewer-steps', 'short-window', 'skip'],
     );
     assert.deepEqual(
       ladder.map((l) => [l.steps, l.cgScale, l.contextFrames]),
@@ -52,13 +52,12 @@ describe('degradation ladder', () => {
         [4, 1, 12],
         [4, 0, 12],
         [2, 0, 12],
-        [2, 0, 4],
-        [1, 0, 4],
+        [2, 0, 8],
         [0, 0, 0],
       ],
     );
     const costs = new LevelCosts(ladder.length);
-    [100, 60, 40, 30, 20].forEach((ms, level) => costs.seed(level, ms));
+    [100, 60, 40, 30].forEach((ms, level) => costs.seed(level, ms));
     assert.equal(costs.choose(ladder, 150).name, 'full');
     assert.equal(costs.choose(ladder, 50).name, 'fewer-steps');
     assert.equal(costs.choose(ladder, 10).name, 'skip');
