@@ -224,12 +224,12 @@ describe('onsets of the live path in headless Chromium', { skip, timeout: 240_00
     rmSync(dir, { recursive: true, force: true });
   });
 
-  // Runs before the look-ahead fix (live path adding onsets): 0.85..0.95 of the offline F1.
-  // After it, four runs gave 0.967, 0.972, 1.014 with nearly every chunk at full quality, and
-  // 0.864 in a run where Chromium and the server starved each other (80 of 218 chunks at full).
-  // The bound is the live path's fidelity, so it is asserted when at least 90% of the chunks
-  // were made at full quality; a starved run is reported and skipped (the degraded levels'
-  // own quality is measured by `foley eval --live` with their settings, see src/sfu/README.md).
+  // Before the look-ahead fix (live path adding onsets): 0.85..0.95 of the offline F1. After it,
+  // 0.967, 0.972, 1.014, 1.019 with 93-100% of the chunks at full quality, 0.933 with 57%, and
+  // 0.864 in a run where Chromium and the server starved each other (37% at full). The bound
+  // is the live path's fidelity, so it is asserted when at least half the chunks were made at
+  // full quality; a starved run is reported and skipped (the degraded levels' own quality is
+  // measured by `foley eval --live` with their settings, see src/sfu/README.md).
   it('plays foley whose onsets score at least 90% of the offline render at ±80 ms', async (t) => {
     const events = JSON.parse(readFileSync(join(clipDir, 'events.json'), 'utf8')) as {
       seconds: number;
@@ -464,7 +464,7 @@ describe('onsets of the live path in headless Chromium', { skip, timeout: 240_00
 
     assert.ok(offlineScore.f1 > 0, 'the offline render has onsets to compare with');
     const made = stats.chunksGenerated + stats.chunksSkipped;
-    if (stats.levelCounts[0]! < 0.9 * made) {
+    if (stats.levelCounts[0]! < 0.5 * made) {
       t.skip(`the machine starved the live path: ${stats.levelCounts[0]} of ${made} chunks at full quality`);
       return;
     }
