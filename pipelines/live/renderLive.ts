@@ -6,7 +6,7 @@
  * Frames are pushed as fast as they are read, each stamped as arriving at its own media
  * time, with an offset far beyond any compute time: every chunk is generated at the full
  * level, with the same windows, context, look-ahead and crossfades as live. After the
- * clip, its last frame repeats for a chunk and the look-ahead, so the last chunks are due.
+ * clip, its last frame repeats until the last chunk's look-ahead is in.
  */
 import { readVideoFrames } from '../../src/media/video-reader.js';
 import type { InferenceRunner } from '../../src/models/inference-runner.js';
@@ -84,8 +84,11 @@ export async function renderLive(
       last = frame.data;
     }
     if (!last) throw new Error(`[live render] ${input} has no video frames`);
-    for (let i = 0; i < pipeline.chunkFrames + pipeline.lookaheadFrames; i++) push(last, frames + i);
+    // Exactly the frames the last chunk waits for: one more chunk would still be running
+    // on the shared runner when this returns.
     expected = Math.ceil(frames / pipeline.chunkFrames);
+    const padding = expected * pipeline.chunkFrames + pipeline.lookaheadFrames - frames;
+    for (let i = 0; i < padding; i++) push(last, frames + i);
     check();
     await done;
 
