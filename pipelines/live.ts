@@ -500,12 +500,12 @@ export class LiveFoleyPipeline extends TypedEmitter<LivePipelineEvents> {
     //    padded to timeMultiple. The guard takes the features of the look-ahead frames whose
     //    own right context has arrived (features.rightContextFrames behind the last frame in),
     //    so a sound starting just after the chunk is announced; past those, the last exact
-    //    feature repeats. The next chunk recomputes them with their full context.
+    //    feature repeats. A feature computed against the encoder's zero padding reads as
+    //    motion, and the new frames then sound a contact that never happened (live onset F1
+    //    0.737 → 0.817 on 20 test clips when only exact ones were used).
     const knownFrames = Math.max(0, Math.min(level.contextFrames, start - seg.latentValidFrom));
     const windowStart = start - knownFrames;
     const frames = roundUpTo(knownFrames + K + RIGHT_GUARD_FRAMES, m.latent.timeMultiple);
-    // A feature computed against the encoder's zero padding reads as motion: the new frames
-    // then sound a contact that never happened (live onset F1 0.737 → 0.817, 20 test clips).
     const arrivedAhead = Math.max(0, Math.min(c, seg.filled - (start + K)));
     const ahead = Math.max(0, arrivedAhead - m.features.rightContextFrames);
     const windowFeatures = new Float32Array(frames * dim);

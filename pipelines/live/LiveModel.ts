@@ -8,7 +8,7 @@
 import type { LatentShape } from '../../src/diffusion/latent-frames.js';
 import { type GuidanceTerms, runSampler } from '../../src/diffusion/sampler.js';
 import { DiffusionSchedule } from '../../src/diffusion/schedule.js';
-import type { InferenceRunner, RunOptions } from '../../src/models/inference-runner.js';
+import type { InferenceRunner } from '../../src/models/inference-runner.js';
 import type { Manifest } from '../../src/models/manifest.js';
 import { float32Tensor, uint8Tensor } from '../../src/models/tensor.js';
 
@@ -60,7 +60,7 @@ export class LiveModel {
     const { outputs } = await this.runner.run(
       'video_encoder',
       { frames: uint8Tensor(rgb, [1, count, height, width, 3]) },
-      due(deadlineMs),
+      { deadlineMs },
     );
     return outputs.features!.data as Float32Array;
   }
@@ -72,7 +72,7 @@ export class LiveModel {
     const dims = [1, shape.channels, frames, shape.melBins];
     const featureDims = [1, frames, this.featureDim];
     const zeros = new Float32Array(features.length);
-    const order = due(request.deadlineMs);
+    const order = { deadlineMs: request.deadlineMs };
     const terms: GuidanceTerms = {
       epsilon: async (zt, timestep, withUnconditional) => {
         if (!withUnconditional) {
@@ -133,7 +133,7 @@ export class LiveModel {
   /** Latent → normalized mel → 16 kHz waveform of frames × samplesPerFrame samples. */
   async renderWaveform(latent: Float32Array, frames: number, deadlineMs?: number): Promise<Float32Array> {
     const shape = this.latentShape(frames);
-    const order = due(deadlineMs);
+    const order = { deadlineMs };
     const { outputs: dec } = await this.runner.run(
       'latent_decoder',
       { latent: float32Tensor(latent, [1, shape.channels, frames, shape.melBins]) },
@@ -147,8 +147,4 @@ export class LiveModel {
     );
     return voc.waveform!.data as Float32Array;
   }
-}
-
-function due(deadlineMs: number | undefined): RunOptions {
-  return deadlineMs === undefined ? {} : { deadlineMs };
 }

@@ -94,10 +94,9 @@ export async function evalCommand(argv: string[]): Promise<number> {
     for (const [i, clip] of clips.entries()) {
       const { waveform } = live
         ? await renderLive(clip.video, runner, {
-            ...definedOnly(liveOptions),
+            ...liveOptions,
             seed: generation.seed,
             sampling: {
-              unet: generation.unet,
               steps: generation.steps,
               cfgScale: generation.cfgScale,
               cgScale: generation.cgScale,
@@ -145,8 +144,4 @@ export async function evalCommand(argv: string[]): Promise<number> {
     bar.close();
     await runner.close();
   }
-}
-
-function definedOnly<T extends object>(o: T): Partial<T> {
-  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }

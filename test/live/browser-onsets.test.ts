@@ -17,7 +17,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -242,9 +242,8 @@ describe('onsets of the live path in headless Chromium', { skip, timeout: 240_00
     //    the clip has only ~8 events, so one render's F1 moves in steps of ~0.1. The renders
     //    are scored as consecutive loops, pooled like the live recording's loops.
     const offlineOnsets: number[] = [];
-    let offline: Awaited<ReturnType<typeof renderFoley>> | undefined;
     for (let seed = 0; seed < LOOPS; seed++) {
-      offline = await renderFoley(join(clipDir, 'video.mp4'), runner, {
+      const offline = await renderFoley(join(clipDir, 'video.mp4'), runner, {
         generation: resolveGenerationSettings(m, { seed }),
         windowFrames: WHOLE_CLIP,
         overlapFrames: 0,
@@ -284,16 +283,10 @@ describe('onsets of the live path in headless Chromium', { skip, timeout: 240_00
     }
     assert.equal(reference.length * FRAME_MS, clipMs, 'the y4m holds the whole clip at 25 fps');
 
-    // Diagnosis only: FOLEY_ONSET_PIPELINE='{"latencyBudgetMs":3000,"offsetMs":2500}' (any
-    // LivePipelineOptions) tells load and degradation apart from what the chunking itself does.
-    const pipeline = process.env.FOLEY_ONSET_PIPELINE
-      ? (JSON.parse(process.env.FOLEY_ONSET_PIPELINE) as Record<string, number>)
-      : undefined;
     server = await FoleyServer.start({
       port: 0,
       bundleDir: BUNDLE_DIR,
       secret: 'onset-test',
-      ...(pipeline ? { pipeline } : {}),
     });
     context = await launchFakeCameraBrowser(join(dir, 'profile'), join(clipDir, 'video.y4m'));
     const urls = server.roomUrls('main');
@@ -421,26 +414,6 @@ describe('onsets of the live path in headless Chromium', { skip, timeout: 240_00
     const track16k = downsample3(track);
     const onsetSeconds = await onsetsOf(runner, track16k);
     const estimatedMs = onsetSeconds.map((sec) => clipTimeOfWall(wallOfSample(sec * rate)));
-    if (process.env.FOLEY_ONSET_DUMP) {
-      // What was played (16 kHz, float32 raw) and where its onsets fall, for a closer look.
-      const mediaOfOnsets = onsetSeconds.map(
-        (sec) => wallOfSample(sec * rate) - played.statedOffsetMs - anchorMs,
-      );
-      writeFileSync(join(process.env.FOLEY_ONSET_DUMP, 'played-16k.f32'), track16k);
-      writeFileSync(
-        join(process.env.FOLEY_ONSET_DUMP, 'onsets.json'),
-        JSON.stringify({
-          estimatedMs,
-          mediaOfOnsets,
-          referenceEvents: events.events,
-          offlineOnsets: await onsetsOf(runner, offline!.waveform),
-          statedOffsetMs: played.statedOffsetMs,
-          anchorMs,
-          firstMediaMs: frames[0]!.mediaTimeMs,
-        }),
-      );
-      writeFileSync(join(process.env.FOLEY_ONSET_DUMP, 'offline-16k.f32'), offline!.waveform);
-    }
     // The first audible packet carries media time (sent − anchor − server offset).
     const fromMs = clipTimeOfMedia(firstAudibleEpochMs! - anchorMs - serverOffsetMs + WARMUP_MS);
     const toMs = fromMs + LOOPS * clipMs;
