@@ -9,7 +9,11 @@
  * Whole-clip generation is the same pipeline with one window covering every frame.
  */
 import { from, lastValueFrom, map, tap, toArray } from 'rxjs';
-import { FoleyGenerator, type GenerationSettings } from '../src/diffusion/foley-generator.js';
+import {
+  CLIP_EDGE_GUARD_FRAMES,
+  FoleyGenerator,
+  type GenerationSettings,
+} from '../src/diffusion/foley-generator.js';
 import type { CrossfadeCurve } from '../src/dsp/crossfade.js';
 import { type RgbFrame, readVideoFrames } from '../src/media/video-reader.js';
 import type { InferenceRunner } from '../src/models/inference-runner.js';
@@ -107,6 +111,7 @@ export async function renderFoley(
         dim: m.features.dim,
         latentChannels: m.latent.channels,
         latentMelBins: m.latent.melBins,
+        clipEdgeGuardFrames: CLIP_EDGE_GUARD_FRAMES,
         onStep: (w, step) => {
           const head = w.index === 0 ? 0 : overlapFrames;
           progress(w.startFrame + head + ((w.frames - head) * (step.index + 1)) / step.steps);

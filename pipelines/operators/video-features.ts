@@ -2,8 +2,10 @@
  * RxJS operator: converted video frames -> CAVP feature chunks, over a sliding window.
  *
  * The video encoder's output frame t depends on input frames t ± contextFrames, so chunk
- * [s, e) is encoded from frames [s − c, e + c) (clamped to the clip) and the middle is
- * kept: the result equals encoding the whole clip at once, with a latency of c frames.
+ * [s, e) is encoded from frames [s − c, e + c) and the middle is kept: the result equals
+ * encoding the whole clip at once, with a latency of c frames. Past the clip's ends the
+ * first and last frames repeat (a frozen picture, as in the live path): the encoder's own
+ * zero padding reads as motion, and the LDM sounded a contact in the clip's last 80 ms.
  */
 import { concatMap, defer, endWith, from, mergeMap, type Observable, type OperatorFunction } from 'rxjs';
 import type { RgbFrame } from '../../src/media/video-reader.js';
@@ -34,8 +36,7 @@ export interface VideoFeatureOptions {
 interface EncodeJob {
   startFrame: number;
   frames: number;
-  /** Index of the first frame in `input`. */
-  inputStart: number;
+  /** Frames [startFrame − c, startFrame + frames + c), edge frames repeated past the clip. */
   input: Uint8Array[];
 }
 
@@ -56,10 +57,11 @@ export function toVideoFeatures(
       let nextChunk = 0; // first frame of the next chunk to emit
 
       const job = (end: number, total: number): EncodeJob => {
-        const inputStart = Math.max(0, nextChunk - contextFrames);
-        const inputEnd = Math.min(total, end + contextFrames);
-        const input = buffered.slice(inputStart - bufferStart, inputEnd - bufferStart);
-        const j: EncodeJob = { startFrame: nextChunk, frames: end - nextChunk, inputStart, input };
+        const input: Uint8Array[] = [];
+        for (let f = nextChunk - contextFrames; f < end + contextFrames; f++) {
+          input.push(buffered[Math.max(0, Math.min(f, total - 1)) - bufferStart]!);
+        }
+        const j: EncodeJob = { startFrame: nextChunk, frames: end - nextChunk, input };
         nextChunk = end;
         const keepFrom = Math.max(0, nextChunk - contextFrames);
         buffered = buffered.slice(keepFrom - bufferStart);
@@ -93,7 +95,7 @@ export function toVideoFeatures(
         const packed = new Uint8Array(n * frameBytes);
         j.input.forEach((f, i) => packed.set(f, i * frameBytes));
         const all = await encoder.encode(packed, n);
-        const offset = (j.startFrame - j.inputStart) * dim;
+        const offset = contextFrames * dim;
         return {
           startFrame: j.startFrame,
           frames: j.frames,

@@ -4,9 +4,12 @@
  * Window k covers latent frames [k·hop, k·hop + windowFrames), hop = window − overlap.
  * Continuity: the first `overlapFrames` of window k are window k−1's last latent frames,
  * kept as known latent (only the new frames are denoised; see src/diffusion/sampler.ts).
- * When the stream completes, a final window [lastEnd − overlap, end) covers the rest, so
- * every window after the first overlaps its predecessor by exactly `overlapFrames`.
- * A clip no longer than one window is generated whole, as one window.
+ * A window is planned once a frame past its end has arrived, so the clip's last frame always
+ * falls in the final window [lastEnd − overlap, end), made when the stream completes: every
+ * window after the first overlaps its predecessor by exactly `overlapFrames`. A clip no
+ * longer than one window is generated whole, as one window. With `clipEdgeGuardFrames`, the
+ * first window is generated with that many guard frames before the clip and the final one
+ * with as many after it (see CLIP_EDGE_GUARD_FRAMES in src/diffusion/foley-generator.ts).
  *
  * Windows are generated one at a time in order (concatMap): no window is dropped, since
  * each one seeds the next. A live consumer that falls behind sees it in `lagFrames`.
@@ -18,7 +21,12 @@ import type { FeatureChunk } from './video-features.js';
 /** What generates one window (FoleyGenerator in src/diffusion). */
 export interface WindowSynthesizer {
   generate(
-    request: { startFrame: number; features: Float32Array; known?: { latent: Float32Array; frames: number } },
+    request: {
+      startFrame: number;
+      features: Float32Array;
+      known?: { latent: Float32Array; frames: number };
+      guard?: { before: number; after: number };
+    },
     onStep?: (step: SamplerStep) => void,
   ): Promise<{ startFrame: number; frames: number; latent: Float32Array; waveform: Float32Array }>;
 }
@@ -50,6 +58,8 @@ export interface WindowGenerationOptions extends WindowPlan {
   /** Latent layout, to cut the known overlap out of the previous window's latent. */
   latentChannels: number;
   latentMelBins: number;
+  /** Guard frames generated before the clip's first and after its last frame (default 0). */
+  clipEdgeGuardFrames?: number;
   /** Called after every sampler step of every window. */
   onStep?: (window: { index: number; startFrame: number; frames: number }, step: SamplerStep) => void;
 }
@@ -70,6 +80,8 @@ interface WindowJob {
   index: number;
   startFrame: number;
   endFrame: number;
+  /** The window ends at the clip's last frame. */
+  final: boolean;
 }
 
 const END = Symbol('end');
@@ -81,6 +93,7 @@ export function generateWindows(
   checkWindowPlan(options);
   const { windowFrames, overlapFrames, dim, latentChannels, latentMelBins } = options;
   const hop = windowFrames - overlapFrames;
+  const edgeGuard = options.clipEdgeGuardFrames ?? 0;
   return (source: Observable<FeatureChunk>) =>
     defer(() => {
       // Features by frame, from featureStart; older frames are dropped once no window needs them.
@@ -113,9 +126,14 @@ export function generateWindows(
         const jobs: WindowJob[] = [];
         if (item !== END) {
           append(item);
-          while (available >= nextStart + windowFrames) {
+          while (available > nextStart + windowFrames) {
             pendingStarts.push(nextStart);
-            jobs.push({ index: nextIndex++, startFrame: nextStart, endFrame: nextStart + windowFrames });
+            jobs.push({
+              index: nextIndex++,
+              startFrame: nextStart,
+              endFrame: nextStart + windowFrames,
+              final: false,
+            });
             lastEnd = nextStart + windowFrames;
             nextStart += hop;
           }
@@ -124,7 +142,7 @@ export function generateWindows(
         if (available > lastEnd) {
           const startFrame = nextIndex === 0 ? 0 : lastEnd - overlapFrames;
           pendingStarts.push(startFrame);
-          jobs.push({ index: nextIndex++, startFrame, endFrame: available });
+          jobs.push({ index: nextIndex++, startFrame, endFrame: available, final: true });
           lastEnd = available;
         }
         return jobs;
@@ -146,8 +164,12 @@ export function generateWindows(
           };
         }
         const info = { index: job.index, startFrame: job.startFrame, frames };
+        const guard = {
+          before: job.index === 0 ? edgeGuard : 0,
+          after: job.final ? edgeGuard : 0,
+        };
         const result = await synthesizer.generate(
-          { startFrame: job.startFrame, features: windowFeatures, known },
+          { startFrame: job.startFrame, features: windowFeatures, known, guard },
           options.onStep ? (step) => options.onStep!(info, step) : undefined,
         );
         previous = { latent: result.latent, frames, endFrame: job.endFrame };

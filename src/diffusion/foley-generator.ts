@@ -67,14 +67,27 @@ export function resolveGenerationSettings(
   return settings;
 }
 
+/**
+ * Latent frames generated past a clip's first and last frame (from the edge features) and cut
+ * off, so the UNet's, decoder's and vocoder's zero-padded edges fall outside the clip. Without
+ * it a swell in the last frames added a false onset to nearly every clip (the Python
+ * evaluation uses the same guard: foley/evaluate.py GUARD).
+ */
+export const CLIP_EDGE_GUARD_FRAMES = 4;
+
 export interface WindowRequest {
   /** Index of the first latent (= video) frame of the window in the stream. */
   startFrame: number;
   /** Video features [frames, dim] for the window; its frame count is the window length. */
   features: Float32Array;
+  /**
+   * Frames generated before / after the window from its first / last feature and then cut
+   * (CLIP_EDGE_GUARD_FRAMES at a clip's ends). A guard before needs no `known` latent.
+   */
+  guard?: { before: number; after: number };
   /** Latent of the window's first `frames` frames, [channels, frames, melBins], kept as is. */
   known?: { latent: Float32Array; frames: number };
-  /** Overrides the seeded noise, [channels, paddedFrames, melBins] (parity tests). */
+  /** Overrides the seeded noise, [channels, paddedFrames(guarded frames), melBins] (parity tests). */
   noise?: Float32Array;
 }
 
@@ -124,13 +137,24 @@ export class FoleyGenerator {
       );
     }
 
-    // 1. Prepare latents: pad to the UNet's time multiple, seeded noise, known frames.
-    const padded = this.paddedFrames(frames);
+    const before = request.guard?.before ?? 0;
+    const after = request.guard?.after ?? 0;
+    if (!Number.isInteger(before) || !Number.isInteger(after) || before < 0 || after < 0) {
+      throw new RangeError(`[generator] guard frames must be integers >= 0, got ${before} and ${after}`);
+    }
+    if (before > 0 && request.known && request.known.frames > 0) {
+      throw new RangeError('[generator] a window with known head latent cannot have a guard before it');
+    }
+
+    // 1. Prepare latents: guards, pad to the UNet's time multiple (edge features repeat),
+    //    seeded noise (by absolute frame, so guard frames before a clip draw frames < 0), known frames.
+    const padded = this.paddedFrames(before + frames + after);
     const shape: LatentShape = { channels: m.latent.channels, frames: padded, melBins: m.latent.melBins };
-    const features = padded === frames ? request.features : sliceRowsPadded(request.features, dim, 0, padded);
+    const features =
+      padded === frames ? request.features : sliceRowsPadded(request.features, dim, -before, padded);
     const noise =
       request.noise ??
-      latentNoise(this.settings.seed, request.startFrame, padded, shape.channels, shape.melBins);
+      latentNoise(this.settings.seed, request.startFrame - before, padded, shape.channels, shape.melBins);
     let known: { latent: Float32Array; frames: number } | undefined;
     if (request.known && request.known.frames > 0) {
       const full = new Float32Array(noise.length);
@@ -161,25 +185,30 @@ export class FoleyGenerator {
     // 3. Decode the latent to a normalized log-mel.
     const melPadded = await this.decoder.decode(latentPadded, shape);
 
-    // 4. Vocode the mel to a waveform, then drop the padding.
+    // 4. Vocode the mel to a waveform, then drop the guards and padding.
     const r = m.latent.melFramesPerLatentFrame;
     const waveformPadded = await this.vocoder.synthesize(melPadded, padded * r);
-    const latent = padded === frames ? latentPadded : sliceLatentFrames(latentPadded, shape, 0, frames);
+    const latent = padded === frames ? latentPadded : sliceLatentFrames(latentPadded, shape, before, frames);
     const mel =
-      padded === frames ? melPadded : cropMelFrames(melPadded, m.audio.melBins, padded * r, frames * r);
-    const waveform = waveformPadded.slice(0, frames * samplesPerFrame(m));
+      padded === frames
+        ? melPadded
+        : cropMelFrames(melPadded, m.audio.melBins, padded * r, before * r, frames * r);
+    const spf = samplesPerFrame(m);
+    const waveform = waveformPadded.slice(before * spf, (before + frames) * spf);
     return { startFrame: request.startFrame, frames, latent, mel, waveform };
   }
 }
 
+/** Mel frames [start, start + count) of a [melBins, fromFrames] mel. */
 function cropMelFrames(
   mel: Float32Array,
   melBins: number,
   fromFrames: number,
-  toFrames: number,
+  start: number,
+  count: number,
 ): Float32Array {
-  const out = new Float32Array(melBins * toFrames);
+  const out = new Float32Array(melBins * count);
   for (let b = 0; b < melBins; b++)
-    out.set(mel.subarray(b * fromFrames, b * fromFrames + toFrames), b * toFrames);
+    out.set(mel.subarray(b * fromFrames + start, b * fromFrames + start + count), b * count);
   return out;
 }

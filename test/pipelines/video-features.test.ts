@@ -17,12 +17,21 @@ describe('toVideoFeatures', () => {
     await runner.close();
   });
 
-  it('gives chunked features equal to encoding the whole clip at once', async () => {
+  it('gives chunked features equal to encoding the whole clip at once, its edge frames repeated', async () => {
     const n = 23;
     const frameBytes = 96 * 96 * 3;
+    const c = runner.bundle.manifest.features.contextFrames;
     const all = referenceFrames(n);
     const encoder = new VideoEncoder(runner);
-    const whole = await encoder.encode(all, n);
+    // The clip frozen on its first and last frame for c frames: not the encoder's zero padding.
+    const frozen = new Uint8Array((n + 2 * c) * frameBytes);
+    for (let i = 0; i < n + 2 * c; i++) {
+      const src = Math.min(Math.max(i - c, 0), n - 1);
+      frozen.set(all.subarray(src * frameBytes, (src + 1) * frameBytes), i * frameBytes);
+    }
+    const whole = (await encoder.encode(frozen, n + 2 * c)).slice(c * 64, (c + n) * 64);
+    const zeroPadded = await encoder.encode(all, n);
+    assert.ok(maxAbsDiff(whole, zeroPadded) > 1e-3, 'edge frames make no difference to the features');
     const frames = Array.from({ length: n }, (_, i) => ({
       index: i,
       data: all.slice(i * frameBytes, (i + 1) * frameBytes),
@@ -31,7 +40,7 @@ describe('toVideoFeatures', () => {
       from(frames).pipe(
         toVideoFeatures(encoder, {
           chunkFrames: 5,
-          contextFrames: runner.bundle.manifest.features.contextFrames,
+          contextFrames: c,
           frameBytes,
           dim: 64,
         }),

@@ -65,6 +65,42 @@ describe('generateWindows', () => {
     }
   });
 
+  it('generates guard frames before the first window and after the final one only', async () => {
+    const features = Float32Array.from({ length: 36 * 64 }, (_, i) => Math.cos(i * 0.02));
+    const chunks = [0, 1, 2].map((k) => ({
+      startFrame: k * 12,
+      frames: 12,
+      features: features.slice(k * 12 * 64, (k + 1) * 12 * 64),
+    }));
+    const generator = new FoleyGenerator(runner, resolveGenerationSettings(runner.bundle.manifest));
+    const guards: Array<{ before: number; after: number } | undefined> = [];
+    const recording = {
+      generate: (request: Parameters<FoleyGenerator['generate']>[0]) => {
+        guards.push(request.guard);
+        return generator.generate(request);
+      },
+    };
+    const windows = await lastValueFrom(
+      from(chunks).pipe(
+        generateWindows(recording, { ...TINY_WINDOW_PLAN, clipEdgeGuardFrames: 4 }),
+        toArray(),
+      ),
+    );
+    // 36 frames fill two windows exactly; the second is still the final one, made at the end.
+    assert.deepEqual(
+      windows.map((w) => [w.startFrame, w.frames]),
+      [
+        [0, 20],
+        [16, 20],
+      ],
+    );
+    assert.deepEqual(guards, [
+      { before: 4, after: 0 },
+      { before: 0, after: 4 },
+    ]);
+    for (const w of windows) assert.equal(w.waveform.length, w.frames * 640);
+  });
+
   it('generates a clip shorter than one window as a single window', async () => {
     const generator = new FoleyGenerator(runner, resolveGenerationSettings(runner.bundle.manifest));
     const windows = await lastValueFrom(

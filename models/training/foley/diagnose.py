@@ -15,7 +15,8 @@ import torch
 from . import metrics
 from .audio import griffin_lim
 from .diffusion import ddim_step, guided_eps, trailing_timesteps
-from .evaluate import Family, generate_mels, test_clips, video_features
+from .nets import calibrated
+from .evaluate import Family, generate_mels, guarded_render, test_clips, video_features
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -39,16 +40,17 @@ def guidance(run: Path) -> None:
     f = _features(fam, clips)
     z = torch.randn(len(clips), 4, f.shape[1], 16, generator=torch.Generator().manual_seed(1))
     ts = trailing_timesteps(cfg["student_steps"])
+    clf = calibrated(fam.clf, sampling.get("cg_temperature", 1.0))
     for i, t in enumerate(ts):
         tt = torch.full((len(clips),), float(t))
         with torch.enable_grad():
             zg = z.detach().requires_grad_(True)
-            logit = fam.clf(zg, tt, f)
+            logit = clf(zg, tt, f)
             grad = torch.autograd.grad(torch.nn.functional.logsigmoid(logit).sum(), zg)[0]
         eps = guided_eps(fam.student, None, z, t, f, sampling["cfg_scale"], 0, fam.schedule)
         term = (1 - fam.schedule.alpha(t)) ** 0.5 * grad
         print(f"t={t}: logits {[round(float(x), 1) for x in logit]}, |eps| {eps.norm():.1f}, "
-              f"|sqrt(1-a) grad log P| {term.norm():.4f} (x γ={sampling['cg_scale']} in eq. 8)")
+              f"|sqrt(1-a) grad log P| {term.norm():.4f} (x γ={sampling['cg_scale']} in eq. 8, T={sampling.get('cg_temperature', 1.0)})")
         z = ddim_step(z, eps, t, ts[i + 1] if i + 1 < len(ts) else -1, fam.schedule)
 
 
@@ -57,13 +59,13 @@ def vocoder(run: Path, n: int) -> None:
     cfg, fam, sampling = _family(run)
     clips = test_clips("val", n, cfg["clip_seconds"])
     variant = {"unet": "student", "steps": cfg["student_steps"], "cfg": sampling["cfg_scale"],
-               "cg": sampling["cg_scale"]}
+               "cg": sampling["cg_scale"], "cg_t": sampling.get("cg_temperature", 1.0)}
     mels = [m for batch in generate_mels(fam, clips, variant, seed=99) for m in batch]
     rows: dict[str, list] = {"vocoder": [], "griffin_lim": [], "generated_mel": []}
     for clip, mel in zip(clips, mels):
         ref = np.array([e["time"] for e in clip.events])
-        wav = fam.vocoder(mel[None])[0].numpy()
-        for name, w in (("vocoder", wav), ("griffin_lim", griffin_lim(mel.numpy()))):
+        wav = guarded_render(lambda x: fam.vocoder(x[None])[0], mel).numpy()
+        for name, w in (("vocoder", wav), ("griffin_lim", guarded_render(lambda x: griffin_lim(x.numpy()), mel))):
             m = fam.mel(torch.from_numpy(np.asarray(w, np.float32))[None])[0].numpy()
             rows[name].append(metrics.onset_scores(ref, metrics.detect_onsets(m)))
         rows["generated_mel"].append(metrics.onset_scores(ref, metrics.detect_onsets(mel.numpy())))

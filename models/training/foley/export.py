@@ -134,7 +134,9 @@ def collect_modules(cfg: dict, run: Path | None) -> dict:
         "video_encoder": _VideoEncoderExport(cavp.video),
         "unet_student": load("distill", "unet"),
         "unet_teacher": load("ldm", "unet"),
-        "align_classifier": nets.AlignClassifierWithGrad(load("align_clf", "clf")),
+        # The tuned temperature is folded into the exported head: the ONNX file is P = σ(l / T).
+        "align_classifier": nets.AlignClassifierWithGrad(nets.calibrated(load("align_clf", "clf"),
+                                                                         cfg.get("cg_temperature", 1.0))),
         "latent_decoder": nets.LatentDecoder(ae),
         "vocoder": load("vocoder", "vocoder"),
         "eval_audio_classifier": load("eval_audio", "eval_audio"),
@@ -202,6 +204,10 @@ def export_bundle(cfg: dict, run: Path | None, out: Path, name: str | None = Non
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     name = name or out.name
+    # Sampling defaults from a tuning pass, when the evaluation wrote one.
+    tuned = (run / "sampling.json") if run is not None else None
+    if tuned is not None and tuned.exists():
+        cfg = {**cfg, **json.loads(tuned.read_text())}
     torch.manual_seed(cfg["seed"])
     mods = collect_modules(cfg, run)
     specs = io_specs(len(CLASSES))
@@ -214,10 +220,6 @@ def export_bundle(cfg: dict, run: Path | None, out: Path, name: str | None = Non
             report[key] = export_one(module, key, specs[key], tmp / f"{key}.onnx", gen)
             print(f"export: {key}: parity max relative error {report[key]['max_relative_error']:.1e} "
                   f"({time.time() - t0:.1f}s, {(tmp / f'{key}.onnx').stat().st_size / 1e6:.2f} MB)", flush=True)
-        # Sampling defaults from a tuning pass, when the evaluation wrote one.
-        tuned = (run / "sampling.json") if run is not None else None
-        if tuned is not None and tuned.exists():
-            cfg = {**cfg, **json.loads(tuned.read_text())}
         man = manifest(cfg, name, specs, description or f"profile {cfg['profile']}", CLASSES)
         (tmp / "manifest.json").write_text(json.dumps(man, indent=1))
         (tmp / "reference.json").write_text(json.dumps(make_reference(mods, cfg)))

@@ -3,6 +3,7 @@
 Tensor layouts follow models/README.md: mel [B, 64, F]; latent [B, C'=4, T, M/r=16];
 video frames uint8 [B, T, H, W, 3]; CAVP features [B, T, D].
 """
+import copy
 import math
 
 import torch
@@ -314,6 +315,21 @@ class AlignClassifier(nn.Module):
         h = h + F.silu(self.c2(h))
         h = F.silu(self.c3(h))
         return self.head(h.mean(dim=2))[:, 0]
+
+
+def calibrated(clf: AlignClassifier, temperature: float) -> AlignClassifier:
+    """A copy of `clf` with its logit divided by `temperature` (the head scaled): P = σ(l / T).
+
+    On the student's samples the classifier's logits run 9 to 22, so ∇ log σ(l) vanished and
+    eq. 8 added nothing to CFG. A temperature (tuned on val like ω and γ) keeps it informative.
+    """
+    if temperature == 1.0:
+        return clf
+    out = copy.deepcopy(clf)
+    with torch.no_grad():
+        out.head.weight /= temperature
+        out.head.bias /= temperature
+    return out
 
 
 class AlignClassifierWithGrad(nn.Module):

@@ -16,6 +16,22 @@ def test_align_classifier_exported_gradient_equals_autograd():
     assert (grad - ref).abs().max() / ref.abs().max() < 1e-5
 
 
+def test_calibrated_classifier_divides_the_logit_and_its_exported_gradient_follows():
+    torch.manual_seed(1)
+    clf = nets.AlignClassifier(32)
+    z = torch.randn(2, 4, 8, 16, requires_grad=True)
+    t = torch.tensor([10.0, 900.0])
+    f = torch.randn(2, 8, 64)
+    before = clf(z, t, f).detach()
+    warm = nets.calibrated(clf, 20.0)
+    assert torch.allclose(warm(z, t, f), before / 20.0, atol=1e-6)
+    assert torch.allclose(clf(z, t, f), before)  # the original is untouched
+    assert nets.calibrated(clf, 1.0) is clf
+    _, grad = nets.AlignClassifierWithGrad(warm)(z, t, f)
+    ref = torch.autograd.grad(F.logsigmoid(clf(z, t, f) / 20.0).sum(), z)[0]
+    assert (grad - ref).abs().max() / ref.abs().max() < 1e-5
+
+
 def test_unet_keeps_latent_shape_for_any_multiple_of_four_frames():
     unet = nets.UNet((16, 24, 32)).eval()
     for frames in (8, 20, 100):

@@ -1,0 +1,38 @@
+import numpy as np
+import torch
+
+from foley import evaluate
+from foley.audio import HOP
+from foley.nets import VideoEncoder
+
+
+def test_edge_padded_frames_repeat_the_first_and_last_frame_over_the_encoder_reach():
+    frames = np.arange(5, dtype=np.uint8)[:, None, None, None] * np.ones((5, 2, 2, 3), np.uint8)
+    out = evaluate.edge_padded_frames(frames)
+    left, right = VideoEncoder.context_frames, VideoEncoder.right_context_frames
+    assert out.shape[0] == 5 + left + right
+    assert (out[:left] == 0).all() and (out[-right:] == 4).all()
+    assert (out[left: left + 5] == frames).all()
+
+
+def test_edge_guarded_repeats_edge_frames_on_both_sides():
+    x = torch.arange(6.0).view(1, 3, 2)
+    out = evaluate.edge_guarded(x, 2)
+    assert out.shape == (1, 7, 2)
+    assert out[0, :2].tolist() == [[0.0, 1.0]] * 2 and out[0, -2:].tolist() == [[4.0, 5.0]] * 2
+
+
+def test_guarded_render_renders_the_guards_and_returns_the_clip_samples_only():
+    mel = torch.randn(64, 20)
+    seen = {}
+
+    def render(m):
+        seen["frames"] = m.shape[1]
+        # A waveform whose samples name their mel frame: the cut must keep frames 0..19 of `mel`.
+        return torch.arange(m.shape[1]).repeat_interleave(HOP).float()
+
+    wav = evaluate.guarded_render(render, mel)
+    g = evaluate.GUARD * 4
+    assert seen["frames"] == 20 + 2 * g
+    assert wav.shape[0] == 20 * HOP
+    assert wav[0] == g and wav[-1] == g + 19
