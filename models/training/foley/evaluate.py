@@ -20,7 +20,8 @@ from .nets import MEL_PER_LATENT, VideoEncoder, calibrated
 from .train import build_models
 
 BATCH = 8
-# Latent frames generated past each end of a clip and cut off (the UNet needs a multiple of 4).
+# Latent frames generated past each end of a clip and cut off (models/README.md, clip edges);
+# the one after the end grows to the UNet's multiple of 4.
 GUARD = 4
 # On 2 CPU cores the full table costs hours: the shipped configuration is scored on the whole
 # test split, the other rows on its first ABLATION_SUBSET clips (the 50-step teacher on fewer),
@@ -66,15 +67,12 @@ def test_clips(split: str, count: int, seconds: float) -> list:
     return [world.make_clip(int(s), seconds=seconds) for s in world.split_seeds(split, count)]
 
 
-def edge_padded_frames(frames: np.ndarray) -> np.ndarray:
-    """Frames [T, ...] with the first and last frame repeated over the video encoder's reach.
-
-    Past the clip the video is taken as frozen, not black: a feature computed against the
-    encoder's zero padding reads as motion, and the LDM sounded a contact there (one false
-    onset in nearly every clip, at its last 80 ms). The live path repeats edge frames alike.
-    """
-    left, right = VideoEncoder.context_frames, VideoEncoder.right_context_frames
-    return np.concatenate([frames[:1].repeat(left, 0), frames, frames[-1:].repeat(right, 0)])
+def edge_guarded(x: torch.Tensor, before: int = GUARD, after: int | None = None) -> torch.Tensor:
+    """[B, T, ...] with its first frame repeated `before` times and its last `after` times
+    (default: as many as before)."""
+    after = before if after is None else after
+    rest = x.shape[2:]
+    return torch.cat([x[:, :1].expand(-1, before, *rest), x, x[:, -1:].expand(-1, after, *rest)], 1)
 
 
 @torch.no_grad()
@@ -84,10 +82,14 @@ def video_features(fam: Family, clips: list, e2e: bool) -> torch.Tensor:
     cache = fam.__dict__.setdefault("_features", {})
     if key not in cache or cache[key].shape[0] < len(clips):
         video = fam.e2e_video if e2e else fam.video
-        left = VideoEncoder.context_frames
+        # Past the clip the video is taken as frozen, not black: a feature computed against the
+        # encoder's zero padding reads as motion, and the LDM sounded a contact there (one false
+        # onset in nearly every clip, in its last 80 ms). The live path repeats edge frames alike.
+        left, right = VideoEncoder.context_frames, VideoEncoder.right_context_frames
+        t = clips[0].frames.shape[0]
         cache[key] = torch.cat([
-            video(torch.from_numpy(np.stack([edge_padded_frames(c.frames) for c in clips[i: i + BATCH]])))
-            [:, left: left + clips[0].frames.shape[0]]
+            video(edge_guarded(torch.from_numpy(np.stack([c.frames for c in clips[i: i + BATCH]])), left, right))
+            [:, left: left + t]
             for i in range(0, len(clips), BATCH)])
     return cache[key][: len(clips)]
 
@@ -104,17 +106,12 @@ def _latents(fam: Family, clips: list, variant: dict, seed: int) -> list[torch.T
     out = []
     for i in range(0, len(clips), BATCH):
         group = clips[i: i + BATCH]
-        feats = edge_guarded(all_feats[i: i + BATCH])
-        feats = torch.cat([feats, feats[:, -1:].expand(-1, -feats.shape[1] % 4, -1)], 1)
+        t = all_feats.shape[1]
+        feats = edge_guarded(all_feats[i: i + BATCH], GUARD, GUARD + (-(t + 2 * GUARD)) % 4)
         noise = torch.stack([torch.randn(4, feats.shape[1], 16, generator=torch.Generator().manual_seed(seed + i + k))
                              for k in range(len(group))])
         out.append(sample(unet, clf, feats, noise, variant["steps"], variant["cfg"], variant["cg"], fam.schedule))
     return out
-
-
-def edge_guarded(x: torch.Tensor, guard: int = GUARD) -> torch.Tensor:
-    """[B, T, ...] with its first and last frame repeated `guard` times on each side."""
-    return torch.cat([x[:, :1].expand(-1, guard, *x.shape[2:]), x, x[:, -1:].expand(-1, guard, *x.shape[2:])], 1)
 
 
 @torch.no_grad()

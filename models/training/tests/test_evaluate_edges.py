@@ -6,10 +6,10 @@ from foley.audio import HOP
 from foley.nets import VideoEncoder
 
 
-def test_edge_padded_frames_repeat_the_first_and_last_frame_over_the_encoder_reach():
+def test_video_frames_repeat_the_first_and_last_frame_over_the_encoder_reach():
     frames = np.arange(5, dtype=np.uint8)[:, None, None, None] * np.ones((5, 2, 2, 3), np.uint8)
-    out = evaluate.edge_padded_frames(frames)
     left, right = VideoEncoder.context_frames, VideoEncoder.right_context_frames
+    out = evaluate.edge_guarded(torch.from_numpy(frames)[None], left, right)[0].numpy()
     assert out.shape[0] == 5 + left + right
     assert (out[:left] == 0).all() and (out[-right:] == 4).all()
     assert (out[left: left + 5] == frames).all()
