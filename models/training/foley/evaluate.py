@@ -16,7 +16,7 @@ import torch
 from . import metrics, world
 from .audio import HOP, MelFrontend, griffin_lim
 from .diffusion import Schedule, sample
-from .nets import MEL_PER_LATENT, VideoEncoder, calibrated
+from .nets import MEL_PER_LATENT, calibrated, edge_guarded
 from .train import build_models
 
 BATCH = 8
@@ -67,14 +67,6 @@ def test_clips(split: str, count: int, seconds: float) -> list:
     return [world.make_clip(int(s), seconds=seconds) for s in world.split_seeds(split, count)]
 
 
-def edge_guarded(x: torch.Tensor, before: int = GUARD, after: int | None = None) -> torch.Tensor:
-    """[B, T, ...] with its first frame repeated `before` times and its last `after` times
-    (default: as many as before)."""
-    after = before if after is None else after
-    rest = x.shape[2:]
-    return torch.cat([x[:, :1].expand(-1, before, *rest), x, x[:, -1:].expand(-1, after, *rest)], 1)
-
-
 @torch.no_grad()
 def video_features(fam: Family, clips: list, e2e: bool) -> torch.Tensor:
     """Video features of each clip, computed once per encoder and reused by every variant."""
@@ -82,15 +74,8 @@ def video_features(fam: Family, clips: list, e2e: bool) -> torch.Tensor:
     cache = fam.__dict__.setdefault("_features", {})
     if key not in cache or cache[key].shape[0] < len(clips):
         video = fam.e2e_video if e2e else fam.video
-        # Past the clip the video is taken as frozen, not black: a feature computed against the
-        # encoder's zero padding reads as motion, and the LDM sounded a contact there (one false
-        # onset in nearly every clip, in its last 80 ms). The live path repeats edge frames alike.
-        left, right = VideoEncoder.context_frames, VideoEncoder.right_context_frames
-        t = clips[0].frames.shape[0]
-        cache[key] = torch.cat([
-            video(edge_guarded(torch.from_numpy(np.stack([c.frames for c in clips[i: i + BATCH]])), left, right))
-            [:, left: left + t]
-            for i in range(0, len(clips), BATCH)])
+        cache[key] = torch.cat([video.clip_features(torch.from_numpy(np.stack([c.frames for c in clips[i: i + BATCH]])))
+                                for i in range(0, len(clips), BATCH)])
     return cache[key][: len(clips)]
 
 

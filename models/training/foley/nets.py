@@ -31,6 +31,14 @@ def groups(ch: int) -> int:
 
 # ---------------------------------------------------------------- CAVP ---
 
+def edge_guarded(x: torch.Tensor, before: int, after: int | None = None) -> torch.Tensor:
+    """[B, T, ...] with its first frame repeated `before` times and its last `after` times
+    (default: as many as before)."""
+    after = before if after is None else after
+    rest = x.shape[2:]
+    return torch.cat([x[:, :1].expand(-1, before, *rest), x, x[:, -1:].expand(-1, after, *rest)], 1)
+
+
 class VideoEncoder(nn.Module):
     """CAVP video encoder: per-frame CNN on (frame, frame difference), then a temporal conv.
 
@@ -66,6 +74,13 @@ class VideoEncoder(nn.Module):
         h = self.proj(h).view(b, t, -1).transpose(1, 2)
         h = h + self.temporal(F.silu(h))
         return self.out(h).transpose(1, 2)
+
+    def clip_features(self, frames: torch.Tensor) -> torch.Tensor:
+        """Features of whole clips [B, T, H, W, 3], the video taken as frozen past their ends: a
+        feature computed against the zero padding reads as motion (a contact sounded in the last
+        80 ms). Training, evaluation and the live path all use this rule."""
+        left, right, t = self.context_frames, self.right_context_frames, frames.shape[1]
+        return self(edge_guarded(frames, left, right))[:, left: left + t]
 
 
 class AudioEncoder(nn.Module):

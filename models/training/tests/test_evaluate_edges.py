@@ -36,3 +36,19 @@ def test_guarded_render_renders_the_guards_and_returns_the_clip_samples_only():
     assert seen["frames"] == 20 + 2 * g
     assert wav.shape[0] == 20 * HOP
     assert wav[0] == g and wav[-1] == g + 19
+
+
+def test_clip_features_take_the_video_as_frozen_past_the_clip_ends():
+    torch.manual_seed(0)
+    enc = VideoEncoder(width=4).eval()
+    frames = torch.randint(0, 255, (1, 12, 16, 16, 3), dtype=torch.uint8)
+    with torch.no_grad():
+        got = enc.clip_features(frames)
+        # Ten frozen frames each side: every output frame's reach lies inside the frozen video.
+        frozen = torch.cat([frames[:, :1].repeat(1, 10, 1, 1, 1), frames, frames[:, -1:].repeat(1, 10, 1, 1, 1)], 1)
+        want = enc(frozen)[:, 10:22]
+        zero_padded = enc(frames)
+    assert got.shape == (1, 12, want.shape[2])
+    assert torch.allclose(got, want, atol=1e-5)
+    # Against zero padding the edge features differ, so the test can tell the two rules apart.
+    assert not torch.allclose(got[:, -1], zero_padded[:, -1], atol=1e-3)
