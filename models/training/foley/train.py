@@ -267,7 +267,7 @@ def encode_latents(ae, mel):
 @torch.no_grad()
 def latents_for(ctx: Ctx, split: str, chunk: int = 8) -> torch.Tensor:
     """Latents [n, C, T, M] of whole clips, cached in the run folder. Encoding each batch's
-    mel instead made the autoencoder 95% of an LDM step on the CPU (10 s at batch 64)."""
+    mel instead made the autoencoder about 96% of an LDM step on the CPU (10 s at batch 64)."""
     path = ctx.run / f"latents_{split}.pt"
     if path.exists():
         return torch.load(path, map_location=ctx.device)
@@ -277,9 +277,9 @@ def latents_for(ctx: Ctx, split: str, chunk: int = 8) -> torch.Tensor:
     return lat
 
 
-def ldm_batch(ctx: Ctx, st: Store, gen, feats, ae, b: int, w: int, split_merge_p: float, video=None, lat=None):
-    """z0 and video features for a batch, with temporal split & merge (eq. 6) for part of it.
-    With `lat` (whole-clip latents, latents_for) z0 is gathered from it instead of encoded."""
+def ldm_batch(ctx: Ctx, st: Store, gen, feats, lat, b: int, w: int, split_merge_p: float, video=None):
+    """z0 (gathered from whole-clip latents `lat`, latents_for) and video features for a batch,
+    with temporal split & merge (eq. 6) for part of it."""
     idx, start = st.starts(b, w, gen)
     idx2, start2 = st.starts(b, w, gen)
     cut = torch.randint(w // 4, 3 * w // 4 + 1, (b,), generator=gen)
@@ -289,12 +289,7 @@ def ldm_batch(ctx: Ctx, st: Store, gen, feats, ae, b: int, w: int, split_merge_p
     src_idx = torch.where(merged[:, None] & (tt >= cut[:, None]), idx2[:, None], idx[:, None])
     src_t = torch.where(merged[:, None] & (tt >= cut[:, None]), start2[:, None] + tt - cut[:, None], start[:, None] + tt)
     dev = ctx.device
-    if lat is not None:
-        z0 = lat[src_idx.to(dev), :, src_t.to(dev)].permute(0, 2, 1, 3)  # [b, w, C, M] -> [b, C, w, M]
-    else:
-        mel_t = (src_t[:, :, None] * MEL_PER_FRAME + torch.arange(MEL_PER_FRAME)).reshape(b, -1).to(dev)
-        mel = st.mel[src_idx.to(dev).repeat_interleave(MEL_PER_FRAME, 1)[:, None, :], torch.arange(64, device=dev)[None, :, None], mel_t[:, None, :]]
-        z0 = encode_latents(ae, mel)
+    z0 = lat[src_idx.to(dev), :, src_t.to(dev)].permute(0, 2, 1, 3)  # [b, w, C, M] -> [b, C, w, M]
     if video is None:
         fv = feats[src_idx.to(dev), src_t.to(dev)]
     else:
@@ -310,7 +305,6 @@ def ldm_batch(ctx: Ctx, st: Store, gen, feats, ae, b: int, w: int, split_merge_p
 def _train_ldm(ctx: Ctx, stage: str, video=None):
     cfg = ctx.cfg
     st, gen = ctx.store("train"), ctx.generator(stage)
-    ae = ctx.load("autoencoder", "ae")
     feats = features_for(ctx, "cavp", "train") if video is None else None
     lat = latents_for(ctx, "train")
     unet = ctx.models["unet"]()
@@ -325,7 +319,7 @@ def _train_ldm(ctx: Ctx, stage: str, video=None):
     w, b = cfg["ldm_window"], cfg["ldm_batch"]
 
     def step(_):
-        z0, fv = ldm_batch(ctx, st, gen, feats, ae, b, w, cfg["split_merge_p"], video, lat)
+        z0, fv = ldm_batch(ctx, st, gen, feats, lat, b, w, cfg["split_merge_p"], video)
         keep = (torch.rand(b, generator=gen) >= cfg["cond_drop"]).to(ctx.device).float()[:, None, None]
         fv = fv * keep  # dropped condition = zeros (the ∅ of eq. 7)
         t = torch.randint(0, 1000, (b,), generator=gen).to(ctx.device)
@@ -395,7 +389,6 @@ def stage_align_clf_e2e(ctx: Ctx):
 def stage_distill(ctx: Ctx):
     cfg = ctx.cfg
     st, gen = ctx.store("train"), ctx.generator("distill")
-    ae = ctx.load("autoencoder", "ae")
     feats = features_for(ctx, "cavp", "train")
     lat = latents_for(ctx, "train")
     teacher = ctx.load("ldm", "unet")
@@ -408,7 +401,7 @@ def stage_distill(ctx: Ctx):
         student.train()
 
         def step(_):
-            z0, fv = ldm_batch(ctx, st, gen, feats, ae, b, w, 0.0, lat=lat)
+            z0, fv = ldm_batch(ctx, st, gen, feats, lat, b, w, 0.0)
             keep = (torch.rand(b, generator=gen) >= cfg["cond_drop"]).to(ctx.device).float()[:, None, None]
             return distill_loss(student, teacher, z0, fv * keep, n, sched), f"steps {2 * n}->{n}"
 

@@ -20,7 +20,7 @@ def test_windows_gather_latents_and_features_of_the_same_frames():
     feats = (torch.arange(n)[:, None] * 1000 + torch.arange(t)[None]).float()[:, :, None].expand(n, t, 8).contiguous()
     ctx = SimpleNamespace(device=torch.device("cpu"))
     gen = torch.Generator().manual_seed(0)
-    z0, fv = ldm_batch(ctx, _store(n, t), gen, feats, None, b, w, split_merge_p=0.5, lat=lat)
+    z0, fv = ldm_batch(ctx, _store(n, t), gen, feats, lat, b, w, split_merge_p=0.5)
     assert z0.shape == (b, 4, w, 16) and fv.shape == (b, w, 8)
     assert torch.equal(z0[:, 0, :, 0], fv[:, :, 0])
     src = z0[:, 0, :, 0]
