@@ -4,14 +4,16 @@
 # STAGES=data,features,align_clf retrains only the alignment classifier (CLF_STEPS, CLF_S).
 # Carried: data/drums.npz and runs/default/{autoencoder.pt,cavp.pt,ldm.pt}.
 # Knobs: LDM_STEPS/LDM_S (steps and time cap), DISTILL_STEPS/DISTILL_S (per round; cap for all rounds),
-# ROUNDS (distillation rounds as JSON), BUDGET_S (whole run).
+# ROUNDS (distillation rounds as JSON), BUDGET_S (whole run), EXTRA_SET (more --set flags).
+# On the CPU (session 6): DEVICE=cpu JOBS=1 PYTHON=../../.venv/bin/python FOLEY_WORKERS=2, and
+# RUNS/OUT inside the ignored runs/ (models/README.md, step 7 of the shipped model's recipe).
 set -uo pipefail
 export PYTHONUNBUFFERED=1 FOLEY_DRUMS_NPZ=$PWD/data/drums.npz FOLEY_WORKERS=${FOLEY_WORKERS:-16} FOLEY_INIT_DIR=$PWD/runs/default
 RUNS=${RUNS:-/tmp/runs}; mkdir -p $RUNS/default
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
 cp runs/default/autoencoder.pt runs/default/cavp.pt $RUNS/default/
 cd models/training
-timeout -k 10 ${BUDGET_S:-265} python3 -m foley.run --profile gpu --name default --device ${DEVICE:-cuda} --jobs 2 --until train \
+timeout -k 10 ${BUDGET_S:-265} ${PYTHON:-python3} -m foley.run --profile gpu --name default --device ${DEVICE:-cuda} --jobs ${JOBS:-2} --until train \
   --runs-dir $RUNS --stages ${STAGES:-data,features,ldm,distill} \
   --set clf_steps=${CLF_STEPS:-3000} --set stage_seconds.align_clf=${CLF_S:-50} \
   --set ldm_steps=${LDM_STEPS:-6500} --set stage_seconds.ldm=${LDM_S:-330} \

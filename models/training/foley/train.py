@@ -259,15 +259,10 @@ def stage_features_e2e(ctx: Ctx):
     return {"shape": list(features_for(ctx, "ldm_e2e", "train").shape)}
 
 
-def encode_latents(ae, mel):
-    with torch.no_grad():
-        return ae.encode(mel)
-
-
 @torch.no_grad()
 def latents_for(ctx: Ctx, split: str, chunk: int = 8) -> torch.Tensor:
     """Latents [n, C, T, M] of whole clips, cached in the run folder. Encoding each batch's
-    mel instead made the autoencoder about 96% of an LDM step on the CPU (10 s at batch 64)."""
+    mel instead made the autoencoder about 96% of an LDM step on the CPU (models/README.md)."""
     path = ctx.run / f"latents_{split}.pt"
     if path.exists():
         return torch.load(path, map_location=ctx.device)
@@ -275,6 +270,12 @@ def latents_for(ctx: Ctx, split: str, chunk: int = 8) -> torch.Tensor:
     lat = torch.cat([ae.encode(st.mel[i: i + chunk]) for i in range(0, st.n, chunk)])
     save(path, lat)
     return lat
+
+
+def latent_windows(lat: torch.Tensor, src_idx: torch.Tensor, src_t: torch.Tensor) -> torch.Tensor:
+    """z0 [b, C, w, M]: frame src_t[k, j] of clip src_idx[k, j] of the cached latents, per window k."""
+    dev = lat.device
+    return lat[src_idx.to(dev), :, src_t.to(dev)].permute(0, 2, 1, 3)  # [b, w, C, M] -> [b, C, w, M]
 
 
 def ldm_batch(ctx: Ctx, st: Store, gen, feats, lat, b: int, w: int, split_merge_p: float, video=None):
@@ -289,7 +290,7 @@ def ldm_batch(ctx: Ctx, st: Store, gen, feats, lat, b: int, w: int, split_merge_
     src_idx = torch.where(merged[:, None] & (tt >= cut[:, None]), idx2[:, None], idx[:, None])
     src_t = torch.where(merged[:, None] & (tt >= cut[:, None]), start2[:, None] + tt - cut[:, None], start[:, None] + tt)
     dev = ctx.device
-    z0 = lat[src_idx.to(dev), :, src_t.to(dev)].permute(0, 2, 1, 3)  # [b, w, C, M] -> [b, C, w, M]
+    z0 = latent_windows(lat, src_idx, src_t)
     if video is None:
         fv = feats[src_idx.to(dev), src_t.to(dev)]
     else:
@@ -347,8 +348,8 @@ def stage_ldm_e2e(ctx: Ctx):
 def _train_clf(ctx: Ctx, stage: str, encoder: str):
     cfg = ctx.cfg
     st, gen = ctx.store("train"), ctx.generator(stage)
-    ae = ctx.load("autoencoder", "ae")
     feats = features_for(ctx, encoder, "train")
+    lat = latents_for(ctx, "train")
     clf = ctx.models["clf"]().to(ctx.device).train()
     sched = Schedule(ctx.device)
     w, b = cfg["ldm_window"], cfg["clf_batch"]
@@ -356,7 +357,7 @@ def _train_clf(ctx: Ctx, stage: str, encoder: str):
 
     def step(_):
         idx, start = st.starts(b, w, gen)
-        z0 = encode_latents(ae, st.mel_at(idx, start, w))
+        z0 = latent_windows(lat, idx[:, None].expand(-1, w), start[:, None] + torch.arange(w))
         kind = torch.rand(b, generator=gen)
         # 50% true pairs, 25% the same clip shifted by >= 4 frames, 25% another clip.
         shift = torch.randint(4, max(5, st.t - w), (b,), generator=gen)

@@ -3,13 +3,13 @@ import torch
 
 from foley import evaluate
 from foley.audio import HOP
-from foley.nets import VideoEncoder
+from foley.nets import VideoEncoder, edge_guarded
 
 
 def test_video_frames_repeat_the_first_and_last_frame_over_the_encoder_reach():
     frames = np.arange(5, dtype=np.uint8)[:, None, None, None] * np.ones((5, 2, 2, 3), np.uint8)
     left, right = VideoEncoder.context_frames, VideoEncoder.right_context_frames
-    out = evaluate.edge_guarded(torch.from_numpy(frames)[None], left, right)[0].numpy()
+    out = edge_guarded(torch.from_numpy(frames)[None], left, right)[0].numpy()
     assert out.shape[0] == 5 + left + right
     assert (out[:left] == 0).all() and (out[-right:] == 4).all()
     assert (out[left: left + 5] == frames).all()
@@ -17,7 +17,7 @@ def test_video_frames_repeat_the_first_and_last_frame_over_the_encoder_reach():
 
 def test_edge_guarded_repeats_edge_frames_on_both_sides():
     x = torch.arange(6.0).view(1, 3, 2)
-    out = evaluate.edge_guarded(x, 2)
+    out = edge_guarded(x, 2)
     assert out.shape == (1, 7, 2)
     assert out[0, :2].tolist() == [[0.0, 1.0]] * 2 and out[0, -2:].tolist() == [[4.0, 5.0]] * 2
 
