@@ -24,6 +24,7 @@ BASE = {
     "ldm_steps": 8000, "ldm_batch": 256, "ldm_lr": 5e-4, "ldm_window": 100,
     "cond_drop": 0.2, "split_merge_p": 0.5,
     "clf_steps": 3000, "clf_batch": 256, "clf_lr": 5e-4,
+    "clf_min_shift": 4,  # frames: the alignment classifier's nearest shifted negative
     "distill_rounds": [32, 16, 8, 4], "distill_steps": 1500, "distill_lr": 2e-4,
     "eval_clf_steps": 2000, "eval_clf_batch": 256,
     "teacher_steps": 50, "student_steps": 4,
@@ -56,7 +57,7 @@ PROFILES = {
 LIMITS = {
     "train_clips": (8, 10 ** 6), "val_clips": (2, 10 ** 5), "test_clips": (1, 10 ** 5), "eval_clips": (1, 10 ** 5),
     "clip_seconds": (2.0, 30.0), "ldm_window": (8, 200), "cavp_window": (8, 200),
-    "cond_drop": (0.0, 0.9), "split_merge_p": (0.0, 1.0), "student_steps": (1, 64), "teacher_steps": (1, 1000),
+    "cond_drop": (0.0, 0.9), "clf_min_shift": (1, 50), "split_merge_p": (0.0, 1.0), "student_steps": (1, 64), "teacher_steps": (1, 1000),
 }
 
 

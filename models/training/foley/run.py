@@ -45,6 +45,9 @@ def prepare_run(args) -> tuple[dict, Path]:
     cfg_path = run / "config.json"
     if cfg_path.exists():
         old = json.loads(cfg_path.read_text())
+        # A key added to the profiles after this folder was made, left at its default, changes nothing.
+        base = load_profile(args.profile)
+        old = {**{k: v for k, v in cfg.items() if k not in old and v == base.get(k)}, **old}
         if old != cfg:
             diff = sorted(k for k in set(old) | set(cfg) if old.get(k) != cfg.get(k))
             raise ConfigError(f"run folder {run} was made with a different config (keys: {', '.join(diff)}); "

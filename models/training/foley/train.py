@@ -367,11 +367,12 @@ def _train_clf(ctx: Ctx, stage: str, encoder: str):
         idx, start = st.starts(b, w, gen)
         z0 = latent_windows(lat, idx[:, None].expand(-1, w), start[:, None] + torch.arange(w))
         kind = torch.rand(b, generator=gen)
-        # 50% true pairs, 25% the same clip shifted by >= 4 frames, 25% another clip.
-        shift = torch.randint(4, max(5, st.t - w), (b,), generator=gen)
+        # 50% true pairs, 25% the same clip shifted by >= clf_min_shift frames, 25% another clip.
+        m = cfg["clf_min_shift"]
+        shift = torch.randint(m, max(m + 1, st.t - w), (b,), generator=gen)
         f_start = torch.where(kind < 0.75, start, torch.randint(0, st.t - w + 1, (b,), generator=gen))
         shifted = (start + shift) % (st.t - w + 1)
-        too_close = (shifted - start).abs() < 4
+        too_close = (shifted - start).abs() < m
         shifted = torch.where(too_close, (start + st.t // 2) % (st.t - w + 1), shifted)
         f_start = torch.where((kind >= 0.5) & (kind < 0.75), shifted, f_start)
         f_idx = torch.where(kind >= 0.75, (idx + torch.randint(1, st.n, (b,), generator=gen)) % st.n, idx)

@@ -42,6 +42,18 @@ def test_run_folder_made_with_another_config_is_not_reused(tmp_path, capsys):
     assert "different config" in capsys.readouterr().err
 
 
+def test_run_folder_from_before_a_new_key_is_reused_only_at_its_default(tmp_path, capsys):
+    import json
+    from foley.run import main, parse, prepare_run
+    _, run = prepare_run(parse(["--profile", "quick", "--name", "r", "--runs-dir", str(tmp_path)]))
+    old = json.loads((run / "config.json").read_text())
+    del old["clf_min_shift"]  # as written before that key existed
+    (run / "config.json").write_text(json.dumps(old))
+    prepare_run(parse(["--profile", "quick", "--name", "r", "--runs-dir", str(tmp_path)]))
+    assert main(["--profile", "quick", "--name", "r", "--set", "clf_min_shift=2", "--runs-dir", str(tmp_path), "--until", "train"]) == 2
+    assert "clf_min_shift" in capsys.readouterr().err
+
+
 def test_a_stage_with_a_checkpoint_is_skipped(tmp_path, monkeypatch, capsys):
     from foley import train
     called = []
