@@ -369,7 +369,7 @@ def evaluate_bundle(cfg: dict, run: Path, bundle: Path, command: str | None = No
         "ground-truth ceiling F1 >= 0.9": {"value": round(gt_f1, 3), "met": gt_f1 >= 0.9},
         "onset F1 >= 90% of ceiling (same clips)": {
             "value": round(main["onset_f1"] / gt_f1, 3), "met": main["onset_f1"] >= 0.9 * gt_f1},
-        "mean abs onset offset <= 30 ms": {"value": main["onset_offset_ms"], "met": (main["onset_offset_ms"] or 1e9) <= 30},
+        "mean abs onset offset <= 30 ms": {"value": None if main["onset_offset_ms"] is None else round(main["onset_offset_ms"], 1), "met": (main["onset_offset_ms"] or 1e9) <= 30},
         "class accuracy >= 90%": {"value": round(main["class_accuracy"], 3), "met": main["class_accuracy"] >= 0.9},
         "Align Acc >= 90%": {"value": round(main["align_acc"], 3), "met": main["align_acc"] >= 0.9},
         "double beats CFG on Align Acc (same clip subset)": {
