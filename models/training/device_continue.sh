@@ -4,7 +4,8 @@
 # STAGES=data,features,align_clf retrains only the alignment classifier (CLF_STEPS, CLF_S).
 # Carried: data/drums.npz and runs/default/{autoencoder.pt,cavp.pt,ldm.pt}.
 # Knobs: LDM_STEPS/LDM_S (steps and time cap), DISTILL_STEPS/DISTILL_S (per round; cap for all rounds),
-# ROUNDS (distillation rounds as JSON), BUDGET_S (whole run), EXTRA_SET (more --set flags).
+# ROUNDS (distillation rounds as JSON), BUDGET_S (whole run), EXTRA_SET (more --set flags, e.g.
+# "--set train_codec_p=0.5" for compressed training frames, models/README.md).
 # On the CPU (session 6): DEVICE=cpu JOBS=1 PYTHON=../../.venv/bin/python FOLEY_WORKERS=2, and
 # RUNS/OUT inside the ignored runs/ (models/README.md, step 7 of the shipped model's recipe).
 set -uo pipefail

@@ -17,6 +17,7 @@ BASE = {
     "arch": ARCH_DEFAULT,
     "seed": 1234,
     "clip_seconds": 8.0,
+    "train_codec_p": 0.0,  # share of training clips with JPEG-compressed frames (data.py)
     "train_clips": 5000, "val_clips": 200, "test_clips": 200,
     "ae_steps": 3000, "ae_batch": 64, "ae_lr": 1e-3,
     "vocoder_steps": 4000, "vocoder_batch": 32, "vocoder_lr": 1e-3,
@@ -57,7 +58,7 @@ PROFILES = {
 LIMITS = {
     "train_clips": (8, 10 ** 6), "val_clips": (2, 10 ** 5), "test_clips": (1, 10 ** 5), "eval_clips": (1, 10 ** 5),
     "clip_seconds": (2.0, 30.0), "ldm_window": (8, 200), "cavp_window": (8, 200),
-    "cond_drop": (0.0, 0.9), "clf_min_shift": (1, 50), "split_merge_p": (0.0, 1.0), "student_steps": (1, 64), "teacher_steps": (1, 1000),
+    "cond_drop": (0.0, 0.9), "clf_min_shift": (1, 50), "train_codec_p": (0.0, 1.0), "split_merge_p": (0.0, 1.0), "student_steps": (1, 64), "teacher_steps": (1, 1000),
 }
 
 

@@ -22,14 +22,22 @@ def _shapes(count: int, seconds: float):
     return (count, t, SIZE, SIZE, 3), (count, int(round(seconds * SAMPLE_RATE)))
 
 
+# JPEG qualities of the compression round trip (codec_p), drawn per clip: from about what the
+# H.264 of the clip files costs (90) down to a low live bitrate.
+CODEC_QUALITY = (50, 96)
+
+
 def _work(args):
-    folder, split, seeds, offset, count, seconds = args
+    folder, split, seeds, offset, count, seconds, codec_p = args
     fshape, ashape = _shapes(count, seconds)
     frames = np.memmap(folder / "frames.u8", dtype=np.uint8, mode="r+", shape=fshape)
     audio = np.memmap(folder / "audio.f32", dtype=np.float32, mode="r+", shape=ashape)
     events = []
     for i, seed in enumerate(seeds):
         clip = world.make_clip(int(seed), seconds=seconds, fps=FPS, size=SIZE, sample_rate=SAMPLE_RATE)
+        rng = np.random.default_rng([int(seed), 0xC0DEC])  # per clip, so any worker split gives the same set
+        if rng.random() < codec_p:
+            clip.frames = world.jpeg_roundtrip(clip.frames, int(rng.integers(*CODEC_QUALITY)))
         frames[offset + i] = clip.frames
         audio[offset + i] = clip.audio
         events.append(clip.events)
@@ -38,11 +46,14 @@ def _work(args):
     return offset, events
 
 
-def build_set(folder: Path, split: str, count: int, seconds: float, workers: int) -> Path:
+def build_set(folder: Path, split: str, count: int, seconds: float, workers: int, codec_p: float = 0.0) -> Path:
+    """Generates the split's clips; a share codec_p of them (drawn per clip) has its frames
+    compressed and decoded (world.jpeg_roundtrip), as the engine sees decoded video."""
     folder = Path(folder)
     if (folder / "meta.json").exists():
         meta = json.loads((folder / "meta.json").read_text())
-        if meta["count"] == count and meta["seconds"] == seconds and meta["split"] == split:
+        if (meta["count"] == count and meta["seconds"] == seconds and meta["split"] == split
+                and meta.get("codecP", 0.0) == codec_p):
             return folder
     folder.mkdir(parents=True, exist_ok=True)
     fshape, ashape = _shapes(count, seconds)
@@ -50,7 +61,7 @@ def build_set(folder: Path, split: str, count: int, seconds: float, workers: int
     np.memmap(folder / "audio.f32", dtype=np.float32, mode="w+", shape=ashape).flush()
     seeds = world.split_seeds(split, count)
     chunk = max(1, min(64, count // (workers * 4) or 1))
-    jobs = [(folder, split, seeds[i: i + chunk], i, count, seconds) for i in range(0, count, chunk)]
+    jobs = [(folder, split, seeds[i: i + chunk], i, count, seconds, codec_p) for i in range(0, count, chunk)]
     events: list = [None] * count
     ctx = mp.get_context("fork")
     with ctx.Pool(workers) as pool:
@@ -58,7 +69,8 @@ def build_set(folder: Path, split: str, count: int, seconds: float, workers: int
             events[offset: offset + len(evs)] = evs
     (folder / "events.json").write_text(json.dumps(events))
     meta = {"split": split, "count": count, "seconds": seconds, "fps": FPS, "size": SIZE,
-            "sampleRate": SAMPLE_RATE, "seeds": [int(s) for s in seeds], "classes": world.CLASSES}
+            "sampleRate": SAMPLE_RATE, "seeds": [int(s) for s in seeds], "classes": world.CLASSES,
+            "codecP": codec_p, "codecQuality": list(CODEC_QUALITY)}
     (folder / "meta.json").write_text(json.dumps(meta))
     return folder
 

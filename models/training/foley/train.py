@@ -169,7 +169,8 @@ def stage_data(ctx: Ctx):
     workers = int(os.environ.get("FOLEY_WORKERS", data_mod.default_workers()))
     for split, count in (("train", cfg["train_clips"]), ("val", cfg["val_clips"])):
         t0 = time.time()
-        data_mod.build_set(ctx.data_root / split, split, count, cfg["clip_seconds"], workers)
+        codec_p = cfg["train_codec_p"] if split == "train" else 0.0  # val stays as generated
+        data_mod.build_set(ctx.data_root / split, split, count, cfg["clip_seconds"], workers, codec_p)
         ctx.store(split)  # computes the mel cache
         log("data", f"{split}: {count} clips ready ({time.time() - t0:.0f}s)")
     return {"train_clips": cfg["train_clips"], "val_clips": cfg["val_clips"]}
