@@ -965,6 +965,23 @@ def _ffmpeg(args, stdin_bytes):
         raise RuntimeError(f"ffmpeg failed: {p.stderr.decode(errors='replace')[-800:]}")
 
 
+def h264_roundtrip(frames: np.ndarray, fps: int, crf: int = 18) -> np.ndarray:
+    """frames [T, H, W, 3] uint8 through the H.264 of write_clip's video.mp4 (yuv420p, CRF 18)
+    and back with ffmpeg: the frames the TypeScript engine decodes from a clip file."""
+    t, h, w, _ = frames.shape
+    enc = subprocess.run(["ffmpeg", "-loglevel", "error", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{w}x{h}",
+                          "-r", str(fps), "-i", "-", "-c:v", "libx264", "-pix_fmt", "yuv420p", "-crf", str(crf),
+                          "-f", "h264", "-"], input=np.ascontiguousarray(frames).tobytes(), capture_output=True)
+    if enc.returncode:
+        raise RuntimeError(f"ffmpeg (H.264 encode) failed: {enc.stderr.decode(errors='replace')[-800:]}")
+    dec = subprocess.run(["ffmpeg", "-loglevel", "error", "-f", "h264", "-i", "-", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
+                         input=enc.stdout, capture_output=True)
+    out = np.frombuffer(dec.stdout, np.uint8)
+    if dec.returncode or out.size != frames.size:
+        raise RuntimeError(f"ffmpeg (H.264 decode) failed or returned {out.size // (h * w * 3)} of {t} frames")
+    return out.reshape(frames.shape)
+
+
 def jpeg_roundtrip(frames: np.ndarray, quality: int) -> np.ndarray:
     """frames [T, H, W, 3] uint8 through JPEG (4:2:0 chroma, the given quality) and back: the
     chroma loss, blocks and ringing of decoded video. On 64 test clips JPEG at quality 90 cost

@@ -39,3 +39,16 @@ def test_a_set_is_rebuilt_when_the_compression_share_changes(tmp_path):
     plain = np.asarray(data.ClipSet(data.build_set(tmp_path / "s", "train", 2, 2.0, workers=1)).frames).copy()
     again = data.ClipSet(data.build_set(tmp_path / "s", "train", 2, 2.0, workers=1, codec_p=1.0))
     assert again.meta["codecP"] == 1.0 and not np.array_equal(np.asarray(again.frames), plain)
+
+
+def test_h264_roundtrip_gives_the_frames_decoded_from_the_clip_file(tmp_path):
+    import subprocess
+    clip = world.make_clip(2_000_000, seconds=2.0)
+    world.write_clip(clip, tmp_path / "c", "test")
+    raw = subprocess.run(["ffmpeg", "-loglevel", "error", "-i", str(tmp_path / "c" / "video.mp4"), "-f", "rawvideo",
+                          "-pix_fmt", "rgb24", "-"], capture_output=True, check=True).stdout
+    from_file = np.frombuffer(raw, np.uint8).reshape(-1, *clip.frames.shape[1:])[: len(clip.frames)]
+    ours = world.h264_roundtrip(clip.frames, clip.fps)
+    assert ours.shape == clip.frames.shape
+    assert np.abs(ours.astype(float) - from_file).mean() < 0.5
+    assert np.abs(ours.astype(float) - clip.frames).mean() > 0.5
