@@ -69,9 +69,10 @@ def test_clips(split: str, count: int, seconds: float) -> list:
 
 
 @torch.no_grad()
-def video_features(fam: Family, clips: list, e2e: bool) -> torch.Tensor:
-    """Video features of each clip, computed once per encoder and reused by every variant."""
-    key = "e2e" if e2e else "cavp"  # every clip list here is a prefix of the test split
+def video_features(fam: Family, clips: list, e2e: bool, frames: str = "raw") -> torch.Tensor:
+    """Video features of each clip, computed once per encoder and frame source (the world's raw
+    pixels, or `h264_row`'s decoded ones) and reused by every variant."""
+    key = ("e2e" if e2e else "cavp", frames)  # every clip list here is a prefix of the test split
     cache = fam.__dict__.setdefault("_features", {})
     if key not in cache or cache[key].shape[0] < len(clips):
         video = fam.e2e_video if e2e else fam.video
@@ -88,7 +89,7 @@ def _latents(fam: Family, clips: list, variant: dict, seed: int) -> list[torch.T
     unet = {"student": fam.student, "teacher": fam.teacher, "budget": fam.budget_teacher, "e2e": fam.e2e_unet}[variant["unet"]]
     clf = calibrated({"e2e": fam.e2e_clf, "budget": fam.budget_clf}.get(variant["unet"], fam.clf),
                      variant.get("cg_t", 1.0))
-    all_feats = video_features(fam, clips, variant["unet"] == "e2e")
+    all_feats = video_features(fam, clips, variant["unet"] == "e2e", variant.get("frames", "raw"))
     out = []
     for i in range(0, len(clips), BATCH):
         group = clips[i: i + BATCH]
@@ -324,7 +325,7 @@ def report_md(ev: dict, figs: list[str]) -> str:
         model, feats, guid = labels[parts[0]], parts[1], parts[2]
         if "subset" in r:
             guid += f" ({r['subset']} clips)"
-        if key.endswith("_h264"):
+        if r.get("frames") == "h264":
             guid += " (frames through H.264, as video.mp4)"
         lines.append(f"| {model} | {'CAVP' if feats == 'cavp' else 'same encoder, no contrastive pretraining'} | {guid} | "
                      f"{r['steps']} | {fmt(r['onset_f1'])} | {fmt(r['onset_offset_ms'], 1)} | {fmt(r['class_accuracy'])} | "
@@ -344,15 +345,10 @@ def report_md(ev: dict, figs: list[str]) -> str:
 
 def h264_row(fam: Family, clips: list, variant: dict) -> dict:
     """The shipped variant on the clips' frames through the H.264 of their video.mp4, what the
-    TypeScript engine decodes; the raw-frame rows above see the world's pixels."""
+    TypeScript engine decodes; the raw-frame rows see the world's pixels."""
     decoded = [dataclasses.replace(c, frames=world.h264_roundtrip(c.frames, c.fps)) for c in clips]
-    cached = fam.__dict__.pop("_features", None)  # that cache holds raw-frame features of the test prefix
-    try:
-        return {**score(fam, decoded, generate(fam, decoded, variant, seed=12345)), **variant}
-    finally:
-        fam.__dict__.pop("_features", None)
-        if cached is not None:
-            fam._features = cached
+    v = {**variant, "frames": "h264"}
+    return {**score(fam, decoded, generate(fam, decoded, v, seed=12345)), **v}
 
 
 def evaluate_bundle(cfg: dict, run: Path, bundle: Path, command: str | None = None) -> dict:

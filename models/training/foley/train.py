@@ -129,10 +129,11 @@ class Ctx:
 
 
 def train_loop(ctx: Ctx, stage: str, params, steps: int, lr: float, step_fn, log_every: int = 100):
-    t0 = time.time()  # reset below, once the optimizer exists (its first construction can take seconds)
     limit = ctx.cfg["stage_seconds"].get(stage.split("[")[0], 0)
     if "[" in stage and limit:
         limit = limit / len(ctx.cfg["distill_rounds"])
+    opt = torch.optim.AdamW(params, lr=lr, weight_decay=1e-4)
+    t0 = time.time()  # after the optimizer: its first construction can take seconds
 
     def progress(s: int) -> float:
         # Under a time cap the schedule follows whichever of steps and seconds runs out first,
@@ -140,11 +141,8 @@ def train_loop(ctx: Ctx, stage: str, params, steps: int, lr: float, step_fn, log
         by_time = (time.time() - t0) / limit if limit else 0.0
         return min(1.0, max(s / steps, by_time))
 
-    opt = torch.optim.AdamW(params, lr=lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: min(1.0, (progress(s) + 1 / steps) / 0.05) * 0.5 * (1 + math.cos(math.pi * progress(s))))
-    params = list(params) if not isinstance(params, list) else params
-    t0 = time.time()
     ema = None
     for step in range(steps):
         loss, extra = step_fn(step)

@@ -958,27 +958,26 @@ def make_arrays(split: str, count: int, seconds: float = 8.0, workers: int = 1, 
 CLIP_FILES = ("video.mp4", "audio.wav", "events.json")
 
 
-def _ffmpeg(args, stdin_bytes):
-    p = subprocess.run(["ffmpeg", "-y", "-loglevel", "error", *args], input=stdin_bytes,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+# The video codec of a clip's video.mp4; h264_roundtrip reproduces what a decoder of it returns.
+CLIP_H264 = ["-c:v", "libx264", "-pix_fmt", "yuv420p", "-crf", "18"]
+
+
+def _ffmpeg(args, stdin_bytes) -> bytes:
+    p = subprocess.run(["ffmpeg", "-y", "-loglevel", "error", *args], input=stdin_bytes, capture_output=True)
     if p.returncode:
         raise RuntimeError(f"ffmpeg failed: {p.stderr.decode(errors='replace')[-800:]}")
+    return p.stdout
 
 
-def h264_roundtrip(frames: np.ndarray, fps: int, crf: int = 18) -> np.ndarray:
-    """frames [T, H, W, 3] uint8 through the H.264 of write_clip's video.mp4 (yuv420p, CRF 18)
-    and back with ffmpeg: the frames the TypeScript engine decodes from a clip file."""
+def h264_roundtrip(frames: np.ndarray, fps: int) -> np.ndarray:
+    """frames [T, H, W, 3] uint8 through the H.264 of write_clip's video.mp4 and back: the frames
+    the TypeScript engine decodes from a clip file."""
     t, h, w, _ = frames.shape
-    enc = subprocess.run(["ffmpeg", "-loglevel", "error", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{w}x{h}",
-                          "-r", str(fps), "-i", "-", "-c:v", "libx264", "-pix_fmt", "yuv420p", "-crf", str(crf),
-                          "-f", "h264", "-"], input=np.ascontiguousarray(frames).tobytes(), capture_output=True)
-    if enc.returncode:
-        raise RuntimeError(f"ffmpeg (H.264 encode) failed: {enc.stderr.decode(errors='replace')[-800:]}")
-    dec = subprocess.run(["ffmpeg", "-loglevel", "error", "-f", "h264", "-i", "-", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
-                         input=enc.stdout, capture_output=True)
-    out = np.frombuffer(dec.stdout, np.uint8)
-    if dec.returncode or out.size != frames.size:
-        raise RuntimeError(f"ffmpeg (H.264 decode) failed or returned {out.size // (h * w * 3)} of {t} frames")
+    stream = _ffmpeg(["-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{w}x{h}", "-r", str(fps), "-i", "-",
+                      *CLIP_H264, "-f", "h264", "-"], np.ascontiguousarray(frames).tobytes())
+    out = np.frombuffer(_ffmpeg(["-f", "h264", "-i", "-", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"], stream), np.uint8)
+    if out.size != frames.size:
+        raise RuntimeError(f"H.264 round trip returned {out.size // (h * w * 3)} of {t} frames")
     return out.reshape(frames.shape)
 
 
@@ -1008,8 +1007,7 @@ def write_clip(clip: Clip, folder: Path, split: str, y4m: bool = False) -> None:
         wav = Path(tmp) / "audio.wav"
         sf.write(wav, clip.audio, clip.sample_rate, subtype="PCM_16")
         mp4 = Path(tmp) / "video.mp4"
-        _ffmpeg([*vin, "-i", str(wav), "-map", "0:v", "-map", "1:a", "-c:v", "libx264",
-                 "-pix_fmt", "yuv420p", "-crf", "18", "-c:a", "aac", "-b:a", "128k",
+        _ffmpeg([*vin, "-i", str(wav), "-map", "0:v", "-map", "1:a", *CLIP_H264, "-c:a", "aac", "-b:a", "128k",
                  "-movflags", "+faststart", str(mp4)], raw)
         if y4m:
             _ffmpeg([*vin, "-pix_fmt", "yuv420p", "-f", "yuv4mpegpipe", str(Path(tmp) / "video.y4m")], raw)
