@@ -125,6 +125,7 @@ export class LiveModel {
       steps: request.steps,
       cfgScale: request.cfgScale,
       cgScale: this.hasClassifier ? request.cgScale : 0,
+      cgMaxTimestep: this.manifest.sampling.cgMaxTimestep,
       noise: request.noise,
       ...(request.known ? { known: request.known } : {}),
     });

@@ -176,6 +176,7 @@ export class FoleyGenerator {
         steps: this.settings.steps,
         cfgScale: this.settings.cfgScale,
         cgScale: this.settings.cgScale,
+        cgMaxTimestep: this.manifest.sampling.cgMaxTimestep,
         noise,
         known,
       },

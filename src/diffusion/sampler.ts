@@ -31,6 +31,8 @@ export interface SamplerOptions {
   steps: number;
   cfgScale: number;
   cgScale: number;
+  /** The classifier term acts only at timesteps <= this (manifest sampling.cgMaxTimestep); default every step. */
+  cgMaxTimestep?: number;
   /** z_T ~ N(0, I), [channels, frames, melBins]. */
   noise: Float32Array;
   /** Already generated latent for the first `frames` frames (same layout, full window size). */
@@ -66,7 +68,8 @@ export async function* sampleLatent(
   terms: GuidanceTerms,
   options: SamplerOptions,
 ): AsyncGenerator<SamplerStep, Float32Array> {
-  const { schedule, shape, steps, cfgScale, cgScale, noise, known } = options;
+  const { schedule, shape, steps, cfgScale, noise, known } = options;
+  const cgMaxTimestep = options.cgMaxTimestep ?? Number.POSITIVE_INFINITY;
   const size = latentSize(shape);
   if (noise.length !== size) {
     throw new RangeError(
@@ -87,6 +90,7 @@ export async function* sampleLatent(
   // 3. Denoise: guided ε̂, DDIM step, re-impose the known frames.
   for (const step of plan) {
     const { conditional, unconditional } = await terms.epsilon(z, step.timestep, cfgScale !== 0);
+    const cgScale = step.timestep <= cgMaxTimestep ? options.cgScale : 0;
     const classifierGradient = cgScale !== 0 ? await terms.classifierGradient(z, step.timestep) : undefined;
     const eps = guidedEpsilon({
       conditional,

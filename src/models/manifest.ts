@@ -70,6 +70,10 @@ export interface SamplingSpec {
   steps: number;
   cfgScale: number;
   cgScale: number;
+  /** The classifier term of eq. 8 acts at timesteps <= this (default: every step). */
+  cgMaxTimestep: number;
+  /** Latent frames per alignment logit, folded into align_classifier's graph (null: one per input). */
+  cgWindowFrames: number | null;
   teacher?: { unet: string; steps: number };
   windowFrames: number;
   overlapFrames: number;
@@ -187,6 +191,11 @@ class Field {
   }
 }
 
+/** The field, or undefined when it is absent or null. */
+function optional(field: Field): Field | undefined {
+  return field.present && field.value !== null ? field : undefined;
+}
+
 function parseTensorSpec(field: Field): TensorSpec {
   field.object();
   const shape = field
@@ -301,6 +310,9 @@ export function parseManifest(json: Json, bundleLabel: string): Manifest {
     steps: sm.child('steps').positiveInt(),
     cfgScale: sm.child('cfgScale').nonNegative(),
     cgScale: sm.child('cgScale').nonNegative(),
+    // Bundles exported before these fields: classifier on every step, pooled over its input.
+    cgMaxTimestep: optional(sm.child('cgMaxTimestep'))?.nonNegativeInt() ?? trainSteps - 1,
+    cgWindowFrames: optional(sm.child('cgWindowFrames'))?.positiveInt() ?? null,
     windowFrames: sm.child('windowFrames').positiveInt(),
     overlapFrames: sm.child('overlapFrames').nonNegativeInt(),
   };

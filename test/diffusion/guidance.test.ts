@@ -2,6 +2,10 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ddimStep } from '../../src/diffusion/ddim.js';
 import { guidedEpsilon } from '../../src/diffusion/guidance.js';
+import { runSampler } from '../../src/diffusion/sampler.js';
+import { DiffusionSchedule } from '../../src/diffusion/schedule.js';
+import { loadBundle } from '../../src/models/bundle.js';
+import { TINY_BUNDLE_DIR } from '../helpers/media-fixtures.js';
 
 describe('guidedEpsilon', () => {
   const c = Float32Array.from([1, 2]);
@@ -41,5 +45,42 @@ describe('ddimStep', () => {
       assert.ok(Math.abs(predictedX0[i]! - x0[i]!) < 1e-5);
       assert.ok(Math.abs(zPrev[i]! - x0[i]!) < 1e-5);
     }
+  });
+});
+
+describe('sampleLatent classifier term', () => {
+  const shape = { channels: 1, frames: 2, melBins: 2 };
+  async function run(cgMaxTimestep?: number): Promise<{ asked: number[]; latent: Float32Array }> {
+    const schedule = new DiffusionSchedule((await loadBundle(TINY_BUNDLE_DIR)).manifest.schedule);
+    const asked: number[] = [];
+    const latent = await runSampler(
+      {
+        epsilon: async (zt) => ({ conditional: new Float32Array(zt.length) }),
+        classifierGradient: async (zt, t) => {
+          asked.push(t);
+          return new Float32Array(zt.length).fill(1);
+        },
+      },
+      {
+        schedule,
+        shape,
+        steps: 4,
+        cfgScale: 0,
+        cgScale: 2,
+        noise: new Float32Array(4).fill(0.5),
+        ...(cgMaxTimestep === undefined ? {} : { cgMaxTimestep }),
+      },
+    );
+    return { asked, latent };
+  }
+  it('asks for the gradient only at timesteps up to cgMaxTimestep, and the result shows it', async () => {
+    const late = await run(600);
+    assert.deepEqual(late.asked, [499, 249]);
+    const every = await run();
+    assert.deepEqual(every.asked, [999, 749, 499, 249]);
+    const none = await run(100);
+    assert.deepEqual(none.asked, []);
+    assert.notDeepEqual([...late.latent], [...every.latent]);
+    assert.notDeepEqual([...late.latent], [...none.latent]);
   });
 });

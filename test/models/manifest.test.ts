@@ -46,6 +46,26 @@ describe('parseManifest', () => {
     assert.throws(() => parseManifest(wrong, 'm'), /features\.rightContextFrames\] expected an integer <= /);
   });
 
+  it('reads where classifier guidance acts, defaulting to every step and the whole input', () => {
+    const older = parseManifest(raw(), 'm');
+    assert.equal(older.sampling.cgMaxTimestep, older.schedule.trainSteps - 1);
+    assert.equal(older.sampling.cgWindowFrames, null);
+    const j = raw();
+    j.sampling.cgMaxTimestep = 600;
+    j.sampling.cgWindowFrames = 32;
+    const m = parseManifest(j, 'm');
+    assert.equal(m.sampling.cgMaxTimestep, 600);
+    assert.equal(m.sampling.cgWindowFrames, 32);
+    j.sampling.cgMaxTimestep = -1;
+    assert.throws(() => parseManifest(j, 'm'), /sampling\.cgMaxTimestep\] expected an integer >= 0, got -1/);
+    j.sampling.cgMaxTimestep = 600;
+    j.sampling.cgWindowFrames = 0;
+    assert.throws(
+      () => parseManifest(j, 'm'),
+      /sampling\.cgWindowFrames\] expected a positive integer, got 0/,
+    );
+  });
+
   it('names a missing required model', () => {
     const j = raw();
     delete j.models.vocoder;

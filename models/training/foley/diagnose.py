@@ -15,8 +15,8 @@ import torch
 from . import metrics
 from .audio import griffin_lim
 from .diffusion import ddim_step, guided_eps, trailing_timesteps
-from .nets import calibrated
-from .evaluate import Family, generate_mels, guarded_render, test_clips, video_features
+from .nets import for_guidance
+from .evaluate import Family, generate_mels, guarded_render, test_clips, variants, video_features
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -40,7 +40,7 @@ def guidance(run: Path) -> None:
     f = _features(fam, clips)
     z = torch.randn(len(clips), 4, f.shape[1], 16, generator=torch.Generator().manual_seed(1))
     ts = trailing_timesteps(cfg["student_steps"])
-    clf = calibrated(fam.clf, sampling.get("cg_temperature", 1.0))
+    clf = for_guidance(fam.clf, sampling.get("cg_temperature", 1.0), sampling.get("cg_window"))
     for i, t in enumerate(ts):
         tt = torch.full((len(clips),), float(t))
         with torch.enable_grad():
@@ -49,7 +49,8 @@ def guidance(run: Path) -> None:
             grad = torch.autograd.grad(torch.nn.functional.logsigmoid(logit).sum(), zg)[0]
         eps = guided_eps(fam.student, None, z, t, f, sampling["cfg_scale"], 0, fam.schedule)
         term = (1 - fam.schedule.alpha(t)) ** 0.5 * grad
-        print(f"t={t}: logits {[round(float(x), 1) for x in logit]}, |eps| {eps.norm():.1f}, "
+        low = logit.reshape(len(clips), -1).min(dim=1).values  # the least aligned window of each clip
+        print(f"t={t}: lowest logits {[round(float(x), 1) for x in low]}, |eps| {eps.norm():.1f}, "
               f"|sqrt(1-a) grad log P| {term.norm():.4f} (x γ={sampling['cg_scale']} in eq. 8, T={sampling.get('cg_temperature', 1.0)})")
         z = ddim_step(z, eps, t, ts[i + 1] if i + 1 < len(ts) else -1, fam.schedule)
 
@@ -58,8 +59,7 @@ def guidance(run: Path) -> None:
 def vocoder(run: Path, n: int) -> None:
     cfg, fam, sampling = _family(run)
     clips = test_clips("val", n, cfg["clip_seconds"])
-    variant = {"unet": "student", "steps": cfg["student_steps"], "cfg": sampling["cfg_scale"],
-               "cg": sampling["cg_scale"], "cg_t": sampling.get("cg_temperature", 1.0)}
+    variant = variants(cfg, sampling)["student_cavp_double"]  # the shipped sampling
     mels = [m for batch in generate_mels(fam, clips, variant, seed=99) for m in batch]
     rows: dict[str, list] = {"vocoder": [], "griffin_lim": [], "generated_mel": []}
     for clip, mel in zip(clips, mels):

@@ -56,13 +56,15 @@ def ddim_step(z, eps, t: int, t_prev: int, schedule: Schedule):
 
 
 @torch.no_grad()
-def sample(unet, clf, feats, noise, steps: int, cfg: float, cg: float, schedule: Schedule):
-    """DDIM (η=0) over trailing timesteps, starting from `noise` (the z_T)."""
+def sample(unet, clf, feats, noise, steps: int, cfg: float, cg: float, schedule: Schedule,
+           cg_max_timestep: int = TRAIN_STEPS - 1):
+    """DDIM (η=0) over trailing timesteps, starting from `noise` (the z_T). The classifier term
+    acts only at timesteps <= cg_max_timestep: near t = T its gradient is of pure noise."""
     ts = trailing_timesteps(steps)
     z = noise
     for i, t in enumerate(ts):
         t_prev = ts[i + 1] if i + 1 < len(ts) else -1
-        eps = guided_eps(unet, clf, z, t, feats, cfg, cg, schedule)
+        eps = guided_eps(unet, clf, z, t, feats, cfg, cg if t <= cg_max_timestep else 0.0, schedule)
         z = ddim_step(z, eps, t, t_prev, schedule)
     return z
 

@@ -36,7 +36,8 @@ def f32(shape):
     return {"dtype": "float32", "shape": shape}
 
 
-def io_specs(classes: int) -> dict:
+def io_specs(classes: int, windowed: bool = False) -> dict:
+    """windowed: the alignment classifier gives one logit per window of latent frames."""
     lat = ["batch", nets.LATENT_CHANNELS, "frames", nets.LATENT_MELS]
     unet = {
         "inputs": {"z_t": f32(lat), "timestep": f32(["batch"]), "video_features": f32(["batch", "frames", nets.FEATURE_DIM])},
@@ -48,7 +49,8 @@ def io_specs(classes: int) -> dict:
                           "outputs": {"features": f32(["batch", "frames", nets.FEATURE_DIM])}},
         "unet_student": unet,
         "unet_teacher": unet,
-        "align_classifier": {"inputs": unet["inputs"], "outputs": {"logit": f32(["batch"]), "grad": f32(lat)}},
+        "align_classifier": {"inputs": unet["inputs"],
+                             "outputs": {"logit": f32(["batch", "windows"] if windowed else ["batch"]), "grad": f32(lat)}},
         "latent_decoder": {"inputs": {"latent": f32(lat)}, "outputs": {"mel": f32(["batch", 64, "melFrames"])}},
         "vocoder": {"inputs": {"mel": f32(["batch", 64, "melFrames"])}, "outputs": {"waveform": f32(["batch", "samples"])}},
         "eval_audio_classifier": {"inputs": {"mel": f32(["batch", 64, 32])},
@@ -92,7 +94,8 @@ def parity(module, key: str, spec: dict, path: Path, gen: torch.Generator) -> di
     """ORT against PyTorch on fresh random inputs at two sizes; raises ParityError."""
     sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     worst = 0.0
-    for frames, batch in ((12, 1), (20, 3)):
+    # 70 frames give the windowed classifier several windows, the last one partial.
+    for frames, batch in ((12, 1), (20, 3)) + (((70, 2),) if key == "align_classifier" else ()):
         args = random_inputs(key, spec, frames, batch, gen)
         with torch.no_grad() if key != "align_classifier" else torch.enable_grad():
             ref = module(*[args[n] for n in spec["inputs"]])
@@ -134,9 +137,9 @@ def collect_modules(cfg: dict, run: Path | None) -> dict:
         "video_encoder": _VideoEncoderExport(cavp.video),
         "unet_student": load("distill", "unet"),
         "unet_teacher": load("ldm", "unet"),
-        # The tuned temperature is folded into the exported head: the ONNX file is P = σ(l / T).
-        "align_classifier": nets.AlignClassifierWithGrad(nets.calibrated(load("align_clf", "clf"),
-                                                                         cfg.get("cg_temperature", 1.0))),
+        # The tuned temperature and window are folded into the graph: P = σ(l / T) per window.
+        "align_classifier": nets.AlignClassifierWithGrad(nets.for_guidance(
+            load("align_clf", "clf"), cfg.get("cg_temperature", 1.0), cfg.get("cg_window"))),
         "latent_decoder": nets.LatentDecoder(ae),
         "vocoder": load("vocoder", "vocoder"),
         "eval_audio_classifier": load("eval_audio", "eval_audio"),
@@ -158,12 +161,13 @@ def make_reference(mods: dict, cfg: dict) -> dict:
     noise = torch.randn(1, nets.LATENT_CHANNELS, n, nets.LATENT_MELS, generator=gen)
     clf = mods["align_classifier"].clf
     cases = []
+    cg_max = cfg.get("cg_max_timestep", 999)
     for unet_key, steps, cfg_s, cg_s in (("unet_student", cfg["student_steps"], cfg["cfg_scale"], cfg["cg_scale"]),
                                          ("unet_student", cfg["student_steps"], cfg["cfg_scale"], 0.0),
                                          ("unet_student", cfg["student_steps"], 0.0, 0.0),
                                          ("unet_teacher", 10, cfg["cfg_scale"], cfg["cg_scale"])):
-        z = sample(mods[unet_key], clf, feats, noise.clone(), steps, cfg_s, cg_s, sched)
-        cases.append({"unet": unet_key, "steps": steps, "cfgScale": cfg_s, "cgScale": cg_s,
+        z = sample(mods[unet_key], clf, feats, noise.clone(), steps, cfg_s, cg_s, sched, cg_max)
+        cases.append({"unet": unet_key, "steps": steps, "cfgScale": cfg_s, "cgScale": cg_s, "cgMaxTimestep": cg_max,
                       "latent": z.flatten().tolist()})
     with torch.no_grad():
         mel = mods["latent_decoder"](torch.tensor(cases[0]["latent"]).view_as(noise))
@@ -192,7 +196,8 @@ def manifest(cfg: dict, name: str, specs: dict, description: str, classes: list)
         "schedule": {"type": "ddpm-discrete", "trainSteps": 1000, "prediction": "epsilon",
                      "alphasCumprod": [float(a) for a in alphas_cumprod()], "timestepSpacing": "trailing"},
         "sampling": {"unet": "unet_student", "steps": cfg["student_steps"], "cfgScale": cfg["cfg_scale"],
-                     "cgScale": cfg["cg_scale"], "teacher": {"unet": "unet_teacher", "steps": cfg["teacher_steps"]},
+                     "cgScale": cfg["cg_scale"], "cgMaxTimestep": cfg.get("cg_max_timestep", 999),
+                     "cgWindowFrames": cfg.get("cg_window"), "teacher": {"unet": "unet_teacher", "steps": cfg["teacher_steps"]},
                      "windowFrames": 100, "overlapFrames": 20},
         "eval": {"cropFrames": 32, "preOnsetFrames": 2},
         "models": models,
@@ -210,7 +215,7 @@ def export_bundle(cfg: dict, run: Path | None, out: Path, name: str | None = Non
         cfg = {**cfg, **json.loads(tuned.read_text())}
     torch.manual_seed(cfg["seed"])
     mods = collect_modules(cfg, run)
-    specs = io_specs(len(CLASSES))
+    specs = io_specs(len(CLASSES), cfg.get("cg_window") is not None)
     gen = torch.Generator().manual_seed(cfg["seed"])
     report = {}
     tmp = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=out.parent if out.parent.exists() else None))

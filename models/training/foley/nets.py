@@ -319,6 +319,9 @@ class AlignClassifier(nn.Module):
         self.c2 = nn.Conv1d(width, width, 5, padding=4, dilation=2)
         self.c3 = nn.Conv1d(width, width, 3, padding=1)
         self.head = nn.Linear(width, 1)
+        # Trained with one logit per input (None). For guidance, `for_guidance` sets a window of
+        # latent frames: one logit per window, so a misaligned second is not averaged away.
+        self.window: int | None = None
 
     def forward(self, z_t, timestep, video_features):
         b, c, t, m = z_t.shape
@@ -329,18 +332,33 @@ class AlignClassifier(nn.Module):
         h = h + F.silu(self.c1(h))
         h = h + F.silu(self.c2(h))
         h = F.silu(self.c3(h))
-        return self.head(h.mean(dim=2))[:, 0]
+        logits = self.head((h @ window_pooling(t, self.window, h)).transpose(1, 2))[..., 0]
+        return logits[:, 0] if self.window is None else logits
 
 
-def calibrated(clf: AlignClassifier, temperature: float) -> AlignClassifier:
-    """A copy of `clf` with its logit divided by `temperature` (the head scaled): P = σ(l / T).
+def window_pooling(t: int, window: int | None, like: torch.Tensor) -> torch.Tensor:
+    """[t, windows] matrix whose columns average consecutive `window` frames (the last window
+    may be shorter); one column averaging all t when window is None. Built from an arange so
+    the exported graph keeps a dynamic frame count."""
+    i = torch.arange(t, device=like.device)
+    if window is None:
+        return torch.ones(t, 1, dtype=like.dtype, device=like.device) / t
+    k = torch.div(i, window, rounding_mode="floor")
+    member = (k[:, None] == torch.arange(torch.div(t + window - 1, window, rounding_mode="floor"), device=like.device)[None]).to(like.dtype)
+    return member / member.sum(dim=0, keepdim=True)
 
-    On the student's samples the classifier's logits run 9 to 22, so ∇ log σ(l) vanished and
-    eq. 8 added nothing to CFG. A temperature (tuned on val like ω and γ) keeps it informative.
+
+def for_guidance(clf: AlignClassifier, temperature: float = 1.0, window: int | None = None) -> AlignClassifier:
+    """A copy of `clf` for eq. 8: logit divided by `temperature` (the head scaled), P = σ(l / T),
+    and one logit per `window` latent frames (log P summed over windows in guided_eps).
+
+    Pooled over a whole 8 s clip the classifier's logits on the student's samples run 9 to 22:
+    ∇ log σ(l) vanished even where one second was misaligned, and eq. 8 added nothing to CFG.
     """
-    if temperature == 1.0:
+    if temperature == 1.0 and window == clf.window:
         return clf
     out = copy.deepcopy(clf)
+    out.window = window
     with torch.no_grad():
         out.head.weight /= temperature
         out.head.bias /= temperature
@@ -348,7 +366,7 @@ def calibrated(clf: AlignClassifier, temperature: float) -> AlignClassifier:
 
 
 class AlignClassifierWithGrad(nn.Module):
-    """Export wrapper: logit and ∇_{z_t} log σ(logit), both computed in the graph.
+    """Export wrapper: logit(s) and ∇_{z_t} Σ log σ(logit), both computed in the graph.
 
     The backward pass is written out with forward ops (conv_transpose1d for each conv) because
     the ONNX exporter does not trace autograd; tests check it against torch.autograd.
@@ -371,21 +389,22 @@ class AlignClassifierWithGrad(nn.Module):
         h2 = h1 + F.silu(a2)
         a3 = c.c3(h2)
         h3 = F.silu(a3)
-        logit = c.head(h3.mean(dim=2))[:, 0]
+        pool = window_pooling(t, c.window, h3)  # [t, windows]
+        logits = c.head((h3 @ pool).transpose(1, 2))[..., 0]  # [b, windows]
 
         def dsilu(a):
             s = torch.sigmoid(a)
             return s * (1 + a * (1 - s))
 
-        g = torch.sigmoid(-logit)  # d log σ(l) / dl
-        dh3 = (g[:, None] * c.head.weight[0][None, :])[:, :, None].expand_as(h3) / t
+        g = torch.sigmoid(-logits)  # d log σ(l_k) / dl_k
+        dh3 = c.head.weight[0][None, :, None] * (g @ pool.T)[:, None, :]
         da3 = dh3 * dsilu(a3)
         dh2 = F.conv_transpose1d(da3, c.c3.weight, padding=1)
         dh1 = dh2 + F.conv_transpose1d(dh2 * dsilu(a2), c.c2.weight, padding=4, dilation=2)
         dh0 = dh1 + F.conv_transpose1d(dh1 * dsilu(a1), c.c1.weight, padding=2)
         dx = F.conv_transpose1d(dh0 * dsilu(a0), c.inp.weight, padding=1)
         grad = dx[:, : ch * m].reshape(b, ch, m, t).permute(0, 1, 3, 2)
-        return logit, grad
+        return (logits[:, 0] if c.window is None else logits), grad
 
 
 # -------------------------------------------------------------- vocoder ---

@@ -36,6 +36,31 @@ def test_cfg_combines_conditional_and_unconditional_as_eq7():
     assert torch.allclose(eps, torch.full_like(z, 3.0))  # (1+ω)·1 − ω·0
 
 
+class _CountingClassifier(torch.nn.Module):
+    """Logit Σz, so ∇ log σ is nonzero everywhere; records the timesteps it was asked at."""
+
+    def __init__(self):
+        super().__init__()
+        self.seen = []
+
+    def forward(self, z, t, feats):
+        self.seen.append(int(t[0]))
+        return z.sum(dim=(1, 2, 3)) * 1e-3
+
+
+def test_classifier_guidance_acts_only_at_timesteps_up_to_cg_max_timestep():
+    sched = diffusion.Schedule()
+    unet, clf = _Const(0.0), _CountingClassifier()
+    noise = torch.randn(1, 4, 8, 16, generator=torch.Generator().manual_seed(3))
+    feats = torch.ones(1, 8, 64)
+    late = diffusion.sample(unet, clf, feats, noise.clone(), 4, 0.0, 5.0, sched, cg_max_timestep=600)
+    assert clf.seen == [499, 249]
+    everywhere = diffusion.sample(unet, clf, feats, noise.clone(), 4, 0.0, 5.0, sched)
+    none = diffusion.sample(unet, None, feats, noise.clone(), 4, 0.0, 0.0, sched)
+    assert clf.seen[2:] == [999, 749, 499, 249]
+    assert not torch.allclose(late, none) and not torch.allclose(late, everywhere)
+
+
 def test_distill_loss_is_finite_and_trains_the_student():
     torch.manual_seed(0)
     from foley.nets import UNet

@@ -54,3 +54,19 @@ def test_export_refuses_a_bundle_whose_parity_fails(tmp_path, monkeypatch):
         export.export_bundle(load_profile("tiny"), None, out)
     assert not out.exists()
     assert not any(p.name.startswith(".broken") for p in tmp_path.iterdir())
+
+
+def test_windowed_classifier_exports_with_a_dynamic_window_count(tmp_path):
+    from foley import nets
+    torch.manual_seed(0)
+    clf = nets.for_guidance(nets.AlignClassifier(16), 2.0, 32)
+    spec = export.io_specs(8, windowed=True)["align_classifier"]
+    assert spec["outputs"]["logit"]["shape"] == ["batch", "windows"]
+    gen = torch.Generator().manual_seed(0)
+    # parity() runs 12, 20 and 70 frames: one window, then three with a partial last one.
+    report = export.export_one(nets.AlignClassifierWithGrad(clf), "align_classifier", spec, tmp_path / "c.onnx", gen)
+    assert report["max_relative_error"] < 1e-4
+    sess = ort.InferenceSession(str(tmp_path / "c.onnx"))
+    logit, _ = sess.run(None, {"z_t": torch.randn(1, 4, 100, 16).numpy(), "timestep": torch.tensor([300.0]).numpy(),
+                               "video_features": torch.randn(1, 100, 64).numpy()})
+    assert logit.shape == (1, 4)

@@ -16,20 +16,43 @@ def test_align_classifier_exported_gradient_equals_autograd():
     assert (grad - ref).abs().max() / ref.abs().max() < 1e-5
 
 
-def test_calibrated_classifier_divides_the_logit_and_its_exported_gradient_follows():
+def test_guidance_classifier_divides_the_logit_and_its_exported_gradient_follows():
     torch.manual_seed(1)
     clf = nets.AlignClassifier(32)
     z = torch.randn(2, 4, 8, 16, requires_grad=True)
     t = torch.tensor([10.0, 900.0])
     f = torch.randn(2, 8, 64)
     before = clf(z, t, f).detach()
-    warm = nets.calibrated(clf, 20.0)
+    warm = nets.for_guidance(clf, 20.0)
     assert torch.allclose(warm(z, t, f), before / 20.0, atol=1e-6)
     assert torch.allclose(clf(z, t, f), before)  # the original is untouched
-    assert nets.calibrated(clf, 1.0) is clf
+    assert nets.for_guidance(clf, 1.0) is clf
     _, grad = nets.AlignClassifierWithGrad(warm)(z, t, f)
     ref = torch.autograd.grad(F.logsigmoid(clf(z, t, f) / 20.0).sum(), z)[0]
     assert (grad - ref).abs().max() / ref.abs().max() < 1e-5
+
+
+def test_windowed_classifier_gives_one_logit_per_window_and_the_summed_gradient():
+    torch.manual_seed(2)
+    clf = nets.AlignClassifier(32)
+    z = torch.randn(2, 4, 70, 16, requires_grad=True)
+    t = torch.tensor([100.0, 600.0])
+    f = torch.randn(2, 70, 64)
+    win = nets.for_guidance(clf, 1.0, 32)
+    logits = win(z, t, f)
+    assert logits.shape == (2, 3)  # 32 + 32 + 6 frames
+    pool = nets.window_pooling(70, 32, z)
+    assert torch.allclose(pool.sum(dim=0), torch.ones(3))
+    assert torch.allclose(pool[64:, 2], torch.full((6,), 1 / 6))
+    whole = nets.for_guidance(clf, 1.0, 1000)(z, t, f)  # one window longer than the input
+    assert torch.allclose(whole[:, 0], clf(z, t, f), atol=1e-6)
+    got_logits, grad = nets.AlignClassifierWithGrad(win)(z, t, f)
+    ref = torch.autograd.grad(F.logsigmoid(logits).sum(), z)[0]
+    assert torch.allclose(got_logits, logits, atol=1e-6)
+    assert (grad - ref).abs().max() / ref.abs().max() < 1e-5
+    # Pooled per window, the gradient is not the whole-input one.
+    whole_grad = torch.autograd.grad(F.logsigmoid(clf(z, t, f)).sum(), z)[0]
+    assert (grad - whole_grad).abs().max() > 1e-3 * whole_grad.abs().max()
 
 
 def test_unet_keeps_latent_shape_for_any_multiple_of_four_frames():
