@@ -210,12 +210,9 @@ def variants(cfg: dict, sampling: dict) -> dict:
     classifier settings (temperature, window, last timestep)."""
     n, t = cfg["student_steps"], cfg["teacher_steps"]
     cfg_s, cg_s = sampling["cfg_scale"], sampling["cg_scale"]
-    clf = {"cg_t": sampling.get("cg_temperature", 1.0)}
     # sampling.json files tuned before the windowed classifier have neither key: whole clip, every step.
-    if sampling.get("cg_window") is not None:
-        clf["cg_window"] = sampling["cg_window"]
-    if sampling.get("cg_max_timestep") is not None:
-        clf["cg_max_t"] = sampling["cg_max_timestep"]
+    clf = {"cg_t": sampling.get("cg_temperature", 1.0), "cg_window": sampling.get("cg_window"),
+           "cg_max_t": sampling.get("cg_max_timestep", TRAIN_STEPS - 1)}
     rows = {}
     for guid, w, g in (("double", cfg_s, cg_s), ("none", 0.0, 0.0), ("cfg", cfg_s, 0.0)):
         rows[f"student_cavp_{guid}"] = {"unet": "student", "steps": n, "cfg": w, "cg": g, **clf}
@@ -233,8 +230,8 @@ def variants(cfg: dict, sampling: dict) -> dict:
 # Classifier guidance as shipped: one alignment logit per GUIDANCE_WINDOW latent frames (1.28 s),
 # applied only at timesteps <= GUIDANCE_MAX_TIMESTEP (the student's last two of four steps).
 # Session 8, 200 val clips x 4 noise seeds at ω = 3: pooled over the whole clip (as trained) the
-# logits saturate and γ did nothing or cost class accuracy; per window at every step γ = 1 cost
-# 0.004 Align Acc and γ = 10 cut class accuracy from 0.92 to 0.42; per window at the last two steps γ = 3 gained
+# logits saturate and γ did nothing or cost class accuracy; per window at every step (seed 99)
+# γ = 1 cost 0.003 Align Acc and γ = 10 cut class accuracy from 0.92 to 0.42; per window at the last two steps γ = 3 gained
 # 1 to 6 windows of 1200 on every seed, F1 and class accuracy unchanged (models/README.md).
 GUIDANCE_WINDOW = 32
 GUIDANCE_MAX_TIMESTEP = 600
@@ -285,23 +282,23 @@ def guidance_comparison(fam: Family, clips: list, variant: dict, seeds=COMPARE_S
     (γ = 0), on the same clips and noise for each seed; the paired difference with a 95%
     bootstrap interval over clips."""
     cfg_only = {**variant, "cg": 0.0}
-    counts = {"double": [], "cfg": []}  # aligned windows per clip, summed over seeds
-    windows = 0
+    counts = {"double": [], "cfg": []}  # [seed][clip]: aligned windows
     for seed in seeds:
         for name, v in (("double", variant), ("cfg", cfg_only)):
             wavs = generate(fam, clips, v, seed)
             counts[name].append([sum(align_windows(fam, c, w)) for c, w in zip(clips, wavs)])
-        windows += sum(len(window_starts(c)) for c in clips)
-    d, c = np.sum(counts["double"], axis=0), np.sum(counts["cfg"], axis=0)
-    per_clip = len(seeds) * np.array([len(window_starts(x)) for x in clips])
+    per_clip = np.array([len(window_starts(c)) for c in clips])
+    dbl, cfg = np.array(counts["double"]), np.array(counts["cfg"])
+    n = len(seeds) * per_clip  # windows judged per clip, over seeds
+    diff = (dbl - cfg).sum(axis=0)
     rng = np.random.default_rng(0)
-    boot = [(d[i] - c[i]).sum() / per_clip[i].sum() for i in rng.integers(0, len(clips), (resamples, len(clips)))]
-    return {"clips": len(clips), "seeds": list(seeds), "windows": windows,
-            "double": float(d.sum() / windows), "cfg": float(c.sum() / windows),
-            "difference": float((d - c).sum() / windows),
+    boot = [diff[i].sum() / n[i].sum() for i in rng.integers(0, len(clips), (resamples, len(clips)))]
+    return {"clips": len(clips), "seeds": list(seeds), "windows": int(n.sum()),
+            "double": float(dbl.sum() / n.sum()), "cfg": float(cfg.sum() / n.sum()),
+            "difference": float(diff.sum() / n.sum()),
             "difference_ci95": [float(np.percentile(boot, 2.5)), float(np.percentile(boot, 97.5))],
-            "per_seed": [{"seed": s, "double": float(np.sum(a) / (windows / len(seeds))), "cfg": float(np.sum(b) / (windows / len(seeds)))}
-                         for s, a, b in zip(seeds, counts["double"], counts["cfg"])]}
+            "per_seed": [{"seed": s, "double": float(a.sum() / per_clip.sum()), "cfg": float(b.sum() / per_clip.sum())}
+                         for s, a, b in zip(seeds, dbl, cfg)]}
 
 
 def ort_timing(bundle: Path, seconds: float = 8.0, repeats: int = 3) -> dict:
@@ -325,7 +322,7 @@ def ort_timing(bundle: Path, seconds: float = 8.0, repeats: int = 3) -> dict:
             eps2 = sess["unet_student"].run(None, {"z_t": np.concatenate([z, z]), "timestep": np.array([ts, ts], np.float32),
                                                    "video_features": np.concatenate([f, np.zeros_like(f)])})[0]
             eps = (1 + sc["cfgScale"]) * eps2[:1] - sc["cfgScale"] * eps2[1:]
-            if sc["cgScale"] and ts <= sc.get("cgMaxTimestep", 999):
+            if sc["cgScale"] and ts <= sc.get("cgMaxTimestep", TRAIN_STEPS - 1):
                 g = sess["align_classifier"].run(None, {"z_t": z, "timestep": np.array([ts], np.float32), "video_features": f})[1]
                 eps = eps - sc["cgScale"] * np.sqrt(1 - ac[ts]) * g
             a = ac[ts]

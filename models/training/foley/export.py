@@ -20,7 +20,7 @@ import torch
 from . import nets
 from .audio import MelFrontend, audio_geometry
 from .config import load_profile
-from .diffusion import Schedule, alphas_cumprod, sample
+from .diffusion import TRAIN_STEPS, Schedule, alphas_cumprod, sample
 from .train import build_models
 
 FORMAT_VERSION = 1
@@ -161,7 +161,7 @@ def make_reference(mods: dict, cfg: dict) -> dict:
     noise = torch.randn(1, nets.LATENT_CHANNELS, n, nets.LATENT_MELS, generator=gen)
     clf = mods["align_classifier"].clf
     cases = []
-    cg_max = cfg.get("cg_max_timestep", 999)
+    cg_max = cfg.get("cg_max_timestep", TRAIN_STEPS - 1)
     for unet_key, steps, cfg_s, cg_s in (("unet_student", cfg["student_steps"], cfg["cfg_scale"], cfg["cg_scale"]),
                                          ("unet_student", cfg["student_steps"], cfg["cfg_scale"], 0.0),
                                          ("unet_student", cfg["student_steps"], 0.0, 0.0),
@@ -196,7 +196,7 @@ def manifest(cfg: dict, name: str, specs: dict, description: str, classes: list)
         "schedule": {"type": "ddpm-discrete", "trainSteps": 1000, "prediction": "epsilon",
                      "alphasCumprod": [float(a) for a in alphas_cumprod()], "timestepSpacing": "trailing"},
         "sampling": {"unet": "unet_student", "steps": cfg["student_steps"], "cfgScale": cfg["cfg_scale"],
-                     "cgScale": cfg["cg_scale"], "cgMaxTimestep": cfg.get("cg_max_timestep", 999),
+                     "cgScale": cfg["cg_scale"], "cgMaxTimestep": cfg.get("cg_max_timestep", TRAIN_STEPS - 1),
                      "cgWindowFrames": cfg.get("cg_window"), "teacher": {"unet": "unet_teacher", "steps": cfg["teacher_steps"]},
                      "windowFrames": 100, "overlapFrames": 20},
         "eval": {"cropFrames": 32, "preOnsetFrames": 2},

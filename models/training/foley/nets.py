@@ -332,7 +332,15 @@ class AlignClassifier(nn.Module):
         h = h + F.silu(self.c1(h))
         h = h + F.silu(self.c2(h))
         h = F.silu(self.c3(h))
-        logits = self.head((h @ window_pooling(t, self.window, h)).transpose(1, 2))[..., 0]
+        return self.output(self.window_logits(h)[0])
+
+    def window_logits(self, h):
+        """Logits [b, windows] of the last features h [b, width, t], with the pooling matrix."""
+        pool = window_pooling(h.shape[2], self.window, h)
+        return self.head((h @ pool).transpose(1, 2))[..., 0], pool
+
+    def output(self, logits):
+        """[b] as trained (one window), [b, windows] when a window is set."""
         return logits[:, 0] if self.window is None else logits
 
 
@@ -340,10 +348,9 @@ def window_pooling(t: int, window: int | None, like: torch.Tensor) -> torch.Tens
     """[t, windows] matrix whose columns average consecutive `window` frames (the last window
     may be shorter); one column averaging all t when window is None. Built from an arange so
     the exported graph keeps a dynamic frame count."""
-    i = torch.arange(t, device=like.device)
     if window is None:
         return torch.ones(t, 1, dtype=like.dtype, device=like.device) / t
-    k = torch.div(i, window, rounding_mode="floor")
+    k = torch.div(torch.arange(t, device=like.device), window, rounding_mode="floor")
     member = (k[:, None] == torch.arange(torch.div(t + window - 1, window, rounding_mode="floor"), device=like.device)[None]).to(like.dtype)
     return member / member.sum(dim=0, keepdim=True)
 
@@ -389,8 +396,7 @@ class AlignClassifierWithGrad(nn.Module):
         h2 = h1 + F.silu(a2)
         a3 = c.c3(h2)
         h3 = F.silu(a3)
-        pool = window_pooling(t, c.window, h3)  # [t, windows]
-        logits = c.head((h3 @ pool).transpose(1, 2))[..., 0]  # [b, windows]
+        logits, pool = c.window_logits(h3)  # [b, windows], [t, windows]
 
         def dsilu(a):
             s = torch.sigmoid(a)
@@ -404,7 +410,7 @@ class AlignClassifierWithGrad(nn.Module):
         dh0 = dh1 + F.conv_transpose1d(dh1 * dsilu(a1), c.c1.weight, padding=2)
         dx = F.conv_transpose1d(dh0 * dsilu(a0), c.inp.weight, padding=1)
         grad = dx[:, : ch * m].reshape(b, ch, m, t).permute(0, 1, 3, 2)
-        return (logits[:, 0] if c.window is None else logits), grad
+        return c.output(logits), grad
 
 
 # -------------------------------------------------------------- vocoder ---

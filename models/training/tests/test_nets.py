@@ -4,12 +4,16 @@ import torch.nn.functional as F
 from foley import nets
 
 
+def _classifier_and_inputs(seed: int, timesteps: list, frames: int):
+    """A width-32 classifier and random (z_t, t, features) for len(timesteps) inputs; z_t needs grad."""
+    torch.manual_seed(seed)
+    b = len(timesteps)
+    return (nets.AlignClassifier(32), torch.randn(b, 4, frames, 16, requires_grad=True),
+            torch.tensor(timesteps), torch.randn(b, frames, 64))
+
+
 def test_align_classifier_exported_gradient_equals_autograd():
-    torch.manual_seed(0)
-    clf = nets.AlignClassifier(32)
-    z = torch.randn(3, 4, 12, 16, requires_grad=True)
-    t = torch.tensor([0.0, 400.0, 999.0])
-    f = torch.randn(3, 12, 64)
+    clf, z, t, f = _classifier_and_inputs(0, [0.0, 400.0, 999.0], 12)
     logit, grad = nets.AlignClassifierWithGrad(clf)(z, t, f)
     ref = torch.autograd.grad(F.logsigmoid(clf(z, t, f)).sum(), z)[0]
     assert torch.allclose(logit, clf(z, t, f))
@@ -17,11 +21,7 @@ def test_align_classifier_exported_gradient_equals_autograd():
 
 
 def test_guidance_classifier_divides_the_logit_and_its_exported_gradient_follows():
-    torch.manual_seed(1)
-    clf = nets.AlignClassifier(32)
-    z = torch.randn(2, 4, 8, 16, requires_grad=True)
-    t = torch.tensor([10.0, 900.0])
-    f = torch.randn(2, 8, 64)
+    clf, z, t, f = _classifier_and_inputs(1, [10.0, 900.0], 8)
     before = clf(z, t, f).detach()
     warm = nets.for_guidance(clf, 20.0)
     assert torch.allclose(warm(z, t, f), before / 20.0, atol=1e-6)
@@ -33,11 +33,7 @@ def test_guidance_classifier_divides_the_logit_and_its_exported_gradient_follows
 
 
 def test_windowed_classifier_gives_one_logit_per_window_and_the_summed_gradient():
-    torch.manual_seed(2)
-    clf = nets.AlignClassifier(32)
-    z = torch.randn(2, 4, 70, 16, requires_grad=True)
-    t = torch.tensor([100.0, 600.0])
-    f = torch.randn(2, 70, 64)
+    clf, z, t, f = _classifier_and_inputs(2, [100.0, 600.0], 70)
     win = nets.for_guidance(clf, 1.0, 32)
     logits = win(z, t, f)
     assert logits.shape == (2, 3)  # 32 + 32 + 6 frames
