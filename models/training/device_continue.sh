@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # A later GPU call: regenerates the data, continues the LDM from a carried checkpoint with a
 # learning-rate schedule sized to the call (so the cosine anneals to zero), then re-distills.
-# STAGES=data,features,align_clf retrains only the alignment classifier (CLF_STEPS, CLF_S).
+# STAGES=data,features,align_clf retrains only the alignment classifier (CLF_STEPS, CLF_S; its
+# crop and noise range with EXTRA_SET="--set clf_window=32 --set clf_max_timestep=600").
 # Carried: data/drums.npz and runs/default/{autoencoder.pt,cavp.pt,ldm.pt}.
 # Knobs: LDM_STEPS/LDM_S (steps and time cap), DISTILL_STEPS/DISTILL_S (per round; cap for all rounds),
 # ROUNDS (distillation rounds as JSON), BUDGET_S (whole run), EXTRA_SET (more --set flags, e.g.
@@ -10,6 +11,8 @@
 # RUNS/OUT inside the ignored runs/ (models/README.md, step 7 of the shipped model's recipe).
 set -uo pipefail
 export PYTHONUNBUFFERED=1 FOLEY_DRUMS_NPZ=$PWD/data/drums.npz FOLEY_WORKERS=${FOLEY_WORKERS:-16} FOLEY_INIT_DIR=$PWD/runs/default
+case "${EXTRA_SET:-}" in *train_codec_p*)  # world.jpeg_roundtrip: fail now, not after the data stage started
+  ${PYTHON:-python3} -c "import PIL" || { echo "train_codec_p needs Pillow, which ${PYTHON:-python3} lacks"; exit 1; };; esac
 RUNS=${RUNS:-/tmp/runs}; mkdir -p $RUNS/default
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
 cp runs/default/autoencoder.pt runs/default/cavp.pt $RUNS/default/

@@ -26,6 +26,9 @@ BASE = {
     "cond_drop": 0.2, "split_merge_p": 0.5,
     "clf_steps": 3000, "clf_batch": 256, "clf_lr": 5e-4,
     "clf_min_shift": 4,  # frames: the alignment classifier's nearest shifted negative
+    # The classifier's training crop in frames (0: ldm_window) and its largest noise timestep:
+    # guidance uses it per 32-frame window at t <= 600 (evaluate.GUIDANCE_*).
+    "clf_window": 0, "clf_max_timestep": 999,
     "distill_rounds": [32, 16, 8, 4], "distill_steps": 1500, "distill_lr": 2e-4,
     "eval_clf_steps": 2000, "eval_clf_batch": 256,
     "teacher_steps": 50, "student_steps": 4,
@@ -58,7 +61,7 @@ PROFILES = {
 LIMITS = {
     "train_clips": (8, 10 ** 6), "val_clips": (2, 10 ** 5), "test_clips": (1, 10 ** 5), "eval_clips": (1, 10 ** 5),
     "clip_seconds": (2.0, 30.0), "ldm_window": (8, 200), "cavp_window": (8, 200),
-    "cond_drop": (0.0, 0.9), "clf_min_shift": (1, 50), "train_codec_p": (0.0, 1.0), "split_merge_p": (0.0, 1.0), "student_steps": (1, 64), "teacher_steps": (1, 1000),
+    "cond_drop": (0.0, 0.9), "clf_min_shift": (1, 50), "clf_window": (0, 200), "clf_max_timestep": (1, 999), "train_codec_p": (0.0, 1.0), "split_merge_p": (0.0, 1.0), "student_steps": (1, 64), "teacher_steps": (1, 1000),
 }
 
 
@@ -104,8 +107,11 @@ def validate(cfg: dict) -> None:
             raise ConfigError(f"config key '{key}' must be a positive integer, got {cfg[key]!r}")
     if cfg["ldm_window"] % 4:
         raise ConfigError(f"config key 'ldm_window' = {cfg['ldm_window']} must be a multiple of 4 (UNet depth)")
-    if cfg["ldm_window"] > cfg["clip_seconds"] * 25:
-        raise ConfigError("config key 'ldm_window' is longer than a clip")
+    for key in ("ldm_window", "clf_window"):
+        if cfg[key] > cfg["clip_seconds"] * 25:
+            raise ConfigError(f"config key '{key}' is longer than a clip")
+    if 0 < cfg["clf_window"] <= cfg["clf_min_shift"]:
+        raise ConfigError("config key 'clf_window' must exceed clf_min_shift")
     rounds = cfg["distill_rounds"]
     if not rounds or any(rounds[i] <= rounds[i + 1] for i in range(len(rounds) - 1)):
         raise ConfigError(f"config key 'distill_rounds' must be strictly decreasing, got {rounds}")

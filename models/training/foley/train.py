@@ -359,7 +359,7 @@ def _train_clf(ctx: Ctx, stage: str, encoder: str):
     lat = latents_for(ctx, "train")
     clf = ctx.models["clf"]().to(ctx.device).train()
     sched = Schedule(ctx.device)
-    w, b = cfg["ldm_window"], cfg["clf_batch"]
+    w, b = cfg["clf_window"] or cfg["ldm_window"], cfg["clf_batch"]
     dev = ctx.device
 
     def step(_):
@@ -378,7 +378,7 @@ def _train_clf(ctx: Ctx, stage: str, encoder: str):
         tt = f_start[:, None] + torch.arange(w)
         fv = feats[f_idx.to(dev)[:, None], tt.to(dev)]
         label = (kind < 0.5).float().to(dev)
-        t = torch.randint(0, 1000, (b,), generator=gen).to(dev)
+        t = torch.randint(0, cfg["clf_max_timestep"] + 1, (b,), generator=gen).to(dev)
         logit = clf(sched.q_sample(z0, t, torch.randn_like(z0)), t.float(), fv)
         loss = F.binary_cross_entropy_with_logits(logit, label)
         acc = ((logit > 0).float() == label).float().mean()

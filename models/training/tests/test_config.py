@@ -62,3 +62,41 @@ def test_a_stage_with_a_checkpoint_is_skipped(tmp_path, monkeypatch, capsys):
     train.run_stage("vocoder", load_profile("quick"), tmp_path, "cpu")
     assert called == []
     assert "done already" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("override, message", [
+    (["clf_window=4"], "must exceed clf_min_shift"),
+    (["clf_window=120"], "longer than a clip"),
+    (["clf_max_timestep=0"], "outside"),
+])
+def test_invalid_classifier_window_or_timestep_is_named(override, message):
+    with pytest.raises(ConfigError, match=message):
+        load_profile("quick", override)
+
+
+@pytest.mark.parametrize("override, frames, t_max", [([], 32, 999), (["clf_window=16", "clf_max_timestep=600"], 16, 600)])
+def test_alignment_classifier_batches_follow_clf_window_and_max_timestep(tmp_path, monkeypatch, override, frames, t_max):
+    import torch
+    from foley import nets, train
+    cfg = load_profile("quick", override + ["clf_batch=256"])
+    ctx = train.Ctx(cfg, tmp_path, "cpu")
+
+    class Clips:  # what _train_clf uses of a Store
+        n, t = 5, 100
+        starts = train.Store.starts
+    ctx._stores["train"] = Clips()
+    monkeypatch.setattr(train, "features_for", lambda *_: torch.randn(5, 100, nets.FEATURE_DIM))
+    monkeypatch.setattr(train, "latents_for", lambda *_: torch.randn(5, nets.LATENT_CHANNELS, 100, nets.LATENT_MELS))
+    seen = {}
+    make = ctx.models["clf"]
+
+    def spy():
+        clf = make()
+        forward = clf.forward
+        clf.forward = lambda z, t, f: seen.update(z=z.shape, t=t, f=f.shape) or forward(z, t, f)
+        return clf
+    ctx.models["clf"] = spy
+    monkeypatch.setattr(train, "train_loop", lambda ctx, stage, params, steps, lr, step: step(0))
+    train._train_clf(ctx, "align_clf", "cavp")
+    assert seen["z"][2] == frames and seen["f"][1] == frames  # quick's ldm_window is 32
+    assert seen["t"].max() <= t_max and seen["t"].max() > t_max - 100
