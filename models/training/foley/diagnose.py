@@ -3,8 +3,12 @@
   python -m foley.diagnose guidance [--run DIR]       classifier-guidance size per DDIM step
   python -m foley.diagnose vocoder [--run DIR] [--clips N]  where the student loses onset F1:
       precision/recall of the vocoder, Griffin-Lim and the generated mel itself
+  python -m foley.diagnose sweep [--run DIR] [--clips N] [--seeds 99,1] [--cfg W] [--h264] W,γ,T ...
+      the student on val clips per guidance form (classifier window W latent frames, 0 = whole
+      clip; scale γ, 0 = CFG alone; acting at t <= T), the same noise for every form of a seed
 """
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -12,11 +16,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import metrics
+from . import metrics, world
 from .audio import griffin_lim
 from .diffusion import ddim_step, guided_eps, trailing_timesteps
 from .nets import for_guidance
-from .evaluate import Family, generate_mels, guarded_render, test_clips, variants, video_features
+from .evaluate import Family, generate, generate_mels, guarded_render, score, test_clips, variants, video_features
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -75,18 +79,67 @@ def vocoder(run: Path, n: int) -> None:
         print(f"{name}: F1 {f1:.3f} precision {p:.3f} recall {rc:.3f} onsets/events {ratio:.2f} ({n} val clips)")
 
 
+def parse_form(spec: str) -> tuple[int, float, int]:
+    """'W,γ,T' -> (window frames, γ, last timestep); a clear error for anything else."""
+    try:
+        w, g, t = spec.split(",")
+        form = int(w), float(g), int(t)
+    except ValueError:
+        raise ValueError(f"guidance form '{spec}' is not W,γ,T (e.g. 32,3,600)") from None
+    if form[0] < 0 or form[1] < 0 or not 0 <= form[2] < 1000:
+        raise ValueError(f"guidance form '{spec}': W and γ must be >= 0 and T in 0..999")
+    return form
+
+
+@torch.no_grad()
+def sweep(run: Path, forms: list, clips_n: int, seeds: list[int], cfg_scale: float, h264: bool) -> None:
+    """Onset F1, Align Acc and class accuracy of the student per guidance form (the tables of
+    models/README.md steps 10 and 11 came from such sweeps)."""
+    cfg = json.loads((run / "config.json").read_text())
+    fam = Family(cfg, run)
+    clips = test_clips("val", clips_n, cfg["clip_seconds"])
+    if h264:
+        clips = [dataclasses.replace(c, frames=world.h264_roundtrip(c.frames, c.fps)) for c in clips]
+    for seed in seeds:
+        for w, g, t in forms:
+            v = {"unet": "student", "steps": cfg["student_steps"], "cfg": cfg_scale, "cg": g, "cg_t": 1.0,
+                 "cg_window": w or None, "cg_max_t": t, **({"frames": "h264"} if h264 else {})}
+            s = score(fam, clips, generate(fam, clips, v, seed))
+            print(f"W={w} γ={g} t<={t} seed {seed}{' h264' if h264 else ''}: F1 {s['onset_f1']:.4f} "
+                  f"align {s['align_acc']:.4f} class {s['class_accuracy']:.4f} ({clips_n} val clips)", flush=True)
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m foley.diagnose")
-    p.add_argument("what", choices=["guidance", "vocoder"])
+    p.add_argument("what", choices=["guidance", "vocoder", "sweep"])
+    p.add_argument("forms", nargs="*", help="sweep: guidance forms W,γ,T")
     p.add_argument("--run", default=str(ROOT / "runs" / "default"))
-    p.add_argument("--clips", type=int, default=32)
-    args = p.parse_args(argv)
+    p.add_argument("--clips", type=int, default=None, help="val clips (vocoder 32, sweep 200)")
+    p.add_argument("--seeds", default="99,1", help="sweep: noise seeds")
+    p.add_argument("--cfg", type=float, default=3.0, help="sweep: ω")
+    p.add_argument("--h264", action="store_true", help="sweep: frames through the H.264 of video.mp4")
+    args = p.parse_intermixed_args(argv)  # forms may follow options
     run = Path(args.run)
-    for need in ("config.json", "sampling.json", "distill.pt"):
+    needs = ("config.json", "distill.pt", "align_clf.pt") if args.what == "sweep" else ("config.json", "sampling.json", "distill.pt")
+    for need in needs:
         if not (run / need).exists():
             print(f"foley.diagnose: {run} has no {need}; train and tune first (foley.run)", file=sys.stderr)
             return 2
-    guidance(run) if args.what == "guidance" else vocoder(run, args.clips)
+    if args.what == "sweep":
+        try:
+            forms = [parse_form(f) for f in args.forms]
+            seeds = [int(x) for x in args.seeds.split(",")]
+        except ValueError as e:
+            print(f"foley.diagnose: {e}", file=sys.stderr)
+            return 2
+        if not forms:
+            print("foley.diagnose: sweep needs at least one guidance form W,γ,T", file=sys.stderr)
+            return 2
+        sweep(run, forms, args.clips or 200, seeds, args.cfg, args.h264)
+    elif args.what == "guidance":
+        guidance(run)
+    else:
+        vocoder(run, args.clips or 32)
     return 0
 
 
