@@ -27,7 +27,7 @@ BASE = {
     "clf_steps": 3000, "clf_batch": 256, "clf_lr": 5e-4,
     "clf_min_shift": 4,  # frames: the alignment classifier's nearest shifted negative
     # The classifier's training crop in frames (0: ldm_window) and its largest noise timestep.
-    # Guidance uses it per 32-frame window at t <= 600 (evaluate.GUIDANCE_*), but training it
+    # Guidance uses it per 32-frame window at t <= 600 (evaluate.GUIDANCE_CANDIDATES), but training it
     # that way was no better on val (session 9, models/README.md step 11), so both stay off.
     "clf_window": 0, "clf_max_timestep": 999,
     "distill_rounds": [32, 16, 8, 4], "distill_steps": 1500, "distill_lr": 2e-4,

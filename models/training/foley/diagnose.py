@@ -8,7 +8,6 @@
       clip; scale γ, 0 = CFG alone; acting at t <= T), the same noise for every form of a seed
 """
 import argparse
-import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -16,11 +15,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import metrics, world
+from . import metrics
 from .audio import griffin_lim
 from .diffusion import ddim_step, guided_eps, trailing_timesteps
 from .nets import for_guidance
-from .evaluate import Family, generate, generate_mels, guarded_render, score, test_clips, variants, video_features
+from .evaluate import (Family, generate, generate_mels, guarded_render, h264_clips, score, student_variant, test_clips,
+                       variants, video_features)
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -99,11 +99,10 @@ def sweep(run: Path, forms: list, clips_n: int, seeds: list[int], cfg_scale: flo
     fam = Family(cfg, run)
     clips = test_clips("val", clips_n, cfg["clip_seconds"])
     if h264:
-        clips = [dataclasses.replace(c, frames=world.h264_roundtrip(c.frames, c.fps)) for c in clips]
+        clips = h264_clips(clips)
     for seed in seeds:
         for w, g, t in forms:
-            v = {"unet": "student", "steps": cfg["student_steps"], "cfg": cfg_scale, "cg": g, "cg_t": 1.0,
-                 "cg_window": w or None, "cg_max_t": t, **({"frames": "h264"} if h264 else {})}
+            v = {**student_variant(cfg, cfg_scale, g, w or None, t), **({"frames": "h264"} if h264 else {})}
             s = score(fam, clips, generate(fam, clips, v, seed))
             print(f"W={w} γ={g} t<={t} seed {seed}{' h264' if h264 else ''}: F1 {s['onset_f1']:.4f} "
                   f"align {s['align_acc']:.4f} class {s['class_accuracy']:.4f} ({clips_n} val clips)", flush=True)

@@ -228,13 +228,12 @@ def variants(cfg: dict, sampling: dict) -> dict:
 
 
 # Classifier guidance as shipped: one alignment logit per GUIDANCE_WINDOW latent frames (1.28 s),
-# applied only at timesteps <= GUIDANCE_MAX_TIMESTEP (the student's last two of four steps).
+# applied only at timesteps <= 600 (the student's last two of four steps).
 # Session 8, 200 val clips x 4 noise seeds at ω = 3: pooled over the whole clip (as trained) the
 # logits saturate and γ did nothing or cost class accuracy; per window at every step (seed 99)
 # γ = 1 cost 0.003 Align Acc and γ = 10 cut class accuracy from 0.92 to 0.42; per window at the last two steps γ = 3 gained
 # 1 to 6 windows of 1200 on every seed, F1 and class accuracy unchanged (models/README.md).
 GUIDANCE_WINDOW = 32
-GUIDANCE_MAX_TIMESTEP = 600
 # The tuner's (γ, last timestep) candidates: the last two steps, or the last one only (session
 # 8: γ 5 there was as good on val seeds 99 / 1 as γ 3 at two steps).
 GUIDANCE_CANDIDATES = ((1.0, 600), (3.0, 600), (5.0, 600), (10.0, 600), (5.0, 300), (10.0, 300))
@@ -242,6 +241,18 @@ GUIDANCE_CANDIDATES = ((1.0, 600), (3.0, 600), (5.0, 600), (10.0, 600), (5.0, 30
 # 100 clips left Align Acc differences of a window or two, within the noise across seeds.
 TUNE_SEEDS = (99, 1)
 COMPARE_SEEDS = (12345, 1, 2)
+
+
+def student_variant(cfg: dict, w: float, g: float, window: int | None = GUIDANCE_WINDOW, cg_max_t: int = TRAIN_STEPS - 1) -> dict:
+    """The student at ω = w; with γ = g > 0, the classifier per `window` latent frames (None: the
+    whole clip) acting at t <= cg_max_t."""
+    v = {"unet": "student", "steps": cfg["student_steps"], "cfg": w, "cg": g, "cg_t": 1.0}
+    return {**v, "cg_window": window, "cg_max_t": cg_max_t} if g else v
+
+
+def h264_clips(clips: list) -> list:
+    """The clips with their frames through the H.264 of their video.mp4, what the TypeScript engine decodes."""
+    return [dataclasses.replace(c, frames=world.h264_roundtrip(c.frames, c.fps)) for c in clips]
 
 
 def tune_guidance(cfg: dict, run: Path, clips_n: int = 64) -> dict:
@@ -253,13 +264,10 @@ def tune_guidance(cfg: dict, run: Path, clips_n: int = 64) -> dict:
         return json.loads(path.read_text())
     fam = Family(cfg, run)
     val = test_clips("val", cfg["val_clips"], cfg["clip_seconds"])
-    n = cfg["student_steps"]
     trials = []
 
-    def trial(clips, w, g, seeds=(99,), cg_max_t=GUIDANCE_MAX_TIMESTEP):
-        v = {"unet": "student", "steps": n, "cfg": w, "cg": g, "cg_t": 1.0}
-        if g:
-            v.update(cg_window=GUIDANCE_WINDOW, cg_max_t=cg_max_t)
+    def trial(clips, w, g, seeds=(99,), cg_max_t=TRAIN_STEPS - 1):
+        v = student_variant(cfg, w, g, cg_max_t=cg_max_t)
         runs = [score(fam, clips, generate(fam, clips, v, seed)) for seed in seeds]
         mean = {k: float(np.mean([r[k] for r in runs])) for k in ("onset_f1", "align_acc", "class_accuracy")}
         trials.append({"cfg": w, "cg": g, "cg_max_timestep": cg_max_t if g else None, "clips": len(clips),
@@ -413,7 +421,7 @@ def report_md(ev: dict, figs: list[str]) -> str:
 def h264_row(fam: Family, clips: list, variant: dict) -> dict:
     """The shipped variant on the clips' frames through the H.264 of their video.mp4, what the
     TypeScript engine decodes; the raw-frame rows see the world's pixels."""
-    decoded = [dataclasses.replace(c, frames=world.h264_roundtrip(c.frames, c.fps)) for c in clips]
+    decoded = h264_clips(clips)
     v = {**variant, "frames": "h264"}
     return {**score(fam, decoded, generate(fam, decoded, v, seed=12345)), **v}
 
