@@ -15,7 +15,7 @@
  *            + crossfadeMs + packetMs + jitterMs                merge and packetization
  *            + compute allowance                                 calibrated at start, capped by the budget
  */
-import { latentNoise } from '../src/diffusion/gaussian-noise.js';
+import { latentNoise, restartSeed } from '../src/diffusion/gaussian-noise.js';
 import { roundUpTo } from '../src/diffusion/latent-frames.js';
 import { UsageError } from '../src/errors.js';
 import type { InferenceRunner } from '../src/models/inference-runner.js';
@@ -214,6 +214,7 @@ export class LiveFoleyPipeline extends TypedEmitter<LivePipelineEvents> {
     }
     this.ladder = buildLadder({
       steps: m.sampling.steps,
+      restarts: m.sampling.restarts,
       cfgScale: m.sampling.cfgScale,
       cgScale: m.sampling.cgScale,
       maxContextFrames: maxContext,
@@ -326,6 +327,9 @@ export class LiveFoleyPipeline extends TypedEmitter<LivePipelineEvents> {
           steps: level.steps,
           cfgScale: level.cfgScale,
           cgScale: level.cgScale,
+          restarts: level.restarts,
+          restartNoise: (k) =>
+            latentNoise(restartSeed(this.#seed, k), 0, frames, shape.channels, shape.melBins),
         });
         await this.model.renderWaveform(latent, frames);
         best = Math.min(best, performance.now() - t0);
@@ -539,6 +543,8 @@ export class LiveFoleyPipeline extends TypedEmitter<LivePipelineEvents> {
       steps: level.steps,
       cfgScale: level.cfgScale,
       cgScale: level.cgScale,
+      restarts: level.restarts,
+      restartNoise: (k) => latentNoise(restartSeed(this.#seed, k), windowStart, frames, channels, melBins),
       deadlineMs,
     });
     for (let f = knownFrames; f < knownFrames + K; f++) {

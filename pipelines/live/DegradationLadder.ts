@@ -5,10 +5,10 @@
  * estimates per level (wall time including waits for the shared inference worker),
  * so a level comes back as soon as it fits again.
  *
- *   0 full          manifest steps, CFG ω, classifier guidance γ, long window
+ *   0 full          manifest steps and restarts, CFG ω, classifier guidance γ, long window
  *   1 no-classifier γ = 0 (drops the align_classifier pass per step)
- *   2 fewer-steps   half the steps (rounded up), γ = 0
- *   3 short-window  half the steps, γ = 0, past context cut to the minimum
+ *   2 fewer-steps   half the steps (rounded up), no restarts, γ = 0
+ *   3 short-window  half the steps, no restarts, γ = 0, past context cut to the minimum
  *   4 skip          no generation: the chunk is silent (faded), nothing queues up
  *
  * No level below short-window generates: one step (with or without CFG) scored live onset
@@ -20,6 +20,8 @@ export interface QualityLevel {
   level: number;
   name: string;
   steps: number;
+  /** Extra passes of each step (manifest sampling.restarts at the full levels). */
+  restarts: number;
   cfgScale: number;
   cgScale: number;
   /** Latent frames of already generated context in the window (0 = none). */
@@ -30,6 +32,7 @@ export interface QualityLevel {
 
 export interface LadderOptions {
   steps: number;
+  restarts: number;
   cfgScale: number;
   cgScale: number;
   maxContextFrames: number;
@@ -43,6 +46,7 @@ export function buildLadder(o: LadderOptions): QualityLevel[] {
       level: 0,
       name: 'full',
       steps: o.steps,
+      restarts: o.restarts,
       cfgScale: o.cfgScale,
       cgScale: o.cgScale,
       contextFrames: o.maxContextFrames,
@@ -52,6 +56,7 @@ export function buildLadder(o: LadderOptions): QualityLevel[] {
       level: 1,
       name: 'no-classifier',
       steps: o.steps,
+      restarts: o.restarts,
       cfgScale: o.cfgScale,
       cgScale: 0,
       contextFrames: o.maxContextFrames,
@@ -61,6 +66,7 @@ export function buildLadder(o: LadderOptions): QualityLevel[] {
       level: 2,
       name: 'fewer-steps',
       steps: half,
+      restarts: 0,
       cfgScale: o.cfgScale,
       cgScale: 0,
       contextFrames: o.maxContextFrames,
@@ -70,12 +76,22 @@ export function buildLadder(o: LadderOptions): QualityLevel[] {
       level: 3,
       name: 'short-window',
       steps: half,
+      restarts: 0,
       cfgScale: o.cfgScale,
       cgScale: 0,
       contextFrames: o.minContextFrames,
       generate: true,
     },
-    { level: 4, name: 'skip', steps: 0, cfgScale: 0, cgScale: 0, contextFrames: 0, generate: false },
+    {
+      level: 4,
+      name: 'skip',
+      steps: 0,
+      restarts: 0,
+      cfgScale: 0,
+      cgScale: 0,
+      contextFrames: 0,
+      generate: false,
+    },
   ];
 }
 

@@ -21,6 +21,9 @@ export interface WindowRequest {
   steps: number;
   cfgScale: number;
   cgScale: number;
+  /** Extra passes of each step at t <= the manifest's restartMaxTimestep, with their noise. */
+  restarts?: number;
+  restartNoise?: (k: number) => Float32Array;
   /** When the chunk's audio is due (performance.now() ms): orders the shared runner's queue. */
   deadlineMs?: number;
 }
@@ -128,6 +131,9 @@ export class LiveModel {
       cgMaxTimestep: this.manifest.sampling.cgMaxTimestep,
       noise: request.noise,
       ...(request.known ? { known: request.known } : {}),
+      restarts: request.restarts ?? 0,
+      restartMaxTimestep: this.manifest.sampling.restartMaxTimestep,
+      ...(request.restartNoise ? { restartNoise: request.restartNoise } : {}),
     });
   }
 

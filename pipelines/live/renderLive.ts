@@ -17,7 +17,7 @@ export type LiveRenderOptions = Pick<
   'chunkFrames' | 'lookaheadFrames' | 'maxContextFrames' | 'crossfadeMs' | 'seed'
 > & {
   /** Full-level sampling settings other than the bundle's. */
-  sampling?: { steps?: number; cfgScale?: number; cgScale?: number };
+  sampling?: { steps?: number; cfgScale?: number; cgScale?: number; restarts?: number };
 };
 
 export interface LiveRenderResult {

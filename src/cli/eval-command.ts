@@ -15,7 +15,7 @@ import { InferenceRunner } from '../models/inference-runner.js';
 import { deviceFlag, generationOverrides, MODEL_OPTIONS, numberFlag, parse } from './options.js';
 import { ProgressBar } from './progress-bar.js';
 
-export const EVAL_USAGE = `usage: foley eval <clips-dir> [--json] [--model DIR] [--steps N] [--cfg W] [--cg G] [--seed S]
+export const EVAL_USAGE = `usage: foley eval <clips-dir> [--json] [--model DIR] [--steps N] [--cfg W] [--cg G] [--restarts R] [--seed S]
                  [--window F --overlap F] [--limit N]
                  [--live [--chunk-frames N] [--lookahead-frames N] [--context-frames N]]
   --live renders every clip through the live pipeline's chunker (what a viewer hears,
@@ -30,7 +30,14 @@ export interface EvalSummary {
   meanAbsOffsetMs: number | null;
   classAccuracy: number;
   window: number | 'whole' | 'live';
-  settings: { unet: string; steps: number; cfgScale: number; cgScale: number; seed: number };
+  settings: {
+    unet: string;
+    steps: number;
+    cfgScale: number;
+    cgScale: number;
+    restarts: number;
+    seed: number;
+  };
   perClip: {
     name: string;
     onsetF1: number;
@@ -100,6 +107,7 @@ export async function evalCommand(argv: string[]): Promise<number> {
               steps: generation.steps,
               cfgScale: generation.cfgScale,
               cgScale: generation.cgScale,
+              restarts: generation.restarts,
             },
           })
         : await renderFoley(clip.video, runner, { generation, windowFrames, overlapFrames });
@@ -133,7 +141,7 @@ export async function evalCommand(argv: string[]): Promise<number> {
     else {
       process.stdout.write(
         `foley eval: ${summary.clips} clips, ${summary.events} events, model ${summary.model} ` +
-          `(${generation.unet}, ${generation.steps} steps, ω ${generation.cfgScale}, γ ${generation.cgScale}, window ${summary.window})\n` +
+          `(${generation.unet}, ${generation.steps} steps, ω ${generation.cfgScale}, γ ${generation.cgScale}, restarts ${generation.restarts}, window ${summary.window})\n` +
           `  onset F1 @±50 ms   ${summary.onsetF1.toFixed(3)}\n` +
           `  mean |offset|      ${summary.meanAbsOffsetMs === null ? 'n/a' : `${summary.meanAbsOffsetMs.toFixed(1)} ms`}\n` +
           `  class accuracy     ${summary.classAccuracy.toFixed(3)}\n`,

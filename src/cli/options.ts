@@ -12,6 +12,7 @@ export const MODEL_OPTIONS = {
   steps: { type: 'string' },
   cfg: { type: 'string' },
   cg: { type: 'string' },
+  restarts: { type: 'string' },
   seed: { type: 'string' },
   device: { type: 'string' },
   threads: { type: 'string' },
@@ -59,10 +60,12 @@ export function generationOverrides(command: string, values: ParsedValues): Part
   const steps = numberFlag(command, values, 'steps', { integer: true, min: 1 });
   const cfg = numberFlag(command, values, 'cfg', { min: 0 });
   const cg = numberFlag(command, values, 'cg', { min: 0 });
+  const restarts = numberFlag(command, values, 'restarts', { integer: true, min: 0 });
   const seed = numberFlag(command, values, 'seed', { integer: true, min: 0 });
   if (steps !== undefined) o.steps = steps;
   if (cfg !== undefined) o.cfgScale = cfg;
   if (cg !== undefined) o.cgScale = cg;
+  if (restarts !== undefined) o.restarts = restarts;
   if (seed !== undefined) o.seed = seed;
   return o;
 }

@@ -26,6 +26,7 @@ export const RENDER_USAGE = `usage: foley render <video> -o <out.wav|out.mp4|out
   --steps N         DDIM steps (default: the bundle's)
   --cfg W           classifier-free guidance scale ω (0 = off)
   --cg G            classifier guidance scale γ (0 = off)
+  --restarts R      extra passes of each restarted step (default: the bundle's; 0 = off)
   --seed S          noise seed (default 0)
   --window F        frames per window (0 = whole clip; default: whole clip up to 30 s,
                     else the bundle's window)

@@ -8,9 +8,9 @@ import { AlignClassifier } from '../models/align-classifier.js';
 import { DenoisingUnet } from '../models/denoising-unet.js';
 import type { InferenceRunner } from '../models/inference-runner.js';
 import { LatentDecoder } from '../models/latent-decoder.js';
-import { type Manifest, samplesPerFrame } from '../models/manifest.js';
+import { MAX_RESTARTS, type Manifest, samplesPerFrame } from '../models/manifest.js';
 import { Vocoder } from '../models/vocoder.js';
-import { latentNoise } from './gaussian-noise.js';
+import { latentNoise, restartSeed } from './gaussian-noise.js';
 import {
   type LatentShape,
   roundUpTo,
@@ -29,6 +29,10 @@ export interface GenerationSettings {
   cfgScale: number;
   /** γ of eq. 8; 0 skips the classifier. */
   cgScale: number;
+  /** Extra passes of each step at timesteps <= the manifest's restartMaxTimestep (sampler.ts). */
+  restarts: number;
+  /** Restarts act at timesteps <= this (default the manifest's). */
+  restartMaxTimestep: number;
   seed: number;
 }
 
@@ -43,6 +47,8 @@ export function resolveGenerationSettings(
     steps: overrides.steps ?? s.steps,
     cfgScale: overrides.cfgScale ?? s.cfgScale,
     cgScale: overrides.cgScale ?? s.cgScale,
+    restarts: overrides.restarts ?? s.restarts,
+    restartMaxTimestep: overrides.restartMaxTimestep ?? s.restartMaxTimestep,
     seed: overrides.seed ?? 0,
   };
   if (!manifest.models[settings.unet]) {
@@ -60,6 +66,11 @@ export function resolveGenerationSettings(
   if (!(settings.cfgScale >= 0) || !(settings.cgScale >= 0)) {
     throw new UsageError(
       `[generation] --cfg and --cg must be >= 0, got ${settings.cfgScale} and ${settings.cgScale}`,
+    );
+  }
+  if (!Number.isInteger(settings.restarts) || settings.restarts < 0 || settings.restarts > MAX_RESTARTS) {
+    throw new UsageError(
+      `[generation] --restarts must be an integer in 0..${MAX_RESTARTS}, got ${settings.restarts}`,
     );
   }
   if (!Number.isInteger(settings.seed))
@@ -89,6 +100,8 @@ export interface WindowRequest {
   known?: { latent: Float32Array; frames: number };
   /** Overrides the seeded noise, [channels, paddedFrames(guarded frames), melBins] (parity tests). */
   noise?: Float32Array;
+  /** Overrides the seeded noise of each restart, same layout (parity tests). */
+  restartNoise?: Float32Array[];
 }
 
 export interface WindowResult {
@@ -179,6 +192,17 @@ export class FoleyGenerator {
         cgMaxTimestep: this.manifest.sampling.cgMaxTimestep,
         noise,
         known,
+        restarts: this.settings.restarts,
+        restartMaxTimestep: this.settings.restartMaxTimestep,
+        restartNoise: (k) =>
+          request.restartNoise?.[k] ??
+          latentNoise(
+            restartSeed(this.settings.seed, k),
+            request.startFrame - before,
+            padded,
+            shape.channels,
+            shape.melBins,
+          ),
       },
       onStep,
     );

@@ -55,3 +55,11 @@ export function latentNoise(
   }
   return out;
 }
+
+/**
+ * The noise seed of the sampler's restart k (sampler.ts): its noise is drawn, like the initial
+ * noise, by absolute frame, so overlapping windows and live chunks agree frame by frame.
+ */
+export function restartSeed(seed: number, k: number): number {
+  return (seed + Math.imul(k + 1, 0x632be5ab)) >>> 0;
+}

@@ -8,6 +8,11 @@
  * ᾱ with the window's own initial noise, √ᾱ·x0_known + √(1−ᾱ)·noise (RePaint-style
  * inpainting with a deterministic sampler), so only the new frames are denoised and the
  * last step returns the known frames exactly.
+ *
+ * Restarts (restart sampling, Xu et al. 2023, one step long): a step t → t' with
+ * t <= restartMaxTimestep, not the last, is taken `restarts` more times, each from its own
+ * result noised back to t with fresh noise: z_t = √(ᾱ_t/ᾱ_t')·z_t' + √(1 − ᾱ_t/ᾱ_t')·n
+ * (foley/diffusion.py `sample`; measured in models/README.md step 12).
  */
 import { ddimStep } from './ddim.js';
 import { guidedEpsilon } from './guidance.js';
@@ -37,6 +42,11 @@ export interface SamplerOptions {
   noise: Float32Array;
   /** Already generated latent for the first `frames` frames (same layout, full window size). */
   known?: { latent: Float32Array; frames: number };
+  /** Extra passes of each step at timesteps <= restartMaxTimestep (default 0). */
+  restarts?: number;
+  restartMaxTimestep?: number;
+  /** Fresh noise for restart k (k counts restarts in order), the layout of `noise`. */
+  restartNoise?: (k: number) => Float32Array;
 }
 
 export interface SamplerStep {
@@ -64,6 +74,15 @@ function noisedKnown(
   }
 }
 
+/** The forward process from t' back to t: √r·z + √(1 − r)·noise with r = ᾱ_t/ᾱ_t'. */
+function restartNoised(z: Float32Array, noise: Float32Array, ratio: number): Float32Array {
+  const a = Math.sqrt(ratio);
+  const b = Math.sqrt(1 - ratio);
+  const out = new Float32Array(z.length);
+  for (let i = 0; i < z.length; i++) out[i] = a * z[i]! + b * noise[i]!;
+  return out;
+}
+
 export async function* sampleLatent(
   terms: GuidanceTerms,
   options: SamplerOptions,
@@ -87,21 +106,41 @@ export async function* sampleLatent(
   let z: Float32Array = noise.slice();
   if (known && known.frames > 0) noisedKnown(z, known, noise, shape, plan[0]!.alphaBar);
 
-  // 3. Denoise: guided ε̂, DDIM step, re-impose the known frames.
+  // 3. Denoise: guided ε̂, DDIM step, re-impose the known frames; restarts redo a step
+  //    from its own result noised back to the step's timestep.
+  const restarts = options.restarts ?? 0;
+  const restartMaxTimestep = options.restartMaxTimestep ?? Number.POSITIVE_INFINITY;
+  if (!Number.isInteger(restarts) || restarts < 0) {
+    throw new RangeError(`[sampler] restarts must be an integer >= 0, got ${restarts}`);
+  }
+  let restartCount = 0;
   for (const step of plan) {
-    const { conditional, unconditional } = await terms.epsilon(z, step.timestep, cfgScale !== 0);
-    const cgScale = step.timestep <= cgMaxTimestep ? options.cgScale : 0;
-    const classifierGradient = cgScale !== 0 ? await terms.classifierGradient(z, step.timestep) : undefined;
-    const eps = guidedEpsilon({
-      conditional,
-      unconditional,
-      classifierGradient,
-      cfgScale,
-      cgScale,
-      alphaBar: step.alphaBar,
-    });
-    z = ddimStep(z, eps, step.alphaBar, step.alphaBarPrev).zPrev;
-    if (known && known.frames > 0) noisedKnown(z, known, noise, shape, step.alphaBarPrev);
+    const last = step.index === plan.length - 1;
+    const passes = 1 + (step.timestep <= restartMaxTimestep && !last ? restarts : 0);
+    for (let pass = 0; pass < passes; pass++) {
+      if (pass > 0) {
+        const k = restartCount++;
+        const fresh = options.restartNoise?.(k);
+        if (!fresh || fresh.length !== size) {
+          throw new RangeError(`[sampler] restart ${k} needs ${size} values of fresh noise`);
+        }
+        z = restartNoised(z, fresh, step.alphaBar / step.alphaBarPrev);
+        if (known && known.frames > 0) noisedKnown(z, known, noise, shape, step.alphaBar);
+      }
+      const { conditional, unconditional } = await terms.epsilon(z, step.timestep, cfgScale !== 0);
+      const cgScale = step.timestep <= cgMaxTimestep ? options.cgScale : 0;
+      const classifierGradient = cgScale !== 0 ? await terms.classifierGradient(z, step.timestep) : undefined;
+      const eps = guidedEpsilon({
+        conditional,
+        unconditional,
+        classifierGradient,
+        cfgScale,
+        cgScale,
+        alphaBar: step.alphaBar,
+      });
+      z = ddimStep(z, eps, step.alphaBar, step.alphaBarPrev).zPrev;
+      if (known && known.frames > 0) noisedKnown(z, known, noise, shape, step.alphaBarPrev);
+    }
     yield { index: step.index, steps, timestep: step.timestep, latent: z };
   }
 

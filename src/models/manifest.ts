@@ -74,6 +74,9 @@ export interface SamplingSpec {
   cgMaxTimestep: number;
   /** Latent frames per alignment logit, folded into align_classifier's graph (null: one per input). */
   cgWindowFrames: number | null;
+  /** Extra passes of each step at timesteps <= restartMaxTimestep (restart sampling; default 0). */
+  restarts: number;
+  restartMaxTimestep: number;
   teacher?: { unet: string; steps: number };
   windowFrames: number;
   overlapFrames: number;
@@ -99,6 +102,9 @@ export interface Manifest {
   eval: { cropFrames: number; preOnsetFrames: number };
   models: Record<string, ModelSpec>;
 }
+
+/** Restarts per step a bundle may ask for: each one costs a step's networks again. */
+export const MAX_RESTARTS = 4;
 
 /** Model keys the engine needs to render; `unet_teacher` and `eval_audio_classifier` are optional. */
 export const REQUIRED_MODEL_KEYS = [
@@ -313,6 +319,9 @@ export function parseManifest(json: Json, bundleLabel: string): Manifest {
     // Bundles exported before these fields: classifier on every step, pooled over its input.
     cgMaxTimestep: optional(sm.child('cgMaxTimestep'))?.nonNegativeInt() ?? trainSteps - 1,
     cgWindowFrames: optional(sm.child('cgWindowFrames'))?.positiveInt() ?? null,
+    // Bundles exported before restarts: none.
+    restarts: optional(sm.child('restarts'))?.nonNegativeInt() ?? 0,
+    restartMaxTimestep: optional(sm.child('restartMaxTimestep'))?.nonNegativeInt() ?? trainSteps - 1,
     windowFrames: sm.child('windowFrames').positiveInt(),
     overlapFrames: sm.child('overlapFrames').nonNegativeInt(),
   };
@@ -322,6 +331,9 @@ export function parseManifest(json: Json, bundleLabel: string): Manifest {
     sampling.teacher = { unet: unetKey(teacher.child('unet')), steps: teacher.child('steps').positiveInt() };
   }
   if (sampling.steps > trainSteps) sm.child('steps').fail(`at most schedule.trainSteps (${trainSteps})`);
+  if (sampling.restarts > MAX_RESTARTS) sm.child('restarts').fail(`at most ${MAX_RESTARTS}`);
+  if (sampling.restartMaxTimestep >= trainSteps)
+    sm.child('restartMaxTimestep').fail(`less than schedule.trainSteps (${trainSteps})`);
   if (sampling.overlapFrames >= sampling.windowFrames)
     sm.child('overlapFrames').fail('less than windowFrames');
 

@@ -17,18 +17,22 @@ function parityCases(
   tolerance: string,
 ): void {
   for (const c of ref.cases) {
-    it(`reproduces the ${c.unet} latent within ${tolerance} (steps ${c.steps}, ω ${c.cfgScale}, γ ${c.cgScale})`, async () => {
+    const restarts = c.restarts ?? 0;
+    it(`reproduces the ${c.unet} latent within ${tolerance} (steps ${c.steps}, ω ${c.cfgScale}, γ ${c.cgScale}, restarts ${restarts})`, async () => {
       const g = new FoleyGenerator(runner(), {
         unet: c.unet,
         steps: c.steps,
         cfgScale: c.cfgScale,
         cgScale: c.cgScale,
+        restarts,
+        restartMaxTimestep: c.restartMaxTimestep ?? 999,
         seed: 0,
       });
       const r = await g.generate({
         startFrame: 0,
         features: Float32Array.from(ref.features),
         noise: Float32Array.from(ref.noise),
+        restartNoise: (c.restartNoise ?? []).map((n) => Float32Array.from(n)),
       });
       const diff = diffOf(r.latent, c.latent);
       assert.ok(diff < 1e-4, `latent error ${diff} (max |Δ| ${maxAbsDiff(r.latent, c.latent)})`);
@@ -67,38 +71,42 @@ describe('FoleyGenerator against the Python reference (tiny-random)', () => {
     );
   });
 
-  it('generates guard frames from the edge features and cuts them off', async () => {
-    const g = new FoleyGenerator(runner, resolveGenerationSettings(runner.bundle.manifest, { seed: 3 }));
-    const dim = 64;
-    const features = Float32Array.from(ref.features).subarray(0, 8 * dim);
-    const guarded = await g.generate({ startFrame: 10, features, guard: { before: 4, after: 4 } });
-    // The same as generating frames 6..18 with the first and last feature repeated, then cutting.
-    const extended = new Float32Array(16 * dim);
-    for (let i = 0; i < 16; i++) {
-      const src = Math.min(Math.max(i - 4, 0), 7);
-      extended.set(features.subarray(src * dim, (src + 1) * dim), i * dim);
-    }
-    const wide = await g.generate({ startFrame: 6, features: extended });
-    assert.equal(guarded.frames, 8);
-    assert.ok(
-      maxAbsDiff(
-        guarded.latent,
-        sliceLatentFrames(wide.latent, { channels: 4, frames: 16, melBins: 16 }, 4, 8),
-      ) < 1e-6,
-    );
-    assert.ok(maxAbsDiff(guarded.waveform, wide.waveform.subarray(4 * 640, 12 * 640)) < 1e-6);
-    const plain = await g.generate({ startFrame: 10, features });
-    assert.ok(maxAbsDiff(plain.waveform, guarded.waveform) > 1e-4, 'the guard changed nothing');
-    await assert.rejects(
-      g.generate({
-        startFrame: 10,
-        features,
-        guard: { before: 4, after: 0 },
-        known: { latent: new Float32Array(4 * 2 * 16), frames: 2 },
-      }),
-      /known head latent/,
-    );
-  });
+  for (const restarts of [0, 1])
+    it(`generates guard frames from the edge features and cuts them off (restarts ${restarts}: their noise by absolute frame too)`, async () => {
+      const g = new FoleyGenerator(
+        runner,
+        resolveGenerationSettings(runner.bundle.manifest, { seed: 3, restarts, restartMaxTimestep: 800 }),
+      );
+      const dim = 64;
+      const features = Float32Array.from(ref.features).subarray(0, 8 * dim);
+      const guarded = await g.generate({ startFrame: 10, features, guard: { before: 4, after: 4 } });
+      // The same as generating frames 6..18 with the first and last feature repeated, then cutting.
+      const extended = new Float32Array(16 * dim);
+      for (let i = 0; i < 16; i++) {
+        const src = Math.min(Math.max(i - 4, 0), 7);
+        extended.set(features.subarray(src * dim, (src + 1) * dim), i * dim);
+      }
+      const wide = await g.generate({ startFrame: 6, features: extended });
+      assert.equal(guarded.frames, 8);
+      assert.ok(
+        maxAbsDiff(
+          guarded.latent,
+          sliceLatentFrames(wide.latent, { channels: 4, frames: 16, melBins: 16 }, 4, 8),
+        ) < 1e-6,
+      );
+      assert.ok(maxAbsDiff(guarded.waveform, wide.waveform.subarray(4 * 640, 12 * 640)) < 1e-6);
+      const plain = await g.generate({ startFrame: 10, features });
+      assert.ok(maxAbsDiff(plain.waveform, guarded.waveform) > 1e-4, 'the guard changed nothing');
+      await assert.rejects(
+        g.generate({
+          startFrame: 10,
+          features,
+          guard: { before: 4, after: 0 },
+          known: { latent: new Float32Array(4 * 2 * 16), frames: 2 },
+        }),
+        /known head latent/,
+      );
+    });
 
   it('pads a window that is not a time multiple and trims the result', async () => {
     const g = new FoleyGenerator(runner, resolveGenerationSettings(runner.bundle.manifest));
@@ -116,6 +124,10 @@ describe('FoleyGenerator against the Python reference (tiny-random)', () => {
     assert.throws(
       () => resolveGenerationSettings(runner.bundle.manifest, { steps: 0 }),
       /--steps must be an integer/,
+    );
+    assert.throws(
+      () => resolveGenerationSettings(runner.bundle.manifest, { restarts: 5 }),
+      /--restarts must be an integer in 0\.\.4, got 5/,
     );
   });
 });

@@ -10,6 +10,10 @@ export interface ReferenceCase {
   cfgScale: number;
   cgScale: number;
   latent: number[];
+  /** Cases sampled with restarts: their count, last timestep and noise in order. */
+  restarts?: number;
+  restartMaxTimestep?: number;
+  restartNoise?: number[][];
 }
 
 export interface Reference {

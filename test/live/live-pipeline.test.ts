@@ -37,6 +37,7 @@ describe('degradation ladder', () => {
   it('steps down in the documented order and comes back when a level fits again', () => {
     const ladder = buildLadder({
       steps: 4,
+      restarts: 1,
       cfgScale: 2,
       cgScale: 1,
       maxContextFrames: 12,
@@ -47,13 +48,13 @@ describe('degradation ladder', () => {
       ['full', 'no-classifier', 'fewer-steps', 'short-window', 'skip'],
     );
     assert.deepEqual(
-      ladder.map((l) => [l.steps, l.cgScale, l.contextFrames]),
+      ladder.map((l) => [l.steps, l.restarts, l.cgScale, l.contextFrames]),
       [
-        [4, 1, 12],
-        [4, 0, 12],
-        [2, 0, 12],
-        [2, 0, 8],
-        [0, 0, 0],
+        [4, 1, 1, 12],
+        [4, 1, 0, 12],
+        [2, 0, 0, 12],
+        [2, 0, 0, 8],
+        [0, 0, 0, 0],
       ],
     );
     const costs = new LevelCosts(ladder.length);

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { BundleError } from '../../src/errors.js';
-import { parseManifest } from '../../src/models/manifest.js';
+import { MAX_RESTARTS, parseManifest } from '../../src/models/manifest.js';
 import { TINY_BUNDLE_DIR } from '../helpers/media-fixtures.js';
 
 const raw = () => JSON.parse(readFileSync(join(TINY_BUNDLE_DIR, 'manifest.json'), 'utf8'));
@@ -63,6 +63,32 @@ describe('parseManifest', () => {
     assert.throws(
       () => parseManifest(j, 'm'),
       /sampling\.cgWindowFrames\] expected a positive integer, got 0/,
+    );
+  });
+
+  it('reads restarts, defaulting to none, and names values out of range', () => {
+    const older = raw();
+    delete older.sampling.restarts;
+    delete older.sampling.restartMaxTimestep;
+    const o = parseManifest(older, 'm');
+    assert.deepEqual([o.sampling.restarts, o.sampling.restartMaxTimestep], [0, o.schedule.trainSteps - 1]);
+    const j = raw();
+    j.sampling.restarts = 2;
+    j.sampling.restartMaxTimestep = 800;
+    const m = parseManifest(j, 'm');
+    assert.deepEqual([m.sampling.restarts, m.sampling.restartMaxTimestep], [2, 800]);
+    j.sampling.restarts = MAX_RESTARTS + 1;
+    assert.throws(
+      () => parseManifest(j, 'm'),
+      new RegExp(`sampling\\.restarts\\] expected at most ${MAX_RESTARTS}`),
+    );
+    j.sampling.restarts = 1.5;
+    assert.throws(() => parseManifest(j, 'm'), /sampling\.restarts\] expected an integer >= 0, got 1\.5/);
+    j.sampling.restarts = 1;
+    j.sampling.restartMaxTimestep = 1000;
+    assert.throws(
+      () => parseManifest(j, 'm'),
+      /sampling\.restartMaxTimestep\] expected less than schedule\.trainSteps/,
     );
   });
 

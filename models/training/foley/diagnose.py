@@ -3,9 +3,10 @@
   python -m foley.diagnose guidance [--run DIR]       classifier-guidance size per DDIM step
   python -m foley.diagnose vocoder [--run DIR] [--clips N]  where the student loses onset F1:
       precision/recall of the vocoder, Griffin-Lim and the generated mel itself
-  python -m foley.diagnose sweep [--run DIR] [--clips N] [--seeds 99,1] [--cfg W] [--h264] W,γ,T ...
+  python -m foley.diagnose sweep [--run DIR] [--clips N] [--seeds 99,1] [--cfg W] [--h264] W,γ,T[,R,RT] ...
       the student on val clips per guidance form (classifier window W latent frames, 0 = whole
-      clip; scale γ, 0 = CFG alone; acting at t <= T), the same noise for every form of a seed
+      clip; scale γ, 0 = CFG alone; acting at t <= T; R restarts of the steps at t <= RT, default
+      none), the same noise for every form of a seed
 """
 import argparse
 import json
@@ -79,15 +80,21 @@ def vocoder(run: Path, n: int) -> None:
         print(f"{name}: F1 {f1:.3f} precision {p:.3f} recall {rc:.3f} onsets/events {ratio:.2f} ({n} val clips)")
 
 
-def parse_form(spec: str) -> tuple[int, float, int]:
-    """'W,γ,T' -> (window frames, γ, last timestep); a clear error for anything else."""
+def parse_form(spec: str) -> tuple[int, float, int, int, int]:
+    """'W,γ,T' or 'W,γ,T,R,RT' -> (window frames, γ, last timestep, restarts, their last
+    timestep); a clear error for anything else."""
     try:
-        w, g, t = spec.split(",")
-        form = int(w), float(g), int(t)
+        parts = spec.split(",")
+        if len(parts) == 3:
+            parts += ["0", "999"]
+        w, g, t, r, rt = parts
+        form = int(w), float(g), int(t), int(r), int(rt)
     except ValueError:
-        raise ValueError(f"guidance form '{spec}' is not W,γ,T (e.g. 32,3,600)") from None
+        raise ValueError(f"guidance form '{spec}' is not W,γ,T or W,γ,T,R,RT (e.g. 32,3,600 or 32,3,600,2,800)") from None
     if form[0] < 0 or form[1] < 0 or not 0 <= form[2] < 1000:
         raise ValueError(f"guidance form '{spec}': W and γ must be >= 0 and T in 0..999")
+    if form[3] < 0 or not 0 <= form[4] < 1000:
+        raise ValueError(f"guidance form '{spec}': R must be >= 0 and RT in 0..999")
     return form
 
 
@@ -101,17 +108,17 @@ def sweep(run: Path, forms: list, clips_n: int, seeds: list[int], cfg_scale: flo
     if h264:
         clips = h264_clips(clips)
     for seed in seeds:
-        for w, g, t in forms:
-            v = {**student_variant(cfg, cfg_scale, g, w or None, t), **({"frames": "h264"} if h264 else {})}
+        for w, g, t, r, rt in forms:
+            v = {**student_variant(cfg, cfg_scale, g, w or None, t, r, rt), **({"frames": "h264"} if h264 else {})}
             s = score(fam, clips, generate(fam, clips, v, seed))
-            print(f"W={w} γ={g} t<={t} seed {seed}{' h264' if h264 else ''}: F1 {s['onset_f1']:.4f} "
+            print(f"W={w} γ={g} t<={t}{f' restarts {r} t<={rt}' if r else ''} seed {seed}{' h264' if h264 else ''}: F1 {s['onset_f1']:.4f} "
                   f"align {s['align_acc']:.4f} class {s['class_accuracy']:.4f} ({clips_n} val clips)", flush=True)
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m foley.diagnose")
     p.add_argument("what", choices=["guidance", "vocoder", "sweep"])
-    p.add_argument("forms", nargs="*", help="sweep: guidance forms W,γ,T")
+    p.add_argument("forms", nargs="*", help="sweep: guidance forms W,γ,T[,R,RT]")
     p.add_argument("--run", default=str(ROOT / "runs" / "default"))
     p.add_argument("--clips", type=int, default=None, help="val clips (vocoder 32, sweep 200)")
     p.add_argument("--seeds", default="99,1", help="sweep: noise seeds")

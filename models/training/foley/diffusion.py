@@ -55,17 +55,36 @@ def ddim_step(z, eps, t: int, t_prev: int, schedule: Schedule):
     return a_prev ** 0.5 * x0 + (1 - a_prev) ** 0.5 * eps
 
 
+def restart_noised(z_prev, t: int, t_prev: int, noise, schedule: Schedule):
+    """z at t from z at t_prev by the forward process: √(ᾱ_t/ᾱ_prev)·z + √(1 − ᾱ_t/ᾱ_prev)·noise."""
+    r = schedule.alpha(t) / schedule.alpha(t_prev)
+    return r ** 0.5 * z_prev + (1 - r) ** 0.5 * noise
+
+
 @torch.no_grad()
 def sample(unet, clf, feats, noise, steps: int, cfg: float, cg: float, schedule: Schedule,
-           cg_max_timestep: int = TRAIN_STEPS - 1):
+           cg_max_timestep: int = TRAIN_STEPS - 1, restarts: int = 0,
+           restart_max_timestep: int = TRAIN_STEPS - 1, restart_noise=None):
     """DDIM (η=0) over trailing timesteps, starting from `noise` (the z_T). The classifier term
-    acts only at timesteps <= cg_max_timestep: near t = T its gradient is of pure noise."""
+    acts only at timesteps <= cg_max_timestep: near t = T its gradient is of pure noise.
+
+    Restarts (restart sampling, Xu et al. 2023, one step long): a step t -> t_prev with
+    t <= restart_max_timestep and t_prev > 0 is taken `restarts` more times, each from its own
+    result noised back to t with fresh noise `restart_noise(k)` (k counts restarts in order;
+    default torch.randn). The few-step student gets a second look at the events it placed."""
     ts = trailing_timesteps(steps)
     z = noise
+    k = 0
     for i, t in enumerate(ts):
         t_prev = ts[i + 1] if i + 1 < len(ts) else -1
-        eps = guided_eps(unet, clf, z, t, feats, cfg, cg if t <= cg_max_timestep else 0.0, schedule)
-        z = ddim_step(z, eps, t, t_prev, schedule)
+        g = cg if t <= cg_max_timestep else 0.0
+        z_t = z
+        for r in range(1 + (restarts if t <= restart_max_timestep and t_prev >= 0 else 0)):
+            if r:
+                n = restart_noise(k) if restart_noise is not None else torch.randn_like(z)
+                z_t = restart_noised(z, t, t_prev, n, schedule)
+                k += 1
+            z = ddim_step(z_t, guided_eps(unet, clf, z_t, t, feats, cfg, g, schedule), t, t_prev, schedule)
     return z
 
 

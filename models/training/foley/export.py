@@ -20,7 +20,7 @@ import torch
 from . import nets
 from .audio import MelFrontend, audio_geometry
 from .config import load_profile
-from .diffusion import TRAIN_STEPS, Schedule, alphas_cumprod, sample
+from .diffusion import TRAIN_STEPS, Schedule, alphas_cumprod, sample, trailing_timesteps
 from .train import build_models
 
 FORMAT_VERSION = 1
@@ -162,13 +162,25 @@ def make_reference(mods: dict, cfg: dict) -> dict:
     clf = mods["align_classifier"].clf
     cases = []
     cg_max = cfg.get("cg_max_timestep", TRAIN_STEPS - 1)
-    for unet_key, steps, cfg_s, cg_s in (("unet_student", cfg["student_steps"], cfg["cfg_scale"], cfg["cg_scale"]),
-                                         ("unet_student", cfg["student_steps"], cfg["cfg_scale"], 0.0),
-                                         ("unet_student", cfg["student_steps"], 0.0, 0.0),
-                                         ("unet_teacher", 10, cfg["cfg_scale"], cfg["cg_scale"])):
-        z = sample(mods[unet_key], clf, feats, noise.clone(), steps, cfg_s, cg_s, sched, cg_max)
-        cases.append({"unet": unet_key, "steps": steps, "cfgScale": cfg_s, "cgScale": cg_s, "cgMaxTimestep": cg_max,
-                      "latent": z.flatten().tolist()})
+    shipped_restarts = (cfg.get("restarts", 0), cfg.get("restart_max_timestep", TRAIN_STEPS - 1))
+    # The shipped sampling, CFG alone, no guidance, the teacher; and one restart at t <= 800 in any
+    # bundle, so the TypeScript restarts are checked even where the bundle ships none.
+    for unet_key, steps, cfg_s, cg_s, (restarts, restart_max) in (
+            ("unet_student", cfg["student_steps"], cfg["cfg_scale"], cfg["cg_scale"], shipped_restarts),
+            ("unet_student", cfg["student_steps"], cfg["cfg_scale"], 0.0, shipped_restarts),
+            ("unet_student", cfg["student_steps"], 0.0, 0.0, (0, TRAIN_STEPS - 1)),
+            ("unet_teacher", 10, cfg["cfg_scale"], cfg["cg_scale"], (0, TRAIN_STEPS - 1)),
+            ("unet_student", cfg["student_steps"], cfg["cfg_scale"], cfg["cg_scale"], (1, 800))):
+        restart_noise = [torch.randn(noise.shape, generator=gen) for _ in range(restarts * steps)]
+        z = sample(mods[unet_key], clf, feats, noise.clone(), steps, cfg_s, cg_s, sched, cg_max,
+                   restarts, restart_max, lambda k: restart_noise[k])
+        case = {"unet": unet_key, "steps": steps, "cfgScale": cfg_s, "cgScale": cg_s, "cgMaxTimestep": cg_max,
+                "latent": z.flatten().tolist()}
+        if restarts:
+            used = sum(restarts for t in trailing_timesteps(steps)[:-1] if t <= restart_max)
+            case.update(restarts=restarts, restartMaxTimestep=restart_max,
+                        restartNoise=[n.flatten().tolist() for n in restart_noise[:used]])
+        cases.append(case)
     with torch.no_grad():
         mel = mods["latent_decoder"](torch.tensor(cases[0]["latent"]).view_as(noise))
         wav = mods["vocoder"](mel)
@@ -197,7 +209,9 @@ def manifest(cfg: dict, name: str, specs: dict, description: str, classes: list)
                      "alphasCumprod": [float(a) for a in alphas_cumprod()], "timestepSpacing": "trailing"},
         "sampling": {"unet": "unet_student", "steps": cfg["student_steps"], "cfgScale": cfg["cfg_scale"],
                      "cgScale": cfg["cg_scale"], "cgMaxTimestep": cfg.get("cg_max_timestep", TRAIN_STEPS - 1),
-                     "cgWindowFrames": cfg.get("cg_window"), "teacher": {"unet": "unet_teacher", "steps": cfg["teacher_steps"]},
+                     "cgWindowFrames": cfg.get("cg_window"),
+                     "restarts": cfg.get("restarts", 0), "restartMaxTimestep": cfg.get("restart_max_timestep", TRAIN_STEPS - 1),
+                     "teacher": {"unet": "unet_teacher", "steps": cfg["teacher_steps"]},
                      "windowFrames": 100, "overlapFrames": 20},
         "eval": {"cropFrames": 32, "preOnsetFrames": 2},
         "models": models,

@@ -61,6 +61,42 @@ def test_classifier_guidance_acts_only_at_timesteps_up_to_cg_max_timestep():
     assert not torch.allclose(late, none) and not torch.allclose(late, everywhere)
 
 
+class _Recording(torch.nn.Module):
+    """ε = z − 0.3 (the result depends on the path); records (t, z) of every call."""
+
+    def __init__(self):
+        super().__init__()
+        self.calls = []
+
+    def forward(self, z, t, feats):
+        self.calls.append((int(t[0]), z.clone()))
+        return z - 0.3
+
+
+def test_restarts_redo_the_steps_up_to_their_timestep_from_their_result_noised_back():
+    sched = diffusion.Schedule()
+    noise = torch.randn(1, 4, 8, 16, generator=torch.Generator().manual_seed(3))
+    feats = torch.ones(1, 8, 64)
+    unet = _Recording()
+    plain = diffusion.sample(unet, None, feats, noise.clone(), 4, 0.0, 0.0, sched)
+    assert [t for t, _ in unet.calls] == [999, 749, 499, 249]
+    fresh = [torch.full_like(noise, float(k)) for k in range(4)]
+    asked = []
+    unet = _Recording()
+    out = diffusion.sample(unet, None, feats, noise.clone(), 4, 0.0, 0.0, sched, restarts=2,
+                           restart_max_timestep=800, restart_noise=lambda k: asked.append(k) or fresh[k])
+    # The last step (249 -> clean) is never restarted; 999 is above the restart timestep.
+    assert [t for t, _ in unet.calls] == [999, 749, 749, 749, 499, 499, 499, 249]
+    assert asked == [0, 1, 2, 3]
+    # The first restart of step 749 starts from that step's result noised back to 749 with fresh[0].
+    z_after = diffusion.ddim_step(unet.calls[1][1], unet.calls[1][1] - 0.3, 749, 499, sched)
+    want = diffusion.restart_noised(z_after, 749, 499, fresh[0], sched)
+    assert torch.allclose(unet.calls[2][1], want, atol=1e-6)
+    assert not torch.allclose(out, plain)
+    same = diffusion.sample(_Recording(), None, feats, noise.clone(), 4, 0.0, 0.0, sched, restarts=0, restart_max_timestep=800)
+    assert torch.equal(same, plain)
+
+
 def test_distill_loss_is_finite_and_trains_the_student():
     torch.manual_seed(0)
     from foley.nets import UNet
