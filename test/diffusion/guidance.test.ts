@@ -87,59 +87,16 @@ describe('sampleLatent classifier term', () => {
 
 describe('sampleLatent restarts', () => {
   const shape = { channels: 1, frames: 2, melBins: 2 };
+  const noise = Float32Array.from([0.5, -1, 2, 0.1]);
+  /** The sampler with ε = z − 0.3 (the result depends on the path); records every ε call. */
   async function run(
     restarts: number,
     restartMaxTimestep: number,
     known?: { latent: Float32Array; frames: number },
-  ): Promise<{ asked: number[]; noiseAsked: number[]; latent: Float32Array }> {
+  ): Promise<{ seen: { t: number; z: Float32Array }[]; noiseAsked: number[]; latent: Float32Array }> {
     const schedule = new DiffusionSchedule((await loadBundle(TINY_BUNDLE_DIR)).manifest.schedule);
-    const asked: number[] = [];
-    const noiseAsked: number[] = [];
-    const latent = await runSampler(
-      {
-        // ε pulls every value towards 0.3: the final latent depends on the path taken.
-        epsilon: async (zt, t) => {
-          asked.push(t);
-          return { conditional: zt.map((x) => x - 0.3) };
-        },
-        classifierGradient: async (zt) => new Float32Array(zt.length),
-      },
-      {
-        schedule,
-        shape,
-        steps: 4,
-        cfgScale: 0,
-        cgScale: 0,
-        noise: Float32Array.from([0.5, -1, 2, 0.1]),
-        restarts,
-        restartMaxTimestep,
-        restartNoise: (k) => {
-          noiseAsked.push(k);
-          return Float32Array.from([1, -0.5, 0.25, k]);
-        },
-        ...(known ? { known } : {}),
-      },
-    );
-    return { asked, noiseAsked, latent };
-  }
-
-  it('repeats each step at t <= restartMaxTimestep but the last, with fresh noise in order', async () => {
-    const plain = await run(0, 999);
-    assert.deepEqual(plain.asked, [999, 749, 499, 249]);
-    assert.deepEqual(plain.noiseAsked, []);
-    const two = await run(2, 800);
-    assert.deepEqual(two.asked, [999, 749, 749, 749, 499, 499, 499, 249]);
-    assert.deepEqual(two.noiseAsked, [0, 1, 2, 3]);
-    assert.notDeepEqual([...two.latent], [...plain.latent]);
-  });
-
-  it('feeds the network the known frames noised to the timestep of every pass, restarts included', async () => {
-    const bundleSchedule = (await loadBundle(TINY_BUNDLE_DIR)).manifest.schedule;
-    const schedule = new DiffusionSchedule(bundleSchedule);
-    // Layout [channel][frame][bin]: frame 0 (known) is values 0 and 1.
-    const known = { latent: Float32Array.from([0.7, -0.2, 0, 0]), frames: 1 };
-    const noise = Float32Array.from([0.5, -1, 2, 0.1]);
     const seen: { t: number; z: Float32Array }[] = [];
+    const noiseAsked: number[] = [];
     const latent = await runSampler(
       {
         epsilon: async (zt, t) => {
@@ -155,18 +112,45 @@ describe('sampleLatent restarts', () => {
         cfgScale: 0,
         cgScale: 0,
         noise,
-        known,
-        restarts: 1,
-        restartMaxTimestep: 800,
-        restartNoise: () => Float32Array.from([3, 3, 3, 3]),
+        restarts,
+        restartMaxTimestep,
+        restartNoise: (k) => {
+          noiseAsked.push(k);
+          return Float32Array.from([1, -0.5, 0.25, k]);
+        },
+        ...(known ? { known } : {}),
       },
     );
+    return { seen, noiseAsked, latent };
+  }
+
+  it('repeats each step at t <= restartMaxTimestep but the last, with fresh noise in order', async () => {
+    const plain = await run(0, 999);
+    assert.deepEqual(
+      plain.seen.map((s) => s.t),
+      [999, 749, 499, 249],
+    );
+    assert.deepEqual(plain.noiseAsked, []);
+    const two = await run(2, 800);
+    assert.deepEqual(
+      two.seen.map((s) => s.t),
+      [999, 749, 749, 749, 499, 499, 499, 249],
+    );
+    assert.deepEqual(two.noiseAsked, [0, 1, 2, 3]);
+    assert.notDeepEqual([...two.latent], [...plain.latent]);
+  });
+
+  it('feeds the network the known frames noised to the timestep of every pass, restarts included', async () => {
+    const { alphasCumprod } = (await loadBundle(TINY_BUNDLE_DIR)).manifest.schedule;
+    // Layout [channel][frame][bin]: frame 0 (known) is values 0 and 1.
+    const known = { latent: Float32Array.from([0.7, -0.2, 0, 0]), frames: 1 };
+    const { seen, latent } = await run(1, 800, known);
     assert.deepEqual(
       seen.map((s) => s.t),
       [999, 749, 749, 499, 499, 249],
     );
     for (const { t, z } of seen) {
-      const a = bundleSchedule.alphasCumprod[t]!;
+      const a = alphasCumprod[t]!;
       for (const i of [0, 1]) {
         const want = Math.sqrt(a) * known.latent[i]! + Math.sqrt(1 - a) * noise[i]!;
         assert.ok(Math.abs(z[i]! - want) < 1e-5, `t ${t} value ${i}: ${z[i]} != ${want}`);

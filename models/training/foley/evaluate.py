@@ -313,12 +313,12 @@ def tune_guidance(cfg: dict, run: Path, clips_n: int = 64) -> dict:
         best_g, best_tm = max(by_g, key=by_g.get)
         out = {"cfg_scale": best_w, "cg_scale": best_g, "cg_temperature": 1.0, "cg_window": GUIDANCE_WINDOW,
                "cg_max_timestep": best_tm, "trials": trials}
-        base = by_g[(best_g, best_tm)]
-    else:
-        base = next(total(t) for t in trials if t["clips"] == len(val) and t["cfg"] == out["cfg_scale"]
-                    and t["cg"] == out["cg_scale"] and t["cg_max_timestep"] == out["cg_max_timestep"] and not t.get("restarts"))
-    by_r = {(0, TRAIN_STEPS - 1): base}
-    by_r.update({(r, rm): trial(val, out["cfg_scale"], out["cg_scale"], TUNE_SEEDS, out["cg_max_timestep"], r, rm)
+    guidance = out["cfg_scale"], out["cg_scale"], out["cg_max_timestep"]
+    # Without restarts: the picked form's trial on all val clips, run now if the file lacks it.
+    base = next((total(t) for t in trials if t["clips"] == len(val) and not t.get("restarts")
+                 and (t["cfg"], t["cg"], t["cg_max_timestep"]) == guidance), None)
+    by_r = {(0, TRAIN_STEPS - 1): base if base is not None else trial(val, guidance[0], guidance[1], TUNE_SEEDS, guidance[2])}
+    by_r.update({(r, rm): trial(val, guidance[0], guidance[1], TUNE_SEEDS, guidance[2], r, rm)
                  for r, rm in RESTART_CANDIDATES})
     out["restarts"], out["restart_max_timestep"] = max(by_r, key=by_r.get)
     path.write_text(json.dumps(out, indent=1))
@@ -370,9 +370,8 @@ def ort_timing(bundle: Path, seconds: float = 8.0, repeats: int = 3) -> dict:
             a = ac[ts]
             ap = ac[steps[i + 1]] if i + 1 < len(steps) else 1.0
             passes = 1 + (sc.get("restarts", 0) if ts <= sc.get("restartMaxTimestep", TRAIN_STEPS - 1) and i + 1 < len(steps) else 0)
-            z_prev = z
-            for p in range(passes):
-                z_t = z_prev if p == 0 else (np.sqrt(a / ap) * z + np.sqrt(1 - a / ap) * np.random.default_rng(p).standard_normal(z.shape)).astype(np.float32)
+            for p in range(passes):  # diffusion.sample's restarts
+                z_t = z if p == 0 else (np.sqrt(a / ap) * z + np.sqrt(1 - a / ap) * np.random.default_rng(p).standard_normal(z.shape)).astype(np.float32)
                 eps2 = sess["unet_student"].run(None, {"z_t": np.concatenate([z_t, z_t]), "timestep": np.array([ts, ts], np.float32),
                                                        "video_features": np.concatenate([f, np.zeros_like(f)])})[0]
                 eps = (1 + sc["cfgScale"]) * eps2[:1] - sc["cfgScale"] * eps2[1:]

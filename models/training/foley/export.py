@@ -20,7 +20,7 @@ import torch
 from . import nets
 from .audio import MelFrontend, audio_geometry
 from .config import load_profile
-from .diffusion import TRAIN_STEPS, Schedule, alphas_cumprod, sample, trailing_timesteps
+from .diffusion import TRAIN_STEPS, Schedule, alphas_cumprod, sample
 from .train import build_models
 
 FORMAT_VERSION = 1
@@ -171,15 +171,13 @@ def make_reference(mods: dict, cfg: dict) -> dict:
             ("unet_student", cfg["student_steps"], 0.0, 0.0, (0, TRAIN_STEPS - 1)),
             ("unet_teacher", 10, cfg["cfg_scale"], cfg["cg_scale"], (0, TRAIN_STEPS - 1)),
             ("unet_student", cfg["student_steps"], cfg["cfg_scale"], cfg["cg_scale"], (1, 800))):
-        restart_noise = [torch.randn(noise.shape, generator=gen) for _ in range(restarts * steps)]
-        z = sample(mods[unet_key], clf, feats, noise.clone(), steps, cfg_s, cg_s, sched, cg_max,
-                   restarts, restart_max, lambda k: restart_noise[k])
+        drawn = []  # restart noise, drawn as the sampler asks for it
+        z = sample(mods[unet_key], clf, feats, noise.clone(), steps, cfg_s, cg_s, sched, cg_max, restarts, restart_max,
+                   lambda k: drawn.append(torch.randn(noise.shape, generator=gen)) or drawn[k])
         case = {"unet": unet_key, "steps": steps, "cfgScale": cfg_s, "cgScale": cg_s, "cgMaxTimestep": cg_max,
                 "latent": z.flatten().tolist()}
         if restarts:
-            used = sum(restarts for t in trailing_timesteps(steps)[:-1] if t <= restart_max)
-            case.update(restarts=restarts, restartMaxTimestep=restart_max,
-                        restartNoise=[n.flatten().tolist() for n in restart_noise[:used]])
+            case.update(restarts=restarts, restartMaxTimestep=restart_max, restartNoise=[n.flatten().tolist() for n in drawn])
         cases.append(case)
     with torch.no_grad():
         mel = mods["latent_decoder"](torch.tensor(cases[0]["latent"]).view_as(noise))

@@ -40,3 +40,12 @@ def test_a_sampling_json_tuned_before_restarts_keeps_its_guidance_and_gets_the_r
     assert saved["restarts"] == picked[0] and len(saved["trials"]) == 1 + len(E.RESTART_CANDIDATES)
     seen.clear()
     assert E.tune_guidance(CFG, tmp_path)["restarts"] == picked[0] and seen == []  # tuned: nothing runs again
+
+
+def test_a_sampling_json_without_the_picked_forms_trial_runs_it_before_the_restart_candidates(tmp_path, fake_sampling):
+    seen, f1_by_restarts = fake_sampling
+    f1_by_restarts.update({0: 0.96, 1: 0.95, 2: 0.93})
+    (tmp_path / "sampling.json").write_text(json.dumps({**TUNED_BEFORE_RESTARTS, "trials": []}))
+    out = E.tune_guidance(CFG, tmp_path)
+    assert [v.get("restarts", 0) for v in seen] == [0, 0] + [c[0] for c in E.RESTART_CANDIDATES for _ in E.TUNE_SEEDS]
+    assert out["restarts"] == 0
