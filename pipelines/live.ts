@@ -16,7 +16,6 @@
  *            + compute allowance                                 calibrated at start, capped by the budget
  */
 import { latentNoise, restartSeed } from '../src/diffusion/gaussian-noise.js';
-import { roundUpTo } from '../src/diffusion/latent-frames.js';
 import { UsageError } from '../src/errors.js';
 import type { InferenceRunner } from '../src/models/inference-runner.js';
 import type { Manifest } from '../src/models/manifest.js';
@@ -29,6 +28,7 @@ import {
 } from '../src/sfu/OpusEncoder.js';
 import { TypedEmitter } from '../src/typed-emitter.js';
 import { AudioTimeline } from './live/AudioTimeline.js';
+import { type ChunkWindow, chunkWindow } from './live/ChunkWindow.js';
 import { buildLadder, LevelCosts, type QualityLevel } from './live/DegradationLadder.js';
 import { FrameGrid, type GridFrame, type InputFrame } from './live/FrameGrid.js';
 import { LiveModel } from './live/LiveModel.js';
@@ -55,11 +55,7 @@ const ANCHOR_CATCH_UP_MS = 4;
 const MAX_LAG_MS = 1000;
 /** Slots of arrival history kept for latency accounting. */
 const HISTORY_SLOTS = 4096;
-/**
- * Latent frames generated past a chunk's end and thrown away: the decoder and vocoder
- * misbehave near the right edge of their input, so the emitted audio must not come from
- * there (the next chunk regenerates those frames from the real video).
- */
+/** Latent frames generated past a chunk's end and thrown away (live/ChunkWindow.ts). */
 const RIGHT_GUARD_FRAMES = 2;
 
 export interface LivePipelineOptions {
@@ -310,17 +306,17 @@ export class LiveFoleyPipeline extends TypedEmitter<LivePipelineEvents> {
       for (let i = 0; i < 2; i++) {
         const t0 = performance.now();
         await this.model.videoFeatures(rgb, K + 2 * c);
-        const frames = roundUpTo(level.contextFrames + K, m.latent.timeMultiple);
+        const { knownFrames, frames } = this.#window(level.contextFrames, Number.POSITIVE_INFINITY);
         const shape = this.model.latentShape(frames);
         const latent = await this.model.sampleWindow({
           features: new Float32Array(frames * m.features.dim),
           frames,
           noise: latentNoise(this.#seed, 0, frames, shape.channels, shape.melBins),
-          ...(level.contextFrames > 0
+          ...(knownFrames > 0
             ? {
                 known: {
                   latent: new Float32Array(shape.channels * frames * shape.melBins),
-                  frames: level.contextFrames,
+                  frames: knownFrames,
                 },
               }
             : {}),
@@ -500,16 +496,15 @@ export class LiveFoleyPipeline extends TypedEmitter<LivePipelineEvents> {
     for (let i = 0; i < K; i++)
       seg.features[(start + i) % HISTORY_SLOTS] = features.slice((c + i) * dim, (c + i + 1) * dim);
 
-    // 2. Window: known context (already generated latent) + new frames + a right guard,
-    //    padded to timeMultiple. The guard takes the features of the look-ahead frames whose
+    // 2. Window: known context (already generated latent) + new frames + a right guard
+    //    (sizes: live/ChunkWindow.ts). The guard takes the features of the look-ahead frames whose
     //    own right context has arrived (features.rightContextFrames behind the last frame in),
     //    so a sound starting just after the chunk is announced; past those, the last exact
     //    feature repeats. A feature computed against the encoder's zero padding reads as
     //    motion, and the new frames then sound a contact that never happened (live onset F1
     //    0.737 → 0.817 on 20 test clips when only exact ones were used).
-    const knownFrames = Math.max(0, Math.min(level.contextFrames, start - seg.latentValidFrom));
+    const { knownFrames, frames } = this.#window(level.contextFrames, start - seg.latentValidFrom);
     const windowStart = start - knownFrames;
-    const frames = roundUpTo(knownFrames + K + RIGHT_GUARD_FRAMES, m.latent.timeMultiple);
     const arrivedAhead = Math.max(0, Math.min(c, seg.filled - (start + K)));
     const ahead = Math.max(0, arrivedAhead - m.features.rightContextFrames);
     const windowFeatures = new Float32Array(frames * dim);
@@ -560,6 +555,16 @@ export class LiveFoleyPipeline extends TypedEmitter<LivePipelineEvents> {
     // 4. Decoder and vocoder over the window (the context keeps the vocoder's edge seamless).
     const samples = await this.model.renderWaveform(latent, frames, deadlineMs);
     return { samples, windowStart };
+  }
+
+  #window(contextFrames: number, availableFrames: number): ChunkWindow {
+    return chunkWindow({
+      contextFrames,
+      availableFrames,
+      chunkFrames: this.chunkFrames,
+      guardFrames: RIGHT_GUARD_FRAMES,
+      multiple: this.options.manifest.latent.timeMultiple,
+    });
   }
 
   /**

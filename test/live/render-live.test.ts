@@ -1,9 +1,20 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { renderLive } from '../../pipelines/live/renderLive.js';
+import { LiveFoleyPipeline } from '../../pipelines/live.js';
 import { loadBundle } from '../../src/models/bundle.js';
 import { InferenceRunner } from '../../src/models/inference-runner.js';
 import { makeMediaFixtures, TINY_BUNDLE_DIR } from '../helpers/media-fixtures.js';
+
+/** How many feature rows before the last one equal it ([1, frames, dim], batch row 0). */
+function trailingRepeats(features: { dims: number[]; data: Float32Array }, dim: number): number {
+  const frames = features.dims[1]!;
+  const row = (i: number) => features.data.subarray(i * dim, (i + 1) * dim);
+  const last = row(frames - 1);
+  let n = 0;
+  while (n + 1 < frames && row(frames - 2 - n).every((v, k) => v === last[k])) n++;
+  return n;
+}
 
 describe('renderLive: a clip through the live chunker', () => {
   const f = makeMediaFixtures();
@@ -36,6 +47,40 @@ describe('renderLive: a clip through the live chunker', () => {
     assert.deepEqual(b.waveform, a.waveform);
     const c = await renderLive(f.clip, runner, { seed: 8 });
     assert.notDeepEqual(c.waveform, a.waveform);
+  });
+
+  it('calibrates its costs on the window its chunks use: 2 guard frames, the padding in the context', async () => {
+    const m = runner.bundle.manifest;
+    let windows: number[] = [];
+    const repeatedAtEnd: number[] = []; // per UNet call: trailing feature rows equal to the last
+    // The real runner, with the UNet's window lengths written down on the way.
+    const recording = new Proxy(runner, {
+      get(target, prop) {
+        if (prop === 'run')
+          return (model: string, feeds: Record<string, { dims: number[] }>, options?: object) => {
+            if (model === m.sampling.unet) {
+              windows.push(feeds.z_t!.dims[2]!);
+              repeatedAtEnd.push(trailingRepeats(feeds.video_features as never, m.features.dim));
+            }
+            return target.run(model, feeds as never, options);
+          };
+        const value = Reflect.get(target, prop, target);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+    const p = await LiveFoleyPipeline.create({ runner: recording, manifest: m, latencyBudgetMs: 400 });
+    p.close();
+    const calibrated = new Set(windows);
+    windows = [];
+    await renderLive(f.clip, recording, { seed: 7 });
+    // Full context (12 asked, 14 with the padding) + 4 new + 2 guard = 20 once the segment has
+    // 14 frames behind it; shorter windows only at its start (8, 12, 16, then 20).
+    const steady = windows.slice(-20);
+    assert.deepEqual(new Set(steady), new Set([20]));
+    // The guard's features: the exact look-ahead one, then one repeat (a 4-frame guard had 3).
+    assert.deepEqual(new Set(repeatedAtEnd.slice(-20)), new Set([1]));
+    assert.deepEqual([...new Set(windows)].slice(0, 4), [8, 12, 16, 20]);
+    assert.ok(calibrated.has(20), `calibrated windows ${[...calibrated]}`);
   });
 
   it('rejects a file without video with the reader error', async () => {
