@@ -69,7 +69,7 @@ export interface LivePipelineOptions {
   chunkFrames?: number;
   /** Frames waited for past a chunk so the video encoder sees its right context. Default: manifest contextFrames. */
   lookaheadFrames?: number;
-  /** Already generated frames given as context at the full levels. Default 12. */
+  /** Already generated frames given as context at the full levels, at least (the window's padding adds to it: live/ChunkWindow.ts). Default 12. */
   maxContextFrames?: number;
   /** Context at the short-window level. Default 8 (4 cost as much and lost 0.06 onset F1). */
   minContextFrames?: number;

@@ -24,7 +24,7 @@ export interface QualityLevel {
   restarts: number;
   cfgScale: number;
   cgScale: number;
-  /** Latent frames of already generated context in the window (0 = none). */
+  /** Latent frames of already generated context the window asks for, at least (0 = none; live/ChunkWindow.ts pads it). */
   contextFrames: number;
   /** False only for the skip level. */
   generate: boolean;
