@@ -3,7 +3,10 @@
  *
  * Window k covers latent frames [k·hop, k·hop + windowFrames), hop = window − overlap.
  * Continuity: the first `overlapFrames` of window k are window k−1's last latent frames,
- * kept as known latent (only the new frames are denoised; see src/diffusion/sampler.ts).
+ * kept as known latent (only the new frames are denoised; see src/diffusion/sampler.ts),
+ * except the last `regeneratedTailFrames` of them, which window k generates again: the
+ * UNet's frames at its window's right edge see no video past it, and kept as known they
+ * carried edge sounds into the next window.
  * A window is planned once a frame past its end has arrived, so the clip's last frame always
  * falls in the final window [lastEnd − overlap, end), made when the stream completes: every
  * window after the first overlaps its predecessor by exactly `overlapFrames`. A clip no
@@ -15,6 +18,7 @@
  * each one seeds the next. A live consumer that falls behind sees it in `lagFrames`.
  */
 import { concatMap, defer, endWith, from, mergeMap, type Observable, type OperatorFunction } from 'rxjs';
+import { sliceLatentFrames } from '../../src/diffusion/latent-frames.js';
 import type { SamplerStep } from '../../src/diffusion/sampler.js';
 import type { FeatureChunk } from './video-features.js';
 
@@ -60,6 +64,8 @@ export interface WindowGenerationOptions extends WindowPlan {
   latentMelBins: number;
   /** Guard frames generated before the clip's first and after its last frame (default 0). */
   clipEdgeGuardFrames?: number;
+  /** Frames at a window's end that the next one regenerates instead of keeping (default 0; at most half the overlap). */
+  regeneratedTailFrames?: number;
   /** Called after every sampler step of every window. */
   onStep?: (window: { index: number; startFrame: number; frames: number }, step: SamplerStep) => void;
 }
@@ -94,6 +100,10 @@ export function generateWindows(
   const { windowFrames, overlapFrames, dim, latentChannels, latentMelBins } = options;
   const hop = windowFrames - overlapFrames;
   const edgeGuard = options.clipEdgeGuardFrames ?? 0;
+  const regenerated = options.regeneratedTailFrames ?? 0;
+  if (!Number.isInteger(regenerated) || regenerated < 0) {
+    throw new RangeError(`[windows] regeneratedTailFrames must be an integer >= 0, got ${regenerated}`);
+  }
   return (source: Observable<FeatureChunk>) =>
     defer(() => {
       // Features by frame, from featureStart; older frames are dropped once no window needs them.
@@ -158,9 +168,15 @@ export function generateWindows(
         let head = 0;
         if (previous && job.index > 0) {
           head = previous.endFrame - job.startFrame;
+          const kept = head - Math.min(regenerated, Math.floor(head / 2));
           known = {
-            latent: tailFrames(previous.latent, previous.frames, head, latentChannels, latentMelBins),
-            frames: head,
+            latent: sliceLatentFrames(
+              previous.latent,
+              { channels: latentChannels, frames: previous.frames, melBins: latentMelBins },
+              previous.frames - head,
+              kept,
+            ),
+            frames: kept,
           };
         }
         const info = { index: job.index, startFrame: job.startFrame, frames };
@@ -191,20 +207,4 @@ export function generateWindows(
         concatMap((job) => from(run(job))),
       );
     });
-}
-
-/** The last `count` frames of a [channels, frames, melBins] latent. */
-function tailFrames(
-  latent: Float32Array,
-  frames: number,
-  count: number,
-  channels: number,
-  melBins: number,
-): Float32Array {
-  const out = new Float32Array(channels * count * melBins);
-  for (let c = 0; c < channels; c++) {
-    const from = (c * frames + frames - count) * melBins;
-    out.set(latent.subarray(from, from + count * melBins), c * count * melBins);
-  }
-  return out;
 }

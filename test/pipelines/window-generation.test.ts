@@ -65,6 +65,52 @@ describe('generateWindows', () => {
     }
   });
 
+  it('regenerates the last frames of each overlap instead of keeping them', async () => {
+    const frames = 50;
+    const features = Float32Array.from({ length: frames * 64 }, (_, i) => Math.sin(i * 0.013));
+    const chunks = [0, 1, 2, 3, 4].map((k) => ({
+      startFrame: k * 10,
+      frames: 10,
+      features: features.slice(k * 640, (k + 1) * 640),
+    }));
+    const generator = new FoleyGenerator(
+      runner,
+      resolveGenerationSettings(runner.bundle.manifest, { seed: 1 }),
+    );
+    const knownFrames: number[] = [];
+    const recording = {
+      generate: (request: Parameters<FoleyGenerator['generate']>[0]) => {
+        knownFrames.push(request.known?.frames ?? 0);
+        return generator.generate(request);
+      },
+    };
+    const windows = await lastValueFrom(
+      from(chunks).pipe(
+        generateWindows(recording, { ...TINY_WINDOW_PLAN, regeneratedTailFrames: 2 }),
+        toArray(),
+      ),
+    );
+    assert.deepEqual(knownFrames, [0, 2, 2]);
+    // The crossfade still spans the whole overlap.
+    assert.deepEqual(
+      windows.map((w) => w.overlapFrames),
+      [0, 4, 4],
+    );
+    const shape = (w: { frames: number }) => ({ channels: 4, frames: w.frames, melBins: 16 });
+    for (let k = 1; k < windows.length; k++) {
+      const prev = windows[k - 1]!;
+      const cur = windows[k]!;
+      const kept = sliceLatentFrames(prev.latent, shape(prev), prev.frames - 4, 2);
+      const redone = sliceLatentFrames(prev.latent, shape(prev), prev.frames - 2, 2);
+      assert.ok(maxAbsDiff(sliceLatentFrames(cur.latent, shape(cur), 0, 2), kept) < 1e-6);
+      assert.ok(maxAbsDiff(sliceLatentFrames(cur.latent, shape(cur), 2, 2), redone) > 1e-3);
+    }
+    assert.throws(
+      () => generateWindows(generator, { ...TINY_WINDOW_PLAN, regeneratedTailFrames: -1 }),
+      /regeneratedTailFrames must be an integer >= 0/,
+    );
+  });
+
   it('generates guard frames before the first window and after the final one only', async () => {
     const features = Float32Array.from({ length: 36 * 64 }, (_, i) => Math.cos(i * 0.02));
     const chunks = [0, 1, 2].map((k) => ({
