@@ -27,18 +27,21 @@ describe('generateWindows', () => {
     await runner.close();
   });
 
-  it('plans overlapping windows, keeps each overlap as known latent, and covers every frame', async () => {
-    const frames = 50;
-    const features = Float32Array.from({ length: frames * 64 }, (_, i) => Math.sin(i * 0.01));
-    const chunks = [0, 1, 2, 3, 4].map((k) => ({
+  /** 50 frames of sine features in 5 chunks of 10. */
+  const sineChunks = (rate: number) => {
+    const features = Float32Array.from({ length: 50 * 64 }, (_, i) => Math.sin(i * rate));
+    return [0, 1, 2, 3, 4].map((k) => ({
       startFrame: k * 10,
       frames: 10,
       features: features.slice(k * 640, (k + 1) * 640),
     }));
-    const generator = new FoleyGenerator(
-      runner,
-      resolveGenerationSettings(runner.bundle.manifest, { seed: 1 }),
-    );
+  };
+  const seededGenerator = () =>
+    new FoleyGenerator(runner, resolveGenerationSettings(runner.bundle.manifest, { seed: 1 }));
+
+  it('plans overlapping windows, keeps each overlap as known latent, and covers every frame', async () => {
+    const chunks = sineChunks(0.01);
+    const generator = seededGenerator();
     const windows = await lastValueFrom(
       from(chunks).pipe(generateWindows(generator, TINY_WINDOW_PLAN), toArray()),
     );
@@ -66,17 +69,8 @@ describe('generateWindows', () => {
   });
 
   it('regenerates the last frames of each overlap instead of keeping them', async () => {
-    const frames = 50;
-    const features = Float32Array.from({ length: frames * 64 }, (_, i) => Math.sin(i * 0.013));
-    const chunks = [0, 1, 2, 3, 4].map((k) => ({
-      startFrame: k * 10,
-      frames: 10,
-      features: features.slice(k * 640, (k + 1) * 640),
-    }));
-    const generator = new FoleyGenerator(
-      runner,
-      resolveGenerationSettings(runner.bundle.manifest, { seed: 1 }),
-    );
+    const chunks = sineChunks(0.013);
+    const generator = seededGenerator();
     const knownFrames: number[] = [];
     const recording = {
       generate: (request: Parameters<FoleyGenerator['generate']>[0]) => {
