@@ -17,15 +17,15 @@
  */
 import { latentNoise, restartSeed } from '../src/diffusion/gaussian-noise.js';
 import { UsageError } from '../src/errors.js';
-import type { InferenceRunner } from '../src/models/inference-runner.js';
-import type { Manifest } from '../src/models/manifest.js';
-import { Logger } from '../src/sfu/Logger.js';
+import { Logger } from '../src/logger.js';
 import {
   OPUS_FRAME_SAMPLES,
   OPUS_SAMPLE_RATE,
   OpusEncoder,
   type OpusPacket,
-} from '../src/sfu/OpusEncoder.js';
+} from '../src/media/opus-encoder.js';
+import type { InferenceRunner } from '../src/models/inference-runner.js';
+import type { Manifest } from '../src/models/manifest.js';
 import { TypedEmitter } from '../src/typed-emitter.js';
 import { AudioTimeline } from './live/AudioTimeline.js';
 import { type ChunkWindow, chunkWindow } from './live/ChunkWindow.js';

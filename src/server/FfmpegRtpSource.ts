@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import type { types as ms } from 'mediasoup';
-import { Logger } from '../sfu/Logger.js';
+import { Logger } from '../logger.js';
 import { TypedEmitter } from '../typed-emitter.js';
 
 const logger = new Logger('server:FfmpegRtpSource');

@@ -1,7 +1,7 @@
 import type { types as ms } from 'mediasoup';
+import { Logger } from '../logger.js';
 import type { InferenceRunner } from '../models/inference-runner.js';
 import { type AttachFoleyOptions, FoleyAttachment } from '../sfu/FoleyAttachment.js';
-import { Logger } from '../sfu/Logger.js';
 import { TypedEmitter } from '../typed-emitter.js';
 import type { RoomStatus } from './messages.js';
 import { OggOpusMuxer } from './OggOpusMuxer.js';

@@ -1,7 +1,7 @@
 import type { types as ms } from 'mediasoup';
 import type { WebSocket } from 'ws';
 import { FoleyError } from '../errors.js';
-import { Logger } from '../sfu/Logger.js';
+import { Logger } from '../logger.js';
 import { DECODABLE_MIME_TYPES } from '../sfu/VideoFrameDecoder.js';
 import { TypedEmitter } from '../typed-emitter.js';
 import {

@@ -5,10 +5,10 @@ import {
   type LivePipelineOptions,
   type QualityLevel,
 } from '../../pipelines/live.js';
+import { Logger } from '../logger.js';
 import { loadBundle } from '../models/bundle.js';
 import { InferenceRunner } from '../models/inference-runner.js';
 import { TypedEmitter } from '../typed-emitter.js';
-import { Logger } from './Logger.js';
 import { OpusAudioProducer } from './OpusAudioProducer.js';
 import { RtpVideoIngest, type RtpVideoIngestStats } from './RtpVideoIngest.js';
 

@@ -1,10 +1,10 @@
 import { randomInt } from 'node:crypto';
 import type dgram from 'node:dgram';
 import type { types as ms } from 'mediasoup';
+import { Logger } from '../logger.js';
+import type { OpusPacket } from '../media/opus-encoder.js';
 import { TypedEmitter } from '../typed-emitter.js';
 import { AttachError } from './errors.js';
-import { Logger } from './Logger.js';
-import type { OpusPacket } from './OpusEncoder.js';
 import { serializeRtpPacket } from './rtp/RtpPacket.js';
 import { bindUdpSocket } from './udpSocket.js';
 

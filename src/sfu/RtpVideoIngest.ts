@@ -1,8 +1,8 @@
 import type dgram from 'node:dgram';
 import type { types as ms } from 'mediasoup';
+import { Logger } from '../logger.js';
 import { TypedEmitter } from '../typed-emitter.js';
 import { AttachError, UnsupportedCodecError } from './errors.js';
-import { Logger } from './Logger.js';
 import type { Depacketizer, EncodedVideoFrame } from './rtp/EncodedVideoFrame.js';
 import { FrameAssembler } from './rtp/FrameAssembler.js';
 import { h264PayloadFormat } from './rtp/H264PayloadFormat.js';

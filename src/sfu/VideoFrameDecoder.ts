@@ -10,8 +10,8 @@ import {
   SoftwareScaleContext,
   SWS_AREA,
 } from 'node-av';
+import { Logger } from '../logger.js';
 import { UnsupportedCodecError } from './errors.js';
-import { Logger } from './Logger.js';
 import type { EncodedVideoFrame } from './rtp/EncodedVideoFrame.js';
 
 const logger = new Logger('sfu:VideoFrameDecoder');

@@ -9,6 +9,7 @@
  *   await foley.close();
  */
 
+export { OPUS_FRAME_SAMPLES, OPUS_SAMPLE_RATE, OpusEncoder, type OpusPacket } from '../media/opus-encoder.js';
 export { AttachError, UnsupportedCodecError } from './errors.js';
 export {
   type AttachFoleyOptions,
@@ -17,6 +18,5 @@ export {
   type FoleyAttachmentEvents,
 } from './FoleyAttachment.js';
 export { OpusAudioProducer } from './OpusAudioProducer.js';
-export { OPUS_FRAME_SAMPLES, OPUS_SAMPLE_RATE, OpusEncoder, type OpusPacket } from './OpusEncoder.js';
 export { type IngestFrame, RtpVideoIngest, type RtpVideoIngestStats } from './RtpVideoIngest.js';
 export { DECODABLE_MIME_TYPES } from './VideoFrameDecoder.js';

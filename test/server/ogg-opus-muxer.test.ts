@@ -5,8 +5,8 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import '../../src/media/node-av-setup.js';
 import { Decoder, Demuxer } from 'node-av/api';
+import { OPUS_FRAME_SAMPLES, OpusEncoder } from '../../src/media/opus-encoder.js';
 import { OggOpusMuxer, oggCrc } from '../../src/server/OggOpusMuxer.js';
-import { OPUS_FRAME_SAMPLES, OpusEncoder } from '../../src/sfu/OpusEncoder.js';
 
 describe('OggOpusMuxer', () => {
   it('uses the Ogg CRC (poly 0x04c11db7, no reflection)', () => {

@@ -1,4 +1,4 @@
-import '../media/node-av-setup.js';
+import './node-av-setup.js';
 import { AV_SAMPLE_FMT_FLT, Codec, CodecContext, Frame, Packet } from 'node-av';
 import { FoleyError } from '../errors.js';
 
