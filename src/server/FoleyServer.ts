@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { extname, join } from 'node:path';
 import type { types as ms } from 'mediasoup';
 import * as mediasoup from 'mediasoup';
-import { type WebSocket, WebSocketServer } from 'ws';
+import { type RawData, type WebSocket, WebSocketServer } from 'ws';
 import { LiveFoleyPipeline } from '../../pipelines/live.js';
 import { Logger } from '../logger.js';
 import { loadBundle, packageRoot } from '../models/bundle.js';
@@ -12,7 +12,7 @@ import { InferenceRunner } from '../models/inference-runner.js';
 import { TypedEmitter } from '../typed-emitter.js';
 import { MAX_MESSAGE_BYTES, type Role, type RoomStatus, type ServerMessage } from './messages.js';
 import { ROOM_MEDIA_CODECS, Room, type RoomPipelineOptions } from './Room.js';
-import { SignalingPeer } from './SignalingPeer.js';
+import { type EarlyMessage, SignalingPeer } from './SignalingPeer.js';
 import { ROOM_NAME_PATTERN, RoomTokens } from './tokens.js';
 
 const logger = new Logger('server:FoleyServer');
@@ -45,6 +45,9 @@ export type FoleyServerEvents = {
   died: [Error];
   close: [];
 };
+
+/** Messages a socket may send before its room exists; more close it. */
+const MAX_EARLY_MESSAGES = 16;
 
 const MIME: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
@@ -185,14 +188,26 @@ export class FoleyServer extends TypedEmitter<FoleyServerEvents> {
     if (this.#closed) return reject('server is closing', 4503);
     if (!this.rooms.has(roomName) && this.rooms.size >= (this.options.maxRooms ?? 16))
       return reject('too many rooms', 4429);
+    // Requests sent while the room is being created are kept and handled once it exists
+    // (a page that sends on open would otherwise wait for a reply that never comes).
+    const early: EarlyMessage[] = [];
+    const hold = (data: RawData, isBinary: boolean) => {
+      if (early.length >= MAX_EARLY_MESSAGES) {
+        ws.close(4429, `more than ${MAX_EARLY_MESSAGES} messages before the room was ready`);
+        return;
+      }
+      early.push({ data: data as Buffer, isBinary });
+    };
+    ws.on('message', hold);
     const room = await this.getRoom(roomName);
+    ws.off('message', hold);
     if (url.pathname === '/listen') {
-      this.#addListener(ws, room);
+      this.#addListener(ws, room, early);
       return;
     }
     const role = url.searchParams.get('role') ?? 'publish';
     if (role !== 'publish' && role !== 'view') return reject('role must be "publish" or "view"', 4400);
-    const peer = new SignalingPeer(ws, room, role as Role, {
+    const peer = new SignalingPeer(ws, room, role as Role, early, {
       listenIps: [
         {
           ip: this.options.rtcListenIp ?? '127.0.0.1',
@@ -204,7 +219,7 @@ export class FoleyServer extends TypedEmitter<FoleyServerEvents> {
     peer.once('close', () => this.#peers.delete(peer));
   }
 
-  #addListener(ws: WebSocket, room: Room): void {
+  #addListener(ws: WebSocket, room: Room, early: EarlyMessage[]): void {
     const listener = {
       send: (data: Buffer) => {
         // A listener that cannot keep up is dropped rather than buffered without end.
@@ -226,9 +241,9 @@ export class FoleyServer extends TypedEmitter<FoleyServerEvents> {
       } satisfies ServerMessage),
     );
     room.addListener(listener);
-    ws.on('message', (data, isBinary) => {
+    const onMessage = (data: Buffer, isBinary: boolean) => {
       // The listen socket takes no requests; anything sent gets an error reply.
-      const size = (data as Buffer).length;
+      const size = data.length;
       const message =
         size > MAX_MESSAGE_BYTES
           ? `message is ${size} bytes; the limit is ${MAX_MESSAGE_BYTES}`
@@ -240,7 +255,9 @@ export class FoleyServer extends TypedEmitter<FoleyServerEvents> {
           value: { code: size > MAX_MESSAGE_BYTES ? 'TOO_LARGE' : 'NOT_ALLOWED', message },
         } satisfies ServerMessage),
       );
-    });
+    };
+    ws.on('message', (data, isBinary) => onMessage(data as Buffer, isBinary));
+    for (const m of early) onMessage(m.data, m.isBinary);
     ws.on('close', () => room.removeListener(listener));
   }
 

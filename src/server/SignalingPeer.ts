@@ -22,6 +22,12 @@ export interface TransportListenConfig {
 
 export type SignalingPeerEvents = { close: [] };
 
+/** A message that arrived before the peer existed (while its room was being created). */
+export interface EarlyMessage {
+  data: Buffer;
+  isBinary: boolean;
+}
+
 /** Most transports one connection may open (a page needs one). */
 const MAX_TRANSPORTS = 4;
 
@@ -39,6 +45,7 @@ export class SignalingPeer extends TypedEmitter<SignalingPeerEvents> {
     readonly socket: WebSocket,
     readonly room: Room,
     readonly role: Role,
+    earlyMessages: EarlyMessage[],
     readonly transportConfig: TransportListenConfig,
   ) {
     super();
@@ -49,6 +56,7 @@ export class SignalingPeer extends TypedEmitter<SignalingPeerEvents> {
     const onStatus = (status: ReturnType<Room['status']>) => this.send({ case: 'status', value: status });
     room.on('status', onStatus);
     this.once('close', () => room.off('status', onStatus));
+    for (const m of earlyMessages) void this.#onMessage(m.data, m.isBinary);
   }
 
   send(message: ServerMessage): void {

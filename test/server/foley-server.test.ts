@@ -160,3 +160,61 @@ describe('FoleyServer (running, tiny bundle)', () => {
     ws.close();
   });
 });
+
+/** Opens a bare socket that sends `ping` in its open handler; resolves with the reply and how long it took. */
+function pingOnOpen(
+  url: string,
+  timeoutMs: number,
+): Promise<{ reply: Record<string, any> | null; ms: number }> {
+  return new Promise((resolve) => {
+    const ws = new WebSocket(url);
+    let sentAt = 0;
+    const done = (reply: Record<string, any> | null) => {
+      clearTimeout(timer);
+      ws.close();
+      resolve({ reply, ms: performance.now() - sentAt });
+    };
+    const timer = setTimeout(() => done(null), timeoutMs);
+    ws.on('open', () => {
+      sentAt = performance.now();
+      ws.send(JSON.stringify({ id: 1, case: 'ping', value: {} }));
+    });
+    ws.on('message', (data) => {
+      const m = JSON.parse(data.toString());
+      if (m.id === 1) done(m);
+    });
+    ws.on('error', () => done(null));
+  });
+}
+
+describe('FoleyServer rooms', () => {
+  let server: FoleyServer;
+  let base: string;
+
+  before(async () => {
+    server = await FoleyServer.start({
+      port: 0,
+      bundleDir: TINY_BUNDLE_DIR,
+      secret: 'rooms-secret',
+      maxRooms: 64,
+    });
+    base = `ws://127.0.0.1:${server.port}`;
+  });
+  after(async () => {
+    await server.close();
+  });
+
+  it('answers a request sent on open in a fresh room within 1 s, 20 rooms out of 20', async () => {
+    const times: number[] = [];
+    for (let i = 0; i < 20; i++) {
+      const room = `fresh-${i}`;
+      const { reply, ms } = await pingOnOpen(
+        `${base}/ws?room=${room}&token=${server.tokens.tokenFor(room)}&role=view`,
+        5000,
+      );
+      assert.equal(reply?.case, 'pong', `room ${room}: no reply in 5 s`);
+      times.push(ms);
+    }
+    assert.ok(Math.max(...times) < 1000, `slowest first reply ${Math.max(...times).toFixed(0)} ms`);
+  });
+});
