@@ -46,6 +46,12 @@ export type FoleyServerEvents = {
   close: [];
 };
 
+/** A mediasoup error's message, never empty (some worker failures carry none). */
+export function describeError(error: unknown): string {
+  if (error instanceof Error) return error.message || `${error.name} without a message`;
+  return String(error) || 'unknown error';
+}
+
 /** Messages a socket may send before its room exists; more close it. */
 const MAX_EARLY_MESSAGES = 16;
 
@@ -69,6 +75,8 @@ export class FoleyServer extends TypedEmitter<FoleyServerEvents> {
   readonly tokens: RoomTokens;
   #closed = false;
   readonly #peers = new Set<SignalingPeer>();
+  /** Sockets per room name waiting for that room to be created. */
+  readonly #joining = new Map<string, number>();
 
   private constructor(
     readonly options: FoleyServerOptions,
@@ -161,7 +169,10 @@ export class FoleyServer extends TypedEmitter<FoleyServerEvents> {
       const router = await this.worker.createRouter({ mediaCodecs: ROOM_MEDIA_CODECS });
       const room = new Room(name, router, this.runner, this.options.pipeline ?? {});
       this.rooms.set(name, room);
-      room.on('close', () => this.rooms.delete(name));
+      room.on('close', () => {
+        if (this.rooms.get(name) === room) this.rooms.delete(name);
+      });
+      room.on('empty', () => this.#closeIfUnused(room));
       this.safeEmit('roomcreated', room);
       return room;
     })();
@@ -171,6 +182,13 @@ export class FoleyServer extends TypedEmitter<FoleyServerEvents> {
     } finally {
       this.#roomsPending.delete(name);
     }
+  }
+
+  /** Closes a room nobody is in or joining (its router with it), so its name and slot are free again. */
+  #closeIfUnused(room: Room): void {
+    if (room.closed || room.memberCount > 0 || (this.#joining.get(room.name) ?? 0) > 0) return;
+    logger.debug(`room ${room.name}: last member left, closing`);
+    room.close();
   }
 
   async #onConnection(ws: WebSocket, url: URL): Promise<void> {
@@ -186,8 +204,14 @@ export class FoleyServer extends TypedEmitter<FoleyServerEvents> {
     if (!this.tokens.verify(roomName, token))
       return reject(`bad or missing token for room "${roomName}"`, 4401);
     if (this.#closed) return reject('server is closing', 4503);
-    if (!this.rooms.has(roomName) && this.rooms.size >= (this.options.maxRooms ?? 16))
-      return reject('too many rooms', 4429);
+    const role = url.searchParams.get('role') ?? 'publish';
+    if (url.pathname === '/ws' && role !== 'publish' && role !== 'view')
+      return reject('role must be "publish" or "view"', 4400);
+    const maxRooms = this.options.maxRooms ?? 16;
+    if (!this.rooms.has(roomName) && !this.#roomsPending.has(roomName)) {
+      if (this.rooms.size + this.#roomsPending.size >= maxRooms)
+        return reject(`too many rooms (the limit is ${maxRooms}); try again when one is left`, 4429);
+    }
     // Requests sent while the room is being created are kept and handled once it exists
     // (a page that sends on open would otherwise wait for a reply that never comes).
     const early: EarlyMessage[] = [];
@@ -199,14 +223,30 @@ export class FoleyServer extends TypedEmitter<FoleyServerEvents> {
       early.push({ data: data as Buffer, isBinary });
     };
     ws.on('message', hold);
-    const room = await this.getRoom(roomName);
-    ws.off('message', hold);
+    // Counted as joining so the room is not closed as empty before this socket is in it.
+    this.#joining.set(roomName, (this.#joining.get(roomName) ?? 0) + 1);
+    let room: Room;
+    try {
+      room = await this.getRoom(roomName);
+    } catch (error) {
+      logger.warn(`room ${roomName}: could not be created: ${describeError(error)}`);
+      return reject(`room "${roomName}" could not be created: ${describeError(error)}`, 1011);
+    } finally {
+      const joining = (this.#joining.get(roomName) ?? 1) - 1;
+      if (joining > 0) this.#joining.set(roomName, joining);
+      else this.#joining.delete(roomName);
+      ws.off('message', hold);
+    }
+    if (ws.readyState !== ws.OPEN || this.#closed || room.closed) {
+      // The socket left (or the server closed) while the room was being created.
+      this.#closeIfUnused(room);
+      if (ws.readyState === ws.OPEN) reject('server is closing', 4503);
+      return;
+    }
     if (url.pathname === '/listen') {
       this.#addListener(ws, room, early);
       return;
     }
-    const role = url.searchParams.get('role') ?? 'publish';
-    if (role !== 'publish' && role !== 'view') return reject('role must be "publish" or "view"', 4400);
     const peer = new SignalingPeer(ws, room, role as Role, early, {
       listenIps: [
         {
@@ -216,7 +256,11 @@ export class FoleyServer extends TypedEmitter<FoleyServerEvents> {
       ],
     });
     this.#peers.add(peer);
-    peer.once('close', () => this.#peers.delete(peer));
+    room.addPeer(peer);
+    peer.once('close', () => {
+      this.#peers.delete(peer);
+      room.removePeer(peer);
+    });
   }
 
   #addListener(ws: WebSocket, room: Room, early: EarlyMessage[]): void {

@@ -31,6 +31,8 @@ export type RoomEvents = {
   status: [RoomStatus];
   /** The foley producer changed (a viewer should consume the new one). */
   foleyproducer: [ms.Producer | null];
+  /** The last peer or listener left. */
+  empty: [];
   close: [];
 };
 
@@ -45,6 +47,7 @@ export class Room extends TypedEmitter<RoomEvents> {
   #attaching: Promise<FoleyAttachment> | null = null;
   #state: RoomStatus['state'] = 'waiting';
   readonly #listeners = new Map<OggListener, OggOpusMuxer>();
+  readonly #peers = new Set<object>();
   #granule = 0n;
   #closed = false;
   readonly #serial = Math.floor(Math.random() * 2 ** 31);
@@ -69,6 +72,20 @@ export class Room extends TypedEmitter<RoomEvents> {
 
   get oggListenerCount(): number {
     return this.#listeners.size;
+  }
+
+  /** Signaling peers and Ogg listeners in the room. */
+  get memberCount(): number {
+    return this.#peers.size + this.#listeners.size;
+  }
+
+  /** A signaling peer joined; its producer and consumers are its own and leave with it. */
+  addPeer(peer: object): void {
+    if (!this.#closed) this.#peers.add(peer);
+  }
+
+  removePeer(peer: object): void {
+    if (this.#peers.delete(peer)) this.#emitIfEmpty();
   }
 
   status(): RoomStatus {
@@ -130,7 +147,11 @@ export class Room extends TypedEmitter<RoomEvents> {
   }
 
   removeListener(listener: OggListener): void {
-    this.#listeners.delete(listener);
+    if (this.#listeners.delete(listener)) this.#emitIfEmpty();
+  }
+
+  #emitIfEmpty(): void {
+    if (!this.#closed && this.memberCount === 0) this.safeEmit('empty');
   }
 
   #fanOut(packet: Buffer): void {
@@ -140,7 +161,7 @@ export class Room extends TypedEmitter<RoomEvents> {
         listener.send(muxer.audioPage(packet, this.#granule));
       } catch (error) {
         logger.warn(`listener send failed: ${(error as Error).message}`);
-        this.#listeners.delete(listener);
+        this.removeListener(listener);
       }
     }
   }
@@ -157,7 +178,7 @@ export class Room extends TypedEmitter<RoomEvents> {
       try {
         listener.sendStatus(status);
       } catch {
-        this.#listeners.delete(listener);
+        this.removeListener(listener);
       }
     }
     this.safeEmit('status', status);
@@ -170,6 +191,7 @@ export class Room extends TypedEmitter<RoomEvents> {
     this.#attachment?.close();
     this.#attachment = null;
     this.#listeners.clear();
+    this.#peers.clear();
     if (!this.router.closed) this.router.close();
     this.safeEmit('close');
     this.removeAllListeners();

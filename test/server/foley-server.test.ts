@@ -218,3 +218,68 @@ describe('FoleyServer rooms', () => {
     assert.ok(Math.max(...times) < 1000, `slowest first reply ${Math.max(...times).toFixed(0)} ms`);
   });
 });
+
+/** Resolves when `predicate` holds, checking after each tick of the event loop; fails after `deadlineMs`. */
+async function until(predicate: () => boolean, what: string, deadlineMs = 5000): Promise<void> {
+  const end = Date.now() + deadlineMs;
+  while (!predicate()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+describe('FoleyServer room lifetime', () => {
+  let server: FoleyServer;
+  let base: string;
+  const url = (room: string, path = '/ws?role=view&') =>
+    `${base}${path}${path.endsWith('&') ? '' : '?'}room=${room}&token=${server.tokens.tokenFor(room)}`;
+
+  before(async () => {
+    server = await FoleyServer.start({ port: 0, bundleDir: TINY_BUNDLE_DIR, secret: 'life-secret' });
+    base = `ws://127.0.0.1:${server.port}`;
+  });
+  after(async () => {
+    await server.close();
+  });
+
+  it('closes a room and its router when its last peer and listener leave, so 100 rooms in turn fit a limit of 16', async () => {
+    for (let i = 0; i < 100; i++) {
+      const name = `turn-${i}`;
+      const peer = await connect(url(name));
+      assert.equal((await peer.next()).case, 'welcome', `room ${name} accepted`);
+      const listener = await connect(url(name, '/listen'));
+      assert.equal((await listener.next()).case, 'welcome');
+      const room = server.rooms.get(name)!;
+      peer.ws.close();
+      await closed(peer.ws);
+      await new Promise((r) => setTimeout(r, 20));
+      assert.equal(room.closed, false, 'the listener still holds the room');
+      listener.ws.close();
+      await until(() => room.closed, `room ${name} to close`);
+      assert.equal(room.router.closed, true);
+      assert.equal(server.rooms.has(name), false);
+    }
+    const last = await connect(url('turn-100'));
+    assert.equal((await last.next()).case, 'welcome', 'the 101st room is accepted');
+    last.ws.close();
+    await until(() => server.rooms.size === 0, 'the 101st room to close');
+  });
+
+  it('releases a room whose only socket closed while the room was being created', async () => {
+    const created: string[] = [];
+    const onCreated = (room: { name: string }) => created.push(room.name);
+    server.on('roomcreated', onCreated);
+    for (let i = 0; i < 20; i++) {
+      for (const path of ['/ws?role=publish&', '/listen']) {
+        const ws = new WebSocket(url(`gone-${i}`, path));
+        ws.on('open', () => ws.terminate());
+        ws.on('error', () => {});
+        await new Promise((r) => ws.once('close', r));
+      }
+    }
+    await until(() => server.wss.clients.size === 0, 'the server to see every socket close');
+    await until(() => server.rooms.size === 0, 'every room to be released');
+    server.off('roomcreated', onCreated);
+    assert.ok(created.length > 0, 'rooms were created');
+  });
+});
