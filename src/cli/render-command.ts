@@ -80,7 +80,7 @@ export async function renderCommand(argv: string[]): Promise<RenderCommandOutput
   const kind = outputKindOf(output);
   if (kind === 'mp4' && codec === 'opus')
     throw new UsageError('[foley render] MP4 output carries AAC; use .mkv for Opus');
-  assertWritableOutput(output);
+  assertWritableOutput(output, { input: video });
   const overrides = generationOverrides('render', values);
   const windowFlag = numberFlag('render', values, 'window', { integer: true, min: 0 });
   const overlapFlag = numberFlag('render', values, 'overlap', { integer: true, min: 0 });

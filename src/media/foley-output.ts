@@ -3,7 +3,7 @@
  * at the model rate), `.mp4` (AAC 48 kHz) or `.mkv` (Opus 48 kHz, or AAC) with the input's
  * video stream copied. Atomic: the file appears whole or not at all.
  */
-import { writeFile } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
 import { extname } from 'node:path';
 import { OutputError } from '../errors.js';
 import { writeAtomically } from './atomic-output.js';
@@ -32,19 +32,35 @@ export interface FoleyOutputRequest {
 
 export async function writeFoleyOutput(request: FoleyOutputRequest): Promise<OutputKind> {
   const kind = outputKindOf(request.outputPath);
-  await writeAtomically(request.outputPath, async (temp) => {
-    if (kind === 'wav') {
-      await writeFile(temp, encodeWav(request.waveform, request.sampleRate));
-      return;
-    }
-    await muxWithVideo({
-      videoInput: request.videoInput,
-      waveform: request.waveform,
-      sampleRate: request.sampleRate,
-      outputPath: temp,
-      container: kind,
-      audioCodec: request.audioCodec,
-    });
-  });
+  await writeAtomically(
+    request.outputPath,
+    async (temp) => {
+      if (kind === 'wav') {
+        await writeFileToDisk(temp, encodeWav(request.waveform, request.sampleRate));
+        return;
+      }
+      await muxWithVideo({
+        videoInput: request.videoInput,
+        waveform: request.waveform,
+        sampleRate: request.sampleRate,
+        outputPath: temp,
+        outputLabel: request.outputPath,
+        container: kind,
+        audioCodec: request.audioCodec,
+      });
+    },
+    { input: request.videoInput },
+  );
   return kind;
+}
+
+/** Writes and fsyncs, so a late ENOSPC surfaces here and not after the rename. */
+async function writeFileToDisk(path: string, bytes: Uint8Array): Promise<void> {
+  const file = await open(path, 'wx');
+  try {
+    await file.writeFile(bytes);
+    await file.sync();
+  } finally {
+    await file.close();
+  }
 }

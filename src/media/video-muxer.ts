@@ -6,10 +6,13 @@
 import './node-av-setup.js';
 import { Demuxer, Muxer } from 'node-av/api';
 import type { Packet } from 'node-av/lib';
-import { MediaInputError, OutputError } from '../errors.js';
+import { FoleyError, MediaInputError, OutputError } from '../errors.js';
 import { type AudioCodecName, createAudioEncoder, encodeWaveform } from './audio-encoding.js';
+import { CheckedFileSink } from './checked-file-sink.js';
 
 export type ContainerName = 'mp4' | 'mkv';
+
+const IO_BUFFER_BYTES = 64 * 1024;
 
 export interface MuxRequest {
   videoInput: string;
@@ -17,6 +20,8 @@ export interface MuxRequest {
   sampleRate: number;
   /** Path to write (a temporary path; see atomic-output.ts). */
   outputPath: string;
+  /** The path the user asked for, named in errors (default: outputPath). */
+  outputLabel?: string;
   container: ContainerName;
   audioCodec?: AudioCodecName;
 }
@@ -28,9 +33,10 @@ export function defaultAudioCodec(container: ContainerName): AudioCodecName {
 export async function muxWithVideo(
   request: MuxRequest,
 ): Promise<{ videoPackets: number; audioPackets: number }> {
+  const label = request.outputLabel ?? request.outputPath;
   const codec = request.audioCodec ?? defaultAudioCodec(request.container);
   if (request.container === 'mp4' && codec !== 'aac') {
-    throw new OutputError(`[output:${request.outputPath}] MP4 output carries AAC; use .mkv for Opus`);
+    throw new OutputError(`[output:${label}] MP4 output carries AAC; use .mkv for Opus`);
   }
   let input: Demuxer;
   try {
@@ -42,20 +48,21 @@ export async function muxWithVideo(
   }
   const encoder = await createAudioEncoder(codec);
   let audioPackets: Packet[] = [];
+  let sink: CheckedFileSink | undefined;
   let output: Muxer | undefined;
   let videoPackets = 0;
+  let muxError: unknown = null;
   try {
     const videoStream = input.video();
     if (!videoStream) throw new MediaInputError(`[media:${request.videoInput}] has no video stream`);
-    try {
-      output = await Muxer.open(request.outputPath, {
-        format: request.container === 'mp4' ? 'mp4' : 'matroska',
-      });
-    } catch (error) {
-      throw new OutputError(
-        `[output:${request.outputPath}] cannot open for writing: ${(error as Error).message}`,
-      );
-    }
+    sink = new CheckedFileSink(request.outputPath);
+    output = await Muxer.open(sink.callbacks(), {
+      format: request.container === 'mp4' ? 'mp4' : 'matroska',
+      bufferSize: IO_BUFFER_BYTES,
+      maxPacketSize: 0,
+      exitOnError: true,
+      useAsyncWrite: false,
+    });
     const videoOut = output.addStream(videoStream);
     const audioOut = output.addStream(encoder);
     audioPackets = encodeWaveform(encoder, codec, request.waveform, request.sampleRate);
@@ -69,20 +76,39 @@ export async function muxWithVideo(
       if (!packet) break;
       const t = seconds(packet.dts ?? packet.pts, videoTb);
       while (a < audioPackets.length && seconds(audioPackets[a]!.pts, audioTb) <= t) {
-        await output.writePacket(audioPackets[a++]!, audioOut);
+        output.writePacketSync(audioPackets[a++]!, audioOut);
       }
-      await output.writePacket(packet, videoOut);
-      packet.free();
+      try {
+        output.writePacketSync(packet, videoOut);
+      } finally {
+        packet.free();
+      }
       videoPackets++;
     }
-    while (a < audioPackets.length) await output.writePacket(audioPackets[a++]!, audioOut);
-    await output.close();
-    output = undefined;
-    return { videoPackets, audioPackets: audioPackets.length };
+    while (a < audioPackets.length) output.writePacketSync(audioPackets[a++]!, audioOut);
+  } catch (error) {
+    muxError = error;
   } finally {
     for (const p of audioPackets) p.free();
-    if (output) await output.close().catch(() => undefined);
+    // Writes the trailer (node-av ignores its errors: the sink keeps any I/O failure).
+    output?.closeSync();
     encoder.close();
     await input.close();
   }
+  // The file's own error (EFBIG, ENOSPC, EIO...) explains a muxer failure best.
+  try {
+    sink?.close();
+  } catch (ioError) {
+    throw new OutputError(
+      `[output:${label}] writing failed after ${sink?.bytesWritten ?? 0} bytes: ${(ioError as Error).message}`,
+      { cause: ioError },
+    );
+  }
+  if (muxError) {
+    if (muxError instanceof FoleyError) throw muxError;
+    throw new OutputError(`[output:${label}] muxing failed: ${(muxError as Error)?.message ?? muxError}`, {
+      cause: muxError,
+    });
+  }
+  return { videoPackets, audioPackets: audioPackets.length };
 }

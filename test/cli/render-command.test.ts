@@ -1,6 +1,14 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  lstatSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  symlinkSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { promisify } from 'node:util';
@@ -15,6 +23,21 @@ const CLI = join(packageRoot(), 'dist', 'src', 'cli', 'main.js');
 async function foley(args: string[]): Promise<{ code: number; stderr: string; stdout: string }> {
   try {
     const { stdout, stderr } = await run(process.execPath, [CLI, ...args]);
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const e = error as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+/** The CLI under `ulimit -f` (KiB): writes past the limit fail with EFBIG (Node ignores SIGXFSZ). */
+async function foleyWithFileLimit(
+  limitKiB: number,
+  args: string[],
+): Promise<{ code: number; stderr: string; stdout: string }> {
+  const quoted = [process.execPath, CLI, ...args].map((a) => `'${a.replaceAll("'", "'\\''")}'`).join(' ');
+  try {
+    const { stdout, stderr } = await run('bash', ['-c', `ulimit -f ${limitKiB}; exec ${quoted}`]);
     return { code: 0, stdout, stderr };
   } catch (error) {
     const e = error as { code: number; stdout: string; stderr: string };
@@ -116,5 +139,64 @@ describe('foley render', () => {
     const bad = await foley(['render', f.clip, '-o', join(f.dir, 'x.wav'), '--steps', 'many']);
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /--steps expects a number, got "many"/);
+  });
+
+  it('exits 5 naming the output and leaves nothing when the file size limit cuts any write, the trailer included', async () => {
+    const whole: Record<string, number> = {};
+    for (const ext of ['mp4', 'mkv', 'wav']) {
+      const out = join(f.dir, `full.${ext}`);
+      const r = await foley(['render', f.clip, '-o', out, '--model', TINY_BUNDLE_DIR, '--quiet']);
+      assert.equal(r.code, 0, r.stderr);
+      whole[ext] = statSync(out).size;
+    }
+    // 20 KiB cuts the packets; one KiB short of the whole file cuts the MP4's trailing moov.
+    for (const ext of ['mp4', 'mkv', 'wav']) {
+      for (const limitKiB of [20, Math.floor((whole[ext]! - 1) / 1024)]) {
+        const out = join(f.dir, `limited.${ext}`);
+        const r = await foleyWithFileLimit(limitKiB, [
+          'render',
+          f.clip,
+          '-o',
+          out,
+          '--model',
+          TINY_BUNDLE_DIR,
+        ]);
+        assert.equal(r.code, 5, `${ext} at ${limitKiB} KiB: ${r.stderr}`);
+        assert.match(
+          r.stderr.split('\n')[0]!,
+          new RegExp(`^foley: \\[output:${out.replaceAll('.', '\\.')}\\] .*EFBIG`),
+        );
+        assert.doesNotMatch(r.stderr, /wrote/);
+        assert.equal(existsSync(out), false, `${ext} at ${limitKiB} KiB left a file`);
+        assert.deepEqual(tmpFiles(), []);
+      }
+    }
+  });
+
+  it('refuses an output on a kernel pseudo-filesystem and the input itself before rendering', async () => {
+    const proc = await foley(['render', f.clip, '-o', '/proc/foley-out.wav', '--model', TINY_BUNDLE_DIR]);
+    assert.equal(proc.code, 5);
+    assert.match(
+      proc.stderr,
+      /^foley: \[output:\/proc\/foley-out\.wav\] \/proc is on the kernel's proc filesystem/,
+    );
+    const input = join(f.dir, 'own.mp4');
+    copyFileSync(f.clip, input);
+    const link = join(f.dir, 'own-link.mp4');
+    symlinkSync(input, link);
+    const before = readFileSync(input);
+    for (const [source, output] of [
+      [input, input],
+      [input, join(f.dir, '.', 'own.mp4')],
+      [link, input],
+      [input, link],
+    ] as const) {
+      const r = await foley(['render', source, '-o', output, '--model', TINY_BUNDLE_DIR]);
+      assert.equal(r.code, 5, r.stderr);
+      assert.match(r.stderr, /is the input file itself/);
+      assert.doesNotMatch(r.stderr, /wrote/);
+    }
+    assert.deepEqual(readFileSync(input), before);
+    assert.equal(lstatSync(link).isSymbolicLink(), true);
   });
 });
