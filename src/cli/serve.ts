@@ -21,7 +21,10 @@ export const SERVE_USAGE = `foley serve [options]
   --latency-budget MS    frame-arrival to Opus latency bound (default 400)
   --chunk-frames N       new frames per generated chunk (default 4 = 160 ms)
   --lookahead-frames N   frames waited for past a chunk (default: the bundle's video context)
-  --inference-workers N  inference threads shared by all rooms, each with its own sessions (default 1)`;
+  --inference-workers N  inference threads shared by all rooms, each with its own sessions (default 1)
+  --max-rooms N          rooms open at once (default 16; a room closes when its last page leaves)
+  --max-connections-per-ip N    open sockets from one address, IPv6 per /64 (default 16)
+  --max-connections-per-room N  open sockets in one room (default 32)`;
 
 export const BENCH_LIVE_USAGE = `foley bench --live [options]
   --model DIR            bundle folder (default models/default)
@@ -86,6 +89,9 @@ export async function serveCommand(argv: string[]): Promise<number> {
     room: { type: 'string' },
     'announced-ip': { type: 'string' },
     'rtc-listen-ip': { type: 'string' },
+    'max-rooms': { type: 'string' },
+    'max-connections-per-ip': { type: 'string' },
+    'max-connections-per-room': { type: 'string' },
   });
   if (values.help) {
     process.stdout.write(`${SERVE_USAGE}\n`);
@@ -93,10 +99,16 @@ export async function serveCommand(argv: string[]): Promise<number> {
   }
   const live = liveFlags('serve', values);
   const port = intFlag('serve', values, 'port', 0) ?? 8080;
+  const limits = {
+    maxRooms: intFlag('serve', values, 'max-rooms', 1),
+    maxConnectionsPerIp: intFlag('serve', values, 'max-connections-per-ip', 1),
+    maxConnectionsPerRoom: intFlag('serve', values, 'max-connections-per-room', 1),
+  };
   await ensureClientBuilt();
   const secret = values.secret ?? process.env.FOLEY_SECRET;
   const server = await FoleyServer.start({
     ...live,
+    limits,
     host: values.host ?? '127.0.0.1',
     port,
     ...(secret ? { secret } : {}),

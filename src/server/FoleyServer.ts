@@ -10,7 +10,15 @@ import { Logger } from '../logger.js';
 import { loadBundle, packageRoot } from '../models/bundle.js';
 import { InferenceRunner } from '../models/inference-runner.js';
 import { TypedEmitter } from '../typed-emitter.js';
-import { MAX_MESSAGE_BYTES, type Role, type RoomStatus, type ServerMessage } from './messages.js';
+import { addressKey, ConnectionCounts, resolveServerLimits, type ServerLimits } from './ConnectionLimits.js';
+import {
+  describeError,
+  type ErrorCode,
+  MAX_MESSAGE_BYTES,
+  type Role,
+  type RoomStatus,
+  type ServerMessage,
+} from './messages.js';
 import { ROOM_MEDIA_CODECS, Room, type RoomPipelineOptions } from './Room.js';
 import { type EarlyMessage, SignalingPeer } from './SignalingPeer.js';
 import { ROOM_NAME_PATTERN, RoomTokens } from './tokens.js';
@@ -35,7 +43,8 @@ export interface FoleyServerOptions {
   rtcMinPort?: number;
   rtcMaxPort?: number;
   defaultRoom?: string;
-  maxRooms?: number;
+  /** Rooms, connections and per-connection mediasoup objects (DEFAULT_SERVER_LIMITS for any left out). */
+  limits?: Partial<ServerLimits>;
   pipeline?: RoomPipelineOptions;
 }
 
@@ -45,12 +54,6 @@ export type FoleyServerEvents = {
   died: [Error];
   close: [];
 };
-
-/** A mediasoup error's message, never empty (some worker failures carry none). */
-export function describeError(error: unknown): string {
-  if (error instanceof Error) return error.message || `${error.name} without a message`;
-  return String(error) || 'unknown error';
-}
 
 /** Messages a socket may send before its room exists; more close it. */
 const MAX_EARLY_MESSAGES = 16;
@@ -77,9 +80,12 @@ export class FoleyServer extends TypedEmitter<FoleyServerEvents> {
   readonly #peers = new Set<SignalingPeer>();
   /** Sockets per room name waiting for that room to be created. */
   readonly #joining = new Map<string, number>();
+  readonly #connectionsPerAddress: ConnectionCounts;
+  readonly #connectionsPerRoom: ConnectionCounts;
 
   private constructor(
     readonly options: FoleyServerOptions,
+    readonly limits: ServerLimits,
     readonly worker: ms.Worker,
     readonly runner: InferenceRunner,
     readonly ownsRunner: boolean,
@@ -88,6 +94,8 @@ export class FoleyServer extends TypedEmitter<FoleyServerEvents> {
   ) {
     super();
     this.tokens = new RoomTokens(options.secret);
+    this.#connectionsPerAddress = new ConnectionCounts(limits.maxConnectionsPerIp);
+    this.#connectionsPerRoom = new ConnectionCounts(limits.maxConnectionsPerRoom);
     worker.on('died', (error: Error) => {
       logger.error(`mediasoup worker died: ${error.message}`);
       this.safeEmit('died', error);
@@ -96,6 +104,7 @@ export class FoleyServer extends TypedEmitter<FoleyServerEvents> {
   }
 
   static async start(options: FoleyServerOptions = {}): Promise<FoleyServer> {
+    const limits = resolveServerLimits(options.limits);
     const worker = await mediasoup.createWorker({
       logLevel: 'warn',
       rtcMinPort: options.rtcMinPort ?? 40000,
@@ -120,7 +129,7 @@ export class FoleyServer extends TypedEmitter<FoleyServerEvents> {
     // maxPayload is the hard cap (the socket closes with 1009 above it); messages
     // between MAX_MESSAGE_BYTES and it get an error reply.
     const wss = new WebSocketServer({ noServer: true, maxPayload: 1024 * 1024 });
-    const server = new FoleyServer(options, worker, runner, ownsRunner, httpServer, wss);
+    const server = new FoleyServer(options, limits, worker, runner, ownsRunner, httpServer, wss);
     httpServer.on('request', (req, res) => server.#serveStatic(req, res));
     httpServer.on('upgrade', (req, socket, head) => {
       const url = new URL(req.url ?? '/', 'http://localhost');
@@ -128,7 +137,12 @@ export class FoleyServer extends TypedEmitter<FoleyServerEvents> {
         socket.end('HTTP/1.1 404 Not Found\r\n\r\n');
         return;
       }
-      wss.handleUpgrade(req, socket, head, (ws) => void server.#onConnection(ws, url));
+      wss.handleUpgrade(
+        req,
+        socket,
+        head,
+        (ws) => void server.#onConnection(ws, url, addressKey(req.socket.remoteAddress)),
+      );
     });
     await new Promise<void>((resolve, reject) => {
       httpServer.once('error', reject);
@@ -191,12 +205,21 @@ export class FoleyServer extends TypedEmitter<FoleyServerEvents> {
     room.close();
   }
 
-  async #onConnection(ws: WebSocket, url: URL): Promise<void> {
-    const reject = (message: string, closeCode: number) => {
-      const reply: ServerMessage = { id: null, case: 'error', value: { code: 'NOT_ALLOWED', message } };
-      ws.send(JSON.stringify(reply), () => ws.close(closeCode, message.slice(0, 100)));
+  async #onConnection(ws: WebSocket, url: URL, address: string): Promise<void> {
+    const reject = (message: string, closeCode: number, code: ErrorCode = 'NOT_ALLOWED') => {
+      const reply: ServerMessage = { id: null, case: 'error', value: { code, message } };
+      ws.send(JSON.stringify(reply), () => ws.close(closeCode, message.slice(0, 120)));
     };
     ws.on('error', (error) => logger.debug(`ws error: ${error.message}`));
+    const releaseAddress = this.#connectionsPerAddress.acquire(address);
+    if (!releaseAddress) {
+      return reject(
+        `too many connections from this address (the limit is ${this.limits.maxConnectionsPerIp})`,
+        4429,
+        'LIMIT',
+      );
+    }
+    ws.once('close', releaseAddress);
     const roomName = url.searchParams.get('room') ?? '';
     const token = url.searchParams.get('token');
     if (!ROOM_NAME_PATTERN.test(roomName))
@@ -207,11 +230,20 @@ export class FoleyServer extends TypedEmitter<FoleyServerEvents> {
     const role = url.searchParams.get('role') ?? 'publish';
     if (url.pathname === '/ws' && role !== 'publish' && role !== 'view')
       return reject('role must be "publish" or "view"', 4400);
-    const maxRooms = this.options.maxRooms ?? 16;
+    const maxRooms = this.limits.maxRooms;
     if (!this.rooms.has(roomName) && !this.#roomsPending.has(roomName)) {
       if (this.rooms.size + this.#roomsPending.size >= maxRooms)
-        return reject(`too many rooms (the limit is ${maxRooms}); try again when one is left`, 4429);
+        return reject(`too many rooms (the limit is ${maxRooms}); try again when one is left`, 4429, 'LIMIT');
     }
+    const releaseRoomSlot = this.#connectionsPerRoom.acquire(roomName);
+    if (!releaseRoomSlot) {
+      return reject(
+        `too many connections in room "${roomName}" (the limit is ${this.limits.maxConnectionsPerRoom})`,
+        4429,
+        'LIMIT',
+      );
+    }
+    ws.once('close', releaseRoomSlot);
     // Requests sent while the room is being created are kept and handled once it exists
     // (a page that sends on open would otherwise wait for a reply that never comes).
     const early: EarlyMessage[] = [];
@@ -247,13 +279,17 @@ export class FoleyServer extends TypedEmitter<FoleyServerEvents> {
       this.#addListener(ws, room, early);
       return;
     }
-    const peer = new SignalingPeer(ws, room, role as Role, early, {
-      listenIps: [
-        {
-          ip: this.options.rtcListenIp ?? '127.0.0.1',
-          ...(this.options.announcedIp ? { announcedIp: this.options.announcedIp } : {}),
-        },
-      ],
+    const peer = new SignalingPeer(ws, room, role as Role, {
+      transportConfig: {
+        listenIps: [
+          {
+            ip: this.options.rtcListenIp ?? '127.0.0.1',
+            ...(this.options.announcedIp ? { announcedIp: this.options.announcedIp } : {}),
+          },
+        ],
+      },
+      limits: this.limits,
+      earlyMessages: early,
     });
     this.#peers.add(peer);
     room.addPeer(peer);

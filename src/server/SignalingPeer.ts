@@ -4,8 +4,10 @@ import { FoleyError } from '../errors.js';
 import { Logger } from '../logger.js';
 import { DECODABLE_MIME_TYPES } from '../sfu/VideoFrameDecoder.js';
 import { TypedEmitter } from '../typed-emitter.js';
+import type { PeerLimits } from './ConnectionLimits.js';
 import {
   type ClientMessage,
+  describeError,
   MessageError,
   parseClientMessage,
   type Role,
@@ -20,6 +22,13 @@ export interface TransportListenConfig {
   listenIps: Array<{ ip: string; announcedIp?: string }>;
 }
 
+export interface SignalingPeerOptions {
+  transportConfig: TransportListenConfig;
+  limits: PeerLimits;
+  /** Messages that arrived before the peer existed, handled first in order. */
+  earlyMessages?: EarlyMessage[];
+}
+
 export type SignalingPeerEvents = { close: [] };
 
 /** A message that arrived before the peer existed (while its room was being created). */
@@ -28,9 +37,6 @@ export interface EarlyMessage {
   isBinary: boolean;
 }
 
-/** Most transports one connection may open (a page needs one). */
-const MAX_TRANSPORTS = 4;
-
 /**
  * One signaling WebSocket of a publisher or viewer page. Owns the transports,
  * producers and consumers it created; closing the peer closes them.
@@ -38,17 +44,22 @@ const MAX_TRANSPORTS = 4;
 export class SignalingPeer extends TypedEmitter<SignalingPeerEvents> {
   readonly #transports = new Map<string, ms.WebRtcTransport>();
   readonly #consumers = new Map<string, ms.Consumer>();
-  #producer: ms.Producer | null = null;
+  readonly #producers = new Map<string, ms.Producer>();
+  /** Creations awaiting mediasoup, counted against the limits before the await so pipelined requests cannot pass them. */
+  readonly #reserved = { transports: 0, producers: 0, consumers: 0 };
   #closed = false;
+  readonly transportConfig: TransportListenConfig;
+  readonly limits: PeerLimits;
 
   constructor(
     readonly socket: WebSocket,
     readonly room: Room,
     readonly role: Role,
-    earlyMessages: EarlyMessage[],
-    readonly transportConfig: TransportListenConfig,
+    options: SignalingPeerOptions,
   ) {
     super();
+    this.transportConfig = options.transportConfig;
+    this.limits = options.limits;
     socket.on('message', (data, isBinary) => void this.#onMessage(data as Buffer, isBinary));
     socket.on('close', () => this.close());
     socket.on('error', (error) => logger.debug(`socket error: ${error.message}`));
@@ -56,7 +67,7 @@ export class SignalingPeer extends TypedEmitter<SignalingPeerEvents> {
     const onStatus = (status: ReturnType<Room['status']>) => this.send({ case: 'status', value: status });
     room.on('status', onStatus);
     this.once('close', () => room.off('status', onStatus));
-    for (const m of earlyMessages) void this.#onMessage(m.data, m.isBinary);
+    for (const m of options.earlyMessages ?? []) void this.#onMessage(m.data, m.isBinary);
   }
 
   send(message: ServerMessage): void {
@@ -85,8 +96,44 @@ export class SignalingPeer extends TypedEmitter<SignalingPeerEvents> {
           : error instanceof FoleyError && error.code === 'UNSUPPORTED_CODEC'
             ? 'UNSUPPORTED_CODEC'
             : 'INTERNAL';
-      if (code === 'INTERNAL') logger.warn(`[${message.case}] ${(error as Error).message}`);
-      this.send({ id: message.id, case: 'error', value: { code, message: (error as Error).message } });
+      const text =
+        code === 'INTERNAL'
+          ? `[room:${this.room.name}, ${message.case}] ${describeError(error)}`
+          : describeError(error);
+      if (code === 'INTERNAL') logger.warn(text);
+      this.send({ id: message.id, case: 'error', value: { code, message: text } });
+    }
+  }
+
+  /**
+   * Counts one creation of `kind` against its limit before the caller awaits mediasoup,
+   * and releases the count when `create` settles; throws LIMIT when the peer is at it.
+   */
+  async #withinLimit<T>(
+    kind: 'transports' | 'producers' | 'consumers',
+    request: string,
+    create: () => Promise<T>,
+  ): Promise<T> {
+    const held = { transports: this.#transports, producers: this.#producers, consumers: this.#consumers }[
+      kind
+    ];
+    const max = {
+      transports: this.limits.maxTransportsPerPeer,
+      producers: this.limits.maxProducersPerPeer,
+      consumers: this.limits.maxConsumersPerPeer,
+    }[kind];
+    const inUse = held.size + this.#reserved[kind];
+    if (inUse >= max) {
+      throw new MessageError(
+        'LIMIT',
+        `[${request}] at most ${max} ${kind} per connection (this one has ${held.size} open, ${this.#reserved[kind]} being created)`,
+      );
+    }
+    this.#reserved[kind]++;
+    try {
+      return await create();
+    } finally {
+      this.#reserved[kind]--;
     }
   }
 
@@ -108,19 +155,21 @@ export class SignalingPeer extends TypedEmitter<SignalingPeerEvents> {
         if (message.value.direction !== wanted) {
           throw new MessageError('NOT_ALLOWED', `role "${this.role}" may only create a ${wanted} transport`);
         }
-        if (this.#transports.size >= MAX_TRANSPORTS)
-          throw new MessageError('BUSY', `at most ${MAX_TRANSPORTS} transports per connection`);
-        const transport = await router.createWebRtcTransport({
-          listenIps: this.transportConfig.listenIps,
-          enableUdp: true,
-          enableTcp: true,
-          preferUdp: true,
+        const transport = await this.#withinLimit('transports', 'createTransport', async () => {
+          const created = await router.createWebRtcTransport({
+            listenIps: this.transportConfig.listenIps,
+            enableUdp: true,
+            enableTcp: true,
+            preferUdp: true,
+          });
+          if (this.#closed) {
+            created.close();
+            throw new MessageError('NOT_FOUND', 'connection closed');
+          }
+          this.#transports.set(created.id, created);
+          return created;
         });
-        if (this.#closed) {
-          transport.close();
-          throw new MessageError('NOT_FOUND', 'connection closed');
-        }
-        this.#transports.set(transport.id, transport);
+        transport.observer.once('close', () => this.#transports.delete(transport.id));
         return {
           case: 'transportCreated',
           value: {
@@ -148,9 +197,12 @@ export class SignalingPeer extends TypedEmitter<SignalingPeerEvents> {
           );
         }
         const transport = this.#transport(message.value.transportId);
-        this.#producer?.close();
-        const producer = await transport.produce({ kind: 'video', rtpParameters });
-        this.#producer = producer;
+        const producer = await this.#withinLimit('producers', 'produce', async () => {
+          const created = await transport.produce({ kind: 'video', rtpParameters });
+          this.#producers.set(created.id, created);
+          return created;
+        });
+        producer.observer.once('close', () => this.#producers.delete(producer.id));
         const attachment = await this.room.attach(producer);
         return { case: 'produced', value: { producerId: producer.id, offsetMs: attachment.offsetMs } };
       }
@@ -161,13 +213,13 @@ export class SignalingPeer extends TypedEmitter<SignalingPeerEvents> {
         if (!router.canConsume({ producerId: foley.id, rtpCapabilities })) {
           throw new MessageError('UNSUPPORTED_CODEC', 'these RTP capabilities cannot receive audio/opus');
         }
-        const consumer = await this.#transport(message.value.transportId).consume({
-          producerId: foley.id,
-          rtpCapabilities,
-          paused: true,
+        const transport = this.#transport(message.value.transportId);
+        const consumer = await this.#withinLimit('consumers', 'consumeFoley', async () => {
+          const created = await transport.consume({ producerId: foley.id, rtpCapabilities, paused: true });
+          this.#consumers.set(created.id, created);
+          return created;
         });
-        this.#consumers.set(consumer.id, consumer);
-        consumer.on('producerclose', () => this.#consumers.delete(consumer.id));
+        consumer.observer.once('close', () => this.#consumers.delete(consumer.id));
         return {
           case: 'consumed',
           value: {
@@ -194,7 +246,7 @@ export class SignalingPeer extends TypedEmitter<SignalingPeerEvents> {
     for (const t of this.#transports.values()) t.close();
     this.#transports.clear();
     this.#consumers.clear();
-    this.#producer = null;
+    this.#producers.clear();
     if (this.socket.readyState === this.socket.OPEN) this.socket.close(1000);
     this.safeEmit('close');
     this.removeAllListeners();

@@ -42,6 +42,8 @@ export type ErrorCode =
   | 'UNSUPPORTED_CODEC'
   | 'NOT_FOUND'
   | 'BUSY'
+  /** A per-connection, per-address or per-room limit was reached (the message names it). */
+  | 'LIMIT'
   | 'INTERNAL';
 
 export interface RoomStatus {
@@ -75,6 +77,12 @@ export class MessageError extends Error {
     super(message);
     this.name = 'MessageError';
   }
+}
+
+/** An error's message, never empty (some mediasoup worker failures carry none). */
+export function describeError(error: unknown): string {
+  if (error instanceof Error) return error.message || `${error.name} without a message`;
+  return String(error) || 'unknown error';
 }
 
 const isObject = (v: unknown): v is Record<string, unknown> =>

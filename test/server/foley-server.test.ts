@@ -196,7 +196,7 @@ describe('FoleyServer rooms', () => {
       port: 0,
       bundleDir: TINY_BUNDLE_DIR,
       secret: 'rooms-secret',
-      maxRooms: 64,
+      limits: { maxRooms: 64 },
     });
     base = `ws://127.0.0.1:${server.port}`;
   });
@@ -281,5 +281,176 @@ describe('FoleyServer room lifetime', () => {
     await until(() => server.rooms.size === 0, 'every room to be released');
     server.off('roomcreated', onCreated);
     assert.ok(created.length > 0, 'rooms were created');
+  });
+});
+
+const VP8_RTP_PARAMETERS = Object.freeze({
+  codecs: [{ mimeType: 'video/VP8', clockRate: 90000, payloadType: 96 }],
+  encodings: [{ ssrc: 11111111 }],
+});
+
+/** Sends every request at once (no waiting between them) and collects the replies by id. */
+async function pipelined(
+  peer: Awaited<ReturnType<typeof connect>>,
+  requests: Array<{ case: string; value: unknown }>,
+  firstId: number,
+): Promise<Array<Record<string, any>>> {
+  requests.forEach((r, i) => peer.ws.send(JSON.stringify({ id: firstId + i, ...r })));
+  const replies = new Map<number, Record<string, any>>();
+  while (replies.size < requests.length) {
+    const m = await peer.next();
+    if (typeof m.id === 'number' && m.id >= firstId) replies.set(m.id, m);
+  }
+  return requests.map((_, i) => replies.get(firstId + i)!);
+}
+
+describe('FoleyServer limits', () => {
+  let server: FoleyServer;
+  let base: string;
+  const url = (room: string, role = 'publish') =>
+    `${base}/ws?room=${room}&token=${server.tokens.tokenFor(room)}&role=${role}`;
+
+  before(async () => {
+    server = await FoleyServer.start({
+      port: 0,
+      bundleDir: TINY_BUNDLE_DIR,
+      secret: 'limits-secret',
+      limits: { maxConnectionsPerIp: 40, maxConnectionsPerRoom: 10 },
+    });
+    base = `ws://127.0.0.1:${server.port}`;
+  });
+  after(async () => {
+    await server.close();
+  });
+
+  it('creates exactly the per-connection limit of 50 pipelined transports and answers the rest with LIMIT', async () => {
+    const peer = await connect(url('pipelined'));
+    await peer.next();
+    const replies = await pipelined(
+      peer,
+      Array.from({ length: 50 }, () => ({ case: 'createTransport', value: { direction: 'send' } })),
+      1,
+    );
+    const created = replies.filter((r) => r.case === 'transportCreated');
+    const limited = replies.filter((r) => r.case === 'error' && r.value.code === 'LIMIT');
+    assert.equal(created.length, server.limits.maxTransportsPerPeer);
+    assert.equal(limited.length, 50 - server.limits.maxTransportsPerPeer);
+    assert.match(limited[0]!.value.message, /^\[createTransport\] at most 4 transports per connection/);
+    peer.ws.close();
+    await closed(peer.ws);
+  });
+
+  it('refuses connections past the per-room limit with close code 4429 and a reason', async () => {
+    const peers = [];
+    for (let i = 0; i < server.limits.maxConnectionsPerRoom; i++) {
+      const p = await connect(url('crowded', 'view'));
+      assert.equal((await p.next()).case, 'welcome');
+      peers.push(p);
+    }
+    const extra = await connect(url('crowded', 'view'));
+    const refusal = await extra.next();
+    assert.deepEqual([refusal.case, refusal.value.code], ['error', 'LIMIT']);
+    const closeInfo = new Promise<[number, string]>((r) =>
+      extra.ws.once('close', (code, reason) => r([code, reason.toString()])),
+    );
+    const [code, reason] = await closeInfo;
+    assert.equal(code, 4429);
+    assert.match(reason, /too many connections in room "crowded" \(the limit is 10\)/);
+    peers[0]!.ws.close();
+    await closed(peers[0]!.ws);
+    await until(() => server.wss.clients.size === peers.length - 1, 'the server to see the close');
+    const again = await connect(url('crowded', 'view'));
+    assert.equal((await again.next()).case, 'welcome', 'a slot that was freed can be used');
+    for (const p of [...peers, again]) p.ws.close();
+    await until(() => server.rooms.size === 0, 'the room to be released');
+  });
+
+  it('lets a new publisher in its own room create its transport and producer while hostile sockets hammer another room', async () => {
+    // 20 hostile sockets with a valid token of room "hostile": half are refused by the
+    // per-room limit, the rest each pipeline 50 createTransport requests.
+    const hostile = await Promise.all(Array.from({ length: 20 }, () => connect(url('hostile'))));
+    const welcomed = [];
+    for (const h of hostile) {
+      const first = await h.next();
+      if (first.case === 'welcome') welcomed.push(h);
+      else assert.equal(first.value.code, 'LIMIT');
+    }
+    assert.equal(welcomed.length, server.limits.maxConnectionsPerRoom);
+    const hammering = welcomed.map((h) =>
+      pipelined(
+        h,
+        Array.from({ length: 50 }, () => ({ case: 'createTransport', value: { direction: 'send' } })),
+        1,
+      ),
+    );
+
+    const publisher = await connect(url('legit'));
+    assert.equal((await publisher.next()).case, 'welcome');
+    const [transport] = await pipelined(
+      publisher,
+      [{ case: 'createTransport', value: { direction: 'send' } }],
+      1,
+    );
+    assert.equal(transport!.case, 'transportCreated');
+    const [produced, second] = await pipelined(
+      publisher,
+      [
+        {
+          case: 'produce',
+          value: { transportId: transport!.value.id, kind: 'video', rtpParameters: VP8_RTP_PARAMETERS },
+        },
+        {
+          case: 'produce',
+          value: {
+            transportId: transport!.value.id,
+            kind: 'video',
+            rtpParameters: { ...VP8_RTP_PARAMETERS, encodings: [{ ssrc: 22222222 }] },
+          },
+        },
+      ],
+      2,
+    );
+    assert.equal(produced!.case, 'produced', JSON.stringify(produced));
+    assert.deepEqual([second!.case, second!.value.code], ['error', 'LIMIT'], 'one producer per connection');
+
+    const hammered = (await Promise.all(hammering)).flat();
+    assert.equal(
+      hammered.filter((r) => r.case === 'transportCreated').length,
+      server.limits.maxConnectionsPerRoom * server.limits.maxTransportsPerPeer,
+    );
+    for (const h of [...hostile, publisher]) h.ws.close();
+    await until(() => server.rooms.size === 0, 'the rooms to be released');
+  });
+});
+
+describe('FoleyServer per-address limit', () => {
+  it('refuses a connection past the per-address limit with close code 4429 and a reason', async () => {
+    const server = await FoleyServer.start({
+      port: 0,
+      bundleDir: TINY_BUNDLE_DIR,
+      secret: 'ip-secret',
+      limits: { maxConnectionsPerIp: 3 },
+    });
+    try {
+      const base = `ws://127.0.0.1:${server.port}`;
+      const open = [];
+      for (const room of ['a', 'b', 'c']) {
+        const p = await connect(`${base}/listen?room=${room}&token=${server.tokens.tokenFor(room)}`);
+        assert.equal((await p.next()).case, 'welcome');
+        open.push(p);
+      }
+      const extra = await connect(`${base}/ws?room=d&token=${server.tokens.tokenFor('d')}&role=view`);
+      const closeInfo = new Promise<[number, string]>((r) =>
+        extra.ws.once('close', (code, reason) => r([code, reason.toString()])),
+      );
+      assert.equal((await extra.next()).value.code, 'LIMIT');
+      const [code, reason] = await closeInfo;
+      assert.equal(code, 4429);
+      assert.match(reason, /too many connections from this address \(the limit is 3\)/);
+      assert.equal(server.rooms.has('d'), false, 'no room is made for a refused connection');
+      for (const p of open) p.ws.close();
+    } finally {
+      await server.close();
+    }
   });
 });
