@@ -15,7 +15,7 @@ import {
   type GenerationSettings,
 } from '../src/diffusion/foley-generator.js';
 import type { CrossfadeCurve } from '../src/dsp/crossfade.js';
-import { type RgbFrame, readVideoFrames } from '../src/media/video-reader.js';
+import { type RgbFrame, readVideoFrames, type ShortRead } from '../src/media/video-reader.js';
 import type { InferenceRunner } from '../src/models/inference-runner.js';
 import { samplesPerFrame } from '../src/models/manifest.js';
 import { VideoEncoder } from '../src/models/video-encoder.js';
@@ -41,6 +41,8 @@ export interface RenderSettings {
   curve?: CrossfadeCurve;
   /** Frames per video-encoder run. */
   featureChunkFrames?: number;
+  /** Render an input that ends before its stated duration instead of failing (see ShortRead). */
+  allowPartial?: boolean;
 }
 
 export interface RenderProgress {
@@ -88,7 +90,12 @@ export async function renderFoley(
   input: string,
   runner: InferenceRunner,
   settings: RenderSettings,
-  options: { framesTotalEstimate?: number | null; onProgress?: (p: RenderProgress) => void } = {},
+  options: {
+    framesTotalEstimate?: number | null;
+    onProgress?: (p: RenderProgress) => void;
+    /** Called when an input accepted by `allowPartial` ends before its stated duration. */
+    onShortRead?: (shortRead: ShortRead) => void;
+  } = {},
 ): Promise<RenderResult> {
   const m = runner.bundle.manifest;
   const started = performance.now();
@@ -105,7 +112,15 @@ export async function renderFoley(
     options.onProgress?.({ framesDone, framesTotal: options.framesTotalEstimate ?? null });
 
   const chunks = await lastValueFrom(
-    from(timed(readVideoFrames(input, m.video), decode)).pipe(
+    from(
+      timed(
+        readVideoFrames(input, m.video, {
+          allowPartial: settings.allowPartial,
+          onShortRead: options.onShortRead,
+        }),
+        decode,
+      ),
+    ).pipe(
       toVideoFeatures(new VideoEncoder(runner), {
         chunkFrames: settings.featureChunkFrames ?? (whole ? 50 : windowFrames - overlapFrames),
         contextFrames: m.features.contextFrames,

@@ -1,6 +1,7 @@
 /**
  * `foley render <video> -o <out.wav|out.mp4|out.mkv> [--model DIR] [--steps N] [--cfg W]
- *  [--cg G] [--seed S] [--window F --overlap F] [--codec aac|opus] [--device cpu|cuda|auto]`
+ *  [--cg G] [--seed S] [--window F --overlap F] [--codec aac|opus] [--device cpu|cuda|auto]
+ *  [--allow-partial]`
  */
 
 import { type RenderResult, renderFoley, WHOLE_CLIP } from '../../pipelines/render.js';
@@ -34,6 +35,8 @@ export const RENDER_USAGE = `usage: foley render <video> -o <out.wav|out.mp4|out
   --codec C         aac or opus (mkv only; default opus for mkv, aac for mp4)
   --device D        cpu (default), cuda or auto
   --threads N       intra-op threads (default 2)
+  --allow-partial   render an input that ends before its stated duration (cut or
+                    damaged) instead of failing with exit 4
   --quiet           no progress bar or summary`;
 
 export interface RenderCommandOutput {
@@ -62,6 +65,7 @@ export async function renderCommand(argv: string[]): Promise<RenderCommandOutput
     output: { type: 'string', short: 'o' },
     codec: { type: 'string' },
     quiet: { type: 'boolean', short: 'q' },
+    'allow-partial': { type: 'boolean' },
   });
   if (values.help) {
     process.stdout.write(`${RENDER_USAGE}\n`);
@@ -114,18 +118,28 @@ export async function renderCommand(argv: string[]): Promise<RenderCommandOutput
   });
   const loadMs = performance.now() - loadStarted;
   const bar = new ProgressBar({ label: 'render' });
+  let shortReadWarning = '';
   try {
     const result = await renderFoley(
       video,
       runner,
-      { generation: { ...generation, unet: generation.unet }, windowFrames, overlapFrames },
+      {
+        generation: { ...generation, unet: generation.unet },
+        windowFrames,
+        overlapFrames,
+        allowPartial: values['allow-partial'] === true,
+      },
       {
         framesTotalEstimate: framesEstimate,
         onProgress: (p) => p.framesTotal && bar.update(p.framesDone / p.framesTotal),
+        onShortRead: (s) => {
+          shortReadWarning = `foley render: warning: [media:${video}] ends at ${s.readSeconds.toFixed(2)} s of its stated ${s.statedSeconds.toFixed(2)} s; rendered what was read (--allow-partial)\n`;
+        },
       },
     );
     bar.update(1);
     bar.close();
+    process.stderr.write(shortReadWarning);
     const muxStarted = performance.now();
     await writeFoleyOutput({
       outputPath: output,

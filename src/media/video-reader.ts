@@ -30,6 +30,33 @@ export interface VideoInfo {
   streamIndex: number;
 }
 
+/** What a short read found: the frames read against the duration the container states. */
+export interface ShortRead {
+  readSeconds: number;
+  frames: number;
+  statedSeconds: number;
+  /** Where the stated duration comes from: the video stream's own, or the whole container's. */
+  statedBy: 'stream' | 'container';
+}
+
+export interface ReadVideoOptions {
+  /**
+   * Accept an input that ends well before its stated duration (cut or damaged). Off: such an
+   * input is an error. On: `onShortRead` hears about it and the frames read are kept.
+   */
+  allowPartial?: boolean;
+  onShortRead?: (shortRead: ShortRead) => void;
+}
+
+/**
+ * How far short of the stated duration a complete input may end: a few frames of the target
+ * rate for the fps filter's rounding, more when the duration is the container's (an audio
+ * track may run past the video).
+ */
+export function shortReadToleranceSeconds(fps: number, statedBy: ShortRead['statedBy']): number {
+  return Math.max(3 / fps, statedBy === 'stream' ? 0.25 : 1);
+}
+
 function isUrl(input: string): boolean {
   return /^[a-z][a-z0-9+.-]*:\/\//i.test(input);
 }
@@ -70,7 +97,11 @@ export function conversionFilter(geometry: VideoGeometry): string {
  * responsive (live RTP) should decode elsewhere. Throws MediaInputError for a missing, unreadable,
  * corrupt or truncated input, or one without a video stream, naming the input.
  */
-export async function* readVideoFrames(input: string, geometry: VideoGeometry): AsyncGenerator<RgbFrame> {
+export async function* readVideoFrames(
+  input: string,
+  geometry: VideoGeometry,
+  options: ReadVideoOptions = {},
+): AsyncGenerator<RgbFrame> {
   const demuxer = await openInput(input);
   let decoder: Decoder | undefined;
   let filter: FilterAPI | undefined;
@@ -112,6 +143,24 @@ export async function* readVideoFrames(input: string, geometry: VideoGeometry): 
     }
     if (decoded === 0)
       throw new MediaInputError(`[media:${input}] video stream decoded to no frames (corrupt or truncated)`);
+    const stated = statedDuration(demuxer, stream);
+    const readSeconds = decoded / geometry.fps;
+    if (stated && stated.seconds - readSeconds > shortReadToleranceSeconds(geometry.fps, stated.by)) {
+      const shortRead: ShortRead = {
+        readSeconds,
+        frames: decoded,
+        statedSeconds: stated.seconds,
+        statedBy: stated.by,
+      };
+      if (!options.allowPartial) {
+        throw new MediaInputError(
+          `[media:${input}] is truncated or damaged: read ${readSeconds.toFixed(2)} s of video ` +
+            `(${decoded} frames at ${geometry.fps} fps), the ${stated.by === 'stream' ? "video stream's" : "container's"} ` +
+            `stated duration is ${stated.seconds.toFixed(2)} s; pass --allow-partial to render what was read`,
+        );
+      }
+      options.onShortRead?.(shortRead);
+    }
   } finally {
     filter?.close();
     decoder?.close();
@@ -119,13 +168,29 @@ export async function* readVideoFrames(input: string, geometry: VideoGeometry): 
   }
 }
 
+/** The video's duration as the file states it: its stream's own, else the container's. */
+function statedDuration(
+  demuxer: Demuxer,
+  stream: NonNullable<ReturnType<Demuxer['video']>>,
+): { seconds: number; by: ShortRead['statedBy'] } | null {
+  const tb = stream.timeBase;
+  if (stream.duration > 0n && tb.den > 0) {
+    return { seconds: (Number(stream.duration) * tb.num) / tb.den, by: 'stream' };
+  }
+  const container = demuxer.duration;
+  return typeof container === 'number' && Number.isFinite(container) && container > 0
+    ? { seconds: container, by: 'container' }
+    : null;
+}
+
 /** Reads the whole video into one frame-major buffer [frames, H, W, 3]. */
 export async function readAllVideoFrames(
   input: string,
   geometry: VideoGeometry,
+  options: ReadVideoOptions = {},
 ): Promise<{ frames: Uint8Array; frameCount: number }> {
   const chunks: Uint8Array[] = [];
-  for await (const frame of readVideoFrames(input, geometry)) chunks.push(frame.data);
+  for await (const frame of readVideoFrames(input, geometry, options)) chunks.push(frame.data);
   const frameBytes = geometry.width * geometry.height * 3;
   const frames = new Uint8Array(chunks.length * frameBytes);
   chunks.forEach((c, i) => frames.set(c, i * frameBytes));

@@ -16,6 +16,7 @@ import { decodeWav } from '../../src/media/wav-file.js';
 import { packageRoot } from '../../src/models/bundle.js';
 import { makeMediaFixtures, TINY_BUNDLE_DIR } from '../helpers/media-fixtures.js';
 import { brokenBundleCopy } from '../helpers/tiny-bundle.js';
+import { cutAtPacketBoundary } from '../media/cut-input.js';
 
 const run = promisify(execFile);
 const CLI = join(packageRoot(), 'dist', 'src', 'cli', 'main.js');
@@ -94,6 +95,24 @@ describe('foley render', () => {
       assert.equal(existsSync(out), false);
       assert.deepEqual(tmpFiles(), []);
     }
+  });
+
+  it('exits 4 for an input cut cleanly short of its stated duration, and renders what was read with --allow-partial', async () => {
+    const cut = join(f.dir, 'cut.mp4');
+    await cutAtPacketBoundary(f.clip, cut, 0.5);
+    const out = join(f.dir, 'cut.wav');
+    const r = await foley(['render', cut, '-o', out, '--model', TINY_BUNDLE_DIR]);
+    assert.equal(r.code, 4, r.stderr);
+    assert.match(
+      r.stderr,
+      /\[media:.*cut\.mp4\] is truncated or damaged: read 0\.\d\d s of video \((\d+) frames at 25 fps\), the video stream's stated duration is 2\.00 s/,
+    );
+    assert.equal(existsSync(out), false);
+    const partial = await foley(['render', cut, '-o', out, '--model', TINY_BUNDLE_DIR, '--allow-partial']);
+    assert.equal(partial.code, 0, partial.stderr);
+    const frames = Number(/\((\d+) frames at 25 fps\)/.exec(r.stderr)![1]);
+    assert.equal(decodeWav(readFileSync(out)).samples.length, frames * 640);
+    assert.match(partial.stderr, /warning: \[media:.*cut\.mp4\] ends at 0\.\d\d s of its stated 2\.00 s/);
   });
 
   it('exits 3 for a missing model folder and for a bundle with a mismatched shape', async () => {

@@ -1,8 +1,15 @@
 import assert from 'node:assert/strict';
+import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { MediaInputError } from '../../src/errors.js';
-import { conversionFilter, probeVideo, readAllVideoFrames } from '../../src/media/video-reader.js';
+import {
+  conversionFilter,
+  probeVideo,
+  readAllVideoFrames,
+  type ShortRead,
+} from '../../src/media/video-reader.js';
 import { makeMediaFixtures } from '../helpers/media-fixtures.js';
+import { cutAtPacketBoundary } from './cut-input.js';
 
 const geometry = { fps: 25, width: 96, height: 96 };
 
@@ -41,6 +48,37 @@ describe('readVideoFrames', () => {
       readAllVideoFrames(`${f.dir}/missing.mp4`, geometry),
       /missing\.mp4\] file not found/,
     );
+  });
+
+  it('reports an input cut cleanly at a packet boundary with the seconds read and stated, unless partial reads are allowed', async () => {
+    const cut = join(f.dir, 'cut-half.mp4');
+    await cutAtPacketBoundary(f.clip, cut, 0.5);
+    await assert.rejects(readAllVideoFrames(cut, geometry), (e: unknown) => {
+      assert.ok(e instanceof MediaInputError);
+      assert.match(
+        e.message,
+        /\[media:.*cut-half\.mp4\] is truncated or damaged: read 0\.\d\d s of video \(\d+ frames at 25 fps\), the video stream's stated duration is 2\.00 s; pass --allow-partial/,
+      );
+      return true;
+    });
+    const heard: ShortRead[] = [];
+    const { frameCount } = await readAllVideoFrames(cut, geometry, {
+      allowPartial: true,
+      onShortRead: (s) => heard.push(s),
+    });
+    assert.ok(frameCount > 10 && frameCount < 40, `${frameCount} frames`);
+    assert.deepEqual(heard, [
+      { readSeconds: frameCount / 25, frames: frameCount, statedSeconds: 2, statedBy: 'stream' },
+    ]);
+  });
+
+  it("accepts whole inputs whose stated duration is the container's (Matroska)", async () => {
+    const heard: ShortRead[] = [];
+    const { frameCount } = await readAllVideoFrames(f.oddClip, geometry, {
+      onShortRead: (s) => heard.push(s),
+    });
+    assert.equal(frameCount, 30);
+    assert.deepEqual(heard, []);
   });
 
   it('probes the duration and size of the stream', async () => {
