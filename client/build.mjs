@@ -1,7 +1,7 @@
 // Bundles the pages' scripts into client/dist with esbuild (devDependency).
-import { build } from 'esbuild';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
 
 const here = dirname(fileURLToPath(import.meta.url));
 export async function buildClient() {

@@ -7,7 +7,10 @@ cd "$ROOT"
 bash scripts/setup.sh
 
 echo "test: lint (biome)"
-npx biome check src pipelines test
+npx biome check src pipelines test client
+
+echo "test: typecheck (client pages)"
+npx tsc -p client/tsconfig.json
 
 echo "test: typecheck"
 npx tsc -p tsconfig.json --noEmit

@@ -3,19 +3,63 @@
  * opus-recorder's decoder worker, played through a jitter-buffer AudioWorklet.
  * Starts without a gesture (OBS allows autoplay), shows connection state and a
  * level meter, and reconnects by itself. URL: ?room=NAME&token=TOKEN[&buffer=60]
+ *
+ * It measures what it adds to the sync offset (from a packet's earliest arrival to the
+ * moment its audio reaches the output) and reports it to the server, which adds it to
+ * the room's sync offset that every page shows.
  */
-import { pageParams, socketUrl, type RoomStatus } from './signaling.js';
+import type { JitterBufferInput, JitterBufferRecording, JitterBufferReport } from './jitter-worklet.js';
+import { roomWords } from './room-status.js';
+import { DEFAULT_REQUEST_TIMEOUT_MS, type PageRoomStatus, pageParams, socketUrl } from './signaling.js';
 
 const $ = (id: string) => document.getElementById(id)!;
 const { params } = pageParams();
 const targetMs = Number(params.get('buffer') ?? 60);
 const record = params.get('record') === '1';
+const SAMPLE_RATE = 48000;
+/** Samples per Opus packet the server sends (20 ms). */
+const PACKET_SAMPLES = 960;
+/** Arrivals the earliest-arrival line is taken over, ms. */
+const ARRIVAL_WINDOW_MS = 2000;
+/** How often the measured playout latency is averaged and reported, ms. */
+const REPORT_EVERY_MS = 1000;
 
-interface Recording { wallMs: number; samples: Float32Array }
+interface Recording {
+  /** Epoch ms at which the block's first sample reached the output. */
+  wallMs: number;
+  samples: Float32Array;
+  /** Per render quantum (128 samples): the granule it started at (NaN: silence), and its rate. */
+  granules: Float64Array;
+  rates: Float32Array;
+}
+
 const state = {
-  connection: 'connecting', room: null as RoomStatus | null, pages: 0, decodedBlocks: 0,
-  bufferedMs: 0, underruns: 0, level: 0, playing: false, audioState: 'suspended', reconnects: 0,
-  jitterTargetMs: targetMs, outputLatencyMs: 0,
+  connection: 'connecting',
+  error: '',
+  room: null as PageRoomStatus | null,
+  pages: 0,
+  decodedBlocks: 0,
+  bufferedMs: 0,
+  /** The jitter buffer's average fill, ms. */
+  averageFillMs: 0,
+  playbackRate: 1,
+  underruns: 0,
+  droppedMs: 0,
+  level: 0,
+  playing: false,
+  audioState: 'suspended',
+  reconnects: 0,
+  jitterTargetMs: targetMs,
+  /** AudioContext baseLatency + outputLatency, ms. */
+  outputLatencyMs: 0,
+  /** Measured: from a packet's earliest arrival to its audio at the output, ms (null until playing). */
+  addedMs: null as number | null,
+  /** Reports sent to the server. */
+  latencyReports: 0,
+  /** Opus pre-skip of the stream (codec delay), samples. */
+  preSkip: 0,
+  /** What the page shows as "Sync offset". */
+  syncOffset: '—',
   recordings: [] as Recording[],
 };
 (window as unknown as { __obs: typeof state }).__obs = state;
@@ -23,97 +67,257 @@ const state = {
 let ctx: AudioContext | null = null;
 let node: AudioWorkletNode | null = null;
 let decoder: Worker | null = null;
+let socket: WebSocket | null = null;
 
-function totalOffsetMs(): number | null {
-  if (!state.room || state.room.offsetMs === null) return null;
-  return Math.round(state.room.offsetMs + targetMs + state.outputLatencyMs);
+// ---- the stream clock: where each granule was due -------------------------------------
+
+/** Per audio page: arrival (performance ms) minus its first sample's granule time. */
+let arrivalLines: Array<{ atMs: number; lineMs: number }> = [];
+let lastGranule: number | null = null;
+/** Granule of the first decoded sample of this connection. */
+let decodeBaseGranule: number | null = null;
+let decodedSamples = 0;
+let addedSamples: number[] = [];
+
+/** Earliest arrival line: a packet starting at granule g could arrive at line + g/48 at best. */
+function arrivalLineMs(): number | null {
+  let line: number | null = null;
+  for (const a of arrivalLines) if (line === null || a.lineMs < line) line = a.lineMs;
+  return line;
+}
+
+function onOggPage(page: Uint8Array): void {
+  if (page.length < 27 || page[0] !== 0x4f || page[1] !== 0x67 || page[2] !== 0x67 || page[3] !== 0x53)
+    return;
+  const view = new DataView(page.buffer, page.byteOffset, page.byteLength);
+  const granule = Number(view.getBigInt64(6, true));
+  const payload = 27 + page[26]!;
+  const magic = String.fromCharCode(...page.subarray(payload, payload + 8));
+  if (magic === 'OpusHead') {
+    state.preSkip = view.getUint16(payload + 10, true);
+    return;
+  }
+  if (magic === 'OpusTags') return;
+  const now = performance.now();
+  const startGranule =
+    lastGranule !== null && granule - lastGranule <= PACKET_SAMPLES * 4
+      ? lastGranule
+      : granule - PACKET_SAMPLES;
+  lastGranule = granule;
+  decodeBaseGranule ??= startGranule;
+  arrivalLines.push({ atMs: now, lineMs: now - (startGranule * 1000) / SAMPLE_RATE });
+  while (arrivalLines.length && arrivalLines[0]!.atMs < now - ARRIVAL_WINDOW_MS) arrivalLines.shift();
+}
+
+/** Performance-clock ms at which context frame `frame` reaches the output. */
+function outputTimeOfFrame(frame: number): number {
+  const c = ctx!;
+  const ts = c.getOutputTimestamp();
+  if (ts.performanceTime !== undefined && ts.contextTime !== undefined && ts.performanceTime > 0)
+    return ts.performanceTime + (frame / c.sampleRate - ts.contextTime) * 1000;
+  return performance.now() + (frame / c.sampleRate - c.currentTime) * 1000 + state.outputLatencyMs;
+}
+
+function onReport(r: JitterBufferReport): void {
+  state.level = r.level.rms;
+  state.bufferedMs = r.bufferedMs;
+  state.averageFillMs = r.averageFillMs;
+  state.playbackRate = r.playbackRate;
+  state.underruns = r.underruns;
+  state.droppedMs = r.droppedMs;
+  state.playing = r.playing;
+  state.outputLatencyMs = ((ctx?.baseLatency ?? 0) + (ctx?.outputLatency ?? 0)) * 1000;
+  const line = arrivalLineMs();
+  if (r.granule !== null && line !== null && ctx) {
+    const dueMs = line + ((r.granule - state.preSkip) * 1000) / SAMPLE_RATE;
+    addedSamples.push(outputTimeOfFrame(r.frame) - dueMs);
+  }
+  show();
+}
+
+function reportPlayoutLatency(): void {
+  if (addedSamples.length > 0) {
+    state.addedMs = addedSamples.reduce((a, b) => a + b, 0) / addedSamples.length;
+    addedSamples = [];
+  } else if (!state.playing) {
+    state.addedMs = null;
+  }
+  if (state.addedMs !== null && socket?.readyState === WebSocket.OPEN && state.connection === 'connected') {
+    socket.send(
+      JSON.stringify({ id: null, case: 'playoutLatency', value: { addedMs: Math.round(state.addedMs) } }),
+    );
+    state.latencyReports++;
+  }
+  show();
+}
+
+// ---- display --------------------------------------------------------------------------
+
+function syncOffsetWords(): string {
+  const room = state.room;
+  if (!room || room.offsetMs === null) return '—';
+  const added = state.addedMs === null ? null : Math.round(state.addedMs);
+  const total =
+    typeof room.syncOffsetMs === 'number'
+      ? Math.round(room.syncOffsetMs)
+      : added === null
+        ? null
+        : room.offsetMs + added;
+  if (total === null) return `${room.offsetMs} ms at the server (this page is not playing yet)`;
+  const page =
+    added === null
+      ? 'this page: not playing'
+      : `this page ${added}: buffer ${Math.round(state.averageFillMs)}, output ${Math.round(state.outputLatencyMs)}`;
+  return `${total} ms (server ${room.offsetMs} + ${page})`;
 }
 
 function show(): void {
-  $('connection').textContent = state.connection;
-  $('connection').className = state.connection === 'connected' ? 'ok' : 'warn';
-  $('room').textContent = state.room ? `${state.room.room}: ${state.room.state}${state.room.level ? ` (${state.room.level})` : ''}` : '—';
-  const offset = totalOffsetMs();
-  $('offset').textContent = offset === null ? '—' : `${offset} ms (server ${state.room!.offsetMs} + buffer ${targetMs} + output ${Math.round(state.outputLatencyMs)})`;
-  $('audio').textContent = `${state.audioState}${state.playing ? ', playing' : ''}; buffered ${state.bufferedMs.toFixed(0)} ms; underruns ${state.underruns}`;
+  state.syncOffset = syncOffsetWords();
+  $('connection').textContent = state.error ? `${state.connection} (${state.error})` : state.connection;
+  $('connection').className = state.connection === 'connected' && !state.error ? 'ok' : 'warn';
+  $('room').textContent = state.room
+    ? `${state.room.room}: ${roomWords(state.room)}${state.room.level ? ` (quality: ${state.room.level})` : ''}`
+    : '—';
+  $('offset').textContent = state.syncOffset;
+  $('audio').textContent =
+    `${state.audioState}${state.playing ? ', playing' : ''}; buffered ${state.bufferedMs.toFixed(0)} ms ` +
+    `(target ${targetMs}, average ${state.averageFillMs.toFixed(0)}); underruns ${state.underruns}`;
   const db = state.level > 0 ? 20 * Math.log10(state.level) : -100;
   ($('meter') as HTMLElement).style.width = `${Math.max(0, Math.min(100, ((db + 60) / 60) * 100))}%`;
   $('start').style.display = state.audioState === 'running' ? 'none' : 'inline-block';
 }
 
+// ---- audio ----------------------------------------------------------------------------
+
 async function setupAudio(): Promise<void> {
-  ctx = new AudioContext({ sampleRate: 48000, latencyHint: 'interactive' });
-  await ctx.audioWorklet.addModule('/dist/jitter-worklet.js');
-  node = new AudioWorkletNode(ctx, 'jitter-buffer', {
-    numberOfInputs: 0, numberOfOutputs: 1, outputChannelCount: [2],
-    processorOptions: { targetMs, maxExtraMs: 120, record },
+  const context = new AudioContext({ sampleRate: SAMPLE_RATE, latencyHint: 'interactive' });
+  ctx = context;
+  await context.audioWorklet.addModule('/dist/jitter-worklet.js');
+  const worklet = new AudioWorkletNode(context, 'jitter-buffer', {
+    numberOfInputs: 0,
+    numberOfOutputs: 1,
+    outputChannelCount: [2],
+    processorOptions: { targetMs, maxExtraMs: 100, record },
   });
-  node.port.onmessage = (event) => {
-    const d = event.data as { level?: { rms: number; peak: number }; bufferedMs?: number; underruns?: number; playing?: boolean;
-      recorded?: { startFrame: number; samples: Float32Array } };
-    if (d.recorded && ctx) {
-      // Map the block's context frame to wall-clock time when it reaches the output.
-      const ts = ctx.getOutputTimestamp();
-      const frameSec = d.recorded.startFrame / ctx.sampleRate;
-      const perfMs = ts.performanceTime && ts.contextTime !== undefined && ts.performanceTime > 0
-        ? ts.performanceTime + (frameSec - ts.contextTime) * 1000
-        : performance.now() + (frameSec - ctx.currentTime) * 1000 + (ctx.baseLatency + (ctx.outputLatency || 0)) * 1000;
-      state.recordings.push({ wallMs: performance.timeOrigin + perfMs, samples: d.recorded.samples });
-      return;
-    }
-    if (d.level) state.level = d.level.rms;
-    state.bufferedMs = d.bufferedMs ?? 0;
-    state.underruns = d.underruns ?? 0;
-    state.playing = d.playing ?? false;
-    state.outputLatencyMs = ((ctx?.baseLatency ?? 0) + (ctx?.outputLatency ?? 0)) * 1000;
+  node = worklet;
+  worklet.port.onmessage = (event: MessageEvent<JitterBufferReport | JitterBufferRecording>) => {
+    const d = event.data;
+    if (d.case === 'report') onReport(d);
+    else
+      state.recordings.push({
+        wallMs: performance.timeOrigin + outputTimeOfFrame(d.startFrame),
+        samples: d.samples,
+        granules: d.granules,
+        rates: d.rates,
+      });
+  };
+  worklet.connect(context.destination);
+  context.onstatechange = () => {
+    state.audioState = context.state;
     show();
   };
-  node.connect(ctx.destination);
-  ctx.onstatechange = () => { state.audioState = ctx!.state; show(); };
-  try { await ctx.resume(); } catch { /* needs a gesture outside OBS: the Start button */ }
-  state.audioState = ctx.state;
+  try {
+    await context.resume();
+  } catch {
+    /* needs a gesture outside OBS: the Start button */
+  }
+  state.audioState = context.state;
+  setInterval(reportPlayoutLatency, REPORT_EVERY_MS);
+}
+
+function post(message: JitterBufferInput, transfer: Transferable[] = []): void {
+  node?.port.postMessage(message, transfer);
 }
 
 function startDecoder(): Worker {
   const worker = new Worker('/vendor/decoderWorker.min.js');
-  worker.postMessage({ command: 'init', decoderSampleRate: 48000, outputBufferSampleRate: 48000, bufferLength: 960, numberOfChannels: 1 });
+  worker.postMessage({
+    command: 'init',
+    decoderSampleRate: SAMPLE_RATE,
+    outputBufferSampleRate: SAMPLE_RATE,
+    bufferLength: PACKET_SAMPLES,
+    numberOfChannels: 1,
+  });
   worker.onmessage = (event: MessageEvent<Float32Array[] | null>) => {
-    if (!event.data || !node) return;
+    if (!event.data || decodeBaseGranule === null) return;
     state.decodedBlocks++;
     const pcm = event.data[0]!;
-    node.port.postMessage({ pcm }, [pcm.buffer]);
+    const granule = decodeBaseGranule + decodedSamples;
+    decodedSamples += pcm.length;
+    post({ pcm, granule }, [pcm.buffer]);
   };
   return worker;
 }
 
+// ---- connection -----------------------------------------------------------------------
+
 let backoffMs = 500;
 function connect(): void {
   state.connection = 'connecting';
+  state.error = '';
   show();
   const ws = new WebSocket(socketUrl('/listen'));
+  socket = ws;
   ws.binaryType = 'arraybuffer';
-  // A fresh decoder per connection: the stream restarts with its header pages.
+  // A fresh decoder and stream clock per connection: the stream restarts with its header pages.
   decoder?.terminate();
   decoder = startDecoder();
-  node?.port.postMessage({ reset: true });
-  let fatal = false;
-  ws.onopen = () => { state.connection = 'connected'; backoffMs = 500; show(); };
+  post({ reset: true });
+  arrivalLines = [];
+  lastGranule = null;
+  decodeBaseGranule = null;
+  decodedSamples = 0;
+  addedSamples = [];
+  let welcomed = false;
+  let refused = false;
+  let welcomeTimer: ReturnType<typeof setTimeout> | undefined;
+  ws.onopen = () => {
+    state.connection = 'waiting for the server';
+    show();
+    welcomeTimer = setTimeout(() => {
+      state.error = `no welcome from the server within ${DEFAULT_REQUEST_TIMEOUT_MS} ms`;
+      ws.close();
+    }, DEFAULT_REQUEST_TIMEOUT_MS);
+  };
   ws.onmessage = (event) => {
-    if (typeof event.data === 'string') {
-      try {
-        const m = JSON.parse(event.data) as { case: string; value: RoomStatus & { code?: string; message?: string; status?: RoomStatus } };
-        if (m.case === 'status') state.room = m.value;
-        else if (m.case === 'welcome') state.room = m.value.status!;
-        else if (m.case === 'error') { state.connection = `error: ${m.value.message}`; fatal = m.value.code === 'NOT_ALLOWED'; }
-      } catch { /* ignore */ }
+    if (typeof event.data !== 'string') {
+      state.pages++;
+      const page = new Uint8Array(event.data as ArrayBuffer);
+      onOggPage(page);
+      decoder!.postMessage({ command: 'decode', pages: page });
+      return;
+    }
+    let m: { case: string; value: unknown };
+    try {
+      m = JSON.parse(event.data) as { case: string; value: unknown };
+    } catch {
+      return;
+    }
+    if (m.case === 'welcome') {
+      welcomed = true;
+      clearTimeout(welcomeTimer);
+      state.connection = 'connected';
+      state.error = '';
+      backoffMs = 500;
+      state.room = (m.value as { status: PageRoomStatus }).status;
+    } else if (m.case === 'status') {
+      state.room = m.value as PageRoomStatus;
+    } else if (m.case === 'error') {
+      const e = m.value as { code: string; message: string };
+      state.error = `${e.code}: ${e.message}`;
+      // Before the welcome, an error is the server refusing this page; after it, a note.
+      refused = !welcomed;
+    }
+    show();
+  };
+  ws.onclose = (event) => {
+    clearTimeout(welcomeTimer);
+    if (socket === ws) socket = null;
+    if (refused || event.code === 4401 || event.code === 4400) {
+      state.connection = `refused: ${event.reason || state.error || 'bad token'}`;
       show();
       return;
     }
-    state.pages++;
-    decoder!.postMessage({ command: 'decode', pages: new Uint8Array(event.data as ArrayBuffer) });
-  };
-  ws.onclose = (event) => {
-    if (fatal || event.code === 4401 || event.code === 4400) { state.connection = `refused: ${event.reason || 'bad token'}`; show(); return; }
     state.connection = `reconnecting in ${backoffMs} ms`;
     state.reconnects++;
     show();
@@ -123,5 +327,8 @@ function connect(): void {
 }
 
 $('start').addEventListener('click', () => void ctx?.resume());
-void setupAudio().then(connect, (error: Error) => { state.connection = `audio failed: ${error.message}`; show(); });
+void setupAudio().then(connect, (error: Error) => {
+  state.connection = `audio failed: ${error.message}`;
+  show();
+});
 show();

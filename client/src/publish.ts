@@ -1,47 +1,89 @@
-/** Publisher page: camera or screen → mediasoup-client → the room; shows the foley offset. */
+/** Publisher page: camera or screen → mediasoup-client → the room; shows the room's state and sync offset. */
 import { Device } from 'mediasoup-client';
-import { pageParams, Signaling, SignalingError, socketUrl, type RoomStatus } from './signaling.js';
+import { roomWords, syncOffsetWords } from './room-status.js';
+import {
+  describeError,
+  type PageRoomStatus,
+  pageParams,
+  Signaling,
+  SignalingError,
+  socketUrl,
+} from './signaling.js';
 
 const $ = (id: string) => document.getElementById(id)!;
-const state = { status: 'connecting', error: '', producerId: '', offsetMs: null as number | null, room: null as RoomStatus | null };
+const state = {
+  status: 'connecting',
+  error: '',
+  producerId: '',
+  /** The server's offset (audio behind the video as it reaches the server), ms. */
+  offsetMs: null as number | null,
+  /** What the page shows as "Sync offset". */
+  syncOffset: '—',
+  room: null as PageRoomStatus | null,
+};
 (window as unknown as { __publisher: typeof state }).__publisher = state;
 
 function show(): void {
+  state.syncOffset = syncOffsetWords(state.room);
   $('status').textContent = state.status;
   $('error').textContent = state.error;
-  $('offset').textContent = state.offsetMs === null ? '—' : `${state.offsetMs} ms`;
-  $('foley').textContent = state.room ? `${state.room.state}${state.room.level ? ` (${state.room.level})` : ''}` : '—';
+  $('offset').textContent = state.syncOffset;
+  $('foley').textContent = state.room
+    ? `${roomWords(state.room)}${state.room.level ? ` (quality: ${state.room.level})` : ''}`
+    : '—';
 }
 
 async function publish(source: 'camera' | 'screen'): Promise<void> {
   const { params } = pageParams();
   const codecName = (params.get('codec') ?? 'vp8').toLowerCase();
   const signaling = new Signaling(socketUrl('/ws', { role: 'publish' }));
-  signaling.onStatus = (s) => { state.room = s; if (s.offsetMs !== null) state.offsetMs = s.offsetMs; show(); };
-  signaling.onError = (code, message) => { state.error = `${code}: ${message}`; show(); };
-  signaling.onClose = (code, reason) => { state.status = `disconnected (${code}${reason ? ` ${reason}` : ''})`; show(); };
+  signaling.onStatus = (s) => {
+    state.room = s;
+    if (s.offsetMs !== null) state.offsetMs = s.offsetMs;
+    show();
+  };
+  signaling.onError = (code, message) => {
+    state.error = `${code}: ${message}`;
+    show();
+  };
+  signaling.onClose = (code, reason) => {
+    state.status = `disconnected (${code}${reason ? ` ${reason}` : ''})`;
+    show();
+  };
   await signaling.opened;
-  state.status = 'connected'; show();
+  state.status = 'connected';
+  show();
 
   const { rtpCapabilities } = await signaling.request('getRouterRtpCapabilities', {});
   const device = new Device();
   await device.load({ routerRtpCapabilities: rtpCapabilities as never });
   const t = await signaling.request('createTransport', { direction: 'send' });
   const transport = device.createSendTransport({
-    id: t.id, iceParameters: t.iceParameters as never, iceCandidates: t.iceCandidates as never, dtlsParameters: t.dtlsParameters as never,
+    id: t.id,
+    iceParameters: t.iceParameters as never,
+    iceCandidates: t.iceCandidates as never,
+    dtlsParameters: t.dtlsParameters as never,
   });
   transport.on('connect', ({ dtlsParameters }, callback, errback) => {
-    signaling.request('connectTransport', { transportId: transport.id, dtlsParameters }).then(() => callback(), errback);
+    signaling
+      .request('connectTransport', { transportId: transport.id, dtlsParameters })
+      .then(() => callback(), errback);
   });
   transport.on('produce', ({ rtpParameters }, callback, errback) => {
-    signaling.request('produce', { transportId: transport.id, kind: 'video', rtpParameters })
-      .then((r) => { state.offsetMs = r.offsetMs; callback({ id: r.producerId }); }, errback);
+    signaling.request('produce', { transportId: transport.id, kind: 'video', rtpParameters }).then((r) => {
+      state.offsetMs = r.offsetMs;
+      callback({ id: r.producerId });
+    }, errback);
   });
-  transport.on('connectionstatechange', (s) => { state.status = `transport ${s}`; show(); });
+  transport.on('connectionstatechange', (s) => {
+    state.status = `transport ${s}`;
+    show();
+  });
 
-  const stream = source === 'screen'
-    ? await navigator.mediaDevices.getDisplayMedia({ video: { frameRate: 25 } })
-    : await navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 480, frameRate: 25 } });
+  const stream =
+    source === 'screen'
+      ? await navigator.mediaDevices.getDisplayMedia({ video: { frameRate: 25 } })
+      : await navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 480, frameRate: 25 } });
   const track = stream.getVideoTracks()[0]!;
   ($('preview') as HTMLVideoElement).srcObject = stream;
   const codec = device.rtpCapabilities.codecs?.find((c) => c.mimeType.toLowerCase() === `video/${codecName}`);
@@ -54,8 +96,8 @@ async function publish(source: 'camera' | 'screen'): Promise<void> {
 
 function start(source: 'camera' | 'screen'): void {
   state.error = '';
-  publish(source).catch((error: Error) => {
-    state.error = error instanceof SignalingError ? `${error.code}: ${error.message}` : error.message;
+  publish(source).catch((error: unknown) => {
+    state.error = describeError(error);
     state.status = 'failed';
     show();
   });

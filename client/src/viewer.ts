@@ -1,16 +1,34 @@
 /** Viewer page: consumes the room's foley producer over WebRTC and plays it. */
-import { Device } from 'mediasoup-client';
 import type { types } from 'mediasoup-client';
-import { Signaling, SignalingError, socketUrl, type RoomStatus } from './signaling.js';
+import { Device } from 'mediasoup-client';
+import { roomWords } from './room-status.js';
+import { describeError, type PageRoomStatus, Signaling, socketUrl } from './signaling.js';
 
 const $ = (id: string) => document.getElementById(id)!;
-const state = { status: 'connecting', error: '', consumerId: '', producerId: '', packetsReceived: 0, bytesReceived: 0, audioLevel: 0 };
+const state = {
+  status: 'connecting',
+  error: '',
+  room: null as PageRoomStatus | null,
+  consumerId: '',
+  producerId: '',
+  packetsReceived: 0,
+  bytesReceived: 0,
+  audioLevel: 0,
+};
 (window as unknown as { __viewer: typeof state }).__viewer = state;
 
 function show(): void {
   $('status').textContent = state.status;
+  $('room').textContent = roomWords(state.room);
   $('error').textContent = state.error;
   $('stats').textContent = `${state.packetsReceived} packets, ${state.bytesReceived} bytes`;
+}
+
+interface InboundRtpStats {
+  type: string;
+  packetsReceived?: number;
+  bytesReceived?: number;
+  audioLevel?: number;
 }
 
 async function main(): Promise<void> {
@@ -20,49 +38,81 @@ async function main(): Promise<void> {
   let device: Device | null = null;
   let consuming = false;
 
-  const consume = async (status: RoomStatus) => {
-    if (!device || !transport || consuming || !status.foleyProducerId || status.foleyProducerId === state.producerId) return;
+  const consume = async (status: PageRoomStatus) => {
+    if (
+      !device ||
+      !transport ||
+      consuming ||
+      !status.foleyProducerId ||
+      status.foleyProducerId === state.producerId
+    )
+      return;
     consuming = true;
     try {
       consumer?.close();
-      const c = await signaling.request('consumeFoley', { transportId: transport.id, rtpCapabilities: device.rtpCapabilities });
-      consumer = await transport.consume({ id: c.consumerId, producerId: c.producerId, kind: 'audio', rtpParameters: c.rtpParameters as never });
+      const c = await signaling.request('consumeFoley', {
+        transportId: transport.id,
+        rtpCapabilities: device.rtpCapabilities,
+      });
+      consumer = await transport.consume({
+        id: c.consumerId,
+        producerId: c.producerId,
+        kind: 'audio',
+        rtpParameters: c.rtpParameters as never,
+      });
       await signaling.request('resumeConsumer', { consumerId: c.consumerId });
       state.consumerId = c.consumerId;
       state.producerId = c.producerId;
+      state.error = '';
       const audio = $('player') as HTMLAudioElement;
       audio.srcObject = new MediaStream([consumer.track]);
-      await audio.play().catch(() => { state.error = 'press play to hear the foley'; });
+      await audio.play().catch(() => {
+        state.error = 'press play to hear the foley';
+      });
       state.status = 'receiving';
     } catch (error) {
-      state.error = error instanceof SignalingError ? `${error.code}: ${error.message}` : (error as Error).message;
+      state.error = describeError(error);
     } finally {
       consuming = false;
       show();
     }
   };
 
-  let lastStatus: RoomStatus | null = null;
-  signaling.onStatus = (s) => { lastStatus = s; void consume(s); };
-  signaling.onClose = (code) => { state.status = `disconnected (${code})`; show(); };
+  signaling.onStatus = (s) => {
+    state.room = s;
+    show();
+    void consume(s);
+  };
+  signaling.onClose = (code) => {
+    state.status = `disconnected (${code})`;
+    show();
+  };
   await signaling.opened;
+  state.status = 'connected';
+  show();
   const { rtpCapabilities } = await signaling.request('getRouterRtpCapabilities', {});
   device = new Device();
   await device.load({ routerRtpCapabilities: rtpCapabilities as never });
   const t = await signaling.request('createTransport', { direction: 'recv' });
-  transport = device.createRecvTransport({
-    id: t.id, iceParameters: t.iceParameters as never, iceCandidates: t.iceCandidates as never, dtlsParameters: t.dtlsParameters as never,
+  const recv = device.createRecvTransport({
+    id: t.id,
+    iceParameters: t.iceParameters as never,
+    iceCandidates: t.iceCandidates as never,
+    dtlsParameters: t.dtlsParameters as never,
   });
-  transport.on('connect', ({ dtlsParameters }, callback, errback) => {
-    signaling.request('connectTransport', { transportId: transport!.id, dtlsParameters }).then(() => callback(), errback);
+  recv.on('connect', ({ dtlsParameters }, callback, errback) => {
+    signaling
+      .request('connectTransport', { transportId: recv.id, dtlsParameters })
+      .then(() => callback(), errback);
   });
+  transport = recv;
   state.status = 'waiting for foley';
   show();
-  if (lastStatus) await consume(lastStatus);
+  if (state.room) await consume(state.room);
   setInterval(async () => {
     if (!consumer) return;
     const stats = await consumer.getStats();
-    stats.forEach((r: { type: string; packetsReceived?: number; bytesReceived?: number; audioLevel?: number }) => {
+    stats.forEach((r: InboundRtpStats) => {
       if (r.type === 'inbound-rtp') {
         state.packetsReceived = r.packetsReceived ?? 0;
         state.bytesReceived = r.bytesReceived ?? 0;
@@ -73,4 +123,8 @@ async function main(): Promise<void> {
   }, 500);
 }
 
-main().catch((error: Error) => { state.error = error.message; state.status = 'failed'; show(); });
+main().catch((error: unknown) => {
+  state.error = describeError(error);
+  state.status = 'failed';
+  show();
+});

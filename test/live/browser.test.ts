@@ -1,7 +1,8 @@
 /**
  * The live path with a real browser: headless Chromium (Debian's) publishes a clip as
- * its fake camera (y4m) through the publisher page; a second page is the OBS browser
- * source and records what it plays; a third consumes the room's foley producer.
+ * its fake camera (y4m) through the publisher page; the OBS browser-source page records
+ * what it plays; the viewer page consumes the room's foley producer. Each order of opening
+ * the pages gets a fresh room (the first page in a room is where a lost request hid).
  * Skips (with the reason) where Chromium is not installed.
  */
 import assert from 'node:assert/strict';
@@ -19,21 +20,60 @@ import { FIXTURES_DIR, TINY_BUNDLE_DIR } from '../helpers/media-fixtures.js';
 const skip = existsSync(CHROMIUM) ? false : `no Chromium at ${CHROMIUM} (apt-get install chromium)`;
 
 /** Polls a page value until `predicate` holds (the page updates on its own events). */
-async function pageUntil<T>(page: Page, read: () => T, predicate: (v: T) => boolean): Promise<T> {
-  if (process.env.FOLEY_TEST_DEBUG && !(page as any).__logged) {
-    (page as any).__logged = true;
-    page.on('console', (m) => process.stderr.write(`page console: ${m.text()}\n`));
-    page.on('pageerror', (e) => process.stderr.write(`page error: ${e.message}\n`));
-  }
+async function pageUntil<T>(
+  page: Page,
+  read: () => T,
+  predicate: (v: T) => boolean,
+  what: string,
+  timeoutMs = 45_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = (await page.evaluate(read)) as T;
-    if (process.env.FOLEY_TEST_DEBUG) process.stderr.write(`${JSON.stringify(value)}\n`);
+    if (process.env.FOLEY_TEST_DEBUG) process.stderr.write(`${what}: ${JSON.stringify(value)}\n`);
     if (predicate(value)) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(value)}`);
     await new Promise((r) => setTimeout(r, 200));
   }
 }
 
-describe('live path in headless Chromium', { skip, timeout: 120_000 }, () => {
+interface PublisherState {
+  status: string;
+  error: string;
+  offsetMs: number | null;
+  syncOffset: string;
+  room: { syncOffsetMs?: number | null } | null;
+}
+interface ViewerState {
+  status: string;
+  error: string;
+  packetsReceived: number;
+}
+interface ObsState {
+  connection: string;
+  reconnects: number;
+  underruns: number;
+  droppedMs: number;
+  averageFillMs: number;
+  error: string;
+  audioState: string;
+  room: { offsetMs: number | null; syncOffsetMs?: number | null } | null;
+  addedMs: number | null;
+  latencyReports: number;
+  syncOffset: string;
+  recordings: Array<{ samples: Float32Array }>;
+}
+const publisherState = () => (globalThis as unknown as { __publisher: PublisherState }).__publisher;
+const viewerState = () => (globalThis as unknown as { __viewer: ViewerState }).__viewer;
+/** The OBS page's state without its recordings (megabytes to serialize on every poll). */
+const obsState = (): Omit<ObsState, 'recordings'> => {
+  const { recordings: _, ...rest } = (globalThis as unknown as { __obs: ObsState }).__obs;
+  return rest;
+};
+
+type PageKind = 'publisher' | 'viewer' | 'obs';
+
+describe('live path in headless Chromium', { skip, timeout: 240_000 }, () => {
   let server: FoleyServer;
   let context: BrowserContext;
   let dir: string;
@@ -70,81 +110,157 @@ describe('live path in headless Chromium', { skip, timeout: 120_000 }, () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('publishes the camera, and the OBS page and a viewer get the foley', async () => {
-    const urls = server.roomUrls('main');
-    const obs = await context.newPage();
-    await obs.goto(`${urls.obs}&record=1`);
-    await pageUntil(
-      obs,
-      () => (globalThis as any).__obs.connection,
-      (c) => c === 'connected',
-    );
+  /** Opens the three pages in `order` in a fresh room; each page is settled before the next opens. */
+  async function openInOrder(room: string, order: PageKind[]): Promise<void> {
+    assert.equal(server.rooms.has(room), false, 'the room is fresh');
+    const urls = server.roomUrls(room);
+    const pages: Partial<Record<PageKind, Page>> = {};
+    try {
+      for (const kind of order) {
+        const page = await context.newPage();
+        pages[kind] = page;
+        if (kind === 'publisher') {
+          await page.goto(urls.publish);
+          const s = await pageUntil(
+            page,
+            publisherState,
+            (s) => s.status === 'publishing' || s.status === 'failed',
+            `${room}: the publisher`,
+          );
+          assert.equal(s.error, '', `${room}: the publisher page shows no error`);
+          assert.equal(s.status, 'publishing');
+          assert.ok(s.offsetMs! > 0 && s.offsetMs! <= 400, `offset ${s.offsetMs}`);
+        } else if (kind === 'viewer') {
+          await page.goto(urls.viewer);
+          const s = await pageUntil(
+            page,
+            viewerState,
+            (s) => s.status === 'waiting for foley' || s.status === 'receiving' || s.status === 'failed',
+            `${room}: the viewer's transport`,
+          );
+          assert.equal(s.error, '', `${room}: the viewer page shows no error`);
+        } else {
+          await page.goto(`${urls.obs}&record=1`);
+          await pageUntil(page, obsState, (s) => s.connection === 'connected', `${room}: the OBS page`);
+        }
+      }
 
-    const publisher = await context.newPage();
-    await publisher.goto(urls.publish);
-    const published = await pageUntil(
-      publisher,
-      () => (globalThis as any).__publisher,
-      (s) => s.status === 'publishing' || s.status === 'failed',
-    );
-    assert.equal(published.error, '');
-    assert.equal(published.status, 'publishing');
-    assert.ok(published.offsetMs > 0 && published.offsetMs <= 400, `offset ${published.offsetMs}`);
+      // The OBS page decodes, plays and records audio that is not silence.
+      const heard = await pageUntil(
+        pages.obs!,
+        () => {
+          const s = (globalThis as unknown as { __obs: ObsState }).__obs;
+          let peak = 0;
+          for (const r of s.recordings) for (const v of r.samples) peak = Math.max(peak, Math.abs(v));
+          return { peak, audioState: s.audioState, error: s.error };
+        },
+        (s) => s.peak > 0.01,
+        `${room}: audio on the OBS page`,
+      );
+      assert.equal(heard.audioState, 'running', 'started without a gesture');
 
-    const viewer = await context.newPage();
-    await viewer.goto(urls.viewer);
+      // The viewer receives the server-side Opus producer over WebRTC.
+      const received = await pageUntil(
+        pages.viewer!,
+        viewerState,
+        (s) => s.packetsReceived >= 50,
+        `${room}: packets at the viewer`,
+      );
+      assert.equal(received.error, '');
 
-    // The OBS page decodes, plays and records audio that is not silence.
-    const heard = await pageUntil(
-      obs,
-      () => {
-        const s = (globalThis as any).__obs;
-        let peak = 0;
-        for (const r of s.recordings) for (const v of r.samples) peak = Math.max(peak, Math.abs(v));
-        return { peak, audioState: s.audioState, decodedBlocks: s.decodedBlocks, room: s.room };
-      },
-      (s) => s.peak > 0.01,
-    );
-    assert.equal(heard.audioState, 'running', 'started without a gesture');
-    assert.equal(heard.room.offsetMs, published.offsetMs, 'the OBS page states the same offset');
+      // Both pages show one sync figure: the server's offset plus what the OBS page measured it adds.
+      const obs = await pageUntil(
+        pages.obs!,
+        obsState,
+        (s) => s.latencyReports >= 2 && typeof s.room?.syncOffsetMs === 'number',
+        `${room}: the OBS page's playout latency in the room's sync offset`,
+      );
+      assert.equal(obs.error, '', 'the server accepts the playout latency reports');
+      const publisher = await pageUntil(
+        pages.publisher!,
+        publisherState,
+        (s) => s.room?.syncOffsetMs === obs.room!.syncOffsetMs,
+        `${room}: the publisher page's sync offset`,
+        10_000,
+      );
+      const total = obs.room!.syncOffsetMs!;
+      assert.ok(
+        Math.abs(total - (obs.room!.offsetMs! + obs.addedMs!)) <= 40,
+        `sync offset ${total} = server ${obs.room!.offsetMs} + page ${obs.addedMs?.toFixed(0)}`,
+      );
+      assert.ok(obs.addedMs! > 0 && obs.addedMs! < 300, `the OBS page adds ${obs.addedMs} ms`);
+      assert.equal(publisher.syncOffset, `${total} ms`);
+      assert.ok(obs.syncOffset.startsWith(`${total} ms`), obs.syncOffset);
 
-    // The viewer receives the server-side Opus producer over WebRTC.
-    const received = await pageUntil(
-      viewer,
-      () => (globalThis as any).__viewer,
-      (s) => s.packetsReceived >= 50,
-    );
-    assert.equal(received.error, '');
+      const attachment = server.rooms.get(room)!.attachment!;
+      assert.ok(attachment.ingestStats.framesDecoded > 25);
+      assert.ok(attachment.pipeline.stats.chunksGenerated > 0);
+    } finally {
+      for (const page of Object.values(pages)) await page.close();
+    }
+  }
 
-    const attachment = server.rooms.get('main')!.attachment!;
-    assert.ok(attachment.ingestStats.framesDecoded > 25);
-    assert.ok(attachment.pipeline.stats.chunksGenerated > 0);
+  it('works with the publisher page opened first in a fresh room', async () => {
+    await openInOrder('publisher-first', ['publisher', 'viewer', 'obs']);
+  });
+
+  it('works with the viewer page opened first in a fresh room', async () => {
+    await openInOrder('viewer-first', ['viewer', 'obs', 'publisher']);
+  });
+
+  it('works with the OBS page opened first in a fresh room', async () => {
+    await openInOrder('obs-first', ['obs', 'publisher', 'viewer']);
+  });
+
+  it('shows a timeout naming the request when the server never replies', { timeout: 30_000 }, async () => {
+    const page = await context.newPage();
+    try {
+      // A signaling socket that opens and then answers nothing.
+      await page.routeWebSocket(/\/ws\?/, () => {});
+      await page.goto(server.roomUrls('silent').publish);
+      const s = await pageUntil(
+        page,
+        publisherState,
+        (s) => s.status === 'failed',
+        'the publisher page to give up',
+        15_000,
+      );
+      assert.match(s.error, /^TIMEOUT: \[getRouterRtpCapabilities\] no reply from the server within \d+ ms$/);
+    } finally {
+      await page.close();
+    }
   });
 
   it('reconnects the OBS page by itself after its socket drops', async () => {
     const obs = await context.newPage();
-    await obs.goto(server.roomUrls('main').obs);
-    await pageUntil(
-      obs,
-      () => (globalThis as any).__obs.connection,
-      (c) => c === 'connected',
-    );
-    for (const client of server.wss.clients) client.terminate();
-    await pageUntil(
-      obs,
-      () => (globalThis as any).__obs,
-      (s) => s.reconnects >= 1 && s.connection === 'connected',
-    );
+    try {
+      await obs.goto(server.roomUrls('main').obs);
+      await pageUntil(obs, obsState, (s) => s.connection === 'connected', 'the OBS page');
+      for (const client of server.wss.clients) client.terminate();
+      await pageUntil(
+        obs,
+        obsState,
+        (s) => s.reconnects >= 1 && s.connection === 'connected',
+        'the OBS page to reconnect',
+      );
+    } finally {
+      await obs.close();
+    }
   });
 
   it('shows a refused connection on a page with a wrong token', { timeout: 30_000 }, async () => {
     const page = await context.newPage();
-    await page.goto(server.roomUrls('main').obs.replace(/token=[^&]+/, 'token=wrong'));
-    const s = await pageUntil(
-      page,
-      () => (globalThis as any).__obs.connection as string,
-      (c) => c.startsWith('refused') || c.startsWith('error'),
-    );
-    assert.match(s, /token/);
+    try {
+      await page.goto(server.roomUrls('main').obs.replace(/token=[^&]+/, 'token=wrong'));
+      const s = await pageUntil(
+        page,
+        () => (globalThis as unknown as { __obs: ObsState }).__obs.connection,
+        (c) => c.startsWith('refused'),
+        'the refusal',
+      );
+      assert.match(s, /token/);
+    } finally {
+      await page.close();
+    }
   });
 });

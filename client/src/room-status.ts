@@ -1,0 +1,26 @@
+/** What the pages show of a room's status: the same words and the same sync figure on every page. */
+import type { PageRoomStatus } from './signaling.js';
+
+const STATE_WORDS: Record<PageRoomStatus['state'], string> = {
+  waiting: 'waiting for a publisher',
+  starting: 'starting the foley',
+  active: 'making foley',
+  idle: 'the video stalled: no foley until frames arrive',
+};
+
+/** The room's state in words, with the server's note when it has one. */
+export function roomWords(status: PageRoomStatus | null): string {
+  if (!status) return '—';
+  const words = STATE_WORDS[status.state] ?? status.state;
+  return status.note ? `${words}: ${status.note}` : words;
+}
+
+/**
+ * The sync offset the pages show: the server's end-to-end figure (its offset plus what the
+ * listen pages add); before a listen page has reported, the server's offset alone.
+ */
+export function syncOffsetWords(status: PageRoomStatus | null): string {
+  if (!status || status.offsetMs === null) return '—';
+  if (typeof status.syncOffsetMs === 'number') return `${Math.round(status.syncOffsetMs)} ms`;
+  return `${Math.round(status.offsetMs)} ms at the server (no OBS page has reported its playout yet)`;
+}
