@@ -15,6 +15,7 @@ export const SERVE_USAGE = `foley serve [options]
   --host HOST            HTTP/WebSocket address (default 127.0.0.1)
   --port N               HTTP/WebSocket port (default 8080)
   --secret S             HMAC secret for room tokens (default: FOLEY_SECRET, else random per start)
+  --token-ttl S          the printed URLs' tokens expire after S seconds (default: never)
   --room NAME            default room printed at start-up (default main)
   --announced-ip IP      address WebRTC candidates carry (for publishing from another machine)
   --rtc-listen-ip IP     address mediasoup listens on (default 127.0.0.1; 0.0.0.0 with --announced-ip)
@@ -89,6 +90,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
     room: { type: 'string' },
     'announced-ip': { type: 'string' },
     'rtc-listen-ip': { type: 'string' },
+    'token-ttl': { type: 'string' },
     'max-rooms': { type: 'string' },
     'max-connections-per-ip': { type: 'string' },
     'max-connections-per-room': { type: 'string' },
@@ -104,11 +106,14 @@ export async function serveCommand(argv: string[]): Promise<number> {
     maxConnectionsPerIp: intFlag('serve', values, 'max-connections-per-ip', 1),
     maxConnectionsPerRoom: intFlag('serve', values, 'max-connections-per-room', 1),
   };
+  const tokenTtlSeconds = intFlag('serve', values, 'token-ttl', 1);
   await ensureClientBuilt();
   const secret = values.secret ?? process.env.FOLEY_SECRET;
   const server = await FoleyServer.start({
     ...live,
     limits,
+    ...(tokenTtlSeconds !== undefined ? { tokenTtlSeconds } : {}),
+    accessLog: (line) => process.stdout.write(`${line}\n`),
     host: values.host ?? '127.0.0.1',
     port,
     ...(secret ? { secret } : {}),
@@ -119,8 +124,11 @@ export async function serveCommand(argv: string[]): Promise<number> {
   const urls = server.roomUrls(server.defaultRoom);
   process.stdout.write(
     `foley serve: listening on ${server.baseUrl} (bundle ${server.runner.bundle.manifest.name})\n` +
-      `room "${server.defaultRoom}" (token ${server.tokens.tokenFor(server.defaultRoom)}):\n` +
-      `  publish: ${urls.publish}\n  OBS browser source: ${urls.obs}\n  viewer:  ${urls.viewer}\n`,
+      `room "${server.defaultRoom}", each URL with a token of its own role` +
+      `${tokenTtlSeconds !== undefined ? `, valid for ${tokenTtlSeconds} s` : ''}:\n` +
+      `  publish (send video):             ${urls.publish}\n` +
+      `  OBS browser source (listen only): ${urls.obs}\n` +
+      `  viewer (receive foley):           ${urls.viewer}\n`,
   );
   server.on('roomcreated', (room) => {
     room.on('status', (s) =>

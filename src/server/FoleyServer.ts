@@ -21,7 +21,7 @@ import {
 } from './messages.js';
 import { ROOM_MEDIA_CODECS, Room, type RoomPipelineOptions } from './Room.js';
 import { type EarlyMessage, SignalingPeer } from './SignalingPeer.js';
-import { ROOM_NAME_PATTERN, RoomTokens } from './tokens.js';
+import { ROOM_NAME_PATTERN, RoomTokens, roleAllows, type TokenRole } from './tokens.js';
 
 const logger = new Logger('server:FoleyServer');
 
@@ -31,6 +31,10 @@ export interface FoleyServerOptions {
   port?: number;
   /** HMAC secret for room tokens; random per start when not given. */
   secret?: string;
+  /** Lifetime of the tokens roomUrls() makes, seconds (default: they do not expire). */
+  tokenTtlSeconds?: number;
+  /** Where connection lines go (one per accepted or refused socket, never a token); default the debug log. */
+  accessLog?: (line: string) => void;
   /** Bundle folder (default models/default) or a started runner to share. */
   bundleDir?: string;
   runner?: InferenceRunner;
@@ -54,6 +58,13 @@ export type FoleyServerEvents = {
   died: [Error];
   close: [];
 };
+
+/** `text` cut to at most `maxBytes` of UTF-8 (a WebSocket close reason is limited to 123). */
+function truncateUtf8(text: string, maxBytes: number): string {
+  let out = text;
+  while (Buffer.byteLength(out) > maxBytes) out = out.slice(0, -1);
+  return out;
+}
 
 /** Messages a socket may send before its room exists; more close it. */
 const MAX_EARLY_MESSAGES = 16;
@@ -164,13 +175,16 @@ export class FoleyServer extends TypedEmitter<FoleyServerEvents> {
     return this.options.defaultRoom ?? 'main';
   }
 
-  /** The page URLs of a room, with its token. */
+  /** The page URLs of a room, each with a token of its own role (the OBS page's can only listen). */
   roomUrls(room: string): { publish: string; obs: string; viewer: string } {
-    const q = `room=${encodeURIComponent(room)}&token=${this.tokens.tokenFor(room)}`;
+    const ttl =
+      this.options.tokenTtlSeconds !== undefined ? { ttlSeconds: this.options.tokenTtlSeconds } : {};
+    const q = (role: TokenRole) =>
+      `room=${encodeURIComponent(room)}&token=${this.tokens.tokenFor(room, role, ttl)}`;
     return {
-      publish: `${this.baseUrl}/publish.html?${q}`,
-      obs: `${this.baseUrl}/obs.html?${q}`,
-      viewer: `${this.baseUrl}/viewer.html?${q}`,
+      publish: `${this.baseUrl}/publish.html?${q('publish')}`,
+      obs: `${this.baseUrl}/obs.html?${q('listen')}`,
+      viewer: `${this.baseUrl}/viewer.html?${q('view')}`,
     };
   }
 
@@ -198,6 +212,27 @@ export class FoleyServer extends TypedEmitter<FoleyServerEvents> {
     }
   }
 
+  /**
+   * What a connection may be: /listen is a listener; /ws is a publisher or viewer as its
+   * `role` parameter asks (the token's own role when left out), if the token grants it.
+   */
+  #connectionRole(url: URL, held: TokenRole): TokenRole | { refusal: string; closeCode: number } {
+    if (url.pathname === '/listen') return 'listen';
+    const asked = url.searchParams.get('role') ?? (held === 'listen' ? null : held);
+    if (asked === null)
+      return { refusal: 'a listen token opens only /listen (the OBS page), not /ws', closeCode: 4403 };
+    if (asked !== 'publish' && asked !== 'view')
+      return { refusal: 'role must be "publish" or "view"', closeCode: 4400 };
+    if (!roleAllows(held, asked))
+      return { refusal: `a ${held} token may not ${asked} in this room`, closeCode: 4403 };
+    return asked;
+  }
+
+  #accessLog(line: string): void {
+    if (this.options.accessLog) this.options.accessLog(line);
+    else logger.debug(line);
+  }
+
   /** Closes a room nobody is in or joining (its router with it), so its name and slot are free again. */
   #closeIfUnused(room: Room): void {
     if (room.closed || room.memberCount > 0 || (this.#joining.get(room.name) ?? 0) > 0) return;
@@ -206,9 +241,12 @@ export class FoleyServer extends TypedEmitter<FoleyServerEvents> {
   }
 
   async #onConnection(ws: WebSocket, url: URL, address: string): Promise<void> {
+    const roomName = url.searchParams.get('room') ?? '';
+    const where = `${url.pathname} room ${JSON.stringify(roomName.slice(0, 64))} from ${address}`;
     const reject = (message: string, closeCode: number, code: ErrorCode = 'NOT_ALLOWED') => {
+      this.#accessLog(`refused ${where}: ${message}`);
       const reply: ServerMessage = { id: null, case: 'error', value: { code, message } };
-      ws.send(JSON.stringify(reply), () => ws.close(closeCode, message.slice(0, 120)));
+      ws.send(JSON.stringify(reply), () => ws.close(closeCode, truncateUtf8(message, 120)));
     };
     ws.on('error', (error) => logger.debug(`ws error: ${error.message}`));
     const releaseAddress = this.#connectionsPerAddress.acquire(address);
@@ -220,16 +258,13 @@ export class FoleyServer extends TypedEmitter<FoleyServerEvents> {
       );
     }
     ws.once('close', releaseAddress);
-    const roomName = url.searchParams.get('room') ?? '';
-    const token = url.searchParams.get('token');
     if (!ROOM_NAME_PATTERN.test(roomName))
       return reject('room names are 1-64 characters of A-Z a-z 0-9 _ -', 4400);
-    if (!this.tokens.verify(roomName, token))
-      return reject(`bad or missing token for room "${roomName}"`, 4401);
+    const check = this.tokens.verify(roomName, url.searchParams.get('token'));
+    if (!check.ok) return reject(`token refused for room "${roomName}": ${check.reason}`, 4401);
     if (this.#closed) return reject('server is closing', 4503);
-    const role = url.searchParams.get('role') ?? 'publish';
-    if (url.pathname === '/ws' && role !== 'publish' && role !== 'view')
-      return reject('role must be "publish" or "view"', 4400);
+    const role = this.#connectionRole(url, check.role);
+    if (typeof role !== 'string') return reject(role.refusal, role.closeCode);
     const maxRooms = this.limits.maxRooms;
     if (!this.rooms.has(roomName) && !this.#roomsPending.has(roomName)) {
       if (this.rooms.size + this.#roomsPending.size >= maxRooms)
@@ -243,6 +278,7 @@ export class FoleyServer extends TypedEmitter<FoleyServerEvents> {
         'LIMIT',
       );
     }
+    this.#accessLog(`connected ${where} as ${role}`);
     ws.once('close', releaseRoomSlot);
     // Requests sent while the room is being created are kept and handled once it exists
     // (a page that sends on open would otherwise wait for a reply that never comes).

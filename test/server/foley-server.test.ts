@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import WebSocket from 'ws';
 import { FoleyServer } from '../../src/server/FoleyServer.js';
+import { RoomTokens } from '../../src/server/tokens.js';
 import { TINY_BUNDLE_DIR } from '../helpers/media-fixtures.js';
 
 interface Received {
@@ -50,25 +51,34 @@ describe('FoleyServer (running, tiny bundle)', () => {
   let server: FoleyServer;
   let base: string;
   let token: string;
+  const accessLog: string[] = [];
 
   before(async () => {
-    server = await FoleyServer.start({ port: 0, bundleDir: TINY_BUNDLE_DIR, secret: 'test-secret' });
+    server = await FoleyServer.start({
+      port: 0,
+      bundleDir: TINY_BUNDLE_DIR,
+      secret: 'test-secret',
+      accessLog: (line) => accessLog.push(line),
+    });
     base = `ws://127.0.0.1:${server.port}`;
-    token = server.tokens.tokenFor('main');
+    token = server.tokens.tokenFor('main', 'publish');
   });
   after(async () => {
     await server.close();
     await server.close(); // idempotent
   });
 
-  it('prints room URLs that carry the room token', () => {
+  it('prints room URLs that each carry a token of their own role', () => {
     const urls = server.roomUrls('main');
-    assert.match(urls.obs, new RegExp(`/obs\\.html\\?room=main&token=${token}$`));
-    assert.match(urls.publish, /\/publish\.html\?room=main&token=/);
+    const roleOf = (url: string) => server.tokens.verify('main', new URL(url).searchParams.get('token'));
+    assert.deepEqual(roleOf(urls.publish), { ok: true, role: 'publish', expiresAtMs: null });
+    assert.deepEqual(roleOf(urls.obs), { ok: true, role: 'listen', expiresAtMs: null });
+    assert.deepEqual(roleOf(urls.viewer), { ok: true, role: 'view', expiresAtMs: null });
+    assert.match(urls.obs, /\/obs\.html\?room=main&token=listen\.0\./);
   });
 
   it('refuses a connection without the right token, with an error reply and close code 4401', async () => {
-    for (const bad of ['', 'wrong', server.tokens.tokenFor('other')]) {
+    for (const bad of ['', 'wrong', server.tokens.tokenFor('other', 'publish')]) {
       const { ws, next } = await connect(
         `${base}/ws?room=main&token=${encodeURIComponent(bad)}&role=publish`,
       );
@@ -141,6 +151,63 @@ describe('FoleyServer (running, tiny bundle)', () => {
     ws.close();
   });
 
+  it("lets the OBS page's listen token listen but neither publish nor view", async () => {
+    const listenToken = new URL(server.roomUrls('main').obs).searchParams.get('token')!;
+    for (const [query, reason] of [
+      ['role=publish', /a listen token may not publish/],
+      ['role=view', /a listen token may not view/],
+      ['', /a listen token opens only \/listen/],
+    ] as const) {
+      const { ws, next } = await connect(`${base}/ws?room=main&token=${listenToken}&${query}`);
+      const reply = await next();
+      assert.deepEqual([reply.case, reply.value.code], ['error', 'NOT_ALLOWED']);
+      assert.match(reply.value.message, reason);
+      assert.equal(await closed(ws), 4403);
+    }
+    const { ws, next } = await connect(`${base}/listen?room=main&token=${listenToken}`);
+    assert.equal((await next()).case, 'welcome');
+    ws.close();
+  });
+
+  it('lets a view token view but not publish, and a publish token do both', async () => {
+    const viewToken = server.tokens.tokenFor('main', 'view');
+    const refused = await connect(`${base}/ws?room=main&token=${viewToken}&role=publish`);
+    assert.match((await refused.next()).value.message, /a view token may not publish/);
+    assert.equal(await closed(refused.ws), 4403);
+    for (const [t, role] of [
+      [viewToken, 'view'],
+      [token, 'view'],
+      [token, 'publish'],
+    ] as const) {
+      const { ws, next } = await connect(`${base}/ws?room=main&token=${t}&role=${role}`);
+      const welcome = await next();
+      assert.deepEqual([welcome.case, welcome.value.role], ['welcome', role]);
+      ws.close();
+    }
+  });
+
+  it('refuses an old role-less token and an expired one with a reason, and logs refusals without the token', async () => {
+    const { createHmac } = await import('node:crypto');
+    const roleless = createHmac('sha256', 'test-secret').update('main').digest('base64url');
+    const hourAgo = new RoomTokens('test-secret', { now: () => Date.now() - 3_600_000 });
+    const expired = hourAgo.tokenFor('main', 'publish', { ttlSeconds: 60 });
+    for (const [t, reason] of [
+      [roleless, /token carries no role/],
+      [expired, /token expired at /],
+    ] as const) {
+      const { ws, next } = await connect(`${base}/ws?room=main&token=${t}&role=publish`);
+      const reply = await next();
+      assert.equal(reply.value.code, 'NOT_ALLOWED');
+      assert.match(reply.value.message, reason);
+      assert.equal(await closed(ws), 4401);
+      const line = accessLog.find((l) => reason.test(l));
+      assert.ok(line, 'the refusal is logged');
+      assert.ok(!line.includes(t.split('.').at(-1)!), 'no token contents in the log');
+    }
+    assert.ok(accessLog.some((l) => /^connected \/ws room "main" from 127\.0\.0\.1 as publish$/.test(l)));
+    assert.ok(accessLog.every((l) => !l.includes(token.split('.')[2]!)));
+  });
+
   it('gives an OBS listener the Opus header pages first and refuses its messages', async () => {
     const { ws, got, next } = await connect(`${base}/listen?room=main&token=${token}`);
     const welcome = await next();
@@ -209,7 +276,7 @@ describe('FoleyServer rooms', () => {
     for (let i = 0; i < 20; i++) {
       const room = `fresh-${i}`;
       const { reply, ms } = await pingOnOpen(
-        `${base}/ws?room=${room}&token=${server.tokens.tokenFor(room)}&role=view`,
+        `${base}/ws?room=${room}&token=${server.tokens.tokenFor(room, 'view')}&role=view`,
         5000,
       );
       assert.equal(reply?.case, 'pong', `room ${room}: no reply in 5 s`);
@@ -232,7 +299,7 @@ describe('FoleyServer room lifetime', () => {
   let server: FoleyServer;
   let base: string;
   const url = (room: string, path = '/ws?role=view&') =>
-    `${base}${path}${path.endsWith('&') ? '' : '?'}room=${room}&token=${server.tokens.tokenFor(room)}`;
+    `${base}${path}${path.endsWith('&') ? '' : '?'}room=${room}&token=${server.tokens.tokenFor(room, 'publish')}`;
 
   before(async () => {
     server = await FoleyServer.start({ port: 0, bundleDir: TINY_BUNDLE_DIR, secret: 'life-secret' });
@@ -308,7 +375,7 @@ describe('FoleyServer limits', () => {
   let server: FoleyServer;
   let base: string;
   const url = (room: string, role = 'publish') =>
-    `${base}/ws?room=${room}&token=${server.tokens.tokenFor(room)}&role=${role}`;
+    `${base}/ws?room=${room}&token=${server.tokens.tokenFor(room, 'publish')}&role=${role}`;
 
   before(async () => {
     server = await FoleyServer.start({
@@ -435,11 +502,13 @@ describe('FoleyServer per-address limit', () => {
       const base = `ws://127.0.0.1:${server.port}`;
       const open = [];
       for (const room of ['a', 'b', 'c']) {
-        const p = await connect(`${base}/listen?room=${room}&token=${server.tokens.tokenFor(room)}`);
+        const p = await connect(
+          `${base}/listen?room=${room}&token=${server.tokens.tokenFor(room, 'listen')}`,
+        );
         assert.equal((await p.next()).case, 'welcome');
         open.push(p);
       }
-      const extra = await connect(`${base}/ws?room=d&token=${server.tokens.tokenFor('d')}&role=view`);
+      const extra = await connect(`${base}/ws?room=d&token=${server.tokens.tokenFor('d', 'view')}&role=view`);
       const closeInfo = new Promise<[number, string]>((r) =>
         extra.ws.once('close', (code, reason) => r([code, reason.toString()])),
       );
