@@ -133,7 +133,9 @@ export async function serveCommand(argv: string[]): Promise<number> {
   server.on('roomcreated', (room) => {
     room.on('status', (s) =>
       process.stdout.write(
-        `room ${s.room}: ${s.state}${s.offsetMs !== null ? `, audio offset ${s.offsetMs} ms` : ''}${s.level ? `, level ${s.level}` : ''}\n`,
+        `room ${s.room}: ${s.state}${s.offsetMs !== null ? `, audio offset ${s.offsetMs} ms` : ''}` +
+          `${s.syncOffsetMs !== null ? ` (${s.syncOffsetMs} ms as heard)` : ''}${s.level ? `, level ${s.level}` : ''}` +
+          `${s.note ? ` — ${s.note}` : ''}\n`,
       ),
     );
   });

@@ -14,7 +14,8 @@ import { addressKey, ConnectionCounts, resolveServerLimits, type ServerLimits } 
 import {
   describeError,
   type ErrorCode,
-  MAX_MESSAGE_BYTES,
+  MessageError,
+  parseClientMessage,
   type Role,
   type RoomStatus,
   type ServerMessage,
@@ -358,19 +359,27 @@ export class FoleyServer extends TypedEmitter<FoleyServerEvents> {
     );
     room.addListener(listener);
     const onMessage = (data: Buffer, isBinary: boolean) => {
-      // The listen socket takes no requests; anything sent gets an error reply.
-      const size = data.length;
-      const message =
-        size > MAX_MESSAGE_BYTES
-          ? `message is ${size} bytes; the limit is ${MAX_MESSAGE_BYTES}`
-          : `the listen socket accepts no messages (got a ${isBinary ? 'binary' : 'text'} frame)`;
-      ws.send(
-        JSON.stringify({
-          id: null,
+      // The listen socket takes playoutLatency notifications only; anything else gets an error reply.
+      try {
+        if (isBinary) throw new MessageError('NOT_ALLOWED', 'the listen socket accepts no binary frames');
+        const message = parseClientMessage(data.toString('utf8'));
+        if (message.id !== null)
+          throw new MessageError(
+            'NOT_ALLOWED',
+            `the listen socket takes no requests (got "${message.case}"); only playoutLatency notifications`,
+            message.id,
+          );
+        room.reportPlayoutLatency(listener, message.value.addedMs);
+      } catch (error) {
+        const e =
+          error instanceof MessageError ? error : new MessageError('BAD_MESSAGE', describeError(error));
+        const reply: ServerMessage = {
+          id: e.requestId,
           case: 'error',
-          value: { code: size > MAX_MESSAGE_BYTES ? 'TOO_LARGE' : 'NOT_ALLOWED', message },
-        } satisfies ServerMessage),
-      );
+          value: { code: e.code, message: e.message },
+        };
+        if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(reply));
+      }
     };
     ws.on('message', (data, isBinary) => onMessage(data as Buffer, isBinary));
     for (const m of early) onMessage(m.data, m.isBinary);

@@ -1,10 +1,13 @@
 import type { types as ms } from 'mediasoup';
+import { asyncScheduler, type SchedulerLike, type Subscription } from 'rxjs';
+import type { QualityLevel } from '../../pipelines/live.js';
 import { Logger } from '../logger.js';
 import type { InferenceRunner } from '../models/inference-runner.js';
 import { type AttachFoleyOptions, FoleyAttachment } from '../sfu/FoleyAttachment.js';
 import { TypedEmitter } from '../typed-emitter.js';
 import type { RoomStatus } from './messages.js';
 import { OggOpusMuxer } from './OggOpusMuxer.js';
+import { PlayoutLatencyReports } from './PlayoutLatencyReports.js';
 
 const logger = new Logger('server:Room');
 
@@ -38,6 +41,33 @@ export type RoomEvents = {
 
 export type RoomPipelineOptions = Omit<AttachFoleyOptions, 'router' | 'producer' | 'runner' | 'bundleDir'>;
 
+export interface RoomOptions {
+  /** Clock and timers of status updates and report expiry (default: RxJS asyncScheduler, Date.now). */
+  scheduler?: SchedulerLike;
+  /** Least time between two status updates, ms (changes in between are sent together). Default 250. */
+  statusMinIntervalMs?: number;
+}
+
+/** The room's state in plain words for the pages; null while foley runs at full quality. */
+export function roomNote(
+  state: RoomStatus['state'],
+  level: QualityLevel | null,
+  hadVideo: boolean,
+): string | null {
+  switch (state) {
+    case 'waiting':
+      return 'waiting for video';
+    case 'starting':
+      return 'starting foley';
+    case 'idle':
+      return hadVideo ? 'input lost: waiting for video' : 'waiting for video';
+    case 'active':
+      if (level && !level.generate) return 'overloaded: skipping';
+      if (level && level.level > 0) return 'CPU busy: lighter model';
+      return null;
+  }
+}
+
 /**
  * One room: a router, at most one publisher's video with foley attached, and the
  * listeners of its Ogg stream. Closing the room closes the attachment and the router.
@@ -46,19 +76,32 @@ export class Room extends TypedEmitter<RoomEvents> {
   #attachment: FoleyAttachment | null = null;
   #attaching: Promise<FoleyAttachment> | null = null;
   #state: RoomStatus['state'] = 'waiting';
+  /** Whether the current publisher's video has arrived at all (idle before it is not "input lost"). */
+  #hadVideo = false;
   readonly #listeners = new Map<OggListener, OggOpusMuxer>();
   readonly #peers = new Set<object>();
   #granule = 0n;
   #closed = false;
   readonly #serial = Math.floor(Math.random() * 2 ** 31);
+  readonly #playout = new PlayoutLatencyReports<OggListener>();
+  readonly #scheduler: SchedulerLike;
+  readonly #statusMinIntervalMs: number;
+  #lastStatusJson = '';
+  #lastStatusAtMs = Number.NEGATIVE_INFINITY;
+  #statusPending: Subscription | null = null;
+  #playoutExpiry: Subscription | null = null;
 
   constructor(
     readonly name: string,
     readonly router: ms.Router,
     readonly runner: InferenceRunner,
     readonly pipelineOptions: RoomPipelineOptions,
+    options: RoomOptions = {},
   ) {
     super();
+    this.#scheduler = options.scheduler ?? asyncScheduler;
+    this.#statusMinIntervalMs = options.statusMinIntervalMs ?? 250;
+    this.#lastStatusJson = JSON.stringify(this.status());
     router.observer.on('close', () => this.close());
   }
 
@@ -90,18 +133,48 @@ export class Room extends TypedEmitter<RoomEvents> {
 
   status(): RoomStatus {
     const a = this.#attachment;
+    const level = a ? a.pipeline.currentLevel : null;
+    const offsetMs = a ? a.offsetMs : null;
+    const addedMs = this.#playout.largestMs(this.#scheduler.now());
     return {
       room: this.name,
       state: this.#state,
-      offsetMs: a ? a.offsetMs : null,
-      level: a ? a.pipeline.currentLevel.name : null,
+      offsetMs,
+      level: level ? level.name : null,
       foleyProducerId: a ? a.audioProducer.id : null,
+      syncOffsetMs: offsetMs !== null && addedMs !== null ? Math.round(offsetMs + addedMs) : null,
+      note: roomNote(this.#state, level, this.#hadVideo),
     };
+  }
+
+  /** A listen page's measured playout latency (jitter buffer and audio output), ms. */
+  reportPlayoutLatency(listener: OggListener, addedMs: number): void {
+    if (this.#closed || !this.#listeners.has(listener)) return;
+    this.#playout.report(listener, addedMs, this.#scheduler.now());
+    this.#schedulePlayoutExpiry();
+    this.#broadcastStatus();
+  }
+
+  /** Re-checks the status when the oldest playout report goes stale. */
+  #schedulePlayoutExpiry(): void {
+    this.#playoutExpiry?.unsubscribe();
+    this.#playoutExpiry = null;
+    const expiresAtMs = this.#playout.nextExpiryMs();
+    if (expiresAtMs === null || this.#closed) return;
+    this.#playoutExpiry = this.#scheduler.schedule(
+      () => {
+        this.#playoutExpiry = null;
+        this.#broadcastStatus();
+        this.#schedulePlayoutExpiry();
+      },
+      Math.max(0, expiresAtMs - this.#scheduler.now()),
+    );
   }
 
   /** Attaches foley to a newly published video producer, replacing any earlier one. */
   async attach(producer: ms.Producer): Promise<FoleyAttachment> {
     this.#attachment?.close();
+    this.#hadVideo = false;
     this.#setState('starting');
     const attaching = FoleyAttachment.create({
       ...this.pipelineOptions,
@@ -124,7 +197,10 @@ export class Room extends TypedEmitter<RoomEvents> {
     this.#attachment = attachment;
     attachment.on('packet', (packet) => this.#fanOut(packet.data));
     attachment.on('idle', () => this.#setState('idle'));
-    attachment.on('active', () => this.#setState('active'));
+    attachment.on('active', () => {
+      this.#hadVideo = true;
+      this.#setState('active');
+    });
     attachment.on('levelchange', () => this.#broadcastStatus());
     attachment.on('close', () => {
       if (this.#attachment !== attachment) return;
@@ -147,7 +223,11 @@ export class Room extends TypedEmitter<RoomEvents> {
   }
 
   removeListener(listener: OggListener): void {
-    if (this.#listeners.delete(listener)) this.#emitIfEmpty();
+    if (!this.#listeners.delete(listener)) return;
+    this.#playout.remove(listener);
+    this.#schedulePlayoutExpiry();
+    this.#broadcastStatus();
+    this.#emitIfEmpty();
   }
 
   #emitIfEmpty(): void {
@@ -172,9 +252,28 @@ export class Room extends TypedEmitter<RoomEvents> {
     this.#broadcastStatus();
   }
 
+  /** Sends the status if it changed, at most once per statusMinIntervalMs (later changes wait and go together). */
   #broadcastStatus(): void {
+    if (this.#closed || this.#statusPending) return;
+    const waitMs = this.#lastStatusAtMs + this.#statusMinIntervalMs - this.#scheduler.now();
+    if (waitMs > 0) {
+      this.#statusPending = this.#scheduler.schedule(() => {
+        this.#statusPending = null;
+        this.#sendStatusIfChanged();
+      }, waitMs);
+      return;
+    }
+    this.#sendStatusIfChanged();
+  }
+
+  #sendStatusIfChanged(): void {
+    if (this.#closed) return;
     const status = this.status();
-    for (const listener of this.#listeners.keys()) {
+    const json = JSON.stringify(status);
+    if (json === this.#lastStatusJson) return;
+    this.#lastStatusJson = json;
+    this.#lastStatusAtMs = this.#scheduler.now();
+    for (const listener of [...this.#listeners.keys()]) {
       try {
         listener.sendStatus(status);
       } catch {
@@ -188,6 +287,8 @@ export class Room extends TypedEmitter<RoomEvents> {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#statusPending?.unsubscribe();
+    this.#playoutExpiry?.unsubscribe();
     this.#attachment?.close();
     this.#attachment = null;
     this.#listeners.clear();

@@ -80,7 +80,10 @@ export class SignalingPeer extends TypedEmitter<SignalingPeerEvents> {
     try {
       if (isBinary)
         throw new MessageError('BAD_MESSAGE', 'binary frames are not accepted on the signaling socket');
-      message = parseClientMessage(data.toString('utf8'));
+      const parsed = parseClientMessage(data.toString('utf8'));
+      if (parsed.id === null)
+        throw new MessageError('NOT_ALLOWED', `[${parsed.case}] is sent on the /listen socket, not /ws`);
+      message = parsed;
     } catch (error) {
       const e = error instanceof MessageError ? error : new MessageError('BAD_MESSAGE', String(error));
       this.send({ id: e.requestId, case: 'error', value: { code: e.code, message: e.message } });

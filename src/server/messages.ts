@@ -18,6 +18,16 @@ export type ClientRequest =
 
 export type ClientMessage = ClientRequest & { id: number };
 
+/** Largest playout latency a listen page may report, ms. */
+export const MAX_PLAYOUT_ADDED_MS = 5000;
+
+/**
+ * Notifications from a page (id null, no reply). playoutLatency: sent about once a second
+ * by the OBS/listen page on its /listen socket, the latency its jitter buffer and audio
+ * output add as measured, ms (0..MAX_PLAYOUT_ADDED_MS).
+ */
+export type ClientNotification = { id: null; case: 'playoutLatency'; value: { addedMs: number } };
+
 export type ServerReply =
   | { case: 'routerRtpCapabilities'; value: { rtpCapabilities: unknown } }
   | {
@@ -54,6 +64,13 @@ export interface RoomStatus {
   offsetMs: number | null;
   level: string | null;
   foleyProducerId: string | null;
+  /**
+   * offsetMs plus the largest playout latency the room's listen pages reported in the
+   * last 5 s: how far the heard foley trails the video; null while either is unknown.
+   */
+  syncOffsetMs: number | null;
+  /** The state in plain words for the pages ("CPU busy: lighter model", "waiting for video"); null at full quality. */
+  note: string | null;
 }
 
 export type ServerNotification =
@@ -89,8 +106,8 @@ const isObject = (v: unknown): v is Record<string, unknown> =>
   typeof v === 'object' && v !== null && !Array.isArray(v);
 const isId = (v: unknown): v is string => typeof v === 'string' && v.length > 0 && v.length <= 128;
 
-/** Parses and validates one text message; throws MessageError with the reply to send. */
-export function parseClientMessage(text: string): ClientMessage {
+/** Parses and validates one text message (a request or a notification); throws MessageError with the reply to send. */
+export function parseClientMessage(text: string): ClientMessage | ClientNotification {
   const bytes = text.length > MAX_MESSAGE_BYTES / 3 ? new TextEncoder().encode(text).length : text.length;
   if (bytes > MAX_MESSAGE_BYTES) {
     throw new MessageError('TOO_LARGE', `message is ${bytes} bytes; the limit is ${MAX_MESSAGE_BYTES}`);
@@ -102,6 +119,7 @@ export function parseClientMessage(text: string): ClientMessage {
     throw new MessageError('BAD_JSON', `not JSON: ${(error as Error).message}`);
   }
   if (!isObject(raw)) throw new MessageError('BAD_MESSAGE', 'expected an object {id, case, value}');
+  if (raw.case === 'playoutLatency') return parseNotification(raw);
   const id = raw.id;
   if (typeof id !== 'number' || !Number.isSafeInteger(id) || id < 0) {
     throw new MessageError('BAD_MESSAGE', 'field "id" must be a non-negative integer');
@@ -162,4 +180,23 @@ export function parseClientMessage(text: string): ClientMessage {
         id,
       );
   }
+}
+
+function parseNotification(raw: Record<string, unknown>): ClientNotification {
+  if (raw.id !== null && raw.id !== undefined)
+    throw new MessageError('BAD_MESSAGE', '[playoutLatency] is a notification: field "id" must be null');
+  const value = raw.value;
+  const addedMs = isObject(value) ? value.addedMs : undefined;
+  if (
+    typeof addedMs !== 'number' ||
+    !Number.isFinite(addedMs) ||
+    addedMs < 0 ||
+    addedMs > MAX_PLAYOUT_ADDED_MS
+  ) {
+    throw new MessageError(
+      'BAD_MESSAGE',
+      `[playoutLatency] field "value.addedMs" must be a number of ms from 0 to ${MAX_PLAYOUT_ADDED_MS}, got ${typeof addedMs === 'number' ? String(addedMs) : (JSON.stringify(addedMs) ?? 'nothing')}`,
+    );
+  }
+  return { id: null, case: 'playoutLatency', value: { addedMs } };
 }

@@ -47,6 +47,61 @@ function closed(ws: WebSocket): Promise<number> {
   );
 }
 
+/** Opens a bare socket that sends `ping` in its open handler; resolves with the reply and how long it took. */
+function pingOnOpen(
+  url: string,
+  timeoutMs: number,
+): Promise<{ reply: Record<string, any> | null; ms: number }> {
+  return new Promise((resolve) => {
+    const ws = new WebSocket(url);
+    let sentAt = 0;
+    const done = (reply: Record<string, any> | null) => {
+      clearTimeout(timer);
+      ws.close();
+      resolve({ reply, ms: performance.now() - sentAt });
+    };
+    const timer = setTimeout(() => done(null), timeoutMs);
+    ws.on('open', () => {
+      sentAt = performance.now();
+      ws.send(JSON.stringify({ id: 1, case: 'ping', value: {} }));
+    });
+    ws.on('message', (data) => {
+      const m = JSON.parse(data.toString());
+      if (m.id === 1) done(m);
+    });
+    ws.on('error', () => done(null));
+  });
+}
+
+/** Resolves when `predicate` holds, checking after each tick of the event loop; fails after `deadlineMs`. */
+async function until(predicate: () => boolean, what: string, deadlineMs = 5000): Promise<void> {
+  const end = Date.now() + deadlineMs;
+  while (!predicate()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+const VP8_RTP_PARAMETERS = Object.freeze({
+  codecs: [{ mimeType: 'video/VP8', clockRate: 90000, payloadType: 96 }],
+  encodings: [{ ssrc: 11111111 }],
+});
+
+/** Sends every request at once (no waiting between them) and collects the replies by id. */
+async function pipelined(
+  peer: Awaited<ReturnType<typeof connect>>,
+  requests: Array<{ case: string; value: unknown }>,
+  firstId: number,
+): Promise<Array<Record<string, any>>> {
+  requests.forEach((r, i) => peer.ws.send(JSON.stringify({ id: firstId + i, ...r })));
+  const replies = new Map<number, Record<string, any>>();
+  while (replies.size < requests.length) {
+    const m = await peer.next();
+    if (typeof m.id === 'number' && m.id >= firstId) replies.set(m.id, m);
+  }
+  return requests.map((_, i) => replies.get(firstId + i)!);
+}
+
 describe('FoleyServer (running, tiny bundle)', () => {
   let server: FoleyServer;
   let base: string;
@@ -208,7 +263,7 @@ describe('FoleyServer (running, tiny bundle)', () => {
     assert.ok(accessLog.every((l) => !l.includes(token.split('.')[2]!)));
   });
 
-  it('gives an OBS listener the Opus header pages first and refuses its messages', async () => {
+  it('gives an OBS listener the Opus header pages first and refuses requests and bad notifications', async () => {
     const { ws, got, next } = await connect(`${base}/listen?room=main&token=${token}`);
     const welcome = await next();
     assert.equal(welcome.case, 'welcome');
@@ -216,43 +271,88 @@ describe('FoleyServer (running, tiny bundle)', () => {
     while (got.binaries.length < 2) await new Promise((r) => setTimeout(r, 10));
     assert.equal(got.binaries[0]!.subarray(28, 36).toString('ascii'), 'OpusHead');
     assert.equal(got.binaries[1]!.subarray(28, 36).toString('ascii'), 'OpusTags');
-    ws.send('hello');
     const skipStatus = async () => {
       for (;;) {
         const m = await next();
         if (m.case !== 'status') return m;
       }
     };
+    ws.send('hello');
+    assert.equal((await skipStatus()).value.code, 'BAD_JSON');
+    ws.send(JSON.stringify({ id: 9, case: 'ping', value: {} }));
+    const request = await skipStatus();
+    assert.deepEqual([request.id, request.value.code], [9, 'NOT_ALLOWED']);
+    ws.send(Buffer.from([1]), { binary: true });
     assert.equal((await skipStatus()).value.code, 'NOT_ALLOWED');
+    for (const addedMs of [-1, 5001, '80', null]) {
+      ws.send(JSON.stringify({ id: null, case: 'playoutLatency', value: { addedMs } }));
+      const bad = await skipStatus();
+      assert.equal(bad.value.code, 'BAD_MESSAGE');
+      assert.match(
+        bad.value.message,
+        /\[playoutLatency\] field "value\.addedMs" must be a number of ms from 0 to 5000/,
+      );
+    }
     ws.close();
   });
-});
 
-/** Opens a bare socket that sends `ping` in its open handler; resolves with the reply and how long it took. */
-function pingOnOpen(
-  url: string,
-  timeoutMs: number,
-): Promise<{ reply: Record<string, any> | null; ms: number }> {
-  return new Promise((resolve) => {
-    const ws = new WebSocket(url);
-    let sentAt = 0;
-    const done = (reply: Record<string, any> | null) => {
-      clearTimeout(timer);
-      ws.close();
-      resolve({ reply, ms: performance.now() - sentAt });
-    };
-    const timer = setTimeout(() => done(null), timeoutMs);
-    ws.on('open', () => {
-      sentAt = performance.now();
-      ws.send(JSON.stringify({ id: 1, case: 'ping', value: {} }));
-    });
-    ws.on('message', (data) => {
-      const m = JSON.parse(data.toString());
-      if (m.id === 1) done(m);
-    });
-    ws.on('error', () => done(null));
+  it('refuses a playoutLatency notification on the signaling socket', async () => {
+    const { ws, next } = await connect(`${base}/ws?room=main&token=${token}&role=view`);
+    await next();
+    ws.send(JSON.stringify({ id: null, case: 'playoutLatency', value: { addedMs: 10 } }));
+    const reply = await next();
+    assert.equal(reply.value.code, 'NOT_ALLOWED');
+    assert.match(reply.value.message, /sent on the \/listen socket/);
+    ws.close();
   });
-}
+
+  it('sends every peer the sync offset (server offset plus the largest listen-page playout latency) and a note', async () => {
+    const publisher = await connect(
+      `${base}/ws?room=sync&token=${server.tokens.tokenFor('sync', 'publish')}`,
+    );
+    const welcome = await publisher.next();
+    assert.deepEqual(
+      [welcome.value.status.syncOffsetMs, welcome.value.status.note],
+      [null, 'waiting for video'],
+    );
+    const [transport] = await pipelined(
+      publisher,
+      [{ case: 'createTransport', value: { direction: 'send' } }],
+      1,
+    );
+    const [produced] = await pipelined(
+      publisher,
+      [
+        {
+          case: 'produce',
+          value: { transportId: transport!.value.id, kind: 'video', rtpParameters: VP8_RTP_PARAMETERS },
+        },
+      ],
+      2,
+    );
+    const offsetMs = produced!.value.offsetMs as number;
+    const statusWith = async (peer: Awaited<ReturnType<typeof connect>>, syncOffsetMs: number | null) => {
+      for (;;) {
+        const m = await peer.next();
+        if (m.case === 'status' && m.value.syncOffsetMs === syncOffsetMs) return m.value;
+      }
+    };
+    const listenUrl = `${base}/listen?room=sync&token=${server.tokens.tokenFor('sync', 'listen')}`;
+    const obsA = await connect(listenUrl);
+    const obsB = await connect(listenUrl);
+    obsA.ws.send(JSON.stringify({ id: null, case: 'playoutLatency', value: { addedMs: 120 } }));
+    obsB.ws.send(JSON.stringify({ id: null, case: 'playoutLatency', value: { addedMs: 80.4 } }));
+    const status = await statusWith(publisher, offsetMs + 120);
+    assert.equal(status.offsetMs, offsetMs);
+    assert.equal(typeof status.note, 'string');
+    await statusWith(obsB, offsetMs + 120);
+    obsA.ws.close();
+    await statusWith(publisher, Math.round(offsetMs + 80.4));
+    obsB.ws.close();
+    await statusWith(publisher, null);
+    publisher.ws.close();
+  });
+});
 
 describe('FoleyServer rooms', () => {
   let server: FoleyServer;
@@ -285,15 +385,6 @@ describe('FoleyServer rooms', () => {
     assert.ok(Math.max(...times) < 1000, `slowest first reply ${Math.max(...times).toFixed(0)} ms`);
   });
 });
-
-/** Resolves when `predicate` holds, checking after each tick of the event loop; fails after `deadlineMs`. */
-async function until(predicate: () => boolean, what: string, deadlineMs = 5000): Promise<void> {
-  const end = Date.now() + deadlineMs;
-  while (!predicate()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
 
 describe('FoleyServer room lifetime', () => {
   let server: FoleyServer;
@@ -350,26 +441,6 @@ describe('FoleyServer room lifetime', () => {
     assert.ok(created.length > 0, 'rooms were created');
   });
 });
-
-const VP8_RTP_PARAMETERS = Object.freeze({
-  codecs: [{ mimeType: 'video/VP8', clockRate: 90000, payloadType: 96 }],
-  encodings: [{ ssrc: 11111111 }],
-});
-
-/** Sends every request at once (no waiting between them) and collects the replies by id. */
-async function pipelined(
-  peer: Awaited<ReturnType<typeof connect>>,
-  requests: Array<{ case: string; value: unknown }>,
-  firstId: number,
-): Promise<Array<Record<string, any>>> {
-  requests.forEach((r, i) => peer.ws.send(JSON.stringify({ id: firstId + i, ...r })));
-  const replies = new Map<number, Record<string, any>>();
-  while (replies.size < requests.length) {
-    const m = await peer.next();
-    if (typeof m.id === 'number' && m.id >= firstId) replies.set(m.id, m);
-  }
-  return requests.map((_, i) => replies.get(firstId + i)!);
-}
 
 describe('FoleyServer limits', () => {
   let server: FoleyServer;

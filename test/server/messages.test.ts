@@ -61,4 +61,28 @@ describe('parseClientMessage', () => {
       assert.equal((error as MessageError).requestId, 7);
     }
   });
+  it('reads a playoutLatency notification (id null) and names a bad addedMs', () => {
+    assert.deepEqual(parseClientMessage('{"id":null,"case":"playoutLatency","value":{"addedMs":83.5}}'), {
+      id: null,
+      case: 'playoutLatency',
+      value: { addedMs: 83.5 },
+    });
+    assert.equal(parseClientMessage('{"case":"playoutLatency","value":{"addedMs":0}}').id, null);
+    for (const bad of ['-0.1', '5000.5', '"80"', 'null', '1e999']) {
+      assert.equal(
+        codeOf(`{"id":null,"case":"playoutLatency","value":{"addedMs":${bad}}}`),
+        'BAD_MESSAGE',
+        bad,
+      );
+    }
+    assert.throws(
+      () => parseClientMessage('{"id":null,"case":"playoutLatency","value":{"addedMs":6000}}'),
+      /\[playoutLatency\] field "value\.addedMs" must be a number of ms from 0 to 5000, got 6000/,
+    );
+    assert.throws(
+      () => parseClientMessage('{"id":4,"case":"playoutLatency","value":{"addedMs":1}}'),
+      /is a notification: field "id" must be null/,
+    );
+    assert.equal(codeOf('{"id":null,"case":"ping","value":{}}'), 'BAD_MESSAGE', 'requests still need an id');
+  });
 });
