@@ -1,9 +1,18 @@
 /**
- * Onsets through the whole live path in a real browser. Headless Chromium (Debian's)
- * publishes a world clip as its fake camera (y4m, which loops) through the publisher
- * page; the OBS page records what it plays. The recording is put back on the clip's
- * timeline and its onsets are scored against the clip's events.json (F1 at ±80 ms),
- * which must reach 90% of what the offline render of the same clip scores.
+ * The sync offset and the playback of the live path, measured end to end in a real
+ * browser. Headless Chromium (Debian's) publishes a world clip as its fake camera (y4m,
+ * which loops) through the publisher page; the OBS page records what it plays, each render
+ * quantum tagged with the stream position (Ogg granule) it played; the test taps the room's
+ * Ogg stream as a listener of its own, so it holds exactly what the server emitted.
+ *
+ * Two measurements, each able to fail:
+ *   1. Playback: what the page played is the server's audio (decoded by FFmpeg from the
+ *      tapped pages), complete and in order, and what the page says it adds to the offset
+ *      is what it adds (its play times against the server's emit times).
+ *   2. Offset: onsets of the played audio, put on the clip's timeline with the sync offset
+ *      the pages state, against the clip's events. Their mean offset, less the offline
+ *      render's (the model's and detector's own bias), is how far the real offset is from
+ *      the stated one (bound ±20 ms); their spread is the timing jitter (bound 15 ms).
  *
  * Putting the recording on the clip timeline, without guessing:
  *   - the fake camera starts at an unknown point of the loop, so each frame the server
@@ -11,13 +20,13 @@
  *     all frames, then a local ±4-frame refinement over ~1 s windows);
  *   - a frame of media time T reaches the server at T + a (a: the least delay seen, as the
  *     pipeline anchors); what the page plays at wall time W is the sound of media time
- *     W − a − stated offset (the OBS page's offset: server + jitter buffer + output).
+ *     W − a − stated sync offset.
  * Needs the trained bundle models/default (random weights make onsets meaningless) and
  * the Python venv (the clip generator); skips with the reason otherwise.
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -44,16 +53,26 @@ const skip = !existsSync(CHROMIUM)
       : false;
 
 const CLIP_SEED = 131;
+/** Onset matching window, as the offline evaluation scores. */
 const WINDOW_S = 0.08;
+/** Window of the first, coarse match that finds the offset before the ±80 ms match. */
+const COARSE_WINDOW_S = 0.2;
 /** Loops of the clip recorded after the audio starts (and offline renders, one per seed). */
 const LOOPS = 4;
 /** Skipped after the first audible packet: start-up and the first chunks. */
 const WARMUP_MS = 1000;
 const FRAME_MS = 40;
-/** Offset the live pipeline gets here: about 250 ms of compute slack (see the bound's comment). */
+/** Offset the live pipeline gets here: about 250 ms of compute slack, so chunks run at full quality. */
 const FIDELITY_OFFSET_MS = 560;
 /** Side of the grey thumbnails frames are matched by. */
 const THUMB = 24;
+const RATE = 48000;
+/** Samples per Opus packet (20 ms) and per AudioWorklet render quantum. */
+const PACKET_SAMPLES = 960;
+const QUANTUM = 128;
+/** The issue's bounds: real against stated offset, and the spread of matched onset offsets. */
+const OFFSET_BOUND_MS = 20;
+const SPREAD_BOUND_MS = 15;
 
 interface ServerFrame {
   mediaTimeMs: number;
@@ -177,15 +196,217 @@ async function pageUntil<T>(
   }
 }
 
-interface ObsState {
-  connection: string;
-  room: { offsetMs: number | null } | null;
-  jitterTargetMs: number;
-  outputLatencyMs: number;
-  recordings: Array<{ wallMs: number; samples: Float32Array }>;
+const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+};
+const stdDev = (xs: number[]): number => {
+  const m = mean(xs);
+  return Math.sqrt(xs.reduce((a, x) => a + (x - m) ** 2, 0) / xs.length);
+};
+
+/** One AudioWorklet render quantum the OBS page played. */
+interface PlayedQuantum {
+  /** Epoch ms at which its first sample reached the output. */
+  wallMs: number;
+  /** Stream position (granule) of its first sample; NaN when it played silence. */
+  granule: number;
+  /** Stream samples per output sample (the jitter buffer's rate). */
+  rate: number;
+  samples: Float32Array;
 }
 
-describe('onsets of the live path in headless Chromium', { skip, timeout: 240_000 }, () => {
+/** An Ogg page the server emitted to the test's tap, with when. */
+interface EmittedPage {
+  data: Buffer;
+  epochMs: number;
+}
+
+const granuleOf = (page: Buffer): number => Number(page.readBigInt64LE(6));
+const isAudioPage = (page: Buffer): boolean => {
+  const payload = 27 + page[26]!;
+  const magic = page.subarray(payload, payload + 8).toString('latin1');
+  return magic !== 'OpusHead' && magic !== 'OpusTags';
+};
+
+/** The server's emitted audio, decoded by FFmpeg (which drops the pre-skip): index m is granule m + preSkip. */
+function decodeEmitted(pages: EmittedPage[], dir: string): Float32Array {
+  const file = join(dir, 'emitted.ogg');
+  writeFileSync(file, Buffer.concat(pages.map((p) => p.data)));
+  const raw = execFileSync(
+    'ffmpeg',
+    ['-loglevel', 'error', '-i', file, '-f', 'f32le', '-ac', '1', '-ar', String(RATE), '-'],
+    { maxBuffer: 1 << 29 },
+  );
+  return new Float32Array(Uint8Array.from(raw).buffer);
+}
+
+function sampleAt(x: Float32Array, pos: number): number {
+  const k = Math.floor(pos);
+  if (k < 0 || k + 1 >= x.length) return 0;
+  const frac = pos - k;
+  return x[k]! + (x[k + 1]! - x[k]!) * frac;
+}
+
+/** What the server emitted where a played quantum claims to be (its granule and rate). */
+function expectedQuantum(q: PlayedQuantum, emitted: Float32Array, startIndex: number): Float32Array {
+  const out = new Float32Array(q.samples.length);
+  for (let i = 0; i < out.length; i++) out[i] = sampleAt(emitted, startIndex + i * q.rate);
+  return out;
+}
+
+function correlation(a: Float32Array, b: Float32Array): { corr: number; gain: number } {
+  let ab = 0;
+  let aa = 0;
+  let bb = 0;
+  for (let i = 0; i < a.length; i++) {
+    ab += a[i]! * b[i]!;
+    aa += a[i]! * a[i]!;
+    bb += b[i]! * b[i]!;
+  }
+  return { corr: ab / Math.sqrt(Math.max(1e-20, aa * bb)), gain: Math.sqrt(aa / Math.max(1e-20, bb)) };
+}
+
+const rms = (x: Float32Array): number => Math.sqrt(x.reduce((a, v) => a + v * v, 0) / x.length);
+
+/** Concatenation of consecutive quanta (a window long enough to correlate). */
+function joined(parts: Float32Array[]): Float32Array {
+  const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
+}
+
+/**
+ * Compares what the page played with what the server emitted, window by window (8 quanta,
+ * ~21 ms, audible ones only), after finding the one lag (decoder differences) that fits best.
+ */
+function comparePlayback(
+  quanta: PlayedQuantum[],
+  emitted: Float32Array,
+  preSkip: number,
+): { lag: number; windows: number; matching: number; medianCorr: number; medianGain: number } {
+  const WINDOW = 8;
+  const windows: PlayedQuantum[][] = [];
+  for (let i = 0; i + WINDOW <= quanta.length; i += WINDOW) {
+    const w = quanta.slice(i, i + WINDOW);
+    if (w.every((q) => !Number.isNaN(q.granule))) windows.push(w);
+  }
+  const audible = windows.filter(
+    (w) => rms(joined(w.map((q) => expectedQuantum(q, emitted, q.granule - preSkip)))) > 0.003,
+  );
+  assert.ok(audible.length >= 50, `only ${audible.length} audible windows to compare`);
+  const probe = audible.filter((_, i) => i % Math.ceil(audible.length / 60) === 0);
+  let lag = 0;
+  let best = Number.NEGATIVE_INFINITY;
+  for (let l = -600; l <= 600; l++) {
+    let c = 0;
+    for (const w of probe) {
+      c += correlation(
+        joined(w.map((q) => q.samples)),
+        joined(w.map((q) => expectedQuantum(q, emitted, q.granule - preSkip + l))),
+      ).corr;
+    }
+    if (c > best) {
+      best = c;
+      lag = l;
+    }
+  }
+  const corrs: number[] = [];
+  const gains: number[] = [];
+  for (const w of audible) {
+    const r = correlation(
+      joined(w.map((q) => q.samples)),
+      joined(w.map((q) => expectedQuantum(q, emitted, q.granule - preSkip + lag))),
+    );
+    corrs.push(r.corr);
+    gains.push(r.gain);
+  }
+  return {
+    lag,
+    windows: audible.length,
+    matching: corrs.filter((c) => c >= 0.9).length,
+    medianCorr: median(corrs),
+    medianGain: median(gains),
+  };
+}
+
+/** Order and completeness of the played stream positions: none backwards, how much skipped. */
+function streamContinuity(quanta: PlayedQuantum[]): {
+  backwards: number;
+  skippedSamples: number;
+  silentQuanta: number;
+  spanSamples: number;
+} {
+  let backwards = 0;
+  let skippedSamples = 0;
+  let silentQuanta = 0;
+  let next: number | null = null;
+  let first: number | null = null;
+  for (const q of quanta) {
+    if (Number.isNaN(q.granule)) {
+      if (first !== null) silentQuanta++;
+      continue;
+    }
+    first ??= q.granule;
+    if (next !== null) {
+      const d = q.granule - next;
+      if (d < -0.5) backwards++;
+      else if (d > 0.5) skippedSamples += d;
+    }
+    next = q.granule + q.samples.length * q.rate;
+  }
+  return { backwards, skippedSamples, silentQuanta, spanSamples: next! - first! };
+}
+
+/**
+ * What the page added, from the server's side: each quantum's output time against the
+ * time its audio was due at the server (the earliest-emit line over the last 3 s, as the
+ * page estimates it from arrivals), less nothing else: ms, one per playing quantum.
+ */
+function measuredAddedMs(quanta: PlayedQuantum[], pages: EmittedPage[], preSkip: number): number[] {
+  const lines = pages
+    .filter((p) => isAudioPage(p.data))
+    .map((p) => ({
+      epochMs: p.epochMs,
+      lineMs: p.epochMs - ((granuleOf(p.data) - PACKET_SAMPLES) * 1000) / RATE,
+    }));
+  const out: number[] = [];
+  let lo = 0;
+  for (const q of quanta) {
+    if (Number.isNaN(q.granule)) continue;
+    while (lo < lines.length && lines[lo]!.epochMs < q.wallMs - 3000) lo++;
+    let line = Number.POSITIVE_INFINITY;
+    for (let i = lo; i < lines.length && lines[i]!.epochMs <= q.wallMs; i++)
+      line = Math.min(line, lines[i]!.lineMs);
+    if (Number.isFinite(line)) out.push(q.wallMs - line - ((q.granule - preSkip) * 1000) / RATE);
+  }
+  return out;
+}
+
+interface ObsState {
+  connection: string;
+  room: { offsetMs: number | null; syncOffsetMs?: number | null } | null;
+  addedMs: number | null;
+  preSkip: number;
+  underruns: number;
+  droppedMs: number;
+  averageFillMs: number;
+  outputLatencyMs: number;
+  recordings: Array<{ wallMs: number; samples: Float32Array; granules: Float64Array; rates: Float32Array }>;
+}
+
+/** The sync offset the pages state: the server's figure, or (before it has one) server offset + what the page adds. */
+function statedSyncOffsetMs(s: Pick<ObsState, 'room' | 'addedMs'>): number | null {
+  if (typeof s.room?.syncOffsetMs === 'number') return s.room.syncOffsetMs;
+  return s.room?.offsetMs != null && s.addedMs !== null ? s.room.offsetMs + s.addedMs : null;
+}
+
+describe('sync offset and playback of the live path in headless Chromium', { skip, timeout: 300_000 }, () => {
   let dir: string;
   let clipDir: string;
   let runner: InferenceRunner;
@@ -226,24 +447,7 @@ describe('onsets of the live path in headless Chromium', { skip, timeout: 240_00
     rmSync(dir, { recursive: true, force: true });
   });
 
-  // Before the look-ahead fix (live path adding onsets): 0.85..0.95 of the offline F1. After it,
-  // 0.967..1.045 with 93-100% of the chunks at full quality. Then the offline render lost a false
-  // onset at each clip end (clip-edge guard, models/README.md), which the live path never had:
-  // against it, with the default 400 ms budget, runs scored 0.926, 0.939, 0.932 with 80-100% of
-  // the chunks at full quality and 0.817..0.865 with 51-72%, because Chromium (publisher and OBS
-  // page) and the server share the 2 cores and starve each other. The bound is the live path's
-  // fidelity, so this test gives the pipeline a 560 ms offset (about 250 ms of compute slack
-  // instead of 60-80) and keeps the chunks at full quality; latency under the default budget is
-  // what `foley bench --live` measures, and the degraded levels' quality is measured by
-  // `foley eval --live` with their settings (src/sfu/README.md). A run that still starves is
-  // reported and skipped. At full quality the ratio was 0.846, 0.888, 0.920, 0.953 and 0.962 in
-  // five runs, 0.896, 0.936 and 0.851 with session 6's re-distilled bundle, and 0.859, 0.831, 0.842,
-  // 0.928 and 0.955 with session 7's (offline 0.938, mean 0.883; the joins lose more), 0.853 and
-  // 0.831 with session 8's; with the session-11 2-frame guard (pipelines/live/ChunkWindow.ts)
-  // 0.896, 0.923, 0.910 and 0.926. The 0.9 bound holds on average, not in every run (32 events:
-  // one missed event moves the ratio by ~0.03), so a miss is reported as todo
-  // (the end of the test).
-  it('plays foley whose onsets score at least 90% of the offline render at ±80 ms', async (t) => {
+  it('plays the server audio complete and in order, at the stated sync offset within ±20 ms', async (t) => {
     const events = JSON.parse(readFileSync(join(clipDir, 'events.json'), 'utf8')) as {
       seconds: number;
       events: Array<{ time: number }>;
@@ -251,9 +455,8 @@ describe('onsets of the live path in headless Chromium', { skip, timeout: 240_00
     const clipMs = events.seconds * 1000;
     const m = runner.bundle.manifest;
 
-    // 1. The offline render of the same clip with the same bundle, once per noise seed:
-    //    the clip has only ~8 events, so one render's F1 moves in steps of ~0.1. The renders
-    //    are scored as consecutive loops, pooled like the live recording's loops.
+    // 1. The offline render of the same clip, once per noise seed: the onsets' own bias
+    //    against the events (model and detector), which the live offset is measured beyond.
     const offlineOnsets: number[] = [];
     for (let seed = 0; seed < LOOPS; seed++) {
       const offline = await renderFoley(join(clipDir, 'video.mp4'), runner, {
@@ -268,9 +471,14 @@ describe('onsets of the live path in headless Chromium', { skip, timeout: 240_00
       offlineOnsets,
       WINDOW_S,
     );
-    t.diagnostic(`offline render (${LOOPS} seeds): ${summary(offlineScore)}`);
+    assert.ok(offlineScore.matched >= 8, `the offline render matches ${offlineScore.matched} events`);
+    const offlineBiasMs = mean(offlineScore.offsetsMs);
+    t.diagnostic(
+      `offline render (${LOOPS} seeds): ${summary(offlineScore)}, spread ${stdDev(offlineScore.offsetsMs).toFixed(1)} ms`,
+    );
 
-    // 2. The live path: server, publisher page with the clip as camera, OBS page recording.
+    // 2. The live path: server, a tap on the room's Ogg stream from its first packet,
+    //    the OBS page recording, the publisher page with the clip as camera.
     const { width, height } = m.video;
     const rawRgb = execFileSync(
       'ffmpeg',
@@ -302,16 +510,21 @@ describe('onsets of the live path in headless Chromium', { skip, timeout: 240_00
       secret: 'onset-test',
       pipeline: { latencyBudgetMs: 600, offsetMs: FIDELITY_OFFSET_MS },
     });
+    const room = await server.getRoom('main');
+    const emittedPages: EmittedPage[] = [];
+    room.addListener({
+      send: (data) => emittedPages.push({ data, epochMs: performance.timeOrigin + performance.now() }),
+      sendStatus: () => {},
+    });
     context = await launchFakeCameraBrowser(join(dir, 'profile'), join(clipDir, 'video.y4m'));
     const urls = server.roomUrls('main');
     const obs = await context.newPage();
     await obs.goto(`${urls.obs}&record=1`);
-    await pageUntil(
-      obs,
-      () => (globalThis as unknown as { __obs: ObsState }).__obs.connection,
-      (c) => c === 'connected',
-      'the OBS page to connect',
-    );
+    const obsSummary = () => {
+      const s = (globalThis as unknown as { __obs: ObsState }).__obs;
+      return { connection: s.connection, room: s.room, addedMs: s.addedMs };
+    };
+    await pageUntil(obs, obsSummary, (s) => s.connection === 'connected', 'the OBS page to connect');
     const publisher = await context.newPage();
     await publisher.goto(urls.publish);
     const published = await pageUntil(
@@ -322,7 +535,6 @@ describe('onsets of the live path in headless Chromium', { skip, timeout: 240_00
     );
     assert.equal(published.status, 'publishing', published.error);
 
-    const room = server.rooms.get('main')!;
     const attachment = room.attachment!;
     const frames: ServerFrame[] = [];
     attachment.ingest.on('frame', (f) => {
@@ -337,6 +549,9 @@ describe('onsets of the live path in headless Chromium', { skip, timeout: 240_00
       if (firstAudibleEpochMs === null && p.generated)
         firstAudibleEpochMs = performance.timeOrigin + p.sentMs;
     });
+    // The stated sync offset, as the page shows it, over the measured span.
+    const stated: number[] = [];
+    const reportedAdded: number[] = [];
     const recordUntil = Date.now() + 30_000 + WARMUP_MS + LOOPS * clipMs;
     while (
       firstAudibleEpochMs === null ||
@@ -344,6 +559,11 @@ describe('onsets of the live path in headless Chromium', { skip, timeout: 240_00
     ) {
       assert.ok(Date.now() < recordUntil, 'no generated audio within 30 s, or it stopped');
       await new Promise((r) => setTimeout(r, 500));
+      if (firstAudibleEpochMs === null || Date.now() < firstAudibleEpochMs + WARMUP_MS) continue;
+      const s = await obs.evaluate(obsSummary);
+      const offset = statedSyncOffsetMs(s);
+      if (offset !== null) stated.push(offset);
+      if (s.addedMs !== null) reportedAdded.push(s.addedMs);
     }
     const stats = attachment.pipeline.stats;
     // Counted now, over the recording: the pipeline keeps generating until the server closes.
@@ -351,11 +571,11 @@ describe('onsets of the live path in headless Chromium', { skip, timeout: 240_00
     const madeFull = stats.levelCounts[0]!;
     const serverOffsetMs = attachment.offsetMs;
     t.diagnostic(
-      `live: offset ${attachment.offsetMs} ms, chunks ${stats.chunksGenerated} generated / ${stats.chunksSkipped} skipped / ` +
+      `live: server offset ${serverOffsetMs} ms, chunks ${stats.chunksGenerated} generated / ${stats.chunksSkipped} skipped / ` +
         `${stats.chunksLate} late, chunks per level [${stats.levelCounts.join(', ')}]`,
     );
 
-    // 3. What the OBS page played, as one 48 kHz track with a wall clock.
+    // 3. What the OBS page played, quantum by quantum, with output times and stream positions.
     const played = await obs.evaluate(() => {
       const s = (globalThis as unknown as { __obs: ObsState }).__obs;
       const toBase64 = (f: Float32Array): string => {
@@ -366,11 +586,16 @@ describe('onsets of the live path in headless Chromium', { skip, timeout: 240_00
         return btoa(bin);
       };
       return {
-        statedOffsetMs: (s.room?.offsetMs ?? Number.NaN) + s.jitterTargetMs + s.outputLatencyMs,
+        preSkip: s.preSkip,
+        underruns: s.underruns,
+        droppedMs: s.droppedMs,
+        averageFillMs: s.averageFillMs,
+        outputLatencyMs: s.outputLatencyMs,
         blocks: s.recordings.map((r) => ({
           wallMs: r.wallMs,
-          length: r.samples.length,
           data: toBase64(r.samples),
+          granules: Array.from(r.granules),
+          rates: Array.from(r.rates),
         })),
       };
     });
@@ -380,37 +605,71 @@ describe('onsets of the live path in headless Chromium', { skip, timeout: 240_00
     server = undefined;
 
     assert.ok(played.blocks.length > 0, 'the OBS page recorded audio');
-    const rate = 48000;
-    // Blocks are contiguous in the audio clock; fit wall time = w0 + k · samplePos.
-    let pos = 0;
-    const xs: number[] = [];
+    const quanta: PlayedQuantum[] = [];
+    const trackParts: Float32Array[] = [];
     for (const b of played.blocks) {
-      xs.push(pos);
-      pos += b.length;
+      const samples = new Float32Array(new Uint8Array(Buffer.from(b.data, 'base64')).buffer);
+      trackParts.push(samples);
+      b.granules.forEach((g, k) => {
+        quanta.push({
+          wallMs: b.wallMs + (k * QUANTUM * 1000) / RATE,
+          granule: g ?? Number.NaN,
+          rate: b.rates[k]!,
+          samples: samples.subarray(k * QUANTUM, (k + 1) * QUANTUM),
+        });
+      });
     }
-    const track = new Float32Array(pos);
-    played.blocks.forEach((b, i) => {
-      track.set(new Float32Array(new Uint8Array(Buffer.from(b.data, 'base64')).buffer), xs[i]!);
-    });
-    const meanX = xs.reduce((a, b) => a + b, 0) / xs.length;
-    const meanW = played.blocks.reduce((a, b) => a + b.wallMs, 0) / xs.length;
-    let sxx = 0;
-    let sxw = 0;
-    played.blocks.forEach((b, i) => {
-      sxx += (xs[i]! - meanX) ** 2;
-      sxw += (xs[i]! - meanX) * (b.wallMs - meanW);
-    });
-    const msPerSample = sxx > 0 ? sxw / sxx : 1000 / rate;
-    const wallOfSample = (s: number): number => meanW + (s - meanX) * msPerSample;
+    const fromEpochMs = firstAudibleEpochMs! + WARMUP_MS;
+    const toEpochMs = fromEpochMs + LOOPS * clipMs;
+    const measured = quanta.filter((q) => q.wallMs >= fromEpochMs && q.wallMs < toEpochMs);
 
-    // 4. Frames on the clip timeline.
+    // 4. Playback: the page played the server's audio, complete and in order.
+    const firstAudio = emittedPages.find((p) => isAudioPage(p.data))!;
+    assert.equal(granuleOf(firstAudio.data), PACKET_SAMPLES, 'the tap heard the room from its first packet');
+    const emitted = decodeEmitted(emittedPages, dir);
+    const match = comparePlayback(measured, emitted, played.preSkip);
+    const continuity = streamContinuity(measured);
+    t.diagnostic(
+      `playback: ${match.matching}/${match.windows} audible 21 ms windows match the server's audio ` +
+        `(correlation >= 0.9; median ${match.medianCorr.toFixed(3)}, gain ${match.medianGain.toFixed(3)}, lag ${match.lag} samples); ` +
+        `${continuity.backwards} backward steps, ${(continuity.skippedSamples / 48).toFixed(1)} ms skipped and ` +
+        `${((continuity.silentQuanta * QUANTUM) / 48).toFixed(1)} ms of underrun silence over ${(continuity.spanSamples / 48).toFixed(0)} ms; ` +
+        `page totals: ${played.underruns} underruns, ${played.droppedMs.toFixed(0)} ms dropped`,
+    );
+    assert.ok(Math.abs(match.lag) <= 48, `the played positions are off by ${match.lag} samples`);
+    assert.ok(
+      match.matching >= 0.95 * match.windows,
+      `${match.windows - match.matching} of ${match.windows} windows differ from the server's audio`,
+    );
+    assert.ok(Math.abs(match.medianGain - 1) < 0.1, `played at gain ${match.medianGain}`);
+    assert.equal(continuity.backwards, 0, 'the stream positions never go back');
+    assert.ok(
+      continuity.skippedSamples <= 0.01 * continuity.spanSamples,
+      `${(continuity.skippedSamples / 48).toFixed(0)} ms of the server's audio skipped`,
+    );
+
+    // 5. What the page adds, measured from the server's emit times, is what it reports.
+    const addedFromServer = measuredAddedMs(measured, emittedPages, played.preSkip);
+    const addedMeasuredMs = mean(addedFromServer);
+    const addedReportedMs = mean(reportedAdded);
+    const statedMs = mean(stated);
+    t.diagnostic(
+      `page adds ${addedMeasuredMs.toFixed(1)} ms from the server's emit times (spread ${stdDev(addedFromServer).toFixed(1)}), ` +
+        `reports ${addedReportedMs.toFixed(1)} (fill ${played.averageFillMs.toFixed(1)}, output ${played.outputLatencyMs.toFixed(1)}); ` +
+        `stated sync offset ${statedMs.toFixed(1)} ms (${Math.min(...stated).toFixed(0)}..${Math.max(...stated).toFixed(0)})`,
+    );
+    assert.ok(
+      Math.abs(addedMeasuredMs - addedReportedMs) <= 10,
+      `the page reports adding ${addedReportedMs.toFixed(1)} ms, it adds ${addedMeasuredMs.toFixed(1)}`,
+    );
+
+    // 6. Frames on the clip timeline.
     assert.ok(frames.length > LOOPS * reference.length, `server decoded ${frames.length} frames`);
     const aligned = alignFrames(frames, reference);
     const anchorMs = Math.min(...frames.map((f) => f.arrivalEpochMs - f.mediaTimeMs));
     t.diagnostic(
       `alignment: phase ${aligned.phase} frames (best/median cost contrast ${aligned.phaseContrast.toFixed(1)}), ` +
-        `local corrections ${Math.min(...aligned.corrections)}..${Math.max(...aligned.corrections)} frames, ` +
-        `stated offset ${played.statedOffsetMs.toFixed(0)} ms`,
+        `local corrections ${Math.min(...aligned.corrections)}..${Math.max(...aligned.corrections)} frames`,
     );
     assert.ok(aligned.phaseContrast > 2, 'the clip phase is recovered unambiguously');
     const clipTimeOfMedia = (mediaMs: number): number => {
@@ -424,14 +683,30 @@ describe('onsets of the live path in headless Chromium', { skip, timeout: 240_00
       if (lo > 0 && mediaMs - frames[lo - 1]!.mediaTimeMs < frames[lo]!.mediaTimeMs - mediaMs) lo--;
       return aligned.clipIndex[lo]! * FRAME_MS + (mediaMs - frames[lo]!.mediaTimeMs);
     };
-    const clipTimeOfWall = (wallMs: number): number =>
-      clipTimeOfMedia(wallMs - played.statedOffsetMs - anchorMs);
 
-    // 5. Onsets of what was played, on the clip timeline, over LOOPS loops after warm-up.
-    const track16k = downsample3(track);
-    const onsetSeconds = await onsetsOf(runner, track16k);
-    const estimatedMs = onsetSeconds.map((sec) => clipTimeOfWall(wallOfSample(sec * rate)));
-    // The first audible packet carries media time (sent − anchor − server offset).
+    // 7. Onsets of what was played, on the clip timeline with the stated offset.
+    //    Output samples are contiguous in the audio clock: fit wall time = w0 + k · sample.
+    const track = joined(trackParts);
+    let pos = 0;
+    const xs: number[] = [];
+    for (const part of trackParts) {
+      xs.push(pos);
+      pos += part.length;
+    }
+    const meanX = mean(xs);
+    const meanW = mean(played.blocks.map((b) => b.wallMs));
+    let sxx = 0;
+    let sxw = 0;
+    played.blocks.forEach((b, i) => {
+      sxx += (xs[i]! - meanX) ** 2;
+      sxw += (xs[i]! - meanX) * (b.wallMs - meanW);
+    });
+    const msPerSample = sxx > 0 ? sxw / sxx : 1000 / RATE;
+    const wallOfSample = (s: number): number => meanW + (s - meanX) * msPerSample;
+    const onsetSeconds = await onsetsOf(runner, downsample3(track));
+    const estimatedMs = onsetSeconds.map((sec) =>
+      clipTimeOfMedia(wallOfSample(sec * RATE) - statedMs - anchorMs),
+    );
     const fromMs = clipTimeOfMedia(firstAudibleEpochMs! - anchorMs - serverOffsetMs + WARMUP_MS);
     const toMs = fromMs + LOOPS * clipMs;
     const referenceMs: number[] = [];
@@ -441,30 +716,42 @@ describe('onsets of the live path in headless Chromium', { skip, timeout: 240_00
         if (at >= fromMs && at < toMs) referenceMs.push(at);
       }
     }
-    const inRange = estimatedMs.filter((x) => x >= fromMs && x < toMs);
-    const liveScore = scoreOnsets(
-      referenceMs.map((x) => x / 1000),
+    const inRange = estimatedMs.filter((x) => x >= fromMs - 500 && x < toMs + 500);
+    const refS = referenceMs.map((x) => x / 1000);
+    // A coarse match finds the offset, the ±80 ms match around it measures offset and spread.
+    const coarse = scoreOnsets(
+      refS,
       inRange.map((x) => x / 1000),
+      COARSE_WINDOW_S,
+    );
+    assert.ok(coarse.matched >= 8, `only ${coarse.matched} live onsets near the ${refS.length} events`);
+    const shiftMs = median(coarse.offsetsMs);
+    const live = scoreOnsets(
+      refS,
+      inRange.map((x) => (x - shiftMs) / 1000),
       WINDOW_S,
     );
+    const offsetErrorMs = shiftMs + mean(live.offsetsMs) - offlineBiasMs;
+    const spreadMs = stdDev(live.offsetsMs);
     t.diagnostic(
-      `live (OBS page, clip time ${fromMs.toFixed(0)}..${toMs.toFixed(0)} ms): ${summary(liveScore)}`,
+      `live (OBS page, clip time ${fromMs.toFixed(0)}..${toMs.toFixed(0)} ms): ${summary(live)} after a ${shiftMs.toFixed(1)} ms shift; ` +
+        `real offset - stated ${offsetErrorMs.toFixed(1)} ms (bound ±${OFFSET_BOUND_MS}), onset spread ${spreadMs.toFixed(1)} ms ` +
+        `(bound ${SPREAD_BOUND_MS}); live/offline F1 ${(live.f1 / offlineScore.f1).toFixed(3)}`,
     );
-    t.diagnostic(`live/offline F1 ratio ${(liveScore.f1 / offlineScore.f1).toFixed(3)} (bound 0.9)`);
-
-    assert.ok(offlineScore.f1 > 0, 'the offline render has onsets to compare with');
-    if (madeFull < 0.5 * made) {
-      t.skip(`the machine starved the live path: ${madeFull} of ${made} chunks at full quality`);
-      return;
-    }
     // A broken live path (misaligned, silent or noisy) scores far below this floor.
     assert.ok(
-      liveScore.f1 >= 0.7 * offlineScore.f1,
-      `live onset F1 ${liveScore.f1.toFixed(3)} < 70% of offline ${offlineScore.f1.toFixed(3)}`,
+      live.f1 >= 0.7 * offlineScore.f1,
+      `live onset F1 ${live.f1.toFixed(3)} < 70% of offline ${offlineScore.f1.toFixed(3)}`,
     );
-    // The issue's bound, met on average at full quality but not in every run (see above).
-    if (liveScore.f1 < 0.9 * offlineScore.f1) {
-      t.todo(`live onset F1 ${liveScore.f1.toFixed(3)} < 90% of offline ${offlineScore.f1.toFixed(3)}`);
+    assert.ok(
+      Math.abs(offsetErrorMs) <= OFFSET_BOUND_MS,
+      `the page plays ${offsetErrorMs.toFixed(1)} ms away from the stated sync offset ${statedMs.toFixed(0)} ms`,
+    );
+    if (madeFull < 0.9 * made) {
+      // The spread bound is for chunks at full quality; a starved run is reported, not judged.
+      t.diagnostic(`spread not judged: ${madeFull} of ${made} chunks at full quality`);
+      return;
     }
+    assert.ok(spreadMs <= SPREAD_BOUND_MS, `onset timing spread ${spreadMs.toFixed(1)} ms`);
   });
 });
