@@ -3,9 +3,9 @@
  * checks every model file is present. The ONNX signatures are checked when the sessions
  * open (InferenceRunner.start), since that needs the runtime.
  */
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { basename, dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BundleError } from '../errors.js';
 import { type Manifest, parseManifest } from './manifest.js';
@@ -61,10 +61,23 @@ export async function loadBundle(dirArg: string): Promise<Bundle> {
     throw new BundleError(`[${label}, manifest.json] is not valid JSON: ${(error as Error).message}`);
   }
   const manifest = parseManifest(json, `${label}, manifest.json`);
+  const realDir = realpathSync(dir);
   for (const [key, spec] of Object.entries(manifest.models)) {
     const file = join(dir, spec.file);
     if (!existsSync(file)) {
       throw new BundleError(`[bundle:${manifest.name}, model:${key}] file ${spec.file} not found in ${dir}`);
+    }
+    // The manifest refuses ".." and absolute paths; a symlink may still point elsewhere.
+    const realFile = realpathSync(file);
+    if (!realFile.startsWith(realDir + sep)) {
+      throw new BundleError(
+        `[bundle:${manifest.name}, model:${key}] file ${spec.file} resolves to ${realFile}, outside the bundle folder ${realDir}`,
+      );
+    }
+    if (!statSync(realFile).isFile()) {
+      throw new BundleError(
+        `[bundle:${manifest.name}, model:${key}] file ${spec.file} is not a regular file`,
+      );
     }
   }
   return { dir, manifest };

@@ -115,6 +115,31 @@ export const REQUIRED_MODEL_KEYS = [
   'vocoder',
 ] as const;
 
+/**
+ * Ranges of the sizes a manifest sets. Memory and work scale with them (frames per second,
+ * pixels per frame, samples per frame), so a typo or a hostile bundle fails at load time
+ * instead of exhausting the machine.
+ */
+export const MANIFEST_LIMITS = {
+  sampleRate: [8000, 192000],
+  hopSamples: [1, 16384],
+  winSamples: [1, 65536],
+  fftSize: [16, 65536],
+  melBins: [1, 1024],
+  fps: [1, 120],
+  frameSide: [8, 1024],
+  latentChannels: [1, 256],
+  latentMelBins: [1, 1024],
+  melFramesPerLatentFrame: [1, 64],
+  timeMultiple: [1, 64],
+  featureDim: [1, 16384],
+  contextFrames: [0, 256],
+  classes: [1, 10000],
+  trainSteps: [1, 100000],
+  windowFrames: [1, 100000],
+  evalFrames: [0, 100000],
+} as const satisfies Record<string, readonly [number, number]>;
+
 type Json = unknown;
 
 /** Walks a JSON value with a path, so every complaint names the field. */
@@ -195,6 +220,21 @@ class Field {
     if (!Number.isInteger(n) || n < 0) this.fail('an integer >= 0');
     return n;
   }
+
+  /** A number in [min, max]: sizes the engine allocates by must stay sane. */
+  numberIn(range: readonly [number, number]): number {
+    const n = this.number();
+    if (n < range[0] || n > range[1]) this.fail(`a number in ${range[0]}..${range[1]}`);
+    return n;
+  }
+
+  /** An integer in [min, max]. */
+  intIn(range: readonly [number, number]): number {
+    const n = this.number();
+    if (!Number.isInteger(n) || n < range[0] || n > range[1])
+      this.fail(`an integer in ${range[0]}..${range[1]}`);
+    return n;
+  }
 }
 
 /** The field, or undefined when it is absent or null. */
@@ -224,7 +264,61 @@ function parseModelSpec(field: Field): ModelSpec {
   const outputs = field.child('outputs').array().map(parseTensorSpec);
   if (inputs.length === 0) field.child('inputs').fail('at least one input');
   if (outputs.length === 0) field.child('outputs').fail('at least one output');
-  return { file: field.child('file').string(), inputs, outputs };
+  return { file: bundleRelativeFile(field.child('file')), inputs, outputs };
+}
+
+/** A model file named relative to the bundle folder, never reaching outside it. */
+function bundleRelativeFile(field: Field): string {
+  const file = field.string();
+  const segments = file.split(/[\\/]+/);
+  if (file.startsWith('/') || /^[a-zA-Z]:/.test(file) || segments.includes('..') || file.includes('\0')) {
+    field.fail('a file inside the bundle folder (a relative path without "..")');
+  }
+  return file;
+}
+
+/**
+ * Fixed sizes in the model signatures that must agree with the geometry the manifest sets:
+ * a video encoder declared for 96×96 frames in a manifest that says 128 wide would only
+ * fail at the first run, as an inference error.
+ */
+function checkModelGeometry(
+  models: Field,
+  specs: Record<string, ModelSpec>,
+  geometry: { video: VideoSpec; features: { dim: number }; latent: LatentSpec },
+): void {
+  const expect = (
+    key: string,
+    side: 'inputs' | 'outputs',
+    rank: number,
+    axes: Record<number, { size: number; from: string }>,
+  ): void => {
+    const tensor = specs[key]?.[side][0];
+    if (!tensor || tensor.shape.length !== rank) return;
+    for (const [axis, want] of Object.entries(axes)) {
+      const dim = tensor.shape[Number(axis)];
+      if (typeof dim === 'number' && dim !== want.size) {
+        models
+          .child(key)
+          .child(side)
+          .child(0)
+          .child('shape')
+          .child(Number(axis))
+          .fail(`${want.size} (${want.from}), the size ${key} must take`);
+      }
+    }
+  };
+  const { video, features, latent } = geometry;
+  expect('video_encoder', 'inputs', 5, {
+    2: { size: video.height, from: 'video.height' },
+    3: { size: video.width, from: 'video.width' },
+    4: { size: 3, from: 'rgb24 channels' },
+  });
+  expect('video_encoder', 'outputs', 3, { 2: { size: features.dim, from: 'features.dim' } });
+  expect('latent_decoder', 'inputs', 4, {
+    1: { size: latent.channels, from: 'latent.channels' },
+    3: { size: latent.melBins, from: 'latent.melBins' },
+  });
 }
 
 /**
@@ -238,11 +332,11 @@ export function parseManifest(json: Json, bundleLabel: string): Manifest {
 
   const a = root.child('audio').object();
   const audio: AudioSpec = {
-    sampleRate: a.child('sampleRate').positiveInt(),
-    hopSamples: a.child('hopSamples').positiveInt(),
-    winSamples: a.child('winSamples').positiveInt(),
-    fftSize: a.child('fftSize').positiveInt(),
-    melBins: a.child('melBins').positiveInt(),
+    sampleRate: a.child('sampleRate').intIn(MANIFEST_LIMITS.sampleRate),
+    hopSamples: a.child('hopSamples').intIn(MANIFEST_LIMITS.hopSamples),
+    winSamples: a.child('winSamples').intIn(MANIFEST_LIMITS.winSamples),
+    fftSize: a.child('fftSize').intIn(MANIFEST_LIMITS.fftSize),
+    melBins: a.child('melBins').intIn(MANIFEST_LIMITS.melBins),
     fminHz: a.child('fminHz').nonNegative(),
     fmaxHz: a.child('fmaxHz').positive(),
     melLogFloor: a.child('melLogFloor').positive(),
@@ -252,37 +346,44 @@ export function parseManifest(json: Json, bundleLabel: string): Manifest {
 
   const v = root.child('video').object();
   const video: VideoSpec = {
-    fps: v.child('fps').positive(),
-    width: v.child('width').positiveInt(),
-    height: v.child('height').positiveInt(),
+    fps: v.child('fps').numberIn(MANIFEST_LIMITS.fps),
+    width: v.child('width').intIn(MANIFEST_LIMITS.frameSide),
+    height: v.child('height').intIn(MANIFEST_LIMITS.frameSide),
     pixelFormat: v.child('pixelFormat').literal('rgb24'),
   };
 
   const l = root.child('latent').object();
   const latent: LatentSpec = {
-    channels: l.child('channels').positiveInt(),
-    melBins: l.child('melBins').positiveInt(),
-    melFramesPerLatentFrame: l.child('melFramesPerLatentFrame').positiveInt(),
+    channels: l.child('channels').intIn(MANIFEST_LIMITS.latentChannels),
+    melBins: l.child('melBins').intIn(MANIFEST_LIMITS.latentMelBins),
+    melFramesPerLatentFrame: l
+      .child('melFramesPerLatentFrame')
+      .intIn(MANIFEST_LIMITS.melFramesPerLatentFrame),
     latentFramesPerVideoFrame: l.child('latentFramesPerVideoFrame').literal(1),
-    timeMultiple: l.child('timeMultiple').positiveInt(),
+    timeMultiple: l.child('timeMultiple').intIn(MANIFEST_LIMITS.timeMultiple),
   };
 
   const f = root.child('features').object();
-  const contextFrames = f.child('contextFrames').nonNegativeInt();
+  const contextFrames = f.child('contextFrames').intIn(MANIFEST_LIMITS.contextFrames);
   const right = f.child('rightContextFrames');
   const rightContextFrames = right.present ? right.nonNegativeInt() : contextFrames;
   if (rightContextFrames > contextFrames)
     right.fail(`an integer <= features.contextFrames (${contextFrames})`);
-  const features = { dim: f.child('dim').positiveInt(), contextFrames, rightContextFrames };
+  const features = {
+    dim: f.child('dim').intIn(MANIFEST_LIMITS.featureDim),
+    contextFrames,
+    rightContextFrames,
+  };
 
   const classes = root
     .child('classes')
     .array()
     .map((c) => c.string());
-  if (classes.length === 0) root.child('classes').fail('at least one class');
+  if (classes.length < MANIFEST_LIMITS.classes[0] || classes.length > MANIFEST_LIMITS.classes[1])
+    root.child('classes').fail(`${MANIFEST_LIMITS.classes[0]}..${MANIFEST_LIMITS.classes[1]} classes`);
 
   const s = root.child('schedule').object();
-  const trainSteps = s.child('trainSteps').positiveInt();
+  const trainSteps = s.child('trainSteps').intIn(MANIFEST_LIMITS.trainSteps);
   const alphasField = s.child('alphasCumprod');
   const alphasCumprod = alphasField.array().map((x) => {
     const n = x.number();
@@ -304,6 +405,7 @@ export function parseManifest(json: Json, bundleLabel: string): Manifest {
   for (const key of REQUIRED_MODEL_KEYS) {
     if (!models[key]) m.child(key).fail(`a model entry (required models: ${REQUIRED_MODEL_KEYS.join(', ')})`);
   }
+  checkModelGeometry(m, models, { video, features, latent });
 
   const sm = root.child('sampling').object();
   const unetKey = (field: Field): string => {
@@ -322,7 +424,7 @@ export function parseManifest(json: Json, bundleLabel: string): Manifest {
     // Bundles exported before restarts: none.
     restarts: optional(sm.child('restarts'))?.nonNegativeInt() ?? 0,
     restartMaxTimestep: optional(sm.child('restartMaxTimestep'))?.nonNegativeInt() ?? trainSteps - 1,
-    windowFrames: sm.child('windowFrames').positiveInt(),
+    windowFrames: sm.child('windowFrames').intIn(MANIFEST_LIMITS.windowFrames),
     overlapFrames: sm.child('overlapFrames').nonNegativeInt(),
   };
   const teacher = sm.child('teacher');
@@ -331,6 +433,8 @@ export function parseManifest(json: Json, bundleLabel: string): Manifest {
     sampling.teacher = { unet: unetKey(teacher.child('unet')), steps: teacher.child('steps').positiveInt() };
   }
   if (sampling.steps > trainSteps) sm.child('steps').fail(`at most schedule.trainSteps (${trainSteps})`);
+  if (sampling.teacher && sampling.teacher.steps > trainSteps)
+    teacher.child('steps').fail(`at most schedule.trainSteps (${trainSteps})`);
   if (sampling.restarts > MAX_RESTARTS) sm.child('restarts').fail(`at most ${MAX_RESTARTS}`);
   if (sampling.restartMaxTimestep >= trainSteps)
     sm.child('restartMaxTimestep').fail(`less than schedule.trainSteps (${trainSteps})`);
@@ -339,8 +443,8 @@ export function parseManifest(json: Json, bundleLabel: string): Manifest {
 
   const e = root.child('eval').object();
   const evalSpec = {
-    cropFrames: e.child('cropFrames').positiveInt(),
-    preOnsetFrames: e.child('preOnsetFrames').nonNegativeInt(),
+    cropFrames: e.child('cropFrames').intIn([1, MANIFEST_LIMITS.evalFrames[1]]),
+    preOnsetFrames: e.child('preOnsetFrames').intIn(MANIFEST_LIMITS.evalFrames),
   };
 
   const description = root.child('description').present ? String(root.child('description').value) : '';

@@ -19,6 +19,13 @@ import { brokenBundleCopy } from '../helpers/tiny-bundle.js';
 import { cutAtPacketBoundary } from '../media/cut-input.js';
 
 const run = promisify(execFile);
+
+/** The manifest fields these tests edit. */
+type EditableManifest = Record<string, unknown> & {
+  video: { fps: number; width: number };
+  models: Record<string, { file: string }>;
+};
+const editable = (m: Record<string, unknown>): EditableManifest => m as EditableManifest;
 const CLI = join(packageRoot(), 'dist', 'src', 'cli', 'main.js');
 
 async function foley(args: string[]): Promise<{ code: number; stderr: string; stdout: string }> {
@@ -128,7 +135,7 @@ describe('foley render', () => {
     assert.match(missing.stderr, /model folder not found/);
     const copy = brokenBundleCopy((m) => {
       const models = m.models as Record<string, { outputs: { shape: unknown[] }[] }>;
-      models.video_encoder!.outputs[0]!.shape = ['batch', 'frames', 32];
+      models.unet_student!.outputs[0]!.shape = ['batch', 4, 'frames', 32];
     });
     try {
       const out = join(f.dir, 'mismatch.wav');
@@ -136,11 +143,45 @@ describe('foley render', () => {
       assert.equal(r.code, 3);
       assert.match(
         r.stderr,
-        /model:video_encoder, output:features\] manifest shape \[batch, frames, 32\] disagrees/,
+        /model:unet_student, output:eps\] manifest shape \[batch, 4, frames, 32\] disagrees/,
       );
       assert.equal(existsSync(out), false);
     } finally {
       copy.cleanup();
+    }
+  });
+
+  it('exits 3, naming the field, for a bundle whose fps is out of range or whose width the encoder cannot take', async () => {
+    for (const [edit, pattern] of [
+      [
+        (m: Record<string, unknown>) => {
+          editable(m).video.fps = 100000;
+        },
+        /video\.fps\] expected a number in 1\.\.120, got 100000/,
+      ],
+      [
+        (m: Record<string, unknown>) => {
+          editable(m).video.width = 128;
+        },
+        /video_encoder\.inputs\[0\]\.shape\[3\]\] expected 128 \(video\.width\)/,
+      ],
+      [
+        (m: Record<string, unknown>) => {
+          editable(m).models.latent_decoder!.file = '../../../etc/passwd';
+        },
+        /models\.latent_decoder\.file\] expected a file inside the bundle folder/,
+      ],
+    ] as const) {
+      const copy = brokenBundleCopy(edit);
+      try {
+        const out = join(f.dir, 'bounds.wav');
+        const r = await foley(['render', f.clip, '-o', out, '--model', copy.dir]);
+        assert.equal(r.code, 3, r.stderr);
+        assert.match(r.stderr, pattern);
+        assert.equal(existsSync(out), false);
+      } finally {
+        copy.cleanup();
+      }
     }
   });
 

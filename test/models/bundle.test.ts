@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -49,6 +49,26 @@ describe('loadBundle', () => {
       await assert.rejects(
         loadBundle(copy.dir),
         /\[bundle:tiny-random, model:vocoder\] file vocoder\.onnx not found/,
+      );
+    } finally {
+      copy.cleanup();
+    }
+  });
+
+  it('refuses a model file that is a symlink to a file outside the bundle folder', async () => {
+    const copy = brokenBundleCopy(() => undefined);
+    const outside = join(copy.dir, '..', 'outside.onnx');
+    try {
+      writeFileSync(outside, readFileSync(join(copy.dir, 'vocoder.onnx')));
+      unlinkSync(join(copy.dir, 'vocoder.onnx'));
+      symlinkSync(outside, join(copy.dir, 'vocoder.onnx'));
+      await assert.rejects(
+        loadBundle(copy.dir),
+        (e: unknown) =>
+          e instanceof BundleError &&
+          /\[bundle:tiny-random, model:vocoder\] file vocoder\.onnx resolves to .*outside\.onnx, outside the bundle folder/.test(
+            e.message,
+          ),
       );
     } finally {
       copy.cleanup();

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { BundleError } from '../../src/errors.js';
-import { MAX_RESTARTS, parseManifest } from '../../src/models/manifest.js';
+import { MANIFEST_LIMITS, MAX_RESTARTS, parseManifest } from '../../src/models/manifest.js';
 import { TINY_BUNDLE_DIR } from '../helpers/media-fixtures.js';
 
 const raw = () => JSON.parse(readFileSync(join(TINY_BUNDLE_DIR, 'manifest.json'), 'utf8'));
@@ -117,5 +117,65 @@ describe('parseManifest', () => {
     const j = raw();
     j.models.vocoder.inputs[0].dtype = 'float64';
     assert.throws(() => parseManifest(j, 'b'), /models\.vocoder\.inputs\[0\]\.dtype\] expected "float32" or/);
+  });
+
+  it('bounds the sizes a manifest sets, naming the field and its range', () => {
+    for (const [path, message] of [
+      [['video', 'fps', 100000], /\[m:video\.fps\] expected a number in 1\.\.120, got 100000/],
+      [['video', 'width', 5000], /\[m:video\.width\] expected an integer in 8\.\.1024, got 5000/],
+      [['audio', 'sampleRate', 1e9], /\[m:audio\.sampleRate\] expected an integer in 8000\.\.192000/],
+      [['sampling', 'windowFrames', 1e7], /\[m:sampling\.windowFrames\] expected an integer in 1\.\.100000/],
+      [['features', 'dim', 1e6], /\[m:features\.dim\] expected an integer in 1\.\.16384/],
+      [
+        ['sampling', 'teacher', 'steps', 5000],
+        /\[m:sampling\.teacher\.steps\] expected at most schedule\.trainSteps/,
+      ],
+    ] as const) {
+      const j = raw();
+      const keys = path.slice(0, -2) as readonly string[];
+      const parent = keys.reduce((o, k) => o[k], j);
+      parent[path.at(-2) as string] = path.at(-1);
+      assert.throws(
+        () => parseManifest(j, 'm'),
+        (e: unknown) => e instanceof BundleError && message.test(e.message),
+        path.join('.'),
+      );
+    }
+    const m = parseManifest(raw(), 'm');
+    assert.ok(m.video.fps >= MANIFEST_LIMITS.fps[0] && m.video.fps <= MANIFEST_LIMITS.fps[1]);
+  });
+
+  it('refuses a model file outside the bundle folder', () => {
+    for (const file of ['../../../etc/passwd', '/etc/passwd', 'sub/../../x.onnx', '..\\x.onnx']) {
+      const j = raw();
+      j.models.mel.file = file;
+      assert.throws(
+        () => parseManifest(j, 'm'),
+        /\[m:models\.mel\.file\] expected a file inside the bundle folder \(a relative path without ".."\)/,
+        file,
+      );
+    }
+    const j = raw();
+    j.models.mel.file = 'sub/mel.onnx';
+    assert.equal(parseManifest(j, 'm').models.mel?.file, 'sub/mel.onnx');
+  });
+
+  it('refuses a video geometry the video encoder cannot take, as a bundle error', () => {
+    const j = raw();
+    j.video.width = 128;
+    assert.throws(
+      () => parseManifest(j, 'm'),
+      (e: unknown) =>
+        e instanceof BundleError &&
+        /\[m:models\.video_encoder\.inputs\[0\]\.shape\[3\]\] expected 128 \(video\.width\), the size video_encoder must take, got 96/.test(
+          e.message,
+        ),
+    );
+    const k = raw();
+    k.latent.channels = 8;
+    assert.throws(
+      () => parseManifest(k, 'm'),
+      /models\.latent_decoder\.inputs\[0\]\.shape\[1\]\] expected 8 \(latent\.channels\)/,
+    );
   });
 });
