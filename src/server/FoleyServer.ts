@@ -414,20 +414,23 @@ export class FoleyServer extends TypedEmitter<FoleyServerEvents> {
       ),
     };
     const file = files[url.pathname];
-    if (req.method !== 'GET' || !file || !existsSync(file) || !statSync(file).isFile()) {
-      res.writeHead(file && !existsSync(file) ? 503 : 404, { 'content-type': 'text/plain' });
-      res.end(
-        file && !existsSync(file)
-          ? `${url.pathname} is not built; run: npm run build:client\n`
-          : 'not found\n',
-      );
-      return;
-    }
+    const head = req.method === 'HEAD';
+    const reply = (status: number, headers: http.OutgoingHttpHeaders, text: string) => {
+      res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', ...headers });
+      res.end(head ? undefined : text);
+    };
+    if (!file) return reply(404, {}, 'not found\n');
+    if (req.method !== 'GET' && !head)
+      return reply(405, { allow: 'GET, HEAD' }, `${req.method} is not allowed here; use GET or HEAD\n`);
+    const stat = existsSync(file) ? statSync(file) : null;
+    if (!stat?.isFile()) return reply(503, {}, `${url.pathname} is not built; run: npm run build:client\n`);
     res.writeHead(200, {
       'content-type': MIME[extname(file)] ?? 'application/octet-stream',
+      'content-length': stat.size,
       'cache-control': 'no-store',
     });
-    createReadStream(file).pipe(res);
+    if (head) res.end();
+    else createReadStream(file).pipe(res);
   }
 
   /** Idempotent. Closes rooms, connections, the mediasoup worker and (if owned) the inference worker. */

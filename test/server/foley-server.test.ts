@@ -354,6 +354,42 @@ describe('FoleyServer (running, tiny bundle)', () => {
   });
 });
 
+describe('FoleyServer HTTP', () => {
+  let server: FoleyServer;
+  let base: string;
+
+  before(async () => {
+    server = await FoleyServer.start({ port: 0, bundleDir: TINY_BUNDLE_DIR, secret: 'http-secret' });
+    base = `http://127.0.0.1:${server.port}`;
+  });
+  after(async () => {
+    await server.close();
+  });
+
+  it('serves a page to GET, and its headers without a body to HEAD', async () => {
+    const get = await fetch(`${base}/publish.html`);
+    assert.equal(get.status, 200);
+    const body = await get.text();
+    assert.match(body, /<html/i);
+    const head = await fetch(`${base}/publish.html`, { method: 'HEAD' });
+    assert.equal(head.status, 200);
+    assert.equal(head.headers.get('content-type'), 'text/html; charset=utf-8');
+    assert.equal(Number(head.headers.get('content-length')), Buffer.byteLength(body));
+    assert.equal(await head.text(), '');
+  });
+
+  it('answers other methods on a page with 405 and Allow, and unknown paths with 404', async () => {
+    for (const method of ['POST', 'PUT', 'DELETE']) {
+      const res = await fetch(`${base}/obs.html`, { method });
+      assert.equal(res.status, 405, method);
+      assert.equal(res.headers.get('allow'), 'GET, HEAD');
+      assert.match(await res.text(), new RegExp(`${method} is not allowed here`));
+    }
+    assert.equal((await fetch(`${base}/nope.html`)).status, 404);
+    assert.equal((await fetch(`${base}/nope.html`, { method: 'HEAD' })).status, 404);
+  });
+});
+
 describe('FoleyServer rooms', () => {
   let server: FoleyServer;
   let base: string;
