@@ -419,11 +419,19 @@ export class FoleyServer extends TypedEmitter<FoleyServerEvents> {
       res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', ...headers });
       res.end(head ? undefined : text);
     };
-    if (!file) return reply(404, {}, 'not found\n');
-    if (req.method !== 'GET' && !head)
-      return reply(405, { allow: 'GET, HEAD' }, `${req.method} is not allowed here; use GET or HEAD\n`);
+    if (!file) {
+      reply(404, {}, 'not found\n');
+      return;
+    }
+    if (req.method !== 'GET' && !head) {
+      reply(405, { allow: 'GET, HEAD' }, `${req.method} is not allowed here; use GET or HEAD\n`);
+      return;
+    }
     const stat = existsSync(file) ? statSync(file) : null;
-    if (!stat?.isFile()) return reply(503, {}, `${url.pathname} is not built; run: npm run build:client\n`);
+    if (!stat?.isFile()) {
+      reply(503, {}, `${url.pathname} is not built; run: npm run build:client\n`);
+      return;
+    }
     res.writeHead(200, {
       'content-type': MIME[extname(file)] ?? 'application/octet-stream',
       'content-length': stat.size,
