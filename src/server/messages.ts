@@ -96,10 +96,18 @@ export class MessageError extends Error {
   }
 }
 
-/** An error's message, never empty (some mediasoup worker failures carry none). */
+/**
+ * An error's message, never empty. mediasoup's worker rejects some requests with no
+ * reason (only " [method:...]"), e.g. when it cannot bind a port or is out of file descriptors.
+ */
 export function describeError(error: unknown): string {
-  if (error instanceof Error) return error.message || `${error.name} without a message`;
-  return String(error) || 'unknown error';
+  if (!(error instanceof Error)) return String(error) || 'unknown error';
+  const method = /\[method:([^\]]*)\]/.exec(error.message)?.[1];
+  const reason = error.message.replace(/\s*\[method:[^\]]*\]\s*/, '').trim();
+  if (reason) return error.message.trim();
+  if (method)
+    return `mediasoup ${method} failed without a reason (the worker may be out of ports or file descriptors, or the listen IP is not on this machine)`;
+  return `${error.name} without a message`;
 }
 
 const isObject = (v: unknown): v is Record<string, unknown> =>

@@ -597,6 +597,33 @@ describe('FoleyServer limits', () => {
   });
 });
 
+describe('FoleyServer mediasoup failures', () => {
+  it('answers a failed createTransport with INTERNAL and a message naming the room and request', async () => {
+    // An address this machine does not have: mediasoup cannot bind the transport.
+    const server = await FoleyServer.start({
+      port: 0,
+      bundleDir: TINY_BUNDLE_DIR,
+      secret: 'fail-secret',
+      rtcListenIp: '192.0.2.1',
+    });
+    try {
+      const peer = await connect(
+        `ws://127.0.0.1:${server.port}/ws?room=r&token=${server.tokens.tokenFor('r', 'publish')}`,
+      );
+      await peer.next();
+      const [reply] = await pipelined(peer, [{ case: 'createTransport', value: { direction: 'send' } }], 1);
+      assert.equal(reply!.value.code, 'INTERNAL');
+      assert.match(
+        reply!.value.message,
+        /^\[room:r, createTransport\] mediasoup router\.createWebRtcTransport failed/,
+      );
+      peer.ws.close();
+    } finally {
+      await server.close();
+    }
+  });
+});
+
 describe('FoleyServer per-address limit', () => {
   it('refuses a connection past the per-address limit with close code 4429 and a reason', async () => {
     const server = await FoleyServer.start({

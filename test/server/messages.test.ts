@@ -1,6 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { MAX_MESSAGE_BYTES, MessageError, parseClientMessage } from '../../src/server/messages.js';
+import {
+  describeError,
+  MAX_MESSAGE_BYTES,
+  MessageError,
+  parseClientMessage,
+} from '../../src/server/messages.js';
 
 function codeOf(text: string): string {
   try {
@@ -84,5 +89,15 @@ describe('parseClientMessage', () => {
       /is a notification: field "id" must be null/,
     );
     assert.equal(codeOf('{"id":null,"case":"ping","value":{}}'), 'BAD_MESSAGE', 'requests still need an id');
+  });
+  it('describes any error with a non-empty message', () => {
+    assert.equal(describeError(new Error('bind failed')), 'bind failed');
+    assert.equal(describeError(new TypeError('')), 'TypeError without a message');
+    assert.match(
+      describeError(new Error(' [method:router.createWebRtcTransport]')),
+      /^mediasoup router\.createWebRtcTransport failed without a reason \(the worker may be out of ports or file descriptors/,
+    );
+    assert.equal(describeError(''), 'unknown error');
+    assert.equal(describeError('plain'), 'plain');
   });
 });
