@@ -14,9 +14,10 @@ interface Received {
 /** Opens a socket and collects what arrives until it closes or `untilCount` texts came. */
 function connect(
   url: string,
+  localAddress?: string,
 ): Promise<{ ws: WebSocket; got: Received; next: (n?: number) => Promise<Record<string, any>> }> {
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url);
+    const ws = new WebSocket(url, localAddress ? { localAddress } : {});
     const got: Received = { texts: [], binaries: [], closeCode: null };
     const waiters: Array<() => void> = [];
     ws.on('message', (data, isBinary) => {
@@ -538,11 +539,28 @@ describe('FoleyServer limits', () => {
     for (const p of [...peers, again]) p.ws.close();
     await until(() => server.rooms.size === 0, 'the room to be released');
   });
+});
+
+describe('FoleyServer under attack (default limits)', () => {
+  let server: FoleyServer;
+  let base: string;
+  const url = (room: string, role = 'publish') =>
+    `${base}/ws?room=${room}&token=${server.tokens.tokenFor(room, 'publish')}&role=${role}`;
+
+  before(async () => {
+    server = await FoleyServer.start({ port: 0, bundleDir: TINY_BUNDLE_DIR, secret: 'attack-secret' });
+    base = `ws://127.0.0.1:${server.port}`;
+  });
+  after(async () => {
+    await server.close();
+  });
 
   it('lets a new publisher in its own room create its transport and producer while hostile sockets hammer another room', async () => {
-    // 20 hostile sockets with a valid token of room "hostile": half are refused by the
-    // per-room limit, the rest each pipeline 50 createTransport requests.
-    const hostile = await Promise.all(Array.from({ length: 20 }, () => connect(url('hostile'))));
+    // 50 hostile sockets from four other addresses, with a valid token of room "hostile":
+    // the per-room limit refuses 18, the other 32 each pipeline 50 createTransport requests.
+    const hostile = await Promise.all(
+      Array.from({ length: 50 }, (_, i) => connect(url('hostile'), `127.0.0.${2 + (i % 4)}`)),
+    );
     const welcomed = [];
     for (const h of hostile) {
       const first = await h.next();
