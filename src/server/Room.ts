@@ -30,6 +30,11 @@ export interface OggListener {
   sendStatus(status: RoomStatus): void;
 }
 
+/** A signaling peer as the room sees it: it gets every status update. */
+export interface RoomPeer {
+  sendStatus(status: RoomStatus): void;
+}
+
 export type RoomEvents = {
   status: [RoomStatus];
   /** The foley producer changed (a viewer should consume the new one). */
@@ -79,7 +84,7 @@ export class Room extends TypedEmitter<RoomEvents> {
   /** Whether the current publisher's video has arrived at all (idle before it is not "input lost"). */
   #hadVideo = false;
   readonly #listeners = new Map<OggListener, OggOpusMuxer>();
-  readonly #peers = new Set<object>();
+  readonly #peers = new Set<RoomPeer>();
   #granule = 0n;
   #closed = false;
   readonly #serial = Math.floor(Math.random() * 2 ** 31);
@@ -123,11 +128,11 @@ export class Room extends TypedEmitter<RoomEvents> {
   }
 
   /** A signaling peer joined; its producer and consumers are its own and leave with it. */
-  addPeer(peer: object): void {
+  addPeer(peer: RoomPeer): void {
     if (!this.#closed) this.#peers.add(peer);
   }
 
-  removePeer(peer: object): void {
+  removePeer(peer: RoomPeer): void {
     if (this.#peers.delete(peer)) this.#emitIfEmpty();
   }
 
@@ -278,6 +283,13 @@ export class Room extends TypedEmitter<RoomEvents> {
         listener.sendStatus(status);
       } catch {
         this.removeListener(listener);
+      }
+    }
+    for (const peer of this.#peers) {
+      try {
+        peer.sendStatus(status);
+      } catch (error) {
+        logger.warn(`peer status send failed: ${(error as Error).message}`);
       }
     }
     this.safeEmit('status', status);

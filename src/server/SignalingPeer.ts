@@ -11,10 +11,11 @@ import {
   MessageError,
   parseClientMessage,
   type Role,
+  type RoomStatus,
   type ServerMessage,
   type ServerReply,
 } from './messages.js';
-import type { Room } from './Room.js';
+import type { Room, RoomPeer } from './Room.js';
 
 const logger = new Logger('server:SignalingPeer');
 
@@ -41,7 +42,7 @@ export interface EarlyMessage {
  * One signaling WebSocket of a publisher or viewer page. Owns the transports,
  * producers and consumers it created; closing the peer closes them.
  */
-export class SignalingPeer extends TypedEmitter<SignalingPeerEvents> {
+export class SignalingPeer extends TypedEmitter<SignalingPeerEvents> implements RoomPeer {
   readonly #transports = new Map<string, ms.WebRtcTransport>();
   readonly #consumers = new Map<string, ms.Consumer>();
   readonly #producers = new Map<string, ms.Producer>();
@@ -64,10 +65,12 @@ export class SignalingPeer extends TypedEmitter<SignalingPeerEvents> {
     socket.on('close', () => this.close());
     socket.on('error', (error) => logger.debug(`socket error: ${error.message}`));
     this.send({ case: 'welcome', value: { room: room.name, role, status: room.status() } });
-    const onStatus = (status: ReturnType<Room['status']>) => this.send({ case: 'status', value: status });
-    room.on('status', onStatus);
-    this.once('close', () => room.off('status', onStatus));
     for (const m of options.earlyMessages ?? []) void this.#onMessage(m.data, m.isBinary);
+  }
+
+  /** The room's status changed (Room calls this for every peer in it). */
+  sendStatus(status: RoomStatus): void {
+    this.send({ case: 'status', value: status });
   }
 
   send(message: ServerMessage): void {
