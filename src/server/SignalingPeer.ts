@@ -209,7 +209,14 @@ export class SignalingPeer extends TypedEmitter<SignalingPeerEvents> implements 
           return created;
         });
         producer.observer.once('close', () => this.#producers.delete(producer.id));
-        const attachment = await this.room.attach(producer);
+        let attachment: Awaited<ReturnType<Room['attach']>>;
+        try {
+          attachment = await this.room.attach(producer);
+        } catch (error) {
+          // Frees the producer slot so the page can publish again.
+          producer.close();
+          throw error;
+        }
         return { case: 'produced', value: { producerId: producer.id, offsetMs: attachment.offsetMs } };
       }
       case 'consumeFoley': {
