@@ -176,7 +176,7 @@ function show(): void {
   $('connection').textContent = state.error ? `${state.connection} (${state.error})` : state.connection;
   $('connection').className = state.connection === 'connected' && !state.error ? 'ok' : 'warn';
   $('room').textContent = state.room
-    ? `${state.room.room}: ${roomWords(state.room)}${state.room.level ? ` (quality: ${state.room.level})` : ''}`
+    ? `${state.room.room}: ${roomWords(state.room)}${!state.room.note && state.room.level ? ` (quality: ${state.room.level})` : ''}`
     : '—';
   $('offset').textContent = state.syncOffset;
   $('audio').textContent =

@@ -29,7 +29,7 @@ function show(): void {
   $('error').textContent = state.error;
   $('offset').textContent = state.syncOffset;
   $('foley').textContent = state.room
-    ? `${roomWords(state.room)}${state.room.level ? ` (quality: ${state.room.level})` : ''}`
+    ? `${roomWords(state.room)}${!state.room.note && state.room.level ? ` (quality: ${state.room.level})` : ''}`
     : '—';
 }
 

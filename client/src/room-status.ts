@@ -8,11 +8,10 @@ const STATE_WORDS: Record<PageRoomStatus['state'], string> = {
   idle: 'the video stalled: no foley until frames arrive',
 };
 
-/** The room's state in words, with the server's note when it has one. */
+/** The room's state in plain words: the server's note, or (none: all is well) what the room is doing. */
 export function roomWords(status: PageRoomStatus | null): string {
   if (!status) return '—';
-  const words = STATE_WORDS[status.state] ?? status.state;
-  return status.note ? `${words}: ${status.note}` : words;
+  return status.note || (STATE_WORDS[status.state] ?? status.state);
 }
 
 /**

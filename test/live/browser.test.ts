@@ -47,6 +47,7 @@ interface PublisherState {
 interface ViewerState {
   status: string;
   error: string;
+  room: { state: string; note?: string | null } | null;
   packetsReceived: number;
 }
 interface ObsState {
@@ -111,7 +112,7 @@ describe('live path in headless Chromium', { skip, timeout: 240_000 }, () => {
   });
 
   /** Opens the three pages in `order` in a fresh room; each page is settled before the next opens. */
-  async function openInOrder(room: string, order: PageKind[]): Promise<void> {
+  async function openInOrder(room: string, order: PageKind[]): Promise<string> {
     assert.equal(server.rooms.has(room), false, 'the room is fresh');
     const urls = server.roomUrls(room);
     const pages: Partial<Record<PageKind, Page>> = {};
@@ -139,6 +140,13 @@ describe('live path in headless Chromium', { skip, timeout: 240_000 }, () => {
             `${room}: the viewer's transport`,
           );
           assert.equal(s.error, '', `${room}: the viewer page shows no error`);
+          if (!pages.publisher) {
+            // Before any video the room's note says so in plain words, and the page shows it.
+            const shown = await page.locator('#room').textContent();
+            assert.equal(s.room?.state, 'waiting');
+            assert.ok(s.room?.note, `${room}: the server's status carries a note while waiting`);
+            assert.equal(shown, s.room.note);
+          }
         } else {
           await page.goto(`${urls.obs}&record=1`);
           await pageUntil(page, obsState, (s) => s.connection === 'connected', `${room}: the OBS page`);
@@ -192,24 +200,31 @@ describe('live path in headless Chromium', { skip, timeout: 240_000 }, () => {
       assert.equal(publisher.syncOffset, `${total} ms`);
       assert.ok(obs.syncOffset.startsWith(`${total} ms`), obs.syncOffset);
 
+      // The pages say what the room is doing in the server's plain words.
+      const words = await pages.publisher!.locator('#foley').textContent();
+      const status = (await pages.publisher!.evaluate(publisherState)).room as { note: string | null };
+      if (status.note) assert.equal(words, status.note);
+      else assert.match(words ?? '', /^making foley/);
+
       const attachment = server.rooms.get(room)!.attachment!;
       assert.ok(attachment.ingestStats.framesDecoded > 25);
       assert.ok(attachment.pipeline.stats.chunksGenerated > 0);
+      return `OBS page: ${obs.syncOffset}; fill ${obs.averageFillMs.toFixed(0)} ms, ${obs.underruns} underruns, ${obs.droppedMs.toFixed(0)} ms dropped; publisher: ${publisher.syncOffset}, "${words}"`;
     } finally {
       for (const page of Object.values(pages)) await page.close();
     }
   }
 
-  it('works with the publisher page opened first in a fresh room', async () => {
-    await openInOrder('publisher-first', ['publisher', 'viewer', 'obs']);
+  it('works with the publisher page opened first in a fresh room', async (t) => {
+    t.diagnostic(await openInOrder('publisher-first', ['publisher', 'viewer', 'obs']));
   });
 
-  it('works with the viewer page opened first in a fresh room', async () => {
-    await openInOrder('viewer-first', ['viewer', 'obs', 'publisher']);
+  it('works with the viewer page opened first in a fresh room', async (t) => {
+    t.diagnostic(await openInOrder('viewer-first', ['viewer', 'obs', 'publisher']));
   });
 
-  it('works with the OBS page opened first in a fresh room', async () => {
-    await openInOrder('obs-first', ['obs', 'publisher', 'viewer']);
+  it('works with the OBS page opened first in a fresh room', async (t) => {
+    t.diagnostic(await openInOrder('obs-first', ['obs', 'publisher', 'viewer']));
   });
 
   it('shows a timeout naming the request when the server never replies', { timeout: 30_000 }, async () => {
