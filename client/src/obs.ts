@@ -8,9 +8,10 @@
  * moment its audio reaches the output) and reports it to the server, which adds it to
  * the room's sync offset that every page shows.
  */
+import type { ClientNotification } from '../../src/server/messages.js';
 import type { JitterBufferInput, JitterBufferRecording, JitterBufferReport } from './jitter-worklet.js';
 import { roomWords } from './room-status.js';
-import { DEFAULT_REQUEST_TIMEOUT_MS, type PageRoomStatus, pageParams, socketUrl } from './signaling.js';
+import { DEFAULT_REQUEST_TIMEOUT_MS, pageParams, type RoomStatus, socketUrl } from './signaling.js';
 
 const $ = (id: string) => document.getElementById(id)!;
 const { params } = pageParams();
@@ -36,7 +37,7 @@ interface Recording {
 const state = {
   connection: 'connecting',
   error: '',
-  room: null as PageRoomStatus | null,
+  room: null as RoomStatus | null,
   pages: 0,
   decodedBlocks: 0,
   bufferedMs: 0,
@@ -143,9 +144,12 @@ function reportPlayoutLatency(): void {
     state.addedMs = null;
   }
   if (state.addedMs !== null && socket?.readyState === WebSocket.OPEN && state.connection === 'connected') {
-    socket.send(
-      JSON.stringify({ id: null, case: 'playoutLatency', value: { addedMs: Math.round(state.addedMs) } }),
-    );
+    const report: ClientNotification = {
+      id: null,
+      case: 'playoutLatency',
+      value: { addedMs: Math.round(state.addedMs) },
+    };
+    socket.send(JSON.stringify(report));
     state.latencyReports++;
   }
   show();
@@ -158,7 +162,7 @@ function syncOffsetWords(): string {
   if (!room || room.offsetMs === null) return '—';
   const added = state.addedMs === null ? null : Math.round(state.addedMs);
   const total =
-    typeof room.syncOffsetMs === 'number'
+    room.syncOffsetMs !== null
       ? Math.round(room.syncOffsetMs)
       : added === null
         ? null
@@ -299,9 +303,9 @@ function connect(): void {
       state.connection = 'connected';
       state.error = '';
       backoffMs = 500;
-      state.room = (m.value as { status: PageRoomStatus }).status;
+      state.room = (m.value as { status: RoomStatus }).status;
     } else if (m.case === 'status') {
-      state.room = m.value as PageRoomStatus;
+      state.room = m.value as RoomStatus;
     } else if (m.case === 'error') {
       const e = m.value as { code: string; message: string };
       state.error = `${e.code}: ${e.message}`;

@@ -3,8 +3,8 @@ import { Device } from 'mediasoup-client';
 import { roomWords, syncOffsetWords } from './room-status.js';
 import {
   describeError,
-  type PageRoomStatus,
   pageParams,
+  type RoomStatus,
   Signaling,
   SignalingError,
   socketUrl,
@@ -19,7 +19,7 @@ const state = {
   offsetMs: null as number | null,
   /** What the page shows as "Sync offset". */
   syncOffset: '—',
-  room: null as PageRoomStatus | null,
+  room: null as RoomStatus | null,
 };
 (window as unknown as { __publisher: typeof state }).__publisher = state;
 

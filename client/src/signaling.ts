@@ -5,13 +5,7 @@
  */
 import type { ClientRequest, RoomStatus, ServerMessage, ServerReply } from '../../src/server/messages.js';
 
-/** RoomStatus with the fields the server adds for the pages (optional until every server sends them). */
-export type PageRoomStatus = RoomStatus & {
-  /** Server offset plus what the listen pages add, ms; null while unknown. */
-  syncOffsetMs?: number | null;
-  /** The room's state in plain words; null when all is well at full quality. */
-  note?: string | null;
-};
+export type { RoomStatus };
 
 /** How long a request waits for its reply before it fails. */
 export const DEFAULT_REQUEST_TIMEOUT_MS = 5000;
@@ -78,7 +72,7 @@ export class Signaling {
   readonly #requestTimeoutMs: number;
   #nextId = 1;
   readonly opened: Promise<void>;
-  onStatus: (status: PageRoomStatus) => void = () => {};
+  onStatus: (status: RoomStatus) => void = () => {};
   onError: (code: string, message: string) => void = () => {};
   onClose: (code: number, reason: string) => void = () => {};
 

@@ -2,13 +2,13 @@
 import type { types } from 'mediasoup-client';
 import { Device } from 'mediasoup-client';
 import { roomWords } from './room-status.js';
-import { describeError, type PageRoomStatus, Signaling, socketUrl } from './signaling.js';
+import { describeError, type RoomStatus, Signaling, socketUrl } from './signaling.js';
 
 const $ = (id: string) => document.getElementById(id)!;
 const state = {
   status: 'connecting',
   error: '',
-  room: null as PageRoomStatus | null,
+  room: null as RoomStatus | null,
   consumerId: '',
   producerId: '',
   packetsReceived: 0,
@@ -38,7 +38,7 @@ async function main(): Promise<void> {
   let device: Device | null = null;
   let consuming = false;
 
-  const consume = async (status: PageRoomStatus) => {
+  const consume = async (status: RoomStatus) => {
     if (
       !device ||
       !transport ||
