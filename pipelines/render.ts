@@ -7,8 +7,10 @@
  *     -> crossfadeMerge    temporal-merge crossfade into one contiguous track
  *
  * Whole-clip generation is the same pipeline with one window covering every frame.
+ * Decoding is held back by generation (pullGate, readAheadFrames) and the track can be
+ * streamed out as it is made (`onAudio`), so a long clip renders in flat memory.
  */
-import { from, lastValueFrom, map, tap, toArray } from 'rxjs';
+import { finalize, from, lastValueFrom, map, tap } from 'rxjs';
 import {
   CLIP_EDGE_GUARD_FRAMES,
   FoleyGenerator,
@@ -19,7 +21,7 @@ import { type RgbFrame, readVideoFrames, type ShortRead } from '../src/media/vid
 import type { InferenceRunner } from '../src/models/inference-runner.js';
 import { samplesPerFrame } from '../src/models/manifest.js';
 import { VideoEncoder } from '../src/models/video-encoder.js';
-import { crossfadeMerge } from './operators/crossfade-merge.js';
+import { type AudioChunk, crossfadeMerge } from './operators/crossfade-merge.js';
 import { toVideoFeatures } from './operators/video-features.js';
 import { generateWindows } from './operators/window-generation.js';
 
@@ -50,6 +52,27 @@ export interface RenderProgress {
   framesDone: number;
   /** Best estimate of the clip's frame count (null when unknown). */
   framesTotal: number | null;
+  /** Frames decoded so far: at most a bounded lead (readAheadFrames) over the audio generated. */
+  framesDecoded: number;
+}
+
+/**
+ * How far decoding may run ahead: frames past the last feature chunk encoded, and (with
+ * windows) past the last window generated. Enough for the next feature chunk and the next
+ * window to be planned while the current one runs, so memory stays flat in the clip's length.
+ */
+export function readAheadFrames(plan: { windowFrames: number; chunkFrames: number; contextFrames: number }): {
+  ofFeatures: number;
+  ofAudio: number;
+} {
+  const { windowFrames, chunkFrames, contextFrames } = plan;
+  return {
+    ofFeatures: 2 * (chunkFrames + contextFrames),
+    ofAudio:
+      windowFrames === WHOLE_CLIP
+        ? Number.POSITIVE_INFINITY
+        : 2 * windowFrames + chunkFrames + 2 * contextFrames + 1,
+  };
 }
 
 export interface StageTimings {
@@ -62,7 +85,10 @@ export interface StageTimings {
 }
 
 export interface RenderResult {
+  /** The whole track; empty when the render streamed it to `onAudio` instead. */
   waveform: Float32Array;
+  /** Samples generated (the track's length, streamed or not). */
+  samples: number;
   sampleRate: number;
   frames: number;
   /** Start sample of every join between windows (for boundary measures). */
@@ -86,6 +112,53 @@ async function* timed(
   }
 }
 
+/**
+ * Holds a pulled source back: the next item is pulled only while `mayPull()` holds, and
+ * `wake()` re-checks after downstream progress. RxJS has no backpressure (`from` of an
+ * async iterable pulls as fast as it resolves, and concatMap queues without limit), so
+ * without this the reader decodes the whole clip ahead of generation and every raw frame
+ * (width·height·3 bytes) waits in the queues. `close()` opens it for good, so a pipeline
+ * that errors or unsubscribes lets the reader reach its `finally` and close the input.
+ */
+function pullGate(mayPull: () => boolean): {
+  gated<T>(source: AsyncIterable<T>): AsyncGenerator<T>;
+  wake(): void;
+  close(): void;
+} {
+  let closed = false;
+  let waiting: (() => void) | null = null;
+  const wake = (): void => {
+    const resume = waiting;
+    waiting = null;
+    resume?.();
+  };
+  return {
+    async *gated<T>(source: AsyncIterable<T>): AsyncGenerator<T> {
+      const iterator = source[Symbol.asyncIterator]();
+      try {
+        for (;;) {
+          while (!closed && !mayPull()) {
+            await new Promise<void>((resolve) => {
+              waiting = resolve;
+            });
+          }
+          if (closed) return;
+          const next = await iterator.next();
+          if (next.done) return;
+          yield next.value;
+        }
+      } finally {
+        await iterator.return?.();
+      }
+    },
+    wake,
+    close: () => {
+      closed = true;
+      wake();
+    },
+  };
+}
+
 export async function renderFoley(
   input: string,
   runner: InferenceRunner,
@@ -95,6 +168,11 @@ export async function renderFoley(
     onProgress?: (p: RenderProgress) => void;
     /** Called when an input accepted by `allowPartial` ends before its stated duration. */
     onShortRead?: (shortRead: ShortRead) => void;
+    /**
+     * Receives the track in contiguous pieces as they are generated, instead of the result
+     * holding it whole: memory then stays flat in the clip's length. A throw fails the render.
+     */
+    onAudio?: (chunk: AudioChunk) => void;
   } = {},
 ): Promise<RenderResult> {
   const m = runner.bundle.manifest;
@@ -109,10 +187,23 @@ export async function renderFoley(
   const joinSamples: number[] = [];
   let windows = 0;
   const progress = (framesDone: number): void =>
-    options.onProgress?.({ framesDone, framesTotal: options.framesTotalEstimate ?? null });
+    options.onProgress?.({
+      framesDone,
+      framesTotal: options.framesTotalEstimate ?? null,
+      framesDecoded: decode.frames,
+    });
 
-  const chunks = await lastValueFrom(
-    from(
+  const chunkFrames = settings.featureChunkFrames ?? (whole ? 50 : windowFrames - overlapFrames);
+  const contextFrames = m.features.contextFrames;
+  const ahead = readAheadFrames({ windowFrames: settings.windowFrames, chunkFrames, contextFrames });
+  let framesPulled = 0;
+  let featuresEnd = 0;
+  let audioEnd = 0;
+  const gate = pullGate(
+    () => framesPulled < featuresEnd + ahead.ofFeatures && framesPulled < audioEnd + ahead.ofAudio,
+  );
+  const frames = from(
+    gate.gated(
       timed(
         readVideoFrames(input, m.video, {
           allowPartial: settings.allowPartial,
@@ -120,12 +211,22 @@ export async function renderFoley(
         }),
         decode,
       ),
-    ).pipe(
+    ),
+  ).pipe(tap(() => framesPulled++));
+
+  const kept: AudioChunk[] = [];
+  let samples = 0;
+  await lastValueFrom(
+    frames.pipe(
       toVideoFeatures(new VideoEncoder(runner), {
-        chunkFrames: settings.featureChunkFrames ?? (whole ? 50 : windowFrames - overlapFrames),
-        contextFrames: m.features.contextFrames,
+        chunkFrames,
+        contextFrames,
         frameBytes: m.video.width * m.video.height * 3,
         dim: m.features.dim,
+      }),
+      tap((c) => {
+        featuresEnd = c.startFrame + c.frames;
+        gate.wake();
       }),
       generateWindows(generator, {
         windowFrames,
@@ -143,6 +244,8 @@ export async function renderFoley(
       tap((w) => {
         windows++;
         if (w.overlapFrames > 0) joinSamples.push(w.startFrame * spf);
+        audioEnd = w.startFrame + w.frames;
+        gate.wake();
       }),
       map((w) => ({
         startSample: w.startFrame * spf,
@@ -150,17 +253,23 @@ export async function renderFoley(
         waveform: w.waveform,
       })),
       crossfadeMerge({ overlapSamples: overlapFrames * spf, curve: settings.curve }),
-      toArray(),
+      tap((chunk) => {
+        samples += chunk.samples.length;
+        if (options.onAudio) options.onAudio(chunk);
+        else kept.push(chunk);
+      }),
+      finalize(() => gate.close()),
     ),
+    { defaultValue: null },
   );
 
-  const total = chunks.reduce((n, c) => n + c.samples.length, 0);
-  const waveform = new Float32Array(total);
-  for (const c of chunks) waveform.set(c.samples, c.startSample);
+  const waveform = new Float32Array(options.onAudio ? 0 : samples);
+  for (const c of kept) waveform.set(c.samples, c.startSample);
   const modelMs: Record<string, number> = {};
   for (const [key, ms] of runner.runMsByModel) modelMs[key] = ms - (modelBefore.get(key) ?? 0);
   return {
     waveform,
+    samples,
     sampleRate: m.audio.sampleRate,
     frames: decode.frames,
     joinSamples,

@@ -8,7 +8,7 @@ import { type RenderResult, renderFoley, WHOLE_CLIP } from '../../pipelines/rend
 import { resolveGenerationSettings } from '../diffusion/foley-generator.js';
 import { UsageError } from '../errors.js';
 import { assertWritableOutput } from '../media/atomic-output.js';
-import { outputKindOf, writeFoleyOutput } from '../media/foley-output.js';
+import { FoleyOutputWriter, outputKindOf } from '../media/foley-output.js';
 import { probeVideo } from '../media/video-reader.js';
 import { defaultBundleDir, loadBundle } from '../models/bundle.js';
 import { InferenceRunner } from '../models/inference-runner.js';
@@ -42,17 +42,21 @@ export const RENDER_USAGE = `usage: foley render <video> -o <out.wav|out.mp4|out
 export interface RenderCommandOutput {
   result: RenderResult;
   outputPath: string;
-  muxMs: number;
+  writeMs: number;
   loadMs: number;
 }
 
-export function stageSummary(result: RenderResult, muxMs: number): string {
+/**
+ * `writeMs` is all the time spent writing the output, `finishMs` the part after the render
+ * (muxing, trailer, rename); the rest overlapped the render.
+ */
+export function stageSummary(result: RenderResult, writeMs: number, finishMs: number): string {
   const t = result.timings;
-  const audioSeconds = result.waveform.length / result.sampleRate;
-  const endToEnd = t.totalMs + muxMs;
+  const audioSeconds = result.samples / result.sampleRate;
+  const endToEnd = t.totalMs + finishMs;
   const parts = [`decode ${formatDuration(t.decodeMs)}`];
   for (const [key, ms] of Object.entries(t.modelMs)) parts.push(`${key} ${formatDuration(ms)}`);
-  parts.push(`write ${formatDuration(muxMs)}`);
+  parts.push(`write ${formatDuration(writeMs)}`);
   return (
     `${audioSeconds.toFixed(2)} s of audio for ${result.frames} frames in ${formatDuration(endToEnd)} ` +
     `(RTF ${(endToEnd / 1000 / audioSeconds).toFixed(3)}; ${result.windows} window${result.windows === 1 ? '' : 's'}): ${parts.join(', ')}`
@@ -119,7 +123,17 @@ export async function renderCommand(argv: string[]): Promise<RenderCommandOutput
   const loadMs = performance.now() - loadStarted;
   const bar = new ProgressBar({ label: 'render' });
   let shortReadWarning = '';
+  let writer: FoleyOutputWriter | undefined;
   try {
+    // Opened before the render, so the track is written as it is generated.
+    writer = await FoleyOutputWriter.open({
+      outputPath: output,
+      sampleRate: bundle.manifest.audio.sampleRate,
+      videoInput: video,
+      audioCodec: codec as 'aac' | 'opus' | undefined,
+    });
+    const out = writer;
+    let writeMs = 0;
     const result = await renderFoley(
       video,
       runner,
@@ -135,28 +149,29 @@ export async function renderCommand(argv: string[]): Promise<RenderCommandOutput
         onShortRead: (s) => {
           shortReadWarning = `foley render: warning: [media:${video}] ends at ${s.readSeconds.toFixed(2)} s of its stated ${s.statedSeconds.toFixed(2)} s; rendered what was read (--allow-partial)\n`;
         },
+        onAudio: (chunk) => {
+          const started = performance.now();
+          out.write(chunk.samples);
+          writeMs += performance.now() - started;
+        },
       },
     );
     bar.update(1);
     bar.close();
     process.stderr.write(shortReadWarning);
-    const muxStarted = performance.now();
-    await writeFoleyOutput({
-      outputPath: output,
-      waveform: result.waveform,
-      sampleRate: result.sampleRate,
-      videoInput: video,
-      audioCodec: codec as 'aac' | 'opus' | undefined,
-    });
-    const muxMs = performance.now() - muxStarted;
+    const finishStarted = performance.now();
+    await out.finish();
+    const finishMs = performance.now() - finishStarted;
+    writeMs += finishMs;
     if (!values.quiet) {
       process.stderr.write(
-        `foley render: wrote ${output}\n  ${stageSummary(result, muxMs)}\n  model load ${formatDuration(loadMs)} (not counted)\n`,
+        `foley render: wrote ${output}\n  ${stageSummary(result, writeMs, finishMs)}\n  model load ${formatDuration(loadMs)} (not counted)\n`,
       );
     }
-    return { result, outputPath: output, muxMs, loadMs };
+    return { result, outputPath: output, writeMs, loadMs };
   } finally {
     bar.close();
+    await writer?.abort();
     await runner.close();
   }
 }

@@ -1,6 +1,7 @@
 /**
  * Output files appear whole or not at all: everything is written to a temporary file
- * beside the target, then renamed over it. Failures remove the temporary file.
+ * beside the target, then renamed over it (FoleyOutputWriter). This file checks, before
+ * any work, that the target can be written, and names the temporary file.
  */
 import { randomBytes } from 'node:crypto';
 import {
@@ -14,7 +15,6 @@ import {
   statfsSync,
   statSync,
 } from 'node:fs';
-import { rename, rm } from 'node:fs/promises';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { OutputError } from '../errors.js';
 
@@ -101,25 +101,4 @@ export function temporaryPathFor(pathArg: string): string {
     dirname(path),
     `.${basename(path, ext)}.${process.pid}-${randomBytes(4).toString('hex')}.tmp${ext}`,
   );
-}
-
-/** Runs `write(tempPath)` and renames the result to `path`; removes the temp file on failure. */
-export async function writeAtomically<T>(
-  pathArg: string,
-  write: (tempPath: string) => Promise<T>,
-  options: { input?: string } = {},
-): Promise<T> {
-  assertWritableOutput(pathArg, options);
-  const temp = temporaryPathFor(pathArg);
-  try {
-    const result = await write(temp);
-    await rename(temp, resolve(pathArg));
-    return result;
-  } catch (error) {
-    await rm(temp, { force: true });
-    if (error instanceof Error && 'code' in error && (error as NodeJS.ErrnoException).syscall) {
-      throw new OutputError(`[output:${pathArg}] ${error.message}`, { cause: error });
-    }
-    throw error;
-  }
 }

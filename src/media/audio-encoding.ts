@@ -45,6 +45,82 @@ export async function createAudioEncoder(codec: AudioCodecName): Promise<Encoder
   } as Parameters<typeof Encoder.create>[1]);
 }
 
+/**
+ * Resamples and encodes a waveform that arrives in pieces: `push` returns the packets
+ * ready so far, `flush` the rest at the end. Packets are in order; the caller frees them.
+ */
+export class WaveformEncoder {
+  private readonly filter: FilterAPI;
+  private readonly frameSize: number;
+  /** Input samples pushed so far: the pts of the next input frame. */
+  private pushed = 0;
+  private closed = false;
+
+  constructor(
+    private readonly encoder: Encoder,
+    codec: AudioCodecName,
+    private readonly sampleRate: number,
+  ) {
+    this.frameSize = FRAME_SIZE[codec];
+    this.filter = FilterAPI.create(
+      `aresample=${OUTPUT_SAMPLE_RATE},aformat=sample_fmts=${SAMPLE_FORMAT[codec]}:channel_layouts=mono,asetnsamples=n=${this.frameSize}:p=0`,
+    );
+  }
+
+  push(samples: Float32Array): Packet[] {
+    const packets: Packet[] = [];
+    try {
+      const step = Math.max(1, Math.round(this.sampleRate / 10)); // 100 ms of input per filter call
+      for (let start = 0; start < samples.length; start += step) {
+        const piece = samples.subarray(start, Math.min(start + step, samples.length));
+        const input = floatFrame(piece, this.sampleRate, this.pushed);
+        this.pushed += piece.length;
+        try {
+          this.encodeFrames(this.filter.processAllSync(input), packets);
+        } finally {
+          input.free();
+        }
+      }
+    } catch (error) {
+      for (const p of packets) p.free();
+      throw error;
+    }
+    return packets;
+  }
+
+  /** Drains the filter and the encoder; closes the filter. */
+  flush(): Packet[] {
+    const packets: Packet[] = [];
+    try {
+      this.encodeFrames(this.filter.flushFramesSync(), packets);
+      packets.push(...this.encoder.encodeAllSync(null));
+    } catch (error) {
+      for (const p of packets) p.free();
+      throw error;
+    } finally {
+      this.close();
+    }
+    return packets;
+  }
+
+  /** Frees the filter (the encoder is the caller's). Safe to call twice. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.filter.close();
+  }
+
+  private encodeFrames(frames: Iterable<Frame>, into: Packet[]): void {
+    for (const f of frames) {
+      try {
+        into.push(...this.encoder.encodeAllSync(f));
+      } finally {
+        f.free();
+      }
+    }
+  }
+}
+
 /** Resamples and encodes the whole waveform; returns every packet in order (caller frees them). */
 export function encodeWaveform(
   encoder: Encoder,
@@ -52,35 +128,16 @@ export function encodeWaveform(
   waveform: Float32Array,
   sampleRate: number,
 ): Packet[] {
-  const frameSize = FRAME_SIZE[codec];
-  const filter = FilterAPI.create(
-    `aresample=${OUTPUT_SAMPLE_RATE},aformat=sample_fmts=${SAMPLE_FORMAT[codec]}:channel_layouts=mono,asetnsamples=n=${frameSize}:p=0`,
-  );
+  const streaming = new WaveformEncoder(encoder, codec, sampleRate);
   const packets: Packet[] = [];
   try {
-    const chunk = sampleRate / 10; // 100 ms of input per filter call
-    const encodeFrames = (frames: Iterable<Frame>): void => {
-      for (const f of frames) {
-        packets.push(...encoder.encodeAllSync(f));
-        f.free();
-      }
-    };
-    for (let start = 0; start < waveform.length; start += chunk) {
-      const input = floatFrame(
-        waveform.subarray(start, Math.min(start + chunk, waveform.length)),
-        sampleRate,
-        start,
-      );
-      encodeFrames(filter.processAllSync(input));
-      input.free();
-    }
-    encodeFrames(filter.flushFramesSync());
-    packets.push(...encoder.encodeAllSync(null));
+    packets.push(...streaming.push(waveform));
+    packets.push(...streaming.flush());
   } catch (error) {
     for (const p of packets) p.free();
     throw error;
   } finally {
-    filter.close();
+    streaming.close();
   }
   return packets;
 }

@@ -1,10 +1,11 @@
 /** RIFF/WAVE encoding and decoding of mono audio: 16-bit PCM out, 16-bit PCM or 32-bit float in. */
 import { MediaInputError } from '../errors.js';
 
-/** Mono float samples in [-1, 1] -> 16-bit PCM WAV bytes (clipped, rounded). */
-export function encodeWav(samples: Float32Array, sampleRate: number): Buffer {
-  const dataBytes = samples.length * 2;
-  const out = Buffer.alloc(44 + dataBytes);
+export const WAV_HEADER_BYTES = 44;
+
+/** The 44-byte RIFF/WAVE header of mono 16-bit PCM with `dataBytes` of samples. */
+export function wavHeader(sampleRate: number, dataBytes: number): Buffer {
+  const out = Buffer.alloc(WAV_HEADER_BYTES);
   out.write('RIFF', 0, 'ascii');
   out.writeUInt32LE(36 + dataBytes, 4);
   out.write('WAVE', 8, 'ascii');
@@ -18,11 +19,22 @@ export function encodeWav(samples: Float32Array, sampleRate: number): Buffer {
   out.writeUInt16LE(16, 34); // bits per sample
   out.write('data', 36, 'ascii');
   out.writeUInt32LE(dataBytes, 40);
+  return out;
+}
+
+/** Mono float samples in [-1, 1] -> little-endian 16-bit PCM (clipped, rounded). */
+export function encodePcm16(samples: Float32Array): Buffer {
+  const out = Buffer.alloc(samples.length * 2);
   for (let i = 0; i < samples.length; i++) {
     const s = Math.max(-1, Math.min(1, samples[i]!));
-    out.writeInt16LE(Math.round(s * 32767), 44 + 2 * i);
+    out.writeInt16LE(Math.round(s * 32767), 2 * i);
   }
   return out;
+}
+
+/** Mono float samples in [-1, 1] -> 16-bit PCM WAV bytes (clipped, rounded). */
+export function encodeWav(samples: Float32Array, sampleRate: number): Buffer {
+  return Buffer.concat([wavHeader(sampleRate, samples.length * 2), encodePcm16(samples)]);
 }
 
 /** Reads a mono (or first channel of) 16-bit PCM or 32-bit float WAV. */
