@@ -102,7 +102,14 @@ export interface WindowRequest {
   noise?: Float32Array;
   /** Overrides the seeded noise of each restart, same layout (parity tests). */
   restartNoise?: Float32Array[];
+  /** Per-window sampling (the live degradation ladder's level); the generator's settings otherwise. */
+  sampling?: WindowSampling;
+  /** performance.now() ms by which the window's audio is due: orders the shared runner's queue. */
+  deadlineMs?: number;
 }
+
+/** The sampling settings a window may override. */
+export type WindowSampling = Pick<GenerationSettings, 'steps' | 'cfgScale' | 'cgScale' | 'restarts'>;
 
 export interface WindowResult {
   startFrame: number;
@@ -178,21 +185,23 @@ export class FoleyGenerator {
     // 2. Denoise: few-step DDIM with classifier-free and classifier guidance.
     const unet = this.unet;
     const classifier = this.classifier;
+    const sampling = request.sampling ?? this.settings;
+    const order = { deadlineMs: request.deadlineMs };
     const latentPadded = await runSampler(
       {
-        epsilon: (zt, t, withUnconditional) => unet.epsilon(zt, t, features, shape, withUnconditional),
-        classifierGradient: async (zt, t) => (await classifier.gradient(zt, t, features, shape)).grad,
+        epsilon: (zt, t, withUnconditional) => unet.epsilon(zt, t, features, shape, withUnconditional, order),
+        classifierGradient: async (zt, t) => (await classifier.gradient(zt, t, features, shape, order)).grad,
       },
       {
         schedule: this.schedule,
         shape,
-        steps: this.settings.steps,
-        cfgScale: this.settings.cfgScale,
-        cgScale: this.settings.cgScale,
+        steps: sampling.steps,
+        cfgScale: sampling.cfgScale,
+        cgScale: sampling.cgScale,
         cgMaxTimestep: this.manifest.sampling.cgMaxTimestep,
         noise,
         known,
-        restarts: this.settings.restarts,
+        restarts: sampling.restarts,
         restartMaxTimestep: this.settings.restartMaxTimestep,
         restartNoise: (k) =>
           request.restartNoise?.[k] ??
@@ -208,11 +217,11 @@ export class FoleyGenerator {
     );
 
     // 3. Decode the latent to a normalized log-mel.
-    const melPadded = await this.decoder.decode(latentPadded, shape);
+    const melPadded = await this.decoder.decode(latentPadded, shape, order);
 
     // 4. Vocode the mel to a waveform, then drop the guards and padding.
     const r = m.latent.melFramesPerLatentFrame;
-    const waveformPadded = await this.vocoder.synthesize(melPadded, padded * r);
+    const waveformPadded = await this.vocoder.synthesize(melPadded, padded * r, order);
     const latent = padded === frames ? latentPadded : sliceLatentFrames(latentPadded, shape, before, frames);
     const mel =
       padded === frames

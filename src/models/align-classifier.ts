@@ -4,7 +4,7 @@
  * inside the graph.
  */
 import type { LatentShape } from '../diffusion/latent-frames.js';
-import type { InferenceRunner } from './inference-runner.js';
+import type { InferenceRunner, RunOptions } from './inference-runner.js';
 import { float32Tensor } from './tensor.js';
 
 export class AlignClassifier {
@@ -15,12 +15,17 @@ export class AlignClassifier {
     timestep: number,
     features: Float32Array,
     shape: LatentShape,
+    options: RunOptions = {},
   ): Promise<{ logits: Float32Array; grad: Float32Array }> {
-    const { outputs } = await this.runner.run('align_classifier', {
-      z_t: float32Tensor(zt.slice(), [1, shape.channels, shape.frames, shape.melBins]),
-      timestep: float32Tensor(new Float32Array([timestep]), [1]),
-      video_features: float32Tensor(features, [1, shape.frames, features.length / shape.frames]),
-    });
+    const { outputs } = await this.runner.run(
+      'align_classifier',
+      {
+        z_t: float32Tensor(zt.slice(), [1, shape.channels, shape.frames, shape.melBins]),
+        timestep: float32Tensor(new Float32Array([timestep]), [1]),
+        video_features: float32Tensor(features, [1, shape.frames, features.length / shape.frames]),
+      },
+      options,
+    );
     return { logits: outputs.logit!.data as Float32Array, grad: outputs.grad!.data as Float32Array };
   }
 }

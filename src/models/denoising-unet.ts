@@ -3,7 +3,7 @@
  * and unconditional passes go as one batch of two (unconditional = all-zero features).
  */
 import type { LatentShape } from '../diffusion/latent-frames.js';
-import type { InferenceRunner } from './inference-runner.js';
+import type { InferenceRunner, RunOptions } from './inference-runner.js';
 import { float32Tensor } from './tensor.js';
 
 export class DenoisingUnet {
@@ -19,6 +19,7 @@ export class DenoisingUnet {
     features: Float32Array,
     shape: LatentShape,
     withUnconditional: boolean,
+    options: RunOptions = {},
   ): Promise<{ conditional: Float32Array; unconditional?: Float32Array }> {
     const batch = withUnconditional ? 2 : 1;
     const n = zt.length;
@@ -27,11 +28,15 @@ export class DenoisingUnet {
     const feats = new Float32Array(features.length * batch);
     feats.set(features);
     if (withUnconditional) z.set(zt, n); // second half of feats stays zero: ∅
-    const { outputs } = await this.runner.run(this.key, {
-      z_t: float32Tensor(z, [batch, shape.channels, shape.frames, shape.melBins]),
-      timestep: float32Tensor(new Float32Array(batch).fill(timestep), [batch]),
-      video_features: float32Tensor(feats, [batch, shape.frames, features.length / shape.frames]),
-    });
+    const { outputs } = await this.runner.run(
+      this.key,
+      {
+        z_t: float32Tensor(z, [batch, shape.channels, shape.frames, shape.melBins]),
+        timestep: float32Tensor(new Float32Array(batch).fill(timestep), [batch]),
+        video_features: float32Tensor(feats, [batch, shape.frames, features.length / shape.frames]),
+      },
+      options,
+    );
     const eps = outputs.eps!.data as Float32Array;
     return withUnconditional
       ? { conditional: eps.subarray(0, n), unconditional: eps.subarray(n, 2 * n) }
