@@ -1,19 +1,30 @@
 /**
- * A clip through the live pipeline's chunker, without the network or the wall clock:
- * what a viewer would hear (before Opus), so streaming's cost in quality is measured on
- * many clips against the whole-clip render (`foley eval --live`).
+ * A clip through the live composition (live/compose.ts `liveAudio`), without the network,
+ * the pacer or the wall clock: what a viewer would hear (before Opus), so streaming's cost in
+ * quality is measured on many clips against the whole-clip render (`foley eval --live`).
  *
- * Frames are pushed as fast as they are read, each stamped as arriving at its own media
- * time, with an offset far beyond any compute time: every chunk is generated at the full
- * level, with the same windows, context, look-ahead and crossfades as live. After the
- * clip, its last frame repeats until the last chunk's look-ahead is in.
+ * Frames go in as fast as they are read, each stamped as arriving at its own media time,
+ * with an offset far beyond any compute time: every chunk is generated at the full level,
+ * with the same windows, context, look-ahead and crossfades as live. After the clip, its
+ * last frame repeats until the last chunk's look-ahead is in.
  */
+import { concat, defer, filter, from, lastValueFrom, map, type Observable, range, toArray } from 'rxjs';
+import { FoleyGenerator, resolveGenerationSettings } from '../../src/diffusion/foley-generator.js';
+import { MediaInputError } from '../../src/errors.js';
 import { readVideoFrames } from '../../src/media/video-reader.js';
 import type { InferenceRunner } from '../../src/models/inference-runner.js';
-import { type LiveAudio, LiveFoleyPipeline, type LivePipelineOptions } from '../live.js';
+import { VideoEncoder } from '../../src/models/video-encoder.js';
+import type { LiveAudio } from './chunk-audio.js';
+import { performanceScheduler } from './clock.js';
+import { liveAudio } from './compose.js';
+import { LevelCosts } from './DegradationLadder.js';
+import type { InputFrame } from './FrameGrid.js';
+import { LevelGovernor } from './LevelGovernor.js';
+import type { PacerInput } from './pace-opus.js';
+import { LivePlan, type LivePlanOptions } from './plan.js';
 
 export type LiveRenderOptions = Pick<
-  LivePipelineOptions,
+  LivePlanOptions,
   'chunkFrames' | 'lookaheadFrames' | 'maxContextFrames' | 'crossfadeMs' | 'seed'
 > & {
   /** Full-level sampling settings other than the bundle's. */
@@ -36,63 +47,58 @@ export async function renderLive(
   runner: InferenceRunner,
   options: LiveRenderOptions = {},
 ): Promise<LiveRenderResult> {
-  const { sampling, ...pipelineOptions } = options;
+  const { sampling, ...planOptions } = options;
   const manifest = sampling
     ? { ...runner.bundle.manifest, sampling: { ...runner.bundle.manifest.sampling, ...sampling } }
     : runner.bundle.manifest;
-  const pipeline = await LiveFoleyPipeline.create({
-    ...pipelineOptions,
-    runner,
-    manifest,
+  const plan = new LivePlan(manifest, planOptions, runner.models.includes('align_classifier'));
+  const costs = new LevelCosts(plan.ladder.length);
+  const parts = {
+    plan,
     offsetMs: UNHURRIED_OFFSET_MS,
-    skipCalibration: true,
+    encoder: new VideoEncoder(runner),
+    synthesizer: new FoleyGenerator(runner, resolveGenerationSettings(manifest, { seed: plan.seed })),
+    costs,
+    governor: new LevelGovernor(plan.ladder, costs),
+    scheduler: performanceScheduler,
+  };
+
+  const t0 = performance.now();
+  const stamp = (rgb: Uint8Array, index: number): InputFrame => ({
+    rgb,
+    mediaTimeMs: index * plan.frameMs,
+    arrivalMs: t0 + index * plan.frameMs,
   });
-  const audio: LiveAudio[] = [];
-  try {
-    const t0 = performance.now();
-    let frames = 0;
-    let last: Uint8Array | null = null;
-    const push = (rgb: Uint8Array, index: number): void =>
-      pipeline.pushFrame({
-        rgb,
-        mediaTimeMs: index * pipeline.frameMs,
-        arrivalMs: t0 + index * pipeline.frameMs,
-      });
-
-    // Every chunk's audio arrives (a failed chunk comes as silence), so this always settles.
-    let expected = Number.POSITIVE_INFINITY;
-    let allIn = (): void => {};
-    const done = new Promise<void>((resolve) => {
-      allIn = resolve;
-    });
-    pipeline.on('audio', (a) => {
-      audio.push(a);
-      if (audio.length >= expected) allIn();
-    });
-
-    for await (const frame of readVideoFrames(input, manifest.video)) {
-      push(frame.data, frame.index);
+  let frames = 0;
+  let last: Uint8Array | null = null;
+  const clip$: Observable<InputFrame> = from(readVideoFrames(input, manifest.video)).pipe(
+    map((frame) => {
       frames = frame.index + 1;
       last = frame.data;
-    }
-    if (!last) throw new Error(`[live render] ${input} has no video frames`);
-    // Exactly the frames the last chunk waits for: one more chunk would still be running
-    // on the shared runner when this returns.
-    expected = Math.ceil(frames / pipeline.chunkFrames);
-    const padding = expected * pipeline.chunkFrames + pipeline.lookaheadFrames - frames;
-    for (let i = 0; i < padding; i++) push(last, frames + i);
-    if (audio.length >= expected) allIn();
-    await done;
+      return stamp(frame.data, frame.index);
+    }),
+  );
+  // Exactly the frames the last chunk waits for, so the last chunk is the clip's last.
+  const padding$ = defer(() => {
+    if (!last) throw new MediaInputError(`[live render] ${input} has no video frames`);
+    const padding = Math.ceil(frames / plan.chunkFrames) * plan.chunkFrames + plan.lookaheadFrames - frames;
+    const frame = last;
+    return range(frames, padding).pipe(map((index) => stamp(frame, index)));
+  });
 
-    const samples = frames * pipeline.samplesPerFrame16k;
-    const waveform = new Float32Array(samples);
-    const chunks = audio.slice(0, expected);
-    for (const a of chunks) {
-      waveform.set(a.samples.subarray(0, Math.max(0, samples - a.startSample)), a.startSample);
-    }
-    const degradedChunks = chunks.filter((a) => a.level > 0 || !a.generated).length;
-    return { waveform, chunks: expected, degradedChunks };
-  } finally {
-    pipeline.close();
+  const audio = await lastValueFrom(
+    concat(clip$, padding$).pipe(
+      liveAudio(parts),
+      filter((item): item is Extract<PacerInput, { case: 'audio' }> => item.case === 'audio'),
+      map((item): LiveAudio => item.value.audio),
+      toArray(),
+    ),
+  );
+  const samples = frames * plan.samplesPerFrame16k;
+  const waveform = new Float32Array(samples);
+  for (const a of audio) {
+    waveform.set(a.samples.subarray(0, Math.max(0, samples - a.startSample)), a.startSample);
   }
+  const degradedChunks = audio.filter((a) => a.level > 0 || !a.generated).length;
+  return { waveform, chunks: audio.length, degradedChunks };
 }

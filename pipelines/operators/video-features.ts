@@ -9,17 +9,23 @@
  */
 import { concatMap, defer, endWith, from, mergeMap, type Observable, type OperatorFunction } from 'rxjs';
 import type { RgbFrame } from '../../src/media/video-reader.js';
+import type { RunOptions } from '../../src/models/inference-runner.js';
 
 /** Features of video frames [startFrame, startFrame + frames), frame-major [frames, dim]. */
 export interface FeatureChunk {
   startFrame: number;
   frames: number;
   features: Float32Array;
+  /**
+   * Exact features of the frames just past the chunk, from the same encoder run (only with
+   * `aheadFeatures`): frames whose own right context had arrived, [count, dim].
+   */
+  ahead?: Float32Array;
 }
 
 /** Anything that maps packed rgb24 frames to features (VideoEncoder in src/models). */
 export interface FrameFeatureEncoder {
-  encode(frames: Uint8Array, frameCount: number): Promise<Float32Array>;
+  encode(frames: Uint8Array, frameCount: number, options?: RunOptions): Promise<Float32Array>;
 }
 
 export interface VideoFeatureOptions {
@@ -31,6 +37,17 @@ export interface VideoFeatureOptions {
   frameBytes: number;
   /** Feature size per frame (manifest features.dim). */
   dim: number;
+  /**
+   * Frames past a chunk it waits for before encoding (default contextFrames: exact features).
+   * Fewer trade exactness at the chunk's end for latency: frames not yet in repeat the last one.
+   */
+  lookaheadFrames?: number;
+  /** Also emit the exact look-ahead features (`ahead`): the encoder sees this many frames right of an output frame. */
+  aheadFeatures?: { rightContextFrames: number };
+  /** Encode the frames left at completion as a last, shorter chunk (default true; a live segment has no end to flush). */
+  flushAtEnd?: boolean;
+  /** Options for the encoder run of the chunk starting at `startFrame` (a deadline). */
+  runOptions?: (startFrame: number) => RunOptions;
 }
 
 interface EncodeJob {
@@ -38,6 +55,8 @@ interface EncodeJob {
   frames: number;
   /** Frames [startFrame − c, startFrame + frames + c), edge frames repeated past the clip. */
   input: Uint8Array[];
+  /** Exact look-ahead features to keep past the chunk. */
+  aheadFrames: number;
 }
 
 const END = Symbol('end');
@@ -47,8 +66,11 @@ export function toVideoFeatures(
   options: VideoFeatureOptions,
 ): OperatorFunction<RgbFrame, FeatureChunk> {
   const { chunkFrames, contextFrames, frameBytes, dim } = options;
+  const lookaheadFrames = options.lookaheadFrames ?? contextFrames;
   if (!(chunkFrames >= 1))
     throw new RangeError(`[video-features] chunkFrames must be >= 1, got ${chunkFrames}`);
+  if (!Number.isInteger(lookaheadFrames) || lookaheadFrames < 0)
+    throw new RangeError(`[video-features] lookaheadFrames must be an integer >= 0, got ${lookaheadFrames}`);
   return (source: Observable<RgbFrame>) =>
     defer(() => {
       // Per-subscription state: frames not yet needed by any future chunk are dropped.
@@ -61,7 +83,11 @@ export function toVideoFeatures(
         for (let f = nextChunk - contextFrames; f < end + contextFrames; f++) {
           input.push(buffered[Math.max(0, Math.min(f, total - 1)) - bufferStart]!);
         }
-        const j: EncodeJob = { startFrame: nextChunk, frames: end - nextChunk, input };
+        const arrivedAhead = Math.max(0, Math.min(contextFrames, total - end));
+        const aheadFrames = options.aheadFeatures
+          ? Math.max(0, arrivedAhead - options.aheadFeatures.rightContextFrames)
+          : 0;
+        const j: EncodeJob = { startFrame: nextChunk, frames: end - nextChunk, input, aheadFrames };
         nextChunk = end;
         const keepFrom = Math.max(0, nextChunk - contextFrames);
         buffered = buffered.slice(keepFrom - bufferStart);
@@ -72,6 +98,7 @@ export function toVideoFeatures(
       const split = (item: RgbFrame | typeof END): EncodeJob[] => {
         const jobs: EncodeJob[] = [];
         if (item === END) {
+          if (options.flushAtEnd === false) return jobs;
           const total = bufferStart + buffered.length;
           while (nextChunk < total) jobs.push(job(Math.min(nextChunk + chunkFrames, total), total));
           return jobs;
@@ -84,8 +111,8 @@ export function toVideoFeatures(
         buffered.push(item.data);
         const available = bufferStart + buffered.length;
         // A chunk is ready when its last frame's look-ahead has arrived.
-        while (available >= nextChunk + chunkFrames + contextFrames) {
-          jobs.push(job(nextChunk + chunkFrames, Number.POSITIVE_INFINITY));
+        while (available >= nextChunk + chunkFrames + lookaheadFrames) {
+          jobs.push(job(nextChunk + chunkFrames, available));
         }
         return jobs;
       };
@@ -94,12 +121,14 @@ export function toVideoFeatures(
         const n = j.input.length;
         const packed = new Uint8Array(n * frameBytes);
         j.input.forEach((f, i) => packed.set(f, i * frameBytes));
-        const all = await encoder.encode(packed, n);
+        const all = await encoder.encode(packed, n, options.runOptions?.(j.startFrame));
         const offset = contextFrames * dim;
+        const end = offset + j.frames * dim;
         return {
           startFrame: j.startFrame,
           frames: j.frames,
-          features: all.slice(offset, offset + j.frames * dim),
+          features: all.slice(offset, end),
+          ...(options.aheadFeatures ? { ahead: all.slice(end, end + j.aheadFrames * dim) } : {}),
         };
       };
 

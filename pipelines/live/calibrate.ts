@@ -1,0 +1,63 @@
+/**
+ * Seeds the quality levels' cost estimates: each generating level runs twice on a dummy
+ * window of the size its chunks use, the faster run counting. Features are computed before a
+ * chunk's level is chosen (video-features.ts runs ahead), so their cost is timed apart and
+ * returned, for the offset.
+ */
+import { from, lastValueFrom } from 'rxjs';
+import type { Logger } from '../../src/logger.js';
+import type { FrameFeatureEncoder } from '../operators/video-features.js';
+import { chunkWindow } from './ChunkWindow.js';
+import type { LiveWindowSynthesizer } from './chunk-generation.js';
+import type { LevelCosts } from './DegradationLadder.js';
+import { type LivePlan, RIGHT_GUARD_FRAMES } from './plan.js';
+
+export async function calibrateLevels(
+  plan: LivePlan,
+  encoder: FrameFeatureEncoder,
+  synthesizer: LiveWindowSynthesizer,
+  costs: LevelCosts,
+  logger?: Logger,
+): Promise<number> {
+  const m = plan.manifest;
+  const K = plan.chunkFrames;
+  const c = m.features.contextFrames;
+  let featureMs = Number.POSITIVE_INFINITY;
+  const rgb = new Uint8Array((K + 2 * c) * m.video.width * m.video.height * 3).fill(128);
+  for (const level of plan.ladder) {
+    if (!level.generate) continue;
+    const { knownFrames, frames } = chunkWindow({
+      contextFrames: level.contextFrames,
+      availableFrames: Number.POSITIVE_INFINITY,
+      chunkFrames: K,
+      guardFrames: RIGHT_GUARD_FRAMES,
+      multiple: m.latent.timeMultiple,
+    });
+    const latentValues = m.latent.channels * m.latent.melBins;
+    let best = Number.POSITIVE_INFINITY;
+    for (let i = 0; i < 2; i++) {
+      const encodeStartMs = performance.now();
+      await encoder.encode(rgb, K + 2 * c);
+      featureMs = Math.min(featureMs, performance.now() - encodeStartMs);
+      const startedMs = performance.now();
+      await lastValueFrom(
+        from(
+          synthesizer.generate({
+            startFrame: 0,
+            features: new Float32Array(frames * m.features.dim),
+            sampling: level,
+            deadlineMs: Number.POSITIVE_INFINITY,
+            ...(knownFrames > 0
+              ? { known: { latent: new Float32Array(latentValues * knownFrames), frames: knownFrames } }
+              : {}),
+          }),
+        ),
+      );
+      best = Math.min(best, performance.now() - startedMs);
+    }
+    costs.seed(level.level, best);
+    logger?.debug(`calibrated level ${level.level} (${level.name}): ${best.toFixed(1)} ms`);
+  }
+  logger?.debug(`calibrated features: ${featureMs.toFixed(1)} ms`);
+  return featureMs;
+}

@@ -1,0 +1,149 @@
+/**
+ * The live path as one RxJS composition:
+ *
+ *   frames ─ toSegments            25 fps grid, segments, clock anchor
+ *          ─ per segment (switchMap: a new segment drops the old one's work)
+ *              toVideoFeatures      sliding CAVP features (shared with render)
+ *              generateLiveChunks   deadline, degradation ladder, FoleyGenerator (shared)
+ *              liveCrossfade        temporal-merge crossfade (shared crossfadeMerge)
+ *              upsampleTo48k
+ *          ─ paceOpus               20 ms Opus packets on the scheduler's clock
+ *
+ * `liveAudio` is the part up to the 48 kHz audio (no pacing): renderLive runs it on files.
+ */
+import {
+  map,
+  merge,
+  type Observable,
+  type OperatorFunction,
+  of,
+  type SchedulerLike,
+  share,
+  switchMap,
+} from 'rxjs';
+import type { Logger } from '../../src/logger.js';
+import type { OpusEncoder } from '../../src/media/opus-encoder.js';
+import { type FrameFeatureEncoder, toVideoFeatures } from '../operators/video-features.js';
+import { type LiveAudio, type LiveAudio48k, liveCrossfade, upsampleTo48k } from './chunk-audio.js';
+import { generateLiveChunks, type LiveWindowSynthesizer } from './chunk-generation.js';
+import type { LevelCosts } from './DegradationLadder.js';
+import type { InputFrame } from './FrameGrid.js';
+import type { LevelGovernor } from './LevelGovernor.js';
+import { type LivePacket, type PacerInput, paceOpus } from './pace-opus.js';
+import { type LivePlan, RIGHT_GUARD_FRAMES } from './plan.js';
+import { type LiveSegment, toSegments } from './segments.js';
+
+/** A frame this much later than the anchor predicts starts a new segment, ms. */
+const MAX_LAG_MS = 1000;
+/** A media-time jump larger than this starts a new segment, ms. */
+const MAX_JUMP_MS = 1000;
+
+export interface LiveParts {
+  plan: LivePlan;
+  offsetMs: number;
+  encoder: FrameFeatureEncoder;
+  synthesizer: LiveWindowSynthesizer;
+  costs: LevelCosts;
+  governor: LevelGovernor;
+  scheduler: SchedulerLike;
+  logger?: Logger;
+}
+
+export type LiveEvent =
+  | { case: 'segment'; value: number }
+  | { case: 'audio'; value: LiveAudio }
+  | { case: 'packet'; value: LivePacket }
+  | { case: 'idle' };
+
+/** One segment's frames -> its 48 kHz audio, with the segment announced first. */
+function segmentAudio(parts: LiveParts): (segment: LiveSegment) => Observable<PacerInput> {
+  const { plan, offsetMs } = parts;
+  const m = plan.manifest;
+  return ({ timing, frames }) =>
+    merge(
+      of<PacerInput>({ case: 'segment', value: timing }),
+      frames.pipe(
+        map((slot) => ({ index: slot.index, data: slot.rgb })),
+        toVideoFeatures(parts.encoder, {
+          chunkFrames: plan.chunkFrames,
+          contextFrames: m.features.contextFrames,
+          lookaheadFrames: plan.lookaheadFrames,
+          aheadFeatures: { rightContextFrames: m.features.rightContextFrames },
+          flushAtEnd: false,
+          frameBytes: m.video.width * m.video.height * 3,
+          dim: m.features.dim,
+          runOptions: (startFrame) => ({
+            deadlineMs: plan.deadlineMs(timing, startFrame / plan.chunkFrames, offsetMs),
+          }),
+        }),
+        generateLiveChunks(parts.synthesizer, {
+          chunkFrames: plan.chunkFrames,
+          guardFrames: RIGHT_GUARD_FRAMES,
+          timeMultiple: m.latent.timeMultiple,
+          dim: m.features.dim,
+          latentChannels: m.latent.channels,
+          latentMelBins: m.latent.melBins,
+          ladder: plan.ladder,
+          costs: parts.costs,
+          governor: parts.governor,
+          deadlineMs: (chunk) => plan.deadlineMs(timing, chunk, offsetMs),
+          scheduler: parts.scheduler,
+          ...(parts.logger ? { logger: parts.logger } : {}),
+        }),
+        liveCrossfade({
+          segment: timing.id,
+          chunkFrames: plan.chunkFrames,
+          samplesPerFrame: plan.samplesPerFrame16k,
+          crossfadeSamples: plan.crossfadeSamples16k,
+        }),
+        upsampleTo48k(),
+        map((value: LiveAudio48k): PacerInput => ({ case: 'audio', value })),
+      ),
+    );
+}
+
+/** Frames -> per-segment 48 kHz audio (and segment starts), without pacing. */
+export function liveAudio(parts: LiveParts): OperatorFunction<InputFrame, PacerInput> {
+  const { plan } = parts;
+  return (frames) =>
+    frames.pipe(
+      toSegments({
+        frameMs: plan.frameMs,
+        stallMs: plan.stallMs,
+        maxJumpMs: MAX_JUMP_MS,
+        maxLagMs: MAX_LAG_MS,
+        leadFrames: plan.chunkFrames + plan.lookaheadFrames,
+        historyFrames: plan.historyFrames(parts.offsetMs),
+      }),
+      switchMap(segmentAudio(parts)),
+    );
+}
+
+/** Frames -> the live events: each chunk's audio as generated, and the paced Opus packets. */
+export function liveFoley(
+  parts: LiveParts & { opusEncoder: OpusEncoder },
+): OperatorFunction<InputFrame, LiveEvent> {
+  const { plan } = parts;
+  return (frames) => {
+    const audio$ = frames.pipe(liveAudio(parts), share());
+    const chunks$ = audio$.pipe(
+      map(
+        (item): LiveEvent =>
+          item.case === 'segment'
+            ? { case: 'segment', value: item.value.id }
+            : { case: 'audio', value: item.value.audio },
+      ),
+    );
+    const packets$ = audio$.pipe(
+      paceOpus({
+        scheduler: parts.scheduler,
+        offsetMs: parts.offsetMs,
+        frameMs: plan.frameMs,
+        chunkFrames: plan.chunkFrames,
+        stallMs: plan.stallMs,
+        encoder: parts.opusEncoder,
+      }),
+    );
+    return merge(chunks$, packets$);
+  };
+}

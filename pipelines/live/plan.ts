@@ -1,0 +1,142 @@
+/**
+ * The live path's fixed numbers, derived once from the options and the bundle: frame and
+ * chunk sizes, the quality ladder, the structural latency and the offset.
+ *
+ * Timing model. A frame with media time T arrives at wall time ≈ T + a (a: the segment's
+ * anchor). The packet that carries the sound of media time T is sent at T + a + offsetMs,
+ * where offsetMs is fixed for the session and stated to the streamer (OBS sync offset):
+ *
+ *   offsetMs = (chunkFrames − 1 + lookaheadFrames) · frameMs   waiting for the chunk's frames
+ *            + crossfadeMs + packetMs + jitterMs                merge and packetization
+ *            + compute allowance                                 calibrated at start, capped by the budget
+ */
+import { UsageError } from '../../src/errors.js';
+import { OPUS_SAMPLE_RATE } from '../../src/media/opus-encoder.js';
+import type { Manifest } from '../../src/models/manifest.js';
+import { buildLadder, type LevelCosts, type QualityLevel } from './DegradationLadder.js';
+import { PACKET_MS } from './pace-opus.js';
+import type { SegmentTiming } from './SegmentTiming.js';
+
+/** Room for event-loop and scheduling jitter in the offset, ms. */
+const JITTER_MS = 15;
+/** How far inside the latency budget the offset stays, ms. */
+const LATENCY_MARGIN_MS = 10;
+/** Latent frames generated past a chunk's end and thrown away (live/ChunkWindow.ts). */
+export const RIGHT_GUARD_FRAMES = 2;
+
+export interface LivePlanOptions {
+  /** Upper bound on frame-arrival → Opus-packet latency, ms. Default 400. */
+  latencyBudgetMs?: number;
+  /** New latent frames per chunk. Default 4 (160 ms). */
+  chunkFrames?: number;
+  /** Frames waited for past a chunk so the video encoder sees its right context. Default: manifest contextFrames. */
+  lookaheadFrames?: number;
+  /** Already generated frames given as context at the full levels, at least (the window's padding adds to it: live/ChunkWindow.ts). Default 12. */
+  maxContextFrames?: number;
+  /** Context at the short-window level. Default 8 (4 cost as much and lost 0.06 onset F1). */
+  minContextFrames?: number;
+  crossfadeMs?: number;
+  /** No frame for this long: the pipeline goes idle until frames come back. Default 600. */
+  stallMs?: number;
+  seed?: number;
+}
+
+export class LivePlan {
+  readonly frameMs: number;
+  readonly samplesPerFrame16k: number;
+  readonly chunkFrames: number;
+  readonly lookaheadFrames: number;
+  readonly crossfadeSamples16k: number;
+  readonly latencyBudgetMs: number;
+  readonly stallMs: number;
+  readonly seed: number;
+  readonly ladder: QualityLevel[];
+
+  /** `hasClassifier`: the runner opened align_classifier (else the full level runs without it). */
+  constructor(
+    readonly manifest: Manifest,
+    options: LivePlanOptions,
+    hasClassifier: boolean,
+  ) {
+    const m = manifest;
+    this.frameMs = 1000 / m.video.fps;
+    this.samplesPerFrame16k = m.latent.melFramesPerLatentFrame * m.audio.hopSamples;
+    this.chunkFrames = options.chunkFrames ?? 4;
+    this.lookaheadFrames = options.lookaheadFrames ?? m.features.contextFrames;
+    this.crossfadeSamples16k = Math.round(((options.crossfadeMs ?? 20) * m.audio.sampleRate) / 1000);
+    this.latencyBudgetMs = options.latencyBudgetMs ?? 400;
+    this.stallMs = options.stallMs ?? 600;
+    this.seed = options.seed ?? 1234;
+    if (m.audio.sampleRate * 3 !== OPUS_SAMPLE_RATE) {
+      throw new UsageError(
+        `[live] the bundle's audio is ${m.audio.sampleRate} Hz; the live path upsamples 16000 Hz ×3 to 48 kHz`,
+      );
+    }
+    if (this.chunkFrames < 1 || !Number.isInteger(this.chunkFrames)) {
+      throw new UsageError(`[live] chunkFrames must be a positive integer, got ${this.chunkFrames}`);
+    }
+    if (this.lookaheadFrames < 0 || !Number.isInteger(this.lookaheadFrames)) {
+      throw new UsageError(`[live] lookaheadFrames must be an integer >= 0, got ${this.lookaheadFrames}`);
+    }
+    const maxContext = options.maxContextFrames ?? 12;
+    const minContext = Math.min(options.minContextFrames ?? 8, maxContext);
+    if (minContext * this.samplesPerFrame16k < this.crossfadeSamples16k && minContext > 0) {
+      throw new UsageError('[live] minContextFrames must cover the crossfade');
+    }
+    this.ladder = buildLadder({
+      steps: m.sampling.steps,
+      restarts: m.sampling.restarts,
+      cfgScale: m.sampling.cfgScale,
+      cgScale: hasClassifier ? m.sampling.cgScale : 0,
+      maxContextFrames: maxContext,
+      minContextFrames: minContext,
+    });
+  }
+
+  get crossfadeMs(): number {
+    return (this.crossfadeSamples16k * 1000) / this.manifest.audio.sampleRate;
+  }
+
+  /** Frames the scheduler must wait for before and beyond a chunk, as latency, ms. */
+  get structuralLatencyMs(): number {
+    return (
+      (this.chunkFrames - 1 + this.lookaheadFrames) * this.frameMs + this.crossfadeMs + PACKET_MS + JITTER_MS
+    );
+  }
+
+  /**
+   * The fixed offset: `fixedMs` if given (checked), else structural + 1.3 × a chunk's cost at
+   * the full level (features + generation), within the budget.
+   */
+  chooseOffset(costs: LevelCosts, featureMs: number, fixedMs?: number): number {
+    const structural = this.structuralLatencyMs;
+    if (fixedMs !== undefined) {
+      if (fixedMs < structural) {
+        throw new UsageError(
+          `[live] offset ${fixedMs} ms is below the structural minimum ${Math.ceil(structural)} ms (chunk, look-ahead, crossfade, packet)`,
+        );
+      }
+      return fixedMs;
+    }
+    if (this.latencyBudgetMs < structural + 10) {
+      throw new UsageError(
+        `[live] latency budget ${this.latencyBudgetMs} ms leaves no compute time: chunk + look-ahead + crossfade + packet take ${Math.ceil(structural)} ms. ` +
+          'Raise --latency-budget or lower --chunk-frames / --lookahead-frames',
+      );
+    }
+    // Measured latencies run a few ms past the offset, so it stays LATENCY_MARGIN_MS inside the budget.
+    const cap = Math.max(structural + 10, this.latencyBudgetMs - LATENCY_MARGIN_MS);
+    return Math.round(Math.min(cap, structural + Math.max(20, 1.3 * (featureMs + costs.estimate(0)))));
+  }
+
+  /** Wall time by which chunk n's first emitted sample must be in the timeline. */
+  deadlineMs(timing: SegmentTiming, chunk: number, offsetMs: number): number {
+    const firstMediaMs = chunk * this.chunkFrames * this.frameMs - this.crossfadeMs;
+    return timing.anchorMs + timing.originMediaMs + firstMediaMs + offsetMs - PACKET_MS;
+  }
+
+  /** Arrival-history slots a segment keeps: the frames the pacer reads behind the newest, with room. */
+  historyFrames(offsetMs: number): number {
+    return Math.ceil(offsetMs / this.frameMs) + 2 * (this.chunkFrames + this.lookaheadFrames) + 16;
+  }
+}
