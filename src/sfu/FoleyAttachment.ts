@@ -46,6 +46,11 @@ export interface AttachFoleyOptions extends Partial<Omit<LivePipelineOptions, 'r
  */
 export class FoleyAttachment extends TypedEmitter<FoleyAttachmentEvents> {
   #closed = false;
+  /** On the shared runner: removed on close, or every closed attachment stays referenced. */
+  readonly #onRunnerDied = (error: Error): void => {
+    logger.error(`inference worker died: ${error.message}`);
+    this.close();
+  };
 
   private constructor(
     readonly ingest: RtpVideoIngest,
@@ -66,10 +71,7 @@ export class FoleyAttachment extends TypedEmitter<FoleyAttachmentEvents> {
     pipeline.on('idle', () => this.safeEmit('idle'));
     pipeline.on('active', () => this.safeEmit('active'));
     output.on('close', () => this.close());
-    runner.on('died', (error) => {
-      logger.error(`inference worker died: ${error.message}`);
-      this.close();
-    });
+    runner.on('died', this.#onRunnerDied);
   }
 
   /** The server-side audio producer carrying the foley track. */
@@ -137,6 +139,7 @@ export class FoleyAttachment extends TypedEmitter<FoleyAttachmentEvents> {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.runner.off('died', this.#onRunnerDied);
     this.ingest.close();
     this.pipeline.close();
     this.output.close();

@@ -117,6 +117,20 @@ describe('FoleyAttachment on a real mediasoup worker', () => {
     router.close();
   });
 
+  it('leaves no listener on the shared runner after attach and close cycles', async () => {
+    const router = await worker.createRouter({ mediaCodecs: ROOM_MEDIA_CODECS });
+    const source = await FfmpegRtpSource.start({ router, clip, codec: 'vp8' });
+    const before = runner.listenerCount('died');
+    for (let i = 0; i < 3; i++) {
+      const foley = await attachFoley({ router, producer: source.producer, runner });
+      assert.equal(runner.listenerCount('died'), before + 1);
+      foley.close();
+    }
+    assert.equal(runner.listenerCount('died'), before);
+    source.close();
+    router.close();
+  });
+
   it('produces foley into the room: a consumer of the audio producer receives Opus RTP', async () => {
     const router = await worker.createRouter({ mediaCodecs: ROOM_MEDIA_CODECS });
     const source = await FfmpegRtpSource.start({ router, clip, codec: 'vp8' });
