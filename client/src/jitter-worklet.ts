@@ -54,12 +54,12 @@ export interface JitterBufferRecording {
 const REPORT_MS = 50;
 const RECORD_QUANTA = 32;
 /** Largest playback-rate change used to hold the fill, as a fraction (inaudible for foley). */
-const MAX_RATE_DEVIATION = 0.02;
+const MAX_RATE_DEVIATION = 0.04;
 /** Fill error at which the rate change is at its largest, ms. */
-const FULL_CORRECTION_MS = 40;
+const FULL_CORRECTION_MS = 25;
 /** Fill errors smaller than this are left alone, ms (the 20 ms block arrivals make the fill a sawtooth). */
-const DEAD_BAND_MS = 4;
-const FILL_AVERAGE_S = 0.5;
+const DEAD_BAND_MS = 2;
+const FILL_AVERAGE_S = 0.25;
 
 class JitterBufferProcessor extends AudioWorkletProcessor {
   readonly #ring = new Float32Array(sampleRate * 2);

@@ -3,8 +3,8 @@
  * re-encode) and the generated track as its audio: AAC for MP4, Opus (default) or AAC for
  * MKV, at 48 kHz. Any audio the input had is replaced. This is where a sample leaves.
  *
- * The audio arrives in pieces while the render runs (`write`); only its encoded packets are
- * held (96 kbit/s AAC: 22 MB for 30 minutes), and `finish` interleaves them with the video.
+ * The audio arrives in pieces while the render runs (`write`) and is encoded and written at
+ * once, interleaved with the video packets up to its time, so nothing grows with the clip.
  * Every write goes through a CheckedFileSink, so a cut file is an error, never a result.
  */
 import './node-av-setup.js';
@@ -43,8 +43,11 @@ export function defaultAudioCodec(container: ContainerName): AudioCodecName {
   return container === 'mp4' ? 'aac' : 'opus';
 }
 
+function seconds(pts: bigint, tb: { num: number; den: number }): number {
+  return (Number(pts) * tb.num) / tb.den;
+}
+
 export class VideoMuxer {
-  private audioPackets: Packet[] = [];
   private closed = false;
 
   private constructor(
@@ -121,69 +124,101 @@ export class VideoMuxer {
     return this.target.outputLabel ?? this.target.outputPath;
   }
 
-  /** Encodes the next piece of the waveform; its packets wait for `finish`. */
+  /**
+   * Encodes the next piece of the waveform and writes its packets, each after the video
+   * packets that come before it in time (the muxer then has little to buffer).
+   */
   write(samples: Float32Array): void {
     if (this.closed) throw new OutputError(`[output:${this.label}] write after the muxer closed`);
-    this.audioPackets.push(...this.waveformEncoder.push(samples));
+    let packets: Packet[] = [];
+    try {
+      packets = this.waveformEncoder.push(samples);
+      this.writeAudio(packets);
+    } catch (error) {
+      throw this.failure(error);
+    } finally {
+      for (const p of packets) p.free();
+    }
   }
 
   /**
-   * Flushes the encoder, writes the video packets and the audio interleaved by time, then
-   * the trailer. Throws OutputError naming the output if any byte failed to reach the file.
+   * Flushes the encoder, writes the video packets left and the trailer, and closes the
+   * file. Throws OutputError naming the output if any byte failed to reach the file.
    */
   async finish(): Promise<{ videoPackets: number; audioPackets: number }> {
     if (this.closed) throw new OutputError(`[output:${this.label}] finish after the muxer closed`);
-    let videoPackets = 0;
-    let audioPackets = 0;
     let muxError: unknown = null;
+    let packets: Packet[] = [];
     try {
-      this.audioPackets.push(...this.waveformEncoder.flush());
-      audioPackets = this.audioPackets.length;
-      const audio = this.audioPackets;
-      const videoTb = this.videoStream.timeBase;
-      const seconds = (pts: bigint, tb: { num: number; den: number }): number =>
-        (Number(pts) * tb.num) / tb.den;
-      const audioTb = { num: 1, den: OUTPUT_SAMPLE_RATE };
-      let a = 0;
-      // Interleave by time: the muxer's sync queue orders packets across streams.
-      for (const packet of this.input.packetsSync(this.videoStream.index)) {
-        if (!packet) break;
-        const t = seconds(packet.dts ?? packet.pts, videoTb);
-        while (a < audio.length && seconds(audio[a]!.pts, audioTb) <= t) {
-          this.output.writePacketSync(audio[a++]!, this.streams.audio);
-        }
-        try {
-          this.output.writePacketSync(packet, this.streams.video);
-        } finally {
-          packet.free();
-        }
-        videoPackets++;
-      }
-      while (a < audio.length) this.output.writePacketSync(audio[a++]!, this.streams.audio);
+      packets = this.waveformEncoder.flush();
+      this.writeAudio(packets);
+      this.writeVideoBefore(Number.POSITIVE_INFINITY);
     } catch (error) {
       muxError = error;
+    } finally {
+      for (const p of packets) p.free();
     }
     // The trailer is written here (node-av ignores its errors: the sink keeps any I/O failure).
     await this.release();
     try {
       this.sink.close();
-    } catch (ioError) {
-      // The file's own error (EFBIG, ENOSPC, EIO...) explains a muxer failure best.
-      throw new OutputError(
-        `[output:${this.label}] writing failed after ${this.sink.bytesWritten} bytes: ${(ioError as Error).message}`,
-        { cause: ioError },
+    } catch {
+      // kept in sink.error, reported below
+    }
+    if (muxError || this.sink.error) throw this.failure(muxError);
+    return { ...this.written };
+  }
+
+  private readonly written = { videoPackets: 0, audioPackets: 0 };
+  private videoSource: Generator<Packet | null> | null = null;
+  /** The next video packet, read but not yet written. */
+  private nextVideo: Packet | null = null;
+  private videoEnded = false;
+
+  private writeAudio(packets: Packet[]): void {
+    const audioTb = { num: 1, den: OUTPUT_SAMPLE_RATE };
+    for (const packet of packets) {
+      this.writeVideoBefore(seconds(packet.pts, audioTb));
+      this.output.writePacketSync(packet, this.streams.audio);
+      this.written.audioPackets++;
+    }
+  }
+
+  /** Writes the input's video packets whose time is before `limitSeconds`. */
+  private writeVideoBefore(limitSeconds: number): void {
+    const videoTb = this.videoStream.timeBase;
+    for (;;) {
+      if (!this.nextVideo && !this.videoEnded) {
+        this.videoSource ??= this.input.packetsSync(this.videoStream.index);
+        const next = this.videoSource.next();
+        if (next.done || !next.value) this.videoEnded = true;
+        else this.nextVideo = next.value;
+      }
+      const packet = this.nextVideo;
+      if (!packet || seconds(packet.dts ?? packet.pts, videoTb) >= limitSeconds) return;
+      this.nextVideo = null;
+      try {
+        this.output.writePacketSync(packet, this.streams.video);
+      } finally {
+        packet.free();
+      }
+      this.written.videoPackets++;
+    }
+  }
+
+  /** The error to report: the file's own (EFBIG, ENOSPC, EIO...) explains a muxer failure best. */
+  private failure(error: unknown): FoleyError {
+    const io = this.sink.error;
+    if (io) {
+      return new OutputError(
+        `[output:${this.label}] writing failed after ${this.sink.bytesWritten} bytes: ${io.message}`,
+        { cause: io },
       );
     }
-    if (muxError) {
-      if (muxError instanceof FoleyError) throw muxError;
-      throw new OutputError(
-        `[output:${this.label}] muxing failed: ${(muxError as Error)?.message ?? muxError}`,
-        {
-          cause: muxError,
-        },
-      );
-    }
-    return { videoPackets, audioPackets };
+    if (error instanceof FoleyError) return error;
+    return new OutputError(`[output:${this.label}] muxing failed: ${(error as Error)?.message ?? error}`, {
+      cause: error,
+    });
   }
 
   /** Stops without finishing: frees everything and closes the file (the caller removes it). */
@@ -200,8 +235,9 @@ export class VideoMuxer {
   private async release(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    for (const p of this.audioPackets) p.free();
-    this.audioPackets = [];
+    this.nextVideo?.free();
+    this.nextVideo = null;
+    this.videoSource?.return(null);
     this.waveformEncoder.close();
     this.output.closeSync();
     this.encoder.close();

@@ -368,14 +368,18 @@ function streamContinuity(quanta: PlayedQuantum[]): {
  * time its audio was due at the server (the earliest-emit line over the last 3 s, as the
  * page estimates it from arrivals), less nothing else: ms, one per playing quantum.
  */
-function measuredAddedMs(quanta: PlayedQuantum[], pages: EmittedPage[], preSkip: number): number[] {
+function measuredAddedMs(
+  quanta: PlayedQuantum[],
+  pages: EmittedPage[],
+  preSkip: number,
+): Array<{ wallMs: number; addedMs: number }> {
   const lines = pages
     .filter((p) => isAudioPage(p.data))
     .map((p) => ({
       epochMs: p.epochMs,
       lineMs: p.epochMs - ((granuleOf(p.data) - PACKET_SAMPLES) * 1000) / RATE,
     }));
-  const out: number[] = [];
+  const out: Array<{ wallMs: number; addedMs: number }> = [];
   let lo = 0;
   for (const q of quanta) {
     if (Number.isNaN(q.granule)) continue;
@@ -383,14 +387,15 @@ function measuredAddedMs(quanta: PlayedQuantum[], pages: EmittedPage[], preSkip:
     let line = Number.POSITIVE_INFINITY;
     for (let i = lo; i < lines.length && lines[i]!.epochMs <= q.wallMs; i++)
       line = Math.min(line, lines[i]!.lineMs);
-    if (Number.isFinite(line)) out.push(q.wallMs - line - ((q.granule - preSkip) * 1000) / RATE);
+    if (Number.isFinite(line))
+      out.push({ wallMs: q.wallMs, addedMs: q.wallMs - line - ((q.granule - preSkip) * 1000) / RATE });
   }
   return out;
 }
 
 interface ObsState {
   connection: string;
-  room: { offsetMs: number | null; syncOffsetMs?: number | null } | null;
+  room: { offsetMs: number | null; syncOffsetMs: number | null } | null;
   addedMs: number | null;
   preSkip: number;
   underruns: number;
@@ -398,12 +403,6 @@ interface ObsState {
   averageFillMs: number;
   outputLatencyMs: number;
   recordings: Array<{ wallMs: number; samples: Float32Array; granules: Float64Array; rates: Float32Array }>;
-}
-
-/** The sync offset the pages state: the server's figure, or (before it has one) server offset + what the page adds. */
-function statedSyncOffsetMs(s: Pick<ObsState, 'room' | 'addedMs'>): number | null {
-  if (typeof s.room?.syncOffsetMs === 'number') return s.room.syncOffsetMs;
-  return s.room?.offsetMs != null && s.addedMs !== null ? s.room.offsetMs + s.addedMs : null;
 }
 
 describe('sync offset and playback of the live path in headless Chromium', { skip, timeout: 300_000 }, () => {
@@ -561,8 +560,7 @@ describe('sync offset and playback of the live path in headless Chromium', { ski
       await new Promise((r) => setTimeout(r, 500));
       if (firstAudibleEpochMs === null || Date.now() < firstAudibleEpochMs + WARMUP_MS) continue;
       const s = await obs.evaluate(obsSummary);
-      const offset = statedSyncOffsetMs(s);
-      if (offset !== null) stated.push(offset);
+      if (s.room?.syncOffsetMs != null) stated.push(s.room.syncOffsetMs);
       if (s.addedMs !== null) reportedAdded.push(s.addedMs);
     }
     const stats = attachment.pipeline.stats;
@@ -649,7 +647,9 @@ describe('sync offset and playback of the live path in headless Chromium', { ski
     );
 
     // 5. What the page adds, measured from the server's emit times, is what it reports.
-    const addedFromServer = measuredAddedMs(measured, emittedPages, played.preSkip);
+    assert.ok(stated.length >= 10, `the room stated a sync offset ${stated.length} times while recording`);
+    const addedOverTime = measuredAddedMs(measured, emittedPages, played.preSkip);
+    const addedFromServer = addedOverTime.map((a) => a.addedMs);
     const addedMeasuredMs = mean(addedFromServer);
     const addedReportedMs = mean(reportedAdded);
     const statedMs = mean(stated);
@@ -672,6 +672,15 @@ describe('sync offset and playback of the live path in headless Chromium', { ski
         `local corrections ${Math.min(...aligned.corrections)}..${Math.max(...aligned.corrections)} frames`,
     );
     assert.ok(aligned.phaseContrast > 2, 'the clip phase is recovered unambiguously');
+    // How far the least arrival delay over ~3.6 s (what the pipeline anchors to) wanders under load.
+    const recentLeastDelayMs = frames.map((_, j) =>
+      Math.min(...frames.slice(Math.max(0, j - 90), j + 1).map((f) => f.arrivalEpochMs - f.mediaTimeMs)),
+    );
+    const slips = aligned.corrections.filter((c, j) => j > 0 && c !== aligned.corrections[j - 1]).length;
+    t.diagnostic(
+      `video: least arrival delay over 90 frames ${(Math.max(...recentLeastDelayMs) - anchorMs).toFixed(1)} ms above the least overall at most ` +
+        `(spread ${stdDev(recentLeastDelayMs).toFixed(1)}), ${slips} camera slips`,
+    );
     const clipTimeOfMedia = (mediaMs: number): number => {
       let lo = 0;
       let hi = frames.length - 1;
@@ -707,6 +716,21 @@ describe('sync offset and playback of the live path in headless Chromium', { ski
     const estimatedMs = onsetSeconds.map((sec) =>
       clipTimeOfMedia(wallOfSample(sec * RATE) - statedMs - anchorMs),
     );
+    // The same onsets with the page's own latency changes taken out: how much of the spread is the page's.
+    const addedAtWall = (wallMs: number): number => {
+      let lo = 0;
+      let hi = addedOverTime.length - 1;
+      while (lo < hi) {
+        const mid = (lo + hi) >> 1;
+        if (addedOverTime[mid]!.wallMs < wallMs) lo = mid + 1;
+        else hi = mid;
+      }
+      return addedOverTime[lo]!.addedMs;
+    };
+    const estimatedSteadyMs = onsetSeconds.map((sec) => {
+      const wallMs = wallOfSample(sec * RATE);
+      return clipTimeOfMedia(wallMs - statedMs - anchorMs - (addedAtWall(wallMs) - addedMeasuredMs));
+    });
     const fromMs = clipTimeOfMedia(firstAudibleEpochMs! - anchorMs - serverOffsetMs + WARMUP_MS);
     const toMs = fromMs + LOOPS * clipMs;
     const referenceMs: number[] = [];
@@ -730,6 +754,17 @@ describe('sync offset and playback of the live path in headless Chromium', { ski
       refS,
       inRange.map((x) => (x - shiftMs) / 1000),
       WINDOW_S,
+    );
+    const steady = scoreOnsets(
+      refS,
+      estimatedSteadyMs.filter((x) => x >= fromMs - 500 && x < toMs + 500).map((x) => (x - shiftMs) / 1000),
+      WINDOW_S,
+    );
+    t.diagnostic(
+      `without the page's latency changes: ${summary(steady)}, spread ${stdDev(steady.offsetsMs).toFixed(1)} ms`,
+    );
+    t.diagnostic(
+      `matched onset offsets (ms): live ${live.offsetsMs.map((x) => x.toFixed(0)).join(' ')}; offline ${offlineScore.offsetsMs.map((x) => x.toFixed(0)).join(' ')}`,
     );
     const offsetErrorMs = shiftMs + mean(live.offsetsMs) - offlineBiasMs;
     const spreadMs = stdDev(live.offsetsMs);
