@@ -19,7 +19,7 @@ export interface LevelGovernorOptions {
   maxUpHoldMs?: number;
   /** Least time between two summary lines, ms. Default 10000. */
   summaryEveryMs?: number;
-  logger?: Logger;
+  logger?: Pick<Logger, 'debug' | 'warn'>;
   /** Called on every change of the current level. */
   onChange?: (level: QualityLevel, nowMs: number) => void;
 }
