@@ -53,6 +53,23 @@ describe('crossfadeMerge', () => {
     assert.equal(all[59], 1);
   });
 
+  it('gives one chunk per window, tagged with it, and holds the last tail back when asked', async () => {
+    const windows = [
+      { startSample: 0, overlapSamples: 0, waveform: new Float32Array(100).fill(1), name: 'a' },
+      { startSample: 80, overlapSamples: 20, waveform: new Float32Array(100).fill(1), name: 'b' },
+    ];
+    const chunks = await lastValueFrom(
+      from(windows).pipe(crossfadeMerge({ overlapSamples: 20, flushAtEnd: false }), toArray()),
+    );
+    assert.deepEqual(
+      chunks.map((c) => [c.window.name, c.startSample, c.samples.length]),
+      [
+        ['a', 0, 80],
+        ['b', 80, 80],
+      ],
+    );
+  });
+
   it('errors on a window whose overlap does not match the held tail', async () => {
     const windows = [
       { startSample: 0, overlapSamples: 0, waveform: new Float32Array(40) },

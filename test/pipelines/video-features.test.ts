@@ -61,4 +61,51 @@ describe('toVideoFeatures', () => {
     for (const c of chunks) joined.set(c.features, c.startFrame * 64);
     assert.ok(maxAbsDiff(joined, whole) < 1e-5, `max |Δ| ${maxAbsDiff(joined, whole)}`);
   });
+
+  it('for a live segment: emits a chunk once its look-ahead is in, with the exact look-ahead features, and no chunk at the end', async () => {
+    const n = 23;
+    const frameBytes = 96 * 96 * 3;
+    const m = runner.bundle.manifest;
+    const c = m.features.contextFrames;
+    const rightContext = m.features.rightContextFrames;
+    const all = referenceFrames(n);
+    const encoder = new VideoEncoder(runner);
+    const frozen = new Uint8Array((n + 2 * c) * frameBytes);
+    for (let i = 0; i < n + 2 * c; i++) {
+      const src = Math.min(Math.max(i - c, 0), n - 1);
+      frozen.set(all.subarray(src * frameBytes, (src + 1) * frameBytes), i * frameBytes);
+    }
+    const whole = (await encoder.encode(frozen, n + 2 * c)).slice(c * 64, (c + n) * 64);
+    const frames = Array.from({ length: n }, (_, i) => ({
+      index: i,
+      data: all.slice(i * frameBytes, (i + 1) * frameBytes),
+    }));
+    const chunks = await lastValueFrom(
+      from(frames).pipe(
+        toVideoFeatures(encoder, {
+          chunkFrames: 4,
+          contextFrames: c,
+          frameBytes,
+          dim: 64,
+          aheadFeatures: { rightContextFrames: rightContext },
+          flushAtEnd: false,
+        }),
+        toArray(),
+      ),
+    );
+    // Chunk [s, s + 4) needs frames up to s + 4 + c: the last one, [20, 23), never has them.
+    assert.deepEqual(
+      chunks.map((ch) => ch.startFrame),
+      [0, 4, 8, 12, 16],
+    );
+    for (const ch of chunks) {
+      const end = ch.startFrame + ch.frames;
+      assert.equal(ch.ahead!.length, (c - rightContext) * 64, 'look-ahead frames whose right context is in');
+      const exact = whole.subarray(end * 64, (end + c - rightContext) * 64);
+      assert.ok(
+        maxAbsDiff(ch.ahead!, exact) < 1e-5,
+        `chunk ${ch.startFrame}: max |Δ| ${maxAbsDiff(ch.ahead!, exact)}`,
+      );
+    }
+  });
 });
