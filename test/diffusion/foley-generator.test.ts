@@ -122,6 +122,39 @@ describe('FoleyGenerator against the Python reference (tiny-random)', () => {
     assert.ok(maxAbsDiff(await at(1, 10), await at(1, 12)) > 1e-4);
   });
 
+  it("takes a window's own sampling settings, as a generator made with them would, and passes its deadline to every run", async () => {
+    const m = runner.bundle.manifest;
+    const features = Float32Array.from(ref.features);
+    const sampling = { steps: 2, cfgScale: 1.5, cgScale: 0.5, restarts: 1 };
+    const made = await new FoleyGenerator(
+      runner,
+      resolveGenerationSettings(m, { seed: 3, ...sampling }),
+    ).generate({
+      startFrame: 0,
+      features,
+    });
+    const deadlines: Array<[string, number | undefined]> = [];
+    const recording = new Proxy(runner, {
+      get(target, prop) {
+        if (prop === 'run')
+          return (model: string, feeds: never, options?: { deadlineMs?: number }) => {
+            deadlines.push([model, options?.deadlineMs]);
+            return target.run(model, feeds, options);
+          };
+        const value = Reflect.get(target, prop, target);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+    const generator = new FoleyGenerator(recording, resolveGenerationSettings(m, { seed: 3 }));
+    const r = await generator.generate({ startFrame: 0, features, sampling, deadlineMs: 1234 });
+    assert.deepEqual([...r.waveform], [...made.waveform]);
+    assert.deepEqual(
+      new Set(deadlines.map(([model]) => model)),
+      new Set([m.sampling.unet, 'align_classifier', 'latent_decoder', 'vocoder']),
+    );
+    assert.ok(deadlines.every(([, deadlineMs]) => deadlineMs === 1234));
+  });
+
   it('pads a window that is not a time multiple and trims the result', async () => {
     const g = new FoleyGenerator(runner, resolveGenerationSettings(runner.bundle.manifest));
     const r = await g.generate({
