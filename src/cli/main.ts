@@ -1,9 +1,11 @@
 #!/usr/bin/env node
 /**
  * The `foley` command: render | eval | bench | serve. Typed errors print one line naming the
- * problem and exit with their code (usage 2, bundle 3, media input 4, output 5, inference 6).
+ * problem and exit with their code (src/errors.ts: usage 2, bundle 3, media input 4, output 5,
+ * inference 6, ...); for render, FFmpeg's own error messages follow that line.
  */
 import { FoleyError } from '../errors.js';
+import { capturedFfmpegLog, captureFfmpegLog } from '../media/ffmpeg-log.js';
 import { renderCommand } from './render-command.js';
 
 const USAGE = `usage: foley <command> [options]
@@ -18,6 +20,7 @@ async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   switch (command) {
     case 'render':
+      captureFfmpegLog();
       await renderCommand(rest);
       return 0;
     case 'eval': {
@@ -48,16 +51,30 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
+/** FFmpeg's captured messages, indented under ours (empty when none). */
+function ffmpegDetail(): string {
+  const { lines, dropped } = capturedFfmpegLog();
+  if (lines.length === 0) return '';
+  const head =
+    dropped > 0
+      ? `  FFmpeg said (last ${lines.length} of ${lines.length + dropped} lines):`
+      : '  FFmpeg said:';
+  return `${[head, ...lines.map((l) => `    ${l}`)].join('\n')}\n`;
+}
+
 main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code;
   },
   (error: unknown) => {
+    // Ours first, so the first line of stderr says what went wrong; FFmpeg's detail after.
     if (error instanceof FoleyError) {
-      process.stderr.write(`foley: ${error.message}\n`);
+      process.stderr.write(`foley: ${error.message}\n${ffmpegDetail()}`);
       process.exitCode = error.exitCode;
     } else {
-      process.stderr.write(`foley: unexpected error: ${(error as Error)?.stack ?? String(error)}\n`);
+      process.stderr.write(
+        `foley: unexpected error: ${(error as Error)?.stack ?? String(error)}\n${ffmpegDetail()}`,
+      );
       process.exitCode = 1;
     }
   },

@@ -4,7 +4,7 @@
  * target aspect, then scaled), packed rgb24. This is where a video frame enters the engine.
  */
 import './node-av-setup.js';
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { Decoder, Demuxer, FilterAPI } from 'node-av/api';
 import { MediaInputError } from '../errors.js';
 
@@ -66,7 +66,15 @@ function describe(error: unknown): string {
 }
 
 async function openInput(input: string): Promise<Demuxer> {
-  if (!isUrl(input) && !existsSync(input)) throw new MediaInputError(`[media:${input}] file not found`);
+  if (!isUrl(input)) {
+    if (!existsSync(input)) throw new MediaInputError(`[media:${input}] file not found`);
+    // A device or FIFO never ends: /dev/urandom probed as some format decoded forever.
+    if (!statSync(input).isFile()) {
+      throw new MediaInputError(
+        `[media:${input}] is not a regular file (a folder, device or FIFO); pass a video file`,
+      );
+    }
+  }
   try {
     return await Demuxer.open(input);
   } catch (error) {

@@ -122,6 +122,24 @@ describe('foley render', () => {
     assert.match(partial.stderr, /warning: \[media:.*cut\.mp4\] ends at 0\.\d\d s of its stated 2\.00 s/);
   });
 
+  it("puts its own message on stderr's first line and FFmpeg's detail after it", async () => {
+    const r = await foley(['render', f.truncated, '-o', join(f.dir, 't.wav'), '--model', TINY_BUNDLE_DIR]);
+    assert.equal(r.code, 4, r.stderr);
+    const lines = r.stderr.trimEnd().split('\n');
+    assert.match(lines[0]!, /^foley: \[media:.*truncated\.mp4\] /);
+    assert.equal(lines[1], '  FFmpeg said:');
+    assert.ok(lines.length > 2 && lines.slice(2).every((l) => l.startsWith('    ')), r.stderr);
+  });
+
+  it('exits 4 at once for a device such as /dev/urandom instead of probing it', async () => {
+    const r = await foley(['render', '/dev/urandom', '-o', join(f.dir, 'u.wav'), '--model', TINY_BUNDLE_DIR]);
+    assert.equal(r.code, 4, r.stderr);
+    assert.match(
+      r.stderr,
+      /^foley: \[media:\/dev\/urandom\] is not a regular file \(a folder, device or FIFO\)/,
+    );
+  });
+
   it('exits 3 for a missing model folder and for a bundle with a mismatched shape', async () => {
     const missing = await foley([
       'render',
