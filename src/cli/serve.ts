@@ -4,6 +4,7 @@
  */
 import { join } from 'node:path';
 import { UsageError } from '../errors.js';
+import { configureLogging, LOG_FORMATS, type LogFormat, Logger } from '../logger.js';
 import { packageRoot } from '../models/bundle.js';
 import { ensureClientBuilt } from '../server/clientBuild.js';
 import { FoleyServer } from '../server/FoleyServer.js';
@@ -25,7 +26,11 @@ export const SERVE_USAGE = `foley serve [options]
   --inference-workers N  inference threads shared by all rooms, each with its own sessions (default 1)
   --max-rooms N          rooms open at once (default 16; a room closes when its last page leaves)
   --max-connections-per-ip N    open sockets from one address, IPv6 per /64 (default 16)
-  --max-connections-per-room N  open sockets in one room (default 32)`;
+  --max-connections-per-room N  open sockets in one room (default 32)
+  --log-format text|json log lines as text or one JSON object each (default: LOG_FORMAT, else text)
+
+  GET /healthz: 200 JSON while the mediasoup worker and the inference runner are alive, else 503.
+  GET /metrics: Prometheus metrics (rooms, peers, latency, chunks per level, skips, queue, process).`;
 
 export const BENCH_LIVE_USAGE = `foley bench --live [options]
   --model DIR            bundle folder (default models/default)
@@ -94,11 +99,19 @@ export async function serveCommand(argv: string[]): Promise<number> {
     'max-rooms': { type: 'string' },
     'max-connections-per-ip': { type: 'string' },
     'max-connections-per-room': { type: 'string' },
+    'log-format': { type: 'string' },
   });
   if (values.help) {
     process.stdout.write(`${SERVE_USAGE}\n`);
     return 0;
   }
+  const logFormat = values['log-format'];
+  if (logFormat !== undefined) {
+    if (!LOG_FORMATS.includes(logFormat as LogFormat))
+      throw new UsageError(`--log-format must be one of ${LOG_FORMATS.join(', ')}, got "${logFormat}"`);
+    configureLogging({ format: logFormat as LogFormat });
+  }
+  const logger = new Logger('serve');
   const live = liveFlags('serve', values);
   const port = intFlag('serve', values, 'port', 0) ?? 8080;
   const limits = {
@@ -113,7 +126,6 @@ export async function serveCommand(argv: string[]): Promise<number> {
     ...live,
     limits,
     ...(tokenTtlSeconds !== undefined ? { tokenTtlSeconds } : {}),
-    accessLog: (line) => process.stdout.write(`${line}\n`),
     host: values.host ?? '127.0.0.1',
     port,
     ...(secret ? { secret } : {}),
@@ -132,10 +144,17 @@ export async function serveCommand(argv: string[]): Promise<number> {
   );
   server.on('roomcreated', (room) => {
     room.on('status', (s) =>
-      process.stdout.write(
+      logger.info(
         `room ${s.room}: ${s.state}${s.offsetMs !== null ? `, audio offset ${s.offsetMs} ms` : ''}` +
           `${s.syncOffsetMs !== null ? ` (${s.syncOffsetMs} ms as heard)` : ''}${s.level ? `, level ${s.level}` : ''}` +
-          `${s.note ? ` — ${s.note}` : ''}\n`,
+          `${s.note ? ` — ${s.note}` : ''}`,
+        {
+          room: s.room,
+          state: s.state,
+          offsetMs: s.offsetMs,
+          syncOffsetMs: s.syncOffsetMs,
+          level: s.level,
+        },
       ),
     );
   });

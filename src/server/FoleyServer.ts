@@ -6,7 +6,7 @@ import type { types as ms } from 'mediasoup';
 import * as mediasoup from 'mediasoup';
 import { type RawData, type WebSocket, WebSocketServer } from 'ws';
 import { LiveFoleyPipeline } from '../../pipelines/live.js';
-import { Logger } from '../logger.js';
+import { type LogFields, Logger } from '../logger.js';
 import { loadBundle, packageRoot } from '../models/bundle.js';
 import { InferenceRunner } from '../models/inference-runner.js';
 import { TypedEmitter } from '../typed-emitter.js';
@@ -21,10 +21,23 @@ import {
   type ServerMessage,
 } from './messages.js';
 import { ROOM_MEDIA_CODECS, Room, type RoomPipelineOptions } from './Room.js';
+import { ServerMetrics } from './ServerMetrics.js';
 import { type EarlyMessage, SignalingPeer } from './SignalingPeer.js';
 import { ROOM_NAME_PATTERN, RoomTokens, roleAllows, type TokenRole } from './tokens.js';
 
 const logger = new Logger('server:FoleyServer');
+const accessLogger = new Logger('server:access');
+
+/** How long /healthz waits for the mediasoup worker to answer, ms. */
+const HEALTH_PROBE_TIMEOUT_MS = 1000;
+
+/** The /healthz body. */
+export interface ServerHealth {
+  status: 'ok' | 'unavailable';
+  mediasoupWorker: { alive: boolean; pid: number };
+  inferenceRunner: { alive: boolean; workers: number; queuedRuns: number };
+  rooms: number;
+}
 
 export interface FoleyServerOptions {
   host?: string;
@@ -34,8 +47,13 @@ export interface FoleyServerOptions {
   secret?: string;
   /** Lifetime of the tokens roomUrls() makes, seconds (default: they do not expire). */
   tokenTtlSeconds?: number;
-  /** Where connection lines go (one per accepted or refused socket, never a token); default the debug log. */
-  accessLog?: (line: string) => void;
+  /**
+   * Where connection lines go (one per accepted or refused connection, never a token), with
+   * their fields (path, room, address, role or refusal reason); default the info log.
+   */
+  accessLog?: (line: string, fields: LogFields) => void;
+  /** Process metrics (CPU, memory, event loop) on /metrics besides the server's own. Default true. */
+  processMetrics?: boolean;
   /** Bundle folder (default models/default) or a started runner to share. */
   bundleDir?: string;
   runner?: InferenceRunner;
@@ -67,6 +85,34 @@ function truncateUtf8(text: string, maxBytes: number): string {
   return out;
 }
 
+/** Why a connection was refused, as the refusals counter labels it. */
+type RefusalReason = 'limit' | 'bad_request' | 'token' | 'forbidden' | 'closing' | 'error';
+
+function refusalReason(closeCode: number): RefusalReason {
+  switch (closeCode) {
+    case 4429:
+      return 'limit';
+    case 4400:
+      return 'bad_request';
+    case 4401:
+      return 'token';
+    case 4403:
+      return 'forbidden';
+    case 4503:
+      return 'closing';
+    default:
+      return 'error';
+  }
+}
+
+/** Answers 405 to anything but GET and HEAD; true when the request may go on. */
+function onlyGetOrHead(req: http.IncomingMessage, res: http.ServerResponse): boolean {
+  if (req.method === 'GET' || req.method === 'HEAD') return true;
+  res.writeHead(405, { allow: 'GET, HEAD', 'content-type': 'text/plain; charset=utf-8' });
+  res.end(`${req.method} is not allowed here; use GET or HEAD\n`);
+  return false;
+}
+
 /** Messages a socket may send before its room exists; more close it. */
 const MAX_EARLY_MESSAGES = 16;
 
@@ -94,6 +140,7 @@ export class FoleyServer extends TypedEmitter<FoleyServerEvents> {
   readonly #joining = new Map<string, number>();
   readonly #connectionsPerAddress: ConnectionCounts;
   readonly #connectionsPerRoom: ConnectionCounts;
+  readonly metrics: ServerMetrics;
 
   private constructor(
     readonly options: FoleyServerOptions,
@@ -108,6 +155,15 @@ export class FoleyServer extends TypedEmitter<FoleyServerEvents> {
     this.tokens = new RoomTokens(options.secret);
     this.#connectionsPerAddress = new ConnectionCounts(limits.maxConnectionsPerIp);
     this.#connectionsPerRoom = new ConnectionCounts(limits.maxConnectionsPerRoom);
+    this.metrics = new ServerMetrics(
+      {
+        roomCount: () => this.rooms.size,
+        peerCounts: () => this.#peerCounts(),
+        whipSessionCount: () => 0,
+        inferenceQueueLength: () => (this.runner.isClosed ? 0 : this.runner.queuedRuns),
+      },
+      { processMetrics: options.processMetrics ?? true },
+    );
     worker.on('died', (error: Error) => {
       logger.error(`mediasoup worker died: ${error.message}`);
       this.safeEmit('died', error);
@@ -142,7 +198,7 @@ export class FoleyServer extends TypedEmitter<FoleyServerEvents> {
     // between MAX_MESSAGE_BYTES and it get an error reply.
     const wss = new WebSocketServer({ noServer: true, maxPayload: 1024 * 1024 });
     const server = new FoleyServer(options, limits, worker, runner, ownsRunner, httpServer, wss);
-    httpServer.on('request', (req, res) => server.#serveStatic(req, res));
+    httpServer.on('request', (req, res) => server.#onRequest(req, res));
     httpServer.on('upgrade', (req, socket, head) => {
       const url = new URL(req.url ?? '/', 'http://localhost');
       if (url.pathname !== '/ws' && url.pathname !== '/listen') {
@@ -202,6 +258,7 @@ export class FoleyServer extends TypedEmitter<FoleyServerEvents> {
         if (this.rooms.get(name) === room) this.rooms.delete(name);
       });
       room.on('empty', () => this.#closeIfUnused(room));
+      room.on('attachment', (attachment) => this.metrics.observeAttachment(attachment));
       this.safeEmit('roomcreated', room);
       return room;
     })();
@@ -229,9 +286,89 @@ export class FoleyServer extends TypedEmitter<FoleyServerEvents> {
     return asked;
   }
 
-  #accessLog(line: string): void {
-    if (this.options.accessLog) this.options.accessLog(line);
-    else logger.debug(line);
+  #accessLog(line: string, fields: LogFields): void {
+    if (this.options.accessLog) this.options.accessLog(line, fields);
+    else accessLogger.info(line, fields);
+  }
+
+  /** A refused connection: logged (throttled when it repeats) and counted by reason. */
+  #refused(where: string, fields: LogFields, reason: RefusalReason, message: string): void {
+    this.metrics.connectionsRefused.inc({ reason });
+    this.#accessLog(`refused ${where}: ${message}`, { ...fields, refused: reason });
+  }
+
+  #peerCounts(): Record<'publish' | 'view' | 'listen', number> {
+    const counts = { publish: 0, view: 0, listen: 0 };
+    for (const peer of this.#peers) counts[peer.role]++;
+    for (const room of this.rooms.values()) counts.listen += room.oggListenerCount;
+    return counts;
+  }
+
+  /** Whether the mediasoup worker answers a request and the inference runner is open. */
+  async health(): Promise<ServerHealth> {
+    let workerAlive = !this.worker.closed;
+    if (workerAlive) {
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<boolean>((resolve) => {
+        timer = setTimeout(() => resolve(false), HEALTH_PROBE_TIMEOUT_MS);
+      });
+      workerAlive = await Promise.race([
+        this.worker.getResourceUsage().then(
+          () => true,
+          () => false,
+        ),
+        timeout,
+      ]);
+      clearTimeout(timer);
+    }
+    const runnerAlive = !this.runner.isClosed;
+    return {
+      status: workerAlive && runnerAlive && !this.#closed ? 'ok' : 'unavailable',
+      mediasoupWorker: { alive: workerAlive, pid: this.worker.pid },
+      inferenceRunner: {
+        alive: runnerAlive,
+        workers: this.runner.workerCount,
+        queuedRuns: runnerAlive ? this.runner.queuedRuns : 0,
+      },
+      rooms: this.rooms.size,
+    };
+  }
+
+  #onRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const route =
+      url.pathname === '/healthz'
+        ? this.#serveHealth(req, res)
+        : url.pathname === '/metrics'
+          ? this.#serveMetrics(req, res)
+          : null;
+    if (route) {
+      route.catch((error) => {
+        logger.error(`${url.pathname} failed: ${describeError(error)}`);
+        if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8' });
+        res.end(`${url.pathname} failed: ${describeError(error)}\n`);
+      });
+      return;
+    }
+    this.#serveStatic(req, res);
+  }
+
+  async #serveHealth(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    if (!onlyGetOrHead(req, res)) return;
+    const health = await this.health();
+    const body = `${JSON.stringify(health)}\n`;
+    res.writeHead(health.status === 'ok' ? 200 : 503, {
+      'content-type': 'application/json; charset=utf-8',
+      'cache-control': 'no-store',
+    });
+    res.end(req.method === 'HEAD' ? undefined : body);
+  }
+
+  async #serveMetrics(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    if (!onlyGetOrHead(req, res)) return;
+    const body = await this.metrics.text();
+    res.writeHead(200, { 'content-type': this.metrics.contentType, 'cache-control': 'no-store' });
+    res.end(req.method === 'HEAD' ? undefined : body);
   }
 
   /** Closes a room nobody is in or joining (its router with it), so its name and slot are free again. */
@@ -244,8 +381,14 @@ export class FoleyServer extends TypedEmitter<FoleyServerEvents> {
   async #onConnection(ws: WebSocket, url: URL, address: string): Promise<void> {
     const roomName = url.searchParams.get('room') ?? '';
     const where = `${url.pathname} room ${JSON.stringify(roomName.slice(0, 64))} from ${address}`;
-    const reject = (message: string, closeCode: number, code: ErrorCode = 'NOT_ALLOWED') => {
-      this.#accessLog(`refused ${where}: ${message}`);
+    const fields = { path: url.pathname, room: roomName.slice(0, 64), address };
+    const reject = (
+      message: string,
+      closeCode: number,
+      code: ErrorCode = 'NOT_ALLOWED',
+      reason: RefusalReason = refusalReason(closeCode),
+    ) => {
+      this.#refused(where, fields, reason, message);
       const reply: ServerMessage = { id: null, case: 'error', value: { code, message } };
       ws.send(JSON.stringify(reply), () => ws.close(closeCode, truncateUtf8(message, 120)));
     };
@@ -279,7 +422,7 @@ export class FoleyServer extends TypedEmitter<FoleyServerEvents> {
         'LIMIT',
       );
     }
-    this.#accessLog(`connected ${where} as ${role}`);
+    this.#accessLog(`connected ${where} as ${role}`, { ...fields, role });
     ws.once('close', releaseRoomSlot);
     // Requests sent while the room is being created are kept and handled once it exists
     // (a page that sends on open would otherwise wait for a reply that never comes).

@@ -39,6 +39,8 @@ export type RoomEvents = {
   status: [RoomStatus];
   /** The foley producer changed (a viewer should consume the new one). */
   foleyproducer: [ms.Producer | null];
+  /** Foley was attached to a new video producer. */
+  attachment: [FoleyAttachment];
   /** The last peer or listener left. */
   empty: [];
   close: [];
@@ -214,6 +216,7 @@ export class Room extends TypedEmitter<RoomEvents> {
       this.safeEmit('foleyproducer', null);
     });
     this.#setState('idle');
+    this.safeEmit('attachment', attachment);
     this.safeEmit('foleyproducer', attachment.audioProducer);
     logger.debug(`room ${this.name}: foley attached, offset ${attachment.offsetMs} ms`);
     return attachment;
