@@ -6,6 +6,7 @@
 import './node-av-setup.js';
 import { existsSync, statSync } from 'node:fs';
 import { Decoder, Demuxer, FilterAPI } from 'node-av/api';
+import { AV_PKT_DATA_DISPLAYMATRIX } from 'node-av/constants';
 import { MediaInputError } from '../errors.js';
 
 export interface VideoGeometry {
@@ -87,10 +88,48 @@ async function openInput(input: string): Promise<Demuxer> {
   }
 }
 
-/** The filter chain that maps any input frame to the model geometry. */
-export function conversionFilter(geometry: VideoGeometry): string {
+/**
+ * Filters that turn decoded pictures upright from the stream's display matrix (nine int32,
+ * FFmpeg's layout), chosen as the ffmpeg tool's autorotate does: phones store pictures
+ * sideways and let the player rotate them.
+ */
+export function orientationFilters(matrix: ArrayLike<number> | null): string[] {
+  if (!matrix || matrix.length < 9) return [];
+  const m = (i: number): number => matrix[i]! / 65536;
+  const scaleX = Math.hypot(m(0), m(3));
+  const scaleY = Math.hypot(m(1), m(4));
+  if (scaleX === 0 || scaleY === 0) return [];
+  // av_display_rotation_get, then get_rotation of fftools/cmdutils.c.
+  const displayRotation = -((Math.atan2(m(1) / scaleY, m(0) / scaleX) * 180) / Math.PI);
+  let theta = -Math.round(displayRotation);
+  theta -= 360 * Math.floor(theta / 360 + 0.9 / 360);
+  if (Math.abs(theta - 90) < 1) return [matrix[3]! > 0 ? 'transpose=cclock_flip' : 'transpose=clock'];
+  if (Math.abs(theta - 180) < 1) {
+    const flips: string[] = [];
+    if (matrix[0]! < 0) flips.push('hflip');
+    if (matrix[4]! < 0) flips.push('vflip');
+    return flips;
+  }
+  if (Math.abs(theta - 270) < 1) return [matrix[3]! < 0 ? 'transpose=clock_flip' : 'transpose=cclock'];
+  if (Math.abs(theta) > 1) return [`rotate=${theta}*PI/180`];
+  return matrix[4]! < 0 ? ['vflip'] : [];
+}
+
+/** The stream's display matrix, or null when it has none. */
+function displayMatrixOf(stream: NonNullable<ReturnType<Demuxer['video']>>): Int32Array | null {
+  const data = stream.codecpar.getCodedSideData(AV_PKT_DATA_DISPLAYMATRIX);
+  if (!data || data.length < 36) return null;
+  return Int32Array.from({ length: 9 }, (_, i) => data.readInt32LE(4 * i));
+}
+
+/**
+ * The filter chain that maps any input frame to the model geometry: upright (see
+ * orientationFilters), constant rate, centre-cropped to the target aspect, scaled, rgb24.
+ */
+export function conversionFilter(geometry: VideoGeometry, orientation: readonly string[] = []): string {
   const { fps, width, height } = geometry;
   return [
+    ...orientation,
     `fps=${fps}`,
     `scale=${width}:${height}:force_original_aspect_ratio=increase:flags=area`,
     `crop=${width}:${height}`,
@@ -123,7 +162,9 @@ export async function* readVideoFrames(
         cause: error,
       });
     }
-    filter = FilterAPI.create(conversionFilter(geometry), { threads: 1 });
+    filter = FilterAPI.create(conversionFilter(geometry, orientationFilters(displayMatrixOf(stream))), {
+      threads: 1,
+    });
     const frameBytes = geometry.width * geometry.height * 3;
     let index = 0;
     let decoded = 0;

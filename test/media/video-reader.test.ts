@@ -4,12 +4,14 @@ import { after, describe, it } from 'node:test';
 import { MediaInputError } from '../../src/errors.js';
 import {
   conversionFilter,
+  orientationFilters,
   probeVideo,
   readAllVideoFrames,
   type ShortRead,
 } from '../../src/media/video-reader.js';
 import { makeMediaFixtures } from '../helpers/media-fixtures.js';
 import { cutAtPacketBoundary } from './cut-input.js';
+import { displayRotationMatrix, withDisplayMatrix } from './rotated-input.js';
 
 const geometry = { fps: 25, width: 96, height: 96 };
 
@@ -79,6 +81,53 @@ describe('readVideoFrames', () => {
     });
     assert.equal(frameCount, 30);
     assert.deepEqual(heard, []);
+  });
+
+  it('turns pictures upright from the display matrix, as the ffmpeg tool does', async () => {
+    const upright = (await readAllVideoFrames(f.clip, geometry)).frames;
+    const side = 96;
+    // Where output pixel (y, x) comes from in the stored picture, per display rotation.
+    const sources: Record<number, (y: number, x: number) => [number, number]> = {
+      90: (y, x) => [side - 1 - x, y], // transpose=clock
+      180: (y, x) => [side - 1 - y, side - 1 - x], // hflip, vflip
+      270: (y, x) => [x, side - 1 - y], // transpose=cclock
+    };
+    for (const [degrees, source] of Object.entries(sources)) {
+      const rotated = join(f.dir, `rotated-${degrees}.mp4`);
+      await withDisplayMatrix(f.clip, rotated, displayRotationMatrix(Number(degrees)));
+      const frames = (await readAllVideoFrames(rotated, geometry)).frames;
+      assert.equal(frames.length, upright.length);
+      let mismatches = 0;
+      for (let t = 0; t < 50; t++) {
+        for (let y = 0; y < side; y++) {
+          for (let x = 0; x < side; x++) {
+            const [sy, sx] = source(y, x);
+            for (let c = 0; c < 3; c++) {
+              const at = ((t * side + y) * side + x) * 3 + c;
+              if (frames[at] !== upright[((t * side + sy) * side + sx) * 3 + c]) mismatches++;
+            }
+          }
+        }
+      }
+      assert.equal(mismatches, 0, `${degrees}°: ${mismatches} samples differ from the rotated pictures`);
+    }
+  });
+
+  it("maps display matrices to the filters of ffmpeg's autorotate", () => {
+    const matrix = (degrees: number): Int32Array => {
+      const b = displayRotationMatrix(degrees);
+      return Int32Array.from({ length: 9 }, (_, i) => b.readInt32LE(4 * i));
+    };
+    assert.deepEqual(orientationFilters(null), []);
+    assert.deepEqual(orientationFilters(matrix(0)), []);
+    assert.deepEqual(orientationFilters(matrix(90)), ['transpose=clock']);
+    assert.deepEqual(orientationFilters(matrix(180)), ['hflip', 'vflip']);
+    assert.deepEqual(orientationFilters(matrix(270)), ['transpose=cclock']);
+    assert.deepEqual(orientationFilters(matrix(45)), ['rotate=45*PI/180']);
+    assert.equal(
+      conversionFilter(geometry, ['transpose=clock']),
+      'transpose=clock,fps=25,scale=96:96:force_original_aspect_ratio=increase:flags=area,crop=96:96,format=rgb24',
+    );
   });
 
   it('probes the duration and size of the stream', async () => {
