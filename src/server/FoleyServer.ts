@@ -22,8 +22,10 @@ import {
 } from './messages.js';
 import { ROOM_MEDIA_CODECS, Room, type RoomPipelineOptions } from './Room.js';
 import { ServerMetrics } from './ServerMetrics.js';
-import { type EarlyMessage, SignalingPeer } from './SignalingPeer.js';
+import { type EarlyMessage, SignalingPeer, type TransportListenConfig } from './SignalingPeer.js';
 import { ROOM_NAME_PATTERN, RoomTokens, roleAllows, type TokenRole } from './tokens.js';
+import { WhipOfferError } from './WhipSdp.js';
+import { WhipSession } from './WhipSession.js';
 
 const logger = new Logger('server:FoleyServer');
 const accessLogger = new Logger('server:access');
@@ -113,6 +115,28 @@ function onlyGetOrHead(req: http.IncomingMessage, res: http.ServerResponse): boo
   return false;
 }
 
+/** Largest WHIP offer taken, bytes (OBS's and FFmpeg's are a few KiB). */
+const MAX_WHIP_OFFER_BYTES = 64 * 1024;
+
+/** A request body as UTF-8, refused past `maxBytes`. */
+function readBody(req: http.IncomingMessage, maxBytes: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > maxBytes) {
+        reject(new Error(`the offer is over ${maxBytes} bytes`));
+        req.destroy();
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
+}
+
 /** Messages a socket may send before its room exists; more close it. */
 const MAX_EARLY_MESSAGES = 16;
 
@@ -141,6 +165,8 @@ export class FoleyServer extends TypedEmitter<FoleyServerEvents> {
   readonly #connectionsPerAddress: ConnectionCounts;
   readonly #connectionsPerRoom: ConnectionCounts;
   readonly metrics: ServerMetrics;
+  /** WHIP publishers by resource id. */
+  readonly #whipSessions = new Map<string, { room: string; session: WhipSession }>();
 
   private constructor(
     readonly options: FoleyServerOptions,
@@ -159,7 +185,7 @@ export class FoleyServer extends TypedEmitter<FoleyServerEvents> {
       {
         roomCount: () => this.rooms.size,
         peerCounts: () => this.#peerCounts(),
-        whipSessionCount: () => 0,
+        whipSessionCount: () => this.#whipSessions.size,
         inferenceQueueLength: () => (this.runner.isClosed ? 0 : this.runner.queuedRuns),
       },
       { processMetrics: options.processMetrics ?? true },
@@ -298,7 +324,7 @@ export class FoleyServer extends TypedEmitter<FoleyServerEvents> {
   }
 
   #peerCounts(): Record<'publish' | 'view' | 'listen', number> {
-    const counts = { publish: 0, view: 0, listen: 0 };
+    const counts = { publish: this.#whipSessions.size, view: 0, listen: 0 };
     for (const peer of this.#peers) counts[peer.role]++;
     for (const room of this.rooms.values()) counts.listen += room.oggListenerCount;
     return counts;
@@ -336,8 +362,9 @@ export class FoleyServer extends TypedEmitter<FoleyServerEvents> {
 
   #onRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
     const url = new URL(req.url ?? '/', 'http://localhost');
-    const route =
-      url.pathname === '/healthz'
+    const route = url.pathname.startsWith('/whip/')
+      ? this.#serveWhip(req, res, url)
+      : url.pathname === '/healthz'
         ? this.#serveHealth(req, res)
         : url.pathname === '/metrics'
           ? this.#serveMetrics(req, res)
@@ -351,6 +378,176 @@ export class FoleyServer extends TypedEmitter<FoleyServerEvents> {
       return;
     }
     this.#serveStatic(req, res);
+  }
+
+  /** The SFU listen addresses of a new transport (a page's or a WHIP publisher's). */
+  #transportConfig(): TransportListenConfig {
+    return {
+      listenIps: [
+        {
+          ip: this.options.rtcListenIp ?? '127.0.0.1',
+          ...(this.options.announcedIp ? { announcedIp: this.options.announcedIp } : {}),
+        },
+      ],
+    };
+  }
+
+  /**
+   * WHIP (RFC 9725): POST /whip/ROOM with an SDP offer and a publish token as Bearer makes a
+   * session (201, the answer, its URL in Location); DELETE on that URL ends it. Trickle ICE
+   * and ICE restarts (PATCH) are not supported: 405, as the RFC allows. OPTIONS answers CORS.
+   */
+  async #serveWhip(req: http.IncomingMessage, res: http.ServerResponse, url: URL): Promise<void> {
+    const [, , roomName = '', resourceId, ...rest] = url.pathname.split('/');
+    const isResource = resourceId !== undefined && resourceId !== '';
+    const allow = isResource ? 'DELETE, OPTIONS' : 'POST, OPTIONS';
+    const cors = {
+      'access-control-allow-origin': '*',
+      'access-control-expose-headers': 'Location, Accept-Post',
+    };
+    const reply = (status: number, text: string, headers: http.OutgoingHttpHeaders = {}) => {
+      res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', ...cors, ...headers });
+      res.end(`${text}\n`);
+    };
+    if (rest.length > 0) return reply(404, 'not found');
+    if (req.method === 'OPTIONS') {
+      res.writeHead(204, {
+        ...cors,
+        allow,
+        'access-control-allow-methods': allow,
+        'access-control-allow-headers': 'Authorization, Content-Type, If-Match',
+        'access-control-max-age': '86400',
+        ...(isResource ? {} : { 'accept-post': 'application/sdp' }),
+      });
+      res.end();
+      return;
+    }
+    if (isResource) {
+      if (req.method !== 'DELETE') {
+        const what =
+          req.method === 'PATCH'
+            ? 'trickle ICE and ICE restarts are not supported'
+            : `${req.method} is not allowed`;
+        return reply(405, `${what}; DELETE ends the session`, { allow });
+      }
+      const entry = this.#whipSessions.get(resourceId);
+      if (!entry || entry.room !== roomName) return reply(404, `no WHIP session ${resourceId} in this room`);
+      entry.session.close('DELETE');
+      return reply(200, 'session ended');
+    }
+    if (req.method !== 'POST')
+      return reply(405, `${req.method} is not allowed; POST an SDP offer`, { allow });
+    await this.#acceptWhip(req, roomName, reply);
+  }
+
+  async #acceptWhip(
+    req: http.IncomingMessage,
+    roomName: string,
+    reply: (status: number, text: string, headers?: http.OutgoingHttpHeaders) => void,
+  ): Promise<void> {
+    const address = addressKey(req.socket.remoteAddress);
+    const where = `/whip room ${JSON.stringify(roomName.slice(0, 64))} from ${address}`;
+    const fields = { path: '/whip', room: roomName.slice(0, 64), address };
+    const releases: Array<() => void> = [];
+    const release = () => {
+      for (const r of releases.splice(0)) r();
+    };
+    const refuse = (status: number, reason: RefusalReason, message: string, headers = {}) => {
+      release();
+      this.#refused(where, fields, reason, message);
+      reply(status, message, headers);
+    };
+    if (!ROOM_NAME_PATTERN.test(roomName))
+      return refuse(400, 'bad_request', 'room names are 1-64 characters of A-Z a-z 0-9 _ -');
+    const bearer = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '')?.[1] ?? null;
+    const check = this.tokens.verify(roomName, bearer);
+    if (!check.ok)
+      return refuse(401, 'token', `token refused for room "${roomName}": ${check.reason}`, {
+        'www-authenticate': 'Bearer realm="foley", error="invalid_token"',
+      });
+    if (!roleAllows(check.role, 'publish'))
+      return refuse(403, 'forbidden', `a ${check.role} token may not publish in this room`);
+    if (this.#closed) return refuse(503, 'closing', 'server is closing');
+    const contentType = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+    if (contentType !== 'application/sdp')
+      return refuse(415, 'bad_request', `the offer must be sent as application/sdp, got "${contentType}"`);
+    const releaseAddress = this.#connectionsPerAddress.acquire(address);
+    if (!releaseAddress)
+      return refuse(
+        429,
+        'limit',
+        `too many connections from this address (the limit is ${this.limits.maxConnectionsPerIp})`,
+      );
+    releases.push(releaseAddress);
+    if (!this.rooms.has(roomName) && !this.#roomsPending.has(roomName)) {
+      if (this.rooms.size + this.#roomsPending.size >= this.limits.maxRooms)
+        return refuse(
+          429,
+          'limit',
+          `too many rooms (the limit is ${this.limits.maxRooms}); try again when one is left`,
+        );
+    }
+    const releaseRoomSlot = this.#connectionsPerRoom.acquire(roomName);
+    if (!releaseRoomSlot)
+      return refuse(
+        429,
+        'limit',
+        `too many connections in room "${roomName}" (the limit is ${this.limits.maxConnectionsPerRoom})`,
+      );
+    releases.push(releaseRoomSlot);
+    let offerSdp: string;
+    try {
+      offerSdp = await readBody(req, MAX_WHIP_OFFER_BYTES);
+    } catch (error) {
+      return refuse(413, 'bad_request', describeError(error));
+    }
+    this.#joining.set(roomName, (this.#joining.get(roomName) ?? 0) + 1);
+    let room: Room | null = null;
+    let session: WhipSession;
+    try {
+      room = await this.getRoom(roomName);
+      session = await WhipSession.create({
+        router: room.router,
+        offerSdp,
+        transportConfig: this.#transportConfig(),
+      });
+    } catch (error) {
+      this.#leaveJoining(roomName);
+      // A room made for this offer alone is closed again.
+      if (room) this.#closeIfUnused(room);
+      if (error instanceof WhipOfferError) return refuse(400, 'bad_request', error.message);
+      logger.warn(`room ${roomName}: WHIP session failed: ${describeError(error)}`);
+      return refuse(500, 'error', `[whip, room:${roomName}] ${describeError(error)}`);
+    }
+    this.#leaveJoining(roomName);
+    if (this.#closed || room.closed) {
+      session.close('server closing');
+      return refuse(503, 'closing', 'server is closing');
+    }
+    this.#whipSessions.set(session.id, { room: roomName, session });
+    room.addPeer(session);
+    session.once('close', (reason) => {
+      this.#whipSessions.delete(session.id);
+      release();
+      room.removePeer(session);
+      this.#accessLog(`WHIP session ended ${where}: ${reason}`, {
+        ...fields,
+        role: 'publish',
+        ended: reason,
+      });
+    });
+    this.#accessLog(`connected ${where} as publish (WHIP)`, { ...fields, role: 'publish' });
+    const location = `/whip/${roomName}/${session.id}`;
+    const host = req.headers.host ?? `127.0.0.1:${this.port}`;
+    reply(201, session.answerSdp.trimEnd(), {
+      'content-type': 'application/sdp',
+      location: `http://${host}${location}`,
+    });
+    room.attach(session.videoProducer).catch((error) => {
+      if (session.closed) return;
+      logger.warn(`room ${roomName}: foley could not attach to the WHIP video: ${describeError(error)}`);
+      session.close('foley could not attach');
+    });
   }
 
   async #serveHealth(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
@@ -369,6 +566,12 @@ export class FoleyServer extends TypedEmitter<FoleyServerEvents> {
     const body = await this.metrics.text();
     res.writeHead(200, { 'content-type': this.metrics.contentType, 'cache-control': 'no-store' });
     res.end(req.method === 'HEAD' ? undefined : body);
+  }
+
+  #leaveJoining(roomName: string): void {
+    const joining = (this.#joining.get(roomName) ?? 1) - 1;
+    if (joining > 0) this.#joining.set(roomName, joining);
+    else this.#joining.delete(roomName);
   }
 
   /** Closes a room nobody is in or joining (its router with it), so its name and slot are free again. */
@@ -460,14 +663,7 @@ export class FoleyServer extends TypedEmitter<FoleyServerEvents> {
       return;
     }
     const peer = new SignalingPeer(ws, room, role as Role, {
-      transportConfig: {
-        listenIps: [
-          {
-            ip: this.options.rtcListenIp ?? '127.0.0.1',
-            ...(this.options.announcedIp ? { announcedIp: this.options.announcedIp } : {}),
-          },
-        ],
-      },
+      transportConfig: this.#transportConfig(),
       limits: this.limits,
       earlyMessages: early,
     });
@@ -589,6 +785,7 @@ export class FoleyServer extends TypedEmitter<FoleyServerEvents> {
     if (this.#closed) return;
     this.#closed = true;
     for (const peer of this.#peers) peer.close();
+    for (const { session } of this.#whipSessions.values()) session.close('server closing');
     for (const room of this.rooms.values()) room.close();
     for (const client of this.wss.clients) client.terminate();
     this.wss.close();
