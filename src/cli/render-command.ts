@@ -4,6 +4,7 @@
  *  [--allow-partial]`
  */
 
+import { constants as osConstants } from 'node:os';
 import { type RenderResult, renderFoley, WHOLE_CLIP } from '../../pipelines/render.js';
 import { resolveGenerationSettings } from '../diffusion/foley-generator.js';
 import { UsageError } from '../errors.js';
@@ -61,6 +62,23 @@ export function stageSummary(result: RenderResult, writeMs: number, finishMs: nu
     `${audioSeconds.toFixed(2)} s of audio for ${result.frames} frames in ${formatDuration(endToEnd)} ` +
     `(RTF ${(endToEnd / 1000 / audioSeconds).toFixed(3)}; ${result.windows} window${result.windows === 1 ? '' : 's'}): ${parts.join(', ')}`
   );
+}
+
+/**
+ * Runs `cleanup` and exits with 128 + the signal's number on SIGINT, SIGTERM or SIGHUP (a
+ * Ctrl-C mid-render would otherwise leave the temporary output behind). Returns the
+ * function that uninstalls the handlers.
+ */
+function onTerminatingSignal(cleanup: () => void): () => void {
+  const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+  const handler = (signal: NodeJS.Signals): void => {
+    cleanup();
+    process.exit(128 + (osConstants.signals[signal] ?? 0));
+  };
+  for (const s of signals) process.on(s, handler);
+  return () => {
+    for (const s of signals) process.off(s, handler);
+  };
 }
 
 export async function renderCommand(argv: string[]): Promise<RenderCommandOutput | null> {
@@ -124,6 +142,7 @@ export async function renderCommand(argv: string[]): Promise<RenderCommandOutput
   const bar = new ProgressBar({ label: 'render' });
   let shortReadWarning = '';
   let writer: FoleyOutputWriter | undefined;
+  const removeOnSignal = onTerminatingSignal(() => writer?.discardSync());
   try {
     // Opened before the render, so the track is written as it is generated.
     writer = await FoleyOutputWriter.open({
@@ -170,6 +189,7 @@ export async function renderCommand(argv: string[]): Promise<RenderCommandOutput
     }
     return { result, outputPath: output, writeMs, loadMs };
   } finally {
+    removeOnSignal();
     bar.close();
     await writer?.abort();
     await runner.close();

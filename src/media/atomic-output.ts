@@ -75,7 +75,7 @@ export function assertWritableOutput(pathArg: string, options: { input?: string 
       throw new OutputError(`${where} is the input file itself; write the output to another path`);
     }
   }
-  const probe = temporaryPathFor(path);
+  const probe = join(dir, `.foley-write-probe-${process.pid}-${randomBytes(4).toString('hex')}`);
   try {
     closeSync(openSync(probe, 'wx'));
   } catch (error) {

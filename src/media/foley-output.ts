@@ -7,7 +7,7 @@
  * never holds its whole waveform: WAV samples go straight to the temporary file, MP4/MKV
  * audio is encoded as it comes and muxed with the video at `finish`.
  */
-import { closeSync, fsyncSync, openSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync, rmSync, writeSync } from 'node:fs';
 import { rename, rm } from 'node:fs/promises';
 import { extname, resolve } from 'node:path';
 import { FoleyError, OutputError } from '../errors.js';
@@ -155,6 +155,15 @@ export class FoleyOutputWriter {
       await rm(this.tempPath, { force: true });
       throw asOutputError(this.path, error);
     }
+  }
+
+  /**
+   * Removes the temporary file at once, for a process about to exit on a signal (no await
+   * will run). Leaves the writer unusable.
+   */
+  discardSync(): void {
+    this.done = true;
+    rmSync(this.tempPath, { force: true });
   }
 
   /** Discards the output: nothing is left at the target or beside it. Safe to call twice. */

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import {
   copyFileSync,
   existsSync,
@@ -249,6 +249,41 @@ describe('foley render', () => {
         assert.deepEqual(tmpFiles(), []);
       }
     }
+  });
+
+  it('removes its temporary output when interrupted mid-render and exits 130', async () => {
+    const out = join(f.dir, 'interrupted.wav');
+    // Many small windows and steps: a render of a few seconds on the tiny bundle.
+    const child = spawn(process.execPath, [
+      CLI,
+      'render',
+      f.clip,
+      '-o',
+      out,
+      '--model',
+      TINY_BUNDLE_DIR,
+      '--window',
+      '8',
+      '--overlap',
+      '2',
+      '--steps',
+      '50',
+      '--restarts',
+      '4',
+      '--quiet',
+    ]);
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    // The temporary file is created before the render starts.
+    let sawTemporary = tmpFiles().length > 0;
+    while (child.exitCode === null && !sawTemporary) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      sawTemporary = tmpFiles().length > 0;
+    }
+    assert.ok(sawTemporary, 'the render finished before a temporary output appeared');
+    child.kill('SIGINT');
+    assert.equal(await exited, 130);
+    assert.equal(existsSync(out), false);
+    assert.deepEqual(tmpFiles(), []);
   });
 
   it('refuses an output on a kernel pseudo-filesystem and the input itself before rendering', async () => {
