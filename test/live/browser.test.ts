@@ -246,6 +246,29 @@ describe('live path in headless Chromium', { skip, timeout: 240_000 }, () => {
     }
   });
 
+  it(
+    'shows on the OBS page that the server never welcomed it, and tries again',
+    { timeout: 30_000 },
+    async () => {
+      const page = await context.newPage();
+      try {
+        await page.routeWebSocket(/\/listen\?/, () => {});
+        await page.goto(server.roomUrls('silent').obs);
+        const s = await pageUntil(
+          page,
+          obsState,
+          (s) => s.error !== '',
+          'the OBS page to give up on the silent socket',
+          15_000,
+        );
+        assert.match(s.error, /^no welcome from the server within \d+ ms$/);
+        await pageUntil(page, obsState, (s) => s.reconnects >= 1, 'the OBS page to try again', 5_000);
+      } finally {
+        await page.close();
+      }
+    },
+  );
+
   it('reconnects the OBS page by itself after its socket drops', async () => {
     const obs = await context.newPage();
     try {
