@@ -166,7 +166,31 @@ export class VideoMuxer {
       // kept in sink.error, reported below
     }
     if (muxError || this.sink.error) throw this.failure(muxError);
+    await this.checkReadable();
     return { ...this.written };
+  }
+
+  /**
+   * Reopens the finished file: node-av does not report a trailer that failed for a reason
+   * other than I/O, and an MP4 without its trailing index cannot be opened at all.
+   */
+  private async checkReadable(): Promise<void> {
+    let written: Demuxer;
+    try {
+      written = await Demuxer.open(this.target.outputPath);
+    } catch (error) {
+      throw new OutputError(
+        `[output:${this.label}] the written file does not open as ${this.target.container.toUpperCase()}: ${(error as Error).message}`,
+        { cause: error },
+      );
+    }
+    try {
+      if (!written.video() || !written.audio()) {
+        throw new OutputError(`[output:${this.label}] the written file lacks its video or audio stream`);
+      }
+    } finally {
+      await written.close();
+    }
   }
 
   private readonly written = { videoPackets: 0, audioPackets: 0 };
