@@ -2,6 +2,7 @@
  * `foley serve` and `foley bench --live`: the live path's subcommands, kept in their
  * own module so the CLI entry (main.ts) only dispatches to them.
  */
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { UsageError } from '../errors.js';
 import { configureLogging, LOG_FORMATS, type LogFormat, Logger } from '../logger.js';
@@ -28,6 +29,10 @@ export const SERVE_USAGE = `foley serve [options]
   --max-connections-per-ip N    open sockets from one address, IPv6 per /64 (default 16)
   --max-connections-per-room N  open sockets in one room (default 32)
   --log-format text|json log lines as text or one JSON object each (default: LOG_FORMAT, else text)
+  --demo                 loop the sample clip into the room through the live path (hear foley with no camera)
+  --demo-clip FILE       the clip --demo plays (default samples/clip.mp4)
+
+  OBS: Settings > Stream > Service "WHIP", Server and Bearer Token as printed (H.264, no B-frames).
 
   GET /healthz: 200 JSON while the mediasoup worker and the inference runner are alive, else 503.
   GET /metrics: Prometheus metrics (rooms, peers, latency, chunks per level, skips, queue, process).`;
@@ -100,6 +105,8 @@ export async function serveCommand(argv: string[]): Promise<number> {
     'max-connections-per-ip': { type: 'string' },
     'max-connections-per-room': { type: 'string' },
     'log-format': { type: 'string' },
+    demo: { type: 'boolean' },
+    'demo-clip': { type: 'string' },
   });
   if (values.help) {
     process.stdout.write(`${SERVE_USAGE}\n`);
@@ -133,14 +140,20 @@ export async function serveCommand(argv: string[]): Promise<number> {
     ...(values['announced-ip'] ? { announcedIp: values['announced-ip'] } : {}),
     ...(values['rtc-listen-ip'] ? { rtcListenIp: values['rtc-listen-ip'] } : {}),
   });
+  if (values['demo-clip'] !== undefined && !values.demo)
+    throw new UsageError('--demo-clip is the clip of --demo; add --demo');
   const urls = server.roomUrls(server.defaultRoom);
+  const whip = server.whipEndpoint(server.defaultRoom);
   process.stdout.write(
     `foley serve: listening on ${server.baseUrl} (bundle ${server.runner.bundle.manifest.name})\n` +
       `room "${server.defaultRoom}", each URL with a token of its own role` +
       `${tokenTtlSeconds !== undefined ? `, valid for ${tokenTtlSeconds} s` : ''}:\n` +
       `  publish (send video):             ${urls.publish}\n` +
       `  OBS browser source (listen only): ${urls.obs}\n` +
-      `  viewer (receive foley):           ${urls.viewer}\n`,
+      `  viewer (receive foley):           ${urls.viewer}\n` +
+      `  WHIP (OBS: Stream > Service WHIP): server ${whip.url}\n` +
+      `                                    bearer token ${whip.bearerToken}\n` +
+      '  health: /healthz   metrics: /metrics\n',
   );
   server.on('roomcreated', (room) => {
     room.on('status', (s) =>
@@ -158,6 +171,22 @@ export async function serveCommand(argv: string[]): Promise<number> {
       ),
     );
   });
+  if (values.demo) {
+    const clip = values['demo-clip'] ?? join(packageRoot(), 'samples', 'clip.mp4');
+    if (!existsSync(clip)) {
+      await server.close();
+      throw new UsageError(`--demo-clip: no file at ${clip}`);
+    }
+    try {
+      await server.startDemo({ clip });
+    } catch (error) {
+      await server.close();
+      throw error;
+    }
+    process.stdout.write(
+      `demo: ${clip} loops in room "${server.defaultRoom}"; open the OBS URL above to hear its foley\n`,
+    );
+  }
   await new Promise<void>((resolve) => {
     const stop = () => resolve();
     process.once('SIGINT', stop);

@@ -11,6 +11,7 @@ import { loadBundle, packageRoot } from '../models/bundle.js';
 import { InferenceRunner } from '../models/inference-runner.js';
 import { TypedEmitter } from '../typed-emitter.js';
 import { addressKey, ConnectionCounts, resolveServerLimits, type ServerLimits } from './ConnectionLimits.js';
+import { DemoPublisher } from './DemoPublisher.js';
 import {
   describeError,
   type ErrorCode,
@@ -165,6 +166,7 @@ export class FoleyServer extends TypedEmitter<FoleyServerEvents> {
   readonly #connectionsPerAddress: ConnectionCounts;
   readonly #connectionsPerRoom: ConnectionCounts;
   readonly metrics: ServerMetrics;
+  readonly #demos = new Set<DemoPublisher>();
   /** WHIP publishers by resource id. */
   readonly #whipSessions = new Map<string, { room: string; session: WhipSession }>();
 
@@ -269,6 +271,30 @@ export class FoleyServer extends TypedEmitter<FoleyServerEvents> {
       obs: `${this.baseUrl}/obs.html?${q('listen')}`,
       viewer: `${this.baseUrl}/viewer.html?${q('view')}`,
     };
+  }
+
+  /** Where OBS publishes to a room over WHIP (Settings, Stream, Service WHIP) and the Bearer token it needs. */
+  whipEndpoint(room: string): { url: string; bearerToken: string } {
+    const ttl =
+      this.options.tokenTtlSeconds !== undefined ? { ttlSeconds: this.options.tokenTtlSeconds } : {};
+    return { url: `${this.baseUrl}/whip/${room}`, bearerToken: this.tokens.tokenFor(room, 'publish', ttl) };
+  }
+
+  /** Loops `clip` into a room through the live path (`foley serve --demo`); it stops when the server closes. */
+  async startDemo(options: { room?: string; clip: string; codec?: 'vp8' | 'h264' }): Promise<DemoPublisher> {
+    const room = await this.getRoom(options.room ?? this.defaultRoom);
+    const demo = await DemoPublisher.start({
+      room,
+      clip: options.clip,
+      ...(options.codec ? { codec: options.codec } : {}),
+    });
+    if (this.#closed) {
+      demo.close();
+      throw new Error('[FoleyServer] closed while the demo was starting');
+    }
+    this.#demos.add(demo);
+    demo.once('close', () => this.#demos.delete(demo));
+    return demo;
   }
 
   async getRoom(name: string): Promise<Room> {
@@ -786,6 +812,7 @@ export class FoleyServer extends TypedEmitter<FoleyServerEvents> {
     this.#closed = true;
     for (const peer of this.#peers) peer.close();
     for (const { session } of this.#whipSessions.values()) session.close('server closing');
+    for (const demo of this.#demos) demo.close();
     for (const room of this.rooms.values()) room.close();
     for (const client of this.wss.clients) client.terminate();
     this.wss.close();
