@@ -166,7 +166,9 @@ export async function renderCommand(argv: string[]): Promise<RenderCommandOutput
         framesTotalEstimate: framesEstimate,
         onProgress: (p) => p.framesTotal && bar.update(p.framesDone / p.framesTotal),
         onShortRead: (s) => {
-          shortReadWarning = `foley render: warning: [media:${video}] ends at ${s.readSeconds.toFixed(2)} s of its stated ${s.statedSeconds.toFixed(2)} s; rendered what was read (--allow-partial)\n`;
+          const stated =
+            s.statedSeconds === null ? 'no stated duration' : `its stated ${s.statedSeconds.toFixed(2)} s`;
+          shortReadWarning = `foley render: warning: [media:${video}] ends at ${s.readSeconds.toFixed(2)} s of ${stated}; rendered what was read (--allow-partial)\n`;
         },
         onAudio: (chunk) => {
           const started = performance.now();

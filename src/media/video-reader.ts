@@ -35,15 +35,17 @@ export interface VideoInfo {
 export interface ShortRead {
   readSeconds: number;
   frames: number;
-  statedSeconds: number;
+  /** null when the file states no duration (then decoding failed part way). */
+  statedSeconds: number | null;
   /** Where the stated duration comes from: the video stream's own, or the whole container's. */
-  statedBy: 'stream' | 'container';
+  statedBy: 'stream' | 'container' | null;
 }
 
 export interface ReadVideoOptions {
   /**
-   * Accept an input that ends well before its stated duration (cut or damaged). Off: such an
-   * input is an error. On: `onShortRead` hears about it and the frames read are kept.
+   * Accept an input that ends well before its stated duration (cut or damaged), or whose
+   * decoding fails after some frames. Off: such an input is an error. On: `onShortRead`
+   * hears about it and the frames read before the end or the failure are kept.
    */
   allowPartial?: boolean;
   onShortRead?: (shortRead: ShortRead) => void;
@@ -54,7 +56,7 @@ export interface ReadVideoOptions {
  * rate for the fps filter's rounding, more when the duration is the container's (an audio
  * track may run past the video).
  */
-export function shortReadToleranceSeconds(fps: number, statedBy: ShortRead['statedBy']): number {
+export function shortReadToleranceSeconds(fps: number, statedBy: 'stream' | 'container'): number {
   return Math.max(3 / fps, statedBy === 'stream' ? 0.25 : 1);
 }
 
@@ -168,6 +170,7 @@ export async function* readVideoFrames(
     const frameBytes = geometry.width * geometry.height * 3;
     let index = 0;
     let decoded = 0;
+    let stoppedByError = false;
     try {
       for (const frame of filter.framesSync(decoder.framesSync(demuxer.packetsSync(stream.index)))) {
         if (!frame) continue;
@@ -183,25 +186,29 @@ export async function* readVideoFrames(
       }
     } catch (error) {
       if (error instanceof MediaInputError) throw error;
-      throw new MediaInputError(
-        `[media:${input}] decoding failed after ${decoded} frames (corrupt or truncated): ${describe(error)}`,
-        {
-          cause: error,
-        },
-      );
+      // A cut inside a packet fails the decoder; a partial render keeps what came before it.
+      if (!(options.allowPartial && decoded > 0)) {
+        throw new MediaInputError(
+          `[media:${input}] decoding failed after ${decoded} frames (corrupt or truncated): ${describe(error)}`,
+          { cause: error },
+        );
+      }
+      stoppedByError = true;
     }
     if (decoded === 0)
       throw new MediaInputError(`[media:${input}] video stream decoded to no frames (corrupt or truncated)`);
     const stated = statedDuration(demuxer, stream);
     const readSeconds = decoded / geometry.fps;
-    if (stated && stated.seconds - readSeconds > shortReadToleranceSeconds(geometry.fps, stated.by)) {
+    const short =
+      stated !== null && stated.seconds - readSeconds > shortReadToleranceSeconds(geometry.fps, stated.by);
+    if (short || stoppedByError) {
       const shortRead: ShortRead = {
         readSeconds,
         frames: decoded,
-        statedSeconds: stated.seconds,
-        statedBy: stated.by,
+        statedSeconds: stated?.seconds ?? null,
+        statedBy: stated?.by ?? null,
       };
-      if (!options.allowPartial) {
+      if (!options.allowPartial && stated) {
         throw new MediaInputError(
           `[media:${input}] is truncated or damaged: read ${readSeconds.toFixed(2)} s of video ` +
             `(${decoded} frames at ${geometry.fps} fps), the ${stated.by === 'stream' ? "video stream's" : "container's"} ` +
@@ -221,7 +228,7 @@ export async function* readVideoFrames(
 function statedDuration(
   demuxer: Demuxer,
   stream: NonNullable<ReturnType<Demuxer['video']>>,
-): { seconds: number; by: ShortRead['statedBy'] } | null {
+): { seconds: number; by: 'stream' | 'container' } | null {
   const tb = stream.timeBase;
   if (stream.duration > 0n && tb.den > 0) {
     return { seconds: (Number(stream.duration) * tb.num) / tb.den, by: 'stream' };

@@ -74,6 +74,19 @@ describe('readVideoFrames', () => {
     ]);
   });
 
+  it('keeps the frames decoded before a failure inside a cut packet when partial reads are allowed', async () => {
+    await assert.rejects(readAllVideoFrames(f.truncated, geometry), /decoding failed after \d+ frames/);
+    const heard: ShortRead[] = [];
+    const { frameCount } = await readAllVideoFrames(f.truncated, geometry, {
+      allowPartial: true,
+      onShortRead: (s) => heard.push(s),
+    });
+    assert.ok(frameCount > 0 && frameCount < 50, `${frameCount} frames`);
+    assert.deepEqual(heard, [
+      { readSeconds: frameCount / 25, frames: frameCount, statedSeconds: 2, statedBy: 'stream' },
+    ]);
+  });
+
   it("accepts whole inputs whose stated duration is the container's (Matroska)", async () => {
     const heard: ShortRead[] = [];
     const { frameCount } = await readAllVideoFrames(f.oddClip, geometry, {
