@@ -11,7 +11,10 @@ import pino from 'pino';
 export type LogFormat = 'text' | 'json';
 export const LOG_FORMATS: readonly LogFormat[] = Object.freeze(['text', 'json']);
 type LogLevel = 'debug' | 'info' | 'warn' | 'error';
-/** Extra fields of a line (JSON keys; `key=value` after the text). */
+/**
+ * Extra fields of a line (JSON keys; `key=value` after the text). A field named like one of
+ * the line's own keys (level, time, name, msg) is written with a `_` after its name.
+ */
 export type LogFields = Record<string, string | number | boolean | null>;
 
 /** A line repeated within this long of its first print is counted, not printed. */
@@ -43,6 +46,15 @@ function textDestination(out: { write(line: string): void }): { write(line: stri
       out.write(`${time} ${level} ${String(record.name)}: ${String(record.msg)}${extra}\n`);
     },
   };
+}
+
+const RESERVED_KEYS = new Set(['level', 'time', 'name', 'msg']);
+
+function withoutReservedKeys(fields: LogFields): LogFields {
+  if (!Object.keys(fields).some((key) => RESERVED_KEYS.has(key))) return fields;
+  return Object.fromEntries(
+    Object.entries(fields).map(([key, value]) => [RESERVED_KEYS.has(key) ? `${key}_` : key, value]),
+  );
 }
 
 function formatFromEnv(): LogFormat {
@@ -166,7 +178,7 @@ export class Logger {
       this.#childOf = root;
     }
     const line = this.#child!;
-    if (fields) line[level](fields, message);
+    if (fields) line[level](withoutReservedKeys(fields), message);
     else line[level](message);
   }
 }

@@ -22,6 +22,17 @@ describe('Logger', () => {
     assert.match(lines[1]!, /Z WARN {2}server:Test: slow\n$/);
   });
 
+  it("keeps a field named like the line's own keys apart from them", () => {
+    lines.length = 0;
+    capture('json');
+    new Logger('serve').info('room main: active', { level: 'fewer-steps', name: 'x' });
+    const record = JSON.parse(lines[0]!);
+    assert.equal(record.level, 'info');
+    assert.equal(record.name, 'serve');
+    assert.equal(record.level_, 'fewer-steps');
+    assert.equal(record.name_, 'x');
+  });
+
   it('writes one JSON object per line on request, loggers made before included', () => {
     lines.length = 0;
     const early = new Logger('server:Early');

@@ -166,7 +166,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
           state: s.state,
           offsetMs: s.offsetMs,
           syncOffsetMs: s.syncOffsetMs,
-          level: s.level,
+          qualityLevel: s.level,
         },
       ),
     );
