@@ -1,15 +1,19 @@
 /**
  * `foley eval <clips-dir> [--json]`: renders every clip of a folder of world clips and
  * scores onset F1 at ±50 ms (mean over clips), mean absolute onset offset (over matched
- * pairs) and class accuracy (over events), as models/training/foley/evaluate.py does.
+ * pairs), onsets per event (generated over reference onsets) and class accuracy (over
+ * events), as models/training/foley/evaluate.py does. A folder of videos with sound and no
+ * events is scored label-free, against the onsets of each video's own audio track; a video
+ * there without sound, too short or unreadable is named and skipped.
  */
 
 import { renderLive } from '../../pipelines/live/renderLive.js';
 import { renderFoley, WHOLE_CLIP } from '../../pipelines/render.js';
 import { resolveGenerationSettings } from '../diffusion/foley-generator.js';
-import { UsageError } from '../errors.js';
-import { scoreClip } from '../evaluation/clip-scorer.js';
-import { findEvalClips } from '../evaluation/clip-set.js';
+import { MediaInputError, UsageError } from '../errors.js';
+import { type ClipScore, scoreClip, scoreClipAgainstSoundtrack } from '../evaluation/clip-scorer.js';
+import { type EvalClip, findEvalClips, isLabelFree } from '../evaluation/clip-set.js';
+import { readSoundtrack } from '../evaluation/soundtrack-reader.js';
 import { defaultBundleDir, loadBundle } from '../models/bundle.js';
 import { InferenceRunner } from '../models/inference-runner.js';
 import { deviceFlag, generationOverrides, MODEL_OPTIONS, numberFlag, parse } from './options.js';
@@ -20,15 +24,28 @@ export const EVAL_USAGE = `usage: foley eval <clips-dir> [--json] [--model DIR] 
                  [--live [--chunk-frames N] [--lookahead-frames N] [--context-frames N]]
   --live renders every clip through the live pipeline's chunker (what a viewer hears,
   before Opus) instead of the whole-clip render
-  clips-dir holds <clip>/video.mp4 + <clip>/events.json folders, or <name>.mp4 + <name>.events.json`;
+  clips-dir holds <clip>/video.mp4 + <clip>/events.json folders, or <name>.mp4 + <name>.events.json;
+  a folder of videos with sound and no events is scored against each video's own audio onsets`;
+
+/** Shorter reference soundtracks give the onset detector's peak picking too little to go on. */
+export const MIN_SOUNDTRACK_SECONDS = 0.5;
 
 export interface EvalSummary {
   model: string;
+  /** 'events': events.json ground truth; 'soundtrack': label-free, each video's own audio onsets. */
+  reference: 'events' | 'soundtrack';
   clips: number;
   events: number;
+  /** Reference onsets over all scored clips (the events, or the soundtracks' onsets). */
+  referenceOnsets: number;
   onsetF1: number;
   meanAbsOffsetMs: number | null;
-  classAccuracy: number;
+  /** Generated onsets per reference onset, over all scored clips (1 is right, more over-generates). */
+  onsetsPerEvent: number | null;
+  /** null when label-free. */
+  classAccuracy: number | null;
+  /** Label-free videos left out, each with the reason. */
+  skipped: { name: string; reason: string }[];
   window: number | 'whole' | 'live';
   settings: {
     unet: string;
@@ -83,6 +100,7 @@ export async function evalCommand(argv: string[]): Promise<number> {
       '[foley eval] --window and --overlap do not apply to --live (it uses --chunk-frames)',
     );
   const clips = findEvalClips(dir).slice(0, limit ?? Number.POSITIVE_INFINITY);
+  const labelFree = isLabelFree(clips);
   const bundle = await loadBundle((values.model as string | undefined) ?? defaultBundleDir());
   const generation = resolveGenerationSettings(bundle.manifest, overrides);
   const windowFrames = windowFlag ?? WHOLE_CLIP;
@@ -95,11 +113,12 @@ export async function evalCommand(argv: string[]): Promise<number> {
   const bar = new ProgressBar({ label: 'eval' });
   try {
     const perClip: EvalSummary['perClip'] = [];
+    const skipped: EvalSummary['skipped'] = [];
     const offsets: number[] = [];
     let correct = 0;
     let events = 0;
-    for (const [i, clip] of clips.entries()) {
-      const { waveform } = live
+    const render = async (clip: EvalClip) =>
+      live
         ? await renderLive(clip.video, runner, {
             ...liveOptions,
             seed: generation.seed,
@@ -111,7 +130,20 @@ export async function evalCommand(argv: string[]): Promise<number> {
             },
           })
         : await renderFoley(clip.video, runner, { generation, windowFrames, overlapFrames });
-      const score = await scoreClip(runner, waveform, clip.events);
+    for (const [i, clip] of clips.entries()) {
+      bar.update(i / clips.length);
+      let score: ClipScore;
+      if (clip.events) {
+        const { waveform } = await render(clip);
+        score = await scoreClip(runner, waveform, clip.events);
+      } else {
+        const outcome = await scoreLabelFree(clip, render, runner, bundle.manifest.audio.sampleRate);
+        if ('reason' in outcome) {
+          skipped.push({ name: clip.name, reason: outcome.reason });
+          continue;
+        }
+        score = outcome;
+      }
       offsets.push(...score.onsets.offsetsMs);
       correct += score.correct;
       events += score.events;
@@ -123,16 +155,24 @@ export async function evalCommand(argv: string[]): Promise<number> {
         estimated: score.onsets.estimated,
         correct: score.correct,
       });
-      bar.update((i + 1) / clips.length);
     }
     bar.close();
+    for (const s of skipped) process.stderr.write(`foley eval: skipped ${s.name}: ${s.reason}\n`);
+    if (perClip.length === 0)
+      throw new MediaInputError(`[clips:${dir}] no video could be scored (${skipped.length} skipped)`);
+    const referenceOnsets = perClip.reduce((a, c) => a + c.reference, 0);
+    const estimatedOnsets = perClip.reduce((a, c) => a + c.estimated, 0);
     const summary: EvalSummary = {
       model: bundle.manifest.name,
-      clips: clips.length,
+      reference: labelFree ? 'soundtrack' : 'events',
+      clips: perClip.length,
       events,
+      referenceOnsets,
       onsetF1: perClip.reduce((a, c) => a + c.onsetF1, 0) / perClip.length,
       meanAbsOffsetMs: offsets.length ? offsets.reduce((a, o) => a + Math.abs(o), 0) / offsets.length : null,
-      classAccuracy: correct / Math.max(1, events),
+      onsetsPerEvent: referenceOnsets > 0 ? estimatedOnsets / referenceOnsets : null,
+      classAccuracy: labelFree ? null : correct / Math.max(1, events),
+      skipped,
       window: live ? 'live' : windowFrames === WHOLE_CLIP ? 'whole' : windowFrames,
       settings: generation,
       perClip,
@@ -140,11 +180,16 @@ export async function evalCommand(argv: string[]): Promise<number> {
     if (values.json) process.stdout.write(`${JSON.stringify(summary, null, 1)}\n`);
     else {
       process.stdout.write(
-        `foley eval: ${summary.clips} clips, ${summary.events} events, model ${summary.model} ` +
+        `foley eval: ${summary.clips} clips${summary.skipped.length ? ` (${summary.skipped.length} skipped)` : ''}, ` +
+          (labelFree
+            ? `${summary.referenceOnsets} onsets in their own audio (label-free), `
+            : `${summary.events} events, `) +
+          `model ${summary.model} ` +
           `(${generation.unet}, ${generation.steps} steps, ω ${generation.cfgScale}, γ ${generation.cgScale}, restarts ${generation.restarts}, window ${summary.window})\n` +
           `  onset F1 @±50 ms   ${summary.onsetF1.toFixed(3)}\n` +
           `  mean |offset|      ${summary.meanAbsOffsetMs === null ? 'n/a' : `${summary.meanAbsOffsetMs.toFixed(1)} ms`}\n` +
-          `  class accuracy     ${summary.classAccuracy.toFixed(3)}\n`,
+          `  onsets per event   ${summary.onsetsPerEvent === null ? 'n/a' : summary.onsetsPerEvent.toFixed(2)}\n` +
+          `  class accuracy     ${summary.classAccuracy === null ? 'n/a (label-free)' : summary.classAccuracy.toFixed(3)}\n`,
       );
     }
     return 0;
@@ -152,4 +197,40 @@ export async function evalCommand(argv: string[]): Promise<number> {
     bar.close();
     await runner.close();
   }
+}
+
+/**
+ * Renders a label-free clip and scores it against its own audio track's onsets, or says why
+ * the clip is left out: no audio track, a track shorter than MIN_SOUNDTRACK_SECONDS or without
+ * onsets, or a video that cannot be read.
+ */
+async function scoreLabelFree(
+  clip: EvalClip,
+  render: (clip: EvalClip) => Promise<{ waveform: Float32Array }>,
+  runner: InferenceRunner,
+  sampleRate: number,
+): Promise<ClipScore | { reason: string }> {
+  let soundtrack: Float32Array;
+  try {
+    soundtrack = await readSoundtrack(clip.video, sampleRate);
+  } catch (error) {
+    if (error instanceof MediaInputError) return { reason: error.message };
+    throw error;
+  }
+  const seconds = soundtrack.length / sampleRate;
+  if (seconds < MIN_SOUNDTRACK_SECONDS)
+    return {
+      reason: `[soundtrack:${clip.video}] is ${seconds.toFixed(2)} s long, shorter than ${MIN_SOUNDTRACK_SECONDS} s`,
+    };
+  let waveform: Float32Array;
+  try {
+    ({ waveform } = await render(clip));
+  } catch (error) {
+    if (error instanceof MediaInputError) return { reason: error.message };
+    throw error;
+  }
+  const score = await scoreClipAgainstSoundtrack(runner, waveform, soundtrack);
+  if (score.onsets.reference === 0)
+    return { reason: `[soundtrack:${clip.video}] has no onsets in its audio track to score against` };
+  return score;
 }

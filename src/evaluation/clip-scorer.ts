@@ -2,7 +2,9 @@
  * Scores generated audio against ground-truth events with the definitions of
  * models/README.md (shared with models/training/foley/metrics.py): onsets of the mel model's
  * output, mir_eval F1 at ±50 ms and matched offsets, and class accuracy of the
- * eval_audio_classifier on mel crops starting 2 frames before each true onset.
+ * eval_audio_classifier on mel crops starting 2 frames before each true onset. Without
+ * events (label-free), the reference is the onsets the same detector finds in the video's
+ * own audio track, and there is no class accuracy.
  */
 import { detectOnsets, onsetFrame } from '../dsp/onset-detection.js';
 import { type OnsetScores, scoreOnsets } from '../dsp/onset-matching.js';
@@ -38,6 +40,31 @@ export function eventCrops(
     }
   });
   return out;
+}
+
+/** Onset times (s) of a waveform: the bundle's mel model and the scorer's detector. */
+export async function waveformOnsets(runner: InferenceRunner, waveform: Float32Array): Promise<number[]> {
+  const { mel, melFrames } = await new MelFrontend(runner).melSpectrogram(waveform);
+  return detectOnsets(mel, melFrames, { ...runner.bundle.manifest.audio });
+}
+
+/**
+ * Scores generated audio against the onsets of a reference soundtrack, cut to the generated
+ * length (the generator cannot sound past the video's end); `correct` and `events` are 0.
+ */
+export async function scoreClipAgainstSoundtrack(
+  runner: InferenceRunner,
+  waveform: Float32Array,
+  soundtrack: Float32Array,
+): Promise<ClipScore> {
+  const reference = await waveformOnsets(runner, soundtrack.subarray(0, waveform.length));
+  const estimated = await waveformOnsets(runner, waveform);
+  return {
+    onsets: scoreOnsets(reference, estimated, 0.05),
+    correct: 0,
+    events: 0,
+    estimatedOnsets: estimated,
+  };
 }
 
 export async function scoreClip(

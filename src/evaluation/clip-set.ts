@@ -1,8 +1,9 @@
 /**
  * Finds evaluation clips in a folder: world clip folders (`<clip>/video.mp4` +
  * `<clip>/events.json`, as models/training/foley/world.py writes them) and loose pairs
- * (`<name>.mp4|mkv|webm` + `<name>.events.json`). events.json is `{events: [...]}` or a
- * bare list of `{time, class}`.
+ * (`<name>.mp4|mkv|webm|mov` + `<name>.events.json`). events.json is `{events: [...]}` or a
+ * bare list of `{time, class}`. A folder with no events at all is a label-free set: every
+ * video in it (loose, or `<clip>/video.mp4`) is scored against its own audio track.
  */
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -16,7 +17,8 @@ export interface GroundTruthEvent {
 export interface EvalClip {
   name: string;
   video: string;
-  events: GroundTruthEvent[];
+  /** null: label-free, the reference is the onsets of the video's own audio track. */
+  events: GroundTruthEvent[] | null;
 }
 
 const VIDEO_EXTENSIONS = ['.mp4', '.mkv', '.webm', '.mov'];
@@ -43,11 +45,14 @@ export function readEvents(path: string): GroundTruthEvent[] {
 export function findEvalClips(dir: string): EvalClip[] {
   if (!existsSync(dir) || !statSync(dir).isDirectory())
     throw new MediaInputError(`[clips:${dir}] is not a folder`);
-  const clips: EvalClip[] = [];
+  const labelled: EvalClip[] = [];
+  const unlabelled: EvalClip[] = [];
   const addFolder = (folder: string, name: string) => {
     const video = join(folder, 'video.mp4');
     const events = join(folder, 'events.json');
-    if (existsSync(video) && existsSync(events)) clips.push({ name, video, events: readEvents(events) });
+    if (!existsSync(video)) return;
+    if (existsSync(events)) labelled.push({ name, video, events: readEvents(events) });
+    else unlabelled.push({ name, video, events: null });
   };
   addFolder(dir, '.');
   for (const entry of readdirSync(dir).sort()) {
@@ -60,12 +65,21 @@ export function findEvalClips(dir: string): EvalClip[] {
     if (!ext) continue;
     const base = entry.slice(0, -ext.length);
     const events = join(dir, `${base}.events.json`);
-    if (existsSync(events)) clips.push({ name: base, video: path, events: readEvents(events) });
+    if (existsSync(events)) labelled.push({ name: base, video: path, events: readEvents(events) });
+    else unlabelled.push({ name: entry, video: path, events: null });
   }
+  // A folder with any events is a labelled set; videos without events in it are not clips.
+  const clips = labelled.length > 0 ? labelled : unlabelled;
   if (clips.length === 0) {
     throw new MediaInputError(
-      `[clips:${dir}] has no clips (<clip>/video.mp4 + events.json, or <name>.mp4 + <name>.events.json)`,
+      `[clips:${dir}] has no clips (<clip>/video.mp4 + events.json, <name>.mp4 + <name>.events.json, ` +
+        'or videos with sound for a label-free evaluation)',
     );
   }
   return clips;
+}
+
+/** Whether the clips are scored against their own audio tracks (no events anywhere). */
+export function isLabelFree(clips: readonly EvalClip[]): boolean {
+  return clips.every((c) => c.events === null);
 }

@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { promisify } from 'node:util';
+import { encodeWav } from '../../src/media/wav-file.js';
 import { packageRoot } from '../../src/models/bundle.js';
 import { makeMediaFixtures, TINY_BUNDLE_DIR } from '../helpers/media-fixtures.js';
 
@@ -46,6 +47,11 @@ describe('foley eval and foley bench', () => {
     assert.equal(s.events, 3);
     assert.ok(s.onsetF1 >= 0 && s.onsetF1 <= 1);
     assert.ok(s.classAccuracy >= 0 && s.classAccuracy <= 1);
+    assert.equal(s.reference, 'events');
+    assert.equal(s.referenceOnsets, 3);
+    const estimated = s.perClip.reduce((a: number, c: { estimated: number }) => a + c.estimated, 0);
+    assert.equal(s.onsetsPerEvent, estimated / 3);
+    assert.deepEqual(s.skipped, []);
     assert.deepEqual(
       s.perClip.map((c: { name: string }) => c.name),
       ['loose', 'train-1'],
@@ -75,8 +81,67 @@ describe('foley eval and foley bench', () => {
     assert.match(both.stderr, /do not apply to --live/);
   });
 
-  it('exits 4 for a folder without clips', async () => {
-    const r = await foley(['eval', f.dir, '--model', TINY_BUNDLE_DIR]);
+  it('scores a folder of videos without events against their own audio, naming and skipping the unusable', async () => {
+    const folder = join(f.dir, 'label-free');
+    mkdirSync(folder);
+    const knocks = new Float32Array(32000);
+    for (const t of [0.4, 0.9, 1.5]) {
+      for (let k = 0; k < 2400; k++)
+        knocks[Math.round(t * 16000) + k]! += 0.5 * Math.exp(-k / 400) * Math.sin((2 * Math.PI * k) / 16);
+    }
+    writeFileSync(join(f.dir, 'knocks.wav'), encodeWav(knocks, 16000));
+    writeFileSync(join(f.dir, 'blip.wav'), encodeWav(knocks.subarray(0, 4800), 16000));
+    const mux = (name: string, wav: string) =>
+      execFileSync('ffmpeg', [
+        '-y',
+        '-loglevel',
+        'error',
+        '-f',
+        'lavfi',
+        '-i',
+        'testsrc=size=96x96:rate=25:duration=2',
+        '-i',
+        join(f.dir, wav),
+        '-c:v',
+        'libx264',
+        '-pix_fmt',
+        'yuv420p',
+        '-c:a',
+        'aac',
+        join(folder, name),
+      ]);
+    mux('knocks.mp4', 'knocks.wav');
+    mux('short-sound.mp4', 'blip.wav');
+    copyFileSync(f.oddClip, join(folder, 'no-sound.mkv'));
+    copyFileSync(f.corrupt, join(folder, 'corrupt.mp4'));
+    const r = await foley(['eval', folder, '--json', '--model', TINY_BUNDLE_DIR]);
+    assert.equal(r.code, 0, r.stderr);
+    const s = JSON.parse(r.stdout);
+    assert.equal(s.reference, 'soundtrack');
+    assert.equal(s.clips, 1);
+    assert.equal(s.classAccuracy, null);
+    assert.equal(s.perClip[0].name, 'knocks.mp4');
+    assert.equal(s.referenceOnsets, 3);
+    assert.equal(s.onsetsPerEvent, s.perClip[0].estimated / 3);
+    const reasons = Object.fromEntries(
+      s.skipped.map((k: { name: string; reason: string }) => [k.name, k.reason]),
+    );
+    assert.deepEqual(Object.keys(reasons).sort(), ['corrupt.mp4', 'no-sound.mkv', 'short-sound.mp4']);
+    assert.match(reasons['corrupt.mp4'], /cannot open as media/);
+    assert.match(reasons['no-sound.mkv'], /has no audio track/);
+    assert.match(reasons['short-sound.mp4'], /0\.30 s long, shorter than 0\.5 s/);
+    assert.match(r.stderr, /skipped no-sound\.mkv/);
+    const text = await foley(['eval', folder, '--model', TINY_BUNDLE_DIR]);
+    assert.equal(text.code, 0, text.stderr);
+    assert.match(text.stdout, /1 clips \(3 skipped\), 3 onsets in their own audio \(label-free\)/);
+    assert.match(text.stdout, /onsets per event +\d+\.\d\d/);
+    assert.match(text.stdout, /class accuracy +n\/a \(label-free\)/);
+  });
+
+  it('exits 4 for a folder without clips or videos', async () => {
+    const empty = join(f.dir, 'empty');
+    mkdirSync(empty);
+    const r = await foley(['eval', empty, '--model', TINY_BUNDLE_DIR]);
     assert.equal(r.code, 4);
     assert.match(r.stderr, /has no clips/);
   });
