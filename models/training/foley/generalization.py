@@ -1,0 +1,197 @@
+"""Generalization protocol: the shipped bundle on the in-world test split and on each held-out
+world (foley.heldout), scored with `foley eval` (the TypeScript engine, whole-clip render) and
+set against each world's ground-truth ceiling (the onsets of the clip's own audio scored the same
+way, as evaluate.ceilings' ground_truth_audio row). Writes the "generalization" key of the
+bundle's eval.json (the rest untouched) and a section of its REPORT.md.
+
+    python -m foley.generalization --bundle ../../models/default --count 60
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import torch
+
+from . import metrics, world
+from .audio import MelFrontend
+from .heldout import WORLDS, clutter, render3d, sounds
+
+REPO = Path(__file__).resolve().parents[3]
+DEFAULT_DATA = REPO / "data" / "generalization"
+IN_WORLD = "in_world"
+GENERATORS = {"clutter": clutter, "render3d": render3d, "sounds": sounds}
+DESCRIPTIONS = {
+    IN_WORLD: "training world, test split",
+    "clutter": "unseen backgrounds and objects",
+    "render3d": "unseen render style (3-D)",
+    "sounds": "unseen sounds",
+}
+TARGETS = {"f1_of_ceiling": 0.8, "onsets_per_event": 1.3, "align_acc": 0.9}
+REPORT_HEADING = "## Generalization (held-out worlds)"
+ALIGN_ACC_MISSING = ("n/a: the evaluation alignment classifier (eval_align) is not in the bundle and its "
+                     "checkpoint lives only in ignored run folders")
+
+
+def write_clips(name: str, count: int, out: Path, seconds: float = 8.0) -> Path:
+    """The world's first `count` clips in out/<name>/<clip>/ (kept when already there)."""
+    folder = out / name
+    if name == IN_WORLD:
+        seeds, make, split = world.split_seeds("test", count), world.make_clip, "test"
+        names = [f"test-{s}" for s in seeds]
+    else:
+        from .heldout.common import clip_seeds
+        seeds, make, split = clip_seeds(name, count), GENERATORS[name].make_clip, f"heldout-{name}"
+        names = [f"{name}-{s}" for s in seeds]
+    for seed, clip_name in zip(seeds, names):
+        if not all((folder / clip_name / f).exists() for f in world.CLIP_FILES):
+            world.write_clip(make(seed, seconds), folder / clip_name, split)
+    return folder
+
+
+def clip_folders(folder: Path, count: int) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if (p / "events.json").exists())[:count]
+
+
+@torch.no_grad()
+def ceiling(folders: list[Path]) -> dict:
+    """The ground-truth audio's own onsets scored against its events: what a perfect generator
+    would reach with this detector."""
+    mel = MelFrontend().eval()
+    f1s, offsets, n_est, n_ref = [], [], 0, 0
+    for f in folders:
+        audio, _ = sf.read(f / "audio.wav", dtype="float32")
+        ref = np.array([e["time"] for e in json.loads((f / "events.json").read_text())["events"]])
+        est = metrics.detect_onsets(mel(torch.from_numpy(audio)[None])[0].numpy())
+        s = metrics.onset_scores(ref, est)
+        f1s.append(s["f1"])
+        offsets += s["offsets_ms"]
+        n_est, n_ref = n_est + len(est), n_ref + len(ref)
+    return {"onset_f1": float(np.mean(f1s)), "onset_offset_ms": float(np.mean(np.abs(offsets))) if offsets else None,
+            "onsets_per_event": n_est / max(1, n_ref), "clips": len(folders), "events": n_ref}
+
+
+def foley_eval(folder: Path, bundle: Path, count: int, node: str = "node") -> dict:
+    cli = REPO / "dist" / "src" / "cli" / "main.js"
+    if not cli.exists():
+        raise FileNotFoundError(f"{cli} is missing: build the engine first (npx tsc -p tsconfig.json)")
+    p = subprocess.run([node, str(cli), "eval", str(folder), "--json", "--model", str(bundle.resolve()),
+                        "--limit", str(count)], capture_output=True, text=True)
+    if p.returncode:
+        raise RuntimeError(f"foley eval {folder} failed ({p.returncode}): {p.stderr[-1500:]}")
+    return json.loads(p.stdout)
+
+
+def world_row(name: str, model: dict, ceil: dict) -> dict:
+    unknown_classes = name == "sounds"
+    ratio = model["onsetF1"] / ceil["onset_f1"] if ceil["onset_f1"] > 0 else None
+    row = {
+        "description": DESCRIPTIONS[name], "clips": model["clips"], "events": model["referenceOnsets"],
+        "onset_f1": model["onsetF1"], "ceiling_onset_f1": ceil["onset_f1"], "f1_of_ceiling": ratio,
+        "onset_offset_ms": model["meanAbsOffsetMs"], "onsets_per_event": model["onsetsPerEvent"],
+        "ceiling_onsets_per_event": ceil["onsets_per_event"],
+        # The unseen sounds have no class of the bundle's list.
+        "class_accuracy": None if unknown_classes else model["classAccuracy"],
+        "align_acc": None,
+    }
+    row["targets_met"] = {
+        "f1_of_ceiling": ratio is not None and ratio >= TARGETS["f1_of_ceiling"],
+        "onsets_per_event": model["onsetsPerEvent"] is not None and model["onsetsPerEvent"] <= TARGETS["onsets_per_event"],
+        "align_acc": None,
+    }
+    return row
+
+
+def fmt(v, digits=3):
+    return "—" if v is None else f"{v:.{digits}f}"
+
+
+def report_section(gen: dict) -> str:
+    lines = [REPORT_HEADING, "",
+             f"Held-out worlds are never trained or tuned on; each is made by its own generator (models/training/foley/heldout). "
+             f"{gen['clips_per_world']} clips of {gen['clip_seconds']} s per world, the shipped sampling ({gen['settings']}), "
+             f"whole-clip render by `foley eval`. Ceiling: the onsets of each clip's own audio scored against its events "
+             f"with the same detector. Command: `{gen['command']}`.", "",
+             "| world | clips | events | onset F1 | ceiling F1 | F1 / ceiling | offset ms | onsets per event | class acc | Align Acc |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for name, r in gen["worlds"].items():
+        lines.append(f"| {name} ({r['description']}) | {r['clips']} | {r['events']} | {fmt(r['onset_f1'])} | "
+                     f"{fmt(r['ceiling_onset_f1'])} | {fmt(r['f1_of_ceiling'])} | {fmt(r['onset_offset_ms'], 1)} | "
+                     f"{fmt(r['onsets_per_event'], 2)} (ceiling {fmt(r['ceiling_onsets_per_event'], 2)}) | "
+                     f"{fmt(r['class_accuracy'])} | {fmt(r['align_acc'])} |")
+    t = gen["targets"]
+    lines += ["", f"Targets on every held-out world: F1 >= {t['f1_of_ceiling']} of its ceiling, onsets per event <= "
+              f"{t['onsets_per_event']}, Align Acc >= {t['align_acc']}.", ""]
+    for name, r in gen["worlds"].items():
+        if name == IN_WORLD:
+            continue
+        m = r["targets_met"]
+        lines.append(f"- {name}: F1 / ceiling {'met' if m['f1_of_ceiling'] else 'NOT met'} ({fmt(r['f1_of_ceiling'])}), "
+                     f"onsets per event {'met' if m['onsets_per_event'] else 'NOT met'} ({fmt(r['onsets_per_event'], 2)}), "
+                     f"Align Acc {gen['align_acc_note']}")
+    return "\n".join(lines) + "\n"
+
+
+def write_bundle_report(bundle: Path, gen: dict) -> None:
+    ev_path, md_path = bundle / "eval.json", bundle / "REPORT.md"
+    ev = json.loads(ev_path.read_text()) if ev_path.exists() else {}
+    ev["generalization"] = gen
+    ev_path.write_text(json.dumps(ev, indent=1, default=float))
+    md = md_path.read_text() if md_path.exists() else "# Evaluation\n"
+    section = report_section(gen)
+    if REPORT_HEADING in md:
+        head, rest = md.split(REPORT_HEADING, 1)
+        nxt = rest.find("\n## ")
+        md = head + section + (rest[nxt + 1:] if nxt >= 0 else "")
+    else:
+        md = md.rstrip("\n") + "\n\n" + section
+    md_path.write_text(md)
+
+
+def run(bundle: Path, count: int, data: Path, worlds: list[str], command: str, seconds: float = 8.0) -> dict:
+    rows, settings = {}, None
+    for name in worlds:
+        t0 = time.time()
+        folder = write_clips(name, count, data, seconds)
+        t1 = time.time()
+        model = foley_eval(folder, bundle, count)
+        settings = model["settings"]
+        rows[name] = world_row(name, model, ceiling(clip_folders(folder, count)))
+        r = rows[name]
+        print(f"generalization: {name}: F1 {r['onset_f1']:.3f} / ceiling {r['ceiling_onset_f1']:.3f} = {fmt(r['f1_of_ceiling'])}, "
+              f"offset {fmt(r['onset_offset_ms'], 1)} ms, onsets/event {fmt(r['onsets_per_event'], 2)} "
+              f"(clips {t1 - t0:.0f} s, eval {time.time() - t1:.0f} s)", flush=True)
+    s = settings or {}
+    gen = {"command": command, "clips_per_world": count, "clip_seconds": seconds,
+           "settings": ", ".join(f"{k} {v}" for k, v in s.items()), "worlds": rows, "targets": TARGETS,
+           "align_acc_note": ALIGN_ACC_MISSING}
+    write_bundle_report(bundle, gen)
+    return gen
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m foley.generalization", description=__doc__.split("\n")[0])
+    p.add_argument("--bundle", type=Path, required=True)
+    p.add_argument("--count", type=int, default=60)
+    p.add_argument("--data", type=Path, default=DEFAULT_DATA, help="where the clips are written (ignored folder)")
+    p.add_argument("--worlds", nargs="+", default=[IN_WORLD, *WORLDS], choices=[IN_WORLD, *WORLDS])
+    p.add_argument("--seconds", type=float, default=8.0)
+    a = p.parse_args(argv)
+    if not (a.bundle / "manifest.json").exists():
+        print(f"foley.generalization: {a.bundle} is not a bundle (no manifest.json)", file=sys.stderr)
+        return 2
+    if a.count < 1:
+        p.error("--count must be >= 1")
+    command = "python -m foley.generalization " + " ".join(argv if argv is not None else sys.argv[1:])
+    run(a.bundle, a.count, a.data, a.worlds, command, a.seconds)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,40 @@
+"""foley.generalization end to end on the tiny random bundle: clips written, `foley eval` run,
+ceilings computed, the "generalization" key and REPORT.md section written without touching the rest."""
+import json
+import shutil
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from foley import generalization  # noqa: E402
+
+TINY = Path(__file__).resolve().parents[3] / "models" / "tiny-random"
+
+
+def test_writes_a_row_per_world_and_only_its_own_parts_of_the_bundle_report(tmp_path):
+    bundle = tmp_path / "bundle"
+    shutil.copytree(TINY, bundle)
+    (bundle / "eval.json").write_text(json.dumps({"ablation": {"kept": 1}}, indent=1))
+    (bundle / "REPORT.md").write_text("# Evaluation\n\nearlier text\n")
+    for _ in range(2):      # a rerun replaces its section
+        gen = generalization.run(bundle, 1, tmp_path / "data", ["in_world", "sounds"], "cmd", seconds=2.0)
+    ev = json.loads((bundle / "eval.json").read_text())
+    assert ev["ablation"] == {"kept": 1}
+    assert ev["generalization"] == json.loads(json.dumps(gen))
+    for name in ("in_world", "sounds"):
+        r = ev["generalization"]["worlds"][name]
+        assert r["clips"] == 1 and r["events"] >= 1
+        assert 0 <= r["onset_f1"] <= 1 and 0 < r["ceiling_onset_f1"] <= 1
+        assert r["onsets_per_event"] >= 0 and r["align_acc"] is None
+    assert ev["generalization"]["worlds"]["sounds"]["class_accuracy"] is None
+    md = (bundle / "REPORT.md").read_text()
+    assert md.startswith("# Evaluation\n\nearlier text\n")
+    assert md.count(generalization.REPORT_HEADING) == 1
+    assert "| sounds (unseen sounds) | 1 |" in md
+
+
+def test_the_ground_truth_ceiling_of_the_training_world_is_near_perfect(tmp_path):
+    folder = generalization.write_clips("in_world", 3, tmp_path, seconds=4.0)
+    c = generalization.ceiling(generalization.clip_folders(folder, 3))
+    assert c["onset_f1"] > 0.9 and 0.9 < c["onsets_per_event"] < 1.1
