@@ -24,6 +24,11 @@ const PACKET_SAMPLES = 960;
 const ARRIVAL_WINDOW_MS = 2000;
 /** How often the measured playout latency is averaged and reported, ms. */
 const REPORT_EVERY_MS = 1000;
+/**
+ * Fill above the target the jitter buffer keeps (and drains by playing faster) before it
+ * drops audio, ms: a page starved of CPU for a moment gets its audio late, not cut.
+ */
+const MAX_EXTRA_MS = 200;
 
 interface Recording {
   /** Epoch ms at which the block's first sample reached the output. */
@@ -201,7 +206,7 @@ async function setupAudio(): Promise<void> {
     numberOfInputs: 0,
     numberOfOutputs: 1,
     outputChannelCount: [2],
-    processorOptions: { targetMs, maxExtraMs: 100, record },
+    processorOptions: { targetMs, maxExtraMs: MAX_EXTRA_MS, record },
   });
   node = worklet;
   worklet.port.onmessage = (event: MessageEvent<JitterBufferReport | JitterBufferRecording>) => {
