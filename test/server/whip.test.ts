@@ -53,18 +53,20 @@ async function publishOverWhip(clip: string, whipUrl: string, token: string, loo
     for (let loop = 0; loop < loops; loop++) {
       const input = loop === 0 ? first : await Demuxer.open(clip);
       const video = input.video()!;
-      const timeBase = video.timeBase;
-      let lastMs = 0;
+      const { num, den } = video.timeBase;
+      const loopTicks = BigInt(Math.round((CLIP_MS / 1000) * (den / num))) * BigInt(loop);
       for await (const packet of input.packets()) {
         if (!packet) break;
         if (packet.streamIndex !== video.index) {
           packet.free();
           continue;
         }
-        const atMs = ((Number(packet.pts) * timeBase.num) / timeBase.den) * 1000;
-        lastMs = Math.max(lastMs, atMs);
+        const atMs = ((Number(packet.pts) * num) / den) * 1000;
         const waitMs = startMs + loop * CLIP_MS + atMs - performance.now();
         if (waitMs > 0) await new Promise((r) => setTimeout(r, waitMs));
+        // Timestamps continue across loops, as a camera's do.
+        packet.pts += loopTicks;
+        packet.dts += loopTicks;
         await muxer.writePacket(packet, streamIndex);
         packet.free();
       }

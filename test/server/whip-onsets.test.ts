@@ -1,0 +1,268 @@
+/**
+ * Foley of a WHIP publish as the OBS page receives it, scored against the clip's events:
+ * FFmpeg's WHIP muxer (node-av) publishes the sample clip, paced in real time, looped; a
+ * listener on the room taps the Ogg stream the OBS page gets, with the time each page left.
+ *
+ * Putting the tapped audio on the clip's timeline: the publisher sends media time T at wall
+ * time start + T; audio for a frame leaves the server the room's offset after the frame
+ * arrives, so a sample that left at wall time W is the sound of clip time W − offset − start.
+ * What the network and ingest add is constant and found as the median distance from the
+ * events to the nearest onsets (±200 ms) before the ±80 ms score, as the offline evaluation
+ * scores. Needs the trained bundle models/default; skips with the reason otherwise.
+ */
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import '../../src/media/node-av-setup.js';
+import { Demuxer, Muxer } from 'node-av/api';
+import { renderFoley, WHOLE_CLIP } from '../../pipelines/render.js';
+import { resolveGenerationSettings } from '../../src/diffusion/foley-generator.js';
+import { detectOnsets } from '../../src/dsp/onset-detection.js';
+import { type OnsetScores, scoreOnsets } from '../../src/dsp/onset-matching.js';
+import { loadBundle, packageRoot } from '../../src/models/bundle.js';
+import { InferenceRunner } from '../../src/models/inference-runner.js';
+import { MelFrontend } from '../../src/models/mel-frontend.js';
+import { FoleyServer } from '../../src/server/FoleyServer.js';
+import type { FoleyAttachment } from '../../src/sfu/FoleyAttachment.js';
+
+const BUNDLE_DIR = process.env.FOLEY_ONSET_BUNDLE ?? join(packageRoot(), 'models', 'default');
+const SAMPLE_CLIP = join(packageRoot(), 'samples', 'clip.mp4');
+const SAMPLE_EVENTS = join(packageRoot(), 'samples', 'clip.events.json');
+const skip = !existsSync(join(BUNDLE_DIR, 'manifest.json'))
+  ? `no trained bundle at ${BUNDLE_DIR} (onsets of random weights mean nothing)`
+  : false;
+
+/** Onset matching window, as the offline evaluation scores. */
+const WINDOW_S = 0.08;
+/** Window of the first match that finds the constant delay. */
+const COARSE_WINDOW_S = 0.2;
+/** Loops of the clip scored after the warm-up. */
+const LOOPS = 3;
+/** Skipped after the first generated packet: start-up and the first chunks. */
+const WARMUP_MS = 1000;
+/** The offset the browser onset test gives the live path: enough slack for full quality on 2 cores. */
+const FIDELITY_OFFSET_MS = 560;
+const RATE_16K = 16000;
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+};
+
+/** For each reference time, estimate − reference of the nearest estimate within ±windowS, s. */
+function nearestOffsets(ref: number[], est: number[], windowS: number): number[] {
+  const out: number[] = [];
+  for (const r of ref) {
+    let best = Number.POSITIVE_INFINITY;
+    for (const e of est) if (Math.abs(e - r) < Math.abs(best)) best = e - r;
+    if (Math.abs(best) <= windowS) out.push(best);
+  }
+  return out;
+}
+
+async function onsetsOf(runner: InferenceRunner, waveform16k: Float32Array): Promise<number[]> {
+  const { mel, melFrames } = await new MelFrontend(runner).melSpectrogram(waveform16k);
+  return detectOnsets(mel, melFrames, runner.bundle.manifest.audio);
+}
+
+function summary(s: OnsetScores): string {
+  return `F1 ${s.f1.toFixed(3)} (matched ${s.matched}/${s.reference} events, ${s.estimated} onsets)`;
+}
+
+/** An Ogg page the server emitted to the tap, with when (epoch ms). */
+interface EmittedPage {
+  data: Buffer;
+  epochMs: number;
+}
+
+const granuleOf = (page: Buffer): number => Number(page.readBigInt64LE(6));
+
+describe('onsets of a WHIP publish at the OBS page', { skip, timeout: 600_000 }, () => {
+  let dir: string;
+  let runner: InferenceRunner;
+  let server: FoleyServer | undefined;
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'foley-whip-onsets-'));
+    const bundle = await loadBundle(BUNDLE_DIR);
+    runner = await InferenceRunner.start(bundle, {
+      models: [...InferenceRunner.renderModels(bundle), 'mel'],
+    });
+  });
+  after(async () => {
+    await server?.close();
+    await runner?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('scores an onset F1 (±80 ms) of at least 0.9 times the offline render of the same clip', async (t) => {
+    const events = JSON.parse(readFileSync(SAMPLE_EVENTS, 'utf8')) as {
+      seconds: number;
+      events: Array<{ time: number }>;
+    };
+    const clipMs = events.seconds * 1000;
+    const m = runner.bundle.manifest;
+
+    // 1. The offline render: what the model and detector score on this clip.
+    const offline = await renderFoley(SAMPLE_CLIP, runner, {
+      generation: resolveGenerationSettings(m, { seed: 0 }),
+      windowFrames: WHOLE_CLIP,
+      overlapFrames: 0,
+    });
+    const offlineScore = scoreOnsets(
+      events.events.map((e) => e.time),
+      await onsetsOf(runner, offline.waveform),
+      WINDOW_S,
+    );
+    t.diagnostic(`offline render: ${summary(offlineScore)}`);
+    assert.ok(offlineScore.f1 > 0.5, `the offline render scores ${summary(offlineScore)}`);
+
+    // 2. The clip as OBS would send it: H.264 without B-frames, a keyframe each second.
+    const clip = join(dir, 'clip-baseline.mp4');
+    execFileSync('ffmpeg', [
+      ...['-hide_banner', '-loglevel', 'error', '-y', '-i', SAMPLE_CLIP, '-an'],
+      ...['-c:v', 'libx264', '-preset', 'ultrafast', '-tune', 'zerolatency', '-profile:v', 'baseline'],
+      ...['-pix_fmt', 'yuv420p', '-g', '25', '-bf', '0', clip],
+    ]);
+
+    server = await FoleyServer.start({
+      port: 0,
+      runner,
+      processMetrics: false,
+      accessLog: () => {},
+      pipeline: { latencyBudgetMs: 600, offsetMs: FIDELITY_OFFSET_MS },
+    });
+    const room = await server.getRoom('main');
+    const pages: EmittedPage[] = [];
+    room.addListener({
+      send: (data) => pages.push({ data, epochMs: performance.timeOrigin + performance.now() }),
+      sendStatus: () => {},
+    });
+    let firstGeneratedEpochMs: number | null = null;
+    let attachment: FoleyAttachment | null = null;
+    room.on('attachment', (attached) => {
+      attachment ??= attached;
+      attached.on('packet', (p) => {
+        if (firstGeneratedEpochMs === null && p.generated)
+          firstGeneratedEpochMs = performance.timeOrigin + p.sentMs;
+      });
+    });
+
+    // 3. The WHIP publish, long enough for the warm-up and the scored loops.
+    const { url, bearerToken } = server.whipEndpoint('main');
+    const muxer = await Muxer.open(url, {
+      format: 'whip',
+      options: { authorization: bearerToken, handshake_timeout: 10_000 },
+    });
+    let startEpochMs = 0;
+    const loops = LOOPS + 3;
+    try {
+      const first = await Demuxer.open(clip);
+      const streamIndex = muxer.addStream(first.video()!);
+      for (let loop = 0; loop < loops; loop++) {
+        const input = loop === 0 ? first : await Demuxer.open(clip);
+        const video = input.video()!;
+        const { num, den } = video.timeBase;
+        const loopTicks = BigInt(Math.round((clipMs / 1000) * (den / num))) * BigInt(loop);
+        for await (const packet of input.packets()) {
+          if (!packet) break;
+          if (packet.streamIndex !== video.index) {
+            packet.free();
+            continue;
+          }
+          const atMs = loop * clipMs + ((Number(packet.pts) * num) / den) * 1000;
+          if (startEpochMs === 0) startEpochMs = performance.timeOrigin + performance.now() - atMs;
+          const waitMs = startEpochMs + atMs - (performance.timeOrigin + performance.now());
+          if (waitMs > 0) await new Promise((r) => setTimeout(r, waitMs));
+          // Timestamps continue across loops, as a camera's do.
+          packet.pts += loopTicks;
+          packet.dts += loopTicks;
+          await muxer.writePacket(packet, streamIndex);
+          packet.free();
+        }
+        await input.close();
+      }
+    } finally {
+      await muxer.close();
+    }
+    assert.ok(attachment && firstGeneratedEpochMs !== null, 'the WHIP publish produced generated foley');
+    const live = attachment as FoleyAttachment;
+    const stats = live.pipeline.stats;
+    const offsetMs = live.offsetMs;
+    const made = stats.chunksGenerated + stats.chunksSkipped;
+    const madeFull = stats.levelCounts[0]!;
+    t.diagnostic(
+      `live: offset ${offsetMs} ms, chunks ${stats.chunksGenerated} generated / ${stats.chunksSkipped} skipped, per level [${stats.levelCounts.join(', ')}] (${live.pipeline.ladder.map((l) => l.name).join(', ')})`,
+    );
+
+    // 4. The tapped audio at 16 kHz (FFmpeg drops the pre-skip), each sample's wall time from its page.
+    const audioPages = pages.filter((p) => granuleOf(p.data) > 0);
+    const oggFile = join(dir, 'tapped.ogg');
+    writeFileSync(oggFile, Buffer.concat(pages.map((p) => p.data)));
+    const raw = execFileSync(
+      'ffmpeg',
+      ['-loglevel', 'error', '-i', oggFile, '-f', 'f32le', '-ac', '1', '-ar', String(RATE_16K), '-'],
+      { maxBuffer: 1 << 28 },
+    );
+    const tapped = new Float32Array(Uint8Array.from(raw).buffer);
+    const firstPage = audioPages[0]!;
+    // A page's last sample is its granule; the pacer sends one 20 ms page per 20 ms.
+    const wallOfSecond = (s: number): number => {
+      const granule48k = s * 48000;
+      let lo = 0;
+      let hi = audioPages.length - 1;
+      while (lo < hi) {
+        const mid = (lo + hi) >> 1;
+        if (granuleOf(audioPages[mid]!.data) < granule48k) lo = mid + 1;
+        else hi = mid;
+      }
+      const page = audioPages[lo] ?? firstPage;
+      return page.epochMs - (granuleOf(page.data) - granule48k) / 48;
+    };
+    const onsetsClipMs = (await onsetsOf(runner, tapped)).map(
+      (s) => wallOfSecond(s) - offsetMs - startEpochMs,
+    );
+
+    // 5. Scored over LOOPS loops after the warm-up.
+    const fromMs = firstGeneratedEpochMs! - offsetMs - startEpochMs + WARMUP_MS;
+    const toMs = fromMs + LOOPS * clipMs;
+    const referenceS: number[] = [];
+    for (let loop = 0; loop < loops; loop++)
+      for (const e of events.events) {
+        const at = loop * clipMs + e.time * 1000;
+        if (at >= fromMs && at < toMs) referenceS.push(at / 1000);
+      }
+    const estimatedS = onsetsClipMs.filter((x) => x >= fromMs - 500 && x < toMs + 500).map((x) => x / 1000);
+    const coarse = nearestOffsets(referenceS, estimatedS, COARSE_WINDOW_S);
+    assert.ok(
+      coarse.length >= 8,
+      `only ${coarse.length} live onsets within 200 ms of the ${referenceS.length} events`,
+    );
+    const shiftS = median(coarse);
+    const liveScore = scoreOnsets(
+      referenceS,
+      estimatedS.map((x) => x - shiftS),
+      WINDOW_S,
+    );
+    t.diagnostic(
+      `live over clip time ${fromMs.toFixed(0)}..${toMs.toFixed(0)} ms: ${summary(liveScore)} after a ${(shiftS * 1000).toFixed(1)} ms shift; live/offline F1 ${(liveScore.f1 / offlineScore.f1).toFixed(3)}`,
+    );
+    // A broken path (misaligned, silent or noise) scores far below this floor.
+    assert.ok(
+      liveScore.f1 >= 0.5 * offlineScore.f1,
+      `live onset F1 ${liveScore.f1.toFixed(3)} < 50% of offline ${offlineScore.f1.toFixed(3)}`,
+    );
+    if (madeFull < 0.9 * made) {
+      // The issue's bound is for foley at full quality; a run starved of CPU is reported, not judged.
+      t.diagnostic(`0.9 x offline not judged: ${madeFull} of ${made} chunks at full quality`);
+      return;
+    }
+    assert.ok(
+      liveScore.f1 >= 0.9 * offlineScore.f1,
+      `live onset F1 ${liveScore.f1.toFixed(3)} < 90% of offline ${offlineScore.f1.toFixed(3)} with ${madeFull} of ${made} chunks at full quality`,
+    );
+  });
+});
