@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import WebSocket from 'ws';
@@ -9,7 +9,13 @@ import { FIXTURES_DIR, TINY_BUNDLE_DIR } from '../helpers/media-fixtures.js';
 const MAIN = join(packageRoot(), 'dist', 'src', 'cli', 'main.js');
 
 describe('foley serve --demo', () => {
-  it('loops a clip through the live path so the printed OBS URL plays foley with no camera, and stops on SIGTERM', async () => {
+  it('refuses an unknown --log-format by name', () => {
+    const run = spawnSync(process.execPath, [MAIN, 'serve', '--log-format', 'yaml'], { encoding: 'utf8' });
+    assert.equal(run.status, 2);
+    assert.match(run.stderr, /--log-format must be one of text, json, got "yaml"/);
+  });
+
+  it('loops a clip through the live path so the printed OBS URL plays foley with no camera, logs JSON, and stops on SIGTERM', async () => {
     const child = spawn(
       process.execPath,
       [
@@ -22,6 +28,8 @@ describe('foley serve --demo', () => {
         TINY_BUNDLE_DIR,
         '--port',
         '0',
+        '--log-format',
+        'json',
       ],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
@@ -76,5 +84,12 @@ describe('foley serve --demo', () => {
       child.kill('SIGTERM');
     }
     assert.equal(await exited, 0);
+    const records = stderr
+      .split('\n')
+      .filter((l) => l !== '')
+      .map((l) => JSON.parse(l) as { level: string; time: string; name: string; msg: string });
+    assert.ok(records.length > 0);
+    for (const r of records) assert.ok(r.level && r.time && r.name && r.msg, JSON.stringify(r));
+    assert.ok(records.some((r) => r.name === 'server:access' && /^connected \/listen/.test(r.msg)));
   });
 });

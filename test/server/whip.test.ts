@@ -157,6 +157,9 @@ describe('WHIP ingest (RFC 9725) with FFmpeg as the publisher', () => {
       assert.equal(attachment.ingest.stats.sourceWidth, 320);
       await until(() => pages.filter((p) => granuleOf(p) > 0n).length >= 10, 'ten Ogg audio pages');
       assert.equal(pages[0]!.subarray(28, 36).toString('ascii'), 'OpusHead');
+      const during = await server.metrics.text();
+      assert.match(during, /^foley_whip_sessions 1$/m);
+      assert.match(during, /^foley_peers\{role="publish"\} 1$/m);
       // The room's second slot is the WHIP publisher's: a third connection is refused.
       const third = await fetch(`${server.baseUrl}/whip/${room}`, {
         method: 'POST',
