@@ -3,49 +3,7 @@ import { describe, it } from 'node:test';
 import type { types as ms } from 'mediasoup';
 import * as sdpTransform from 'sdp-transform';
 import { buildWhipAnswer, parseWhipOffer, WhipOfferError } from '../../src/server/WhipSdp.js';
-
-/** An offer as OBS 30 (libdatachannel) sends it: Opus then H.264, one bundle, actpass. */
-const OBS_OFFER = Object.freeze(
-  [
-    'v=0',
-    'o=rtc 2882801482 0 IN IP4 127.0.0.1',
-    's=-',
-    't=0 0',
-    'a=group:BUNDLE 0 1',
-    'a=group:LS 0 1',
-    'a=msid-semantic:WMS *',
-    'a=setup:actpass',
-    'a=ice-ufrag:Xq3b',
-    'a=ice-pwd:4lU8eHd0X9yGZmQwK2pLrT',
-    'a=ice-options:ice2,trickle',
-    'a=fingerprint:sha-256 0A:1B:2C:3D:4E:5F:60:71:82:93:A4:B5:C6:D7:E8:F9:0A:1B:2C:3D:4E:5F:60:71:82:93:A4:B5:C6:D7:E8:F9',
-    'm=audio 9 UDP/TLS/RTP/SAVPF 111',
-    'c=IN IP4 0.0.0.0',
-    'a=mid:0',
-    'a=sendonly',
-    'a=ssrc:3402934718 cname:obs',
-    'a=ssrc:3402934718 msid:obs audio',
-    'a=rtcp-mux',
-    'a=rtpmap:111 opus/48000/2',
-    'a=fmtp:111 minptime=10;maxaveragebitrate=96000;stereo=1;sprop-stereo=1;useinbandfec=1',
-    'm=video 9 UDP/TLS/RTP/SAVPF 96',
-    'c=IN IP4 0.0.0.0',
-    'a=mid:1',
-    'a=sendonly',
-    'a=ssrc:1827340116 cname:obs',
-    'a=ssrc:1827340116 msid:obs video',
-    'a=rtcp-mux',
-    'a=extmap:4 urn:ietf:params:rtp-hdrext:sdes:mid',
-    'a=extmap:9 urn:example:unknown',
-    'a=rtpmap:96 H264/90000',
-    'a=rtcp-fb:96 nack',
-    'a=rtcp-fb:96 nack pli',
-    'a=rtcp-fb:96 goog-remb',
-    'a=rtcp-fb:96 unknown-feedback',
-    'a=fmtp:96 profile-level-id=64001f;packetization-mode=1;level-asymmetry-allowed=1',
-    '',
-  ].join('\r\n'),
-);
+import { OBS_OFFER } from './whip-offers.js';
 
 const ROUTER_CAPABILITIES: ms.RtpCapabilities = Object.freeze({
   codecs: [],

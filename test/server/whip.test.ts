@@ -9,6 +9,7 @@ import { Demuxer, Muxer } from 'node-av/api';
 import WebSocket from 'ws';
 import { FoleyServer } from '../../src/server/FoleyServer.js';
 import { FIXTURES_DIR, TINY_BUNDLE_DIR } from '../helpers/media-fixtures.js';
+import { OBS_OFFER } from './whip-offers.js';
 
 /** Resolves when `predicate` holds, polling every 20 ms; fails after `deadlineMs`. */
 async function until(predicate: () => boolean, what: string, deadlineMs = 20_000): Promise<void> {
@@ -222,6 +223,22 @@ describe('WHIP endpoint protocol', () => {
     assert.equal(patch.headers.get('allow'), 'DELETE, OPTIONS');
     assert.equal((await fetch(location, { method: 'DELETE' })).status, 200);
     assert.equal((await fetch(location, { method: 'DELETE' })).status, 404);
+  });
+
+  it("takes OBS's offer (Opus and H.264 in one bundle, actpass): both sections accepted, audio produced but not consumed", async () => {
+    const res = await post(
+      {
+        authorization: `Bearer ${server.tokens.tokenFor('main', 'publish')}`,
+        'content-type': 'application/sdp',
+      },
+      OBS_OFFER,
+    );
+    assert.equal(res.status, 201, await res.clone().text());
+    const answer = await res.text();
+    assert.match(answer, /^m=audio 7 UDP\/TLS\/RTP\/SAVPF 111$/m);
+    assert.match(answer, /^m=video 7 UDP\/TLS\/RTP\/SAVPF 96$/m);
+    assert.match(answer, /^a=group:BUNDLE 0 1$/m);
+    assert.equal((await fetch(res.headers.get('location')!, { method: 'DELETE' })).status, 200);
   });
 
   it('refuses a missing or wrong token with 401 and a listen token with 403', async () => {
