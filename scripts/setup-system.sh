@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Debian packages the project uses: chromium (browser tests), ffmpeg (world clips, test tooling),
-# hydrogen-drumkits (real drum samples for the foley world). Installs only what is missing.
+# hydrogen-drumkits (real drum samples for the foley world), prometheus (promtool checks /metrics in
+# the tests). Installs only what is missing.
 set -euo pipefail
 need=()
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v ffmpeg >/dev/null 2>&1 || need+=(ffmpeg)
 [[ -d /usr/share/hydrogen/data/drumkits ]] || need+=(hydrogen-drumkits)
+command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 if [[ ${#need[@]} -eq 0 ]]; then
   echo "setup: system packages present"
   exit 0
