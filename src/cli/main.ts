@@ -4,9 +4,34 @@
  * problem and exit with their code (src/errors.ts: usage 2, bundle 3, media input 4, output 5,
  * inference 6, ...); for render, FFmpeg's own error messages follow that line.
  */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { FoleyError } from '../errors.js';
 import { capturedFfmpegLog, captureFfmpegLog } from '../media/ffmpeg-log.js';
+import { packageRoot } from '../models/bundle.js';
 import { renderCommand } from './render-command.js';
+
+/** `foley serve` and `foley bench --live` need mediasoup, an optional peer dependency not installed. */
+class MediasoupMissingError extends FoleyError {
+  readonly code = 'MEDIASOUP_MISSING';
+  readonly exitCode = 1;
+}
+
+/** The live server's commands; render and eval never load them, so they run without mediasoup. */
+async function importServe(command: string): Promise<typeof import('./serve.js')> {
+  try {
+    return await import('./serve.js');
+  } catch (error) {
+    const e = error as NodeJS.ErrnoException;
+    if (e?.code === 'ERR_MODULE_NOT_FOUND' && /'mediasoup'/.test(e.message)) {
+      throw new MediasoupMissingError(
+        `[${command}] needs mediasoup, a peer dependency of live-foley that is not installed: npm install mediasoup@3.8.4 (its install builds the worker: make, g++ and Python <= 3.9)`,
+        { cause: error },
+      );
+    }
+    throw error;
+  }
+}
 
 const USAGE = `usage: foley <command> [options]
   render <video> -o <out.wav|out.mp4|out.mkv>   generate foley for a video
@@ -14,6 +39,7 @@ const USAGE = `usage: foley <command> [options]
   bench [--json]                                per-stage times and real-time factor
   bench --live [--rooms N] [--json]             latency through the live server path
   serve [--port N] [--model DIR]                live foley server (publisher, OBS and viewer pages)
+  --version                                     print the version
 Run foley <command> --help for its options.`;
 
 async function main(argv: string[]): Promise<number> {
@@ -29,16 +55,22 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'bench': {
       if (rest.includes('--live')) {
-        const { benchLiveCommand } = await import('./serve.js');
+        const { benchLiveCommand } = await importServe('bench --live');
         return benchLiveCommand(rest);
       }
       const { benchCommand } = await import('./bench-command.js');
       return benchCommand(rest);
     }
     case 'serve': {
-      const { serveCommand } = await import('./serve.js');
+      const { serveCommand } = await importServe('serve');
       return serveCommand(rest);
     }
+    case '-v':
+    case '--version':
+      process.stdout.write(
+        `${JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')).version}\n`,
+      );
+      return 0;
     case undefined:
     case '-h':
     case '--help':

@@ -8,7 +8,7 @@ import { readFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BundleError } from '../errors.js';
-import { type Manifest, parseManifest } from './manifest.js';
+import { type Manifest, parseManifest, REQUIRED_MODEL_KEYS } from './manifest.js';
 
 export interface Bundle {
   /** Absolute path of the bundle folder. */
@@ -16,7 +16,7 @@ export interface Bundle {
   manifest: Manifest;
 }
 
-/** The repository root (the folder with this package's package.json). */
+/** The package root (the folder with this package's package.json): a checkout or node_modules/live-foley. */
 export function packageRoot(): string {
   let dir = dirname(fileURLToPath(import.meta.url));
   for (;;) {
@@ -34,7 +34,7 @@ export function packageRoot(): string {
   }
 }
 
-/** `models/default` of this checkout: what `foley render` uses without --model. */
+/** `models/default` of this package, wherever it is installed: the default for render, serve and attachFoley. */
 export function defaultBundleDir(): string {
   return join(packageRoot(), 'models', 'default');
 }
@@ -62,9 +62,17 @@ export async function loadBundle(dirArg: string): Promise<Bundle> {
   }
   const manifest = parseManifest(json, `${label}, manifest.json`);
   const realDir = realpathSync(dir);
+  const renderKeys = new Set<string>([...REQUIRED_MODEL_KEYS, manifest.sampling.unet]);
   for (const [key, spec] of Object.entries(manifest.models)) {
     const file = join(dir, spec.file);
     if (!existsSync(file)) {
+      if (!renderKeys.has(key)) {
+        // An optional model left out of a copy (the published package drops the teacher UNet):
+        // the bundle loads without it, as if its manifest never named it.
+        delete manifest.models[key];
+        if (manifest.sampling.teacher?.unet === key) delete manifest.sampling.teacher;
+        continue;
+      }
       throw new BundleError(`[bundle:${manifest.name}, model:${key}] file ${spec.file} not found in ${dir}`);
     }
     // The manifest refuses ".." and absolute paths; a symlink may still point elsewhere.

@@ -1,17 +1,39 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { FoleyError } from '../errors.js';
 import { packageRoot } from '../models/bundle.js';
 
-const BUNDLES = ['publish.js', 'obs.js', 'viewer.js', 'jitter-worklet.js'];
+/** The pages' scripts that `foley serve` serves from client/dist. */
+export const CLIENT_BUNDLES = [
+  'publish.js',
+  'obs.js',
+  'overlay.js',
+  'viewer.js',
+  'jitter-worklet.js',
+] as const;
 
-/** Builds client/dist with esbuild when a bundle is missing (a checkout without `npm run build:client`). */
-export async function ensureClientBuilt(force = false): Promise<void> {
-  const root = packageRoot();
+/** client/dist is incomplete and this is no checkout that can build it (an installed package). */
+export class ClientPagesMissingError extends FoleyError {
+  readonly code = 'CLIENT_PAGES_MISSING';
+  readonly exitCode = 1;
+}
+
+/**
+ * Makes sure client/dist holds the pages' scripts. An installed package ships them prebuilt
+ * and never loads esbuild (a devDependency). Only a checkout (client/build.mjs present) builds
+ * missing ones, or all of them with `force`.
+ */
+export async function ensureClientBuilt(force = false, root = packageRoot()): Promise<void> {
   const dist = join(root, 'client', 'dist');
-  if (!force && BUNDLES.every((b) => existsSync(join(dist, b)))) return;
-  const mod = (await import(pathToFileURL(join(root, 'client', 'build.mjs')).href)) as {
-    buildClient: () => Promise<void>;
-  };
+  const missing = CLIENT_BUNDLES.filter((b) => !existsSync(join(dist, b)));
+  if (!force && missing.length === 0) return;
+  const buildScript = join(root, 'client', 'build.mjs');
+  if (!existsSync(buildScript)) {
+    throw new ClientPagesMissingError(
+      `[client] ${missing.join(', ')} missing from ${dist} and this installation has no client/build.mjs to build them; reinstall live-foley (its package ships client/dist)`,
+    );
+  }
+  const mod = (await import(pathToFileURL(buildScript).href)) as { buildClient: () => Promise<void> };
   await mod.buildClient();
 }

@@ -6,7 +6,7 @@ import {
   type QualityLevel,
 } from '../../pipelines/live.js';
 import { Logger } from '../logger.js';
-import { loadBundle } from '../models/bundle.js';
+import { defaultBundleDir, loadBundle } from '../models/bundle.js';
 import { InferenceRunner } from '../models/inference-runner.js';
 import { TypedEmitter } from '../typed-emitter.js';
 import { OpusAudioProducer } from './OpusAudioProducer.js';
@@ -32,7 +32,7 @@ export interface AttachFoleyOptions extends Partial<Omit<LivePipelineOptions, 'r
   producer: ms.Producer;
   /** A started InferenceRunner to share between attachments; else one is started from `bundleDir`. */
   runner?: InferenceRunner;
-  /** Bundle folder when no runner is given. */
+  /** Bundle folder when no runner is given. Default: the package's own models/default. */
   bundleDir?: string;
   /** Local address for the internal PlainTransports. Default 127.0.0.1. */
   listenIp?: string;
@@ -105,7 +105,7 @@ export class FoleyAttachment extends TypedEmitter<FoleyAttachmentEvents> {
     let runner = givenRunner;
     let ownsRunner = false;
     if (!runner) {
-      const bundle = await loadBundle(bundleDir ?? 'models/default');
+      const bundle = await loadBundle(bundleDir ?? defaultBundleDir());
       runner = await InferenceRunner.start(bundle, { models: LiveFoleyPipeline.models(bundle.manifest) });
       ownsRunner = true;
     }
