@@ -1,17 +1,33 @@
 #!/usr/bin/env bash
-# Full, idempotent set-up of a fresh clone, offline apart from the npm registry:
-#   0. Debian packages (scripts/setup-system.sh)
-#   1. npm ci (install scripts skipped; onnxruntime-node's CUDA download skipped) unless
-#      node_modules already matches package-lock.json
-#   2. the mediasoup worker (scripts/build-mediasoup.sh, when present)
-#   3. the Python training/evaluation venv (scripts/setup-python.sh)
-#   4. the TypeScript build (dist/) and the browser pages' scripts (client/dist/, esbuild)
+# Idempotent set-up of a clone, in three levels; each asks only for what its job needs.
+#   scripts/setup.sh render   npm ci (no install scripts, no CUDA download) unless node_modules
+#                             matches package-lock.json, then the TypeScript build (dist/).
+#                             Enough for `foley render`, `foley eval` and `foley bench`:
+#                             no apt packages, no Python, no mediasoup worker build.
+#   scripts/setup.sh live     render, plus the mediasoup worker (scripts/build-mediasoup.sh:
+#                             make, g++ and a Python <= 3.9) and the browser pages (client/dist).
+#                             Enough for `foley serve` (its --demo also wants a system ffmpeg).
+#   scripts/setup.sh [all]    live, plus the Debian packages the tests use
+#                             (scripts/setup-system.sh), the Python training/evaluation venv
+#                             (scripts/setup-python.sh, CPU torch) and a clean rebuild of dist/
+#                             and client/dist/. What `npm test` runs.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
 export ONNXRUNTIME_NODE_INSTALL_CUDA=skip ONNXRUNTIME_NODE_INSTALL=skip
 
-bash scripts/setup-system.sh
+LEVEL="${1:-all}"
+case "$LEVEL" in
+  render | live | all) ;;
+  *)
+    echo "setup: unknown level \"$LEVEL\"; use render, live or all" >&2
+    exit 2
+    ;;
+esac
+
+if [[ "$LEVEL" == all ]]; then
+  bash scripts/setup-system.sh
+fi
 
 STAMP=node_modules/.live-foley-lock.sha256
 WANT="$(sha256sum package-lock.json | cut -d' ' -f1)"
@@ -23,19 +39,21 @@ else
   echo "$WANT" > "$STAMP"
 fi
 
-if [[ -x scripts/build-mediasoup.sh ]]; then
-  scripts/build-mediasoup.sh
-elif [[ -f scripts/build-mediasoup.sh ]]; then
+if [[ "$LEVEL" != render ]]; then
   bash scripts/build-mediasoup.sh
 fi
-
-bash scripts/setup-python.sh
+if [[ "$LEVEL" == all ]]; then
+  bash scripts/setup-python.sh
+fi
 
 echo "setup: building TypeScript"
-rm -rf dist
+# The full set-up starts from a clean dist/ so no output of a deleted source survives.
+if [[ "$LEVEL" == all ]]; then rm -rf dist; fi
 npx tsc -p tsconfig.json
 chmod +x dist/src/cli/main.js
-echo "setup: building the client pages"
-rm -rf client/dist
-npm run --silent build:client
-echo "setup: done"
+if [[ "$LEVEL" != render ]]; then
+  echo "setup: building the client pages"
+  if [[ "$LEVEL" == all ]]; then rm -rf client/dist; fi
+  npm run --silent build:client
+fi
+echo "setup: done ($LEVEL)"
