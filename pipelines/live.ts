@@ -43,6 +43,7 @@ export interface LivePipelineOptions extends LivePlanOptions {
 export type LivePipelineEvents = {
   packet: [LivePacket];
   audio: [LiveAudio];
+  /** The level chunks are made at changed (with a chunk's audio): the governor's level, or skip while chunks are skipped. */
   levelchange: [QualityLevel];
   idle: [];
   active: [];
@@ -61,20 +62,20 @@ export class LiveFoleyPipeline extends TypedEmitter<LivePipelineEvents> {
   #subscription: Subscription | null = null;
   #offsetMs = 0;
   #closed = false;
+  #lastChunkSkipped = false;
+  #reportedLevel: QualityLevel;
 
   private constructor(readonly options: LivePipelineOptions) {
     super();
     this.plan = new LivePlan(options.manifest, options, options.runner.models.includes('align_classifier'));
     this.costs = new LevelCosts(this.plan.ladder.length);
+    this.#reportedLevel = this.plan.ladder[0]!;
     this.#scheduler = options.scheduler ?? performanceScheduler;
     this.#counter = new LiveStatsCounter(this.plan.ladder.length, this.#scheduler.now());
     this.stats = this.#counter.stats;
     this.governor = new LevelGovernor(this.plan.ladder, this.costs, {
       logger,
-      onChange: (level, nowMs) => {
-        this.#counter.countLevelChange(level.level, nowMs);
-        this.safeEmit('levelchange', level);
-      },
+      onChange: (level, nowMs) => this.#counter.countLevelChange(level.level, nowMs),
     });
   }
 
@@ -146,8 +147,16 @@ export class LiveFoleyPipeline extends TypedEmitter<LivePipelineEvents> {
     return this.plan.structuralLatencyMs;
   }
 
+  /** The level chunks are made at: the governor's, or skip while chunks are being skipped. */
   get currentLevel(): QualityLevel {
-    return this.governor.level;
+    return this.#lastChunkSkipped ? this.plan.ladder[this.plan.ladder.length - 1]! : this.governor.level;
+  }
+
+  #updateLevel(): void {
+    const level = this.currentLevel;
+    if (level === this.#reportedLevel) return;
+    this.#reportedLevel = level;
+    this.safeEmit('levelchange', level);
   }
 
   get closed(): boolean {
@@ -177,6 +186,8 @@ export class LiveFoleyPipeline extends TypedEmitter<LivePipelineEvents> {
         break;
       case 'audio': {
         this.#counter.countChunk(event.value, this.plan.chunkFrames * this.plan.frameMs);
+        this.#lastChunkSkipped = !this.plan.ladder[event.value.level]!.generate;
+        this.#updateLevel();
         this.safeEmit('audio', event.value);
         break;
       }

@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { asyncScheduler, type SchedulerLike } from 'rxjs';
 import { AudioTimeline } from '../../pipelines/live/AudioTimeline.js';
 import { LevelCosts } from '../../pipelines/live/DegradationLadder.js';
 import { FrameGrid } from '../../pipelines/live/FrameGrid.js';
 import { Upsampler3x } from '../../pipelines/live/Upsampler3x.js';
-import { buildLadder, LiveFoleyPipeline } from '../../pipelines/live.js';
+import { buildLadder, type LiveAudio, LiveFoleyPipeline } from '../../pipelines/live.js';
 import { type Bundle, loadBundle } from '../../src/models/bundle.js';
 import { InferenceRunner } from '../../src/models/inference-runner.js';
 import { TINY_BUNDLE_DIR } from '../helpers/media-fixtures.js';
@@ -157,6 +158,40 @@ describe('LiveFoleyPipeline with the tiny bundle', () => {
     assert.ok(generated > 0 || p.stats.chunksSkipped > 0);
     for (const latency of p.stats.latenciesMs)
       assert.ok(latency < p.offsetMs + 100, `latency ${latency} vs offset ${p.offsetMs}`);
+    p.close();
+  });
+
+  it('skips chunks whose deadline has passed, reports skip as its level, and rests the governor at short-window', async () => {
+    // A clock 10 s ahead of the frames' arrival stamps: every chunk is already late.
+    const lateClock: SchedulerLike = {
+      now: () => performance.now() + 10_000,
+      schedule: asyncScheduler.schedule.bind(asyncScheduler) as SchedulerLike['schedule'],
+    };
+    const p = await LiveFoleyPipeline.create({
+      runner,
+      manifest: bundle.manifest,
+      latencyBudgetMs: 400,
+      skipCalibration: true,
+      scheduler: lateClock,
+    });
+    const levels: string[] = [];
+    p.on('levelchange', (level) => levels.push(level.name));
+    const audio: LiveAudio[] = [];
+    p.on('audio', (a) => audio.push(a));
+    const t0 = performance.now();
+    for (let i = 0; i < 20; i++)
+      p.pushFrame({ rgb: new Uint8Array(96 * 96 * 3).fill(i), mediaTimeMs: i * 40, arrivalMs: t0 + i * 40 });
+    await new Promise<void>((r) => setTimeout(r, 200));
+    assert.ok(audio.length >= 3, `${audio.length} chunks`);
+    assert.ok(audio.every((a) => !a.generated && a.samples.every((v) => v === 0)));
+    assert.equal(p.currentLevel.name, 'skip');
+    assert.deepEqual(levels, ['skip'], 'one change, not one per chunk');
+    assert.equal(p.governor.level.name, 'short-window');
+    assert.equal(p.stats.chunksSkipped, audio.length);
+    assert.deepEqual(
+      p.stats.levelChanges.map(([, level]) => level),
+      [3],
+    );
     p.close();
   });
 });
