@@ -4,8 +4,9 @@
  * problem and exit with their code (src/errors.ts: usage 2, bundle 3, media input 4, output 5,
  * inference 6, ...); for render, FFmpeg's own error messages follow that line.
  */
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import { FoleyError } from '../errors.js';
 import { capturedFfmpegLog, captureFfmpegLog } from '../media/ffmpeg-log.js';
 import { packageRoot } from '../models/bundle.js';
@@ -17,10 +18,25 @@ class MediasoupMissingError extends FoleyError {
   readonly exitCode = 1;
 }
 
+/** The mediasoup worker binary mediasoup will spawn: MEDIASOUP_WORKER_BIN, else the package's build output. */
+function mediasoupWorkerBin(): string {
+  if (process.env.MEDIASOUP_WORKER_BIN) return process.env.MEDIASOUP_WORKER_BIN;
+  let dir = dirname(createRequire(import.meta.url).resolve('mediasoup'));
+  while (!existsSync(join(dir, 'package.json')) && dirname(dir) !== dir) dir = dirname(dir);
+  return join(dir, 'worker', 'out', 'Release', 'mediasoup-worker');
+}
+
 /** The live server's commands; render and eval never load them, so they run without mediasoup. */
 async function importServe(command: string): Promise<typeof import('./serve.js')> {
   try {
-    return await import('./serve.js');
+    const serve = await import('./serve.js');
+    const workerBin = mediasoupWorkerBin();
+    if (!existsSync(workerBin)) {
+      throw new MediasoupMissingError(
+        `[${command}] the mediasoup worker is not built (no ${workerBin}): in a checkout run npm run setup:live; elsewhere reinstall mediasoup with its install script (make, g++ and Python <= 3.9) or set MEDIASOUP_WORKER_BIN`,
+      );
+    }
+    return serve;
   } catch (error) {
     const e = error as NodeJS.ErrnoException;
     if (e?.code === 'ERR_MODULE_NOT_FOUND' && /'mediasoup'/.test(e.message)) {
