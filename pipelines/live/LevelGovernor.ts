@@ -7,7 +7,7 @@
  * that hold doubles (up to `maxUpHoldMs`) each time a step up had to be taken back within
  * it, so a steady overload settles instead of flapping (the per-chunk choice changed level
  * several times a second). Changes are logged at debug; a summary at most every
- * `summaryEveryMs` at warn.
+ * `summaryEveryMs`, at info (warn when chunks were skipped).
  */
 import type { Logger } from '../../src/logger.js';
 import type { LevelCosts, QualityLevel } from './DegradationLadder.js';
@@ -19,7 +19,7 @@ export interface LevelGovernorOptions {
   maxUpHoldMs?: number;
   /** Least time between two summary lines, ms. Default 10000. */
   summaryEveryMs?: number;
-  logger?: Pick<Logger, 'debug' | 'warn'>;
+  logger?: Pick<Logger, 'debug' | 'info' | 'warn'>;
   /** Called on every change of the current level. */
   onChange?: (level: QualityLevel, nowMs: number) => void;
 }
@@ -111,7 +111,9 @@ export class LevelGovernor {
     const periodMs = nowMs - this.#summaryAtMs;
     if (periodMs < (this.#options.summaryEveryMs ?? 10_000)) return;
     if (this.#changesSinceSummary > 0 || this.#skipsSinceSummary > 0) {
-      this.#options.logger?.warn(
+      const log = this.#options.logger;
+      (this.#skipsSinceSummary > 0 ? log?.warn : log?.info)?.call(
+        log,
         `quality over the last ${(periodMs / 1000).toFixed(0)} s: ${this.#changesSinceSummary} level changes, ${this.#skipsSinceSummary} chunks skipped; now ${this.#level.name}`,
       );
     }

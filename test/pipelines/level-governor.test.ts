@@ -79,12 +79,13 @@ describe('LevelGovernor', () => {
     const costs = new LevelCosts(LADDER.length);
     [100, 60, 40, 30].forEach((ms, level) => costs.seed(level, ms));
     const debug: string[] = [];
+    const info: string[] = [];
     const warn: string[] = [];
     const changes: string[] = [];
     const governor = new LevelGovernor(LADDER, costs, {
       upHoldMs: 1000,
       summaryEveryMs: 10_000,
-      logger: { debug: (m) => debug.push(m), warn: (m) => warn.push(m) },
+      logger: { debug: (m) => debug.push(m), info: (m) => info.push(m), warn: (m) => warn.push(m) },
       onChange: (level) => changes.push(level.name),
     });
     governor.choose(70, 0); // full does not fit: no-classifier
@@ -94,9 +95,15 @@ describe('LevelGovernor', () => {
     assert.equal(governor.upHoldMs, 2000);
     assert.deepEqual(changes, ['no-classifier', 'full', 'no-classifier']);
     assert.equal(debug.length, 3);
-    assert.equal(warn.length, 0, 'no summary before 10 s');
+    assert.equal(info.length + warn.length, 0, 'no summary before 10 s');
     governor.choose(120, 10_500);
-    assert.equal(warn.length, 1);
-    assert.match(warn[0]!, /3 level changes, 0 chunks skipped; now no-classifier/);
+    assert.equal(info.length, 1);
+    assert.match(info[0]!, /3 level changes, 0 chunks skipped; now no-classifier/);
+    assert.equal(governor.choose(10, 11_000).name, 'skip'); // nothing fits: down to short-window
+    assert.equal(governor.choose(120, 15_000).name, 'fewer-steps'); // held 4 s: one step up
+    assert.equal(info.length + warn.length, 1, 'at most one summary per 10 s');
+    assert.equal(governor.choose(120, 21_000).name, 'no-classifier');
+    assert.equal(warn.length, 1, 'skips are summarized at warn');
+    assert.match(warn[0]!, /3 level changes, 1 chunks skipped; now no-classifier/);
   });
 });
