@@ -6,7 +6,9 @@ import { build } from 'esbuild';
 const here = dirname(fileURLToPath(import.meta.url));
 export async function buildClient() {
   await build({
-    entryPoints: ['publish', 'obs', 'viewer', 'jitter-worklet'].map((n) => join(here, 'src', `${n}.ts`)),
+    entryPoints: ['publish', 'obs', 'overlay', 'viewer', 'jitter-worklet'].map((n) =>
+      join(here, 'src', `${n}.ts`),
+    ),
     outdir: join(here, 'dist'),
     bundle: true,
     format: 'esm',

@@ -2,7 +2,9 @@
  * OBS browser source: the room's foley as Ogg Opus over a WebSocket, decoded by
  * opus-recorder's decoder worker, played through a jitter-buffer AudioWorklet.
  * Starts without a gesture (OBS allows autoplay), shows connection state and a
- * level meter, and reconnects by itself. URL: ?room=NAME&token=TOKEN[&buffer=60]
+ * level meter, and reconnects by itself. URL: ?room=NAME&token=TOKEN[&buffer=60][&hidden=1]
+ * hidden=1 (or audio-only=1) shows nothing, for a source that only plays: the overlay
+ * page (overlay.html) is then what the stream shows.
  *
  * It measures what it adds to the sync offset (from a packet's earliest arrival to the
  * moment its audio reaches the output) and reports it to the server, which adds it to
@@ -10,6 +12,7 @@
  */
 import type { ClientNotification } from '../../src/server/messages.js';
 import type { JitterBufferInput, JitterBufferRecording, JitterBufferReport } from './jitter-worklet.js';
+import { OggOpusStream, OPUS_SAMPLE_RATE } from './ogg-opus-stream.js';
 import { roomWords } from './room-status.js';
 import { DEFAULT_REQUEST_TIMEOUT_MS, pageParams, type RoomStatus, socketUrl } from './signaling.js';
 
@@ -17,11 +20,8 @@ const $ = (id: string) => document.getElementById(id)!;
 const { params } = pageParams();
 const targetMs = Number(params.get('buffer') ?? 60);
 const record = params.get('record') === '1';
-const SAMPLE_RATE = 48000;
-/** Samples per Opus packet the server sends (20 ms). */
-const PACKET_SAMPLES = 960;
-/** Arrivals the earliest-arrival line is taken over, ms. */
-const ARRIVAL_WINDOW_MS = 2000;
+const hidden = params.get('hidden') === '1' || params.get('audio-only') === '1';
+const SAMPLE_RATE = OPUS_SAMPLE_RATE;
 /** How often the measured playout latency is averaged and reported, ms. */
 const REPORT_EVERY_MS = 1000;
 /**
@@ -67,53 +67,17 @@ const state = {
   /** What the page shows as "Sync offset". */
   syncOffset: '—',
   recordings: [] as Recording[],
+  /** hidden=1: the page draws nothing (it only plays). */
+  hidden,
 };
 (window as unknown as { __obs: typeof state }).__obs = state;
 
 let ctx: AudioContext | null = null;
 let node: AudioWorkletNode | null = null;
-let decoder: Worker | null = null;
+/** This connection's decoded stream and its clock (where each granule was due). */
+let stream: OggOpusStream | null = null;
 let socket: WebSocket | null = null;
-
-// ---- the stream clock: where each granule was due -------------------------------------
-
-/** Per audio page: arrival (performance ms) minus its first sample's granule time. */
-let arrivalLines: Array<{ atMs: number; lineMs: number }> = [];
-let lastGranule: number | null = null;
-/** Granule of the first decoded sample of this connection. */
-let decodeBaseGranule: number | null = null;
-let decodedSamples = 0;
 let addedSamples: number[] = [];
-
-/** Earliest arrival line: a packet starting at granule g could arrive at line + g/48 at best. */
-function arrivalLineMs(): number | null {
-  let line: number | null = null;
-  for (const a of arrivalLines) if (line === null || a.lineMs < line) line = a.lineMs;
-  return line;
-}
-
-function onOggPage(page: Uint8Array): void {
-  if (page.length < 27 || page[0] !== 0x4f || page[1] !== 0x67 || page[2] !== 0x67 || page[3] !== 0x53)
-    return;
-  const view = new DataView(page.buffer, page.byteOffset, page.byteLength);
-  const granule = Number(view.getBigInt64(6, true));
-  const payload = 27 + page[26]!;
-  const magic = String.fromCharCode(...page.subarray(payload, payload + 8));
-  if (magic === 'OpusHead') {
-    state.preSkip = view.getUint16(payload + 10, true);
-    return;
-  }
-  if (magic === 'OpusTags') return;
-  const now = performance.now();
-  const startGranule =
-    lastGranule !== null && granule - lastGranule <= PACKET_SAMPLES * 4
-      ? lastGranule
-      : granule - PACKET_SAMPLES;
-  lastGranule = granule;
-  decodeBaseGranule ??= startGranule;
-  arrivalLines.push({ atMs: now, lineMs: now - (startGranule * 1000) / SAMPLE_RATE });
-  while (arrivalLines.length && arrivalLines[0]!.atMs < now - ARRIVAL_WINDOW_MS) arrivalLines.shift();
-}
 
 /** Performance-clock ms at which context frame `frame` reaches the output. */
 function outputTimeOfFrame(frame: number): number {
@@ -133,11 +97,8 @@ function onReport(r: JitterBufferReport): void {
   state.droppedMs = r.droppedMs;
   state.playing = r.playing;
   state.outputLatencyMs = ((ctx?.baseLatency ?? 0) + (ctx?.outputLatency ?? 0)) * 1000;
-  const line = arrivalLineMs();
-  if (r.granule !== null && line !== null && ctx) {
-    const dueMs = line + ((r.granule - state.preSkip) * 1000) / SAMPLE_RATE;
-    addedSamples.push(outputTimeOfFrame(r.frame) - dueMs);
-  }
+  const dueMs = r.granule === null ? null : (stream?.dueMs(r.granule) ?? null);
+  if (dueMs !== null && ctx) addedSamples.push(outputTimeOfFrame(r.frame) - dueMs);
   show();
 }
 
@@ -182,6 +143,8 @@ function syncOffsetWords(): string {
 
 function show(): void {
   state.syncOffset = syncOffsetWords();
+  state.preSkip = stream?.preSkip ?? state.preSkip;
+  if (hidden) return;
   $('connection').textContent = state.error ? `${state.connection} (${state.error})` : state.connection;
   $('connection').className = state.connection === 'connected' && !state.error ? 'ok' : 'warn';
   $('room').textContent = state.room
@@ -238,26 +201,6 @@ function post(message: JitterBufferInput, transfer: Transferable[] = []): void {
   node?.port.postMessage(message, transfer);
 }
 
-function startDecoder(): Worker {
-  const worker = new Worker('/vendor/decoderWorker.min.js');
-  worker.postMessage({
-    command: 'init',
-    decoderSampleRate: SAMPLE_RATE,
-    outputBufferSampleRate: SAMPLE_RATE,
-    bufferLength: PACKET_SAMPLES,
-    numberOfChannels: 1,
-  });
-  worker.onmessage = (event: MessageEvent<Float32Array[] | null>) => {
-    if (!event.data || decodeBaseGranule === null) return;
-    state.decodedBlocks++;
-    const pcm = event.data[0]!;
-    const granule = decodeBaseGranule + decodedSamples;
-    decodedSamples += pcm.length;
-    post({ pcm, granule }, [pcm.buffer]);
-  };
-  return worker;
-}
-
 // ---- connection -----------------------------------------------------------------------
 
 let backoffMs = 500;
@@ -269,13 +212,13 @@ function connect(): void {
   socket = ws;
   ws.binaryType = 'arraybuffer';
   // A fresh decoder and stream clock per connection: the stream restarts with its header pages.
-  decoder?.terminate();
-  decoder = startDecoder();
+  stream?.close();
+  const connectionStream = new OggOpusStream((pcm, granule) => {
+    state.decodedBlocks++;
+    post({ pcm, granule }, [pcm.buffer]);
+  });
+  stream = connectionStream;
   post({ reset: true });
-  arrivalLines = [];
-  lastGranule = null;
-  decodeBaseGranule = null;
-  decodedSamples = 0;
   addedSamples = [];
   let welcomed = false;
   let refused = false;
@@ -291,9 +234,7 @@ function connect(): void {
   ws.onmessage = (event) => {
     if (typeof event.data !== 'string') {
       state.pages++;
-      const page = new Uint8Array(event.data as ArrayBuffer);
-      onOggPage(page);
-      decoder!.postMessage({ command: 'decode', pages: page });
+      connectionStream.push(new Uint8Array(event.data as ArrayBuffer), performance.now());
       return;
     }
     let m: { case: string; value: unknown };

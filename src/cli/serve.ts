@@ -150,6 +150,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
       `${tokenTtlSeconds !== undefined ? `, valid for ${tokenTtlSeconds} s` : ''}:\n` +
       `  publish (send video):             ${urls.publish}\n` +
       `  OBS browser source (listen only): ${urls.obs}\n` +
+      `  stream overlay (browser source):  ${urls.overlay}\n` +
       `  viewer (receive foley):           ${urls.viewer}\n` +
       `  WHIP (OBS: Stream > Service WHIP): server ${whip.url}\n` +
       `                                    bearer token ${whip.bearerToken}\n` +

@@ -261,7 +261,7 @@ export class FoleyServer extends TypedEmitter<FoleyServerEvents> {
   }
 
   /** The page URLs of a room, each with a token of its own role (the OBS page's can only listen). */
-  roomUrls(room: string): { publish: string; obs: string; viewer: string } {
+  roomUrls(room: string): { publish: string; obs: string; overlay: string; viewer: string } {
     const ttl =
       this.options.tokenTtlSeconds !== undefined ? { ttlSeconds: this.options.tokenTtlSeconds } : {};
     const q = (role: TokenRole) =>
@@ -269,6 +269,7 @@ export class FoleyServer extends TypedEmitter<FoleyServerEvents> {
     return {
       publish: `${this.baseUrl}/publish.html?${q('publish')}`,
       obs: `${this.baseUrl}/obs.html?${q('listen')}`,
+      overlay: `${this.baseUrl}/overlay.html?${q('listen')}`,
       viewer: `${this.baseUrl}/viewer.html?${q('view')}`,
     };
   }
@@ -758,9 +759,11 @@ export class FoleyServer extends TypedEmitter<FoleyServerEvents> {
       '/': join(root, 'client', 'index.html'),
       '/publish.html': join(root, 'client', 'publish.html'),
       '/obs.html': join(root, 'client', 'obs.html'),
+      '/overlay.html': join(root, 'client', 'overlay.html'),
       '/viewer.html': join(root, 'client', 'viewer.html'),
       '/dist/publish.js': join(root, 'client', 'dist', 'publish.js'),
       '/dist/obs.js': join(root, 'client', 'dist', 'obs.js'),
+      '/dist/overlay.js': join(root, 'client', 'dist', 'overlay.js'),
       '/dist/viewer.js': join(root, 'client', 'dist', 'viewer.js'),
       '/dist/jitter-worklet.js': join(root, 'client', 'dist', 'jitter-worklet.js'),
       '/vendor/decoderWorker.min.js': join(

@@ -1,0 +1,328 @@
+/**
+ * The stream overlay (overlay.html) and the OBS page's hidden mode in headless Chromium
+ * (Debian's), over the real live path: samples/clip.mp4 (balls bouncing, a snare) loops into
+ * a room through FFmpeg RTP and mediasoup (DemoPublisher) with the trained bundle, so the
+ * room's /listen stream carries foley with events in it. Screenshots are taken with the
+ * page background left out, as OBS composites a browser source. Skips (with the reason)
+ * where Chromium or the trained bundle is missing.
+ *
+ * FOLEY_OVERLAY_PNG=path writes the overlay's picture (cropped around it) there.
+ */
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { existsSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
+import { SpectralOnsetTracker } from '../../client/src/spectral-onsets.js';
+import { packageRoot } from '../../src/models/bundle.js';
+import { ensureClientBuilt } from '../../src/server/clientBuild.js';
+import { DemoPublisher } from '../../src/server/DemoPublisher.js';
+import { FoleyServer } from '../../src/server/FoleyServer.js';
+import { CHROMIUM } from '../helpers/fake-camera-browser.js';
+
+const BUNDLE_DIR = join(packageRoot(), 'models', 'default');
+const CLIP = join(packageRoot(), 'samples', 'clip.mp4');
+const skip = !existsSync(CHROMIUM)
+  ? `no Chromium at ${CHROMIUM} (apt-get install chromium)`
+  : !existsSync(join(BUNDLE_DIR, 'manifest.json'))
+    ? `no trained bundle at ${BUNDLE_DIR} (the tiny random one makes noise, not events)`
+    : false;
+
+interface OverlayState {
+  connection: string;
+  error: string;
+  pages: number;
+  columnsDrawn: number;
+  ticksDetected: number;
+  ticksDrawn: number;
+  ticksShown: number;
+  tickDrawnAtMs: number[];
+  tickLateMs: number[];
+  columnsLate: number;
+  playoutAddedMs: number;
+  room: { offsetMs: number | null; syncOffsetMs: number | null } | null;
+}
+interface ObsState {
+  connection: string;
+  hidden: boolean;
+  playing: boolean;
+  level: number;
+  latencyReports: number;
+}
+const overlayState = () => (globalThis as unknown as { __overlay: OverlayState }).__overlay;
+const obsState = (): ObsState => {
+  const { connection, hidden, playing, level, latencyReports } = (
+    globalThis as unknown as { __obs: ObsState }
+  ).__obs;
+  return { connection, hidden, playing, level, latencyReports };
+};
+
+async function pageUntil<T>(
+  page: Page,
+  read: () => T,
+  predicate: (v: T) => boolean,
+  what: string,
+  timeoutMs = 90_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = (await page.evaluate(read)) as T;
+    if (process.env.FOLEY_TEST_DEBUG) process.stderr.write(`${what}: ${JSON.stringify(value)}\n`);
+    if (predicate(value)) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(value)}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+/** What the OBS page played: blocks of samples and when their first sample reached the output (epoch ms). */
+const obsRecordings = () =>
+  (
+    globalThis as unknown as { __obs: { recordings: Array<{ wallMs: number; samples: Float32Array }> } }
+  ).__obs.recordings.map((r) => {
+    const bytes = new Uint8Array(r.samples.buffer, r.samples.byteOffset, r.samples.byteLength);
+    let binary = '';
+    for (let i = 0; i < bytes.length; i += 0x8000)
+      binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+    return { wallMs: r.wallMs, base64: btoa(binary) };
+  });
+
+/** Onsets (epoch ms) of what the OBS page played, found by the overlay's own detector. */
+function heardOnsetsMs(blocks: Array<{ wallMs: number; base64: string }>): {
+  onsetsMs: number[];
+  fromMs: number;
+  toMs: number;
+} {
+  const tracker = new SpectralOnsetTracker();
+  const sampleWallMs: Array<{ from: number; wallMs: number }> = [];
+  let samples = 0;
+  const onsetSamples: number[] = [];
+  for (const b of blocks) {
+    const buf = Buffer.from(b.base64, 'base64');
+    const pcm = new Float32Array(buf.buffer, buf.byteOffset, buf.byteLength / 4);
+    sampleWallMs.push({ from: samples, wallMs: b.wallMs });
+    samples += pcm.length;
+    for (const f of tracker.push(pcm).onsets) onsetSamples.push(tracker.sampleOfFrame(f));
+  }
+  const wallOf = (sample: number) => {
+    let block = sampleWallMs[0]!;
+    for (const b of sampleWallMs) if (b.from <= sample) block = b;
+    return block.wallMs + ((sample - block.from) * 1000) / 48000;
+  };
+  return { onsetsMs: onsetSamples.map(wallOf), fromMs: wallOf(0), toMs: wallOf(samples) };
+}
+
+/** A screenshot's pixels (RGBA, row-major), decoded by FFmpeg. */
+interface Rgba {
+  width: number;
+  height: number;
+  data: Buffer;
+}
+function decodePng(png: Buffer): Rgba {
+  const width = png.readUInt32BE(16);
+  const height = png.readUInt32BE(20);
+  const data = execFileSync(
+    'ffmpeg',
+    ['-loglevel', 'error', '-i', 'pipe:0', '-f', 'rawvideo', '-pix_fmt', 'rgba', 'pipe:1'],
+    {
+      input: png,
+      maxBuffer: 64 * 1024 * 1024,
+    },
+  );
+  assert.equal(data.length, width * height * 4, 'decoded size');
+  return { width, height, data };
+}
+const alphaAt = (img: Rgba, x: number, y: number) => img.data[(y * img.width + x) * 4 + 3]!;
+
+/** Pixels with any opacity inside a box (CSS px, device scale 1). */
+function opaquePixels(img: Rgba, box: { x: number; y: number; width: number; height: number }): number {
+  let n = 0;
+  for (let y = Math.ceil(box.y); y < Math.floor(box.y + box.height); y++)
+    for (let x = Math.ceil(box.x); x < Math.floor(box.x + box.width); x++) if (alphaAt(img, x, y) > 0) n++;
+  return n;
+}
+
+/** The four corners' 8x8 squares: all transparent. */
+function assertCornersTransparent(img: Rgba, what: string): void {
+  for (const [cx, cy] of [
+    [0, 0],
+    [img.width - 8, 0],
+    [0, img.height - 8],
+    [img.width - 8, img.height - 8],
+  ] as const) {
+    assert.equal(
+      opaquePixels(img, { x: cx, y: cy, width: 8, height: 8 }),
+      0,
+      `${what}: corner at ${cx},${cy}`,
+    );
+  }
+}
+
+describe('stream overlay and hidden OBS page in headless Chromium', { skip, timeout: 300_000 }, () => {
+  const ROOM = 'overlay';
+  let server: FoleyServer;
+  let browser: Browser;
+  let context: BrowserContext;
+  let overlay: Page;
+  let obs: Page;
+  let demo: DemoPublisher | null = null;
+
+  before(async () => {
+    await ensureClientBuilt();
+    server = await FoleyServer.start({ port: 0, bundleDir: BUNDLE_DIR, secret: 'overlay-test' });
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      headless: true,
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--no-first-run',
+        '--autoplay-policy=no-user-gesture-required', // what OBS's browser source does
+      ],
+    });
+    context = await browser.newContext({ viewport: { width: 640, height: 360 } });
+    if (process.env.FOLEY_TEST_DEBUG) {
+      context.on('console', (m) => process.stderr.write(`page console: ${m.text()}\n`));
+      context.on('weberror', (e) => process.stderr.write(`page error: ${e.error().message}\n`));
+    }
+  });
+
+  after(async () => {
+    demo?.close();
+    await context?.close();
+    await browser?.close();
+    await server?.close();
+  });
+
+  it('serves the overlay URL with a listen token, and names a bad option on the page', async () => {
+    const urls = server.roomUrls(ROOM);
+    assert.match(urls.overlay, /\/overlay\.html\?room=overlay&token=/);
+    const page = await context.newPage();
+    try {
+      await page.goto(`${urls.overlay}&position=middle`);
+      const text = await page.locator('#chip-text').textContent();
+      assert.match(text ?? '', /\[overlay option position\] got "middle"; use one of bottom-left/);
+    } finally {
+      await page.close();
+    }
+    assert.equal(server.rooms.has(ROOM), false, 'a page with a bad option does not join the room');
+  });
+
+  it('draws nothing but its status chip on a transparent page before any audio', async () => {
+    overlay = await context.newPage();
+    await overlay.goto(server.roomUrls(ROOM).overlay);
+    await pageUntil(overlay, overlayState, (s) => s.connection === 'connected', 'the overlay connects');
+    assert.match(
+      (await overlay.locator('#chip-text').textContent()) ?? '',
+      /^waiting for video$/,
+      'the room state, no sync offset yet',
+    );
+    const img = decodePng(await overlay.screenshot({ omitBackground: true }));
+    assert.equal(img.width, 640);
+    assertCornersTransparent(img, 'overlay before audio');
+    const ticks = (await overlay.locator('#ticks').boundingBox())!;
+    const spectrogram = (await overlay.locator('#spectrogram').boundingBox())!;
+    const chip = (await overlay.locator('#chip').boundingBox())!;
+    assert.equal(opaquePixels(img, ticks), 0, 'no ticks without sound');
+    assert.equal(opaquePixels(img, spectrogram), 0, 'an empty spectrogram is transparent');
+    assert.ok(opaquePixels(img, chip) > 0.5 * chip.width * chip.height, 'the chip is drawn');
+    assert.ok(chip.x < 40 && chip.y > 360 / 2, `the chip at the bottom left (${chip.x}, ${chip.y})`);
+    const s = await overlay.evaluate(overlayState);
+    assert.equal(s.ticksDetected, 0);
+    assert.equal(await overlay.locator('#overlay').getAttribute('data-ticks'), '0');
+  });
+
+  it('hidden OBS page: fully transparent while it plays the foley and reports its playout', async () => {
+    const room = server.rooms.get(ROOM);
+    assert.ok(room, 'the overlay opened the room');
+    demo = await DemoPublisher.start({ room, clip: CLIP });
+    obs = await context.newPage();
+    await obs.goto(`${server.roomUrls(ROOM).obs}&hidden=1&record=1`);
+    // Each OBS browser source is a page of its own on screen; here the overlay's tab goes back
+    // to the front, or Chromium throttles its animation frames as a background tab's.
+    await overlay.bringToFront();
+    const s = await pageUntil(
+      obs,
+      obsState,
+      (s) => s.playing && s.level > 0 && s.latencyReports > 0,
+      'the hidden OBS page plays and reports',
+    );
+    assert.equal(s.hidden, true);
+    assert.equal(s.connection, 'connected');
+    const img = decodePng(await obs.screenshot({ omitBackground: true }));
+    assert.equal(
+      opaquePixels(img, { x: 0, y: 0, width: img.width, height: img.height }),
+      0,
+      'every pixel transparent',
+    );
+  });
+
+  it('overlay: ticks appear as events sound, at the playout the OBS page reported, on a transparent page', async (t) => {
+    const s = await pageUntil(
+      overlay,
+      overlayState,
+      (s) => s.ticksDrawn >= 3 && s.room?.syncOffsetMs != null,
+      'ticks on the overlay',
+    );
+    // Columns and ticks wait for the OBS page's playout (what it reported to the room).
+    assert.equal(s.playoutAddedMs, s.room!.syncOffsetMs! - s.room!.offsetMs!);
+    assert.equal(await overlay.locator('#overlay').getAttribute('data-ticks'), String(s.ticksDrawn));
+    const img = decodePng(await overlay.screenshot({ omitBackground: true }));
+    assertCornersTransparent(img, 'overlay with audio');
+    const ticks = (await overlay.locator('#ticks').boundingBox())!;
+    const spectrogram = (await overlay.locator('#spectrogram').boundingBox())!;
+    const tickPixels = opaquePixels(img, ticks);
+    const spectrogramPixels = opaquePixels(img, spectrogram);
+    assert.ok(tickPixels > 0, 'tick marks in the tick lane');
+    assert.ok(
+      tickPixels < 0.5 * ticks.width * ticks.height,
+      `ticks are marks, not a filled lane (${tickPixels} px)`,
+    );
+    assert.ok(spectrogramPixels > 0, 'the spectrogram shows the foley');
+    // Beside the overlay (above its chip) the page stays transparent.
+    const chip = (await overlay.locator('#chip').boundingBox())!;
+    assert.equal(opaquePixels(img, { x: 0, y: 0, width: img.width, height: chip.y - 2 }), 0);
+    t.diagnostic(
+      `${s.ticksDetected} onsets in ${(s.columnsDrawn / 100).toFixed(1)} s of foley drawn (the clip: 8 events in 8 s); playout ${s.playoutAddedMs} ms`,
+    );
+  });
+
+  it('overlay: each tick is drawn when the hidden OBS page plays its onset', async (t) => {
+    // A loop of the clip (8 s, 8 events) heard and drawn.
+    await new Promise((r) => setTimeout(r, 9000));
+    const drawnState = await overlay.evaluate(overlayState);
+    const heard = heardOnsetsMs(await obs.evaluate(obsRecordings));
+    const inSpan = drawnState.tickDrawnAtMs.filter((ms) => ms > heard.fromMs + 500 && ms < heard.toMs - 500);
+    assert.ok(inSpan.length >= 4, `ticks drawn while the OBS page recorded: ${inSpan.length}`);
+    const offsetsMs = inSpan.map((ms) => {
+      let nearest = Number.POSITIVE_INFINITY;
+      for (const h of heard.onsetsMs) if (Math.abs(ms - h) < Math.abs(nearest)) nearest = ms - h;
+      return nearest;
+    });
+    const matched = offsetsMs.filter((o) => Math.abs(o) <= 80);
+    const sorted = offsetsMs.map(Math.abs).sort((a, b) => a - b);
+    const medianMs = sorted[Math.floor(sorted.length / 2)]!;
+    t.diagnostic(
+      `${matched.length}/${inSpan.length} ticks within 80 ms of an onset the OBS page played (${heard.onsetsMs.length} heard); ` +
+        `tick - heard ${offsetsMs.map((o) => Math.round(o)).join(', ')} ms, median |offset| ${Math.round(medianMs)} ms; ` +
+        `ticks drawn ${drawnState.tickLateMs.join(', ')} ms after their play time, ${drawnState.columnsLate} columns decoded late`,
+    );
+    assert.ok(
+      matched.length >= 0.7 * inSpan.length,
+      `${matched.length} of ${inSpan.length} ticks on a heard onset`,
+    );
+    assert.ok(medianMs <= 50, `median |tick - heard onset| ${medianMs} ms`);
+    const out = process.env.FOLEY_OVERLAY_PNG;
+    if (out) {
+      // The docs' picture: a moment with several ticks on screen (the clip's first 2 s), cropped around the overlay.
+      await pageUntil(overlay, overlayState, (s) => s.ticksShown >= 3, 'a busy moment', 90_000);
+      const box = (await overlay.locator('#overlay').boundingBox())!;
+      const chip = (await overlay.locator('#chip').boundingBox())!;
+      const right = Math.max(box.x + box.width, chip.x + chip.width);
+      const clip = { x: box.x - 8, y: box.y - 8, width: right - box.x + 16, height: box.height + 16 };
+      writeFileSync(out, await overlay.screenshot({ omitBackground: true, clip }));
+    }
+  });
+});
