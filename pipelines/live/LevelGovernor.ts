@@ -69,20 +69,23 @@ export class LevelGovernor {
     const held = nowMs - this.#changedAtMs >= this.#holdMs;
     let chosen = current;
     if (!this.#fits(current, budgetMs)) {
-      chosen = this.#ladder.find((l) => l.level > current.level && this.#fits(l, budgetMs))!;
+      // The first cheaper level that fits; the estimates of those that did not decay
+      // (LevelCosts.choose), so a level that cost too much once is tried again later.
+      chosen = this.#costs.choose(this.#ladder.slice(current.level), budgetMs);
       // A step up taken back within its hold: wait longer before the next try.
       if (this.#wentUp && !held)
         this.#holdMs = Math.min(this.#options.maxUpHoldMs ?? 30_000, this.#holdMs * 2);
       this.#wentUp = false;
       this.#setLevel(chosen.generate ? chosen : this.#floor, budgetMs, nowMs);
-    } else if (held) {
-      // Better levels that do not fit have their estimates decay (LevelCosts.choose), so they are tried again.
+    } else {
+      // Better levels that do not fit have their estimates decay, every chunk; the hold only
+      // gates the step up.
       const best = this.#costs.choose(this.#ladder.slice(0, current.level + 1), budgetMs);
-      if (best.level < current.level) {
+      if (best.level < current.level && held) {
         chosen = this.#ladder[current.level - 1]!;
         this.#wentUp = true;
         this.#setLevel(chosen, budgetMs, nowMs);
-      } else if (this.#wentUp) {
+      } else if (this.#wentUp && held) {
         this.#wentUp = false; // the step up held: the hold comes back down
         this.#holdMs = this.#baseHoldMs;
       }
