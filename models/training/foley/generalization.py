@@ -30,7 +30,7 @@ GENERATORS = {"clutter": clutter, "render3d": render3d, "sounds": sounds}
 DESCRIPTIONS = {
     IN_WORLD: "training world, test split",
     "clutter": "unseen backgrounds and objects",
-    "render3d": "unseen render style (3-D)",
+    "render3d": "unseen render style: 3-D",
     "sounds": "unseen sounds",
 }
 TARGETS = {"f1_of_ceiling": 0.8, "onsets_per_event": 1.3, "align_acc": 0.9}
@@ -117,7 +117,8 @@ def report_section(gen: dict) -> str:
              f"Held-out worlds are never trained or tuned on; each is made by its own generator (models/training/foley/heldout). "
              f"{gen['clips_per_world']} clips of {gen['clip_seconds']} s per world, the shipped sampling ({gen['settings']}), "
              f"whole-clip render by `foley eval`. Ceiling: the onsets of each clip's own audio scored against its events "
-             f"with the same detector. Command: `{gen['command']}`.", "",
+             f"with the same detector. The unseen-sounds world keeps the training world's pictures, so it tests "
+             f"timing under new sounds, not new pictures. Command: `{gen['command']}`.", "",
              "| world | clips | events | onset F1 | ceiling F1 | F1 / ceiling | offset ms | onsets per event | class acc | Align Acc |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     for name, r in gen["worlds"].items():
@@ -188,7 +189,10 @@ def main(argv=None) -> int:
         return 2
     if a.count < 1:
         p.error("--count must be >= 1")
-    command = "python -m foley.generalization " + " ".join(argv if argv is not None else sys.argv[1:])
+    import os
+    where = os.path.relpath(Path.cwd(), REPO)
+    command = ("" if where == "." else f"cd {where} && ") + "python -m foley.generalization " + \
+        " ".join(argv if argv is not None else sys.argv[1:])
     run(a.bundle, a.count, a.data, a.worlds, command, a.seconds)
     return 0
 
