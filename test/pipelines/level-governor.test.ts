@@ -75,6 +75,21 @@ describe('LevelGovernor', () => {
     assert.equal(governor.choose(500, 1480).name, 'fewer-steps', 'the next step waits for its own hold');
   });
 
+  it('retries generating after a spike made every level look too slow', () => {
+    const costs = new LevelCosts(LADDER.length);
+    [400, 350, 300, 250].forEach((ms, level) => costs.seed(level, ms)); // measured during a spike
+    const governor = new LevelGovernor(LADDER, costs);
+    const { levels } = steadyOverload((b, t) => governor.choose(b, t), costs, 10);
+    assert.equal(levels[0], 4, 'skipped while every estimate is over the budget');
+    const firstMade = levels.findIndex((level) => level !== 4);
+    // Estimates that do not fit decay 2% a chunk: 250 ms reaches the 120 ms budget in 36 chunks.
+    assert.ok(firstMade > 0 && firstMade * CHUNK_MS < 8000, `first chunk made after ${firstMade} skips`);
+    assert.ok(
+      levels.slice(firstMade).every((level) => level !== 4),
+      'generating from then on',
+    );
+  });
+
   it('doubles the hold after a step up taken back, and reports changes and a summary without flooding', () => {
     const costs = new LevelCosts(LADDER.length);
     [100, 60, 40, 30].forEach((ms, level) => costs.seed(level, ms));
