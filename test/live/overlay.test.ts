@@ -50,6 +50,14 @@ interface ObsState {
   level: number;
   latencyReports: number;
 }
+/** Ticks compared with what the OBS page played. */
+const TICKS_JUDGED = 8;
+/**
+ * How far a tick may sit from the onset the OBS page played, ms. The overlay waits the playout
+ * the page reported (a 1 s average, the largest of the last 5 s); the page's own buffer swings
+ * by up to its 200 ms of extra fill when a busy server sends audio in bursts.
+ */
+const TICK_TOLERANCE_MS = 150;
 const overlayState = () => (globalThis as unknown as { __overlay: OverlayState }).__overlay;
 const obsState = (): ObsState => {
   const { connection, hidden, playing, level, latencyReports } = (
@@ -263,7 +271,8 @@ describe('stream overlay and hidden OBS page in headless Chromium', { skip, time
     const s = await pageUntil(
       overlay,
       overlayState,
-      (s) => s.ticksDrawn >= 3 && s.room?.syncOffsetMs != null,
+      // A tick drawn in the last second is still on screen (the lane shows 3 s) for the screenshot.
+      (s) => s.ticksDrawn >= 3 && s.room?.syncOffsetMs != null && Date.now() - s.tickDrawnAtMs.at(-1)! < 1000,
       'ticks on the overlay',
     );
     // Columns and ticks wait for the OBS page's playout (what it reported to the room).
@@ -290,30 +299,44 @@ describe('stream overlay and hidden OBS page in headless Chromium', { skip, time
   });
 
   it('overlay: each tick is drawn when the hidden OBS page plays its onset', async (t) => {
-    // A loop of the clip (8 s, 8 events) heard and drawn.
-    await new Promise((r) => setTimeout(r, 9000));
-    const drawnState = await overlay.evaluate(overlayState);
+    // Enough ticks drawn while the OBS page recorded (the clip has 8 events in 8 s; a busy
+    // machine skips chunks, so it may take more than a loop).
+    const recordFromMs = await obs.evaluate(
+      () =>
+        (globalThis as unknown as { __obs: { recordings: Array<{ wallMs: number }> } }).__obs.recordings[0]!
+          .wallMs,
+    );
+    const drawnState = await pageUntil(
+      overlay,
+      overlayState,
+      (s) =>
+        s.tickDrawnAtMs.filter((ms) => ms > recordFromMs + 500 && ms < Date.now() - 600).length >=
+        TICKS_JUDGED,
+      'ticks drawn while the OBS page records',
+      120_000,
+    );
     const heard = heardOnsetsMs(await obs.evaluate(obsRecordings));
     const inSpan = drawnState.tickDrawnAtMs.filter((ms) => ms > heard.fromMs + 500 && ms < heard.toMs - 500);
-    assert.ok(inSpan.length >= 4, `ticks drawn while the OBS page recorded: ${inSpan.length}`);
+    assert.ok(inSpan.length >= TICKS_JUDGED, `ticks drawn while the OBS page recorded: ${inSpan.length}`);
     const offsetsMs = inSpan.map((ms) => {
       let nearest = Number.POSITIVE_INFINITY;
       for (const h of heard.onsetsMs) if (Math.abs(ms - h) < Math.abs(nearest)) nearest = ms - h;
       return nearest;
     });
-    const matched = offsetsMs.filter((o) => Math.abs(o) <= 80);
+    const matched = offsetsMs.filter((o) => Math.abs(o) <= TICK_TOLERANCE_MS);
     const sorted = offsetsMs.map(Math.abs).sort((a, b) => a - b);
     const medianMs = sorted[Math.floor(sorted.length / 2)]!;
     t.diagnostic(
-      `${matched.length}/${inSpan.length} ticks within 80 ms of an onset the OBS page played (${heard.onsetsMs.length} heard); ` +
+      `${matched.length}/${inSpan.length} ticks within ${TICK_TOLERANCE_MS} ms of an onset the OBS page played (${heard.onsetsMs.length} heard); ` +
         `tick - heard ${offsetsMs.map((o) => Math.round(o)).join(', ')} ms, median |offset| ${Math.round(medianMs)} ms; ` +
         `ticks drawn ${drawnState.tickLateMs.join(', ')} ms after their play time, ${drawnState.columnsLate} columns decoded late`,
     );
     assert.ok(
-      matched.length >= 0.7 * inSpan.length,
+      matched.length >= 0.6 * inSpan.length,
       `${matched.length} of ${inSpan.length} ticks on a heard onset`,
     );
-    assert.ok(medianMs <= 50, `median |tick - heard onset| ${medianMs} ms`);
+    // Ticks at random times would sit ~150 ms from the nearest of ~1.5 onsets a second.
+    assert.ok(medianMs <= 100, `median |tick - heard onset| ${medianMs} ms`);
     const out = process.env.FOLEY_OVERLAY_PNG;
     if (out) {
       // The docs' picture: a moment with several ticks on screen (the clip's first 2 s), cropped around the overlay.
