@@ -22,6 +22,8 @@ const SPECTROGRAM_LOUD_DB = -12;
 /** Width of a tick, spectrogram columns (10 ms each). */
 const TICK_COLUMNS = 3;
 const TICK_TIMES_KEPT = 200;
+/** Columns kept waiting, at most (a background tab gets no animation frames; the oldest go). */
+const MAX_PENDING_COLUMNS = 1000;
 
 const state = {
   connection: 'connecting',
@@ -204,6 +206,11 @@ function onDecoded(stream: OggOpusStream, pcm: Float32Array, granule: number): v
     if (dueMs === null) continue;
     if (dueMs + state.playoutAddedMs < performance.now()) state.columnsLate++;
     pendingColumns.push({ ...column, dueMs: dueMs + state.playoutAddedMs });
+  }
+  if (pendingColumns.length > MAX_PENDING_COLUMNS) {
+    pendingColumns.splice(0, pendingColumns.length - MAX_PENDING_COLUMNS);
+    const oldest = pendingColumns[0]!.index - historyColumns;
+    ticks = ticks.filter((t) => t >= oldest);
   }
   for (const onset of update.onsets) {
     // An onset decided after its column was drawn (the audio came late) shows at once.
