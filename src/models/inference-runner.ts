@@ -5,6 +5,12 @@
  * runner, the chunk due soonest is not stuck behind another stream's work. Closing
  * rejects whatever is pending with an InvalidStateError that names the model and id. A
  * failed start (bad bundle) rejects `start()`; a later death of a worker emits `died`.
+ *
+ * Batching (as StreamDiffusion's stream batch): when a worker takes the most urgent run,
+ * compatible queued runs of the same model (same dtypes and non-batch dims) whose deadline
+ * is within `deadlineWindowMs` of it join it as one call along the batch dimension, and
+ * the outputs are split back per caller. So several rooms' chunks at the same model step
+ * cost one ONNX Runtime call.
  */
 import { Worker } from 'node:worker_threads';
 import { deserializeError, InferenceError, InvalidStateError } from '../errors.js';
@@ -12,8 +18,9 @@ import { TypedEmitter } from '../typed-emitter.js';
 import type { ExecutionProviderRequest, SessionSettings } from './backend.js';
 import type { Bundle } from './bundle.js';
 import type { FromWorker, ToWorker } from './inference-messages.js';
+import type { ModelSpec } from './manifest.js';
 import { bundleSymbolRelations, checkFeeds, checkOutputs, type SymbolRelations } from './signature.js';
-import type { TensorMap } from './tensor.js';
+import { elementCount, type TensorArray, type TensorMap } from './tensor.js';
 
 export interface InferenceRunnerOptions {
   /** Model keys to open; default: every model the render path needs plus the default UNet. */
@@ -27,7 +34,24 @@ export interface InferenceRunnerOptions {
    * 1 by default; more lets independent streams run at once on more cores.
    */
   workers?: number;
+  /** Merging of queued runs into one call; false: every run is its own call. */
+  batching?: Partial<BatchingOptions> | false;
 }
+
+export interface BatchingOptions {
+  /** Runs merged into one call at most. */
+  maxRuns: number;
+  /** A queued run joins the head's call when its deadline is at most this much later, ms. */
+  deadlineWindowMs: number;
+  /**
+   * How long a run queued while a worker is idle waits for others to join it, ms; 0 sends
+   * it at once (runs then batch only while every worker is busy).
+   */
+  gatherDelayMs: number;
+}
+
+/** Chosen by `foley bench --live` (see the runner's batching tests for the behaviour). */
+export const DEFAULT_BATCHING: BatchingOptions = { maxRuns: 8, deadlineWindowMs: 160, gatherDelayMs: 0 };
 
 export interface RunOptions {
   /**
@@ -42,6 +66,22 @@ export interface RunResult {
   runMs: number;
   /** Time spent in the queue before a worker took the run, ms. */
   queuedMs: number;
+  /** Runs merged into the call that served this one (1: not batched). */
+  batchRuns: number;
+}
+
+/** Per-model counters since start or the last resetTimings(). */
+export interface ModelRunStats {
+  /** ONNX Runtime calls made. */
+  calls: number;
+  /** Runs served (a batched call serves several). */
+  runs: number;
+  /** Worker-side time of all calls, ms. */
+  runMs: number;
+  /** Queue time summed over runs, ms. */
+  queuedMs: number;
+  /** Calls by the number of runs merged into them: batchRuns → calls. */
+  callsByBatchRuns: Record<number, number>;
 }
 
 export type InferenceRunnerEvents = {
@@ -57,14 +97,25 @@ interface Pending {
   queuedAt: number;
   /** Set when a worker takes the run. */
   queuedMs: number;
-  resolve: (result: { outputs: TensorMap; runMs: number; queuedMs: number }) => void;
+  /** Size of the batch dimension in this run's feeds (0 when the model cannot batch). */
+  batchRows: number;
+  /** Dtypes and non-batch dims of every feed: runs with equal keys can be merged. */
+  batchKey: string;
+  resolve: (result: RunResult) => void;
   reject: (error: Error) => void;
+}
+
+/** One call given to a worker: a single run or several merged ones. */
+interface Call {
+  id: number;
+  model: string;
+  members: Pending[];
 }
 
 interface WorkerSlot {
   worker: Worker;
-  /** The run this worker is doing, if any. */
-  current: Pending | null;
+  /** The call this worker is doing, if any. */
+  current: Call | null;
 }
 
 /**
@@ -78,12 +129,18 @@ export class InferenceRunner extends TypedEmitter<InferenceRunnerEvents> {
   /** Runs not yet given to a worker. */
   private readonly queue: Pending[] = [];
   private nextId = 1;
+  private nextCallId = 1;
   private closed = false;
   private closing: Promise<void> | null = null;
   private readonly relations: SymbolRelations;
   private readonly slots: WorkerSlot[];
   /** Total worker-side run time per model key, for per-stage reporting. */
   readonly runMsByModel = new Map<string, number>();
+  /** Calls, runs, times and batch sizes per model key. */
+  readonly statsByModel = new Map<string, ModelRunStats>();
+  readonly batching: BatchingOptions | null;
+  private readonly batchable: ReadonlySet<string>;
+  private gatherTimer: NodeJS.Timeout | null = null;
 
   private constructor(
     workers: Worker[],
@@ -91,8 +148,11 @@ export class InferenceRunner extends TypedEmitter<InferenceRunnerEvents> {
     readonly settings: SessionSettings,
     readonly loadMs: Record<string, number>,
     readonly models: readonly string[],
+    batching: BatchingOptions | null,
   ) {
     super();
+    this.batching = batching;
+    this.batchable = new Set(models.filter((key) => isBatchable(bundle.manifest.models[key]!)));
     const m = bundle.manifest;
     this.relations = bundleSymbolRelations({
       melFramesPerLatentFrame: m.latent.melFramesPerLatentFrame,
@@ -133,6 +193,7 @@ export class InferenceRunner extends TypedEmitter<InferenceRunnerEvents> {
     if (!Number.isInteger(count) || count < 1 || count > 64) {
       throw new InferenceError(`[inference-runner] workers must be an integer from 1 to 64, got ${count}`);
     }
+    const batching = resolveBatching(options.batching);
     const init: ToWorker = {
       case: 'init',
       value: {
@@ -154,7 +215,7 @@ export class InferenceRunner extends TypedEmitter<InferenceRunnerEvents> {
         const started = await startWorker(worker, init);
         ready ??= started;
       }
-      return new InferenceRunner(workers, bundle, ready!.settings, ready!.loadMs, keys);
+      return new InferenceRunner(workers, bundle, ready!.settings, ready!.loadMs, keys, batching);
     } catch (error) {
       await Promise.all(workers.map((w) => w.terminate()));
       throw error;
@@ -199,6 +260,7 @@ export class InferenceRunner extends TypedEmitter<InferenceRunnerEvents> {
       return Promise.reject(error);
     }
     const id = this.nextId++;
+    const batchable = this.batching !== null && this.batchable.has(model);
     return new Promise<RunResult>((resolve, reject) => {
       this.queue.push({
         id,
@@ -207,6 +269,8 @@ export class InferenceRunner extends TypedEmitter<InferenceRunnerEvents> {
         deadlineMs: options.deadlineMs ?? Number.POSITIVE_INFINITY,
         queuedAt: performance.now(),
         queuedMs: 0,
+        batchRows: batchable ? feeds[spec.inputs[0]!.name]!.dims[0]! : 0,
+        batchKey: batchable ? batchKeyOf(spec, feeds) : '',
         resolve: (result) => {
           try {
             checkOutputs(model, spec, result.outputs, symbols, this.relations);
@@ -214,49 +278,119 @@ export class InferenceRunner extends TypedEmitter<InferenceRunnerEvents> {
             reject(error as Error);
             return;
           }
-          this.runMsByModel.set(model, (this.runMsByModel.get(model) ?? 0) + result.runMs);
           resolve(result);
         },
         reject,
       });
-      this.dispatch();
+      const gatherDelayMs = this.batching?.gatherDelayMs ?? 0;
+      if (gatherDelayMs > 0 && batchable) {
+        this.gatherTimer ??= setTimeout(() => {
+          this.gatherTimer = null;
+          this.dispatch();
+        }, gatherDelayMs);
+      } else {
+        this.dispatch();
+      }
     });
   }
 
-  /** Clears the per-model time totals (between bench passes). */
+  /** Clears the per-model totals (between bench passes). */
   resetTimings(): void {
     this.runMsByModel.clear();
+    this.statsByModel.clear();
   }
 
   /** Closes the sessions and the workers. Safe to call twice; pending runs are rejected. */
   close(): Promise<void> {
     if (this.closing) return this.closing;
     this.closed = true;
+    this.clearGatherTimer();
     this.rejectPending('close');
     this.closing = Promise.all(this.slots.map((slot) => closeWorker(slot.worker))).then(() => undefined);
     return this.closing;
   }
 
-  /** Gives each idle worker the most urgent queued run. */
+  /**
+   * Gives each idle worker the most urgent queued run, merged with the compatible runs
+   * due within the batching window (most urgent first, up to maxRuns).
+   */
   private dispatch(): void {
+    this.clearGatherTimer();
     for (const slot of this.slots) {
       if (slot.current || this.queue.length === 0) continue;
-      let best = 0;
-      for (let i = 1; i < this.queue.length; i++) {
-        const q = this.queue[i]!;
-        const b = this.queue[best]!;
-        if (q.deadlineMs < b.deadlineMs || (q.deadlineMs === b.deadlineMs && q.id < b.id)) best = i;
+      this.queue.sort(byUrgency);
+      const head = this.queue.shift()!;
+      const members = [head];
+      if (head.batchRows > 0 && this.batching) {
+        const { maxRuns, deadlineWindowMs } = this.batching;
+        const lastDeadlineMs = head.deadlineMs + deadlineWindowMs;
+        for (let i = 0; i < this.queue.length && members.length < maxRuns; ) {
+          const q = this.queue[i]!;
+          if (q.deadlineMs > lastDeadlineMs) break; // sorted: the rest are later still
+          if (q.model === head.model && q.batchKey === head.batchKey) {
+            members.push(q);
+            this.queue.splice(i, 1);
+          } else i++;
+        }
       }
-      const next = this.queue.splice(best, 1)[0]!;
-      slot.current = next;
-      next.queuedMs = performance.now() - next.queuedAt;
-      const message: ToWorker = { case: 'run', value: { id: next.id, model: next.model, feeds: next.feeds } };
+      const now = performance.now();
+      for (const p of members) p.queuedMs = now - p.queuedAt;
+      const call: Call = { id: this.nextCallId++, model: head.model, members };
+      slot.current = call;
+      let feeds: TensorMap;
+      try {
+        feeds = members.length === 1 ? head.feeds : concatBatch(members.map((p) => p.feeds));
+      } catch (error) {
+        slot.current = null;
+        this.failCall(call, error as Error);
+        continue;
+      }
+      const message: ToWorker = { case: 'run', value: { id: call.id, model: call.model, feeds } };
       slot.worker.postMessage(message);
     }
   }
 
+  private clearGatherTimer(): void {
+    if (this.gatherTimer) clearTimeout(this.gatherTimer);
+    this.gatherTimer = null;
+  }
+
+  private countCall(call: Call, runMs: number): void {
+    const stats = this.statsByModel.get(call.model) ?? {
+      calls: 0,
+      runs: 0,
+      runMs: 0,
+      queuedMs: 0,
+      callsByBatchRuns: {},
+    };
+    stats.calls++;
+    stats.runs += call.members.length;
+    stats.runMs += runMs;
+    for (const p of call.members) stats.queuedMs += p.queuedMs;
+    stats.callsByBatchRuns[call.members.length] = (stats.callsByBatchRuns[call.members.length] ?? 0) + 1;
+    this.statsByModel.set(call.model, stats);
+    this.runMsByModel.set(call.model, (this.runMsByModel.get(call.model) ?? 0) + runMs);
+  }
+
+  /** Rejects every run of a failed call; a merged call's error says so and names the model. */
+  private failCall(call: Call, error: Error): void {
+    if (call.members.length === 1) {
+      call.members[0]!.reject(error);
+      return;
+    }
+    const ids = call.members.map((p) => p.id).join(', ');
+    for (const p of call.members) {
+      p.reject(
+        new InferenceError(
+          `[inference-runner] batched run("${call.model}") of ${call.members.length} runs (ids ${ids}) failed: ${error.message}`,
+          { cause: error },
+        ),
+      );
+    }
+  }
+
   private rejectPending(reason: string): void {
-    const all = [...this.slots.flatMap((s) => (s.current ? [s.current] : [])), ...this.queue];
+    const all = [...this.slots.flatMap((s) => s.current?.members ?? []), ...this.queue];
     all.sort((a, b) => a.id - b.id);
     for (const p of all) {
       p.reject(
@@ -269,14 +403,34 @@ export class InferenceRunner extends TypedEmitter<InferenceRunnerEvents> {
 
   private onMessage(slot: WorkerSlot, message: FromWorker): void {
     if (message.case !== 'result' && message.case !== 'runFailed') return;
-    const p = slot.current;
-    if (!p || p.id !== message.value.id) return; // rejected by close meanwhile
+    const call = slot.current;
+    if (!call || call.id !== message.value.id) return; // rejected by close meanwhile
     slot.current = null;
     if (message.case === 'result') {
       const { outputs, runMs } = message.value;
-      p.resolve({ outputs, runMs, queuedMs: p.queuedMs });
+      this.countCall(call, runMs);
+      const batchRuns = call.members.length;
+      if (batchRuns === 1) {
+        const p = call.members[0]!;
+        p.resolve({ outputs, runMs, queuedMs: p.queuedMs, batchRuns });
+      } else {
+        let parts: TensorMap[];
+        try {
+          parts = splitBatch(
+            outputs,
+            call.members.map((p) => p.batchRows),
+          );
+        } catch (error) {
+          this.failCall(call, error as Error);
+          parts = [];
+        }
+        parts.forEach((part, i) => {
+          const p = call.members[i]!;
+          p.resolve({ outputs: part, runMs, queuedMs: p.queuedMs, batchRuns });
+        });
+      }
     } else {
-      p.reject(deserializeError(message.value.error));
+      this.failCall(call, deserializeError(message.value.error));
     }
     this.dispatch();
   }
@@ -288,6 +442,87 @@ export class InferenceRunner extends TypedEmitter<InferenceRunnerEvents> {
     this.closing = Promise.all(this.slots.map((s) => s.worker.terminate())).then(() => undefined);
     this.safeEmit('died', error);
   }
+}
+
+function byUrgency(a: Pending, b: Pending): number {
+  return a.deadlineMs - b.deadlineMs || a.id - b.id;
+}
+
+function resolveBatching(batching: InferenceRunnerOptions['batching']): BatchingOptions | null {
+  if (batching === false) return null;
+  const resolved = { ...DEFAULT_BATCHING, ...batching };
+  const { maxRuns, deadlineWindowMs, gatherDelayMs } = resolved;
+  if (!Number.isInteger(maxRuns) || maxRuns < 1)
+    throw new InferenceError(`[inference-runner] batching.maxRuns must be an integer >= 1, got ${maxRuns}`);
+  if (!(deadlineWindowMs >= 0))
+    throw new InferenceError(
+      `[inference-runner] batching.deadlineWindowMs must be >= 0, got ${deadlineWindowMs}`,
+    );
+  if (!(gatherDelayMs >= 0) || !Number.isFinite(gatherDelayMs))
+    throw new InferenceError(`[inference-runner] batching.gatherDelayMs must be >= 0, got ${gatherDelayMs}`);
+  return maxRuns === 1 ? null : resolved;
+}
+
+/** A model can batch when every input and output leads with the `batch` symbol and uses it nowhere else. */
+function isBatchable(spec: ModelSpec): boolean {
+  const all = [...spec.inputs, ...spec.outputs];
+  return all.length > 0 && all.every((t) => t.shape[0] === 'batch' && !t.shape.slice(1).includes('batch'));
+}
+
+function batchKeyOf(spec: ModelSpec, feeds: TensorMap): string {
+  return spec.inputs
+    .map((i) => {
+      const t = feeds[i.name]!;
+      return `${t.dtype}[${t.dims.slice(1).join(',')}]`;
+    })
+    .join(';');
+}
+
+/** Stacks the runs' feeds along dimension 0 (callers' shapes already agree past it). */
+function concatBatch(runs: TensorMap[]): TensorMap {
+  const out: TensorMap = {};
+  for (const name of Object.keys(runs[0]!)) {
+    const parts = runs.map((r) => r[name]!);
+    const first = parts[0]!;
+    const length = parts.reduce((n, t) => n + t.data.length, 0);
+    const ArrayType = first.data.constructor as new (n: number) => TensorArray;
+    const data = new ArrayType(length);
+    let offset = 0;
+    for (const t of parts) {
+      (data as Float32Array).set(t.data as Float32Array, offset);
+      offset += t.data.length;
+    }
+    out[name] = {
+      dtype: first.dtype,
+      dims: [parts.reduce((n, t) => n + t.dims[0]!, 0), ...first.dims.slice(1)],
+      data,
+    };
+  }
+  return out;
+}
+
+/** Splits a merged call's outputs along dimension 0 into the callers' row counts. */
+function splitBatch(outputs: TensorMap, rows: number[]): TensorMap[] {
+  const totalRows = rows.reduce((a, b) => a + b, 0);
+  const parts: TensorMap[] = rows.map(() => ({}));
+  for (const [name, t] of Object.entries(outputs)) {
+    if (t.dims[0] !== totalRows) {
+      throw new InferenceError(
+        `[inference-runner] output "${name}" has ${t.dims[0]} rows for ${totalRows} batched rows`,
+      );
+    }
+    const rowSize = totalRows === 0 ? 0 : elementCount(t.dims) / totalRows;
+    let row = 0;
+    rows.forEach((n, i) => {
+      parts[i]![name] = {
+        dtype: t.dtype,
+        dims: [n, ...t.dims.slice(1)],
+        data: t.data.slice(row * rowSize, (row + n) * rowSize),
+      };
+      row += n;
+    });
+  }
+  return parts;
 }
 
 /** Sends the init message and waits for the worker's answer. */

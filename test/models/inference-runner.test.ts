@@ -191,3 +191,188 @@ describe('InferenceRunner lifecycle', () => {
     }
   });
 });
+
+describe('InferenceRunner batching', () => {
+  const unetFeeds = (frames: number, seed: number) => ({
+    z_t: float32Tensor(
+      new Float32Array(4 * frames * 16).map((_, i) => Math.sin(seed * 13 + i / 5)),
+      [2, 4, frames / 2, 16],
+    ),
+    timestep: float32Tensor(new Float32Array([100 * seed, 100 * seed]), [2]),
+    video_features: float32Tensor(
+      new Float32Array(frames * 64).map((_, i) => Math.cos(seed * 7 + i / 3)),
+      [2, frames / 2, 64],
+    ),
+  });
+  const mel = (frames: number) => ({
+    mel: float32Tensor(new Float32Array(64 * frames).fill(0.1), [1, 64, frames]),
+  });
+
+  it('merges compatible queued runs into one call whose outputs equal the unbatched ones per caller', async () => {
+    const bundle = await loadBundle(TINY_BUNDLE_DIR);
+    const batched = await InferenceRunner.start(bundle, { models: ['unet_student', 'vocoder'] });
+    const unbatched = await InferenceRunner.start(bundle, {
+      models: ['unet_student', 'vocoder'],
+      batching: false,
+    });
+    try {
+      // The first run takes the idle worker; the three queued behind it go as one call.
+      const busy = batched.run('vocoder', mel(800));
+      const runs = [1, 2, 3].map((seed) => batched.run('unet_student', unetFeeds(16, seed)));
+      const results = await Promise.all(runs);
+      await busy;
+      for (const [i, r] of results.entries()) {
+        assert.equal(r.batchRuns, 3);
+        assert.deepEqual(r.outputs.eps!.dims, [2, 4, 8, 16]);
+        const alone = await unbatched.run('unet_student', unetFeeds(16, i + 1));
+        assert.equal(alone.batchRuns, 1);
+        const diff = maxAbsDiff(r.outputs.eps!.data as Float32Array, [
+          ...(alone.outputs.eps!.data as Float32Array),
+        ]);
+        assert.ok(diff < 1e-4, `caller ${i}: max difference ${diff}`);
+      }
+      const stats = batched.statsByModel.get('unet_student')!;
+      assert.deepEqual(stats.callsByBatchRuns, { 3: 1 });
+      assert.equal(stats.runs, 3);
+      assert.equal(unbatched.statsByModel.get('unet_student')!.calls, 3);
+    } finally {
+      await batched.close();
+      await unbatched.close();
+    }
+  });
+
+  it('merges only runs with the same model and non-batch dims, due within the window, up to maxRuns', async () => {
+    const runner = await InferenceRunner.start(await loadBundle(TINY_BUNDLE_DIR), {
+      models: ['unet_student', 'vocoder'],
+      batching: { maxRuns: 2, deadlineWindowMs: 50 },
+    });
+    try {
+      const busy = runner.run('vocoder', mel(800));
+      const batchRuns = (p: Promise<{ batchRuns: number }>) => p.then((r) => r.batchRuns);
+      const runs = [
+        batchRuns(runner.run('unet_student', unetFeeds(16, 1), { deadlineMs: 100 })),
+        batchRuns(runner.run('vocoder', mel(400), { deadlineMs: 110 })), // other model
+        batchRuns(runner.run('unet_student', unetFeeds(32, 2), { deadlineMs: 120 })), // other frames
+        batchRuns(runner.run('unet_student', unetFeeds(16, 3), { deadlineMs: 130 })), // joins the first
+        batchRuns(runner.run('unet_student', unetFeeds(16, 4), { deadlineMs: 140 })), // over maxRuns
+        batchRuns(runner.run('vocoder', mel(400), { deadlineMs: 200 })), // past 110 + 50
+      ];
+      await busy;
+      assert.deepEqual(await Promise.all(runs), [2, 1, 1, 2, 1, 1]);
+    } finally {
+      await runner.close();
+    }
+  });
+
+  it('keeps earliest deadline first: a merged call is led by the most urgent run', async () => {
+    const runner = await InferenceRunner.start(await loadBundle(TINY_BUNDLE_DIR), { models: ['vocoder'] });
+    try {
+      const order: string[] = [];
+      const track = (name: string, p: Promise<unknown>) => p.then(() => order.push(name));
+      const runs = [
+        track('busy', runner.run('vocoder', mel(800))),
+        track('later-400', runner.run('vocoder', mel(400), { deadlineMs: 1000 })),
+        track('soon-800', runner.run('vocoder', mel(800), { deadlineMs: 10 })),
+        track('soon-400', runner.run('vocoder', mel(400), { deadlineMs: 20 })),
+        track('soon-800b', runner.run('vocoder', mel(800), { deadlineMs: 30 })),
+      ];
+      await Promise.all(runs);
+      // soon-800 and soon-800b share shapes and a window; soon-400 is next most urgent;
+      // later-400 is outside the window of soon-400 (20 + 160 < 1000).
+      assert.deepEqual(order, ['busy', 'soon-800', 'soon-800b', 'soon-400', 'later-400']);
+    } finally {
+      await runner.close();
+    }
+  });
+
+  it('with a gather delay, runs queued while the worker is idle wait for each other', async () => {
+    const bundle = await loadBundle(TINY_BUNDLE_DIR);
+    const gathering = await InferenceRunner.start(bundle, {
+      models: ['vocoder'],
+      batching: { gatherDelayMs: 20 },
+    });
+    const eager = await InferenceRunner.start(bundle, { models: ['vocoder'] });
+    try {
+      const gathered = await Promise.all([
+        gathering.run('vocoder', mel(400)),
+        gathering.run('vocoder', mel(400)),
+      ]);
+      assert.deepEqual(
+        gathered.map((r) => r.batchRuns),
+        [2, 2],
+      );
+      const immediate = await Promise.all([eager.run('vocoder', mel(400)), eager.run('vocoder', mel(400))]);
+      assert.deepEqual(
+        immediate.map((r) => r.batchRuns),
+        [1, 1],
+      );
+    } finally {
+      await gathering.close();
+      await eager.close();
+    }
+  });
+
+  it('rejects every run of a failed merged call with an error naming the model and the runs', async () => {
+    const runner = await InferenceRunner.start(await loadBundle(TINY_BUNDLE_DIR), {
+      models: ['unet_student', 'vocoder'],
+    });
+    try {
+      const busy = runner.run('vocoder', mel(800));
+      // 5 frames pass the manifest check but the tiny UNet's downsampling cannot take them.
+      const odd = () => ({
+        z_t: float32Tensor(new Float32Array(4 * 5 * 16), [1, 4, 5, 16]),
+        timestep: float32Tensor(new Float32Array([1]), [1]),
+        video_features: float32Tensor(new Float32Array(5 * 64), [1, 5, 64]),
+      });
+      const failing = [runner.run('unet_student', odd()), runner.run('unet_student', odd())];
+      await busy;
+      await Promise.all(
+        failing.map((p) =>
+          assert.rejects(p, (e: unknown) => {
+            assert.ok(e instanceof InferenceError);
+            assert.match(
+              e.message,
+              /batched run\("unet_student"\) of 2 runs \(ids 2, 3\) failed: .*model:unet_student/,
+            );
+            return true;
+          }),
+        ),
+      );
+      // The runner keeps serving afterwards.
+      assert.equal((await runner.run('vocoder', mel(400))).batchRuns, 1);
+    } finally {
+      await runner.close();
+    }
+  });
+
+  it('close() rejects the runs of a merged call in flight and those still queued', async () => {
+    const runner = await InferenceRunner.start(await loadBundle(TINY_BUNDLE_DIR), { models: ['vocoder'] });
+    const busy = runner.run('vocoder', mel(800));
+    const queued = [
+      runner.run('vocoder', mel(400)),
+      runner.run('vocoder', mel(400)),
+      runner.run('vocoder', mel(800)),
+    ];
+    const settled = Promise.allSettled([busy, ...queued]);
+    await runner.close();
+    const outcomes = await settled;
+    for (const [i, o] of outcomes.entries()) {
+      assert.equal(o.status, 'rejected', `run ${i + 1}`);
+      assert.ok((o as PromiseRejectedResult).reason instanceof InvalidStateError);
+      assert.match(
+        (o as PromiseRejectedResult).reason.message,
+        new RegExp(`id ${i + 1} rejected: runner close`),
+      );
+    }
+  });
+
+  it('refuses batching options that make no sense, naming the option', async () => {
+    await assert.rejects(
+      InferenceRunner.start(await loadBundle(TINY_BUNDLE_DIR), {
+        models: ['vocoder'],
+        batching: { maxRuns: 0 },
+      }),
+      /batching\.maxRuns must be an integer >= 1, got 0/,
+    );
+  });
+});
