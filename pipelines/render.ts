@@ -7,7 +7,7 @@
  *     -> crossfadeMerge    temporal-merge crossfade into one contiguous track
  *
  * Whole-clip generation is the same pipeline with one window covering every frame.
- * Decoding is held back by generation (pullGate, readAheadFrames) and the track can be
+ * Decoding is held back by generation (readAheadGate, readAheadFrames) and the track can be
  * streamed out as it is made (`onAudio`), so a long clip renders in flat memory.
  */
 import { finalize, from, lastValueFrom, map, tap } from 'rxjs';
@@ -22,18 +22,12 @@ import type { InferenceRunner } from '../src/models/inference-runner.js';
 import { samplesPerFrame } from '../src/models/manifest.js';
 import { VideoEncoder } from '../src/models/video-encoder.js';
 import { type AudioChunk, crossfadeMerge } from './operators/crossfade-merge.js';
+import { readAheadGate } from './operators/read-ahead-gate.js';
 import { toVideoFeatures } from './operators/video-features.js';
 import { generateWindows } from './operators/window-generation.js';
+import { planRender, REGENERATED_TAIL_FRAMES } from './render-plan.js';
 
-/**
- * Frames at a window's end that the next window regenerates (generateWindows). 100-frame
- * windows, 20 overlapping, first 30 test clips: onset F1 0.887 keeping the whole overlap,
- * 0.899 / 0.903 / 0.901 regenerating 2 / 4 / 8 frames; the whole-clip render scores 0.903.
- */
-export const REGENERATED_TAIL_FRAMES = 4;
-
-/** Window plan value meaning "one window over the whole clip". */
-export const WHOLE_CLIP = 0;
+export { planRender, REGENERATED_TAIL_FRAMES, readAheadFrames, WHOLE_CLIP } from './render-plan.js';
 
 export interface RenderSettings {
   generation: GenerationSettings;
@@ -54,25 +48,6 @@ export interface RenderProgress {
   framesTotal: number | null;
   /** Frames decoded so far: at most a bounded lead (readAheadFrames) over the audio generated. */
   framesDecoded: number;
-}
-
-/**
- * How far decoding may run ahead: frames past the last feature chunk encoded, and (with
- * windows) past the last window generated. Enough for the next feature chunk and the next
- * window to be planned while the current one runs, so memory stays flat in the clip's length.
- */
-export function readAheadFrames(plan: { windowFrames: number; chunkFrames: number; contextFrames: number }): {
-  ofFeatures: number;
-  ofAudio: number;
-} {
-  const { windowFrames, chunkFrames, contextFrames } = plan;
-  return {
-    ofFeatures: 2 * (chunkFrames + contextFrames),
-    ofAudio:
-      windowFrames === WHOLE_CLIP
-        ? Number.POSITIVE_INFINITY
-        : 2 * windowFrames + chunkFrames + 2 * contextFrames + 1,
-  };
 }
 
 export interface StageTimings {
@@ -112,53 +87,6 @@ async function* timed(
   }
 }
 
-/**
- * Holds a pulled source back: the next item is pulled only while `mayPull()` holds, and
- * `wake()` re-checks after downstream progress. RxJS has no backpressure (`from` of an
- * async iterable pulls as fast as it resolves, and concatMap queues without limit), so
- * without this the reader decodes the whole clip ahead of generation and every raw frame
- * (width·height·3 bytes) waits in the queues. `close()` opens it for good, so a pipeline
- * that errors or unsubscribes lets the reader reach its `finally` and close the input.
- */
-function pullGate(mayPull: () => boolean): {
-  gated<T>(source: AsyncIterable<T>): AsyncGenerator<T>;
-  wake(): void;
-  close(): void;
-} {
-  let closed = false;
-  let waiting: (() => void) | null = null;
-  const wake = (): void => {
-    const resume = waiting;
-    waiting = null;
-    resume?.();
-  };
-  return {
-    async *gated<T>(source: AsyncIterable<T>): AsyncGenerator<T> {
-      const iterator = source[Symbol.asyncIterator]();
-      try {
-        for (;;) {
-          while (!closed && !mayPull()) {
-            await new Promise<void>((resolve) => {
-              waiting = resolve;
-            });
-          }
-          if (closed) return;
-          const next = await iterator.next();
-          if (next.done) return;
-          yield next.value;
-        }
-      } finally {
-        await iterator.return?.();
-      }
-    },
-    wake,
-    close: () => {
-      closed = true;
-      wake();
-    },
-  };
-}
-
 export async function renderFoley(
   input: string,
   runner: InferenceRunner,
@@ -179,9 +107,16 @@ export async function renderFoley(
   const started = performance.now();
   const modelBefore = new Map(runner.runMsByModel);
   const spf = samplesPerFrame(m);
-  const whole = settings.windowFrames === WHOLE_CLIP;
-  const windowFrames = whole ? Number.MAX_SAFE_INTEGER : settings.windowFrames;
-  const overlapFrames = whole ? 0 : settings.overlapFrames;
+  const {
+    windowFrames,
+    overlapFrames,
+    chunkFrames,
+    contextFrames,
+    readAhead: ahead,
+  } = planRender({
+    ...settings,
+    contextFrames: m.features.contextFrames,
+  });
   const decode = { ms: 0, frames: 0 };
   const generator = new FoleyGenerator(runner, settings.generation);
   const joinSamples: number[] = [];
@@ -193,13 +128,10 @@ export async function renderFoley(
       framesDecoded: decode.frames,
     });
 
-  const chunkFrames = settings.featureChunkFrames ?? (whole ? 50 : windowFrames - overlapFrames);
-  const contextFrames = m.features.contextFrames;
-  const ahead = readAheadFrames({ windowFrames: settings.windowFrames, chunkFrames, contextFrames });
   let framesPulled = 0;
   let featuresEnd = 0;
   let audioEnd = 0;
-  const gate = pullGate(
+  const gate = readAheadGate(
     () => framesPulled < featuresEnd + ahead.ofFeatures && framesPulled < audioEnd + ahead.ofAudio,
   );
   const frames = from(
