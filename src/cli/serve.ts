@@ -21,6 +21,8 @@ export const SERVE_USAGE = `foley serve [options]
   --room NAME            default room printed at start-up (default main)
   --announced-ip IP      address WebRTC candidates carry (for publishing from another machine)
   --rtc-listen-ip IP     address mediasoup listens on (default 127.0.0.1; 0.0.0.0 with --announced-ip)
+  --rtc-min-port N       lowest UDP/TCP port mediasoup's worker uses for WebRTC (default 40000)
+  --rtc-max-port N       highest such port (default 49999); publish the range from a container
   --latency-budget MS    frame-arrival to Opus latency bound (default 400)
   --chunk-frames N       new frames per generated chunk (default 4 = 160 ms)
   --lookahead-frames N   frames waited for past a chunk (default: the bundle's video context)
@@ -44,7 +46,11 @@ export const BENCH_LIVE_USAGE = `foley bench --live [options]
   --rooms N              rooms publishing at once (default 1)
   --codec vp8|h264       codec the clip is sent with (default vp8)
   --latency-budget MS, --chunk-frames N, --lookahead-frames N, --inference-workers N   as for serve
-  --json                 print the report as JSON`;
+  --intra-op-threads N   ONNX Runtime threads per inference worker (default 1)
+  --batch-max N          runs of the same model merged into one call across rooms, at most (default 8; 1 = no batching)
+  --batch-window MS      a run joins the most urgent one's call if due at most MS later (default 160)
+  --batch-gather MS      how long a run waits for others when a worker is idle (default 0)
+  --json                 print the report as JSON (p50/p95/p99, full-quality share, skips, per-stage ms, batch sizes)`;
 
 /** Flags that shape the live pipeline, shared by serve and bench --live. */
 const LIVE_FLAGS = {
@@ -91,6 +97,26 @@ function parseFlags(
   return values as FlagValues;
 }
 
+/** The worker's defaults (FoleyServer) that a flag left out keeps. */
+const DEFAULT_RTC_PORTS = { min: 40000, max: 49999 };
+
+/** Ports are 1-65535 and the range is not empty, counting a default for the end not given. */
+export function checkRtcPortRange(min: number | undefined, max: number | undefined): void {
+  for (const [name, port] of [
+    ['--rtc-min-port', min],
+    ['--rtc-max-port', max],
+  ] as const) {
+    if (port !== undefined && port > 65535)
+      throw new UsageError(`[foley serve] ${name} must be a port, 1-65535, got ${port}`);
+  }
+  const lo = min ?? DEFAULT_RTC_PORTS.min;
+  const hi = max ?? DEFAULT_RTC_PORTS.max;
+  if (lo > hi)
+    throw new UsageError(
+      `[foley serve] the RTC port range is empty: --rtc-min-port ${lo} > --rtc-max-port ${hi}${min === undefined || max === undefined ? ' (the other end at its default)' : ''}`,
+    );
+}
+
 export async function serveCommand(argv: string[]): Promise<number> {
   const values = parseFlags('serve', argv, {
     ...LIVE_FLAGS,
@@ -100,6 +126,8 @@ export async function serveCommand(argv: string[]): Promise<number> {
     room: { type: 'string' },
     'announced-ip': { type: 'string' },
     'rtc-listen-ip': { type: 'string' },
+    'rtc-min-port': { type: 'string' },
+    'rtc-max-port': { type: 'string' },
     'token-ttl': { type: 'string' },
     'max-rooms': { type: 'string' },
     'max-connections-per-ip': { type: 'string' },
@@ -127,6 +155,9 @@ export async function serveCommand(argv: string[]): Promise<number> {
     maxConnectionsPerRoom: intFlag('serve', values, 'max-connections-per-room', 1),
   };
   const tokenTtlSeconds = intFlag('serve', values, 'token-ttl', 1);
+  const rtcMinPort = intFlag('serve', values, 'rtc-min-port', 1);
+  const rtcMaxPort = intFlag('serve', values, 'rtc-max-port', 1);
+  checkRtcPortRange(rtcMinPort, rtcMaxPort);
   await ensureClientBuilt();
   const secret = values.secret ?? process.env.FOLEY_SECRET;
   const server = await FoleyServer.start({
@@ -139,6 +170,8 @@ export async function serveCommand(argv: string[]): Promise<number> {
     ...(values.room ? { defaultRoom: values.room } : {}),
     ...(values['announced-ip'] ? { announcedIp: values['announced-ip'] } : {}),
     ...(values['rtc-listen-ip'] ? { rtcListenIp: values['rtc-listen-ip'] } : {}),
+    ...(rtcMinPort !== undefined ? { rtcMinPort } : {}),
+    ...(rtcMaxPort !== undefined ? { rtcMaxPort } : {}),
   });
   if (values['demo-clip'] !== undefined && !values.demo)
     throw new UsageError('--demo-clip is the clip of --demo; add --demo');
@@ -207,6 +240,10 @@ export async function benchLiveCommand(argv: string[]): Promise<number> {
     rooms: { type: 'string' },
     codec: { type: 'string' },
     json: { type: 'boolean' },
+    'intra-op-threads': { type: 'string' },
+    'batch-max': { type: 'string' },
+    'batch-window': { type: 'string' },
+    'batch-gather': { type: 'string' },
   });
   if (values.help) {
     process.stdout.write(`${BENCH_LIVE_USAGE}\n`);
@@ -217,9 +254,22 @@ export async function benchLiveCommand(argv: string[]): Promise<number> {
     throw new UsageError(`--codec must be vp8 or h264, got "${codec}"`);
   const { pipeline, ...live } = liveFlags('bench --live', values);
   const durationSeconds = intFlag('bench --live', values, 'duration', 1) ?? 30;
+  const intraOpThreads = intFlag('bench --live', values, 'intra-op-threads', 1);
+  const maxRuns = intFlag('bench --live', values, 'batch-max', 1);
+  const deadlineWindowMs = intFlag('bench --live', values, 'batch-window', 0);
+  const gatherDelayMs = intFlag('bench --live', values, 'batch-gather', 0);
   const report = await runLiveBench({
     ...live,
     ...pipeline,
+    ...(intraOpThreads !== undefined ? { intraOpThreads } : {}),
+    batching:
+      maxRuns === 1
+        ? false
+        : {
+            ...(maxRuns !== undefined ? { maxRuns } : {}),
+            ...(deadlineWindowMs !== undefined ? { deadlineWindowMs } : {}),
+            ...(gatherDelayMs !== undefined ? { gatherDelayMs } : {}),
+          },
     clip: values.clip ?? join(packageRoot(), 'samples', 'clip.mp4'),
     durationSeconds,
     rooms: intFlag('bench --live', values, 'rooms', 1) ?? 1,

@@ -1,7 +1,8 @@
+import { loadavg } from 'node:os';
 import * as mediasoup from 'mediasoup';
 import { LiveFoleyPipeline } from '../../pipelines/live.js';
 import { loadBundle } from '../models/bundle.js';
-import { InferenceRunner } from '../models/inference-runner.js';
+import { type BatchingOptions, InferenceRunner, type ModelRunStats } from '../models/inference-runner.js';
 import { FoleyAttachment } from '../sfu/FoleyAttachment.js';
 import { FfmpegRtpSource } from './FfmpegRtpSource.js';
 import { ROOM_MEDIA_CODECS } from './Room.js';
@@ -17,6 +18,10 @@ export interface LiveBenchOptions {
   lookaheadFrames?: number;
   /** Inference worker threads shared by the rooms. Default 1. */
   inferenceWorkers?: number;
+  /** Merging of runs across rooms; false: off. Default: the runner's. */
+  batching?: Partial<BatchingOptions> | false;
+  /** Intra-op threads per inference worker. Default: the runner's. */
+  intraOpThreads?: number;
   onProgress?: (elapsedSeconds: number) => void;
 }
 
@@ -36,12 +41,108 @@ export interface LiveBenchRoomReport {
   ingest: { framesDecoded: number; keyframeRequests: number; framesDropped: number; decodeErrors: number };
 }
 
+/** All rooms together. */
+export interface LiveBenchSummary {
+  latencyMs: { p50: number; p95: number; p99: number; max: number; count: number };
+  chunks: {
+    total: number;
+    generated: number;
+    skipped: number;
+    late: number;
+    /** Chunks made at the ladder's first level over all chunks due (generated + skipped). */
+    fullQualityShare: number;
+    skippedShare: number;
+  };
+  /**
+   * Worker time per generated chunk, ms, by stage: features (video encoder), sampling
+   * (UNet and classifier gradient), decodeVocode (latent decoder and vocoder); and the
+   * mean time a run waited in the runner's queue, ms.
+   */
+  stagesMs: { features: number; sampling: number; decodeVocode: number; queueWaitPerRun: number };
+  /** Calls by the number of runs merged into them, all models: batchRuns → calls. */
+  callsByBatchRuns: Record<number, number>;
+  models: Record<string, ModelRunStats & { meanCallMs: number; meanQueuedMs: number }>;
+}
+
 export interface LiveBenchReport {
   bundle: string;
   clip: string;
   durationSeconds: number;
   inferenceWorkers: number;
+  intraOpThreads: number;
+  /** The runner's batching, null when off. */
+  batching: BatchingOptions | null;
+  /** 1-minute load average at the start and the end (other processes share the cores). */
+  loadAverage: { start: number; end: number };
+  summary: LiveBenchSummary;
   rooms: LiveBenchRoomReport[];
+}
+
+const STAGE_OF_MODEL: Record<string, keyof LiveBenchSummary['stagesMs']> = {
+  video_encoder: 'features',
+  unet_student: 'sampling',
+  unet_teacher: 'sampling',
+  align_classifier: 'sampling',
+  latent_decoder: 'decodeVocode',
+  vocoder: 'decodeVocode',
+};
+
+function latencySummary(values: number[]): LiveBenchSummary['latencyMs'] {
+  const sorted = [...values].sort((x, y) => x - y);
+  return {
+    p50: quantile(sorted, 0.5),
+    p95: quantile(sorted, 0.95),
+    p99: quantile(sorted, 0.99),
+    max: quantile(sorted, 1),
+    count: sorted.length,
+  };
+}
+
+function summarize(
+  rooms: LiveBenchRoomReport[],
+  latencies: number[],
+  statsByModel: ReadonlyMap<string, ModelRunStats>,
+  fullLevelName: string,
+): LiveBenchSummary {
+  const generated = rooms.reduce((n, r) => n + r.chunks.generated, 0);
+  const skipped = rooms.reduce((n, r) => n + r.chunks.skipped, 0);
+  const late = rooms.reduce((n, r) => n + r.chunks.late, 0);
+  const full = rooms.reduce((n, r) => n + (r.levels[fullLevelName] ?? 0), 0);
+  const total = generated + skipped;
+  const stagesMs = { features: 0, sampling: 0, decodeVocode: 0, queueWaitPerRun: 0 };
+  const callsByBatchRuns: Record<number, number> = {};
+  const models: LiveBenchSummary['models'] = {};
+  let runs = 0;
+  let queuedMs = 0;
+  for (const [key, s] of statsByModel) {
+    const stage = STAGE_OF_MODEL[key];
+    if (stage && generated > 0) stagesMs[stage] += s.runMs / generated;
+    runs += s.runs;
+    queuedMs += s.queuedMs;
+    for (const [size, calls] of Object.entries(s.callsByBatchRuns))
+      callsByBatchRuns[Number(size)] = (callsByBatchRuns[Number(size)] ?? 0) + calls;
+    models[key] = {
+      ...s,
+      callsByBatchRuns: { ...s.callsByBatchRuns },
+      meanCallMs: s.calls > 0 ? s.runMs / s.calls : Number.NaN,
+      meanQueuedMs: s.runs > 0 ? s.queuedMs / s.runs : Number.NaN,
+    };
+  }
+  stagesMs.queueWaitPerRun = runs > 0 ? queuedMs / runs : Number.NaN;
+  return {
+    latencyMs: latencySummary(latencies),
+    chunks: {
+      total,
+      generated,
+      skipped,
+      late,
+      fullQualityShare: total > 0 ? full / total : Number.NaN,
+      skippedShare: total > 0 ? skipped / total : Number.NaN,
+    },
+    stagesMs,
+    callsByBatchRuns,
+    models,
+  };
 }
 
 function quantile(sorted: number[], q: number): number {
@@ -67,7 +168,10 @@ export async function runLiveBench(options: LiveBenchOptions): Promise<LiveBench
   const runner = await InferenceRunner.start(bundle, {
     models: LiveFoleyPipeline.models(bundle.manifest),
     workers: options.inferenceWorkers ?? 1,
+    ...(options.batching !== undefined ? { batching: options.batching } : {}),
+    ...(options.intraOpThreads !== undefined ? { intraOpThreads: options.intraOpThreads } : {}),
   });
+  const loadAtStart = loadavg()[0]!;
   const worker = await mediasoup.createWorker({ logLevel: 'warn', rtcMinPort: 40000, rtcMaxPort: 49999 });
   const sources: FfmpegRtpSource[] = [];
   const attachments: FoleyAttachment[] = [];
@@ -90,51 +194,59 @@ export async function runLiveBench(options: LiveBenchOptions): Promise<LiveBench
       });
       attachments.push(attachment);
     }
+    runner.resetTimings();
     const startMs = performance.now();
     for (let s = 1; s <= options.durationSeconds; s++) {
       await new Promise((r) => setTimeout(r, Math.max(0, startMs + s * 1000 - performance.now())));
       options.onProgress?.(s);
     }
+    const rooms = attachments.map((a, room): LiveBenchRoomReport => {
+      const s = a.pipeline.stats;
+      const sorted = [...s.latenciesMs].sort((x, y) => x - y);
+      const n = s.latenciesMs.length;
+      const tenth = Math.max(1, Math.floor(n / 10));
+      const levels: Record<string, number> = {};
+      for (const level of a.pipeline.ladder) levels[level.name] = s.levelCounts[level.level] ?? 0;
+      const ingest = a.ingestStats;
+      return {
+        room,
+        offsetMs: a.offsetMs,
+        latencyMs: {
+          p50: quantile(sorted, 0.5),
+          p95: quantile(sorted, 0.95),
+          p99: quantile(sorted, 0.99),
+          max: quantile(sorted, 1),
+          count: n,
+        },
+        realTimeFactor: s.generatedAudioMs > 0 ? s.computeMs / s.generatedAudioMs : Number.NaN,
+        chunks: { generated: s.chunksGenerated, skipped: s.chunksSkipped, late: s.chunksLate },
+        levels,
+        levelChanges: s.levelChanges.length,
+        offsetDriftMs:
+          n >= 20
+            ? median(s.latenciesMs.slice(n - tenth)) - median(s.latenciesMs.slice(0, tenth))
+            : Number.NaN,
+        packets: { sent: s.packetsSent, withFoley: s.packetsGenerated },
+        ingest: {
+          framesDecoded: ingest.framesDecoded,
+          keyframeRequests: ingest.keyframeRequests,
+          framesDropped: ingest.framesDropped,
+          decodeErrors: ingest.decodeErrors,
+        },
+      };
+    });
+    const latencies = attachments.flatMap((a) => a.pipeline.stats.latenciesMs);
+    const fullLevelName = attachments[0]?.pipeline.ladder[0]?.name ?? 'full';
     return {
       bundle: bundle.manifest.name,
       clip: options.clip,
       durationSeconds: options.durationSeconds,
       inferenceWorkers: runner.workerCount,
-      rooms: attachments.map((a, room) => {
-        const s = a.pipeline.stats;
-        const sorted = [...s.latenciesMs].sort((x, y) => x - y);
-        const n = s.latenciesMs.length;
-        const tenth = Math.max(1, Math.floor(n / 10));
-        const levels: Record<string, number> = {};
-        for (const level of a.pipeline.ladder) levels[level.name] = s.levelCounts[level.level] ?? 0;
-        const ingest = a.ingestStats;
-        return {
-          room,
-          offsetMs: a.offsetMs,
-          latencyMs: {
-            p50: quantile(sorted, 0.5),
-            p95: quantile(sorted, 0.95),
-            p99: quantile(sorted, 0.99),
-            max: quantile(sorted, 1),
-            count: n,
-          },
-          realTimeFactor: s.generatedAudioMs > 0 ? s.computeMs / s.generatedAudioMs : Number.NaN,
-          chunks: { generated: s.chunksGenerated, skipped: s.chunksSkipped, late: s.chunksLate },
-          levels,
-          levelChanges: s.levelChanges.length,
-          offsetDriftMs:
-            n >= 20
-              ? median(s.latenciesMs.slice(n - tenth)) - median(s.latenciesMs.slice(0, tenth))
-              : Number.NaN,
-          packets: { sent: s.packetsSent, withFoley: s.packetsGenerated },
-          ingest: {
-            framesDecoded: ingest.framesDecoded,
-            keyframeRequests: ingest.keyframeRequests,
-            framesDropped: ingest.framesDropped,
-            decodeErrors: ingest.decodeErrors,
-          },
-        };
-      }),
+      intraOpThreads: runner.settings.intraOpThreads,
+      batching: runner.batching,
+      loadAverage: { start: loadAtStart, end: loadavg()[0]! },
+      summary: summarize(rooms, latencies, runner.statsByModel, fullLevelName),
+      rooms,
     };
   } finally {
     for (const a of attachments) a.close();
@@ -145,10 +257,27 @@ export async function runLiveBench(options: LiveBenchOptions): Promise<LiveBench
 }
 
 export function formatLiveBench(report: LiveBenchReport): string {
-  const lines = [
-    `live bench: bundle ${report.bundle}, clip ${report.clip}, ${report.durationSeconds} s, ${report.rooms.length} room(s), ${report.inferenceWorkers} inference worker(s)`,
-  ];
   const f = (x: number) => (Number.isFinite(x) ? x.toFixed(1) : 'n/a');
+  const pct = (x: number) => (Number.isFinite(x) ? `${(x * 100).toFixed(1)}%` : 'n/a');
+  const b = report.batching;
+  const s = report.summary;
+  const lines = [
+    `live bench: bundle ${report.bundle}, clip ${report.clip}, ${report.durationSeconds} s, ${report.rooms.length} room(s), ${report.inferenceWorkers} inference worker(s) x ${report.intraOpThreads} intra-op thread(s)`,
+    `  batching ${b ? `up to ${b.maxRuns} runs, deadline window ${b.deadlineWindowMs} ms, gather ${b.gatherDelayMs} ms` : 'off'}; load average ${report.loadAverage.start.toFixed(2)} at start, ${report.loadAverage.end.toFixed(2)} at end`,
+    `all rooms: latency frame→Opus p50 ${f(s.latencyMs.p50)} p95 ${f(s.latencyMs.p95)} p99 ${f(s.latencyMs.p99)} max ${f(s.latencyMs.max)} ms (${s.latencyMs.count} frames)`,
+    `  chunks ${s.chunks.total}: ${pct(s.chunks.fullQualityShare)} at full quality, ${s.chunks.skipped} skipped (${pct(s.chunks.skippedShare)}), ${s.chunks.late} late`,
+    `  worker ms per generated chunk: features ${f(s.stagesMs.features)}, sampling ${f(s.stagesMs.sampling)}, decode+vocode ${f(s.stagesMs.decodeVocode)}; queue wait ${f(s.stagesMs.queueWaitPerRun)} ms per run`,
+    `  calls by runs merged: ${
+      Object.entries(s.callsByBatchRuns)
+        .map(([size, calls]) => `${size}: ${calls}`)
+        .join(', ') || 'none'
+    }`,
+  ];
+  for (const [key, m] of Object.entries(s.models)) {
+    lines.push(
+      `  ${key}: ${m.calls} calls for ${m.runs} runs, ${f(m.meanCallMs)} ms per call, ${f(m.meanQueuedMs)} ms queued per run`,
+    );
+  }
   for (const r of report.rooms) {
     lines.push(
       `room ${r.room}: offset ${r.offsetMs} ms; latency frame→Opus p50 ${f(r.latencyMs.p50)} p95 ${f(r.latencyMs.p95)} p99 ${f(r.latencyMs.p99)} max ${f(r.latencyMs.max)} ms (${r.latencyMs.count} frames)`,

@@ -161,4 +161,79 @@ describe('foley eval and foley bench', () => {
     assert.equal(b.variants[1].stagesMs.classifierGradient ?? 0, 0);
     assert.ok(first.rtf > 0);
   });
+
+  it('benches the live path across rooms with --live: pooled percentiles, full-quality share, stages and batch sizes as JSON', async () => {
+    const r = await foley([
+      'bench',
+      '--live',
+      '--json',
+      '--model',
+      TINY_BUNDLE_DIR,
+      '--clip',
+      f.clip,
+      '--rooms',
+      '2',
+      '--duration',
+      '3',
+      '--batch-window',
+      '100',
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    const b = JSON.parse(r.stdout);
+    assert.equal(b.rooms.length, 2);
+    assert.deepEqual(b.batching, { maxRuns: 8, deadlineWindowMs: 100, gatherDelayMs: 0 });
+    const s = b.summary;
+    assert.ok(s.latencyMs.count > 0);
+    assert.ok(s.latencyMs.p50 <= s.latencyMs.p95 && s.latencyMs.p95 <= s.latencyMs.p99);
+    assert.equal(s.latencyMs.count, b.rooms[0].latencyMs.count + b.rooms[1].latencyMs.count);
+    assert.equal(s.chunks.total, s.chunks.generated + s.chunks.skipped);
+    assert.ok(s.chunks.generated > 0);
+    assert.ok(s.chunks.fullQualityShare >= 0 && s.chunks.fullQualityShare <= 1);
+    for (const stage of ['features', 'sampling', 'decodeVocode']) assert.ok(s.stagesMs[stage] > 0, stage);
+    assert.ok(s.stagesMs.queueWaitPerRun >= 0);
+    // Every run is in exactly one call of the histogram.
+    let calls = 0;
+    let runs = 0;
+    for (const [size, n] of Object.entries(s.callsByBatchRuns) as [string, number][]) {
+      calls += n;
+      runs += Number(size) * n;
+    }
+    const models = Object.values(s.models) as { calls: number; runs: number }[];
+    assert.equal(
+      calls,
+      models.reduce((a, m) => a + m.calls, 0),
+    );
+    assert.equal(
+      runs,
+      models.reduce((a, m) => a + m.runs, 0),
+    );
+    assert.ok(b.loadAverage.start >= 0);
+  });
+
+  it('bench --live --help names every flag, and --batch-max 0 is refused', async () => {
+    const help = await foley(['bench', '--live', '--help']);
+    assert.equal(help.code, 0);
+    for (const flag of [
+      '--live',
+      '--model',
+      '--clip',
+      '--duration',
+      '--rooms',
+      '--codec',
+      '--latency-budget',
+      '--chunk-frames',
+      '--lookahead-frames',
+      '--inference-workers',
+      '--intra-op-threads',
+      '--batch-max',
+      '--batch-window',
+      '--batch-gather',
+      '--json',
+    ]) {
+      assert.ok(help.stdout.includes(flag), flag);
+    }
+    const bad = await foley(['bench', '--live', '--batch-max', '0', '--model', TINY_BUNDLE_DIR]);
+    assert.notEqual(bad.code, 0);
+    assert.match(bad.stderr, /batch-max/);
+  });
 });
