@@ -42,6 +42,8 @@ const state = {
   tickDrawnAtMs: [] as number[],
   /** How late each of those was drawn after its play time, ms (animation frames, a busy page). */
   tickLateMs: [] as number[],
+  /** The stream position (granule) each of those marks. */
+  tickGranules: [] as number[],
   /** Columns that arrived (were decoded) after their play time: drawn late. */
   columnsLate: 0,
   /** How long after its due time the OBS page plays a sample, ms (what the overlay waits). */
@@ -170,12 +172,15 @@ function drawTicks(): void {
   }
 }
 
-function countTickDrawn(nowMs: number, dueMs: number): void {
+function countTickDrawn(index: number, nowMs: number, dueMs: number): void {
   state.ticksDrawn++;
-  state.tickDrawnAtMs.push(performance.timeOrigin + nowMs);
-  state.tickLateMs.push(Math.round(nowMs - dueMs));
-  state.tickDrawnAtMs.splice(0, state.tickDrawnAtMs.length - TICK_TIMES_KEPT);
-  state.tickLateMs.splice(0, state.tickLateMs.length - TICK_TIMES_KEPT);
+  const kept = (list: number[], value: number) => {
+    list.push(value);
+    list.splice(0, list.length - TICK_TIMES_KEPT);
+  };
+  kept(state.tickDrawnAtMs, performance.timeOrigin + nowMs);
+  kept(state.tickLateMs, Math.round(nowMs - dueMs));
+  kept(state.tickGranules, (trackerBaseGranule ?? 0) + tracker.sampleOfFrame(index));
 }
 
 function frame(): void {
@@ -188,7 +193,7 @@ function frame(): void {
     state.columnsDrawn += due.length;
     for (const column of due)
       if (ticks.includes(column.index) && (previous === null || column.index > previous))
-        countTickDrawn(now, column.dueMs);
+        countTickDrawn(column.index, now, column.dueMs);
     root.dataset.ticks = String(state.ticksDrawn);
     root.dataset.columns = String(state.columnsDrawn);
     if (options.spectrogram) drawColumns(due);
@@ -214,7 +219,7 @@ function onDecoded(stream: OggOpusStream, pcm: Float32Array, granule: number): v
   }
   for (const onset of update.onsets) {
     // An onset decided after its column was drawn (the audio came late) shows at once.
-    if (nowIndex !== null && onset <= nowIndex) countTickDrawn(performance.now(), Number.NaN);
+    if (nowIndex !== null && onset <= nowIndex) countTickDrawn(onset, performance.now(), Number.NaN);
     ticks.push(onset);
   }
   state.ticksDetected += update.onsets.length;
