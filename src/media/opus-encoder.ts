@@ -1,6 +1,6 @@
 import './node-av-setup.js';
 import { AV_SAMPLE_FMT_FLT, Codec, CodecContext, Frame, Packet } from 'node-av';
-import { FoleyError } from '../errors.js';
+import { EXIT_CODES, FoleyError } from '../errors.js';
 
 export const OPUS_SAMPLE_RATE = 48000;
 /** 20 ms at 48 kHz: one Opus packet. */
@@ -10,7 +10,7 @@ const MONO = { nbChannels: 1, order: 1 /* AV_CHANNEL_ORDER_NATIVE */, mask: 4n /
 
 export class OpusEncoderError extends FoleyError {
   readonly code = 'OPUS';
-  readonly exitCode = 8;
+  readonly exitCode = EXIT_CODES.opus.code;
 }
 
 /** One encoded 20 ms Opus packet. */

@@ -6,12 +6,12 @@
  */
 import type { types as ms } from 'mediasoup';
 import * as sdpTransform from 'sdp-transform';
-import { FoleyError } from '../errors.js';
+import { EXIT_CODES, FoleyError } from '../errors.js';
 
 /** An offer the server cannot take; the message names the section and what is wrong. */
 export class WhipOfferError extends FoleyError {
   readonly code = 'WHIP_OFFER';
-  readonly exitCode = 1;
+  readonly exitCode = EXIT_CODES.unexpected.code;
 }
 
 /** The router's H.264 as declared by a producer (see `toProducerH264`). */

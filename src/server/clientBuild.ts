@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { FoleyError } from '../errors.js';
+import { EXIT_CODES, FoleyError } from '../errors.js';
 import { packageRoot } from '../models/bundle.js';
 
 /** The pages' scripts that `foley serve` serves from client/dist. */
@@ -16,7 +16,7 @@ export const CLIENT_BUNDLES = [
 /** client/dist is incomplete and this is no checkout that can build it (an installed package). */
 export class ClientPagesMissingError extends FoleyError {
   readonly code = 'CLIENT_PAGES_MISSING';
-  readonly exitCode = 1;
+  readonly exitCode = EXIT_CODES.unexpected.code;
 }
 
 /**

@@ -2,12 +2,12 @@
  * Typed errors of the SFU layer, on the engine's FoleyError base. Messages carry
  * context in brackets, expected versus got, and what to do next.
  */
-import { FoleyError, InvalidStateError } from '../errors.js';
+import { EXIT_CODES, FoleyError, InvalidStateError } from '../errors.js';
 
 /** The published video uses a codec the ingest cannot depacketize or decode. */
 export class UnsupportedCodecError extends FoleyError {
   readonly code = 'UNSUPPORTED_CODEC';
-  readonly exitCode = 7;
+  readonly exitCode = EXIT_CODES.sfu.code;
 
   constructor(
     readonly mimeType: string,
@@ -22,7 +22,7 @@ export class UnsupportedCodecError extends FoleyError {
 /** A producer that is not video, or a router that cannot carry the foley track. */
 export class AttachError extends FoleyError {
   readonly code = 'ATTACH';
-  readonly exitCode = 7;
+  readonly exitCode = EXIT_CODES.sfu.code;
 }
 
 export { InvalidStateError };
