@@ -20,7 +20,19 @@ import { type Bundle, defaultBundleDir, loadBundle, packageRoot } from '../model
 import { DEFAULT_INTRA_OP_THREADS, InferenceRunner } from '../models/inference-runner.js';
 import { deviceFlag, MODEL_OPTIONS, numberFlag, parse } from './options.js';
 
-export const BENCH_USAGE = `usage: foley bench [--json] [--clip VIDEO] [--model DIR] [--repeat N] [--threads N] [--threads-sweep]`;
+export const BENCH_USAGE = `usage: foley bench [options]
+  Renders one clip with the bundle's variants (student, teacher, windowed) and prints the
+  per-stage times, real-time factor and onset F1 of each (median of --repeat runs).
+  --clip VIDEO       clip to render (default samples/clip.mp4)
+  --model DIR        model bundle folder (default: models/default)
+  --repeat N         runs per variant; the median is reported (default 3; 1 for >10-step variants)
+  --threads N        intra-op threads (default 1)
+  --threads-sweep    also time the whole-clip render at 1 and 2 threads
+  --device D         cpu (default), cuda or auto
+  --json             print the report as JSON instead of text
+  -h, --help         this help
+  --live             benchmark the live server path instead (latency per chunk across rooms);
+                     its own options: foley bench --live --help`;
 
 interface VariantSpec {
   name: string;
@@ -102,7 +114,10 @@ async function timeVariant(runner: InferenceRunner, clip: string, v: VariantSpec
 
 export async function benchCommand(argv: string[]): Promise<number> {
   const { values } = parse('bench', argv, {
-    ...MODEL_OPTIONS,
+    model: MODEL_OPTIONS.model,
+    device: MODEL_OPTIONS.device,
+    threads: MODEL_OPTIONS.threads,
+    help: MODEL_OPTIONS.help,
     json: { type: 'boolean' },
     clip: { type: 'string' },
     repeat: { type: 'string' },

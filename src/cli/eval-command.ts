@@ -19,13 +19,29 @@ import { InferenceRunner } from '../models/inference-runner.js';
 import { deviceFlag, generationOverrides, MODEL_OPTIONS, numberFlag, parse } from './options.js';
 import { ProgressBar } from './progress-bar.js';
 
-export const EVAL_USAGE = `usage: foley eval <clips-dir> [--json] [--model DIR] [--steps N] [--cfg W] [--cg G] [--restarts R] [--seed S]
-                 [--window F --overlap F] [--limit N]
-                 [--live [--chunk-frames N] [--lookahead-frames N] [--context-frames N]]
-  --live renders every clip through the live pipeline's chunker (what a viewer hears,
-  before Opus) instead of the whole-clip render
-  clips-dir holds <clip>/video.mp4 + <clip>/events.json folders, or <name>.mp4 + <name>.events.json;
-  a folder of videos with sound and no events is scored against each video's own audio onsets`;
+export const EVAL_USAGE = `usage: foley eval <clips-dir> [options]
+  Renders every clip and scores its foley: onset F1, mean onset offset, onsets per event and
+  (with events.json) class accuracy. <clips-dir> holds <clip>/video.mp4 + <clip>/events.json
+  folders, or <name>.mp4 + <name>.events.json; a folder of videos with sound and no events is
+  scored against each video's own audio onsets (label-free).
+  --json               print the summary as JSON instead of text
+  --limit N            score only the first N clips (default: all)
+  --model DIR          model bundle folder (default: models/default)
+  --steps N            DDIM steps (default: the bundle's)
+  --cfg W              classifier-free guidance scale ω (default: the bundle's; 0 = off)
+  --cg G               classifier guidance scale γ (default: the bundle's; 0 = off)
+  --restarts R         extra passes of each restarted step (default: the bundle's; 0 = off)
+  --seed S             noise seed (default 0)
+  --window F           frames per window (default 0 = whole clip)
+  --overlap F          frames shared by consecutive windows (default: the bundle's)
+  --device D           cpu (default), cuda or auto
+  --threads N          intra-op threads (default 1)
+  --live               render through the live pipeline's chunker (what a viewer hears, before
+                       Opus) instead of the offline render; --window/--overlap do not apply
+  --chunk-frames N     with --live: new frames per generated chunk (default 4 = 160 ms)
+  --lookahead-frames N with --live: frames waited for past a chunk (default: the bundle's video context)
+  --context-frames N   with --live: generated frames a chunk sees as context (default 12)
+  -h, --help           this help`;
 
 /** Shorter reference soundtracks give the onset detector's peak picking too little to go on. */
 export const MIN_SOUNDTRACK_SECONDS = 0.5;

@@ -1,62 +1,33 @@
 #!/usr/bin/env node
 /**
- * The `foley` command: render | eval | bench | serve. Typed errors print one line naming the
- * problem and exit with their code (src/errors.ts: usage 2, bundle 3, media input 4, output 5,
- * inference 6, ...); for render, FFmpeg's own error messages follow that line.
+ * The `foley` command: render | eval | bench | serve | token | help. Typed errors print one
+ * line naming the problem and exit with their code (EXIT_CODES in src/errors.ts); for render,
+ * FFmpeg's own error messages follow that line.
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
-import { FoleyError } from '../errors.js';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { EXIT_CODES, exitCodeTable, FoleyError } from '../errors.js';
 import { capturedFfmpegLog, captureFfmpegLog } from '../media/ffmpeg-log.js';
 import { packageRoot } from '../models/bundle.js';
+import { importServe } from './import-serve.js';
 import { renderCommand } from './render-command.js';
-
-/** `foley serve` and `foley bench --live` need mediasoup, an optional peer dependency not installed. */
-class MediasoupMissingError extends FoleyError {
-  readonly code = 'MEDIASOUP_MISSING';
-  readonly exitCode = 1;
-}
-
-/** The mediasoup worker binary mediasoup will spawn: MEDIASOUP_WORKER_BIN, else the package's build output. */
-function mediasoupWorkerBin(): string {
-  if (process.env.MEDIASOUP_WORKER_BIN) return process.env.MEDIASOUP_WORKER_BIN;
-  let dir = dirname(createRequire(import.meta.url).resolve('mediasoup'));
-  while (!existsSync(join(dir, 'package.json')) && dirname(dir) !== dir) dir = dirname(dir);
-  return join(dir, 'worker', 'out', 'Release', 'mediasoup-worker');
-}
-
-/** The live server's commands; render and eval never load them, so they run without mediasoup. */
-async function importServe(command: string): Promise<typeof import('./serve.js')> {
-  try {
-    const serve = await import('./serve.js');
-    const workerBin = mediasoupWorkerBin();
-    if (!existsSync(workerBin)) {
-      throw new MediasoupMissingError(
-        `[${command}] the mediasoup worker is not built (no ${workerBin}): in a checkout run npm run setup:live; elsewhere reinstall mediasoup with its install script (make, g++ and Python <= 3.9) or set MEDIASOUP_WORKER_BIN`,
-      );
-    }
-    return serve;
-  } catch (error) {
-    const e = error as NodeJS.ErrnoException;
-    if (e?.code === 'ERR_MODULE_NOT_FOUND' && /'mediasoup'/.test(e.message)) {
-      throw new MediasoupMissingError(
-        `[${command}] needs mediasoup, a peer dependency of live-foley that is not installed: npm install mediasoup@3.8.4 (its install builds the worker: make, g++ and Python <= 3.9)`,
-        { cause: error },
-      );
-    }
-    throw error;
-  }
-}
+import { tokenCommand } from './token-command.js';
 
 const USAGE = `usage: foley <command> [options]
-  render <video> -o <out.wav|out.mp4|out.mkv>   generate foley for a video
+  render <video> -o <out.wav|out.mp4|out.mkv>   generate foley for a video (--mix DB keeps its audio under it)
   eval <clips-dir> [--json]                     score onset F1, offset and class accuracy
   bench [--json]                                per-stage times and real-time factor
   bench --live [--rooms N] [--json]             latency through the live server path
   serve [--port N] [--model DIR]                live foley server (publisher, OBS and viewer pages)
+  token <room> [--role R] [--ttl S]             a room token and its page URL (secret: --secret or FOLEY_SECRET)
+  help <command>                                the command's options, each with its default
   --version                                     print the version
-Run foley <command> --help for its options.`;
+Run foley <command> --help (or foley help <command>) for its options.
+
+exit codes:
+${exitCodeTable()}`;
+
+const COMMANDS = ['render', 'eval', 'bench', 'serve', 'token'] as const;
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -81,16 +52,33 @@ async function main(argv: string[]): Promise<number> {
       const { serveCommand } = await importServe('serve');
       return serveCommand(rest);
     }
+    case 'token':
+      return tokenCommand(rest);
     case '-v':
     case '--version':
       process.stdout.write(
         `${JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')).version}\n`,
       );
       return 0;
+    case 'help': {
+      const [topic, ...extra] = rest;
+      if (topic === undefined) {
+        process.stdout.write(`${USAGE}\n`);
+        return 0;
+      }
+      if (extra.length > 0 && !(topic === 'bench' && extra.length === 1 && extra[0] === '--live')) {
+        process.stderr.write(`foley help: expects one command, got "${rest.join(' ')}"\n${USAGE}\n`);
+        return 2;
+      }
+      if (!(COMMANDS as readonly string[]).includes(topic)) {
+        process.stderr.write(`foley help: unknown command "${topic}"\n${USAGE}\n`);
+        return 2;
+      }
+      return main([topic, ...extra, '--help']);
+    }
     case undefined:
     case '-h':
     case '--help':
-    case 'help':
       process.stdout.write(`${USAGE}\n`);
       return command === undefined ? 2 : 0;
     default:
@@ -123,7 +111,7 @@ main(process.argv.slice(2)).then(
       process.stderr.write(
         `foley: unexpected error: ${(error as Error)?.stack ?? String(error)}\n${ffmpegDetail()}`,
       );
-      process.exitCode = 1;
+      process.exitCode = EXIT_CODES.unexpected.code;
     }
   },
 );

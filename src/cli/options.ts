@@ -36,6 +36,23 @@ export function parse(
   }
 }
 
+/**
+ * `--name -12` as `--name=-12` for the named flags: parseArgs takes a value starting with a
+ * dash for a flag and refuses it, while a negative number is the usual value of a gain in dB.
+ */
+export function joinNegativeValues(argv: readonly string[], names: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    const next = argv[i + 1];
+    if (names.some((n) => arg === `--${n}`) && next !== undefined && /^-(\d|\.\d)/.test(next)) {
+      out.push(`${arg}=${next}`);
+      i++;
+    } else out.push(arg);
+  }
+  return out;
+}
+
 export function numberFlag(
   command: string,
   values: ParsedValues,
