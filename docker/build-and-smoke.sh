@@ -11,7 +11,8 @@
 # (docker/make-local-base.sh); NODE_IMAGE / RUNTIME_IMAGE pick others. The mediasoup worker comes
 # prebuilt from this checkout (node_modules/mediasoup/worker/out/Release, scripts/build-mediasoup.sh).
 # npm's cache (~/.npm) is mounted into the build (overlay, host cache untouched) so npm ci and the
-# package install work offline. Usage: docker/build-and-smoke.sh   (root; podman, runc)
+# package install work offline. NO_CACHE=1 builds without podman's layer cache.
+# Usage: docker/build-and-smoke.sh   (root; podman, runc)
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
@@ -61,7 +62,7 @@ fi
 
 DEMO_IMAGE="${DEMO_IMAGE:-localhost/live-foley:demo}"
 build() { # target tag
-  "${PODMAN[@]}" build --format docker --network=host \
+  "${PODMAN[@]}" build --format docker --network=host ${NO_CACHE:+--no-cache} \
     -v "${NPM_CACHE:-$HOME/.npm}:/root/.npm:O" \
     --ignorefile "$CONTEXT_DIR/docker/Dockerfile.dockerignore" \
     --build-arg NODE_IMAGE="$NODE_IMAGE" --build-arg RUNTIME_IMAGE="$RUNTIME_IMAGE" \
@@ -83,14 +84,14 @@ echo "build-and-smoke: demo target built in ${demo_build_s} s more; demo image $
 
 ((size_mb <= MAX_IMAGE_MB)) || fail "image is ${size_mb} MB, limit ${MAX_IMAGE_MB} MB"
 
-user=$("${PODMAN[@]}" run --rm --network=none "$IMAGE" id -u)
+user=$("${PODMAN[@]}" run --rm --network=none --health-interval=disable "$IMAGE" id -u)
 [[ "$user" != 0 ]] || fail "the image runs as root"
 echo "build-and-smoke: runs as uid $user"
-"${PODMAN[@]}" run --rm --network=none "$IMAGE" sh -c \
+"${PODMAN[@]}" run --rm --network=none --health-interval=disable "$IMAGE" sh -c \
   'for t in g++ gcc make python3 chromium; do command -v $t && exit 1; done; exit 0' >/dev/null ||
   fail "the runtime image has a compiler, Python or Chromium"
 echo "build-and-smoke: no g++, gcc, make, python3 or chromium in the runtime image"
-version=$("${PODMAN[@]}" run --rm --network=none "$IMAGE" foley --version)
+version=$("${PODMAN[@]}" run --rm --network=none --health-interval=disable "$IMAGE" foley --version)
 [[ "$version" == "$(node -p "require('./package.json').version")" ]] || fail "foley --version said $version"
 echo "build-and-smoke: foley --version $version"
 
