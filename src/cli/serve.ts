@@ -47,9 +47,9 @@ export const BENCH_LIVE_USAGE = `foley bench --live [options]
   --codec vp8|h264       codec the clip is sent with (default vp8)
   --latency-budget MS, --chunk-frames N, --lookahead-frames N, --inference-workers N   as for serve
   --intra-op-threads N   ONNX Runtime threads per inference worker (default 1)
-  --batch-max N          runs of the same model merged into one call across rooms, at most (default 8; 1 = no batching)
-  --batch-window MS      a run joins the most urgent one's call if due at most MS later (default 160)
-  --batch-gather MS      how long a run waits for others when a worker is idle (default 0)
+  --batch-max N          merge up to N runs of the same model across rooms into one call (default 1: no batching)
+  --batch-window MS      with --batch-max: a run joins the most urgent one's call if due at most MS later (default 160)
+  --batch-gather MS      with --batch-max: how long a run waits for others when a worker is idle (default 0)
   --json                 print the report as JSON (p50/p95/p99, full-quality share, skips, per-stage ms, batch sizes)`;
 
 /** Flags that shape the live pipeline, shared by serve and bench --live. */
@@ -258,15 +258,19 @@ export async function benchLiveCommand(argv: string[]): Promise<number> {
   const maxRuns = intFlag('bench --live', values, 'batch-max', 1);
   const deadlineWindowMs = intFlag('bench --live', values, 'batch-window', 0);
   const gatherDelayMs = intFlag('bench --live', values, 'batch-gather', 0);
+  for (const flag of ['batch-window', 'batch-gather']) {
+    if (values[flag] !== undefined && (maxRuns === undefined || maxRuns === 1))
+      throw new UsageError(`--${flag} needs --batch-max N (N >= 2); batching is off without it`);
+  }
   const report = await runLiveBench({
     ...live,
     ...pipeline,
     ...(intraOpThreads !== undefined ? { intraOpThreads } : {}),
     batching:
-      maxRuns === 1
+      maxRuns === undefined || maxRuns === 1
         ? false
         : {
-            ...(maxRuns !== undefined ? { maxRuns } : {}),
+            maxRuns,
             ...(deadlineWindowMs !== undefined ? { deadlineWindowMs } : {}),
             ...(gatherDelayMs !== undefined ? { gatherDelayMs } : {}),
           },

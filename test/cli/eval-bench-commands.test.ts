@@ -175,6 +175,8 @@ describe('foley eval and foley bench', () => {
       '2',
       '--duration',
       '3',
+      '--batch-max',
+      '8',
       '--batch-window',
       '100',
     ]);
@@ -210,7 +212,7 @@ describe('foley eval and foley bench', () => {
     assert.ok(b.loadAverage.start >= 0);
   });
 
-  it('bench --live --help names every flag, and --batch-max 0 is refused', async () => {
+  it('bench --live --help names every flag; --batch-max 0, or a batch flag without --batch-max, is refused', async () => {
     const help = await foley(['bench', '--live', '--help']);
     assert.equal(help.code, 0);
     for (const flag of [
@@ -235,5 +237,8 @@ describe('foley eval and foley bench', () => {
     const bad = await foley(['bench', '--live', '--batch-max', '0', '--model', TINY_BUNDLE_DIR]);
     assert.notEqual(bad.code, 0);
     assert.match(bad.stderr, /batch-max/);
+    const orphan = await foley(['bench', '--live', '--batch-window', '50', '--model', TINY_BUNDLE_DIR]);
+    assert.notEqual(orphan.code, 0);
+    assert.match(orphan.stderr, /--batch-window needs --batch-max N \(N >= 2\)/);
   });
 });

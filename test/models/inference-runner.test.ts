@@ -210,11 +210,13 @@ describe('InferenceRunner batching', () => {
 
   it('merges compatible queued runs into one call whose outputs equal the unbatched ones per caller', async () => {
     const bundle = await loadBundle(TINY_BUNDLE_DIR);
-    const batched = await InferenceRunner.start(bundle, { models: ['unet_student', 'vocoder'] });
-    const unbatched = await InferenceRunner.start(bundle, {
+    const batched = await InferenceRunner.start(bundle, {
       models: ['unet_student', 'vocoder'],
-      batching: false,
+      batching: {},
     });
+    // Today's default: no batching.
+    const unbatched = await InferenceRunner.start(bundle, { models: ['unet_student', 'vocoder'] });
+    assert.equal(unbatched.batching, null);
     try {
       // The first run takes the idle worker; the three queued behind it go as one call.
       const busy = batched.run('vocoder', mel(800));
@@ -265,7 +267,10 @@ describe('InferenceRunner batching', () => {
   });
 
   it('keeps earliest deadline first: a merged call is led by the most urgent run', async () => {
-    const runner = await InferenceRunner.start(await loadBundle(TINY_BUNDLE_DIR), { models: ['vocoder'] });
+    const runner = await InferenceRunner.start(await loadBundle(TINY_BUNDLE_DIR), {
+      models: ['vocoder'],
+      batching: {},
+    });
     try {
       const order: string[] = [];
       const track = (name: string, p: Promise<unknown>) => p.then(() => order.push(name));
@@ -291,7 +296,7 @@ describe('InferenceRunner batching', () => {
       models: ['vocoder'],
       batching: { gatherDelayMs: 20 },
     });
-    const eager = await InferenceRunner.start(bundle, { models: ['vocoder'] });
+    const eager = await InferenceRunner.start(bundle, { models: ['vocoder'], batching: {} });
     try {
       const gathered = await Promise.all([
         gathering.run('vocoder', mel(400)),
@@ -315,6 +320,7 @@ describe('InferenceRunner batching', () => {
   it('rejects every run of a failed merged call with an error naming the model and the runs', async () => {
     const runner = await InferenceRunner.start(await loadBundle(TINY_BUNDLE_DIR), {
       models: ['unet_student', 'vocoder'],
+      batching: {},
     });
     try {
       const busy = runner.run('vocoder', mel(800));
@@ -346,22 +352,30 @@ describe('InferenceRunner batching', () => {
   });
 
   it('close() rejects the runs of a merged call in flight and those still queued', async () => {
-    const runner = await InferenceRunner.start(await loadBundle(TINY_BUNDLE_DIR), { models: ['vocoder'] });
+    const runner = await InferenceRunner.start(await loadBundle(TINY_BUNDLE_DIR), {
+      models: ['vocoder'],
+      batching: {},
+    });
     const busy = runner.run('vocoder', mel(800));
-    const queued = [
+    const merged = [
       runner.run('vocoder', mel(400)),
       runner.run('vocoder', mel(400)),
-      runner.run('vocoder', mel(800)),
+      runner.run('vocoder', mel(400)),
     ];
-    const settled = Promise.allSettled([busy, ...queued]);
+    const mergedSettled = Promise.allSettled(merged);
+    await busy; // the three queued behind it now run as one call
+    assert.equal(runner.queuedRuns, 0);
+    const queued = runner.run('vocoder', mel(800));
+    const settled = Promise.allSettled([...merged, queued]);
     await runner.close();
     const outcomes = await settled;
+    await mergedSettled;
     for (const [i, o] of outcomes.entries()) {
-      assert.equal(o.status, 'rejected', `run ${i + 1}`);
+      assert.equal(o.status, 'rejected', `run ${i + 2}`);
       assert.ok((o as PromiseRejectedResult).reason instanceof InvalidStateError);
       assert.match(
         (o as PromiseRejectedResult).reason.message,
-        new RegExp(`id ${i + 1} rejected: runner close`),
+        new RegExp(`id ${i + 2} rejected: runner close`),
       );
     }
   });
