@@ -10,8 +10,8 @@
 # On a machine without registry access the base images are local stand-ins
 # (docker/make-local-base.sh); NODE_IMAGE / RUNTIME_IMAGE pick others. The mediasoup worker comes
 # prebuilt from this checkout (node_modules/mediasoup/worker/out/Release, scripts/build-mediasoup.sh).
-# npm's cache (~/.npm) is mounted into the build (overlay, host cache untouched) so npm ci and the
-# package install work offline. NO_CACHE=1 builds without podman's layer cache.
+# npm's cache (~/.npm) is mounted into the build (overlay, host cache untouched) so npm ci works
+# offline. NO_CACHE=1 builds without podman's layer cache.
 # Usage: docker/build-and-smoke.sh   (root; podman, runc)
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Debian packages the project uses: chromium (browser tests), ffmpeg (world clips, test tooling),
 # hydrogen-drumkits (real drum samples for the foley world), prometheus (promtool checks /metrics in
-# the tests). Installs only what is missing.
+# the tests). Installs only what is missing. Only the full set-up (scripts/setup.sh all, npm test)
+# runs it: rendering and the live server need none of these (foley serve --demo wants ffmpeg).
 set -euo pipefail
 need=()
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
