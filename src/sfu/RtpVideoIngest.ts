@@ -6,6 +6,7 @@ import { AttachError, UnsupportedCodecError } from './errors.js';
 import type { Depacketizer, EncodedVideoFrame } from './rtp/EncodedVideoFrame.js';
 import { FrameAssembler } from './rtp/FrameAssembler.js';
 import { h264PayloadFormat } from './rtp/H264PayloadFormat.js';
+import { NackGenerator, serializeGenericNack } from './rtp/NackGenerator.js';
 import { parseRtpPacket } from './rtp/RtpPacket.js';
 import { vp8PayloadFormat } from './rtp/Vp8PayloadFormat.js';
 import { bindUdpSocket } from './udpSocket.js';
@@ -17,8 +18,24 @@ const logger = new Logger('sfu:RtpVideoIngest');
 export const VIDEO_CLOCK_RATE = 90000;
 /** At most one keyframe request per this interval, ms. */
 const KEYFRAME_REQUEST_INTERVAL_MS = 500;
-/** Frames waiting for the decoder before the backlog is dropped for a keyframe. */
+/** Frames waiting for the decoder before the backlog is dropped. */
 const MAX_DECODE_BACKLOG = 8;
+/** How often missing packets are asked for again and the loss window advances, ms. */
+const NACK_TIMER_MS = 20;
+/** The loss rate is over about this much recent time, ms. */
+const LOSS_WINDOW_MS = 5000;
+/**
+ * Before the first keyframe, a frame behind a gap waits this long for retransmissions, ms.
+ * Later frames do not wait: a held frame eats the chunk's deadline (holding 40 or 80 ms
+ * turned most chunks at 20% loss into skips), while decoding past the gap costs artifacts.
+ */
+const MAX_WAIT_FOR_FIRST_KEYFRAME_MS = 400;
+/** Feedback the ingest answers: retransmission (NACK) and keyframe requests (PLI, FIR). */
+const INGEST_RTCP_FEEDBACK: ReadonlyArray<{ type: string; parameter?: string }> = [
+  { type: 'nack' },
+  { type: 'nack', parameter: 'pli' },
+  { type: 'ccm', parameter: 'fir' },
+];
 
 /** A decoded frame with its media time (from RTP timestamps) and arrival time. */
 export interface IngestFrame extends DecodedVideoFrame {
@@ -28,8 +45,21 @@ export interface IngestFrame extends DecodedVideoFrame {
 
 export interface RtpVideoIngestStats {
   packetsReceived: number;
+  /** Packets missing on first arrival (network loss before retransmission). */
+  packetsMissed: number;
+  /** Missing packets that a NACK brought back (or that came late). */
+  packetsRecovered: number;
+  /** Missing packets given up after their NACKs. */
+  packetsLost: number;
+  nacksSent: number;
+  /** Share of packets missing on first arrival over the last few seconds, 0..1. */
+  recentLossRate: number;
   framesAssembled: number;
   framesDecoded: number;
+  /** Frames the assembler gave up (a packet never came). */
+  framesLost: number;
+  /** Delta frames decoded on a damaged reference after a loss, before the next keyframe. */
+  framesDecodedAfterLoss: number;
   framesDropped: number;
   keyframeRequests: number;
   decodeErrors: number;
@@ -52,6 +82,12 @@ export interface RtpVideoIngestOptions {
   outHeight: number;
   /** Local address the consumer sends RTP to. Default 127.0.0.1. */
   listenIp?: string;
+  /**
+   * Where the consumer sends RTP, given the ingest's own socket: default that socket.
+   * Something in between (a relay that drops packets, in tests) returns its address and
+   * forwards both ways; the ingest answers RTCP to where the RTP came from.
+   */
+  routeRtp?: (ingest: { ip: string; port: number }) => Promise<{ ip: string; port: number }>;
 }
 
 /**
@@ -73,10 +109,25 @@ export class RtpVideoIngest extends TypedEmitter<RtpVideoIngestEvents> {
   #decoding = false;
   #lastKeyframeRequestMs = -Infinity;
   #firstRtpTimestamp: number | null = null;
+  readonly #nack = new NackGenerator();
+  readonly #nackTimer: NodeJS.Timeout;
+  readonly #mediaSsrc: number;
+  readonly #senderSsrc = (Math.random() * 2 ** 32) >>> 0;
+  /** Where RTCP goes: the address RTP last came from. */
+  #rtcpTarget: { address: string; port: number } | null = null;
+  /** [time ms, packets expected, packets missed] snapshots for the recent loss rate. */
+  #lossHistory: Array<[number, number, number]> = [];
   readonly stats: RtpVideoIngestStats = {
     packetsReceived: 0,
+    packetsMissed: 0,
+    packetsRecovered: 0,
+    packetsLost: 0,
+    nacksSent: 0,
+    recentLossRate: 0,
     framesAssembled: 0,
     framesDecoded: 0,
+    framesLost: 0,
+    framesDecodedAfterLoss: 0,
     framesDropped: 0,
     keyframeRequests: 0,
     decodeErrors: 0,
@@ -98,7 +149,10 @@ export class RtpVideoIngest extends TypedEmitter<RtpVideoIngestEvents> {
     this.#decoder = decoder;
     this.#depacketizer = depacketizer;
     this.#payloadType = consumer.rtpParameters.codecs[0]!.payloadType;
-    socket.on('message', (msg) => this.#onDatagram(msg));
+    this.#mediaSsrc = consumer.rtpParameters.encodings?.[0]?.ssrc ?? 0;
+    this.#nackTimer = setInterval(() => this.#onNackTimer(), NACK_TIMER_MS);
+    this.#nackTimer.unref();
+    socket.on('message', (msg, rinfo) => this.#onDatagram(msg, rinfo));
     socket.on('error', (error) => logger.warn(`socket error: ${error.message}`));
     consumer.on('producerclose', () => this.close());
     consumer.on('transportclose', () => this.close());
@@ -133,16 +187,36 @@ export class RtpVideoIngest extends TypedEmitter<RtpVideoIngestEvents> {
     let transport: ms.PlainTransport | undefined;
     try {
       transport = await router.createPlainTransport({ listenIp, rtcpMux: true, comedia: false });
-      await transport.connect({ ip: listenIp, port: socket.address().port });
+      const ingestAddress = { ip: listenIp, port: socket.address().port };
+      await transport.connect(options.routeRtp ? await options.routeRtp(ingestAddress) : ingestAddress);
+      // Keep the router's NACK/PLI/FIR feedback so mediasoup keeps a retransmission buffer
+      // for this consumer; drop the congestion-control feedback the ingest does not send.
+      // No RTX: retransmissions come as the original packets.
       const codecs = router.rtpCapabilities
         .codecs!.filter((c) => c.mimeType.toLowerCase() === mimeType.toLowerCase())
-        .map((c) => ({ ...c, rtcpFeedback: [] }));
+        .map((c) => ({
+          ...c,
+          rtcpFeedback: (c.rtcpFeedback ?? []).filter((fb) =>
+            INGEST_RTCP_FEEDBACK.some(
+              (want) => want.type === fb.type && (want.parameter ?? '') === (fb.parameter ?? ''),
+            ),
+          ),
+        }));
       const consumer = await transport.consume({
         producerId: producer.id,
         rtpCapabilities: { codecs, headerExtensions: [] },
         paused: true,
       });
-      const ingest = new RtpVideoIngest(socket, transport, consumer, decoder, new FrameAssembler(format));
+      const ingest = new RtpVideoIngest(
+        socket,
+        transport,
+        consumer,
+        decoder,
+        new FrameAssembler(format, {
+          maxWaitForMissingMs: 0,
+          maxWaitForFirstKeyframeMs: MAX_WAIT_FOR_FIRST_KEYFRAME_MS,
+        }),
+      );
       await consumer.resume();
       ingest.requestKeyframe();
       return ingest;
@@ -173,38 +247,68 @@ export class RtpVideoIngest extends TypedEmitter<RtpVideoIngestEvents> {
       .catch((error: Error) => logger.debug(`keyframe request failed: ${error.message}`));
   }
 
-  #onDatagram(datagram: Buffer): void {
+  #onDatagram(datagram: Buffer, from: { address: string; port: number }): void {
     if (this.#closed) return;
     const arrivalMs = performance.now();
     const packet = parseRtpPacket(datagram);
     if (!packet || packet.payloadType !== this.#payloadType) return;
     this.stats.packetsReceived++;
-    const frames = this.#depacketizer.push(packet, arrivalMs);
+    this.#rtcpTarget = { address: from.address, port: from.port };
+    this.#sendNack(this.#nack.onPacket(packet.sequenceNumber, arrivalMs));
+    this.#enqueue(this.#depacketizer.push(packet, arrivalMs));
+  }
+
+  #enqueue(frames: EncodedVideoFrame[]): void {
+    this.stats.framesDecodedAfterLoss = this.#depacketizer.framesAfterLoss;
+    this.stats.framesLost = this.#depacketizer.lostFrames;
+    // A frame is unrecoverable only once the assembler gave it up: then ask for a keyframe.
     if (this.#depacketizer.needsKeyframe) this.requestKeyframe();
     for (const frame of frames) {
       this.stats.framesAssembled++;
-      if (this.#decodeQueue.length >= MAX_DECODE_BACKLOG && !frame.keyframe) {
-        // Decoding fell behind: drop the backlog and restart from a keyframe.
-        this.stats.framesDropped += this.#decodeQueue.length + 1;
-        this.#decodeQueue = [];
-        this.#awaitingKeyframe = true;
-        this.requestKeyframe();
-        continue;
-      }
-      if (this.#awaitingKeyframe && !frame.keyframe) {
-        this.stats.framesDropped++;
-        continue;
-      }
       if (frame.keyframe) {
-        this.#awaitingKeyframe = false;
+        // Everything queued before a keyframe is moot.
+        this.stats.framesDropped += this.#decodeQueue.length;
         this.#decodeQueue = [];
+      } else if (this.#decodeQueue.length >= MAX_DECODE_BACKLOG) {
+        // Decoding fell behind: drop the backlog and go on from this frame (artifacts until
+        // the keyframe asked for, rather than nothing until the publisher's next one).
+        this.stats.framesDropped += this.#decodeQueue.length;
+        this.#decodeQueue = [];
+        this.requestKeyframe();
       }
       this.#decodeQueue.push(frame);
     }
     void this.#drainDecodeQueue();
   }
 
-  #awaitingKeyframe = false;
+  #sendNack(sequenceNumbers: number[]): void {
+    if (sequenceNumbers.length === 0 || !this.#rtcpTarget || this.#closed) return;
+    const { address, port } = this.#rtcpTarget;
+    this.#socket.send(
+      serializeGenericNack(this.#senderSsrc, this.#mediaSsrc, sequenceNumbers),
+      port,
+      address,
+    );
+  }
+
+  #onNackTimer(): void {
+    if (this.#closed) return;
+    const nowMs = performance.now();
+    this.#sendNack(this.#nack.onTimer(nowMs));
+    this.#enqueue(this.#depacketizer.poll(nowMs));
+    const n = this.#nack.stats;
+    this.stats.packetsMissed = n.packetsMissed;
+    this.stats.packetsRecovered = n.packetsRecovered;
+    this.stats.packetsLost = n.packetsLost;
+    this.stats.nacksSent = n.nacksSent;
+    this.#lossHistory.push([nowMs, n.packetsExpected, n.packetsMissed]);
+    while (this.#lossHistory.length > 1 && nowMs - this.#lossHistory[0]![0] > LOSS_WINDOW_MS) {
+      this.#lossHistory.shift();
+    }
+    const [, expected0, missed0] = this.#lossHistory[0]!;
+    const expected = n.packetsExpected - expected0;
+    this.stats.recentLossRate = expected > 0 ? (n.packetsMissed - missed0) / expected : 0;
+  }
 
   async #drainDecodeQueue(): Promise<void> {
     if (this.#decoding) return;
@@ -216,8 +320,8 @@ export class RtpVideoIngest extends TypedEmitter<RtpVideoIngestEvents> {
         const decoded = await this.#decoder.decode(encoded);
         if (this.#closed) return;
         if (this.#decoder.decodeErrors > errorsBefore) {
+          // Later delta frames may still decode (FFmpeg conceals); a keyframe heals the picture.
           this.stats.decodeErrors++;
-          this.#awaitingKeyframe = true;
           this.requestKeyframe();
         }
         if (!decoded) continue;
@@ -246,7 +350,9 @@ export class RtpVideoIngest extends TypedEmitter<RtpVideoIngestEvents> {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    clearInterval(this.#nackTimer);
     this.#decodeQueue = [];
+    this.#lossHistory = [];
     this.#transport.close();
     this.#socket.close();
     this.#decoder.close();

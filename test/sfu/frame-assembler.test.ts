@@ -67,7 +67,7 @@ describe('FrameAssembler with VP8', () => {
     assert.deepEqual(frames[0]!.data, keyframe);
   });
 
-  it('drops delta frames after a loss until a keyframe, and says it needs one', () => {
+  it('drops delta frames until the first keyframe when that keyframe was lost, and says it needs one', () => {
     const a = new FrameAssembler(vp8PayloadFormat);
     a.push(vp8Packets(keyframe, 0, 0)[0]!, 1); // incomplete keyframe (rest lost)
     const lostThenDelta = vp8Packets(delta, 10, 3600).flatMap((p) => a.push(p, 1));
@@ -76,6 +76,62 @@ describe('FrameAssembler with VP8', () => {
     assert.ok(a.lostFrames >= 1);
     const recovered = vp8Packets(keyframe, 20, 7200).flatMap((p) => a.push(p, 1));
     assert.equal(recovered.length, 1);
+    assert.equal(a.needsKeyframe, false);
+  });
+
+  it('passes delta frames on after a lost delta frame (artifacts, not a freeze) and asks for a keyframe', () => {
+    const a = new FrameAssembler(vp8PayloadFormat);
+    assert.equal(vp8Packets(keyframe, 0, 0).flatMap((p) => a.push(p, 1)).length, 1);
+    const lost = vp8Packets(delta, 3, 3600);
+    a.push(lost[0]!, 1); // the rest of this frame is lost
+    const next = vp8Packets(delta, 10, 7200).flatMap((p) => a.push(p, 2));
+    assert.equal(next.length, 1, 'the delta frame after the loss is decoded');
+    assert.equal(next[0]!.keyframe, false);
+    assert.equal(a.lostFrames, 1);
+    assert.equal(a.needsKeyframe, true, 'a keyframe would heal the picture');
+    assert.equal(a.framesAfterLoss, 1);
+    assert.equal(vp8Packets(keyframe, 20, 10800).flatMap((p) => a.push(p, 3)).length, 1);
+    assert.equal(a.needsKeyframe, false);
+  });
+
+  it('holds a frame behind a gap for a retransmission and emits both in order when it comes', () => {
+    const a = new FrameAssembler(vp8PayloadFormat, { maxWaitForMissingMs: 80 });
+    assert.equal(vp8Packets(keyframe, 0, 0).flatMap((p) => a.push(p, 0)).length, 1);
+    const missing = vp8Packets(delta, 3, 3600); // seq 3 and 4, lost on first send
+    assert.deepEqual(
+      vp8Packets(delta, 5, 7200).flatMap((p) => a.push(p, 40)),
+      [],
+      'waits for seq 3 and 4',
+    );
+    assert.deepEqual(a.poll(60), []);
+    assert.deepEqual(a.push(missing[1]!, 61), []);
+    const both = a.push(missing[0]!, 62); // the NACKs brought them back
+    assert.deepEqual(
+      both.map((f) => f.rtpTimestamp),
+      [3600, 7200],
+    );
+    assert.equal(a.lostFrames, 0);
+    assert.equal(a.needsKeyframe, false);
+  });
+
+  it('gives a gap up after the wait: the held frame goes on and the gap counts as lost', () => {
+    const a = new FrameAssembler(vp8PayloadFormat, { maxWaitForMissingMs: 80 });
+    vp8Packets(keyframe, 0, 0).flatMap((p) => a.push(p, 0));
+    vp8Packets(delta, 4, 7200).flatMap((p) => a.push(p, 40)); // seq 3 never comes
+    const released = a.poll(121);
+    assert.deepEqual(
+      released.map((f) => [f.rtpTimestamp, f.arrivalMs]),
+      [[7200, 121]],
+      'arrival is when it was released',
+    );
+    assert.equal(a.lostFrames, 1);
+    assert.equal(a.needsKeyframe, true);
+  });
+
+  it('does not hold a keyframe behind a gap', () => {
+    const a = new FrameAssembler(vp8PayloadFormat, { maxWaitForMissingMs: 80 });
+    vp8Packets(keyframe, 0, 0).flatMap((p) => a.push(p, 0));
+    assert.equal(vp8Packets(keyframe, 10, 7200).flatMap((p) => a.push(p, 40)).length, 1);
     assert.equal(a.needsKeyframe, false);
   });
 

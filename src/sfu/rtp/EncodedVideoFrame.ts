@@ -6,7 +6,7 @@ export interface EncodedVideoFrame {
   rtpTimestamp: number;
   /** True when the depacketizer saw a keyframe (VP8 key frame, H.264 IDR). */
   keyframe: boolean;
-  /** performance.now() when the frame's last packet arrived, ms. */
+  /** performance.now() when the frame became whole and next in order, ms. */
   arrivalMs: number;
 }
 
@@ -14,8 +14,12 @@ export interface EncodedVideoFrame {
 export interface Depacketizer {
   /** Returns the frames this packet completed (usually zero or one). */
   push(packet: import('./RtpPacket.js').RtpPacket, arrivalMs: number): EncodedVideoFrame[];
-  /** True after a loss: the decoder needs a keyframe before it can continue. */
+  /** True after a loss until a keyframe: delta frames still pass, a keyframe would heal the picture. */
   readonly needsKeyframe: boolean;
   /** Counters for stats. */
   readonly lostFrames: number;
+  /** Releases frames that waited for missing packets long enough (call on a timer). */
+  poll(nowMs: number): EncodedVideoFrame[];
+  /** Delta frames passed on after a loss, before the next keyframe. */
+  readonly framesAfterLoss: number;
 }

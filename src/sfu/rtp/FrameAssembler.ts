@@ -15,27 +15,59 @@ interface PendingFrame {
   firstArrivalMs: number;
 }
 
+/** A frame with all its packets, waiting its turn behind a frame that is still missing packets. */
+interface CompleteFrame {
+  firstSeq: number;
+  lastSeq: number;
+  assembled: { data: Buffer; keyframe: boolean } | null;
+  completedMs: number;
+}
+
+export interface FrameAssemblerOptions {
+  /**
+   * How long a complete frame waits for the missing packets of the frames before it
+   * (retransmissions asked for by NACK), ms. 0: it goes at once and the gap is a loss.
+   * A keyframe never waits.
+   */
+  maxWaitForMissingMs?: number;
+  /**
+   * The same wait before the first keyframe, ms: nothing is decodable until it is whole,
+   * so waiting for its retransmissions costs nothing. Default `maxWaitForMissingMs`.
+   */
+  maxWaitForFirstKeyframeMs?: number;
+}
+
 /** Frames older than this many newer completed frames are given up as lost. */
 const MAX_PENDING_FRAMES = 8;
 
 /**
- * Groups RTP packets by timestamp and emits a frame once its packets from start
- * to marker are all present. A frame that completes while an older one is still
- * incomplete wins (lowest delay); the older one counts as lost and the next
- * decodable point must be a keyframe.
+ * Groups RTP packets by timestamp and emits frames in order once their packets from
+ * start to marker are all present. A complete frame behind a gap in sequence numbers
+ * waits up to `maxWaitForMissingMs` for the gap to be filled (NACK), then goes anyway and
+ * the frames in the gap count as lost. After a loss, delta frames still pass (the decoder
+ * predicts from a stale reference: artifacts rather than silence) and `needsKeyframe`
+ * says a keyframe would heal the picture; before the first keyframe nothing is decodable.
+ * Waiting frames are released by `push` and by `poll` (call it on a timer).
  */
 export class FrameAssembler implements Depacketizer {
   readonly #format: CodecPayloadFormat;
+  readonly #maxWaitForMissingMs: number;
+  readonly #maxWaitForFirstKeyframeMs: number;
   readonly #pending = new Map<number, PendingFrame>(); // unwrapped timestamp -> frame
+  readonly #complete = new Map<number, CompleteFrame>(); // unwrapped timestamp -> frame
   #lastEmittedSeq: number | null = null;
   #lastEmittedTs: number | null = null;
   #tsUnwrapBase = 0;
   #lastRawTs: number | null = null;
   #needsKeyframe = true;
+  #keyframeSeen = false;
   #lostFrames = 0;
+  #framesAfterLoss = 0;
 
-  constructor(format: CodecPayloadFormat) {
+  constructor(format: CodecPayloadFormat, options: FrameAssemblerOptions = {}) {
     this.#format = format;
+    this.#maxWaitForMissingMs = options.maxWaitForMissingMs ?? 0;
+    this.#maxWaitForFirstKeyframeMs = options.maxWaitForFirstKeyframeMs ?? this.#maxWaitForMissingMs;
   }
 
   get needsKeyframe(): boolean {
@@ -46,9 +78,15 @@ export class FrameAssembler implements Depacketizer {
     return this.#lostFrames;
   }
 
+  /** Delta frames passed on while the picture was damaged by a loss. */
+  get framesAfterLoss(): number {
+    return this.#framesAfterLoss;
+  }
+
   push(packet: RtpPacket, arrivalMs: number): EncodedVideoFrame[] {
     const ts = this.#unwrap(packet.timestamp);
-    if (this.#lastEmittedTs !== null && ts <= this.#lastEmittedTs) return []; // late duplicate
+    if (this.#lastEmittedTs !== null && ts <= this.#lastEmittedTs) return this.poll(arrivalMs); // late
+    if (this.#complete.has(ts)) return this.poll(arrivalMs); // duplicate
     let frame = this.#pending.get(ts);
     if (!frame) {
       frame = { packets: new Map(), markerSeq: null, firstArrivalMs: arrivalMs };
@@ -56,12 +94,66 @@ export class FrameAssembler implements Depacketizer {
     }
     frame.packets.set(packet.sequenceNumber, packet.payload);
     if (packet.marker) frame.markerSeq = packet.sequenceNumber;
-    const done = this.#tryComplete(ts, frame, arrivalMs);
-    return done ? [done] : [];
+    this.#tryComplete(ts, frame, arrivalMs);
+    return this.poll(arrivalMs);
   }
 
-  #tryComplete(ts: number, frame: PendingFrame, arrivalMs: number): EncodedVideoFrame | null {
-    if (frame.markerSeq === null) return null;
+  /** Releases the frames that are next in order, or that waited long enough for a gap. */
+  poll(nowMs: number): EncodedVideoFrame[] {
+    const out: EncodedVideoFrame[] = [];
+    for (;;) {
+      let ts = Number.POSITIVE_INFINITY;
+      for (const k of this.#complete.keys()) if (k < ts) ts = k;
+      const next = this.#complete.get(ts);
+      if (!next) break;
+      const gap = this.#lastEmittedSeq !== null && next.firstSeq !== ((this.#lastEmittedSeq + 1) & 0xffff);
+      const mayWait =
+        gap &&
+        next.assembled?.keyframe !== true &&
+        this.#complete.size <= MAX_PENDING_FRAMES &&
+        nowMs - next.completedMs <
+          (this.#keyframeSeen ? this.#maxWaitForMissingMs : this.#maxWaitForFirstKeyframeMs);
+      if (mayWait) break;
+      this.#complete.delete(ts);
+      const frame = this.#emit(ts, next, gap, nowMs);
+      if (frame) out.push(frame);
+    }
+    return out;
+  }
+
+  #emit(ts: number, frame: CompleteFrame, gap: boolean, nowMs: number): EncodedVideoFrame | null {
+    let dropped = 0;
+    for (const pendingTs of [...this.#pending.keys()]) {
+      if (pendingTs < ts) {
+        this.#pending.delete(pendingTs);
+        dropped++;
+      }
+    }
+    if (gap || dropped > 0) {
+      this.#lostFrames += Math.max(1, dropped);
+      this.#needsKeyframe = true;
+    }
+    this.#lastEmittedTs = ts;
+    this.#lastEmittedSeq = frame.lastSeq;
+    const { assembled } = frame;
+    if (!assembled) {
+      this.#needsKeyframe = true;
+      return null;
+    }
+    if (assembled.keyframe) {
+      this.#needsKeyframe = false;
+      this.#keyframeSeen = true;
+    } else if (!this.#keyframeSeen) {
+      return null; // nothing to predict from yet
+    } else if (this.#needsKeyframe) {
+      this.#framesAfterLoss++;
+    }
+    // Arrival is when the frame became decodable here: after any wait for a gap.
+    return { data: assembled.data, keyframe: assembled.keyframe, rtpTimestamp: ts, arrivalMs: nowMs };
+  }
+
+  #tryComplete(ts: number, frame: PendingFrame, arrivalMs: number): void {
+    if (frame.markerSeq === null) return;
     // Walk back from the marker while sequence numbers are contiguous.
     const ordered: Buffer[] = [];
     let seq = frame.markerSeq;
@@ -75,37 +167,23 @@ export class FrameAssembler implements Depacketizer {
         startFound = true;
         break;
       }
-      if (this.#lastEmittedSeq !== null && prev === this.#lastEmittedSeq) {
+      if (prev === this.#lastEmittedSeq || [...this.#complete.values()].some((c) => c.lastSeq === prev)) {
         startFound = true;
         break;
       }
       if (!frame.packets.has(prev)) break;
       seq = prev;
     }
-    if (!startFound || ordered.length !== frame.packets.size) return null;
+    if (!startFound || ordered.length !== frame.packets.size) return;
     ordered.reverse();
-
-    // Older frames still pending are lost now.
-    for (const pendingTs of [...this.#pending.keys()]) {
-      if (pendingTs < ts) {
-        this.#pending.delete(pendingTs);
-        this.#lostFrames++;
-        this.#needsKeyframe = true;
-      }
-    }
     this.#pending.delete(ts);
-    this.#lastEmittedTs = ts;
-    this.#lastEmittedSeq = frame.markerSeq;
+    this.#complete.set(ts, {
+      firstSeq: seq,
+      lastSeq: frame.markerSeq,
+      assembled: this.#format.assemble(ordered),
+      completedMs: arrivalMs,
+    });
     this.#trimPending();
-
-    const assembled = this.#format.assemble(ordered);
-    if (!assembled) {
-      this.#needsKeyframe = true;
-      return null;
-    }
-    if (assembled.keyframe) this.#needsKeyframe = false;
-    else if (this.#needsKeyframe) return null; // undecodable until the next keyframe
-    return { data: assembled.data, keyframe: assembled.keyframe, rtpTimestamp: ts, arrivalMs };
   }
 
   #trimPending(): void {
