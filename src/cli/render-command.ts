@@ -1,14 +1,15 @@
 /**
  * `foley render <video> -o <out.wav|out.mp4|out.mkv> [--model DIR] [--steps N] [--cfg W]
  *  [--cg G] [--seed S] [--window F --overlap F] [--codec aac|opus] [--device cpu|cuda|auto]
- *  [--allow-partial]`
+ *  [--allow-partial] [--mix DB]`
  */
 
 import { constants as osConstants } from 'node:os';
 import { type RenderResult, renderFoley, WHOLE_CLIP } from '../../pipelines/render.js';
 import { resolveGenerationSettings } from '../diffusion/foley-generator.js';
-import { UsageError } from '../errors.js';
+import { EXIT_CODES, UsageError } from '../errors.js';
 import { assertWritableOutput } from '../media/atomic-output.js';
+import { OriginalAudioMixer } from '../media/audio-mix.js';
 import { FoleyOutputWriter, outputKindOf } from '../media/foley-output.js';
 import { probeVideo } from '../media/video-reader.js';
 import { defaultBundleDir, loadBundle } from '../models/bundle.js';
@@ -16,6 +17,7 @@ import { InferenceRunner } from '../models/inference-runner.js';
 import {
   deviceFlag,
   generationOverrides,
+  joinNegativeValues,
   MODEL_OPTIONS,
   numberFlag,
   parse,
@@ -35,10 +37,16 @@ export const RENDER_USAGE = `usage: foley render <video> -o <out.wav|out.mp4|out
   --overlap F       frames shared by consecutive windows (default: the bundle's)
   --codec C         aac or opus (mkv only; default opus for mkv, aac for mp4)
   --device D        cpu (default), cuda or auto
-  --threads N       intra-op threads (default 2)
+  --threads N       intra-op threads (default 1)
   --allow-partial   render an input that ends before its stated duration (cut or
                     damaged) instead of failing with exit 4
-  --quiet           no progress bar or summary`;
+  --mix DB          keep the input's own audio under the foley, at DB relative to its
+                    original level (0 = as recorded, -12 = quieter; the foley stays at 0 dB);
+                    downmixed to mono at the foley's rate, the sum through a peak limiter
+                    (ceiling -0.2 dBFS) so it never clips. Exit 4 if the input has no audio.
+                    Default: off, the output carries only the foley
+  -q, --quiet       no progress bar or summary
+  -h, --help        this help`;
 
 export interface RenderCommandOutput {
   result: RenderResult;
@@ -65,7 +73,7 @@ export function stageSummary(result: RenderResult, writeMs: number, finishMs: nu
 }
 
 /**
- * Runs `cleanup` and exits with 128 + the signal's number on SIGINT, SIGTERM or SIGHUP (a
+ * Runs `cleanup` and exits with 128 + the signal's number (EXIT_CODES.signal) on SIGINT, SIGTERM or SIGHUP (a
  * Ctrl-C mid-render would otherwise leave the temporary output behind). Returns the
  * function that uninstalls the handlers.
  */
@@ -73,7 +81,7 @@ function onTerminatingSignal(cleanup: () => void): () => void {
   const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
   const handler = (signal: NodeJS.Signals): void => {
     cleanup();
-    process.exit(128 + (osConstants.signals[signal] ?? 0));
+    process.exit(EXIT_CODES.signal.code + (osConstants.signals[signal] ?? 0));
   };
   for (const s of signals) process.on(s, handler);
   return () => {
@@ -82,12 +90,13 @@ function onTerminatingSignal(cleanup: () => void): () => void {
 }
 
 export async function renderCommand(argv: string[]): Promise<RenderCommandOutput | null> {
-  const { values, positionals } = parse('render', argv, {
+  const { values, positionals } = parse('render', joinNegativeValues(argv, ['mix']), {
     ...MODEL_OPTIONS,
     output: { type: 'string', short: 'o' },
     codec: { type: 'string' },
     quiet: { type: 'boolean', short: 'q' },
     'allow-partial': { type: 'boolean' },
+    mix: { type: 'string' },
   });
   if (values.help) {
     process.stdout.write(`${RENDER_USAGE}\n`);
@@ -112,6 +121,7 @@ export async function renderCommand(argv: string[]): Promise<RenderCommandOutput
   const overlapFlag = numberFlag('render', values, 'overlap', { integer: true, min: 0 });
   const threads = numberFlag('render', values, 'threads', { integer: true, min: 0 });
   const device = deviceFlag('render', values);
+  const mixGainDb = numberFlag('render', values, 'mix');
 
   const bundle = await loadBundle((values.model as string | undefined) ?? defaultBundleDir());
   const generation = resolveGenerationSettings(bundle.manifest, overrides);
@@ -130,14 +140,28 @@ export async function renderCommand(argv: string[]): Promise<RenderCommandOutput
     );
   }
 
+  // Opened before the models load, so an input without audio fails at once.
+  const originalAudio =
+    mixGainDb === undefined
+      ? undefined
+      : await OriginalAudioMixer.open(video, {
+          sampleRate: bundle.manifest.audio.sampleRate,
+          gainDb: mixGainDb,
+        });
   const loadStarted = performance.now();
-  const runner = await InferenceRunner.start(bundle, {
-    executionProvider: device,
-    intraOpThreads: threads,
-    models: InferenceRunner.renderModels(bundle).filter(
-      (k) => k !== 'align_classifier' || generation.cgScale !== 0,
-    ),
-  });
+  let runner: InferenceRunner;
+  try {
+    runner = await InferenceRunner.start(bundle, {
+      executionProvider: device,
+      intraOpThreads: threads,
+      models: InferenceRunner.renderModels(bundle).filter(
+        (k) => k !== 'align_classifier' || generation.cgScale !== 0,
+      ),
+    });
+  } catch (error) {
+    await originalAudio?.close();
+    throw error;
+  }
   const loadMs = performance.now() - loadStarted;
   const bar = new ProgressBar({ label: 'render' });
   let shortReadWarning = '';
@@ -172,7 +196,7 @@ export async function renderCommand(argv: string[]): Promise<RenderCommandOutput
         },
         onAudio: (chunk) => {
           const started = performance.now();
-          out.write(chunk.samples);
+          out.write(originalAudio ? originalAudio.mix(chunk.samples) : chunk.samples);
           writeMs += performance.now() - started;
         },
       },
@@ -194,6 +218,7 @@ export async function renderCommand(argv: string[]): Promise<RenderCommandOutput
     removeOnSignal();
     bar.close();
     await writer?.abort();
+    await originalAudio?.close();
     await runner.close();
   }
 }

@@ -12,6 +12,8 @@ import {
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { promisify } from 'node:util';
+import { readSoundtrack } from '../../src/evaluation/soundtrack-reader.js';
+import { dbToGain } from '../../src/media/audio-mix.js';
 import { decodeWav } from '../../src/media/wav-file.js';
 import { packageRoot } from '../../src/models/bundle.js';
 import { makeMediaFixtures, TINY_BUNDLE_DIR } from '../helpers/media-fixtures.js';
@@ -66,6 +68,41 @@ describe('foley render', () => {
     assert.equal(wav.sampleRate, 16000);
     assert.equal(wav.samples.length, 50 * 640);
     assert.match(r.stderr, /RTF \d+\.\d+; 1 window\): decode .*unet_student .*vocoder .*write/);
+  });
+
+  it('keeps the input audio under the foley with --mix -6 (as a separate argument): the WAV is the foley plus the audio at -6 dB', async () => {
+    const plain = join(f.dir, 'unmixed.wav');
+    const mixed = join(f.dir, 'mixed.wav');
+    assert.equal((await foley(['render', f.clip, '-o', plain, '--model', TINY_BUNDLE_DIR, '-q'])).code, 0);
+    const r = await foley(['render', f.clip, '-o', mixed, '--model', TINY_BUNDLE_DIR, '--mix', '-6', '-q']);
+    assert.equal(r.code, 0, r.stderr);
+    const foleyOnly = decodeWav(readFileSync(plain)).samples;
+    const both = decodeWav(readFileSync(mixed)).samples;
+    const original = await readSoundtrack(f.clip, 16000);
+    assert.equal(both.length, foleyOnly.length);
+    const gain = dbToGain(-6);
+    let worst = 0;
+    let originalEnergy = 0;
+    for (let i = 0; i < both.length; i++) {
+      const o = i < original.length ? gain * original[i]! : 0;
+      originalEnergy += o * o;
+      worst = Math.max(worst, Math.abs(both[i]! - (foleyOnly[i]! + o)));
+    }
+    assert.ok(originalEnergy > 1, `the fixture's audio is audible (energy ${originalEnergy})`);
+    // Two 16-bit roundings apart (the foley-only file and the mix), unless the limiter acted.
+    assert.ok(worst <= 2 / 32768, `largest difference ${worst}`);
+  });
+
+  it('exits 4 for --mix on an input without audio before loading the models, and 2 for a --mix that is not a number', async () => {
+    const out = join(f.dir, 'nomix.wav');
+    const r = await foley(['render', f.oddClip, '-o', out, '--model', TINY_BUNDLE_DIR, '--mix', '0']);
+    assert.equal(r.code, 4, r.stderr);
+    assert.match(r.stderr.split('\n')[0]!, /--mix\] the input has no audio track to keep under the foley/);
+    assert.equal(existsSync(out), false);
+    assert.deepEqual(tmpFiles(), []);
+    const bad = await foley(['render', f.clip, '-o', out, '--model', TINY_BUNDLE_DIR, '--mix', 'loud']);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /--mix expects a number, got "loud"/);
   });
 
   it('renders an MP4 through overlapping windows with the video stream copied', async () => {
