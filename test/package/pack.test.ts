@@ -81,6 +81,8 @@ describe('the npm package installed into another project', { timeout: 300_000 },
     const paths = new Set(packed.files.map((f) => f.path));
     for (const need of [
       'package.json',
+      'dist/src/index.js',
+      'dist/src/index.d.ts',
       'dist/src/sfu/index.js',
       'dist/src/sfu/index.d.ts',
       'dist/src/cli/main.js',
@@ -107,17 +109,23 @@ describe('the npm package installed into another project', { timeout: 300_000 },
     assert.deepEqual(unwanted, []);
   });
 
-  it('imports attachFoley from live-foley/sfu and from live-foley', async () => {
+  it('imports attachFoley from live-foley/sfu, and it with the shared-runner API from live-foley', async () => {
     const { stdout } = await run(
       process.execPath,
       [
         '--input-type=module',
         '-e',
-        "import { attachFoley } from 'live-foley/sfu'; import * as root from 'live-foley'; console.log(typeof attachFoley, root.attachFoley === attachFoley);",
+        [
+          "import { attachFoley } from 'live-foley/sfu';",
+          "import * as root from 'live-foley';",
+          'const bundle = await root.loadBundle(root.defaultBundleDir());',
+          'console.log(typeof attachFoley, root.attachFoley === attachFoley, typeof root.InferenceRunner.start,',
+          '  bundle.manifest.name, root.LiveFoleyPipeline.models(bundle.manifest).length > 0);',
+        ].join('\n'),
       ],
       { cwd: app },
     );
-    assert.equal(stdout.trim(), 'function true');
+    assert.equal(stdout.trim(), 'function true function default true');
   });
 
   it('declares the types of both entry points, and mediasoup as an optional peer that is not installed', () => {
