@@ -42,7 +42,7 @@ export const EXIT_CODES = Object.freeze({
   signal: Object.freeze({
     code: 128,
     meaning:
-      'plus the signal number (130 SIGINT, 143 SIGTERM, 129 SIGHUP): interrupted; a partial render output is removed',
+      'interrupted by signal N (130 SIGINT, 143 SIGTERM, 129 SIGHUP); a partial render output is removed',
   }),
 } as const);
 
