@@ -3,6 +3,7 @@
  * stages: prepare latents, denoise (guided DDIM), decode latent to mel, vocode mel to
  * waveform. Stateless between windows: the streaming state (known latent) is passed in.
  */
+import { applyMelGate } from '../dsp/mel-gate.js';
 import { UsageError } from '../errors.js';
 import { AlignClassifier } from '../models/align-classifier.js';
 import { DenoisingUnet } from '../models/denoising-unet.js';
@@ -34,6 +35,11 @@ export interface GenerationSettings {
   /** Restarts act at timesteps <= this (default the manifest's). */
   restartMaxTimestep: number;
   seed: number;
+  /**
+   * Gate the vocoder output where the decoded mel sits at its floor (dsp/mel-gate.ts): removes
+   * the vocoder's tone at the mel frame rate in silence. Off only to compare with the reference.
+   */
+  melGate: boolean;
 }
 
 /** Settings from the manifest's sampling defaults, with any overrides applied and checked. */
@@ -50,6 +56,7 @@ export function resolveGenerationSettings(
     restarts: overrides.restarts ?? s.restarts,
     restartMaxTimestep: overrides.restartMaxTimestep ?? s.restartMaxTimestep,
     seed: overrides.seed ?? 0,
+    melGate: overrides.melGate ?? true,
   };
   if (!manifest.models[settings.unet]) {
     throw new UsageError(`[generation] bundle ${manifest.name} has no UNet "${settings.unet}"`);
@@ -219,9 +226,13 @@ export class FoleyGenerator {
     // 3. Decode the latent to a normalized log-mel.
     const melPadded = await this.decoder.decode(latentPadded, shape, order);
 
-    // 4. Vocode the mel to a waveform, then drop the guards and padding.
+    // 4. Vocode the mel to a waveform, gate it where the mel is silent, then drop the guards
+    //    and padding (the gate sees the guard frames, so it is ready at the clip's edges).
     const r = m.latent.melFramesPerLatentFrame;
-    const waveformPadded = await this.vocoder.synthesize(melPadded, padded * r, order);
+    const vocoded = await this.vocoder.synthesize(melPadded, padded * r, order);
+    const waveformPadded = this.settings.melGate
+      ? applyMelGate(vocoded, melPadded, padded * r, m.audio)
+      : vocoded;
     const latent = padded === frames ? latentPadded : sliceLatentFrames(latentPadded, shape, before, frames);
     const mel =
       padded === frames

@@ -3,9 +3,12 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { FoleyGenerator, resolveGenerationSettings } from '../../src/diffusion/foley-generator.js';
 import { sliceLatentFrames } from '../../src/diffusion/latent-frames.js';
+import { applyMelGate } from '../../src/dsp/mel-gate.js';
 import { UsageError } from '../../src/errors.js';
 import { loadBundle, packageRoot } from '../../src/models/bundle.js';
 import { InferenceRunner } from '../../src/models/inference-runner.js';
+import { samplesPerFrame } from '../../src/models/manifest.js';
+import { VideoEncoder } from '../../src/models/video-encoder.js';
 import { TINY_BUNDLE_DIR } from '../helpers/media-fixtures.js';
 import { loadReference, maxAbsDiff, maxScaledDiff, type Reference } from '../helpers/tiny-bundle.js';
 
@@ -27,6 +30,8 @@ function parityCases(
         restarts,
         restartMaxTimestep: c.restartMaxTimestep ?? 999,
         seed: 0,
+        // The reference is the Python pipeline, which has no gate.
+        melGate: false,
       });
       const r = await g.generate({
         startFrame: 0,
@@ -185,7 +190,14 @@ describe('FoleyGenerator against the Python reference (trained default bundle)',
   const ref = loadReference(dir);
   before(async () => {
     runner = await InferenceRunner.start(await loadBundle(dir), {
-      models: ['unet_student', 'unet_teacher', 'align_classifier', 'latent_decoder', 'vocoder'],
+      models: [
+        'video_encoder',
+        'unet_student',
+        'unet_teacher',
+        'align_classifier',
+        'latent_decoder',
+        'vocoder',
+      ],
     });
   });
   after(async () => {
@@ -193,4 +205,26 @@ describe('FoleyGenerator against the Python reference (trained default bundle)',
   });
 
   parityCases(ref, () => runner, maxAbsDiff, '1e-4 absolute');
+
+  it('gates the vocoder output by its mel by default: the silent middle of a still black picture comes out >= 15 dB quieter', async () => {
+    const m = runner.bundle.manifest;
+    const { width, height } = m.video;
+    const frames = 48;
+    const black = new Uint8Array(frames * height * width * 3);
+    const request = { startFrame: 0, features: await new VideoEncoder(runner).encode(black, frames) };
+    const settings = resolveGenerationSettings(m);
+    assert.equal(settings.melGate, true);
+    const gated = await new FoleyGenerator(runner, settings).generate(request);
+    const plain = await new FoleyGenerator(runner, { ...settings, melGate: false }).generate(request);
+    assert.deepEqual(gated.mel, plain.mel);
+    const melFrames = frames * m.latent.melFramesPerLatentFrame;
+    assert.ok(maxAbsDiff(gated.waveform, applyMelGate(plain.waveform, plain.mel, melFrames, m.audio)) < 1e-7);
+    const rms = (x: Float32Array) => Math.sqrt(x.reduce((a, v) => a + v * v, 0) / x.length);
+    // The model sounds the window's first frames (its zero-padded edge); its mel is at the floor
+    // (within 3 dB) in frames 24..44.
+    const spf = samplesPerFrame(m);
+    const middle = (x: Float32Array) => x.subarray(24 * spf, 44 * spf);
+    const changeDb = 20 * Math.log10(rms(middle(gated.waveform)) / rms(middle(plain.waveform)));
+    assert.ok(changeDb <= -15, `silence changed by ${changeDb.toFixed(1)} dB`);
+  });
 });
