@@ -53,10 +53,7 @@ export interface BatchingOptions {
   gatherDelayMs: number;
 }
 
-/**
- * Settings for `batching: {}`. Batching stays off unless asked for: `foley bench --live`
- * showed no gain clear of the noise on a shared 2-core machine.
- */
+/** Settings for `batching: {}`. Batching stays off unless asked for (the behaviour before it existed). */
 export const DEFAULT_BATCHING: BatchingOptions = { maxRuns: 8, deadlineWindowMs: 160, gatherDelayMs: 0 };
 
 export interface RunOptions {
