@@ -97,13 +97,16 @@ echo "build-and-smoke: foley --version $version"
 
 # Starts IMAGE with its default command (foley-serve; the demo image adds --demo) and waits
 # for /healthz; sets HEALTHY_AFTER_S.
-start_and_wait_healthy() { # image
+start_and_wait_healthy() { # image [podman run options]
+  local image=$1
+  shift
   cleanup
   local t0 now elapsed
   t0=$(date +%s.%N)
-  # --health-interval=disable: no systemd timer; the check runs once, by podman healthcheck run.
+  # --health-interval=disable: no timer; the check runs once, by podman healthcheck run (podman
+  # 4.3 still logs that it cannot reach systemd for the timer: harmless).
   "${PODMAN[@]}" run -d --name "$NAME" --network=host --health-interval=disable \
-    -e FOLEY_PORT="$PORT" -e FOLEY_ANNOUNCED_IP=127.0.0.1 -e FOLEY_SECRET=smoke-test "$1" >/dev/null
+    -e FOLEY_PORT="$PORT" -e FOLEY_ANNOUNCED_IP=127.0.0.1 -e FOLEY_SECRET=smoke-test "$@" "$image" >/dev/null
   HEALTHY_AFTER_S=""
   while :; do
     now=$(date +%s.%N)
@@ -113,11 +116,11 @@ start_and_wait_healthy() { # image
       break
     fi
     (($(echo "$elapsed > $HEALTHZ_WITHIN_S" | bc))) && break
-    [[ "$("${PODMAN[@]}" inspect -f '{{.State.Running}}' "$NAME")" == true ]] || fail "$1 exited"
+    [[ "$("${PODMAN[@]}" inspect -f '{{.State.Running}}' "$NAME")" == true ]] || fail "$image exited"
     sleep 0.25
   done
-  [[ -n "$HEALTHY_AFTER_S" ]] || fail "$1: /healthz not 200 within ${HEALTHZ_WITHIN_S} s"
-  echo "build-and-smoke: $1: /healthz 200 after $HEALTHY_AFTER_S s"
+  [[ -n "$HEALTHY_AFTER_S" ]] || fail "$image: /healthz not 200 within ${HEALTHZ_WITHIN_S} s"
+  echo "build-and-smoke: $image: /healthz 200 after $HEALTHY_AFTER_S s"
 }
 
 start_and_wait_healthy "$IMAGE"
@@ -130,7 +133,10 @@ echo "build-and-smoke: pages and scripts served"
 "${PODMAN[@]}" healthcheck run "$NAME" >/dev/null || fail "the image's HEALTHCHECK failed"
 echo "build-and-smoke: HEALTHCHECK passes"
 
-start_and_wait_healthy "$DEMO_IMAGE"
+# The demo's transports (ffmpeg's RTP in, the attachment's) must fit a narrowed RTC port range.
+RTC_MIN=$((PORT + 100))
+RTC_MAX=$((RTC_MIN + 49))
+start_and_wait_healthy "$DEMO_IMAGE" -e FOLEY_RTC_MIN_PORT="$RTC_MIN" -e FOLEY_RTC_MAX_PORT="$RTC_MAX"
 demo_healthy=$HEALTHY_AFTER_S
 chunks=0
 for _ in $(seq 1 60); do
@@ -142,6 +148,6 @@ for _ in $(seq 1 60); do
 done
 [[ "${rooms:-0}" -ge 1 ]] || fail "the demo room is not open (foley_rooms ${rooms:-missing})"
 [[ "$chunks" -ge 10 ]] || fail "the demo room generated $chunks foley chunks in 60 s"
-echo "build-and-smoke: demo room open, $chunks foley chunks generated"
+echo "build-and-smoke: demo room open, $chunks foley chunks generated (RTC ports $RTC_MIN-$RTC_MAX)"
 "${PODMAN[@]}" stop -t 10 "$NAME" >/dev/null
 echo "build-and-smoke: OK (runtime: build ${build_s} s, ${size_mb} MB, /healthz after ${healthy} s; demo: +${demo_build_s} s, ${demo_mb} MB, /healthz after ${demo_healthy} s)"
