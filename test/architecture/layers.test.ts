@@ -9,7 +9,7 @@ import { packageRoot } from '../../src/models/bundle.js';
  *   base       src/errors.ts, src/logger.ts, src/typed-emitter.ts, src/polyfills.ts
  *   engine     src/models, src/diffusion, src/dsp, src/media, src/evaluation
  *   pipelines  pipelines/
- *   apps       src/cli, src/server, src/sfu
+ *   apps       src/cli, src/server, src/sfu, src/index.ts (the package entry: re-exports src/sfu)
  */
 const LAYERS = ['base', 'engine', 'pipelines', 'apps'] as const;
 type Layer = (typeof LAYERS)[number];
@@ -25,6 +25,7 @@ const FOLDERS: Array<[string, Layer]> = [
   ['src/cli/', 'apps'],
   ['src/server/', 'apps'],
   ['src/sfu/', 'apps'],
+  ['src/index.ts', 'apps'],
 ];
 
 /** The layer of a repository path (posix, from the root), or null when no layer claims it. */
