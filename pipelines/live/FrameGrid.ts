@@ -6,7 +6,9 @@
  *
  * A segment is one continuous run of media time. A stall (no frame for `stallMs`), a
  * backwards step or a jump in media time starts a new segment: the pipeline then
- * restarts its windows instead of filling the gap.
+ * restarts its windows instead of filling the gap. A shorter gap (a frame lost on the
+ * network) is bridged: a later frame fills the skipped slots with the nearest picture,
+ * and `bridge` repeats the last picture into the next slot when its frame is overdue.
  */
 
 export interface GridFrame {
@@ -96,6 +98,28 @@ export class FrameGrid {
     }
     this.#previous = frame;
     return { newSegment, filled };
+  }
+
+  /**
+   * Fills the next slot with the last picture (its frame is overdue: lost or late), so the
+   * chunk it belongs to need not wait for the frame after. Null before the first frame.
+   */
+  bridge(nowMs: number): GridFrame | null {
+    const p = this.#previous;
+    if (p === null) return null;
+    const slot: GridFrame = {
+      index: this.#nextIndex,
+      rgb: p.rgb,
+      arrivalMs: nowMs,
+      mediaTimeMs: this.#originMediaMs + this.#nextIndex * this.options.frameMs,
+    };
+    this.#nextIndex++;
+    return slot;
+  }
+
+  /** Media time of the next slot to fill. */
+  get nextSlotMediaMs(): number {
+    return this.#originMediaMs + this.#nextIndex * this.options.frameMs;
   }
 
   /** Forgets the segment; the next frame starts a new one. */

@@ -102,8 +102,14 @@ function segmentAudio(parts: LiveParts): (segment: LiveSegment) => Observable<Pa
     );
 }
 
-/** Frames -> per-segment 48 kHz audio (and segment starts), without pacing. */
-export function liveAudio(parts: LiveParts): OperatorFunction<InputFrame, PacerInput> {
+/**
+ * Frames -> per-segment 48 kHz audio (and segment starts), without pacing. `bridgeOverdueFrames`:
+ * frames arrive on the scheduler's clock (live), so an overdue one is bridged; not for files.
+ */
+export function liveAudio(
+  parts: LiveParts,
+  { bridgeOverdueFrames = false }: { bridgeOverdueFrames?: boolean } = {},
+): OperatorFunction<InputFrame, PacerInput> {
   const { plan } = parts;
   return (frames) =>
     frames.pipe(
@@ -114,6 +120,7 @@ export function liveAudio(parts: LiveParts): OperatorFunction<InputFrame, PacerI
         maxLagMs: MAX_LAG_MS,
         leadFrames: plan.chunkFrames + plan.lookaheadFrames,
         historyFrames: plan.historyFrames(parts.offsetMs),
+        ...(bridgeOverdueFrames ? { scheduler: parts.scheduler } : {}),
       }),
       switchMap(segmentAudio(parts)),
     );
@@ -125,7 +132,7 @@ export function liveFoley(
 ): OperatorFunction<InputFrame, LiveEvent> {
   const { plan } = parts;
   return (frames) => {
-    const audio$ = frames.pipe(liveAudio(parts), share());
+    const audio$ = frames.pipe(liveAudio(parts, { bridgeOverdueFrames: true }), share());
     const chunks$ = audio$.pipe(
       map(
         (item): LiveEvent =>

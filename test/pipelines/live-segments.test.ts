@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { from, lastValueFrom, mergeMap, toArray } from 'rxjs';
-import type { InputFrame } from '../../pipelines/live/FrameGrid.js';
+import { from, lastValueFrom, mergeMap, Subject, toArray, VirtualTimeScheduler } from 'rxjs';
+import type { GridFrame, InputFrame } from '../../pipelines/live/FrameGrid.js';
 import { toSegments } from '../../pipelines/live/segments.js';
 
 const OPTIONS = {
@@ -75,5 +75,55 @@ describe('toSegments', () => {
         slots.subscribe();
       });
     assert.equal(historyFrames, 32);
+  });
+
+  /** Pushes frames at their arrival times on a virtual clock; returns the grid slots as they came. */
+  function runOnClock(arrivals: InputFrame[], withScheduler: boolean, endMs: number) {
+    const scheduler = new VirtualTimeScheduler();
+    const input = new Subject<InputFrame>();
+    const slots: Array<GridFrame & { atMs: number }> = [];
+    input
+      .pipe(toSegments({ ...OPTIONS, ...(withScheduler ? { scheduler } : {}) }))
+      .subscribe(({ frames }) => frames.subscribe((slot) => slots.push({ ...slot, atMs: scheduler.now() })));
+    for (const f of arrivals) scheduler.schedule(() => input.next(f), f.arrivalMs);
+    scheduler.schedule(() => input.complete(), endMs);
+    scheduler.flush();
+    return slots;
+  }
+
+  it('bridges a lost frame with the last picture once it is overdue, instead of waiting for the next frame', () => {
+    const pictures = [0, 40, 80, 160].map((t) => ({ ...frame(t, t + 100), rgb: new Uint8Array([t / 40]) }));
+    const slots = runOnClock(pictures, true, 270); // the frame of 120 ms is lost
+    assert.deepEqual(
+      slots.map((s) => [s.mediaTimeMs, s.rgb[0], s.atMs]),
+      [
+        [0, 0, 100],
+        [40, 1, 140],
+        [80, 2, 180],
+        [120, 2, 240], // due at 220 (120 + anchor 100), bridged 20 ms later with the picture of 80
+        [160, 4, 260],
+      ],
+    );
+    // Without a clock the slot waits for the next frame (the behaviour files keep).
+    const unbridged = runOnClock(pictures, false, 270);
+    assert.deepEqual(
+      unbridged.map((s) => [s.mediaTimeMs, s.atMs]),
+      [
+        [0, 100],
+        [40, 140],
+        [80, 180],
+        [120, 260],
+        [160, 260],
+      ],
+    );
+  });
+
+  it('stops bridging once no frame came for stallMs (the input is lost, not lossy)', () => {
+    const slots = runOnClock([frame(0, 100), frame(40, 140)], true, 2000);
+    const last = slots[slots.length - 1]!;
+    // Slots are bridged while they fall due (media + anchor 100 + 20) within stallMs (500)
+    // of the last arrival (140): up to the slot of 520 ms, due at 640.
+    assert.equal(last.mediaTimeMs, 520);
+    assert.ok(last.atMs <= 140 + 500, `last bridged at ${last.atMs}`);
   });
 });

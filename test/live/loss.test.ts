@@ -1,0 +1,139 @@
+/**
+ * Foley through packet loss: a clip is published as RTP to a real router, the ingest's
+ * consumer sends through a UDP relay that drops a set share of RTP, and the live pipeline
+ * (tiny bundle) makes foley of what gets through. Measured: the share of 20 ms packets and
+ * of chunk-long stretches (8 packets) that carry generated audio, from the first one on.
+ */
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import type { types as ms } from 'mediasoup';
+import * as mediasoup from 'mediasoup';
+import { LiveFoleyPipeline, type LivePacket } from '../../pipelines/live.js';
+import { loadBundle } from '../../src/models/bundle.js';
+import { InferenceRunner } from '../../src/models/inference-runner.js';
+import { FfmpegRtpSource } from '../../src/server/FfmpegRtpSource.js';
+import { ROOM_MEDIA_CODECS } from '../../src/server/Room.js';
+import { RtpVideoIngest, type RtpVideoIngestStats } from '../../src/sfu/RtpVideoIngest.js';
+import { FIXTURES_DIR, TINY_BUNDLE_DIR } from '../helpers/media-fixtures.js';
+import { UdpLossRelay } from '../helpers/udp-loss-relay.js';
+
+const RUN_MS = 12_000;
+const PACKETS_PER_CHUNK = 8; // 4 frames x 40 ms / 20 ms
+/**
+ * Room for compute far beyond the tiny bundle's needs, so that chunks skipped for CPU on a
+ * shared machine do not pass for chunks lost to the network: this test measures the loss.
+ */
+const UNHURRIED_OFFSET_MS = 1000;
+
+interface LossRun {
+  packetShare: number;
+  chunkShare: number;
+  chunks: number;
+  droppedShare: number;
+  ingest: RtpVideoIngestStats;
+}
+
+describe('foley through packet loss (relay between the consumer and the ingest)', () => {
+  let worker: ms.Worker;
+  let runner: InferenceRunner;
+
+  before(async () => {
+    worker = await mediasoup.createWorker({ logLevel: 'error' });
+    const bundle = await loadBundle(TINY_BUNDLE_DIR);
+    runner = await InferenceRunner.start(bundle, { models: LiveFoleyPipeline.models(bundle.manifest) });
+  });
+  after(async () => {
+    await runner.close();
+    worker.close();
+  });
+
+  async function runWithLoss(lossRate: number): Promise<LossRun> {
+    const router = await worker.createRouter({ mediaCodecs: ROOM_MEDIA_CODECS });
+    const source = await FfmpegRtpSource.start({
+      router,
+      clip: join(FIXTURES_DIR, 'clip-2s-96px-25fps.mp4'),
+      codec: 'vp8',
+    });
+    let relay: UdpLossRelay | null = null;
+    const manifest = runner.bundle.manifest;
+    const ingest = await RtpVideoIngest.create({
+      router,
+      producer: source.producer,
+      outWidth: manifest.video.width,
+      outHeight: manifest.video.height,
+      routeRtp: async (to) => {
+        relay = await UdpLossRelay.start({ forwardTo: to, lossRate, seed: 7 });
+        return relay.address;
+      },
+    });
+    const pipeline = await LiveFoleyPipeline.create({
+      runner,
+      manifest,
+      latencyBudgetMs: UNHURRIED_OFFSET_MS,
+      offsetMs: UNHURRIED_OFFSET_MS,
+    });
+    const packets: LivePacket[] = [];
+    ingest.on('frame', (frame) => pipeline.pushFrame(frame));
+    pipeline.on('packet', (p) => packets.push(p));
+    await new Promise((r) => setTimeout(r, RUN_MS));
+    const stats = { ...ingest.stats };
+    const ps = pipeline.stats;
+    const pipelineLine = `pipeline: generated ${ps.chunksGenerated}, skipped ${ps.chunksSkipped}, late ${ps.chunksLate}, segments ${ps.segments}, frames in ${ps.framesIn}`;
+    const droppedShare = relay!.droppedShare;
+    ingest.close();
+    pipeline.close();
+    relay!.close();
+    source.close();
+    router.close();
+
+    const first = packets.findIndex((p) => p.generated);
+    assert.ok(first >= 0, `no generated audio at ${lossRate * 100}% loss`);
+    const tail = packets.slice(first);
+    const chunks: boolean[] = [];
+    for (let i = 0; i + PACKETS_PER_CHUNK <= tail.length; i += PACKETS_PER_CHUNK) {
+      chunks.push(tail.slice(i, i + PACKETS_PER_CHUNK).some((p) => p.generated));
+    }
+    const run = {
+      packetShare: tail.filter((p) => p.generated).length / tail.length,
+      chunkShare: chunks.filter(Boolean).length / chunks.length,
+      chunks: chunks.length,
+      droppedShare,
+      ingest: stats,
+    };
+    const s = run.ingest;
+    console.log(
+      `loss ${lossRate * 100}%: dropped ${(droppedShare * 100).toFixed(1)}% of RTP; ` +
+        `chunks with sound ${(run.chunkShare * 100).toFixed(1)}% of ${run.chunks}, ` +
+        `packets ${(run.packetShare * 100).toFixed(1)}%; ingest missed ${s.packetsMissed}, ` +
+        `recovered ${s.packetsRecovered}, lost ${s.packetsLost}, nacks ${s.nacksSent}, ` +
+        `frames lost ${s.framesLost}, decoded after loss ${s.framesDecodedAfterLoss}, ` +
+        `assembled ${s.framesAssembled}, dropped ${s.framesDropped}, decode errors ${s.decodeErrors}, decoded ${s.framesDecoded}, keyframe requests ${s.keyframeRequests}, ` +
+        `recent loss ${(s.recentLossRate * 100).toFixed(1)}%; ${pipelineLine}`,
+    );
+    return run;
+  }
+
+  it('without loss nearly every chunk has sound (the baseline the loss runs are read against)', async () => {
+    const run = await runWithLoss(0);
+    assert.equal(run.droppedShare, 0);
+    assert.equal(run.ingest.packetsMissed, 0);
+  });
+
+  it('at 10% RTP loss at least 90% of chunks have sound, and NACKs bring most packets back', async () => {
+    const run = await runWithLoss(0.1);
+    assert.ok(run.droppedShare > 0.07 && run.droppedShare < 0.13, `relay dropped ${run.droppedShare}`);
+    assert.ok(run.chunkShare >= 0.9, `chunks with sound ${run.chunkShare}`);
+    assert.ok(run.ingest.packetsRecovered > 0.5 * run.ingest.packetsMissed, 'retransmissions arrive');
+    assert.ok(
+      run.ingest.recentLossRate > 0.05 && run.ingest.recentLossRate < 0.2,
+      `loss rate ${run.ingest.recentLossRate}`,
+    );
+  });
+
+  it('at 20% RTP loss at least 70% of chunks have sound', async () => {
+    const run = await runWithLoss(0.2);
+    assert.ok(run.droppedShare > 0.16 && run.droppedShare < 0.24, `relay dropped ${run.droppedShare}`);
+    assert.ok(run.chunkShare >= 0.7, `chunks with sound ${run.chunkShare}`);
+  });
+});
