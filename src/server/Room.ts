@@ -55,11 +55,15 @@ export interface RoomOptions {
   statusMinIntervalMs?: number;
 }
 
+/** Packet loss on the input from which the pages are told (share, 0..1). */
+export const LOSSY_INPUT_RATE = 0.02;
+
 /** The room's state in plain words for the pages; null while foley runs at full quality. */
 export function roomNote(
   state: RoomStatus['state'],
   level: QualityLevel | null,
   hadVideo: boolean,
+  inputLossRate = 0,
 ): string | null {
   switch (state) {
     case 'waiting':
@@ -69,6 +73,8 @@ export function roomNote(
     case 'idle':
       return hadVideo ? 'input lost: waiting for video' : 'waiting for video';
     case 'active':
+      if (inputLossRate >= LOSSY_INPUT_RATE)
+        return `input lossy: ${Math.round(inputLossRate * 100)}% packets lost`;
       if (level && !level.generate) return 'overloaded: skipping';
       if (level && level.level > 0) return 'CPU busy: lighter model';
       return null;
@@ -150,7 +156,7 @@ export class Room extends TypedEmitter<RoomEvents> {
       level: level ? level.name : null,
       foleyProducerId: a ? a.audioProducer.id : null,
       syncOffsetMs: offsetMs !== null && addedMs !== null ? Math.round(offsetMs + addedMs) : null,
-      note: roomNote(this.#state, level, this.#hadVideo),
+      note: roomNote(this.#state, level, this.#hadVideo, a ? a.ingestStats.recentLossRate : 0),
     };
   }
 
@@ -209,6 +215,7 @@ export class Room extends TypedEmitter<RoomEvents> {
       this.#setState('active');
     });
     attachment.on('levelchange', () => this.#broadcastStatus());
+    attachment.ingest.on('lossratechange', () => this.#broadcastStatus());
     attachment.on('close', () => {
       if (this.#attachment !== attachment) return;
       this.#attachment = null;

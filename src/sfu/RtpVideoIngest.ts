@@ -70,6 +70,8 @@ export interface RtpVideoIngestStats {
 export type RtpVideoIngestEvents = {
   frame: [IngestFrame];
   resolutionchange: [{ width: number; height: number }];
+  /** `stats.recentLossRate` moved by a whole percent or more since the last event (0..1). */
+  lossratechange: [number];
   /** The producer closed or the transport died; the ingest is closed. */
   close: [];
 };
@@ -117,6 +119,7 @@ export class RtpVideoIngest extends TypedEmitter<RtpVideoIngestEvents> {
   #rtcpTarget: { address: string; port: number } | null = null;
   /** [time ms, packets expected, packets missed] snapshots for the recent loss rate. */
   #lossHistory: Array<[number, number, number]> = [];
+  #reportedLossPercent = 0;
   readonly stats: RtpVideoIngestStats = {
     packetsReceived: 0,
     packetsMissed: 0,
@@ -308,6 +311,11 @@ export class RtpVideoIngest extends TypedEmitter<RtpVideoIngestEvents> {
     const [, expected0, missed0] = this.#lossHistory[0]!;
     const expected = n.packetsExpected - expected0;
     this.stats.recentLossRate = expected > 0 ? (n.packetsMissed - missed0) / expected : 0;
+    const lossPercent = Math.round(this.stats.recentLossRate * 100);
+    if (lossPercent !== this.#reportedLossPercent) {
+      this.#reportedLossPercent = lossPercent;
+      this.safeEmit('lossratechange', this.stats.recentLossRate);
+    }
   }
 
   async #drainDecodeQueue(): Promise<void> {

@@ -13,7 +13,7 @@ import { LiveFoleyPipeline, type LivePacket } from '../../pipelines/live.js';
 import { loadBundle } from '../../src/models/bundle.js';
 import { InferenceRunner } from '../../src/models/inference-runner.js';
 import { FfmpegRtpSource } from '../../src/server/FfmpegRtpSource.js';
-import { ROOM_MEDIA_CODECS } from '../../src/server/Room.js';
+import { ROOM_MEDIA_CODECS, roomNote } from '../../src/server/Room.js';
 import { RtpVideoIngest, type RtpVideoIngestStats } from '../../src/sfu/RtpVideoIngest.js';
 import { FIXTURES_DIR, TINY_BUNDLE_DIR } from '../helpers/media-fixtures.js';
 import { UdpLossRelay } from '../helpers/udp-loss-relay.js';
@@ -32,6 +32,8 @@ interface LossRun {
   chunks: number;
   droppedShare: number;
   ingest: RtpVideoIngestStats;
+  /** Last loss rate the ingest reported by event (what the room's note shows). */
+  reportedLossRate: number;
 }
 
 describe('foley through packet loss (relay between the consumer and the ingest)', () => {
@@ -75,6 +77,10 @@ describe('foley through packet loss (relay between the consumer and the ingest)'
     });
     const packets: LivePacket[] = [];
     ingest.on('frame', (frame) => pipeline.pushFrame(frame));
+    let reportedLossRate = 0;
+    ingest.on('lossratechange', (rate) => {
+      reportedLossRate = rate;
+    });
     pipeline.on('packet', (p) => packets.push(p));
     await new Promise((r) => setTimeout(r, RUN_MS));
     const stats = { ...ingest.stats };
@@ -100,6 +106,7 @@ describe('foley through packet loss (relay between the consumer and the ingest)'
       chunks: chunks.length,
       droppedShare,
       ingest: stats,
+      reportedLossRate,
     };
     const s = run.ingest;
     console.log(
@@ -128,6 +135,10 @@ describe('foley through packet loss (relay between the consumer and the ingest)'
     assert.ok(
       run.ingest.recentLossRate > 0.05 && run.ingest.recentLossRate < 0.2,
       `loss rate ${run.ingest.recentLossRate}`,
+    );
+    assert.match(
+      roomNote('active', null, true, run.reportedLossRate) ?? '',
+      /^input lossy: \d+% packets lost$/,
     );
   });
 

@@ -23,6 +23,8 @@ describe('roomNote', () => {
     assert.equal(roomNote('waiting', null, false), 'waiting for video');
     assert.equal(roomNote('idle', level(FULL), false), 'waiting for video');
     assert.equal(roomNote('idle', level(FULL), true), 'input lost: waiting for video');
+    assert.equal(roomNote('active', level(LIGHTER), true, 0.123), 'input lossy: 12% packets lost');
+    assert.equal(roomNote('active', level(FULL), true, 0.01), null, 'under 2% is not worth a note');
   });
 });
 
