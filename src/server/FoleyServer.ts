@@ -6,6 +6,7 @@ import type { types as ms } from 'mediasoup';
 import * as mediasoup from 'mediasoup';
 import { type RawData, type WebSocket, WebSocketServer } from 'ws';
 import { LiveFoleyPipeline } from '../../pipelines/live.js';
+import { UsageError } from '../errors.js';
 import { type LogFields, Logger } from '../logger.js';
 import { loadBundle, packageRoot } from '../models/bundle.js';
 import { InferenceRunner } from '../models/inference-runner.js';
@@ -240,10 +241,25 @@ export class FoleyServer extends TypedEmitter<FoleyServerEvents> {
         (ws) => void server.#onConnection(ws, url, addressKey(req.socket.remoteAddress)),
       );
     });
-    await new Promise<void>((resolve, reject) => {
-      httpServer.once('error', reject);
-      httpServer.listen(options.port ?? 8080, options.host ?? '127.0.0.1', () => resolve());
-    });
+    const port = options.port ?? 8080;
+    const host = options.host ?? '127.0.0.1';
+    try {
+      await new Promise<void>((resolve, reject) => {
+        httpServer.once('error', reject);
+        httpServer.listen(port, host, () => resolve());
+      });
+    } catch (error) {
+      // The worker and the inference runner would keep the process alive after a failed start.
+      await server.close();
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'EADDRINUSE')
+        throw new UsageError(
+          `[serve] port ${port} on ${host} is in use: pass --port N or stop the other server`,
+        );
+      if (code === 'EACCES' || code === 'EADDRNOTAVAIL')
+        throw new UsageError(`[serve] cannot listen on ${host}:${port} (${code}): check --host and --port`);
+      throw error;
+    }
     return server;
   }
 
