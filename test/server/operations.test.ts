@@ -99,20 +99,20 @@ describe('FoleyServer /healthz and /metrics', () => {
       assert.equal(sample(text, 'foley_peers{role="listen"}'), 1);
       assert.equal(sample(text, 'foley_peers{role="publish"}'), 0);
       assert.equal(sample(text, 'foley_connections_refused_total{reason="token"}'), 1);
-      const fullLevel = attachment.pipeline.ladder[0]!.name;
+      // Which level a chunk gets depends on the machine's load; every generated chunk is counted at one.
+      const chunksByLevel = attachment.pipeline.ladder.map(
+        (level) => sample(text, `foley_chunks_total{level="${level.name}"}`) ?? 0,
+      );
       assert.ok(
-        (sample(text, `foley_chunks_total{level="${fullLevel}"}`) ?? 0) >= 1,
-        'chunks at the full level',
+        chunksByLevel.reduce((a, b) => a + b, 0) >= 3,
+        `chunks counted per level: ${chunksByLevel.join('/')}`,
       );
       assert.ok((sample(text, 'foley_frame_to_opus_latency_seconds_count') ?? 0) >= 1, 'latency observed');
       assert.notEqual(sample(text, 'foley_inference_queue_length'), null);
       assert.notEqual(sample(text, 'foley_chunks_skipped_total'), null);
       assert.ok((sample(text, 'process_resident_memory_bytes') ?? 0) > 0, 'process metrics');
-      if (!PROMTOOL) {
-        // The package is Debian's "prometheus" (scripts/setup-system.sh installs it).
-        process.stdout.write('# promtool not installed: format check left out\n');
-        return;
-      }
+      // Debian's "prometheus" package (scripts/setup-system.sh installs it).
+      assert.ok(PROMTOOL, 'promtool is installed (apt-get install prometheus)');
       const check = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
       const problems = `${check.stdout}${check.stderr}`.split('\n').filter((l) => l.trim() !== '');
       assert.ok(check.status === 0 || check.status === 3, `promtool failed (${check.status}): ${problems}`);
