@@ -12,9 +12,10 @@
  */
 import type { ClientNotification } from '../../src/server/messages.js';
 import type { JitterBufferInput, JitterBufferRecording, JitterBufferReport } from './jitter-worklet.js';
+import { connectListen } from './listen-connection.js';
 import { OggOpusStream, OPUS_SAMPLE_RATE } from './ogg-opus-stream.js';
 import { roomWords } from './room-status.js';
-import { DEFAULT_REQUEST_TIMEOUT_MS, pageParams, type RoomStatus, socketUrl } from './signaling.js';
+import { pageParams, type RoomStatus } from './signaling.js';
 
 const $ = (id: string) => document.getElementById(id)!;
 const { params } = pageParams();
@@ -203,77 +204,27 @@ function post(message: JitterBufferInput, transfer: Transferable[] = []): void {
 
 // ---- connection -----------------------------------------------------------------------
 
-let backoffMs = 500;
 function connect(): void {
-  state.connection = 'connecting';
-  state.error = '';
-  show();
-  const ws = new WebSocket(socketUrl('/listen'));
-  socket = ws;
-  ws.binaryType = 'arraybuffer';
-  // A fresh decoder and stream clock per connection: the stream restarts with its header pages.
-  stream?.close();
-  const connectionStream = new OggOpusStream((pcm, granule) => {
-    state.decodedBlocks++;
-    post({ pcm, granule }, [pcm.buffer]);
+  connectListen({
+    state,
+    show,
+    onConnect: (ws) => {
+      socket = ws;
+      // A fresh decoder and stream clock per connection: the stream restarts with its header pages.
+      stream?.close();
+      const connectionStream = new OggOpusStream((pcm, granule) => {
+        state.decodedBlocks++;
+        post({ pcm, granule }, [pcm.buffer]);
+      });
+      stream = connectionStream;
+      post({ reset: true });
+      addedSamples = [];
+      return (page, arrivalMs) => connectionStream.push(page, arrivalMs);
+    },
+    onClose: (ws) => {
+      if (socket === ws) socket = null;
+    },
   });
-  stream = connectionStream;
-  post({ reset: true });
-  addedSamples = [];
-  let welcomed = false;
-  let refused = false;
-  let welcomeTimer: ReturnType<typeof setTimeout> | undefined;
-  ws.onopen = () => {
-    state.connection = 'waiting for the server';
-    show();
-    welcomeTimer = setTimeout(() => {
-      state.error = `no welcome from the server within ${DEFAULT_REQUEST_TIMEOUT_MS} ms`;
-      ws.close();
-    }, DEFAULT_REQUEST_TIMEOUT_MS);
-  };
-  ws.onmessage = (event) => {
-    if (typeof event.data !== 'string') {
-      state.pages++;
-      connectionStream.push(new Uint8Array(event.data as ArrayBuffer), performance.now());
-      return;
-    }
-    let m: { case: string; value: unknown };
-    try {
-      m = JSON.parse(event.data) as { case: string; value: unknown };
-    } catch {
-      return;
-    }
-    if (m.case === 'welcome') {
-      welcomed = true;
-      clearTimeout(welcomeTimer);
-      state.connection = 'connected';
-      state.error = '';
-      backoffMs = 500;
-      state.room = (m.value as { status: RoomStatus }).status;
-    } else if (m.case === 'status') {
-      state.room = m.value as RoomStatus;
-    } else if (m.case === 'error') {
-      const e = m.value as { code: string; message: string };
-      state.error = `${e.code}: ${e.message}`;
-      // Before the welcome, an error is the server refusing this page; after it, a note.
-      refused = !welcomed;
-    }
-    show();
-  };
-  ws.onclose = (event) => {
-    clearTimeout(welcomeTimer);
-    if (socket === ws) socket = null;
-    if (refused || event.code === 4401 || event.code === 4400) {
-      state.connection = `refused: ${event.reason || state.error || 'bad token'}`;
-      show();
-      return;
-    }
-    state.connection = `reconnecting in ${backoffMs} ms`;
-    state.reconnects++;
-    show();
-    setTimeout(connect, backoffMs);
-    backoffMs = Math.min(backoffMs * 2, 5000);
-  };
 }
 
 $('start').addEventListener('click', () => void ctx?.resume());

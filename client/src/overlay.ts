@@ -7,10 +7,12 @@
  * reported: the room's syncOffsetMs - offsetMs), so ticks line up with what the audience hears.
  * Options: overlay-options.ts.
  */
+
+import { connectListen } from './listen-connection.js';
 import { OggOpusStream } from './ogg-opus-stream.js';
 import { OverlayOptionError, type OverlayOptions, parseOverlayOptions } from './overlay-options.js';
 import { roomWords } from './room-status.js';
-import { DEFAULT_REQUEST_TIMEOUT_MS, pageParams, type RoomStatus, socketUrl } from './signaling.js';
+import { pageParams, type RoomStatus } from './signaling.js';
 import { type SpectralColumn, SpectralOnsetTracker } from './spectral-onsets.js';
 
 const $ = (id: string) => document.getElementById(id)!;
@@ -247,78 +249,23 @@ function show(): void {
 
 // ---- connection -----------------------------------------------------------------------
 
-let backoffMs = 500;
 let stream: OggOpusStream | null = null;
 
-function connect(): void {
-  state.connection = 'connecting';
-  show();
-  const ws = new WebSocket(socketUrl('/listen'));
-  ws.binaryType = 'arraybuffer';
-  // A new connection restarts the stream (header pages first): a fresh decoder, tracker and drawing.
-  stream?.close();
-  const connectionStream = new OggOpusStream((pcm, granule) => onDecoded(connectionStream, pcm, granule));
-  stream = connectionStream;
-  tracker = new SpectralOnsetTracker({ bands: BANDS });
-  trackerBaseGranule = null;
-  pendingColumns = [];
-  ticks = [];
-  nowIndex = null;
-  spectrogramContext.clearRect(0, 0, historyColumns, BANDS);
-  let welcomed = false;
-  let refused = false;
-  let welcomeTimer: ReturnType<typeof setTimeout> | undefined;
-  ws.onopen = () => {
-    state.connection = 'waiting for the server';
-    show();
-    welcomeTimer = setTimeout(() => {
-      state.error = `no welcome from the server within ${DEFAULT_REQUEST_TIMEOUT_MS} ms`;
-      ws.close();
-    }, DEFAULT_REQUEST_TIMEOUT_MS);
-  };
-  ws.onmessage = (event) => {
-    if (typeof event.data !== 'string') {
-      state.pages++;
-      connectionStream.push(new Uint8Array(event.data as ArrayBuffer), performance.now());
-      return;
-    }
-    let m: { case: string; value: unknown };
-    try {
-      m = JSON.parse(event.data) as { case: string; value: unknown };
-    } catch {
-      return;
-    }
-    if (m.case === 'welcome') {
-      welcomed = true;
-      clearTimeout(welcomeTimer);
-      state.connection = 'connected';
-      state.error = '';
-      backoffMs = 500;
-      state.room = (m.value as { status: RoomStatus }).status;
-    } else if (m.case === 'status') {
-      state.room = m.value as RoomStatus;
-    } else if (m.case === 'error') {
-      const e = m.value as { code: string; message: string };
-      state.error = `${e.code}: ${e.message}`;
-      refused = !welcomed;
-    }
-    show();
-  };
-  ws.onclose = (event) => {
-    clearTimeout(welcomeTimer);
-    if (refused || event.code === 4401 || event.code === 4400 || event.code === 4403) {
-      state.connection = `refused: ${event.reason || state.error || 'bad token'}`;
-      state.error = '';
-      show();
-      return;
-    }
-    state.connection = `reconnecting in ${backoffMs} ms`;
-    state.reconnects++;
-    show();
-    setTimeout(connect, backoffMs);
-    backoffMs = Math.min(backoffMs * 2, 5000);
-  };
-}
-
-connect();
+connectListen({
+  state,
+  show,
+  onConnect: () => {
+    // A new connection restarts the stream (header pages first): a fresh decoder, tracker and drawing.
+    stream?.close();
+    const connectionStream = new OggOpusStream((pcm, granule) => onDecoded(connectionStream, pcm, granule));
+    stream = connectionStream;
+    tracker = new SpectralOnsetTracker({ bands: BANDS });
+    trackerBaseGranule = null;
+    pendingColumns = [];
+    ticks = [];
+    nowIndex = null;
+    spectrogramContext.clearRect(0, 0, historyColumns, BANDS);
+    return (page, arrivalMs) => connectionStream.push(page, arrivalMs);
+  },
+});
 requestAnimationFrame(frame);
