@@ -175,28 +175,13 @@ class Strike:
         self.x, self.block_h, self.block_w = x, rng.uniform(6, 12), rng.uniform(12, 20)
         self.lift, self.swing_s = rng.uniform(12, 25), rng.uniform(0.15, 0.3)
         self.rgb, self.head_rgb = rng.uniform(20, 240, 3), rng.uniform(20, 240, 3)
-        self.onsets = []
-        for _ in range(30):
-            n = int(rng.integers(1, 5))
-            t0 = rng.uniform(common.HEAD_S + self.swing_s, seconds - common.TAIL_S)
-            times = list(t0 + np.concatenate([[0], np.cumsum(rng.uniform(0.35, 1.0, n - 1))]))
-            if book.fits(times):
-                self.times = book.take(times)
-                self.onsets = [(t, float(rng.uniform(0.4, 1.0))) for t in self.times]
-                return
+        times, self.onsets = common.schedule_blows(rng, book, self.swing_s, seconds)
+        if times is not None:
+            self.times = times
 
     def lift_at(self, t: float) -> float:
         """Height of the mallet head over the block (px): 0 at each blow, falling fast into it."""
-        ts, d = self.times, self.swing_s
-        if t <= ts[0]:
-            u = min((ts[0] - t) / d, 1.0)
-            return self.lift * (1 - (1 - u) ** 2)
-        for a, b in zip(ts, ts[1:]):
-            if t <= b:
-                u = (t - a) / (b - a)
-                return self.lift * (1 - (2 * u - 1) ** 2)
-        u = min((t - ts[-1]) / d, 1.0)
-        return self.lift * (1 - (1 - u) ** 2)
+        return common.lift_between_blows(self.times, self.swing_s, self.lift, t)
 
     def gap_px(self, t: float) -> float:
         return self.lift_at(t)

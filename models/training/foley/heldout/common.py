@@ -99,3 +99,29 @@ def cli(world_name: str, make_clip: Callable, doc: str, argv=None) -> int:
         made += 1
     print(f"{made} clips written, {len(seeds) - made} already there, to {a.out} in {time.time() - t0:.1f} s")
     return 0
+
+
+def schedule_blows(rng, book, swing_s: float, seconds: float):
+    """1-4 blows of a tool, 0.35-1 s apart, booked so they keep clear of other onsets.
+
+    Returns (times, onsets with intensities), or (None, []) when 30 tries found no room.
+    """
+    for _ in range(30):
+        n = int(rng.integers(1, 5))
+        t0 = rng.uniform(HEAD_S + swing_s, seconds - TAIL_S)
+        times = list(t0 + np.concatenate([[0], np.cumsum(rng.uniform(0.35, 1.0, n - 1))]))
+        if book.fits(times):
+            times = book.take(times)
+            return times, [(t, float(rng.uniform(0.4, 1.0))) for t in times]
+    return None, []
+
+
+def lift_between_blows(times, swing_s: float, lift: float, t: float) -> float:
+    """Height of a tool over its target: 0 at each blow, a parabola between blows, raised before and after."""
+    if t <= times[0]:
+        return lift * (1 - (1 - min((times[0] - t) / swing_s, 1.0)) ** 2)
+    for a, b in zip(times, times[1:]):
+        if t <= b:
+            u = (t - a) / (b - a)
+            return lift * (1 - (2 * u - 1) ** 2)
+    return lift * (1 - (1 - min((t - times[-1]) / swing_s, 1.0)) ** 2)

@@ -168,25 +168,12 @@ class Hammer:
         self.xz, self.block_h = np.asarray(xz), rng.uniform(0.1, 0.25)
         self.lift, self.swing_s = rng.uniform(0.2, 0.45), rng.uniform(0.15, 0.3)
         self.block_rgb, self.head_rgb = rng.uniform(40, 240, 3), rng.uniform(40, 240, 3)
-        self.onsets = []
-        for _ in range(30):
-            n = int(rng.integers(1, 5))
-            t0 = rng.uniform(common.HEAD_S + self.swing_s, seconds - common.TAIL_S)
-            times = list(t0 + np.concatenate([[0], np.cumsum(rng.uniform(0.35, 1.0, n - 1))]))
-            if book.fits(times):
-                self.times = book.take(times)
-                self.onsets = [(t, float(rng.uniform(0.4, 1.0))) for t in self.times]
-                return
+        times, self.onsets = common.schedule_blows(rng, book, self.swing_s, seconds)
+        if times is not None:
+            self.times = times
 
     def gap_m(self, t: float) -> float:
-        ts, d = self.times, self.swing_s
-        if t <= ts[0]:
-            return self.lift * (1 - (1 - min((ts[0] - t) / d, 1.0)) ** 2)
-        for a, b in zip(ts, ts[1:]):
-            if t <= b:
-                u = (t - a) / (b - a)
-                return self.lift * (1 - (2 * u - 1) ** 2)
-        return self.lift * (1 - (1 - min((t - ts[-1]) / d, 1.0)) ** 2)
+        return common.lift_between_blows(self.times, self.swing_s, self.lift, t)
 
     def shapes(self, t):
         x, z = self.xz
