@@ -26,17 +26,20 @@ import type { OpusEncoder } from '../../src/media/opus-encoder.js';
 import { type FrameFeatureEncoder, toVideoFeatures } from '../operators/video-features.js';
 import { type LiveAudio, type LiveAudio48k, liveCrossfade, upsampleTo48k } from './chunk-audio.js';
 import { generateLiveChunks, type LiveWindowSynthesizer } from './chunk-generation.js';
-import type { LevelCosts } from './DegradationLadder.js';
+import { LevelCosts } from './DegradationLadder.js';
 import type { InputFrame } from './FrameGrid.js';
 import type { LevelGovernor } from './LevelGovernor.js';
 import { type LivePacket, type PacerInput, paceOpus } from './pace-opus.js';
 import { type LivePlan, RIGHT_GUARD_FRAMES } from './plan.js';
-import { type LiveSegment, toSegments } from './segments.js';
+import type { SegmentTiming } from './SegmentTiming.js';
+import { type FrameBridging, type LiveSegment, toSegments } from './segments.js';
 
 /** A frame this much later than the anchor predicts starts a new segment, ms. */
 const MAX_LAG_MS = 1000;
 /** A media-time jump larger than this starts a new segment, ms. */
 const MAX_JUMP_MS = 1000;
+/** Room between bridging a chunk's missing frames and the latest start that keeps it at full quality, ms. */
+const BRIDGE_MARGIN_MS = 10;
 
 export interface LiveParts {
   plan: LivePlan;
@@ -47,6 +50,8 @@ export interface LiveParts {
   governor: LevelGovernor;
   scheduler: SchedulerLike;
   logger?: Logger;
+  /** A grid slot was bridged with the last picture (its frame was lost or too late). */
+  onFrameBridged?: () => void;
 }
 
 export type LiveEvent =
@@ -103,14 +108,68 @@ function segmentAudio(parts: LiveParts): (segment: LiveSegment) => Observable<Pa
 }
 
 /**
+ * When slot `index` of a segment must be in: the latest start of the chunk that needs it (its
+ * own frames and its look-ahead) that still leaves `computeMs()` (features and generation at
+ * full quality) before the chunk's deadline; never before half a frame past the time the
+ * chunk's last frame should arrive. Frames later than this are bridged; earlier ones are used.
+ */
+export function chunkStartDueMs(
+  plan: LivePlan,
+  offsetMs: number,
+  computeMs: () => number,
+): (timing: SegmentTiming, index: number) => number {
+  const { chunkFrames, lookaheadFrames, frameMs } = plan;
+  return (timing, index) => {
+    const chunk = Math.max(0, Math.ceil((index + 1 - lookaheadFrames) / chunkFrames) - 1);
+    const lastSlot = (chunk + 1) * chunkFrames + lookaheadFrames - 1;
+    const lastSlotArrivalMs = timing.anchorMs + timing.originMediaMs + lastSlot * frameMs;
+    const latestStartMs = plan.deadlineMs(timing, chunk, offsetMs) - computeMs() - BRIDGE_MARGIN_MS;
+    return Math.max(lastSlotArrivalMs + frameMs / 2, latestStartMs);
+  };
+}
+
+/** The encoder, timed on the scheduler's clock into `costs` (one level: the feature pass). */
+function timedEncoder(
+  encoder: FrameFeatureEncoder,
+  scheduler: SchedulerLike,
+  costs: LevelCosts,
+): FrameFeatureEncoder {
+  return {
+    async encode(frames, frameCount, options) {
+      const startedMs = scheduler.now();
+      const features = await encoder.encode(frames, frameCount, options);
+      costs.observe(0, scheduler.now() - startedMs);
+      return features;
+    },
+  };
+}
+
+/**
  * Frames -> per-segment 48 kHz audio (and segment starts), without pacing. `bridgeOverdueFrames`:
- * frames arrive on the scheduler's clock (live), so an overdue one is bridged; not for files.
+ * frames arrive on the scheduler's clock (live), so a slot still missing when its chunk must
+ * start is bridged (chunkStartDueMs); not for files.
  */
 export function liveAudio(
   parts: LiveParts,
   { bridgeOverdueFrames = false }: { bridgeOverdueFrames?: boolean } = {},
 ): OperatorFunction<InputFrame, PacerInput> {
   const { plan } = parts;
+  let bridging: FrameBridging | undefined;
+  let encoder = parts.encoder;
+  if (bridgeOverdueFrames) {
+    const featureCosts = new LevelCosts(1);
+    encoder = timedEncoder(parts.encoder, parts.scheduler, featureCosts);
+    const onFrameBridged = parts.onFrameBridged;
+    bridging = {
+      scheduler: parts.scheduler,
+      slotDueMs: chunkStartDueMs(
+        plan,
+        parts.offsetMs,
+        () => featureCosts.estimate(0) + parts.costs.estimate(0),
+      ),
+      ...(onFrameBridged ? { onBridged: () => onFrameBridged() } : {}),
+    };
+  }
   return (frames) =>
     frames.pipe(
       toSegments({
@@ -120,9 +179,9 @@ export function liveAudio(
         maxLagMs: MAX_LAG_MS,
         leadFrames: plan.chunkFrames + plan.lookaheadFrames,
         historyFrames: plan.historyFrames(parts.offsetMs),
-        ...(bridgeOverdueFrames ? { scheduler: parts.scheduler } : {}),
+        ...(bridging ? { bridging } : {}),
       }),
-      switchMap(segmentAudio(parts)),
+      switchMap(segmentAudio({ ...parts, encoder })),
     );
 }
 

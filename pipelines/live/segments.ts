@@ -7,9 +7,11 @@
  * carries its SegmentTiming and an Observable of its grid frames; the previous segment's
  * frames complete when the next starts.
  *
- * With a scheduler, a slot whose frame is `bridgeAfterMs` later than the anchor predicts is
- * bridged with the last picture (a lost frame costs a repeated picture, not the chunk's
- * deadline), until no frame came for `stallMs`: then the segment goes idle as before.
+ * With `bridging`, a slot still empty when the chunk that needs it must start (`slotDueMs`)
+ * is bridged with the last picture, so a lost frame costs a repeated picture instead of the
+ * chunk's deadline. A late frame that comes before then is used: the grid only bridges what
+ * the pipeline would otherwise wait for. No bridging once no frame came for `stallMs`: the
+ * segment goes idle as before.
  */
 import { Observable, type OperatorFunction, type SchedulerLike, Subject, type Subscription } from 'rxjs';
 import { FrameGrid, type GridFrame, type InputFrame } from './FrameGrid.js';
@@ -18,6 +20,17 @@ import { SegmentTiming } from './SegmentTiming.js';
 export interface LiveSegment {
   timing: SegmentTiming;
   frames: Observable<GridFrame>;
+}
+
+export interface FrameBridging {
+  scheduler: SchedulerLike;
+  /**
+   * Wall time (scheduler clock) by which slot `index` must be filled for the chunk that needs
+   * it to start in time; the slot is bridged then if still empty. Non-decreasing in `index`.
+   */
+  slotDueMs: (timing: SegmentTiming, index: number) => number;
+  /** Each bridged slot, as it is bridged (for counting). */
+  onBridged?: (slot: GridFrame) => void;
 }
 
 export interface SegmentOptions {
@@ -32,10 +45,8 @@ export interface SegmentOptions {
   leadFrames: number;
   /** Arrival-history slots per segment (SegmentTiming). */
   historyFrames: number;
-  /** Clock and timers of bridging; without one, missing frames are bridged only by the next frame. */
-  scheduler?: SchedulerLike;
-  /** A slot is bridged when its frame is this much later than the anchor predicts, ms. Default frameMs / 2. */
-  bridgeAfterMs?: number;
+  /** Bridging of overdue slots on a clock; without it a missing frame is bridged only by the next frame. */
+  bridging?: FrameBridging;
 }
 
 export function toSegments(options: SegmentOptions): OperatorFunction<InputFrame, LiveSegment> {
@@ -49,28 +60,42 @@ export function toSegments(options: SegmentOptions): OperatorFunction<InputFrame
       let timing: SegmentTiming | null = null;
       let frames: Subject<GridFrame> | null = null;
       let bridgeTimer: Subscription | null = null;
-      const { scheduler } = options;
-      const bridgeAfterMs = options.bridgeAfterMs ?? options.frameMs / 2;
+      const { bridging } = options;
       let lastRealArrivalMs = Number.NEGATIVE_INFINITY;
+
+      // A slot falling due more than stallMs after the last frame is a stall, not a lost frame.
+      const dueWithinStall = (dueMs: number): boolean => dueMs - lastRealArrivalMs <= options.stallMs;
 
       const scheduleBridge = (): void => {
         bridgeTimer?.unsubscribe();
         bridgeTimer = null;
-        if (!scheduler || !timing) return;
-        const dueMs = grid.nextSlotMediaMs + timing.anchorMs + bridgeAfterMs;
-        if (dueMs - lastRealArrivalMs > options.stallMs) return; // a stall, not a lost frame
+        if (!bridging || !timing) return;
+        const dueMs = bridging.slotDueMs(timing, grid.filledCount);
+        if (!dueWithinStall(dueMs)) return;
+        const { scheduler } = bridging;
         bridgeTimer = scheduler.schedule(
           () => {
             bridgeTimer = null;
-            if (!timing || !frames) return;
-            const slot = grid.bridge(scheduler.now());
-            if (!slot) return;
-            timing.recordSlot(slot.index, slot.arrivalMs);
-            frames.next(slot);
-            scheduleBridge();
+            bridgeDueSlots();
           },
           Math.max(0, dueMs - scheduler.now()),
         );
+      };
+
+      const bridgeDueSlots = (): void => {
+        if (!bridging) return;
+        const nowMs = bridging.scheduler.now();
+        while (timing && frames) {
+          // The anchor may have moved since the timer was set: recheck.
+          const dueMs = bridging.slotDueMs(timing, grid.filledCount);
+          if (dueMs > nowMs || !dueWithinStall(dueMs)) break;
+          const slot = grid.bridge(nowMs);
+          if (!slot) break;
+          timing.recordSlot(slot.index, slot.arrivalMs);
+          bridging.onBridged?.(slot);
+          frames.next(slot);
+        }
+        scheduleBridge();
       };
 
       const subscription = source.subscribe({

@@ -22,6 +22,8 @@ export interface LiveStats {
   packetsGenerated: number;
   segments: number;
   framesIn: number;
+  /** Grid slots filled with the last picture because their frame was lost or too late for its chunk. */
+  framesBridged: number;
   /** Every frame's arrival → packet latency, ms (bounded history). */
   latenciesMs: number[];
   /** Wall time (performance.now) of each latency sample, ms. */
@@ -50,6 +52,7 @@ export class LiveStatsCounter {
       packetsGenerated: 0,
       segments: 0,
       framesIn: 0,
+      framesBridged: 0,
       latenciesMs: [],
       latencyTimesMs: [],
       idle: true,
