@@ -12,7 +12,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -20,13 +20,20 @@ import '../../src/media/node-av-setup.js';
 import { Demuxer, Muxer } from 'node-av/api';
 import { renderFoley, WHOLE_CLIP } from '../../pipelines/render.js';
 import { resolveGenerationSettings } from '../../src/diffusion/foley-generator.js';
-import { detectOnsets } from '../../src/dsp/onset-detection.js';
-import { type OnsetScores, scoreOnsets } from '../../src/dsp/onset-matching.js';
+import { scoreOnsets } from '../../src/dsp/onset-matching.js';
 import { loadBundle, packageRoot } from '../../src/models/bundle.js';
 import { InferenceRunner } from '../../src/models/inference-runner.js';
-import { MelFrontend } from '../../src/models/mel-frontend.js';
 import { FoleyServer } from '../../src/server/FoleyServer.js';
 import type { FoleyAttachment } from '../../src/sfu/FoleyAttachment.js';
+import {
+  ONSET_WINDOW_S,
+  onsetsOf,
+  readClipEvents,
+  scoreLoopedOnsets,
+  scoreSummary,
+  type TappedPage,
+  tappedOnsetsWallMs,
+} from '../helpers/onset-scoring.js';
 
 const BUNDLE_DIR = process.env.FOLEY_ONSET_BUNDLE ?? join(packageRoot(), 'models', 'default');
 const SAMPLE_CLIP = join(packageRoot(), 'samples', 'clip.mp4');
@@ -35,50 +42,12 @@ const skip = !existsSync(join(BUNDLE_DIR, 'manifest.json'))
   ? `no trained bundle at ${BUNDLE_DIR} (onsets of random weights mean nothing)`
   : false;
 
-/** Onset matching window, as the offline evaluation scores. */
-const WINDOW_S = 0.08;
-/** Window of the first match that finds the constant delay. */
-const COARSE_WINDOW_S = 0.2;
 /** Loops of the clip scored after the warm-up. */
 const LOOPS = 3;
 /** Skipped after the first generated packet: start-up and the first chunks. */
 const WARMUP_MS = 1000;
 /** The offset the browser onset test gives the live path: enough slack for full quality on 2 cores. */
 const FIDELITY_OFFSET_MS = 560;
-const RATE_16K = 16000;
-
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-};
-
-/** For each reference time, estimate − reference of the nearest estimate within ±windowS, s. */
-function nearestOffsets(ref: number[], est: number[], windowS: number): number[] {
-  const out: number[] = [];
-  for (const r of ref) {
-    let best = Number.POSITIVE_INFINITY;
-    for (const e of est) if (Math.abs(e - r) < Math.abs(best)) best = e - r;
-    if (Math.abs(best) <= windowS) out.push(best);
-  }
-  return out;
-}
-
-async function onsetsOf(runner: InferenceRunner, waveform16k: Float32Array): Promise<number[]> {
-  const { mel, melFrames } = await new MelFrontend(runner).melSpectrogram(waveform16k);
-  return detectOnsets(mel, melFrames, runner.bundle.manifest.audio);
-}
-
-function summary(s: OnsetScores): string {
-  return `F1 ${s.f1.toFixed(3)} (matched ${s.matched}/${s.reference} events, ${s.estimated} onsets)`;
-}
-
-/** An Ogg page the server emitted to the tap, with when (epoch ms). */
-interface EmittedPage {
-  data: Buffer;
-  epochMs: number;
-}
-
-const granuleOf = (page: Buffer): number => Number(page.readBigInt64LE(6));
 
 describe('onsets of a WHIP publish at the OBS page', { skip, timeout: 600_000 }, () => {
   let dir: string;
@@ -99,10 +68,7 @@ describe('onsets of a WHIP publish at the OBS page', { skip, timeout: 600_000 },
   });
 
   it('scores an onset F1 (±80 ms) of at least 0.8 times the offline render of the same clip at full quality', async (t) => {
-    const events = JSON.parse(readFileSync(SAMPLE_EVENTS, 'utf8')) as {
-      seconds: number;
-      events: Array<{ time: number }>;
-    };
+    const events = readClipEvents(SAMPLE_EVENTS);
     const clipMs = events.seconds * 1000;
     const m = runner.bundle.manifest;
 
@@ -115,10 +81,10 @@ describe('onsets of a WHIP publish at the OBS page', { skip, timeout: 600_000 },
     const offlineScore = scoreOnsets(
       events.events.map((e) => e.time),
       await onsetsOf(runner, offline.waveform),
-      WINDOW_S,
+      ONSET_WINDOW_S,
     );
-    t.diagnostic(`offline render: ${summary(offlineScore)}`);
-    assert.ok(offlineScore.f1 > 0.5, `the offline render scores ${summary(offlineScore)}`);
+    t.diagnostic(`offline render: ${scoreSummary(offlineScore)}`);
+    assert.ok(offlineScore.f1 > 0.5, `the offline render scores ${scoreSummary(offlineScore)}`);
 
     // 2. The clip as OBS would send it: H.264 without B-frames, a keyframe each second. OBS
     // encodes the camera's raw frames once; this re-encodes an already compressed clip, so at
@@ -140,9 +106,9 @@ describe('onsets of a WHIP publish at the OBS page', { skip, timeout: 600_000 },
       pipeline: { latencyBudgetMs: 600, offsetMs: FIDELITY_OFFSET_MS },
     });
     const room = await server.getRoom('main');
-    const pages: EmittedPage[] = [];
+    const pages: TappedPage[] = [];
     room.addListener({
-      send: (data) => pages.push({ data, epochMs: performance.timeOrigin + performance.now() }),
+      send: (data) => pages.push({ data, wallMs: performance.timeOrigin + performance.now() }),
       sendStatus: () => {},
     });
     let firstGeneratedEpochMs: number | null = null;
@@ -199,73 +165,28 @@ describe('onsets of a WHIP publish at the OBS page', { skip, timeout: 600_000 },
     const made = stats.chunksGenerated + stats.chunksSkipped;
     const madeFull = stats.levelCounts[0]!;
     t.diagnostic(
-      `live: offset ${offsetMs} ms, chunks ${stats.chunksGenerated} generated / ${stats.chunksSkipped} skipped, per level [${stats.levelCounts.join(', ')}] (${live.pipeline.ladder.map((l) => l.name).join(', ')})`,
+      `live: offset ${offsetMs} ms, chunks ${stats.chunksGenerated} generated / ${stats.chunksSkipped} skipped, per level [${stats.levelCounts.join(', ')}] (${live.pipeline.ladder.map((l) => l.name).join(', ')}), grid slots bridged ${stats.framesBridged} (frames in ${stats.framesIn})`,
     );
 
-    // 4. The tapped audio at 16 kHz (FFmpeg drops the pre-skip), each sample's wall time from its page.
-    const audioPages = pages.filter((p) => granuleOf(p.data) > 0);
-    const oggFile = join(dir, 'tapped.ogg');
-    writeFileSync(oggFile, Buffer.concat(pages.map((p) => p.data)));
-    const raw = execFileSync(
-      'ffmpeg',
-      ['-loglevel', 'error', '-i', oggFile, '-f', 'f32le', '-ac', '1', '-ar', String(RATE_16K), '-'],
-      { maxBuffer: 1 << 28 },
+    // 4. The tapped audio's onsets on the clip's timeline, scored over LOOPS loops after the warm-up.
+    const onsetsClipMs = (await tappedOnsetsWallMs(runner, pages, dir)).map(
+      (wallMs) => wallMs - offsetMs - startEpochMs,
     );
-    const tapped = new Float32Array(Uint8Array.from(raw).buffer);
-    const firstPage = audioPages[0]!;
-    // A page's last sample is its granule; the pacer sends one 20 ms page per 20 ms.
-    const wallOfSecond = (s: number): number => {
-      const granule48k = s * 48000;
-      let lo = 0;
-      let hi = audioPages.length - 1;
-      while (lo < hi) {
-        const mid = (lo + hi) >> 1;
-        if (granuleOf(audioPages[mid]!.data) < granule48k) lo = mid + 1;
-        else hi = mid;
-      }
-      const page = audioPages[lo] ?? firstPage;
-      return page.epochMs - (granuleOf(page.data) - granule48k) / 48;
-    };
-    const onsetsClipMs = (await onsetsOf(runner, tapped)).map(
-      (s) => wallOfSecond(s) - offsetMs - startEpochMs,
-    );
-
-    // 5. Scored over LOOPS loops after the warm-up.
-    // The window's edges lie mid-way through the clip's longest event-free gap: an edge near an
-    // event would count that event's onset, just outside, as a false one (or miss it).
-    const eventMs = events.events.map((e) => e.time * 1000).sort((a, b) => a - b);
-    let gapMidMs = 0;
-    let gapMs = -1;
-    for (let i = 0; i < eventMs.length; i++) {
-      const next = i + 1 < eventMs.length ? eventMs[i + 1]! : eventMs[0]! + clipMs;
-      if (next - eventMs[i]! > gapMs) {
-        gapMs = next - eventMs[i]!;
-        gapMidMs = (eventMs[i]! + gapMs / 2) % clipMs;
-      }
-    }
-    const warmedMs = firstGeneratedEpochMs! - offsetMs - startEpochMs + WARMUP_MS;
-    const fromMs = gapMidMs + Math.ceil((warmedMs - gapMidMs) / clipMs) * clipMs;
-    const toMs = fromMs + LOOPS * clipMs;
-    const referenceS: number[] = [];
-    for (let loop = 0; loop < loops; loop++)
-      for (const e of events.events) {
-        const at = loop * clipMs + e.time * 1000;
-        if (at >= fromMs && at < toMs) referenceS.push(at / 1000);
-      }
-    const estimatedS = onsetsClipMs.filter((x) => x >= fromMs && x < toMs).map((x) => x / 1000);
-    const coarse = nearestOffsets(referenceS, estimatedS, COARSE_WINDOW_S);
+    const scored = scoreLoopedOnsets({
+      events,
+      onsetsClipMs,
+      warmedMs: firstGeneratedEpochMs! - offsetMs - startEpochMs + WARMUP_MS,
+      loops: LOOPS,
+      publishedLoops: loops,
+    });
     assert.ok(
-      coarse.length >= 8,
-      `only ${coarse.length} live onsets within 200 ms of the ${referenceS.length} events`,
+      scored.coarseMatches >= 8,
+      `only ${scored.coarseMatches} live onsets within 200 ms of the ${scored.score.reference} events`,
     );
-    const shiftS = median(coarse);
-    const liveScore = scoreOnsets(
-      referenceS,
-      estimatedS.map((x) => x - shiftS),
-      WINDOW_S,
-    );
+    const liveScore = scored.score;
+    const { fromMs, toMs, shiftS } = scored;
     t.diagnostic(
-      `live over clip time ${fromMs.toFixed(0)}..${toMs.toFixed(0)} ms: ${summary(liveScore)} after a ${(shiftS * 1000).toFixed(1)} ms shift; live/offline F1 ${(liveScore.f1 / offlineScore.f1).toFixed(3)}`,
+      `live over clip time ${fromMs.toFixed(0)}..${toMs.toFixed(0)} ms: ${scoreSummary(liveScore)} after a ${(shiftS * 1000).toFixed(1)} ms shift; live/offline F1 ${(liveScore.f1 / offlineScore.f1).toFixed(3)}`,
     );
     // A broken path (misaligned, silent or noise) scores far below this floor.
     assert.ok(
