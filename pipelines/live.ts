@@ -105,6 +105,7 @@ export class LiveFoleyPipeline extends TypedEmitter<LivePipelineEvents> {
           scheduler: pipeline.#scheduler,
           logger,
           opusEncoder: pipeline.#opus,
+          onFrameBridged: () => pipeline.stats.framesBridged++,
         }),
       )
       .subscribe({
