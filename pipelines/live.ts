@@ -25,6 +25,13 @@ import { type LiveStats, LiveStatsCounter } from './live/stats.js';
 export type { LiveAudio } from './live/chunk-audio.js';
 export { buildLadder, type QualityLevel } from './live/DegradationLadder.js';
 export type { LivePacket } from './live/pace-opus.js';
+export {
+  LATENCY_PRESET_NAMES,
+  LATENCY_PRESETS,
+  type LatencyPreset,
+  type LatencyPresetSettings,
+  latencyPreset,
+} from './live/plan.js';
 export type { LiveStats } from './live/stats.js';
 
 const logger = new Logger('live:LiveFoleyPipeline');

@@ -24,14 +24,50 @@ const LATENCY_MARGIN_MS = 10;
 /** Latent frames generated past a chunk's end and thrown away (live/ChunkWindow.ts). */
 export const RIGHT_GUARD_FRAMES = 2;
 
-export interface LivePlanOptions {
-  /** Upper bound on frame-arrival → Opus-packet latency, ms. Default 400. */
-  latencyBudgetMs?: number;
-  /** New latent frames per chunk. Default 4 (160 ms). */
-  chunkFrames?: number;
-  /** Frames waited for past a chunk so the video encoder sees its right context. Default: manifest contextFrames. */
+/** Named trade-offs between the audio's delay behind the video and its onset accuracy. */
+export const LATENCY_PRESET_NAMES = ['low', 'balanced'] as const;
+export type LatencyPreset = (typeof LATENCY_PRESET_NAMES)[number];
+
+/** What a latency preset sets; an option given explicitly overrides it. */
+export interface LatencyPresetSettings {
+  latencyBudgetMs: number;
+  chunkFrames: number;
+  /** Absent: the bundle's features.contextFrames (every chunk's features exact, plus a look-ahead one). */
   lookaheadFrames?: number;
-  /** Already generated frames given as context at the full levels, at least (the window's padding adds to it: live/ChunkWindow.ts). Default 12. */
+  maxContextFrames: number;
+}
+
+/**
+ * balanced: 4-frame chunks that wait for the video encoder's whole context.
+ * low: 2-frame chunks that do not wait past their last frame; the features of a chunk's last
+ * frames see a frozen picture ahead, which costs onset accuracy.
+ */
+export const LATENCY_PRESETS: Readonly<Record<LatencyPreset, Readonly<LatencyPresetSettings>>> =
+  Object.freeze({
+    balanced: Object.freeze({ latencyBudgetMs: 400, chunkFrames: 4, maxContextFrames: 12 }),
+    low: Object.freeze({ latencyBudgetMs: 150, chunkFrames: 2, lookaheadFrames: 0, maxContextFrames: 12 }),
+  });
+
+/** The preset named `name`, or a UsageError naming it and the valid ones. */
+export function latencyPreset(name: string): Readonly<LatencyPresetSettings> {
+  if (!(LATENCY_PRESET_NAMES as readonly string[]).includes(name)) {
+    throw new UsageError(
+      `[live] unknown latency preset "${name}"; expected one of ${LATENCY_PRESET_NAMES.join(', ')}`,
+    );
+  }
+  return LATENCY_PRESETS[name as LatencyPreset];
+}
+
+export interface LivePlanOptions {
+  /** Defaults for the budget, chunk, look-ahead and context below (LATENCY_PRESETS). Default balanced. */
+  latency?: LatencyPreset;
+  /** Upper bound on frame-arrival → Opus-packet latency, ms. Default: the preset's (balanced 400). */
+  latencyBudgetMs?: number;
+  /** New latent frames per chunk. Default: the preset's (balanced 4 = 160 ms). */
+  chunkFrames?: number;
+  /** Frames waited for past a chunk so the video encoder sees its right context. Default: the preset's (balanced: manifest contextFrames). */
+  lookaheadFrames?: number;
+  /** Already generated frames given as context at the full levels, at least (the window's padding adds to it: live/ChunkWindow.ts). Default: the preset's (12). */
   maxContextFrames?: number;
   /** Context at the short-window level. Default 8 (4 cost as much and lost 0.06 onset F1). */
   minContextFrames?: number;
@@ -42,6 +78,7 @@ export interface LivePlanOptions {
 }
 
 export class LivePlan {
+  readonly latency: LatencyPreset;
   readonly frameMs: number;
   readonly samplesPerFrame16k: number;
   readonly chunkFrames: number;
@@ -51,6 +88,8 @@ export class LivePlan {
   readonly stallMs: number;
   readonly seed: number;
   readonly ladder: QualityLevel[];
+  /** The budget is the preset's, not given: a budget error names the preset. */
+  readonly #budgetFromPreset: boolean;
 
   /** `hasClassifier`: the runner opened align_classifier (else the full level runs without it). */
   constructor(
@@ -59,12 +98,15 @@ export class LivePlan {
     hasClassifier: boolean,
   ) {
     const m = manifest;
+    const preset = latencyPreset(options.latency ?? 'balanced');
+    this.latency = options.latency ?? 'balanced';
     this.frameMs = 1000 / m.video.fps;
     this.samplesPerFrame16k = m.latent.melFramesPerLatentFrame * m.audio.hopSamples;
-    this.chunkFrames = options.chunkFrames ?? 4;
-    this.lookaheadFrames = options.lookaheadFrames ?? m.features.contextFrames;
+    this.chunkFrames = options.chunkFrames ?? preset.chunkFrames;
+    this.lookaheadFrames = options.lookaheadFrames ?? preset.lookaheadFrames ?? m.features.contextFrames;
     this.crossfadeSamples16k = Math.round(((options.crossfadeMs ?? 20) * m.audio.sampleRate) / 1000);
-    this.latencyBudgetMs = options.latencyBudgetMs ?? 400;
+    this.latencyBudgetMs = options.latencyBudgetMs ?? preset.latencyBudgetMs;
+    this.#budgetFromPreset = options.latencyBudgetMs === undefined;
     this.stallMs = options.stallMs ?? 600;
     this.seed = options.seed ?? 1234;
     if (m.audio.sampleRate * 3 !== OPUS_SAMPLE_RATE) {
@@ -78,7 +120,7 @@ export class LivePlan {
     if (this.lookaheadFrames < 0 || !Number.isInteger(this.lookaheadFrames)) {
       throw new UsageError(`[live] lookaheadFrames must be an integer >= 0, got ${this.lookaheadFrames}`);
     }
-    const maxContext = options.maxContextFrames ?? 12;
+    const maxContext = options.maxContextFrames ?? preset.maxContextFrames;
     const minContext = Math.min(options.minContextFrames ?? 8, maxContext);
     if (minContext * this.samplesPerFrame16k < this.crossfadeSamples16k && minContext > 0) {
       throw new UsageError('[live] minContextFrames must cover the crossfade');
@@ -104,6 +146,19 @@ export class LivePlan {
     );
   }
 
+  /** Throws a UsageError when the latency budget leaves no compute time after the structural latency. */
+  checkBudget(): void {
+    const structural = this.structuralLatencyMs;
+    if (this.latencyBudgetMs >= structural + 10) return;
+    const budget = this.#budgetFromPreset
+      ? `the ${this.latency} latency preset's budget of ${this.latencyBudgetMs} ms`
+      : `latency budget ${this.latencyBudgetMs} ms`;
+    throw new UsageError(
+      `[live] ${budget} leaves no compute time: chunks of ${this.chunkFrames} frames + look-ahead ${this.lookaheadFrames} + crossfade + packet take ${Math.ceil(structural)} ms. ` +
+        'Raise --latency-budget or lower --chunk-frames / --lookahead-frames',
+    );
+  }
+
   /**
    * The fixed offset: `fixedMs` if given (checked), else structural + 1.3 × a chunk's cost at
    * the full level (features + generation), within the budget.
@@ -118,12 +173,7 @@ export class LivePlan {
       }
       return fixedMs;
     }
-    if (this.latencyBudgetMs < structural + 10) {
-      throw new UsageError(
-        `[live] latency budget ${this.latencyBudgetMs} ms leaves no compute time: chunk + look-ahead + crossfade + packet take ${Math.ceil(structural)} ms. ` +
-          'Raise --latency-budget or lower --chunk-frames / --lookahead-frames',
-      );
-    }
+    this.checkBudget();
     // Measured latencies run a few ms past the offset, so it stays LATENCY_MARGIN_MS inside the budget.
     const cap = Math.max(structural + 10, this.latencyBudgetMs - LATENCY_MARGIN_MS);
     return Math.round(Math.min(cap, structural + Math.max(20, 1.3 * (featureMs + costs.estimate(0)))));

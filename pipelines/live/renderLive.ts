@@ -25,7 +25,7 @@ import { LivePlan, type LivePlanOptions } from './plan.js';
 
 export type LiveRenderOptions = Pick<
   LivePlanOptions,
-  'chunkFrames' | 'lookaheadFrames' | 'maxContextFrames' | 'crossfadeMs' | 'seed'
+  'latency' | 'chunkFrames' | 'lookaheadFrames' | 'maxContextFrames' | 'crossfadeMs' | 'seed'
 > & {
   /** Full-level sampling settings other than the bundle's. */
   sampling?: { steps?: number; cfgScale?: number; cgScale?: number; restarts?: number };

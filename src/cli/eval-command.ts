@@ -16,6 +16,7 @@ import { type EvalClip, findEvalClips, isLabelFree } from '../evaluation/clip-se
 import { readSoundtrack } from '../evaluation/soundtrack-reader.js';
 import { defaultBundleDir, loadBundle } from '../models/bundle.js';
 import { InferenceRunner } from '../models/inference-runner.js';
+import { LATENCY_FLAG, latencyFlag } from './latency-flag.js';
 import { deviceFlag, generationOverrides, MODEL_OPTIONS, numberFlag, parse } from './options.js';
 import { ProgressBar } from './progress-bar.js';
 
@@ -38,9 +39,11 @@ export const EVAL_USAGE = `usage: foley eval <clips-dir> [options]
   --threads N          intra-op threads (default 1)
   --live               render through the live pipeline's chunker (what a viewer hears, before
                        Opus) instead of the offline render; --window/--overlap do not apply
-  --chunk-frames N     with --live: new frames per generated chunk (default 4 = 160 ms)
-  --lookahead-frames N with --live: frames waited for past a chunk (default: the bundle's video context)
-  --context-frames N   with --live: generated frames a chunk sees as context (default 12)
+  --latency P          with --live: the live latency preset, low or balanced (default; see foley
+                       serve --help); the three flags below override its values
+  --chunk-frames N     with --live: new frames per generated chunk (balanced 4 = 160 ms)
+  --lookahead-frames N with --live: frames waited for past a chunk (balanced: the bundle's video context)
+  --context-frames N   with --live: generated frames a chunk sees as context (balanced 12)
   -h, --help           this help`;
 
 /** Shorter reference soundtracks give the onset detector's peak picking too little to go on. */
@@ -87,6 +90,7 @@ export async function evalCommand(argv: string[]): Promise<number> {
     json: { type: 'boolean' },
     limit: { type: 'string' },
     live: { type: 'boolean' },
+    ...LATENCY_FLAG,
     'chunk-frames': { type: 'string' },
     'lookahead-frames': { type: 'string' },
     'context-frames': { type: 'string' },
@@ -104,13 +108,17 @@ export async function evalCommand(argv: string[]): Promise<number> {
   const limit = numberFlag('eval', values, 'limit', { integer: true, min: 1 });
   const device = deviceFlag('eval', values);
   const live = values.live === true;
+  const latency = latencyFlag('eval', values);
   const liveOptions = {
+    ...(latency !== undefined ? { latency } : {}),
     chunkFrames: numberFlag('eval', values, 'chunk-frames', { integer: true, min: 1 }),
     lookaheadFrames: numberFlag('eval', values, 'lookahead-frames', { integer: true, min: 0 }),
     maxContextFrames: numberFlag('eval', values, 'context-frames', { integer: true, min: 0 }),
   };
   if (!live && Object.values(liveOptions).some((v) => v !== undefined))
-    throw new UsageError('[foley eval] --chunk-frames, --lookahead-frames and --context-frames need --live');
+    throw new UsageError(
+      '[foley eval] --latency, --chunk-frames, --lookahead-frames and --context-frames need --live',
+    );
   if (live && (windowFlag !== undefined || overlapFlag !== undefined))
     throw new UsageError(
       '[foley eval] --window and --overlap do not apply to --live (it uses --chunk-frames)',

@@ -4,12 +4,14 @@
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { LivePlan } from '../../pipelines/live/plan.js';
 import { UsageError } from '../errors.js';
 import { configureLogging, LOG_FORMATS, type LogFormat, Logger } from '../logger.js';
-import { packageRoot } from '../models/bundle.js';
+import { loadBundle, packageRoot } from '../models/bundle.js';
 import { ensureClientBuilt } from '../server/clientBuild.js';
 import { FoleyServer } from '../server/FoleyServer.js';
 import { formatLiveBench, runLiveBench } from '../server/liveBench.js';
+import { LATENCY_FLAG, latencyFlag } from './latency-flag.js';
 import { numberFlag, parse } from './options.js';
 
 export const SERVE_USAGE = `foley serve [options]
@@ -23,9 +25,15 @@ export const SERVE_USAGE = `foley serve [options]
   --rtc-listen-ip IP     address mediasoup listens on (default 127.0.0.1; 0.0.0.0 with --announced-ip)
   --rtc-min-port N       lowest UDP/TCP port mediasoup's worker uses for WebRTC (default 40000)
   --rtc-max-port N       highest such port (default 49999); publish the range from a container
-  --latency-budget MS    frame-arrival to Opus latency bound (default 400)
-  --chunk-frames N       new frames per generated chunk (default 4 = 160 ms)
-  --lookahead-frames N   frames waited for past a chunk (default: the bundle's video context)
+  --latency low|balanced the trade-off between delay and onset accuracy (default balanced):
+                           balanced  chunks of 4 frames that wait for the video encoder's context:
+                                     about 0.36 s from frame to sound, onsets as accurate as live gets
+                           low       LOW_HELP
+                         the four flags below override the preset's value
+  --latency-budget MS    frame-arrival to Opus latency bound (balanced 400, low LOW_BUDGET)
+  --chunk-frames N       new frames per generated chunk (balanced 4 = 160 ms, low LOW_CHUNK)
+  --lookahead-frames N   frames waited for past a chunk (balanced: the bundle's video context, low LOW_LOOKAHEAD)
+  --context-frames N     generated frames a chunk sees as context (balanced 12, low LOW_CONTEXT)
   --inference-workers N  inference threads shared by all rooms, each with its own sessions (default 1)
   --max-rooms N          rooms open at once (default 16; a room closes when its last page leaves)
   --max-connections-per-ip N    open sockets from one address, IPv6 per /64 (default 16)
@@ -45,7 +53,8 @@ export const BENCH_LIVE_USAGE = `foley bench --live [options]
   --duration S           seconds to run (default 30)
   --rooms N              rooms publishing at once (default 1)
   --codec vp8|h264       codec the clip is sent with (default vp8)
-  --latency-budget MS, --chunk-frames N, --lookahead-frames N, --inference-workers N   as for serve
+  --latency low|balanced, --latency-budget MS, --chunk-frames N, --lookahead-frames N,
+  --context-frames N, --inference-workers N   as for serve
   --intra-op-threads N   ONNX Runtime threads per inference worker (default 1)
   --batch-max N          merge up to N runs of the same model across rooms into one call (default 1: no batching)
   --batch-window MS      with --batch-max: a run joins the most urgent one's call if due at most MS later (default 160)
@@ -55,9 +64,11 @@ export const BENCH_LIVE_USAGE = `foley bench --live [options]
 /** Flags that shape the live pipeline, shared by serve and bench --live. */
 const LIVE_FLAGS = {
   model: { type: 'string' },
+  ...LATENCY_FLAG,
   'latency-budget': { type: 'string' },
   'chunk-frames': { type: 'string' },
   'lookahead-frames': { type: 'string' },
+  'context-frames': { type: 'string' },
   'inference-workers': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -68,21 +79,31 @@ function intFlag(command: string, values: FlagValues, name: string, min: number)
   return numberFlag(command, values, name, { integer: true, min });
 }
 
-/** The live flags as options; a flag left out leaves its default. */
+/** The live flags as options; a flag left out leaves the preset's value (or its default). */
 function liveFlags(command: string, values: FlagValues) {
+  const latency = latencyFlag(command, values);
   const latencyBudgetMs = intFlag(command, values, 'latency-budget', 50);
   const chunkFrames = intFlag(command, values, 'chunk-frames', 1);
   const lookaheadFrames = intFlag(command, values, 'lookahead-frames', 0);
+  const maxContextFrames = intFlag(command, values, 'context-frames', 0);
   const inferenceWorkers = intFlag(command, values, 'inference-workers', 1);
   return {
     bundleDir: values.model ?? join(packageRoot(), 'models', 'default'),
     ...(inferenceWorkers !== undefined ? { inferenceWorkers } : {}),
     pipeline: {
+      ...(latency !== undefined ? { latency } : {}),
       ...(latencyBudgetMs !== undefined ? { latencyBudgetMs } : {}),
       ...(chunkFrames !== undefined ? { chunkFrames } : {}),
       ...(lookaheadFrames !== undefined ? { lookaheadFrames } : {}),
+      ...(maxContextFrames !== undefined ? { maxContextFrames } : {}),
     },
   };
+}
+
+/** A budget that the chunk and look-ahead flags (or the preset) leave no compute time in is refused at start, not when a room opens. */
+async function checkLiveFlags(live: ReturnType<typeof liveFlags>): Promise<void> {
+  const { manifest } = await loadBundle(live.bundleDir);
+  new LivePlan(manifest, live.pipeline, false).checkBudget();
 }
 
 /** Flags only: a stray positional is a usage error, like an unknown flag. */
@@ -158,6 +179,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
   const rtcMinPort = intFlag('serve', values, 'rtc-min-port', 1);
   const rtcMaxPort = intFlag('serve', values, 'rtc-max-port', 1);
   checkRtcPortRange(rtcMinPort, rtcMaxPort);
+  await checkLiveFlags(live);
   await ensureClientBuilt();
   const secret = values.secret ?? process.env.FOLEY_SECRET;
   const server = await FoleyServer.start({
@@ -252,7 +274,9 @@ export async function benchLiveCommand(argv: string[]): Promise<number> {
   const codec = values.codec ?? 'vp8';
   if (codec !== 'vp8' && codec !== 'h264')
     throw new UsageError(`--codec must be vp8 or h264, got "${codec}"`);
-  const { pipeline, ...live } = liveFlags('bench --live', values);
+  const flags = liveFlags('bench --live', values);
+  await checkLiveFlags(flags);
+  const { pipeline, ...live } = flags;
   const durationSeconds = intFlag('bench --live', values, 'duration', 1) ?? 30;
   const intraOpThreads = intFlag('bench --live', values, 'intra-op-threads', 1);
   const maxRuns = intFlag('bench --live', values, 'batch-max', 1);

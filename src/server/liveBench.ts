@@ -1,6 +1,6 @@
 import { loadavg } from 'node:os';
 import * as mediasoup from 'mediasoup';
-import { LiveFoleyPipeline } from '../../pipelines/live.js';
+import { type LatencyPreset, LiveFoleyPipeline } from '../../pipelines/live.js';
 import { loadBundle } from '../models/bundle.js';
 import { type BatchingOptions, InferenceRunner, type ModelRunStats } from '../models/inference-runner.js';
 import { FoleyAttachment } from '../sfu/FoleyAttachment.js';
@@ -12,10 +12,13 @@ export interface LiveBenchOptions {
   clip: string;
   durationSeconds: number;
   rooms: number;
+  /** The live pipeline's latency preset; the three options below override it. */
+  latency?: LatencyPreset;
   latencyBudgetMs?: number;
   codec?: 'vp8' | 'h264';
   chunkFrames?: number;
   lookaheadFrames?: number;
+  maxContextFrames?: number;
   /** Inference worker threads shared by the rooms. Default 1. */
   inferenceWorkers?: number;
   /** Merging of runs across rooms; false: off. Default: the runner's. */
@@ -68,6 +71,15 @@ export interface LiveBenchReport {
   bundle: string;
   clip: string;
   durationSeconds: number;
+  /** The pipeline's plan (the same in every room): preset, chunk, look-ahead, context, ms figures. */
+  plan: {
+    latency: LatencyPreset;
+    chunkFrames: number;
+    lookaheadFrames: number;
+    maxContextFrames: number;
+    latencyBudgetMs: number;
+    structuralLatencyMs: number;
+  } | null;
   inferenceWorkers: number;
   intraOpThreads: number;
   /** The runner's batching, null when off. */
@@ -188,9 +200,11 @@ export async function runLiveBench(options: LiveBenchOptions): Promise<LiveBench
         router,
         producer: source.producer,
         runner,
+        ...(options.latency ? { latency: options.latency } : {}),
         ...(options.latencyBudgetMs ? { latencyBudgetMs: options.latencyBudgetMs } : {}),
         ...(options.chunkFrames ? { chunkFrames: options.chunkFrames } : {}),
         ...(options.lookaheadFrames !== undefined ? { lookaheadFrames: options.lookaheadFrames } : {}),
+        ...(options.maxContextFrames !== undefined ? { maxContextFrames: options.maxContextFrames } : {}),
       });
       attachments.push(attachment);
     }
@@ -237,10 +251,21 @@ export async function runLiveBench(options: LiveBenchOptions): Promise<LiveBench
     });
     const latencies = attachments.flatMap((a) => a.pipeline.stats.latenciesMs);
     const fullLevelName = attachments[0]?.pipeline.ladder[0]?.name ?? 'full';
+    const plan = attachments[0]?.pipeline.plan;
     return {
       bundle: bundle.manifest.name,
       clip: options.clip,
       durationSeconds: options.durationSeconds,
+      plan: plan
+        ? {
+            latency: plan.latency,
+            chunkFrames: plan.chunkFrames,
+            lookaheadFrames: plan.lookaheadFrames,
+            maxContextFrames: plan.ladder[0]!.contextFrames,
+            latencyBudgetMs: plan.latencyBudgetMs,
+            structuralLatencyMs: plan.structuralLatencyMs,
+          }
+        : null,
       inferenceWorkers: runner.workerCount,
       intraOpThreads: runner.settings.intraOpThreads,
       batching: runner.batching,
@@ -263,6 +288,11 @@ export function formatLiveBench(report: LiveBenchReport): string {
   const s = report.summary;
   const lines = [
     `live bench: bundle ${report.bundle}, clip ${report.clip}, ${report.durationSeconds} s, ${report.rooms.length} room(s), ${report.inferenceWorkers} inference worker(s) x ${report.intraOpThreads} intra-op thread(s)`,
+    ...(report.plan
+      ? [
+          `  latency preset ${report.plan.latency}: chunks of ${report.plan.chunkFrames} frames, look-ahead ${report.plan.lookaheadFrames}, context ${report.plan.maxContextFrames}; structural latency ${report.plan.structuralLatencyMs.toFixed(0)} ms, budget ${report.plan.latencyBudgetMs} ms`,
+        ]
+      : []),
     `  batching ${b ? `up to ${b.maxRuns} runs, deadline window ${b.deadlineWindowMs} ms, gather ${b.gatherDelayMs} ms` : 'off'}; load average ${report.loadAverage.start.toFixed(2)} at start, ${report.loadAverage.end.toFixed(2)} at end`,
     `all rooms: latency frame→Opus p50 ${f(s.latencyMs.p50)} p95 ${f(s.latencyMs.p95)} p99 ${f(s.latencyMs.p99)} max ${f(s.latencyMs.max)} ms (${s.latencyMs.count} frames)`,
     `  chunks ${s.chunks.total}: ${pct(s.chunks.fullQualityShare)} at full quality, ${s.chunks.skipped} skipped (${pct(s.chunks.skippedShare)}), ${s.chunks.late} late`,

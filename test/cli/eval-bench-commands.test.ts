@@ -4,6 +4,8 @@ import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { promisify } from 'node:util';
+import { LATENCY_PRESETS } from '../../pipelines/live/plan.js';
+import { EXIT_CODES } from '../../src/errors.js';
 import { encodeWav } from '../../src/media/wav-file.js';
 import { packageRoot } from '../../src/models/bundle.js';
 import { makeMediaFixtures, TINY_BUNDLE_DIR } from '../helpers/media-fixtures.js';
@@ -79,6 +81,27 @@ describe('foley eval and foley bench', () => {
     const both = await foley(['eval', clips, '--live', '--window', '20', '--model', TINY_BUNDLE_DIR]);
     assert.notEqual(both.code, 0);
     assert.match(both.stderr, /do not apply to --live/);
+  });
+
+  it('scores the live chunker at --latency low; an unknown preset, or --latency without --live, is refused by name', async () => {
+    const r = await foley([
+      'eval',
+      clips,
+      '--json',
+      '--live',
+      '--latency',
+      'low',
+      '--model',
+      TINY_BUNDLE_DIR,
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(JSON.parse(r.stdout).window, 'live');
+    const unknown = await foley(['eval', clips, '--live', '--latency', 'fast', '--model', TINY_BUNDLE_DIR]);
+    assert.equal(unknown.code, EXIT_CODES.usage.code);
+    assert.match(unknown.stderr, /--latency must be one of low, balanced, got "fast"/);
+    const offline = await foley(['eval', clips, '--latency', 'low', '--model', TINY_BUNDLE_DIR]);
+    assert.equal(offline.code, EXIT_CODES.usage.code);
+    assert.match(offline.stderr, /--latency.*need --live/);
   });
 
   it('scores a folder of videos without events against their own audio, naming and skipping the unusable', async () => {
@@ -212,6 +235,51 @@ describe('foley eval and foley bench', () => {
     assert.ok(b.loadAverage.start >= 0);
   });
 
+  it('bench --live --latency low runs the low preset, explicit flags overriding it; chunks too long for its budget, or an unknown preset, are refused', async () => {
+    const bench = (extra: string[]) =>
+      foley([
+        'bench',
+        '--live',
+        '--json',
+        '--model',
+        TINY_BUNDLE_DIR,
+        '--clip',
+        f.clip,
+        '--duration',
+        '1',
+        ...extra,
+      ]);
+    const low = await bench(['--latency', 'low']);
+    assert.equal(low.code, 0, low.stderr);
+    const plan = JSON.parse(low.stdout).plan;
+    const preset = LATENCY_PRESETS.low;
+    assert.deepEqual(
+      {
+        latency: plan.latency,
+        chunkFrames: plan.chunkFrames,
+        lookaheadFrames: plan.lookaheadFrames,
+        maxContextFrames: plan.maxContextFrames,
+        latencyBudgetMs: plan.latencyBudgetMs,
+      },
+      { latency: 'low', ...preset },
+    );
+    const overridden = await bench(['--latency', 'low', '--chunk-frames', '3', '--latency-budget', '300']);
+    assert.equal(overridden.code, 0, overridden.stderr);
+    const o = JSON.parse(overridden.stdout).plan;
+    assert.deepEqual([o.chunkFrames, o.latencyBudgetMs], [3, 300]);
+    assert.equal(o.lookaheadFrames, preset.lookaheadFrames);
+    // Chunks too long for the preset's own budget: refused, naming the preset.
+    const conflict = await bench(['--latency', 'low', '--chunk-frames', '8']);
+    assert.equal(conflict.code, EXIT_CODES.usage.code);
+    assert.match(
+      conflict.stderr,
+      /the low latency preset's budget of \d+ ms leaves no compute time: chunks of 8 frames/,
+    );
+    const serve = await foley(['serve', '--latency', 'instant', '--model', TINY_BUNDLE_DIR]);
+    assert.equal(serve.code, EXIT_CODES.usage.code);
+    assert.match(serve.stderr, /\[foley serve\] --latency must be one of low, balanced, got "instant"/);
+  });
+
   it('bench --live --help names every flag; --batch-max 0, or a batch flag without --batch-max, is refused', async () => {
     const help = await foley(['bench', '--live', '--help']);
     assert.equal(help.code, 0);
@@ -222,8 +290,10 @@ describe('foley eval and foley bench', () => {
       '--duration',
       '--rooms',
       '--codec',
+      '--latency',
       '--latency-budget',
       '--chunk-frames',
+      '--context-frames',
       '--lookahead-frames',
       '--inference-workers',
       '--intra-op-threads',
