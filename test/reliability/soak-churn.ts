@@ -1,0 +1,168 @@
+/**
+ * Publisher churn (issue 18: "20 publish/unpublish cycles leave RSS within 10% of the first
+ * cycle's"): each cycle plays a clip as VP8 RTP into a producer on one router, attaches
+ * foley to it with one shared inference runner, waits for generated foley, then closes the
+ * producer (the publisher leaves). Memory is read after a forced GC at the end of each cycle.
+ *
+ * Used by test/live/churn.test.ts in its own process, and as a child process:
+ *   node dist/test/reliability/soak-churn.js [--cycles N] [--model DIR] [--clip FILE]
+ * prints the result as JSON, so a test can run the cycles under a malloc environment of its
+ * choice (glibc reads MALLOC_* once, at the process's start).
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import * as mediasoup from 'mediasoup';
+import { LiveFoleyPipeline } from '../../pipelines/live.js';
+import { loadBundle, packageRoot } from '../../src/models/bundle.js';
+import { InferenceRunner } from '../../src/models/inference-runner.js';
+import { FfmpegRtpSource } from '../../src/server/FfmpegRtpSource.js';
+import { ROOM_MEDIA_CODECS } from '../../src/server/Room.js';
+import { attachFoley } from '../../src/sfu/index.js';
+
+export interface ChurnCycleMemory {
+  rssMb: number;
+  /** Anonymous resident memory (malloc'd and JS heap), MB: /proc/self/smaps_rollup. */
+  anonymousMb: number;
+  heapUsedMb: number;
+  externalMb: number;
+}
+
+export interface ChurnResult {
+  cycles: ChurnCycleMemory[];
+  /** 'died' listeners on the shared runner after the cycles, minus before. */
+  runnerListenersLeft: number;
+  /** Transports left on the router after the cycles. */
+  transportsLeft: number;
+  /** Audio producers of the cycles that were still open after their cycle. */
+  audioProducersLeftOpen: number;
+}
+
+export interface ChurnOptions {
+  cycles: number;
+  bundleDir: string;
+  /** Default: the 2 s 96 px test fixture. */
+  clip?: string;
+}
+
+const MB = 2 ** 20;
+
+/** A full GC without starting node with --expose-gc. */
+export function forceGc(): void {
+  setFlagsFromString('--expose-gc');
+  (runInNewContext('gc') as () => void)();
+}
+
+function anonymousMb(): number {
+  const rollup = readFileSync('/proc/self/smaps_rollup', 'utf8');
+  return Number(/^Anonymous:\s+(\d+) kB/m.exec(rollup)?.[1] ?? Number.NaN) / 1024;
+}
+
+export async function runPublisherChurn(options: ChurnOptions): Promise<ChurnResult> {
+  const clip = options.clip ?? join(packageRoot(), 'test', 'fixtures', 'clip-2s-96px-25fps.mp4');
+  const worker = await mediasoup.createWorker({ logLevel: 'error' });
+  let runner: InferenceRunner | undefined;
+  try {
+    const bundle = await loadBundle(options.bundleDir);
+    runner = await InferenceRunner.start(bundle, { models: LiveFoleyPipeline.models(bundle.manifest) });
+    const router = await worker.createRouter({ mediaCodecs: ROOM_MEDIA_CODECS });
+    const runnerListeners = runner.listenerCount('died');
+    const cycles: ChurnCycleMemory[] = [];
+    let audioProducersLeftOpen = 0;
+    for (let cycle = 0; cycle < options.cycles; cycle++) {
+      const source = await FfmpegRtpSource.start({ router, clip, codec: 'vp8' });
+      const foley = await attachFoley({
+        router,
+        producer: source.producer,
+        runner,
+        offsetMs: 1000,
+        latencyBudgetMs: 1000,
+      });
+      await new Promise<void>((resolve) => {
+        const onPacket = (p: { generated: boolean }) => {
+          if (!p.generated) return;
+          foley.off('packet', onPacket);
+          resolve();
+        };
+        foley.on('packet', onPacket);
+      });
+      const closed = new Promise<void>((resolve) => foley.once('close', () => resolve()));
+      source.close(); // the publisher leaves
+      await closed;
+      if (!foley.audioProducer.closed) audioProducersLeftOpen++;
+      await new Promise((r) => setTimeout(r, 100));
+      forceGc();
+      const memory = process.memoryUsage();
+      cycles.push({
+        rssMb: memory.rss / MB,
+        anonymousMb: anonymousMb(),
+        heapUsedMb: memory.heapUsed / MB,
+        externalMb: (memory.external + memory.arrayBuffers) / MB,
+      });
+    }
+    const dump = await router.dump();
+    router.close();
+    return {
+      cycles,
+      runnerListenersLeft: runner.listenerCount('died') - runnerListeners,
+      transportsLeft: dump.transportIds.length,
+      audioProducersLeftOpen,
+    };
+  } finally {
+    await runner?.close();
+    worker.close();
+  }
+}
+
+/** RSS of the last cycle over the first's, minus 1, %. */
+export function growthOverFirstPct(cycles: readonly ChurnCycleMemory[]): number {
+  return (cycles[cycles.length - 1]!.rssMb / cycles[0]!.rssMb - 1) * 100;
+}
+
+/** Least-squares slope of RSS over cycles [from, end), MB per cycle. */
+export function rssSlopeMbPerCycle(cycles: readonly ChurnCycleMemory[], from: number): number {
+  const ys = cycles.slice(from).map((c) => c.rssMb);
+  const n = ys.length;
+  const meanX = (n - 1) / 2;
+  const meanY = ys.reduce((a, b) => a + b, 0) / n;
+  let num = 0;
+  let den = 0;
+  for (let i = 0; i < n; i++) {
+    num += (i - meanX) * (ys[i]! - meanY);
+    den += (i - meanX) ** 2;
+  }
+  return den > 0 ? num / den : Number.NaN;
+}
+
+export function formatChurn(cycles: readonly ChurnCycleMemory[]): string {
+  const list = (pick: (c: ChurnCycleMemory) => number) => cycles.map((c) => pick(c).toFixed(1)).join(' ');
+  return [
+    `RSS per cycle, MB: ${list((c) => c.rssMb)}`,
+    `anonymous per cycle, MB: ${list((c) => c.anonymousMb)}`,
+    `JS heap used per cycle, MB: ${list((c) => c.heapUsedMb)}`,
+    `external + array buffers per cycle, MB: ${list((c) => c.externalMb)}`,
+    `RSS at the last cycle over the first: ${growthOverFirstPct(cycles) >= 0 ? '+' : ''}${growthOverFirstPct(cycles).toFixed(1)}%`,
+  ].join('\n');
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const { values } = parseArgs({
+    args: process.argv.slice(2),
+    options: { cycles: { type: 'string' }, model: { type: 'string' }, clip: { type: 'string' } },
+    strict: true,
+  });
+  runPublisherChurn({
+    cycles: Number(values.cycles ?? 20),
+    bundleDir: values.model ?? join(packageRoot(), 'models', 'tiny-random'),
+    ...(values.clip ? { clip: values.clip } : {}),
+  }).then(
+    (result) => process.stdout.write(`${JSON.stringify(result)}\n`),
+    (error) => {
+      process.stderr.write(`${(error as Error).stack ?? String(error)}\n`);
+      process.exitCode = 1;
+    },
+  );
+}
