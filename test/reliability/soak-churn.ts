@@ -148,7 +148,12 @@ export function formatChurn(cycles: readonly ChurnCycleMemory[]): string {
   ].join('\n');
 }
 
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+// `node --test dist/test/` runs this file as its main module too, with NODE_TEST_CONTEXT set.
+if (
+  process.argv[1] &&
+  import.meta.url === pathToFileURL(process.argv[1]).href &&
+  process.env.NODE_TEST_CONTEXT === undefined
+) {
   const { values } = parseArgs({
     args: process.argv.slice(2),
     options: { cycles: { type: 'string' }, model: { type: 'string' }, clip: { type: 'string' } },

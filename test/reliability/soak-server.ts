@@ -183,7 +183,12 @@ async function main(): Promise<void> {
   });
 }
 
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+// `node --test dist/test/` runs this file as its main module too, with NODE_TEST_CONTEXT set.
+if (
+  process.argv[1] &&
+  import.meta.url === pathToFileURL(process.argv[1]).href &&
+  process.env.NODE_TEST_CONTEXT === undefined
+) {
   main().catch((error) => {
     process.stderr.write(`${(error as Error).stack ?? String(error)}\n`);
     process.exitCode = 1;

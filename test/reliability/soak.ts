@@ -163,8 +163,10 @@ class ListenSocket {
 }
 
 export async function runSoak(options: SoakOptions): Promise<SoakRun> {
+  const { NODE_TEST_CONTEXT: _, ...env } = process.env;
   const child = fork(SERVER_SCRIPT, ['--model', options.bundleDir], {
     stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
+    env,
   });
   const channel = new ServerChannel(child);
   const listeners: ListenSocket[] = [];
@@ -355,7 +357,12 @@ async function main(argv: string[]): Promise<number> {
   return summaries.every((s) => s.pass) ? 0 : 1;
 }
 
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+// `node --test dist/test/` runs this file as its main module too, with NODE_TEST_CONTEXT set.
+if (
+  process.argv[1] &&
+  import.meta.url === pathToFileURL(process.argv[1]).href &&
+  process.env.NODE_TEST_CONTEXT === undefined
+) {
   main(process.argv.slice(2)).then(
     (code) => {
       process.exitCode = code;
