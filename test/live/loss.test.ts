@@ -1,10 +1,12 @@
 /**
- * Foley through packet loss: a clip is published as RTP to a real router, the ingest's
- * consumer sends through a UDP relay that drops a set share of RTP, and the live pipeline
- * (tiny bundle) makes foley of what gets through. Measured: the share of 20 ms packets and
+ * Foley through packet loss: a clip is published as RTP (VP8; H.264 in one case) to a real
+ * router, the ingest's consumer sends through a UDP relay that drops a set share of RTP, and
+ * the live pipeline (tiny bundle) makes foley of what gets through. Measured: the share of 20 ms packets and
  * of chunk-long stretches (8 packets) that carry generated audio, from the first one on.
  */
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { types as ms } from 'mediasoup';
@@ -16,9 +18,11 @@ import { FfmpegRtpSource } from '../../src/server/FfmpegRtpSource.js';
 import { ROOM_MEDIA_CODECS, roomNote } from '../../src/server/Room.js';
 import { RtpVideoIngest, type RtpVideoIngestStats } from '../../src/sfu/RtpVideoIngest.js';
 import { FIXTURES_DIR, TINY_BUNDLE_DIR } from '../helpers/media-fixtures.js';
+import { encodeForPublishing, PacedRtpPublisher } from '../helpers/paced-rtp-publisher.js';
 import { UdpLossRelay } from '../helpers/udp-loss-relay.js';
 
 const RUN_MS = 12_000;
+const FIXTURE_CLIP = join(FIXTURES_DIR, 'clip-2s-96px-25fps.mp4');
 const PACKETS_PER_CHUNK = 8; // 4 frames x 40 ms / 20 ms
 /**
  * Room for compute far beyond the tiny bundle's needs, so that chunks skipped for CPU on a
@@ -39,8 +43,10 @@ interface LossRun {
 describe('foley through packet loss (relay between the consumer and the ingest)', () => {
   let worker: ms.Worker;
   let runner: InferenceRunner;
+  let dir: string;
 
   before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'foley-loss-'));
     worker = await mediasoup.createWorker({ logLevel: 'error' });
     const bundle = await loadBundle(TINY_BUNDLE_DIR);
     runner = await InferenceRunner.start(bundle, { models: LiveFoleyPipeline.models(bundle.manifest) });
@@ -48,15 +54,31 @@ describe('foley through packet loss (relay between the consumer and the ingest)'
   after(async () => {
     await runner.close();
     worker.close();
+    rmSync(dir, { recursive: true, force: true });
   });
 
-  async function runWithLoss(lossRate: number): Promise<LossRun> {
+  /**
+   * VP8: the system's ffmpeg loops the clip. H.264: paced here (FfmpegRtpSource's H.264 stream
+   * stops after one loop of the clip), parameter sets in band, a keyframe each second.
+   */
+  async function startSource(
+    router: ms.Router,
+    codec: 'vp8' | 'h264',
+  ): Promise<{ producer: ms.Producer; close(): void }> {
+    if (codec === 'vp8') return FfmpegRtpSource.start({ router, clip: FIXTURE_CLIP, codec });
+    const publisher = await PacedRtpPublisher.create(router, codec);
+    const publishing = publisher.publish(
+      encodeForPublishing(FIXTURE_CLIP, codec, dir),
+      RUN_MS / 2000 + 1,
+      2000,
+    );
+    publishing.catch(() => {});
+    return publisher;
+  }
+
+  async function runWithLoss(lossRate: number, codec: 'vp8' | 'h264' = 'vp8'): Promise<LossRun> {
     const router = await worker.createRouter({ mediaCodecs: ROOM_MEDIA_CODECS });
-    const source = await FfmpegRtpSource.start({
-      router,
-      clip: join(FIXTURES_DIR, 'clip-2s-96px-25fps.mp4'),
-      codec: 'vp8',
-    });
+    const source = await startSource(router, codec);
     let relay: UdpLossRelay | null = null;
     const manifest = runner.bundle.manifest;
     const ingest = await RtpVideoIngest.create({
@@ -93,8 +115,18 @@ describe('foley through packet loss (relay between the consumer and the ingest)'
     source.close();
     router.close();
 
+    const s = stats;
+    const ingestLine =
+      `ingest missed ${s.packetsMissed}, ` +
+      `recovered ${s.packetsRecovered}, lost ${s.packetsLost}, nacks ${s.nacksSent}, ` +
+      `frames lost ${s.framesLost}, decoded after loss ${s.framesDecodedAfterLoss}, ` +
+      `assembled ${s.framesAssembled}, dropped ${s.framesDropped}, decode errors ${s.decodeErrors}, decoded ${s.framesDecoded}, keyframe requests ${s.keyframeRequests}, ` +
+      `recent loss ${(s.recentLossRate * 100).toFixed(1)}%`;
     const first = packets.findIndex((p) => p.generated);
-    assert.ok(first >= 0, `no generated audio at ${lossRate * 100}% loss`);
+    assert.ok(
+      first >= 0,
+      `no generated audio (${codec}, ${lossRate * 100}% loss): ${ingestLine}; ${pipelineLine}`,
+    );
     const tail = packets.slice(first);
     const chunks: boolean[] = [];
     for (let i = 0; i + PACKETS_PER_CHUNK <= tail.length; i += PACKETS_PER_CHUNK) {
@@ -108,15 +140,10 @@ describe('foley through packet loss (relay between the consumer and the ingest)'
       ingest: stats,
       reportedLossRate,
     };
-    const s = run.ingest;
     console.log(
-      `loss ${lossRate * 100}%: dropped ${(droppedShare * 100).toFixed(1)}% of RTP; ` +
+      `${codec} loss ${lossRate * 100}%: dropped ${(droppedShare * 100).toFixed(1)}% of RTP; ` +
         `chunks with sound ${(run.chunkShare * 100).toFixed(1)}% of ${run.chunks}, ` +
-        `packets ${(run.packetShare * 100).toFixed(1)}%; ingest missed ${s.packetsMissed}, ` +
-        `recovered ${s.packetsRecovered}, lost ${s.packetsLost}, nacks ${s.nacksSent}, ` +
-        `frames lost ${s.framesLost}, decoded after loss ${s.framesDecodedAfterLoss}, ` +
-        `assembled ${s.framesAssembled}, dropped ${s.framesDropped}, decode errors ${s.decodeErrors}, decoded ${s.framesDecoded}, keyframe requests ${s.keyframeRequests}, ` +
-        `recent loss ${(s.recentLossRate * 100).toFixed(1)}%; ${pipelineLine}`,
+        `packets ${(run.packetShare * 100).toFixed(1)}%; ${ingestLine}; ${pipelineLine}`,
     );
     return run;
   }
@@ -140,6 +167,13 @@ describe('foley through packet loss (relay between the consumer and the ingest)'
       roomNote('active', null, true, run.reportedLossRate) ?? '',
       /^input lossy: \d+% packets lost$/,
     );
+  });
+
+  it('H.264 (the WHIP path) at 10% RTP loss: at least 90% of chunks have sound, and NACKs bring most packets back', async () => {
+    const run = await runWithLoss(0.1, 'h264');
+    assert.ok(run.droppedShare > 0.07 && run.droppedShare < 0.13, `relay dropped ${run.droppedShare}`);
+    assert.ok(run.chunkShare >= 0.9, `chunks with sound ${run.chunkShare}`);
+    assert.ok(run.ingest.packetsRecovered > 0.5 * run.ingest.packetsMissed, 'retransmissions arrive');
   });
 
   it('at 20% RTP loss at least 70% of chunks have sound', async () => {
