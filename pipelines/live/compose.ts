@@ -38,7 +38,7 @@ import { type FrameBridging, type LiveSegment, toSegments } from './segments.js'
 const MAX_LAG_MS = 1000;
 /** A media-time jump larger than this starts a new segment, ms. */
 const MAX_JUMP_MS = 1000;
-/** Room between bridging a chunk's missing frames and the latest start that keeps it at full quality, ms. */
+/** Room between bridging a chunk's missing frames and the latest start that keeps its level, ms. */
 const BRIDGE_MARGIN_MS = 10;
 
 export interface LiveParts {
@@ -110,7 +110,7 @@ function segmentAudio(parts: LiveParts): (segment: LiveSegment) => Observable<Pa
 /**
  * When slot `index` of a segment must be in: the latest start of the chunk that needs it (its
  * own frames and its look-ahead) that still leaves `computeMs()` (features and generation at
- * full quality) before the chunk's deadline; never before half a frame past the time the
+ * the governor's level) before the chunk's deadline; never before half a frame past the time the
  * chunk's last frame should arrive. Frames later than this are bridged; earlier ones are used.
  */
 export function chunkStartDueMs(
@@ -165,7 +165,7 @@ export function liveAudio(
       slotDueMs: chunkStartDueMs(
         plan,
         parts.offsetMs,
-        () => featureCosts.estimate(0) + parts.costs.estimate(0),
+        () => featureCosts.estimate(0) + parts.costs.estimate(parts.governor.level.level),
       ),
       ...(onFrameBridged ? { onBridged: () => onFrameBridged() } : {}),
     };
