@@ -120,21 +120,29 @@ function onlyGetOrHead(req: http.IncomingMessage, res: http.ServerResponse): boo
 /** Largest WHIP offer taken, bytes (OBS's and FFmpeg's are a few KiB). */
 const MAX_WHIP_OFFER_BYTES = 64 * 1024;
 
-/** A request body as UTF-8, refused past `maxBytes`. */
+/** How much of a too-large body is read and dropped so the client can read the 413 (past it, the connection is cut). */
+const MAX_DRAINED_BODY_BYTES = 8 * 1024 * 1024;
+
+/**
+ * A request body as UTF-8, refused past `maxBytes`. A refused body is still read to its end
+ * (up to MAX_DRAINED_BODY_BYTES) before the refusal: closing a socket with unread data
+ * resets it, and the client would see ECONNRESET instead of the 413.
+ */
 function readBody(req: http.IncomingMessage, maxBytes: number): Promise<string> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
+    const tooLarge = () => new Error(`the offer is over ${maxBytes} bytes`);
     req.on('data', (chunk: Buffer) => {
       size += chunk.length;
-      if (size > maxBytes) {
-        reject(new Error(`the offer is over ${maxBytes} bytes`));
+      if (size > MAX_DRAINED_BODY_BYTES) {
+        reject(tooLarge());
         req.destroy();
-        return;
-      }
-      chunks.push(chunk);
+      } else if (size <= maxBytes) chunks.push(chunk);
     });
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('end', () =>
+      size > maxBytes ? reject(tooLarge()) : resolve(Buffer.concat(chunks).toString('utf8')),
+    );
     req.on('error', reject);
   });
 }
@@ -231,7 +239,10 @@ export class FoleyServer extends TypedEmitter<FoleyServerEvents> {
     httpServer.on('upgrade', (req, socket, head) => {
       const url = new URL(req.url ?? '/', 'http://localhost');
       if (url.pathname !== '/ws' && url.pathname !== '/listen') {
-        socket.end('HTTP/1.1 404 Not Found\r\n\r\n');
+        const body = 'not found: WebSocket paths are /ws and /listen\n';
+        socket.end(
+          `HTTP/1.1 404 Not Found\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+        );
         return;
       }
       wss.handleUpgrade(

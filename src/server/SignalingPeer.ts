@@ -46,6 +46,8 @@ export class SignalingPeer extends TypedEmitter<SignalingPeerEvents> implements 
   readonly #transports = new Map<string, ms.WebRtcTransport>();
   readonly #consumers = new Map<string, ms.Consumer>();
   readonly #producers = new Map<string, ms.Producer>();
+  /** Transports connect was called on (mediasoup refuses a second call without a reason). */
+  readonly #connected = new Set<string>();
   /** Creations awaiting mediasoup, counted against the limits before the await so pipelined requests cannot pass them. */
   readonly #reserved = { transports: 0, producers: 0, consumers: 0 };
   #closed = false;
@@ -143,6 +145,24 @@ export class SignalingPeer extends TypedEmitter<SignalingPeerEvents> implements 
     }
   }
 
+  /**
+   * Runs a mediasoup call that takes the page's parameters as they came. mediasoup refuses
+   * bad ones with a TypeError (from its own checks or the worker's, often without a reason)
+   * or an UnsupportedError: the page's fault, so BAD_MESSAGE naming the parameters.
+   */
+  async #withPageParameters<T>(request: string, parameters: string, call: () => Promise<T> | T): Promise<T> {
+    try {
+      return await call();
+    } catch (error) {
+      if (!(error instanceof TypeError) && (error as Error)?.name !== 'UnsupportedError') throw error;
+      const reason = (error as Error).message.replace(/\s*\[method:[^\]]*\]\s*/, '').trim();
+      throw new MessageError(
+        'BAD_MESSAGE',
+        `[${request}] mediasoup refused the ${parameters}: ${reason || 'no reason given (check each field against mediasoup-client)'}`,
+      );
+    }
+  }
+
   #transport(id: string): ms.WebRtcTransport {
     const t = this.#transports.get(id);
     if (!t) throw new MessageError('NOT_FOUND', `no transport ${id} on this connection`);
@@ -175,7 +195,10 @@ export class SignalingPeer extends TypedEmitter<SignalingPeerEvents> implements 
           this.#transports.set(created.id, created);
           return created;
         });
-        transport.observer.once('close', () => this.#transports.delete(transport.id));
+        transport.observer.once('close', () => {
+          this.#transports.delete(transport.id);
+          this.#connected.delete(transport.id);
+        });
         return {
           case: 'transportCreated',
           value: {
@@ -187,9 +210,19 @@ export class SignalingPeer extends TypedEmitter<SignalingPeerEvents> implements 
         };
       }
       case 'connectTransport': {
-        await this.#transport(message.value.transportId).connect({
-          dtlsParameters: message.value.dtlsParameters as ms.DtlsParameters,
-        });
+        const transport = this.#transport(message.value.transportId);
+        // Marked before the await, so a pipelined second connect is refused as well.
+        if (this.#connected.has(transport.id))
+          throw new MessageError('NOT_ALLOWED', `transport ${transport.id} is already connected`);
+        this.#connected.add(transport.id);
+        try {
+          await this.#withPageParameters('connectTransport', 'dtlsParameters', () =>
+            transport.connect({ dtlsParameters: message.value.dtlsParameters as ms.DtlsParameters }),
+          );
+        } catch (error) {
+          this.#connected.delete(transport.id);
+          throw error;
+        }
         return { case: 'transportConnected', value: { transportId: message.value.transportId } };
       }
       case 'produce': {
@@ -204,7 +237,9 @@ export class SignalingPeer extends TypedEmitter<SignalingPeerEvents> implements 
         }
         const transport = this.#transport(message.value.transportId);
         const producer = await this.#withinLimit('producers', 'produce', async () => {
-          const created = await transport.produce({ kind: 'video', rtpParameters });
+          const created = await this.#withPageParameters('produce', 'rtpParameters', () =>
+            transport.produce({ kind: 'video', rtpParameters }),
+          );
           this.#producers.set(created.id, created);
           return created;
         });
@@ -223,12 +258,17 @@ export class SignalingPeer extends TypedEmitter<SignalingPeerEvents> implements 
         const foley = this.room.attachment?.audioProducer;
         if (!foley) throw new MessageError('NOT_FOUND', 'the room has no foley track yet (no publisher)');
         const rtpCapabilities = message.value.rtpCapabilities as ms.RtpCapabilities;
-        if (!router.canConsume({ producerId: foley.id, rtpCapabilities })) {
+        const consumable = await this.#withPageParameters('consumeFoley', 'rtpCapabilities', () =>
+          router.canConsume({ producerId: foley.id, rtpCapabilities }),
+        );
+        if (!consumable) {
           throw new MessageError('UNSUPPORTED_CODEC', 'these RTP capabilities cannot receive audio/opus');
         }
         const transport = this.#transport(message.value.transportId);
         const consumer = await this.#withinLimit('consumers', 'consumeFoley', async () => {
-          const created = await transport.consume({ producerId: foley.id, rtpCapabilities, paused: true });
+          const created = await this.#withPageParameters('consumeFoley', 'rtpCapabilities', () =>
+            transport.consume({ producerId: foley.id, rtpCapabilities, paused: true }),
+          );
           this.#consumers.set(created.id, created);
           return created;
         });

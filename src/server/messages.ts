@@ -114,6 +114,38 @@ const isObject = (v: unknown): v is Record<string, unknown> =>
   typeof v === 'object' && v !== null && !Array.isArray(v);
 const isId = (v: unknown): v is string => typeof v === 'string' && v.length > 0 && v.length <= 128;
 
+/** Fingerprint hashes mediasoup's DTLS accepts. */
+const DTLS_ALGORITHMS = ['sha-1', 'sha-224', 'sha-256', 'sha-384', 'sha-512'];
+const DTLS_ROLES = ['auto', 'client', 'server'];
+/** Hex byte pairs joined by colons, as in SDP's a=fingerprint (SHA-512 has 64). */
+const FINGERPRINT_VALUE = /^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){0,63}$/;
+
+/**
+ * The DTLS parameters of connectTransport, checked field by field: mediasoup's worker
+ * rejects bad ones with no reason at all, which reads as a server fault.
+ */
+function parseDtlsParameters(
+  raw: unknown,
+  bad: (field: string, expected: string) => never,
+): { role?: string; fingerprints: Array<{ algorithm: string; value: string }> } {
+  if (!isObject(raw)) return bad('dtlsParameters', 'an object');
+  const role = raw.role;
+  if (role !== undefined && (typeof role !== 'string' || !DTLS_ROLES.includes(role)))
+    bad('dtlsParameters.role', `one of ${DTLS_ROLES.join(', ')}`);
+  const list = raw.fingerprints;
+  if (!Array.isArray(list) || list.length === 0 || list.length > 8)
+    bad('dtlsParameters.fingerprints', 'an array of 1 to 8 fingerprints');
+  const fingerprints = (list as unknown[]).map((f, i) => {
+    if (!isObject(f)) return bad(`dtlsParameters.fingerprints[${i}]`, 'an object {algorithm, value}');
+    if (typeof f.algorithm !== 'string' || !DTLS_ALGORITHMS.includes(f.algorithm))
+      bad(`dtlsParameters.fingerprints[${i}].algorithm`, `one of ${DTLS_ALGORITHMS.join(', ')}`);
+    if (typeof f.value !== 'string' || !FINGERPRINT_VALUE.test(f.value))
+      bad(`dtlsParameters.fingerprints[${i}].value`, 'hex byte pairs joined by colons ("AB:CD:...")');
+    return { algorithm: f.algorithm as string, value: f.value as string };
+  });
+  return { ...(role !== undefined ? { role: role as string } : {}), fingerprints };
+}
+
 /** Parses and validates one text message (a request or a notification); throws MessageError with the reply to send. */
 export function parseClientMessage(text: string): ClientMessage | ClientNotification {
   const bytes = text.length > MAX_MESSAGE_BYTES / 3 ? new TextEncoder().encode(text).length : text.length;
@@ -150,11 +182,13 @@ export function parseClientMessage(text: string): ClientMessage | ClientNotifica
       return { id, case: 'createTransport', value: { direction: value.direction as 'send' | 'recv' } };
     case 'connectTransport':
       if (!isId(value.transportId)) bad('transportId', 'a transport id');
-      if (!isObject(value.dtlsParameters)) bad('dtlsParameters', 'an object');
       return {
         id,
         case: 'connectTransport',
-        value: { transportId: value.transportId as string, dtlsParameters: value.dtlsParameters },
+        value: {
+          transportId: value.transportId as string,
+          dtlsParameters: parseDtlsParameters(value.dtlsParameters, bad),
+        },
       };
     case 'produce':
       if (!isId(value.transportId)) bad('transportId', 'a transport id');

@@ -4,6 +4,7 @@ import WebSocket from 'ws';
 import { FoleyServer } from '../../src/server/FoleyServer.js';
 import { RoomTokens } from '../../src/server/tokens.js';
 import { TINY_BUNDLE_DIR } from '../helpers/media-fixtures.js';
+import { rawRequest } from '../helpers/raw-http.js';
 
 interface Received {
   texts: Array<Record<string, any>>;
@@ -164,13 +165,79 @@ describe('FoleyServer (running, tiny bundle)', () => {
     const notAllowed = await next();
     assert.deepEqual([notAllowed.id, notAllowed.value.code], [3, 'NOT_ALLOWED']);
     ws.send(
-      JSON.stringify({ id: 4, case: 'connectTransport', value: { transportId: 'nope', dtlsParameters: {} } }),
+      JSON.stringify({
+        id: 4,
+        case: 'connectTransport',
+        value: {
+          transportId: 'nope',
+          dtlsParameters: { fingerprints: [{ algorithm: 'sha-256', value: 'AB' }] },
+        },
+      }),
     );
     assert.equal((await next()).value.code, 'NOT_FOUND');
     ws.send(JSON.stringify({ id: 5, case: 'ping', value: {} }));
     const pong = await next();
     assert.deepEqual([pong.id, pong.case], [5, 'pong']);
     ws.close();
+  });
+
+  it('answers bad page parameters and a second connect with an error naming them, not INTERNAL', async () => {
+    const peer = await connect(`${base}/ws?room=params&token=${server.tokens.tokenFor('params', 'publish')}`);
+    await peer.next();
+    const [transport] = await pipelined(peer, [{ case: 'createTransport', value: { direction: 'send' } }], 1);
+    const transportId = transport!.value.id as string;
+    const dtlsParameters = {
+      role: 'client',
+      fingerprints: [{ algorithm: 'sha-256', value: Array.from({ length: 32 }, () => 'AB').join(':') }],
+    };
+    const replies = await pipelined(
+      peer,
+      [
+        { case: 'connectTransport', value: { transportId, dtlsParameters: { fingerprints: [] } } },
+        { case: 'connectTransport', value: { transportId, dtlsParameters } },
+        { case: 'connectTransport', value: { transportId, dtlsParameters } },
+        {
+          case: 'produce',
+          value: { transportId, kind: 'video', rtpParameters: { ...VP8_RTP_PARAMETERS, encodings: 'all' } },
+        },
+      ],
+      2,
+    );
+    // Apart: pipelined produce requests would meet the one-producer limit first.
+    const [noPayloadType] = await pipelined(
+      peer,
+      [
+        {
+          case: 'produce',
+          value: {
+            transportId,
+            kind: 'video',
+            rtpParameters: {
+              codecs: [{ mimeType: 'video/VP8', clockRate: 90000 }],
+              encodings: [{ ssrc: 5 }],
+            },
+          },
+        },
+      ],
+      6,
+    );
+    replies.push(noPayloadType!);
+    const codes = replies.map((r) => [r.case, r.value.code ?? null]);
+    assert.deepEqual(codes, [
+      ['error', 'BAD_MESSAGE'],
+      ['transportConnected', null],
+      ['error', 'NOT_ALLOWED'],
+      ['error', 'BAD_MESSAGE'],
+      ['error', 'BAD_MESSAGE'],
+    ]);
+    assert.match(replies[0]!.value.message, /dtlsParameters\.fingerprints/);
+    assert.match(replies[2]!.value.message, new RegExp(`transport ${transportId} is already connected`));
+    assert.match(replies[3]!.value.message, /^\[produce\] mediasoup refused the rtpParameters: .*encodings/);
+    assert.match(
+      replies[4]!.value.message,
+      /^\[produce\] mediasoup refused the rtpParameters: .*payloadType/,
+    );
+    peer.ws.close();
   });
 
   it('closes a socket whose message exceeds the hard cap (1 MiB) without crashing', async () => {
@@ -377,6 +444,26 @@ describe('FoleyServer HTTP', () => {
     assert.equal(head.headers.get('content-type'), 'text/html; charset=utf-8');
     assert.equal(Number(head.headers.get('content-length')), Buffer.byteLength(body));
     assert.equal(await head.text(), '');
+  });
+
+  it('answers a WHIP offer over the size limit with a 413 the client can read, and the next offer still gets an answer', async () => {
+    const token = server.tokens.tokenFor('big', 'publish');
+    const request = (body: string) =>
+      `POST /whip/big HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\nContent-Type: application/sdp\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`;
+    const big = await rawRequest(server.port, request(`v=0\r\n${'a=x\r\n'.repeat(200_000)}`));
+    assert.equal(big.status, 413, `got ${big.status ?? big.error}`);
+    assert.match(big.body, /the offer is over 65536 bytes/);
+    const small = await rawRequest(server.port, request('garbage'));
+    assert.equal(small.status, 400);
+  });
+
+  it('answers a WebSocket upgrade on an unknown path with 404 and a reason', async () => {
+    const answer = await rawRequest(
+      server.port,
+      'GET /nope HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n',
+    );
+    assert.equal(answer.status, 404);
+    assert.match(answer.body, /WebSocket paths are \/ws and \/listen/);
   });
 
   it('answers other methods on a page with 405 and Allow, and unknown paths with 404', async () => {

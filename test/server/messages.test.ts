@@ -90,6 +90,44 @@ describe('parseClientMessage', () => {
     );
     assert.equal(codeOf('{"id":null,"case":"ping","value":{}}'), 'BAD_MESSAGE', 'requests still need an id');
   });
+  it('names the field of bad DTLS parameters instead of passing them to mediasoup', () => {
+    const connect = (dtlsParameters: unknown) =>
+      JSON.stringify({ id: 5, case: 'connectTransport', value: { transportId: 't', dtlsParameters } });
+    const fingerprint = { algorithm: 'sha-256', value: 'AB:CD:EF' };
+    for (const [dtls, field] of [
+      [{}, /"value\.dtlsParameters\.fingerprints" must be an array of 1 to 8 fingerprints/],
+      [{ fingerprints: 'x' }, /"value\.dtlsParameters\.fingerprints" must be/],
+      [
+        { role: 'banana', fingerprints: [fingerprint] },
+        /"value\.dtlsParameters\.role" must be one of auto, client, server/,
+      ],
+      [
+        { fingerprints: [{ algorithm: 'md5000', value: 'AB' }] },
+        /fingerprints\[0\]\.algorithm" must be one of sha-1/,
+      ],
+      [
+        { fingerprints: [{ algorithm: 'sha-256', value: 'zz' }] },
+        /fingerprints\[0\]\.value" must be hex byte pairs/,
+      ],
+      [{ fingerprints: [fingerprint, 7] }, /fingerprints\[1\]" must be an object/],
+    ] as const) {
+      assert.throws(
+        () => parseClientMessage(connect(dtls)),
+        (e: unknown) =>
+          e instanceof MessageError && e.code === 'BAD_MESSAGE' && e.requestId === 5 && field.test(e.message),
+        JSON.stringify(dtls),
+      );
+    }
+    const polluted = JSON.parse(
+      '{"__proto__":{"x":1},"role":"client","fingerprints":[{"algorithm":"sha-256","value":"AB:CD:EF","extra":1}]}',
+    );
+    const m = parseClientMessage(connect(polluted));
+    assert.deepEqual(m.value, {
+      transportId: 't',
+      dtlsParameters: { role: 'client', fingerprints: [fingerprint] },
+    });
+  });
+
   it('describes any error with a non-empty message', () => {
     assert.equal(describeError(new Error('bind failed')), 'bind failed');
     assert.equal(describeError(new TypeError('')), 'TypeError without a message');
