@@ -152,7 +152,12 @@ async function main(argv: string[]): Promise<number> {
   return rows.some((r) => r.missed.length > 0) ? 1 : 0;
 }
 
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+// `node --test dist/test/` runs this file as its main module too, with NODE_TEST_CONTEXT set.
+if (
+  process.argv[1] &&
+  import.meta.url === pathToFileURL(process.argv[1]).href &&
+  process.env.NODE_TEST_CONTEXT === undefined
+) {
   main(process.argv.slice(2)).then(
     (code) => {
       process.exitCode = code;
