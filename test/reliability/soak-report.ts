@@ -51,6 +51,8 @@ export interface SoakRun {
   mallocEnv: string[];
   /** Server + mediasoup worker RSS after start-up, before any room, MB. */
   baselineRssMb: { server: number; mediasoupWorker: number };
+  /** Warning and error lines the server logged. */
+  serverLog: { warn: number; error: number };
   samples: SoakSample[];
 }
 
@@ -71,13 +73,16 @@ export interface SoakSummary {
   mallocEnv: string[];
   /** Sample at the end of warm-up (the first at or after warmupSeconds). */
   warmupEndSeconds: number;
-  /** Server + mediasoup worker RSS, MB. */
+  /**
+   * Server + mediasoup worker RSS, MB: warmupEnd and end are medians over the first and the
+   * last minute after warm-up.
+   */
   rssMb: { baseline: number; warmupEnd: number; end: number; min: number; max: number };
   serverRssMb: { warmupEnd: number; end: number };
   mediasoupWorkerRssMb: { warmupEnd: number; end: number };
-  /** End over warm-up end, %. */
+  /** End over warm-up end (minute medians), %. */
   rssGrowthPct: number;
-  /** Largest distance of a sample after warm-up from the warm-up end, %. */
+  /** Largest distance of a sample after warm-up from the warm-up end's minute median, %. */
   rssMaxDeviationPct: number;
   /** (End RSS - baseline) / rooms. */
   mbPerRoom: number;
@@ -88,6 +93,8 @@ export interface SoakSummary {
   offsetDriftMs: number;
   /** Stated offsets seen over the run (one value per room when it never changed). */
   statedOffsetsMs: number[];
+  /** Offsets the rooms' /listen statuses announced (what OBS pages were told). */
+  announcedOffsetsMs: number[];
   latencyMs: {
     firstWindow: { p50: number; p95: number; count: number };
     lastWindow: { p50: number; p95: number; count: number };
@@ -95,6 +102,7 @@ export interface SoakSummary {
   chunks: { generated: number; skipped: number; late: number; full: number };
   /** Samples after the first in which some room had no foley attached or a new attachment. */
   interruptions: number;
+  serverLog: { warn: number; error: number };
   /** Windows after warm-up in which a room's listener got no Ogg page. */
   silentListenWindows: number;
   loadAverage1m: { start: number; end: number; max: number };
@@ -121,16 +129,19 @@ export function summarizeSoak(run: SoakRun): SoakSummary {
   const warm = samples[warmIndex]!;
   const last = samples[samples.length - 1]!;
   const steady = samples.slice(warmIndex);
-  const warmRss = totalRss(warm);
-  const endRss = totalRss(last);
+  // A minute's worth of windows at each end of the steady part (fewer if it is short): RSS
+  // swings with the load from one window to the next, so one sample is no reference.
+  const perMinute = Math.max(1, Math.round(60 / run.sampleSeconds));
+  const group = Math.max(1, Math.min(perMinute, Math.floor(steady.length / 2)));
+  const ends = (pick: (s: SoakSample) => number) => ({
+    warmupEnd: quantile(steady.slice(0, group).map(pick), 0.5),
+    end: quantile(steady.slice(-group).map(pick), 0.5),
+  });
+  const { warmupEnd: warmRss, end: endRss } = ends(totalRss);
   const steadyRss = steady.map(totalRss);
   const rssMaxDeviationPct = Math.max(...steadyRss.map((r) => (Math.abs(r - warmRss) / warmRss) * 100));
   const baseline = run.baselineRssMb.server + run.baselineRssMb.mediasoupWorker;
   const mbPerRoom = (endRss - baseline) / run.rooms;
-
-  // Drift: a minute's worth of windows at each end of the steady part (fewer if it is short).
-  const perMinute = Math.max(1, Math.round(60 / run.sampleSeconds));
-  const group = Math.max(1, Math.min(perMinute, Math.floor(steady.length / 2)));
   const roomNames = last.rooms.map((r) => r.room);
   let offsetDriftMs = 0;
   for (const name of roomNames) {
@@ -145,6 +156,11 @@ export function summarizeSoak(run: SoakRun): SoakSummary {
   }
   const statedOffsetsMs = [
     ...new Set(samples.flatMap((s) => s.rooms.map((r) => r.offsetMs)).filter((o): o is number => o !== null)),
+  ];
+  const announcedOffsetsMs = [
+    ...new Set(
+      samples.flatMap((s) => s.rooms.map((r) => r.announcedOffsetMs)).filter((o): o is number => o !== null),
+    ),
   ];
   const windowLatency = (s: SoakSample) => {
     const all = s.rooms.flatMap((r) => r.latenciesMs);
@@ -218,13 +234,15 @@ export function summarizeSoak(run: SoakRun): SoakSummary {
       min: Math.min(...steadyRss),
       max: Math.max(...steadyRss),
     },
-    serverRssMb: { warmupEnd: warm.serverRssMb, end: last.serverRssMb },
-    mediasoupWorkerRssMb: { warmupEnd: warm.mediasoupWorkerRssMb, end: last.mediasoupWorkerRssMb },
+    serverRssMb: ends((s) => s.serverRssMb),
+    mediasoupWorkerRssMb: ends((s) => s.mediasoupWorkerRssMb),
     rssGrowthPct: ((endRss - warmRss) / warmRss) * 100,
     rssMaxDeviationPct,
     mbPerRoom,
     offsetDriftMs,
     statedOffsetsMs,
+    announcedOffsetsMs,
+    serverLog: run.serverLog,
     latencyMs: { firstWindow: windowLatency(warm), lastWindow: windowLatency(last) },
     chunks,
     interruptions,
@@ -246,11 +264,11 @@ export function formatSoak(summary: SoakSummary): string {
     ['malloc environment', s.mallocEnv.join(' ') || 'glibc defaults'],
     ['RSS baseline (no room), MB', f(s.rssMb.baseline)],
     [
-      `RSS at warm-up end (${f(s.warmupEndSeconds, 0)} s), MB`,
+      `RSS at warm-up end (${f(s.warmupEndSeconds, 0)} s, median of a minute), MB`,
       `${f(s.rssMb.warmupEnd)} (server ${f(s.serverRssMb.warmupEnd)} + mediasoup worker ${f(s.mediasoupWorkerRssMb.warmupEnd)})`,
     ],
     [
-      'RSS at end, MB',
+      'RSS at end (median of the last minute), MB',
       `${f(s.rssMb.end)} (server ${f(s.serverRssMb.end)} + mediasoup worker ${f(s.mediasoupWorkerRssMb.end)})`,
     ],
     ['RSS after warm-up min / max, MB', `${f(s.rssMb.min)} / ${f(s.rssMb.max)}`],
@@ -258,6 +276,7 @@ export function formatSoak(summary: SoakSummary): string {
     ['RSS largest deviation after warm-up', `${f(s.rssMaxDeviationPct)}%`],
     ['MB per room ((end - baseline) / rooms)', f(s.mbPerRoom)],
     ['stated offset, ms', s.statedOffsetsMs.join(', ') || 'n/a'],
+    ['offset announced on /listen, ms', s.announcedOffsetsMs.join(', ') || 'n/a'],
     ['offset drift (median latency, last - first minute), ms', f(s.offsetDriftMs)],
     [
       'latency p50 / p95, first window after warm-up, ms',
@@ -273,6 +292,7 @@ export function formatSoak(summary: SoakSummary): string {
     ],
     ['publisher interruptions', String(s.interruptions)],
     ['listen windows with no audio after warm-up', String(s.silentListenWindows)],
+    ['server log: warnings / errors', `${s.serverLog.warn} / ${s.serverLog.error}`],
     [
       'load average (1 min): start / end / max',
       `${f(s.loadAverage1m.start, 2)} / ${f(s.loadAverage1m.end, 2)} / ${f(s.loadAverage1m.max, 2)}`,

@@ -71,6 +71,7 @@ class ServerChannel {
   readonly #waiting: Array<{ kind: string; resolve: (v: unknown) => void; reject: (e: Error) => void }> = [];
   #exitError: Error | null = null;
   readonly stderrTail: string[] = [];
+  readonly logCounts = { warn: 0, error: 0 };
 
   constructor(readonly child: ChildProcess) {
     child.on('message', (reply: SoakServerReply) => {
@@ -82,7 +83,13 @@ class ServerChannel {
       if (i >= 0) this.#waiting.splice(i, 1)[0]!.resolve(reply.value);
     });
     child.stderr?.on('data', (d: Buffer) => {
-      for (const line of d.toString().split('\n')) if (line.trim()) this.stderrTail.push(line);
+      for (const line of d.toString().split('\n')) {
+        if (!line.trim()) continue;
+        this.stderrTail.push(line);
+        const level = /"level":"(warn|error|fatal)"/.exec(line)?.[1];
+        if (level === 'warn') this.logCounts.warn++;
+        else if (level) this.logCounts.error++;
+      }
       this.stderrTail.splice(0, Math.max(0, this.stderrTail.length - 40));
     });
     child.on('exit', (code, signal) =>
@@ -230,6 +237,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakRun> {
         .filter(([k]) => k.startsWith('MALLOC_'))
         .map(([k, v]) => `${k}=${v}`),
       baselineRssMb,
+      serverLog: { ...channel.logCounts },
       samples,
     };
   } finally {
