@@ -50,7 +50,7 @@ function run(options: {
     bundle: 'default',
     mallocEnv: [],
     baselineRssMb: { server: 190, mediasoupWorker: 10 },
-    serverLog: { warn: 0, error: 0 },
+    serverLog: { warn: 0, error: 0, top: [] },
     samples,
   };
 }

@@ -51,8 +51,8 @@ export interface SoakRun {
   mallocEnv: string[];
   /** Server + mediasoup worker RSS after start-up, before any room, MB. */
   baselineRssMb: { server: number; mediasoupWorker: number };
-  /** Warning and error lines the server logged. */
-  serverLog: { warn: number; error: number };
+  /** Warning and error lines the server logged, and the most frequent messages. */
+  serverLog: { warn: number; error: number; top: string[] };
   samples: SoakSample[];
 }
 
@@ -102,7 +102,7 @@ export interface SoakSummary {
   chunks: { generated: number; skipped: number; late: number; full: number };
   /** Samples after the first in which some room had no foley attached or a new attachment. */
   interruptions: number;
-  serverLog: { warn: number; error: number };
+  serverLog: { warn: number; error: number; top: string[] };
   /** Windows after warm-up in which a room's listener got no Ogg page. */
   silentListenWindows: number;
   loadAverage1m: { start: number; end: number; max: number };
@@ -293,6 +293,7 @@ export function formatSoak(summary: SoakSummary): string {
     ['publisher interruptions', String(s.interruptions)],
     ['listen windows with no audio after warm-up', String(s.silentListenWindows)],
     ['server log: warnings / errors', `${s.serverLog.warn} / ${s.serverLog.error}`],
+    ...s.serverLog.top.map((line): [string, string] => ['  most frequent', line]),
     [
       'load average (1 min): start / end / max',
       `${f(s.loadAverage1m.start, 2)} / ${f(s.loadAverage1m.end, 2)} / ${f(s.loadAverage1m.max, 2)}`,

@@ -72,6 +72,8 @@ class ServerChannel {
   #exitError: Error | null = null;
   readonly stderrTail: string[] = [];
   readonly logCounts = { warn: 0, error: 0 };
+  /** Warning and error lines by message (numbers blanked), for the report. */
+  readonly logMessages = new Map<string, number>();
 
   constructor(readonly child: ChildProcess) {
     child.on('message', (reply: SoakServerReply) => {
@@ -87,8 +89,11 @@ class ServerChannel {
         if (!line.trim()) continue;
         this.stderrTail.push(line);
         const level = /"level":"(warn|error|fatal)"/.exec(line)?.[1];
+        if (!level) continue;
         if (level === 'warn') this.logCounts.warn++;
-        else if (level) this.logCounts.error++;
+        else this.logCounts.error++;
+        const message = `${level}: ${(/"msg":"((?:[^"\\]|\\.)*)"/.exec(line)?.[1] ?? line).replace(/\d+(\.\d+)?/g, 'N').slice(0, 120)}`;
+        this.logMessages.set(message, (this.logMessages.get(message) ?? 0) + 1);
       }
       this.stderrTail.splice(0, Math.max(0, this.stderrTail.length - 40));
     });
@@ -237,7 +242,13 @@ export async function runSoak(options: SoakOptions): Promise<SoakRun> {
         .filter(([k]) => k.startsWith('MALLOC_'))
         .map(([k, v]) => `${k}=${v}`),
       baselineRssMb,
-      serverLog: { ...channel.logCounts },
+      serverLog: {
+        ...channel.logCounts,
+        top: [...channel.logMessages]
+          .sort((a, b) => b[1] - a[1])
+          .slice(0, 3)
+          .map(([message, count]) => `${count}x ${message}`),
+      },
       samples,
     };
   } finally {
