@@ -24,12 +24,16 @@ const MAX_DECODE_BACKLOG = 8;
 const NACK_TIMER_MS = 20;
 /** The loss rate is over about this much recent time, ms. */
 const LOSS_WINDOW_MS = 5000;
-/**
- * Before the first keyframe, a frame behind a gap waits this long for retransmissions, ms.
- * Later frames do not wait: a held frame eats the chunk's deadline (holding 40 or 80 ms
- * turned most chunks at 20% loss into skips), while decoding past the gap costs artifacts.
- */
+/** Before the first keyframe, a frame behind a gap waits this long for retransmissions, ms. */
 const MAX_WAIT_FOR_FIRST_KEYFRAME_MS = 400;
+/**
+ * Later, a complete frame behind a gap waits this long for the gap's retransmissions (a NACK
+ * and two retries 40 ms apart), ms: decoding past the gap predicts from a damaged picture until the next
+ * keyframe, and the damage reads as motion the foley sounds. The frame grid uses a late
+ * frame while its chunk can still start in time and bridges it otherwise, so the wait
+ * costs no deadline.
+ */
+const MAX_WAIT_FOR_MISSING_MS = 100;
 /** Feedback the ingest answers: retransmission (NACK) and keyframe requests (PLI, FIR). */
 const INGEST_RTCP_FEEDBACK: ReadonlyArray<{ type: string; parameter?: string }> = [
   { type: 'nack' },
@@ -216,7 +220,7 @@ export class RtpVideoIngest extends TypedEmitter<RtpVideoIngestEvents> {
         consumer,
         decoder,
         new FrameAssembler(format, {
-          maxWaitForMissingMs: 0,
+          maxWaitForMissingMs: MAX_WAIT_FOR_MISSING_MS,
           maxWaitForFirstKeyframeMs: MAX_WAIT_FOR_FIRST_KEYFRAME_MS,
         }),
       );

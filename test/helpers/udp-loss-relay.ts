@@ -16,6 +16,8 @@ export interface UdpLossRelayOptions {
   lossRate: number;
   /** Seed of the drop decisions. */
   seed?: number;
+  /** Also drop exactly these RTP packets: 0-based indices among the RTP packets the relay saw. */
+  dropIndices?: readonly number[];
 }
 
 export interface UdpLossRelayStats {
@@ -28,6 +30,7 @@ export class UdpLossRelay {
   readonly stats: UdpLossRelayStats = { rtpForwarded: 0, rtpDropped: 0, rtcpForwarded: 0 };
   #peer: { address: string; port: number } | null = null;
   #closed = false;
+  #rtpSeen = 0;
 
   private constructor(
     readonly socket: dgram.Socket,
@@ -72,7 +75,8 @@ export class UdpLossRelay {
     const to = fromReceiver ? this.#peer : { address: forwardTo.ip, port: forwardTo.port };
     if (!to) return;
     if (isRtp(msg)) {
-      if (this.random() < this.options.lossRate) {
+      const index = this.#rtpSeen++;
+      if (this.random() < this.options.lossRate || this.options.dropIndices?.includes(index)) {
         this.stats.rtpDropped++;
         return;
       }

@@ -148,6 +148,39 @@ describe('foley through packet loss (relay between the consumer and the ingest)'
     return run;
   }
 
+  it('a frame lost once waits for its retransmission and is decoded: no frame lost, no damaged picture', async () => {
+    const router = await worker.createRouter({ mediaCodecs: ROOM_MEDIA_CODECS });
+    // 96 px VP8: a delta frame is one packet, so a lost packet is a whole frame, found missing
+    // only when the next frame (complete at once) arrives.
+    const publisher = await PacedRtpPublisher.create(router, 'vp8');
+    const publishing = publisher.publish(encodeForPublishing(FIXTURE_CLIP, 'vp8', dir), 3, 2000);
+    publishing.catch(() => {});
+    let relay: UdpLossRelay | null = null;
+    const ingest = await RtpVideoIngest.create({
+      router,
+      producer: publisher.producer,
+      outWidth: 96,
+      outHeight: 96,
+      routeRtp: async (to) => {
+        relay = await UdpLossRelay.start({ forwardTo: to, lossRate: 0, dropIndices: [40, 70, 100, 130] });
+        return relay.address;
+      },
+    });
+    await new Promise((r) => setTimeout(r, 6000));
+    const s = { ...ingest.stats };
+    const dropped = relay!.stats.rtpDropped;
+    ingest.close();
+    relay!.close();
+    publisher.close();
+    await publishing;
+    router.close();
+    assert.equal(dropped, 4);
+    assert.equal(s.packetsMissed, 4);
+    assert.equal(s.packetsRecovered, 4);
+    assert.equal(s.framesLost, 0, `frames lost: ${JSON.stringify(s)}`);
+    assert.equal(s.framesDecodedAfterLoss, 0, `frames decoded after loss: ${JSON.stringify(s)}`);
+  });
+
   it('without loss nearly every chunk has sound (the baseline the loss runs are read against)', async () => {
     const run = await runWithLoss(0);
     assert.equal(run.droppedShare, 0);

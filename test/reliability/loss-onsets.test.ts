@@ -68,7 +68,7 @@ describe('onsets of foley through packet loss (trained bundle, VP8)', { skip, ti
       dir,
     });
 
-  it('scores an onset F1 at 10% RTP loss of at least 0.8 times that at 0% when at full quality', async (t) => {
+  it('scores an onset F1 at 10% RTP loss of at least 0.8 times that at 0%, with 90% of chunks sounding, when at full quality', async (t) => {
     const clean = await measure(0);
     t.diagnostic(lossRunLine(clean));
     const lossy = await measure(0.1);
@@ -82,7 +82,6 @@ describe('onsets of foley through packet loss (trained bundle, VP8)', { skip, ti
       clean.coarseMatches >= 6,
       `only ${clean.coarseMatches} onsets within 200 ms of the events at 0%`,
     );
-    assert.ok(lossy.chunkShare >= 0.9, `chunks with sound at 10% loss ${lossy.chunkShare}`);
     // A broken path (misaligned, silent or noise) scores far below this floor.
     assert.ok(
       ratio >= 0.5,
@@ -90,12 +89,15 @@ describe('onsets of foley through packet loss (trained bundle, VP8)', { skip, ti
     );
     const fullShare = Math.min(clean.fullShare, lossy.fullShare);
     if (fullShare < 0.9) {
-      // The bound compares loss, not CPU: a run starved of CPU is reported, not judged.
+      // The bounds compare loss, not CPU: a run starved of CPU (chunks skipped or made at lower
+      // levels) is reported, not judged. test/live/loss.test.ts holds the chunks with sound on
+      // the tiny bundle, whose cost fits any machine.
       t.diagnostic(
         `0.8 x not judged: ${(fullShare * 100).toFixed(0)}% of chunks at full quality in the worse run`,
       );
       return;
     }
+    assert.ok(lossy.chunkShare >= 0.9, `chunks with sound at 10% loss ${lossy.chunkShare}`);
     assert.ok(
       ratio >= 0.8,
       `onset F1 at 10% loss ${lossy.score.f1.toFixed(3)} < 80% of ${clean.score.f1.toFixed(3)} at 0% with both runs at full quality`,
