@@ -173,4 +173,39 @@ describe('FrameAssembler with H.264', () => {
     assert.deepEqual(frames[0]!.data, Buffer.concat([start, sps, start, pps, start, idr]));
     assert.equal(frames[0]!.keyframe, true);
   });
+
+  it('keeps at most 8 unfinished frames when none can complete (joined after a keyframe whose parameter sets were lost)', () => {
+    const a = new FrameAssembler(h264PayloadFormat);
+    const fuIndicator = (0x61 & 0xe0) | 28;
+    const pk = (payload: Buffer, seq: number, ts: number, marker: boolean): RtpPacket => ({
+      payloadType: 102,
+      marker,
+      sequenceNumber: seq,
+      timestamp: ts,
+      ssrc: 1,
+      payload,
+    });
+    // Delta frames as FU-A: their first packet does not say it starts a frame.
+    let seq = 10;
+    for (let frame = 0; frame < 20; frame++) {
+      const ts = 3600 * (frame + 1);
+      const start = Buffer.concat([Buffer.from([fuIndicator, 0x80 | 1]), Buffer.alloc(100, 1)]);
+      const end = Buffer.concat([Buffer.from([fuIndicator, 0x40 | 1]), Buffer.alloc(50, 1)]);
+      assert.deepEqual(a.push(pk(start, seq++, ts, false), frame * 40), []);
+      assert.deepEqual(a.push(pk(end, seq++, ts, true), frame * 40), []);
+    }
+    assert.equal(a.lostFrames, 12, 'the 12 oldest of 20 unfinished frames were given up');
+    assert.equal(a.needsKeyframe, true);
+    // A keyframe with its parameter sets starts the stream.
+    const sps = Buffer.from([0x67, 1, 2, 3]);
+    const pps = Buffer.from([0x68, 4, 5]);
+    const stap = Buffer.concat([Buffer.from([0x78, 0, sps.length]), sps, Buffer.from([0, pps.length]), pps]);
+    const idr = Buffer.concat([Buffer.from([0x65]), Buffer.alloc(100, 9)]);
+    const frames = [
+      ...a.push(pk(stap, seq++, 3600 * 30, false), 900),
+      ...a.push(pk(idr, seq++, 3600 * 30, true), 900),
+    ];
+    assert.equal(frames.length, 1);
+    assert.equal(frames[0]!.keyframe, true);
+  });
 });

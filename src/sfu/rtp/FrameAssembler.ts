@@ -91,6 +91,8 @@ export class FrameAssembler implements Depacketizer {
     if (!frame) {
       frame = { packets: new Map(), markerSeq: null, firstArrivalMs: arrivalMs };
       this.#pending.set(ts, frame);
+      // Bounded even while nothing completes (no start found before the first keyframe).
+      this.#trimPending();
     }
     frame.packets.set(packet.sequenceNumber, packet.payload);
     if (packet.marker) frame.markerSeq = packet.sequenceNumber;
