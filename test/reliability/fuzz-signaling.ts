@@ -493,6 +493,7 @@ export async function fuzzSignaling(options: SignalingFuzzOptions): Promise<Sect
     bundleDir: TINY_BUNDLE_DIR,
     secret: `fuzz-${options.seed}`,
   });
+  const runnerListenersBefore = server.runner.listenerCount('died');
   const base = `ws://127.0.0.1:${server.port}`;
   const wsUrl = (room: string, role: string, token = server.tokens.tokenFor(room, 'publish')) =>
     `${base}/ws?room=${room}&token=${encodeURIComponent(token)}&role=${role}`;
@@ -673,6 +674,15 @@ export async function fuzzSignaling(options: SignalingFuzzOptions): Promise<Sect
     outcomes['metrics:peers-after'] = peers;
     if (rooms !== 0 || peers !== 0)
       fail('leak', `/metrics after every socket closed: foley_rooms ${rooms}, foley_peers ${peers}`);
+    const dump = await server.worker.dump();
+    if (dump.routerIds.length > 0)
+      fail('leak', `the mediasoup worker still holds ${dump.routerIds.length} routers`);
+    const runnerListeners = server.runner.listenerCount('died');
+    if (runnerListeners !== runnerListenersBefore)
+      fail(
+        'leak',
+        `the inference runner has ${runnerListeners} died listeners, ${runnerListenersBefore} before the fuzz`,
+      );
     const health = await server.health();
     if (!health.mediasoupWorker.alive || health.status !== 'ok')
       fail('worker', `health after the fuzz: ${JSON.stringify(health)}`);
