@@ -69,7 +69,7 @@ describe('soak summary', () => {
     assert.equal(summary.rssGrowthPct, 0);
     assert.equal(summary.mbPerRoom, 120);
     assert.equal(summary.offsetDriftMs, 0);
-    assert.deepEqual(summary.statedOffsetsMs, [390]);
+    assert.deepEqual(summary.statedOffsetsMs, { 'soak-0': [390] });
     assert.equal(summary.pass, true);
     assert.match(formatSoak(summary), /result\s+PASS/);
   });
@@ -105,6 +105,17 @@ describe('soak summary', () => {
     const steady = summarizeSoak(run({ latencyMs: (t) => 370 + (t - 120) / 40 }));
     assert.ok(steady.offsetDriftMs < 20 && steady.offsetDriftMs > 5);
     assert.equal(check(steady, 'offset drift').pass, true);
+  });
+
+  it("counts a change of a room's stated offset, not rooms with offsets of their own", () => {
+    const twoRooms = run({ rooms: 2 });
+    for (const s of twoRooms.samples) s.rooms[1]!.offsetMs = 350;
+    assert.equal(summarizeSoak(twoRooms).statedOffsetChanges, 0);
+    twoRooms.samples[30]!.rooms[0]!.offsetMs = 400;
+    const summary = summarizeSoak(twoRooms);
+    assert.equal(summary.statedOffsetChanges, 1);
+    assert.deepEqual(summary.statedOffsetsMs, { 'soak-0': [390, 400], 'soak-1': [350] });
+    assert.equal(summary.pass, false);
   });
 
   it('counts a window without foley attached as an interruption and fails', () => {
