@@ -5,6 +5,7 @@
  * must leave no output, name the problem on stderr's first line, and use a documented code.
  */
 import '../../src/media/node-av-setup.js';
+import { execFileSync } from 'node:child_process';
 import {
   copyFileSync,
   existsSync,
@@ -43,6 +44,8 @@ interface MediaCase {
   fullSeconds: number | null;
   /** Runs under `ulimit -f` (KiB). */
   fileLimitKiB?: number;
+  /** Writes the output on a tmpfs of this size (KiB), so the disk fills up: ENOSPC. */
+  diskKiB?: number;
   outputs: Array<'wav' | 'mp4'>;
 }
 
@@ -203,10 +206,14 @@ async function buildCorpus(dir: string, rng: FuzzRandom, quick: boolean): Promis
   for (const kiB of quick ? [20] : [20, 60]) {
     cases.push({ id: `ulimit-f-${kiB}`, input: clip, fullSeconds: 2, fileLimitKiB: kiB, outputs: both });
   }
+  // A full disk: a tmpfs too small for the output (the MP4 is about 52 KB, the WAV 64 KB).
+  for (const kiB of quick ? [24] : [24, 48]) {
+    cases.push({ id: `enospc-${kiB}k`, input: clip, fullSeconds: 2, diskKiB: kiB, outputs: both });
+  }
   if (quick) {
     // One output each, alternating, but both for the file size limit.
     cases.forEach((c, i) => {
-      if (c.fileLimitKiB === undefined) c.outputs = [i % 2 === 0 ? 'wav' : 'mp4'];
+      if (c.fileLimitKiB === undefined && c.diskKiB === undefined) c.outputs = [i % 2 === 0 ? 'wav' : 'mp4'];
     });
   }
   return cases;
@@ -276,6 +283,24 @@ async function judge(
   if (!first.startsWith('foley: ') || /unexpected error/.test(first))
     fail(`stderr's first line does not name the problem: ${JSON.stringify(first.slice(0, 200))}`);
   return null;
+}
+
+/** Mounts a tmpfs of `kiB` on `dir`; false where this process may not mount (not root). */
+function mountSmallDisk(dir: string, kiB: number): boolean {
+  try {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${kiB}k`, 'tmpfs', dir], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function unmount(dir: string, fail: (detail: string) => void): void {
+  try {
+    execFileSync('umount', [dir], { stdio: 'ignore' });
+  } catch (error) {
+    fail(`could not unmount the test tmpfs at ${dir}: ${(error as Error).message}`);
+  }
 }
 
 /** Runs `tasks` with at most `limit` at once, in order of start. */
@@ -364,13 +389,23 @@ export async function fuzzMedia(options: MediaFuzzOptions): Promise<SectionRepor
         const caseId = `${c.id}->${ext}`;
         const outDir = join(root, 'out', caseId.replace(/[^\w.-]/g, '_'));
         mkdirSync(outDir, { recursive: true });
+        if (c.diskKiB !== undefined && !mountSmallDisk(outDir, c.diskKiB)) {
+          tally(outcomes, 'skipped: no tmpfs mount (needs root)');
+          return;
+        }
         const out = join(outDir, `foley.${ext}`);
-        const run = await runFoley(['render', c.input, '-o', out, '--model', TINY_BUNDLE_DIR, '--quiet'], {
-          timeoutMs: options.timeoutMs,
-          ...(c.fileLimitKiB !== undefined ? { fileLimitKiB: c.fileLimitKiB } : {}),
-        });
         const fail = (detail: string) => failures.push({ caseId: `media/${caseId}`, detail });
-        const seconds = await judge(c, out, outDir, run, fail);
+        let run: CliRun;
+        let seconds: number | null;
+        try {
+          run = await runFoley(['render', c.input, '-o', out, '--model', TINY_BUNDLE_DIR, '--quiet'], {
+            timeoutMs: options.timeoutMs,
+            ...(c.fileLimitKiB !== undefined ? { fileLimitKiB: c.fileLimitKiB } : {}),
+          });
+          seconds = await judge(c, out, outDir, run, fail);
+        } finally {
+          if (c.diskKiB !== undefined) unmount(outDir, fail);
+        }
         tally(outcomes, run.timedOut ? 'timeout' : run.signal ? `signal:${run.signal}` : `exit ${run.code}`);
         details.push({
           caseId,
