@@ -1,8 +1,10 @@
 """Generalization protocol: the shipped bundle on the in-world test split and on each held-out
 world (foley.heldout), scored with `foley eval` (the TypeScript engine, whole-clip render) and
 set against each world's ground-truth ceiling (the onsets of the clip's own audio scored the same
-way, as evaluate.ceilings' ground_truth_audio row). Writes the "generalization" key of the
-bundle's eval.json (the rest untouched) and a section of its REPORT.md.
+way, as evaluate.ceilings' ground_truth_audio row). Align Acc: the bundle's refit judge
+(foley.weights, <bundle>/train/eval_align.pt) on the same renders (render_clips.mjs, the render
+`foley eval` scores) and, as its ceiling, on each clip's own audio. Writes the "generalization" key
+of the bundle's eval.json (the rest untouched) and a section of its REPORT.md.
 
     python -m foley.generalization --bundle ../../models/default --count 60
 """
@@ -10,17 +12,20 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import soundfile as sf
 import torch
 
-from . import metrics, world
+from . import metrics, weights, world
 from .audio import MelFrontend
+from .evaluate import align_windows
 from .heldout import WORLDS, clutter, render3d, sounds
 
 REPO = Path(__file__).resolve().parents[3]
@@ -37,6 +42,9 @@ TARGETS = {"f1_of_ceiling": 0.8, "onsets_per_event": 1.3, "align_acc": 0.9}
 REPORT_HEADING = "## Generalization (held-out worlds)"
 ALIGN_ACC_MISSING = ("n/a: the evaluation alignment classifier (eval_align) is not in the bundle and its "
                      "checkpoint lives only in ignored run folders")
+ALIGN_ACC_REFIT = ("Align Acc is judged by a refit eval_align (foley.weights --refit, train/eval_align.pt), "
+                   "not the original judge, whose checkpoint was lost")
+RENDER_SCRIPT = Path(__file__).with_name("render_clips.mjs")
 
 
 def write_clips(name: str, count: int, out: Path, seconds: float = 8.0) -> Path:
@@ -77,6 +85,36 @@ def ceiling(folders: list[Path]) -> dict:
             "onsets_per_event": n_est / max(1, n_ref), "clips": len(folders), "events": n_ref}
 
 
+def decode_frames(video: Path) -> np.ndarray:
+    """uint8 [T, 96, 96, 3] at 25 fps, as the engine reads the clip."""
+    p = subprocess.run(["ffmpeg", "-v", "error", "-i", str(video), "-vf", "fps=25,scale=96:96", "-f", "rawvideo",
+                        "-pix_fmt", "rgb24", "-"], capture_output=True)
+    if p.returncode:
+        raise RuntimeError(f"ffmpeg could not decode {video}: {p.stderr.decode()[-500:]}")
+    return np.frombuffer(p.stdout, np.uint8).reshape(-1, 96, 96, 3)
+
+
+def render_clips(folder: Path, bundle: Path, count: int, out: Path, node: str = "node") -> None:
+    dist = REPO / "dist"
+    p = subprocess.run([node, str(RENDER_SCRIPT), str(dist), str(bundle.resolve()), str(folder), str(out), str(count)],
+                       capture_output=True, text=True)
+    if p.returncode:
+        raise RuntimeError(f"render_clips {folder} failed ({p.returncode}): {p.stderr[-1500:]}")
+
+
+@torch.no_grad()
+def align_acc(folders: list[Path], judge: torch.nn.Module, renders: Path) -> dict:
+    """Share of 32-frame windows the judge calls aligned, for the rendered foley and (the
+    ceiling) each clip's own audio, as evaluate.align_windows judges them."""
+    fam = SimpleNamespace(mel=MelFrontend().eval(), eval_align=judge)
+    rendered, own = [], []
+    for f in folders:
+        clip = SimpleNamespace(frames=decode_frames(f / "video.mp4"))
+        rendered += align_windows(fam, clip, np.fromfile(renders / f"{f.name}.f32", dtype=np.float32))
+        own += align_windows(fam, clip, sf.read(f / "audio.wav", dtype="float32")[0])
+    return {"align_acc": float(np.mean(rendered)), "ceiling_align_acc": float(np.mean(own)), "windows": len(rendered)}
+
+
 def foley_eval(folder: Path, bundle: Path, count: int, node: str = "node") -> dict:
     cli = REPO / "dist" / "src" / "cli" / "main.js"
     if not cli.exists():
@@ -88,7 +126,7 @@ def foley_eval(folder: Path, bundle: Path, count: int, node: str = "node") -> di
     return json.loads(p.stdout)
 
 
-def world_row(name: str, model: dict, ceil: dict) -> dict:
+def world_row(name: str, model: dict, ceil: dict, align: dict | None = None) -> dict:
     unknown_classes = name == "sounds"
     ratio = model["onsetF1"] / ceil["onset_f1"] if ceil["onset_f1"] > 0 else None
     row = {
@@ -98,12 +136,14 @@ def world_row(name: str, model: dict, ceil: dict) -> dict:
         "ceiling_onsets_per_event": ceil["onsets_per_event"],
         # The unseen sounds have no class of the bundle's list.
         "class_accuracy": None if unknown_classes else model["classAccuracy"],
-        "align_acc": None,
+        "align_acc": align["align_acc"] if align else None,
+        "ceiling_align_acc": align["ceiling_align_acc"] if align else None,
+        "align_windows": align["windows"] if align else None,
     }
     row["targets_met"] = {
         "f1_of_ceiling": ratio is not None and ratio >= TARGETS["f1_of_ceiling"],
         "onsets_per_event": model["onsetsPerEvent"] is not None and model["onsetsPerEvent"] <= TARGETS["onsets_per_event"],
-        "align_acc": None,
+        "align_acc": align["align_acc"] >= TARGETS["align_acc"] if align else None,
     }
     return row
 
@@ -118,14 +158,24 @@ def report_section(gen: dict) -> str:
              f"{gen['clips_per_world']} clips of {gen['clip_seconds']} s per world, the shipped sampling ({gen['settings']}), "
              f"whole-clip render by `foley eval`. Ceiling: the onsets of each clip's own audio scored against its events "
              f"with the same detector. The unseen-sounds world keeps the training world's pictures, so it tests "
-             f"timing under new sounds, not new pictures. Command: `{gen['command']}`.", "",
-             "| world | clips | events | onset F1 | ceiling F1 | F1 / ceiling | offset ms | onsets per event | class acc | Align Acc |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             f"timing under new sounds, not new pictures. Command: `{gen['command']}`.", ""]
+    if gen.get("align_judge"):
+        orig, own = gen.get("original_judge_in_world"), gen["worlds"].get(IN_WORLD)
+        check = "" if not (orig and own) else (
+            f" In-world it gives {fmt(own['align_acc'])} on the renders and {fmt(own['ceiling_align_acc'])} on the clips' "
+            f"own audio; the original judge gave {fmt(orig['rendered'])} and {fmt(orig['own_audio'])} "
+            f"({orig['clips']} test clips, foley.evaluate).")
+        lines += [f"{ALIGN_ACC_REFIT}; its ceiling is its verdict on each clip's own audio "
+                  f"(32-frame windows, as evaluate.align_windows).{check}", ""]
+    lines += ["| world | clips | events | onset F1 | ceiling F1 | F1 / ceiling | offset ms | onsets per event | class acc | "
+              "Align Acc (ceiling) |",
+              "|---|---|---|---|---|---|---|---|---|---|"]
     for name, r in gen["worlds"].items():
         lines.append(f"| {name} ({r['description']}) | {r['clips']} | {r['events']} | {fmt(r['onset_f1'])} | "
                      f"{fmt(r['ceiling_onset_f1'])} | {fmt(r['f1_of_ceiling'])} | {fmt(r['onset_offset_ms'], 1)} | "
                      f"{fmt(r['onsets_per_event'], 2)} (ceiling {fmt(r['ceiling_onsets_per_event'], 2)}) | "
-                     f"{fmt(r['class_accuracy'])} | {fmt(r['align_acc'])} |")
+                     f"{fmt(r['class_accuracy'])} | {fmt(r['align_acc'])}"
+                     + (f" ({fmt(r.get('ceiling_align_acc'))})" if r.get("ceiling_align_acc") is not None else "") + " |")
     t = gen["targets"]
     lines += ["", f"Targets on every held-out world: F1 >= {t['f1_of_ceiling']} of its ceiling, onsets per event <= "
               f"{t['onsets_per_event']}, Align Acc >= {t['align_acc']}.", ""]
@@ -133,15 +183,23 @@ def report_section(gen: dict) -> str:
         if name == IN_WORLD:
             continue
         m = r["targets_met"]
+        align = gen["align_acc_note"] if m["align_acc"] is None else \
+            f"{'met' if m['align_acc'] else 'NOT met'} ({fmt(r['align_acc'])})"
         lines.append(f"- {name}: F1 / ceiling {'met' if m['f1_of_ceiling'] else 'NOT met'} ({fmt(r['f1_of_ceiling'])}), "
                      f"onsets per event {'met' if m['onsets_per_event'] else 'NOT met'} ({fmt(r['onsets_per_event'], 2)}), "
-                     f"Align Acc {gen['align_acc_note']}")
+                     f"Align Acc {align}")
     return "\n".join(lines) + "\n"
 
 
 def write_bundle_report(bundle: Path, gen: dict) -> None:
     ev_path, md_path = bundle / "eval.json", bundle / "REPORT.md"
     ev = json.loads(ev_path.read_text()) if ev_path.exists() else {}
+    try:  # the original judge's in-world figures, to set the refit one against
+        gen["original_judge_in_world"] = {"rendered": ev["ablation"]["student_cavp_double"]["align_acc"],
+                                          "own_audio": ev["ceilings"]["ground_truth_audio"]["align_acc"],
+                                          "clips": ev["ablation"]["student_cavp_double"]["clips"]}
+    except KeyError:
+        pass
     ev["generalization"] = gen
     ev_path.write_text(json.dumps(ev, indent=1, default=float))
     md = md_path.read_text() if md_path.exists() else "# Evaluation\n"
@@ -155,23 +213,48 @@ def write_bundle_report(bundle: Path, gen: dict) -> None:
     md_path.write_text(md)
 
 
-def run(bundle: Path, count: int, data: Path, worlds: list[str], command: str, seconds: float = 8.0) -> dict:
-    rows, settings = {}, None
+def run(bundle: Path, count: int, data: Path, worlds: list[str], command: str, seconds: float = 8.0,
+        judge_only: bool = False) -> dict:
+    """Per world: clips, `foley eval`, and (when the bundle has refit parts) the renders for Align
+    Acc, kept with the eval's result in data/<world>.renders/; then the rows. judge_only: the rows
+    from the kept results (another judge on the same renders, nothing rendered again)."""
+    rows, evals = {}, {}
+    judged = (bundle / weights.REFIT_DIR).is_dir()
     for name in worlds:
+        kept = data / f"{name}.renders"
+        if judge_only:
+            if not (kept / "eval.json").exists():
+                raise FileNotFoundError(f"{kept / 'eval.json'} is missing: run without --judge-only first")
+            evals[name] = json.loads((kept / "eval.json").read_text())
+            continue
         t0 = time.time()
         folder = write_clips(name, count, data, seconds)
         t1 = time.time()
-        model = foley_eval(folder, bundle, count)
-        settings = model["settings"]
-        rows[name] = world_row(name, model, ceiling(clip_folders(folder, count)))
-        r = rows[name]
+        evals[name] = foley_eval(folder, bundle, count)
+        t2 = time.time()
+        if kept.exists():
+            shutil.rmtree(kept)
+        if judged:
+            render_clips(folder, bundle, count, kept)
+        kept.mkdir(parents=True, exist_ok=True)
+        (kept / "eval.json").write_text(json.dumps(evals[name]))
+        print(f"generalization: {name}: clips {t1 - t0:.0f} s, eval {t2 - t1:.0f} s, render {time.time() - t2:.0f} s",
+              flush=True)
+    # The judge is read after the last render: one refit meanwhile is the one used.
+    judge = weights.load_eval_align(bundle) if judged else None
+    for name in worlds:
+        folders = clip_folders(data / name, count)
+        align = align_acc(folders, judge, data / f"{name}.renders") if judge is not None else None
+        rows[name] = r = world_row(name, evals[name], ceiling(folders), align)
         print(f"generalization: {name}: F1 {r['onset_f1']:.3f} / ceiling {r['ceiling_onset_f1']:.3f} = {fmt(r['f1_of_ceiling'])}, "
-              f"offset {fmt(r['onset_offset_ms'], 1)} ms, onsets/event {fmt(r['onsets_per_event'], 2)} "
-              f"(clips {t1 - t0:.0f} s, eval {time.time() - t1:.0f} s)", flush=True)
+              f"offset {fmt(r['onset_offset_ms'], 1)} ms, onsets/event {fmt(r['onsets_per_event'], 2)}, "
+              f"Align Acc {fmt(r['align_acc'])} (ceiling {fmt(r['ceiling_align_acc'])})", flush=True)
+    settings = next(iter(evals.values()))["settings"] if evals else None
     s = settings or {}
     gen = {"command": command, "clips_per_world": count, "clip_seconds": seconds,
            "settings": ", ".join(f"{k} {v}" for k, v in s.items()), "worlds": rows, "targets": TARGETS,
-           "align_acc_note": ALIGN_ACC_MISSING}
+           "align_judge": f"{weights.REFIT_DIR}/{weights.REFIT_FILES['eval_align']} (refit)" if judge is not None else None,
+           "align_acc_note": ALIGN_ACC_REFIT if judge is not None else ALIGN_ACC_MISSING}
     write_bundle_report(bundle, gen)
     return gen
 
@@ -183,6 +266,8 @@ def main(argv=None) -> int:
     p.add_argument("--data", type=Path, default=DEFAULT_DATA, help="where the clips are written (ignored folder)")
     p.add_argument("--worlds", nargs="+", default=[IN_WORLD, *WORLDS], choices=[IN_WORLD, *WORLDS])
     p.add_argument("--seconds", type=float, default=8.0)
+    p.add_argument("--judge-only", action="store_true",
+                   help="Align Acc and the rows again from the renders and eval results an earlier run kept in --data")
     a = p.parse_args(argv)
     if not (a.bundle / "manifest.json").exists():
         print(f"foley.generalization: {a.bundle} is not a bundle (no manifest.json)", file=sys.stderr)
@@ -193,7 +278,7 @@ def main(argv=None) -> int:
     where = os.path.relpath(Path.cwd(), REPO)
     command = ("" if where == "." else f"cd {where} && ") + "python -m foley.generalization " + \
         " ".join(argv if argv is not None else sys.argv[1:])
-    run(a.bundle, a.count, a.data, a.worlds, command, a.seconds)
+    run(a.bundle, a.count, a.data, a.worlds, command.replace(" --judge-only", ""), a.seconds, a.judge_only)
     return 0
 
 

@@ -127,8 +127,11 @@ def cavp_loss(model: Cavp, frames: torch.Tensor, mel: torch.Tensor, segment_fram
     Semantic: clip-pooled features contrasted across the batch (other videos are negatives).
     Temporal: segment-pooled features contrasted across segments of the same clip.
     """
-    ev = model.video(frames)
-    ea = model.audio(mel)
+    return cavp_feature_loss(model, model.video(frames), model.audio(mel), segment_frames)
+
+
+def cavp_feature_loss(model: Cavp, ev: torch.Tensor, ea: torch.Tensor, segment_frames: int = 4) -> tuple:
+    """cavp_loss on video and audio features [B, T, D] already computed (a frozen side precomputed)."""
     loss_s = info_nce(ea.mean(1), ev.mean(1), model.log_temp_semantic)
     b, t, d = ev.shape
     s = t // segment_frames

@@ -102,9 +102,9 @@ class Store:
 
 
 class Ctx:
-    def __init__(self, cfg: dict, run: Path, device: str):
+    def __init__(self, cfg: dict, run: Path, device: str, data_root: Path | None = None):
         self.cfg, self.run, self.device = cfg, Path(run), torch.device(device)
-        self.data_root = self.run / "data"
+        self.data_root = Path(data_root) if data_root is not None else self.run / "data"
         self.models = build_models(cfg)
         self._stores: dict = {}
 
@@ -180,23 +180,30 @@ def stage_autoencoder(ctx: Ctx):
     w = 32
 
     def step(_):
-        mel = st.mel_at(*st.starts(cfg["ae_batch"], w, gen), w)
-        z = ae.enc(mel.transpose(1, 2)[:, None])
-        rec = ae.dec(z)[:, 0].transpose(1, 2)
-        l1 = F.l1_loss(rec, mel)
-        return l1 + 1e-4 * (z ** 2).mean(), f"l1 {l1.item():.4f}"
+        return autoencoder_loss(ae, st.mel_at(*st.starts(cfg["ae_batch"], w, gen), w))
 
     info = train_loop(ctx, "autoencoder", list(ae.parameters()), cfg["ae_steps"], cfg["ae_lr"], step)
     ae.eval()
     with torch.no_grad():
-        val = ctx.store("val")
-        g = torch.Generator().manual_seed(0)
-        mel = val.mel_at(*val.starts(64, w, g), w)
+        mel = val_mel_windows(ctx.store("val"), w)
         z = ae.enc(mel.transpose(1, 2)[:, None])
         ae.scale.fill_(1.0 / float(z.std()))
         info["val_l1"] = float(F.l1_loss(ae.decode(ae.encode(mel)), mel))
     log("autoencoder", f"latent scale {float(ae.scale):.4f}, val L1 {info['val_l1']:.4f}")
     return ae, info
+
+
+def autoencoder_loss(ae: nets.LatentAutoencoder, mel: torch.Tensor):
+    """(loss, log text): the mel's L1 through encoder and decoder, plus a small latent L2."""
+    z = ae.enc(mel.transpose(1, 2)[:, None])
+    rec = ae.dec(z)[:, 0].transpose(1, 2)
+    l1 = F.l1_loss(rec, mel)
+    return l1 + 1e-4 * (z ** 2).mean(), f"l1 {l1.item():.4f}"
+
+
+def val_mel_windows(val: Store, w: int, count: int = 64) -> torch.Tensor:
+    """The fixed val windows the autoencoder's latent scale and val L1 are measured on."""
+    return val.mel_at(*val.starts(count, w, torch.Generator().manual_seed(0)), w)
 
 
 def stage_vocoder(ctx: Ctx):

@@ -38,3 +38,36 @@ def test_the_ground_truth_ceiling_of_the_training_world_is_near_perfect(tmp_path
     folder = generalization.write_clips("in_world", 3, tmp_path, seconds=4.0)
     c = generalization.ceiling(generalization.clip_folders(folder, 3))
     assert c["onset_f1"] > 0.9 and 0.9 < c["onsets_per_event"] < 1.1
+
+
+def test_align_acc_comes_from_the_bundles_refit_judge_on_the_rendered_and_the_own_audio(tmp_path):
+    import torch
+    from foley import nets, weights
+    bundle = tmp_path / "bundle"
+    shutil.copytree(TINY, bundle)
+    # A judge that calls every window aligned: Align Acc and its ceiling are 1 over the clip's windows.
+    judge = nets.EvalAlignClassifier()
+    with torch.no_grad():
+        judge.head.weight.zero_()
+        judge.head.bias.fill_(5.0)
+    weights.save_refit_part(bundle / weights.REFIT_DIR, "eval_align", judge.state_dict(), {})
+    gen = generalization.run(bundle, 1, tmp_path / "data", ["sounds"], "cmd", seconds=3.0)
+    r = gen["worlds"]["sounds"]
+    assert r["align_acc"] == 1.0 and r["ceiling_align_acc"] == 1.0 and r["align_windows"] == 2
+    assert r["targets_met"]["align_acc"] is True
+    md = (bundle / "REPORT.md").read_text()
+    assert generalization.ALIGN_ACC_REFIT in md and "| 1.000 (1.000) |" in md
+    # Another judge on the kept renders (--judge-only): its opposite verdict reaches the row, and
+    # the rest of the row is the kept eval's.
+    with torch.no_grad():
+        judge.head.bias.fill_(-5.0)
+    weights.save_refit_part(bundle / weights.REFIT_DIR, "eval_align", judge.state_dict(), {})
+    again = generalization.run(bundle, 1, tmp_path / "data", ["sounds"], "cmd", seconds=3.0, judge_only=True)["worlds"]["sounds"]
+    assert again["align_acc"] == 0.0 and again["targets_met"]["align_acc"] is False
+    assert again["onset_f1"] == r["onset_f1"] and again["events"] == r["events"]
+
+
+def test_judge_only_without_an_earlier_run_names_what_is_missing(tmp_path):
+    import pytest
+    with pytest.raises(FileNotFoundError, match=r"sounds\.renders/eval\.json is missing"):
+        generalization.run(TINY, 1, tmp_path / "data", ["sounds"], "cmd", judge_only=True)
