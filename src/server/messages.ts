@@ -195,6 +195,10 @@ export function parseClientMessage(text: string): ClientMessage | ClientNotifica
       if (value.kind !== 'video') bad('kind', '"video" (the server generates the audio)');
       if (!isObject(value.rtpParameters) || !Array.isArray(value.rtpParameters.codecs))
         bad('rtpParameters', 'RTP parameters with codecs');
+      (value.rtpParameters as { codecs: unknown[] }).codecs.forEach((codec, i) => {
+        if (!isObject(codec) || typeof codec.mimeType !== 'string')
+          bad(`rtpParameters.codecs[${i}].mimeType`, 'a string such as "video/VP8"');
+      });
       return {
         id,
         case: 'produce',

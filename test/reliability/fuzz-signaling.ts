@@ -494,6 +494,13 @@ export async function fuzzSignaling(options: SignalingFuzzOptions): Promise<Sect
     secret: `fuzz-${options.seed}`,
   });
   const runnerListenersBefore = server.runner.listenerCount('died');
+  // Which room each router was made for, to name a router left in the worker.
+  const routers = new Map<string, { router: { closed: boolean }; room: string | null }>();
+  server.worker.observer.on('newrouter', (router) => routers.set(router.id, { router, room: null }));
+  server.on('roomcreated', (room) => {
+    const entry = routers.get(room.router.id);
+    if (entry) entry.room = room.name;
+  });
   const base = `ws://127.0.0.1:${server.port}`;
   const wsUrl = (room: string, role: string, token = server.tokens.tokenFor(room, 'publish')) =>
     `${base}/ws?room=${room}&token=${encodeURIComponent(token)}&role=${role}`;
@@ -661,7 +668,14 @@ export async function fuzzSignaling(options: SignalingFuzzOptions): Promise<Sect
 
     // 5. Nothing left behind once every socket is gone.
     cases++;
-    const freed = await eventually(() => server.rooms.size === 0 && server.wss.clients.size === 0, 15_000);
+    // Polled, not read once: an upgrade a churned socket started may still reach the server.
+    const freed = await eventually(
+      async () =>
+        server.rooms.size === 0 &&
+        server.wss.clients.size === 0 &&
+        (await server.worker.dump()).routerIds.length === 0,
+      15_000,
+    );
     if (!freed)
       fail(
         'leak',
@@ -675,8 +689,14 @@ export async function fuzzSignaling(options: SignalingFuzzOptions): Promise<Sect
     if (rooms !== 0 || peers !== 0)
       fail('leak', `/metrics after every socket closed: foley_rooms ${rooms}, foley_peers ${peers}`);
     const dump = await server.worker.dump();
-    if (dump.routerIds.length > 0)
-      fail('leak', `the mediasoup worker still holds ${dump.routerIds.length} routers`);
+    if (dump.routerIds.length > 0) {
+      const held = dump.routerIds.map((id: string) => {
+        const entry = routers.get(id);
+        if (!entry) return 'a router made elsewhere';
+        return `room ${entry.room ?? '(none)'}${entry.router.closed ? ' (closed on the Node side)' : ''}`;
+      });
+      fail('leak', `the mediasoup worker still holds ${dump.routerIds.length} routers: ${held.join(', ')}`);
+    }
     const runnerListeners = server.runner.listenerCount('died');
     if (runnerListeners !== runnerListenersBefore)
       fail(

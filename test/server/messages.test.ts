@@ -128,6 +128,26 @@ describe('parseClientMessage', () => {
     });
   });
 
+  it('names a produce codec whose mimeType is not a string (an object without a string form once threw INTERNAL)', () => {
+    for (const mimeType of [{ toString: 'x', valueOf: 'y' }, 7, null]) {
+      assert.throws(
+        () =>
+          parseClientMessage(
+            JSON.stringify({
+              id: 2,
+              case: 'produce',
+              value: { transportId: 't', kind: 'video', rtpParameters: { codecs: [{ mimeType }] } },
+            }),
+          ),
+        (e: unknown) =>
+          e instanceof MessageError &&
+          e.code === 'BAD_MESSAGE' &&
+          /field "value\.rtpParameters\.codecs\[0\]\.mimeType" must be a string/.test(e.message),
+        JSON.stringify(mimeType),
+      );
+    }
+  });
+
   it('describes any error with a non-empty message', () => {
     assert.equal(describeError(new Error('bind failed')), 'bind failed');
     assert.equal(describeError(new TypeError('')), 'TypeError without a message');
