@@ -9,6 +9,8 @@
  * the chunk is announced; past those the last exact feature repeats. A feature computed
  * against the encoder's zero padding reads as motion, and the new frames then sound a
  * contact that never happened (live onset F1 0.737 → 0.817 on 20 test clips with exact ones).
+ * With a look-ahead shorter than the encoder's right reach, a chunk's last features saw a
+ * frozen picture ahead; the next chunk's `behind` features replace them in the context.
  *
  * State per subscription (one segment): features and latents of the last frames a window can
  * reach back to, and the first frame with a usable latent (a skip cuts the context).
@@ -123,6 +125,10 @@ export function generateLiveChunks(
         const start = item.startFrame;
         for (let i = 0; i < K; i++)
           features[(start + i) % historyFrames] = item.features.slice(i * dim, (i + 1) * dim);
+        // Context frames encoded again now that more of their right context is in.
+        const behindFrames = (item.behind?.length ?? 0) / dim;
+        for (let i = 0; i < behindFrames; i++)
+          features[(start - behindFrames + i) % historyFrames] = item.behind!.slice(i * dim, (i + 1) * dim);
         const deadlineMs = options.deadlineMs(chunk);
         const startedMs = scheduler.now();
         const level = options.governor.choose(deadlineMs - startedMs, startedMs);

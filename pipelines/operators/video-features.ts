@@ -21,6 +21,12 @@ export interface FeatureChunk {
    * `aheadFeatures`): frames whose own right context had arrived, [count, dim].
    */
   ahead?: Float32Array;
+  /**
+   * Features of the frames just before the chunk, again (only with `aheadFeatures` and a
+   * look-ahead shorter than the encoder's reach): their chunk was encoded before their right
+   * context arrived; now more of it has. [count, dim], ending at startFrame.
+   */
+  behind?: Float32Array;
 }
 
 /** Anything that maps packed rgb24 frames to features (VideoEncoder in src/models). */
@@ -53,10 +59,12 @@ export interface VideoFeatureOptions {
 interface EncodeJob {
   startFrame: number;
   frames: number;
-  /** Frames [startFrame − c, startFrame + frames + c), edge frames repeated past the clip. */
+  /** Frames [startFrame − behindFrames − c, startFrame + frames + c), edge frames repeated past the clip. */
   input: Uint8Array[];
   /** Exact look-ahead features to keep past the chunk. */
   aheadFrames: number;
+  /** Frames before the chunk whose features are encoded again. */
+  behindFrames: number;
 }
 
 const END = Symbol('end');
@@ -71,6 +79,10 @@ export function toVideoFeatures(
     throw new RangeError(`[video-features] chunkFrames must be >= 1, got ${chunkFrames}`);
   if (!Number.isInteger(lookaheadFrames) || lookaheadFrames < 0)
     throw new RangeError(`[video-features] lookaheadFrames must be an integer >= 0, got ${lookaheadFrames}`);
+  // The last frames of a chunk encoded before their right context arrived: encoded again with the next chunk.
+  const behindReach = options.aheadFeatures
+    ? Math.max(0, options.aheadFeatures.rightContextFrames - lookaheadFrames)
+    : 0;
   return (source: Observable<RgbFrame>) =>
     defer(() => {
       // Per-subscription state: frames not yet needed by any future chunk are dropped.
@@ -80,16 +92,23 @@ export function toVideoFeatures(
 
       const job = (end: number, total: number): EncodeJob => {
         const input: Uint8Array[] = [];
-        for (let f = nextChunk - contextFrames; f < end + contextFrames; f++) {
+        const behindFrames = Math.min(behindReach, nextChunk);
+        for (let f = nextChunk - behindFrames - contextFrames; f < end + contextFrames; f++) {
           input.push(buffered[Math.max(0, Math.min(f, total - 1)) - bufferStart]!);
         }
         const arrivedAhead = Math.max(0, Math.min(contextFrames, total - end));
         const aheadFrames = options.aheadFeatures
           ? Math.max(0, arrivedAhead - options.aheadFeatures.rightContextFrames)
           : 0;
-        const j: EncodeJob = { startFrame: nextChunk, frames: end - nextChunk, input, aheadFrames };
+        const j: EncodeJob = {
+          startFrame: nextChunk,
+          frames: end - nextChunk,
+          input,
+          aheadFrames,
+          behindFrames,
+        };
         nextChunk = end;
-        const keepFrom = Math.max(0, nextChunk - contextFrames);
+        const keepFrom = Math.max(0, nextChunk - behindReach - contextFrames);
         buffered = buffered.slice(keepFrom - bufferStart);
         bufferStart = keepFrom;
         return j;
@@ -122,13 +141,14 @@ export function toVideoFeatures(
         const packed = new Uint8Array(n * frameBytes);
         j.input.forEach((f, i) => packed.set(f, i * frameBytes));
         const all = await encoder.encode(packed, n, options.runOptions?.(j.startFrame));
-        const offset = contextFrames * dim;
+        const offset = (contextFrames + j.behindFrames) * dim;
         const end = offset + j.frames * dim;
         return {
           startFrame: j.startFrame,
           frames: j.frames,
           features: all.slice(offset, end),
           ...(options.aheadFeatures ? { ahead: all.slice(end, end + j.aheadFrames * dim) } : {}),
+          ...(j.behindFrames > 0 ? { behind: all.slice(contextFrames * dim, offset) } : {}),
         };
       };
 

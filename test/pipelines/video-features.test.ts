@@ -106,6 +106,61 @@ describe('toVideoFeatures', () => {
         maxAbsDiff(ch.ahead!, exact) < 1e-5,
         `chunk ${ch.startFrame}: max |Δ| ${maxAbsDiff(ch.ahead!, exact)}`,
       );
+      assert.equal(
+        ch.behind,
+        undefined,
+        'a look-ahead that covers the right reach leaves nothing to encode again',
+      );
+    }
+  });
+
+  it('with a look-ahead short of the right reach, encodes the frames before each chunk again once their right context is in', async () => {
+    const n = 23;
+    const frameBytes = 96 * 96 * 3;
+    const m = runner.bundle.manifest;
+    const c = m.features.contextFrames;
+    const rightContext = m.features.rightContextFrames;
+    const all = referenceFrames(n);
+    const encoder = new VideoEncoder(runner);
+    const frozen = new Uint8Array((n + 2 * c) * frameBytes);
+    for (let i = 0; i < n + 2 * c; i++) {
+      const src = Math.min(Math.max(i - c, 0), n - 1);
+      frozen.set(all.subarray(src * frameBytes, (src + 1) * frameBytes), i * frameBytes);
+    }
+    const whole = (await encoder.encode(frozen, n + 2 * c)).slice(c * 64, (c + n) * 64);
+    const frames = Array.from({ length: n }, (_, i) => ({
+      index: i,
+      data: all.slice(i * frameBytes, (i + 1) * frameBytes),
+    }));
+    const chunks = await lastValueFrom(
+      from(frames).pipe(
+        toVideoFeatures(encoder, {
+          chunkFrames: 2,
+          contextFrames: c,
+          frameBytes,
+          dim: 64,
+          lookaheadFrames: 0,
+          aheadFeatures: { rightContextFrames: rightContext },
+          flushAtEnd: false,
+        }),
+        toArray(),
+      ),
+    );
+    assert.equal(chunks.length, Math.floor(n / 2));
+    assert.equal(chunks[0]!.behind, undefined, 'nothing before the first chunk');
+    for (const ch of chunks.slice(1)) {
+      const s = ch.startFrame;
+      // Encoded with its own chunk, the last frame saw a frozen picture ahead.
+      const own = ch.features.subarray(64, 128);
+      if (s + 1 + rightContext < n)
+        assert.ok(
+          maxAbsDiff(own, whole.subarray((s + 1) * 64, (s + 2) * 64)) > 1e-4,
+          `chunk ${s}: last frame exact`,
+        );
+      // One chunk later, frames s − 2 and s − 1 have their right context (s and s + 1).
+      assert.equal(ch.behind!.length, rightContext * 64);
+      const exact = whole.subarray((s - rightContext) * 64, s * 64);
+      assert.ok(maxAbsDiff(ch.behind!, exact) < 1e-5, `chunk ${s}: max |Δ| ${maxAbsDiff(ch.behind!, exact)}`);
     }
   });
 });
