@@ -2,7 +2,7 @@ import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { createHash, randomInt } from 'node:crypto';
 import { existsSync, renameSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { extname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import type { types as ms } from 'mediasoup';
 import { Logger } from '../logger.js';
@@ -104,7 +104,6 @@ export class FfmpegRtpSource extends TypedEmitter<FfmpegRtpSourceEvents> {
       '-an',
       '-c:v',
       'copy',
-      ...(codec === 'h264' ? ['-bsf:v', 'h264_mp4toannexb'] : []),
       '-f',
       'rtp',
       '-payload_type',
@@ -144,7 +143,9 @@ function encodedClip(ffmpeg: string, clip: string, codec: 'vp8' | 'h264', width:
   const source = resolve(clip);
   const stamp = existsSync(source) ? statSync(source).mtimeMs : 0;
   const key = createHash('sha256').update(`${source}|${stamp}|${codec}|${width}`).digest('hex').slice(0, 16);
-  const out = join(tmpdir(), `foley-rtp-source-${key}.mkv`);
+  // H.264 goes in MPEG-TS (Annex B already): FFmpeg's h264_mp4toannexb filter fails on every
+  // packet after -stream_loop's first wrap, so an MKV source stopped after one loop.
+  const out = join(tmpdir(), `foley-rtp-source-${key}.${codec === 'h264' ? 'ts' : 'mkv'}`);
   let pending = encoding.get(out);
   if (!pending) {
     pending = (async () => {
@@ -153,7 +154,7 @@ function encodedClip(ffmpeg: string, clip: string, codec: 'vp8' | 'h264', width:
         codec === 'vp8'
           ? ['-c:v', 'libvpx', '-deadline', 'realtime', '-cpu-used', '8', '-lag-in-frames', '0']
           : ['-c:v', 'libx264', '-preset', 'ultrafast', '-tune', 'zerolatency', '-profile:v', 'baseline'];
-      const partial = `${out}.${process.pid}.partial.mkv`;
+      const partial = `${out}.${process.pid}.partial${extname(out)}`;
       try {
         await execFileAsync(ffmpeg, [
           '-hide_banner',

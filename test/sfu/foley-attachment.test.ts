@@ -74,7 +74,7 @@ describe('FoleyAttachment on a real mediasoup worker', () => {
     router.close();
   });
 
-  it('ingests H.264 as well', async () => {
+  it("ingests H.264 as well, past the looped source clip's end", { timeout: 30_000 }, async () => {
     const router = await worker.createRouter({ mediaCodecs: ROOM_MEDIA_CODECS });
     const source = await FfmpegRtpSource.start({ router, clip, codec: 'h264' });
     const ingest = await RtpVideoIngest.create({
@@ -83,14 +83,19 @@ describe('FoleyAttachment on a real mediasoup worker', () => {
       outWidth: 96,
       outHeight: 96,
     });
-    let frames = 0;
+    const times: number[] = [];
+    // The clip has 50 frames: 70 means the source kept sending after its first loop.
     await until(
       (cb) =>
-        ingest.on('frame', () => {
-          frames++;
+        ingest.on('frame', (f) => {
+          times.push(f.mediaTimeMs);
           cb();
         }),
-      () => frames >= 10,
+      () => times.length >= 70,
+    );
+    assert.ok(
+      times.every((t, i) => i === 0 || t > times[i - 1]!),
+      'media time increases across the loop',
     );
     ingest.close();
     source.close();
