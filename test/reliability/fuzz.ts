@@ -6,9 +6,9 @@
  *   node dist/test/reliability/fuzz.js [--seed N] [--messages N] [--quick] [--json]
  *     [--sections signaling,http,media,bundles]
  */
-import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { configureLogging } from '../../src/logger.js';
+import { isMainScript } from '../helpers/main-script.js';
 import { fuzzBundles } from './fuzz-bundles.js';
 import { fuzzHttp } from './fuzz-http.js';
 import { fuzzMedia } from './fuzz-media.js';
@@ -111,10 +111,20 @@ export function formatFuzzReport(report: FuzzReport): string {
   return lines.join('\n');
 }
 
+const USAGE = `npm run fuzz -- [options]   (or node dist/test/reliability/fuzz.js [options])
+  --seed N          generator seed (default ${DEFAULT_SEED}); a failure names its seed and case id to replay
+  --messages N      signaling messages (default 1200)
+  --quick           a small run (the suite's fuzz-quick test)
+  --sections LIST   comma-separated: ${SECTIONS.join(', ')}
+  --concurrency N   parallel renders in the media and bundle sections
+  --json            the whole report as JSON
+Exit: 0 all assertions held, 1 a case failed (listed as FAIL lines), 2 bad options.`;
+
 async function main(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
     options: {
+      help: { type: 'boolean', default: false },
       seed: { type: 'string' },
       messages: { type: 'string' },
       quick: { type: 'boolean', default: false },
@@ -123,6 +133,10 @@ async function main(argv: string[]): Promise<number> {
       concurrency: { type: 'string' },
     },
   });
+  if (values.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
   const integer = (name: string, text: string | undefined, min: number): number | undefined => {
     if (text === undefined) return undefined;
     const n = Number(text);
@@ -151,13 +165,16 @@ async function main(argv: string[]): Promise<number> {
   return report.failures === 0 ? 0 : 1;
 }
 
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+if (isMainScript(import.meta.url)) {
   main(process.argv.slice(2)).then(
     (code) => {
       process.exitCode = code;
     },
     (error: unknown) => {
-      process.stderr.write(`fuzz: ${(error as Error)?.stack ?? String(error)}\n`);
+      const usage = error instanceof Error && (error.message.startsWith('--') || 'code' in error);
+      process.stderr.write(
+        `fuzz: ${usage ? `${error.message}\n${USAGE}` : ((error as Error)?.stack ?? String(error))}\n`,
+      );
       process.exitCode = 2;
     },
   );

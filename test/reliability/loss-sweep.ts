@@ -13,12 +13,12 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import * as mediasoup from 'mediasoup';
 import { LiveFoleyPipeline } from '../../pipelines/live.js';
 import { loadBundle, packageRoot } from '../../src/models/bundle.js';
 import { InferenceRunner } from '../../src/models/inference-runner.js';
+import { isMainScript } from '../helpers/main-script.js';
 import { readClipEvents } from '../helpers/onset-scoring.js';
 import { encodeForPublishing, type PublisherCodec } from '../helpers/paced-rtp-publisher.js';
 import { type LossOnsetRun, lossRunLine, measureLossOnsets } from './loss-onsets.js';
@@ -155,12 +155,7 @@ async function main(argv: string[]): Promise<number> {
   return rows.some((r) => r.missed.length > 0) ? 1 : 0;
 }
 
-// `node --test dist/test/` runs this file as its main module too, with NODE_TEST_CONTEXT set.
-if (
-  process.argv[1] &&
-  import.meta.url === pathToFileURL(process.argv[1]).href &&
-  process.env.NODE_TEST_CONTEXT === undefined
-) {
+if (isMainScript(import.meta.url)) {
   main(process.argv.slice(2)).then(
     (code) => {
       process.exitCode = code;

@@ -11,7 +11,6 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
@@ -22,6 +21,7 @@ import { InferenceRunner } from '../../src/models/inference-runner.js';
 import { FfmpegRtpSource } from '../../src/server/FfmpegRtpSource.js';
 import { ROOM_MEDIA_CODECS } from '../../src/server/Room.js';
 import { attachFoley } from '../../src/sfu/index.js';
+import { isMainScript } from '../helpers/main-script.js';
 
 export interface ChurnCycleMemory {
   rssMb: number;
@@ -148,12 +148,7 @@ export function formatChurn(cycles: readonly ChurnCycleMemory[]): string {
   ].join('\n');
 }
 
-// `node --test dist/test/` runs this file as its main module too, with NODE_TEST_CONTEXT set.
-if (
-  process.argv[1] &&
-  import.meta.url === pathToFileURL(process.argv[1]).href &&
-  process.env.NODE_TEST_CONTEXT === undefined
-) {
+if (isMainScript(import.meta.url)) {
   const { values } = parseArgs({
     args: process.argv.slice(2),
     options: { cycles: { type: 'string' }, model: { type: 'string' }, clip: { type: 'string' } },

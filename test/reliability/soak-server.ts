@@ -10,11 +10,11 @@
  * frame-to-Opus latency of each frame (what drift is read from) is not on /metrics, which
  * has it only in 50 ms histogram buckets.
  */
-import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { configureLogging } from '../../src/logger.js';
 import { FoleyServer } from '../../src/server/FoleyServer.js';
 import type { FoleyAttachment } from '../../src/sfu/FoleyAttachment.js';
+import { isMainScript } from '../helpers/main-script.js';
 
 /** One room since the previous sample (counters are totals since the room's publisher attached). */
 export interface SoakRoomWindow {
@@ -183,12 +183,7 @@ async function main(): Promise<void> {
   });
 }
 
-// `node --test dist/test/` runs this file as its main module too, with NODE_TEST_CONTEXT set.
-if (
-  process.argv[1] &&
-  import.meta.url === pathToFileURL(process.argv[1]).href &&
-  process.env.NODE_TEST_CONTEXT === undefined
-) {
+if (isMainScript(import.meta.url)) {
   main().catch((error) => {
     process.stderr.write(`${(error as Error).stack ?? String(error)}\n`);
     process.exitCode = 1;

@@ -17,11 +17,12 @@ import { type ChildProcess, fork } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import WebSocket from 'ws';
 import { UsageError } from '../../src/errors.js';
 import { packageRoot } from '../../src/models/bundle.js';
+import { isMainScript } from '../helpers/main-script.js';
 import {
   formatSoak,
   type SoakRoomSample,
@@ -376,12 +377,7 @@ async function main(argv: string[]): Promise<number> {
   return summaries.every((s) => s.pass) ? 0 : 1;
 }
 
-// `node --test dist/test/` runs this file as its main module too, with NODE_TEST_CONTEXT set.
-if (
-  process.argv[1] &&
-  import.meta.url === pathToFileURL(process.argv[1]).href &&
-  process.env.NODE_TEST_CONTEXT === undefined
-) {
+if (isMainScript(import.meta.url)) {
   main(process.argv.slice(2)).then(
     (code) => {
       process.exitCode = code;
