@@ -113,10 +113,20 @@ export function formatLossTable(rows: LossSweepRow[]): string {
   return [row(header), row(widths.map((w) => '-'.repeat(w))), ...lines.map(row)].join('\n');
 }
 
+const USAGE = `npm run loss-sweep -- [options]   (or node dist/test/reliability/loss-sweep.js [options])
+  --codecs LIST     some of ${CODECS.join(', ')} (default all)
+  --rates LIST      loss percentages (default 0,5,10,20)
+  --loops N         loops of the sample clip scored per run (default 2)
+  --offset-ms MS    the live path's fixed offset: room for compute, so skipped chunks are not taken for loss (default 1000)
+  --bundle DIR      model bundle (default models/default)
+  --json            the rows as JSON
+Exit: 0 every judged target held, 1 a target missed, 2 bad options or a failed run.`;
+
 async function main(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
     options: {
+      help: { type: 'boolean', default: false },
       codecs: { type: 'string', default: CODECS.join(',') },
       rates: { type: 'string', default: '0,5,10,20' },
       loops: { type: 'string', default: '2' },
@@ -125,6 +135,10 @@ async function main(argv: string[]): Promise<number> {
       json: { type: 'boolean', default: false },
     },
   });
+  if (values.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
   const codecs = values.codecs.split(',').map((c) => c.trim());
   for (const c of codecs) {
     if (!CODECS.includes(c as PublisherCodec))
@@ -161,7 +175,10 @@ if (isMainScript(import.meta.url)) {
       process.exitCode = code;
     },
     (error: unknown) => {
-      process.stderr.write(`loss-sweep: ${(error as Error)?.stack ?? String(error)}\n`);
+      const usage = error instanceof RangeError || (error instanceof Error && 'code' in error);
+      process.stderr.write(
+        `loss-sweep: ${usage ? `${(error as Error).message}\n${USAGE}` : ((error as Error)?.stack ?? String(error))}\n`,
+      );
       process.exitCode = 2;
     },
   );

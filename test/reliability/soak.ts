@@ -298,6 +298,15 @@ function positiveNumber(flag: string, value: string | undefined, integer: boolea
   return n;
 }
 
+export const SOAK_USAGE = `npm run soak -- [options]   (or node dist/test/reliability/soak.js [options])
+  --profile single|multi   single: 1 room for 30 min; multi: 4 rooms for 10 min (default: both in turn)
+  --rooms N, --minutes M   override the profile's
+  --sample-seconds S       sampling period (default 10)
+  --warmup-minutes W       samples before this are not judged (default 2)
+  --model DIR, --clip FILE the bundle and the looped clip (default models/default, samples/clip.mp4)
+  --json FILE              write every sample and the summaries
+Exit: 0 every target held, 1 a target missed, 2 bad options.`;
+
 export function parseSoakArgs(argv: string[]): SoakCommandOptions {
   let values: Record<string, string | undefined>;
   try {
@@ -353,6 +362,10 @@ export function parseSoakArgs(argv: string[]): SoakCommandOptions {
 }
 
 async function main(argv: string[]): Promise<number> {
+  if (argv.includes('--help')) {
+    process.stdout.write(`${SOAK_USAGE}\n`);
+    return 0;
+  }
   const options = parseSoakArgs(argv);
   const summaries: SoakSummary[] = [];
   const runs: SoakRun[] = [];
@@ -384,7 +397,7 @@ if (isMainScript(import.meta.url)) {
     },
     (error) => {
       process.stderr.write(
-        `${error instanceof UsageError ? error.message : ((error as Error).stack ?? String(error))}\n`,
+        `${error instanceof UsageError ? `${error.message}\n${SOAK_USAGE}` : ((error as Error).stack ?? String(error))}\n`,
       );
       process.exitCode = error instanceof UsageError ? 2 : 1;
     },
