@@ -245,13 +245,14 @@ def _fp16_rel_error(module: torch.nn.Module, run) -> float:
         return float((run(rounded) - ref).abs().max() / (ref.abs().max() + 1e-12))
 
 
-def refit_ae_encoder(ctx, mods: dict, steps: int, batch: int) -> tuple[dict, dict]:
+def refit_ae_encoder(ctx, mods: dict, steps: int, batch: int, resume: bool = False) -> tuple[dict, dict]:
     """The encoder trained to invert the FROZEN shipped latent decoder (foley.train's autoencoder
     loss, decoder fixed), so its latents are ones the shipped LDM and decoder were made for."""
     from .train import autoencoder_loss, train_loop, val_mel_windows
     # 16-frame training windows: half the decoder's cost per sample of foley.train's 32 (the val L1 stays on 32).
     ae, st, gen, w = mods["latent_decoder"].ae, ctx.store("train"), ctx.generator("ae"), 16
-    ae.enc = ctx.models["ae"]().enc  # from scratch, not from an earlier refit the bundle holds
+    if not resume:
+        ae.enc = ctx.models["ae"]().enc  # from scratch, not from the refit the bundle holds
     for p in ae.dec.parameters():
         p.requires_grad_(False)
     ae.train()
@@ -297,12 +298,12 @@ def _ldm_check(ctx, mods: dict, clips: int = 8) -> dict:
             "encoded_channel_std_same_clips": [float(v) for v in z0.std(dim=(0, 2, 3))]}
 
 
-def refit_cavp_audio(ctx, mods: dict, steps: int, batch: int) -> tuple[dict, dict]:
+def refit_cavp_audio(ctx, mods: dict, steps: int, batch: int, resume: bool = False) -> tuple[dict, dict]:
     """The CAVP audio encoder (and the two temperatures) trained with foley.train's CAVP loss
     against the FROZEN shipped video encoder, whose whole-clip features are computed once."""
     from .train import compute_features, train_loop
     video = mods["video_encoder"].video
-    cavp = ctx.models["cavp"]()
+    cavp = mods["cavp"] if resume else ctx.models["cavp"]()
     cavp.video = video
     st, val, gen, w = ctx.store("train"), ctx.store("val"), ctx.generator("cavp"), ctx.cfg["cavp_window"]
     t0 = time.time()
@@ -343,10 +344,12 @@ def refit_cavp_audio(ctx, mods: dict, steps: int, batch: int) -> tuple[dict, dic
     return state, info
 
 
-def refit_eval_align(ctx) -> tuple[dict, dict]:
+def refit_eval_align(ctx, mods: dict, resume: bool = False) -> tuple[dict, dict]:
     """foley.train's stage_eval_align as it is, from scratch (its own video encoder) on this
     data, with the step count and time cap of the refit profile."""
     from .train import stage_eval_align
+    if resume:
+        ctx.models["eval_align"] = lambda: mods["eval_align"]
     model, info = stage_eval_align(ctx)
     val = ctx.store("val")
     idx, start = val.starts(16, 32, torch.Generator().manual_seed(2))
@@ -360,8 +363,9 @@ REFIT_DEFAULTS = {"train_clips": 320, "val_clips": 48, "eval_align_steps": 1500,
                   "cavp_steps": 1500, "cavp_batch": 128, "cavp_seconds": 180}
 
 
-def refit(bundle: Path, data: Path, parts: list[str], knobs: dict, command: str) -> dict:
-    """Refits `parts` against the frozen shipped modules and writes them to bundle/train/."""
+def refit(bundle: Path, data: Path, parts: list[str], knobs: dict, command: str, resume: bool = False) -> dict:
+    """Refits `parts` against the frozen shipped modules and writes them to bundle/train/.
+    resume: each part continues from the one the bundle holds (more steps on a busy machine)."""
     from . import data as data_mod
     from .train import Ctx
     bundle, data = Path(bundle), Path(data)
@@ -371,7 +375,10 @@ def refit(bundle: Path, data: Path, parts: list[str], knobs: dict, command: str)
     data_mod.build_set(data / "train", "train", k["train_clips"], 8.0, 2)
     data_mod.build_set(data / "val", "val", k["val_clips"], 8.0, 2)
     print(f"weights: refit data ready in {data} ({time.time() - t0:.0f} s)", flush=True)
-    mods, _ = recover_modules(bundle, check=False)
+    mods, report = recover_modules(bundle, check=False)
+    missing = [name for name in parts if resume and name not in report["refit"]]
+    if missing:
+        raise WeightRecoveryError(f"[bundle:{bundle}] --resume: no refit {', '.join(missing)} in {REFIT_DIR}/ to continue from")
     profile = bundle_profile(bundle)
     cfg = load_profile(profile, [f"eval_clf_steps={k['eval_align_steps']}", f"eval_clf_batch={2 * k['eval_align_batch']}"])
     cfg["stage_seconds"] = {"eval_align": k["eval_align_seconds"], "refit_ae_encoder": k["ae_seconds"],
@@ -382,12 +389,16 @@ def refit(bundle: Path, data: Path, parts: list[str], knobs: dict, command: str)
     for name in parts:
         t1 = time.time()
         torch.manual_seed(cfg["seed"])
+        before = json.loads(meta_path.read_text()).get(name) if resume and meta_path.exists() else None
         if name == "eval_align":
-            state, info = refit_eval_align(ctx)
+            state, info = refit_eval_align(ctx, mods, resume)
         elif name == "ae_encoder":
-            state, info = refit_ae_encoder(ctx, mods, k["ae_steps"], k["ae_batch"])
+            state, info = refit_ae_encoder(ctx, mods, k["ae_steps"], k["ae_batch"], resume)
         else:
-            state, info = refit_cavp_audio(ctx, mods, k["cavp_steps"], k["cavp_batch"])
+            state, info = refit_cavp_audio(ctx, mods, k["cavp_steps"], k["cavp_batch"], resume)
+        if before:
+            keep = ("steps_done", "seconds", "wall_seconds", "continued_from")
+            info["continued_from"] = {x: before.get(x) for x in keep if x in before}
         info.update(wall_seconds=time.time() - t1, threads=torch.get_num_threads(), command=command,
                     data={"train_clips": k["train_clips"], "val_clips": k["val_clips"], "clip_seconds": 8.0})
         path = save_refit_part(folder, name, state, info)
@@ -436,6 +447,7 @@ def main(argv=None) -> int:
                         f"shipped ones into <bundle>/{REFIT_DIR}/ (2 CPU threads, minutes)")
     p.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[3] / "data" / "recover",
                    help="where the refit's training-world clips are generated (ignored folder)")
+    p.add_argument("--resume", action="store_true", help="with --refit: continue from the parts the bundle holds")
     for key, value in REFIT_DEFAULTS.items():
         p.add_argument(f"--{key.replace('_', '-')}", type=int, default=value)
     a = p.parse_args(argv)
@@ -444,7 +456,7 @@ def main(argv=None) -> int:
         return 2
     if a.refit is not None:
         refit(a.bundle, a.data, a.refit or list(REFIT_FILES), {k: getattr(a, k) for k in REFIT_DEFAULTS},
-              "python -m foley.weights " + " ".join(argv if argv is not None else sys.argv[1:]))
+              "python -m foley.weights " + " ".join(argv if argv is not None else sys.argv[1:]), a.resume)
     mods, report = recover_modules(a.bundle, a.profile)
     for key in export.io_specs(len(CLASSES)):
         r = report[key]
