@@ -74,20 +74,31 @@ export function stageSummary(result: RenderResult, writeMs: number, finishMs: nu
 
 /**
  * Runs `cleanup` and exits with 128 + the signal's number (EXIT_CODES.signal) on SIGINT, SIGTERM or SIGHUP (a
- * Ctrl-C mid-render would otherwise leave the temporary output behind). Returns the
- * function that uninstalls the handlers.
+ * Ctrl-C mid-render would otherwise leave the temporary output behind). `cleanup` may return a
+ * promise: exiting while ONNX Runtime's worker threads still run aborts the process (SIGABRT from
+ * a native exception), so the runner is closed first; a second signal, or CLEANUP_WAIT_MS, exits
+ * at once. Returns the function that uninstalls the handlers.
  */
-function onTerminatingSignal(cleanup: () => void): () => void {
+function onTerminatingSignal(cleanup: () => void | Promise<void>): () => void {
   const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+  let exiting = false;
   const handler = (signal: NodeJS.Signals): void => {
-    cleanup();
-    process.exit(EXIT_CODES.signal.code + (osConstants.signals[signal] ?? 0));
+    const code = EXIT_CODES.signal.code + (osConstants.signals[signal] ?? 0);
+    if (exiting) process.exit(code);
+    exiting = true;
+    setTimeout(() => process.exit(code), CLEANUP_WAIT_MS).unref();
+    Promise.resolve()
+      .then(cleanup)
+      .finally(() => process.exit(code));
   };
   for (const s of signals) process.on(s, handler);
   return () => {
     for (const s of signals) process.off(s, handler);
   };
 }
+
+/** Longest wait for the cleanup after a terminating signal, ms. */
+const CLEANUP_WAIT_MS = 3000;
 
 export async function renderCommand(argv: string[]): Promise<RenderCommandOutput | null> {
   const { values, positionals } = parse('render', joinNegativeValues(argv, ['mix']), {
@@ -166,7 +177,10 @@ export async function renderCommand(argv: string[]): Promise<RenderCommandOutput
   const bar = new ProgressBar({ label: 'render' });
   let shortReadWarning = '';
   let writer: FoleyOutputWriter | undefined;
-  const removeOnSignal = onTerminatingSignal(() => writer?.discardSync());
+  const removeOnSignal = onTerminatingSignal(() => {
+    writer?.discardSync();
+    return runner.close();
+  });
   try {
     // Opened before the render, so the track is written as it is generated.
     writer = await FoleyOutputWriter.open({
