@@ -1,25 +1,14 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { promisify } from 'node:util';
 import { checkRtcPortRange } from '../../src/cli/serve.js';
 import { EXIT_CODES, UsageError } from '../../src/errors.js';
 import { packageRoot } from '../../src/models/bundle.js';
+import { runFoley } from '../helpers/foley-cli.js';
 
-const run = promisify(execFile);
-const CLI = join(packageRoot(), 'dist', 'src', 'cli', 'main.js');
-
-async function foley(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [CLI, ...args]);
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const e = error as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
+/** The built CLI as a user's shell runs it (test/helpers/foley-cli.ts). */
+const foley = (args: string[]) => runFoley(args, { timeoutMs: 60_000 });
 
 /** The flags a command accepts, by what its help must describe. */
 const FLAGS: Record<string, string[]> = {
