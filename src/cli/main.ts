@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * The `foley` command: render | eval | bench | serve | token | help. Typed errors print one
+ * The `foley` command: render | eval | train | bench | serve | token | help. Typed errors print one
  * line naming the problem and exit with their code (EXIT_CODES in src/errors.ts); for render,
  * FFmpeg's own error messages follow that line.
  */
@@ -16,6 +16,7 @@ import { tokenCommand } from './token-command.js';
 const USAGE = `usage: foley <command> [options]
   render <video> -o <out.wav|out.mp4|out.mkv>   generate foley for a video (--mix DB keeps its audio under it)
   eval <clips-dir> [--json]                     score onset F1, offset and class accuracy
+  train <videos-dir> -o <bundle-dir>            fine-tune a bundle on one's own videos with sound
   bench [--json]                                per-stage times and real-time factor
   bench --live [--rooms N] [--json]             latency through the live server path
   serve [--port N] [--model DIR]                live foley server (publisher, OBS and viewer pages)
@@ -27,7 +28,7 @@ Run foley <command> --help (or foley help <command>) for its options.
 exit codes:
 ${exitCodeTable()}`;
 
-const COMMANDS = ['render', 'eval', 'bench', 'serve', 'token'] as const;
+const COMMANDS = ['render', 'eval', 'train', 'bench', 'serve', 'token'] as const;
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -39,6 +40,10 @@ async function main(argv: string[]): Promise<number> {
     case 'eval': {
       const { evalCommand } = await import('./eval-command.js');
       return evalCommand(rest);
+    }
+    case 'train': {
+      const { trainCommand } = await import('./train-command.js');
+      return trainCommand(rest);
     }
     case 'bench': {
       if (rest.includes('--live')) {

@@ -7,7 +7,7 @@ import { packageRoot } from '../../src/models/bundle.js';
 /**
  * Layers, lowest first; a module may import its own layer and those below it:
  *   base       src/errors.ts, src/logger.ts, src/typed-emitter.ts, src/polyfills.ts
- *   engine     src/models, src/diffusion, src/dsp, src/media, src/evaluation
+ *   engine     src/models, src/diffusion, src/dsp, src/media, src/evaluation, src/training
  *   pipelines  pipelines/
  *   apps       src/cli, src/server, src/sfu, src/index.ts (the package entry: re-exports src/sfu)
  */
@@ -21,6 +21,7 @@ const FOLDERS: Array<[string, Layer]> = [
   ['src/dsp/', 'engine'],
   ['src/media/', 'engine'],
   ['src/evaluation/', 'engine'],
+  ['src/training/', 'engine'],
   ['pipelines/', 'pipelines'],
   ['src/cli/', 'apps'],
   ['src/server/', 'apps'],
