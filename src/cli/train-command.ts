@@ -69,11 +69,11 @@ export const TRAIN_USAGE = `usage: foley train <videos-dir> -o <bundle-dir> [opt
   -o, --output DIR       the new bundle folder (must not exist)
   --from DIR             start bundle (default: models/default)
   --steps N              training steps (default ${TRAIN_DEFAULTS.steps})
-  --time-cap MIN         stop training after this many minutes, counting resumed runs
-                         (default: none; the bundle is written with the steps done by then)
+  --time-cap MIN         stop training after this many minutes (default: none), counting
+                         resumed runs; the bundle is written with the steps done by then
   --resume               continue the run in the work folder (its split, data, scores and
-                         the trainer's checkpoint); --from, --steps, --holdout,
-                         --segment-seconds and --seed stay as the run began
+                         the trainer's checkpoint); the start bundle, steps, held-out share,
+                         segment length and seed stay as the run began
   --holdout F            share of the usable videos held out for scoring (default ${TRAIN_DEFAULTS.holdout};
                          at least 1, and at least 1 left to train on)
   --segment-seconds S    length of the training segments cut from each video (default ${TRAIN_DEFAULTS.segmentSeconds};

@@ -1,0 +1,188 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import type { TrainReport } from '../../src/cli/train-command.js';
+import { EXIT_CODES } from '../../src/errors.js';
+import { defaultBundleDir, packageRoot } from '../../src/models/bundle.js';
+import { FOLEY_CLI, runFoley } from '../helpers/foley-cli.js';
+import { makeFootageFolder, SAMPLE_CLIP, UNUSABLE, USABLE } from './footage-fixtures.js';
+
+const PYTHON = join(packageRoot(), '.venv', 'bin', 'python');
+const skipNoVenv = existsSync(PYTHON) ? false : `no Python venv at ${PYTHON} (npm run setup:python)`;
+const foley = (args: string[], timeoutMs = 60_000) => runFoley(args, { timeoutMs });
+
+/** `foley train ...` sent SIGINT (a Ctrl-C) once its stderr matches `when`. */
+function trainInterrupted(
+  args: string[],
+  when: RegExp,
+): Promise<{ code: number | null; stderr: string; interrupted: boolean }> {
+  const child = spawn(process.execPath, [FOLEY_CLI, 'train', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  let interrupted = false;
+  const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
+  child.stderr.on('data', (d: Buffer) => {
+    stderr += d.toString();
+    if (!interrupted && when.test(stderr)) {
+      interrupted = true;
+      child.kill('SIGINT');
+    }
+  });
+  child.stdout.resume();
+  return new Promise((resolve) =>
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stderr, interrupted });
+    }),
+  );
+}
+
+describe('foley train command line', () => {
+  it('describes every flag with its default, the same for "train --help" and "help train"', async () => {
+    const direct = await foley(['train', '--help']);
+    const viaHelp = await foley(['help', 'train']);
+    assert.equal(direct.code, 0, direct.stderr);
+    assert.equal(viaHelp.stdout, direct.stdout);
+    const defaults: Record<string, RegExp> = {
+      '--from': /default: models\/default/,
+      '--steps': /default 1500/,
+      '--time-cap': /default: none/,
+      '--holdout': /default 0\.2/,
+      '--segment-seconds': /default 4/,
+      '--batch': /default 16/,
+      '--device': /cpu \(default\)/,
+      '--work': /default: <bundle-dir>\.work/,
+      '--seed': /default 0/,
+      '--resume': /continue/,
+      '--json': /JSON/,
+      '--output': /must not exist/,
+    };
+    for (const [flag, text] of Object.entries(defaults)) {
+      const line = direct.stdout.split('\n').find((l) => new RegExp(`^\\s+(-\\w, )?${flag}(\\s|$)`).test(l));
+      assert.ok(line, `train --help does not mention ${flag}`);
+      assert.match(line, text, line);
+    }
+    const usage = await foley(['--help']);
+    assert.match(usage.stdout, /\n {2}train <videos-dir> -o <bundle-dir> /);
+  });
+
+  it('refuses bad flags with exit 2, naming the flag', async () => {
+    for (const [args, message] of [
+      [['train', 'x', '-o', 'y', '--holdout', '1'], /--holdout must be < 1/],
+      [['train', 'x', '-o', 'y', '--device', 'tpu'], /--device must be one of cpu, cuda, auto/],
+      [['train', 'x'], /-o <bundle-dir> is required/],
+    ] as const) {
+      const r = await foley([...args]);
+      assert.equal(r.code, EXIT_CODES.usage.code, r.stderr);
+      assert.match(r.stderr, message);
+    }
+  });
+
+  it('refuses to write over the start bundle, an existing bundle or an existing work folder, changing nothing', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'foley-train-refuse-'));
+    try {
+      const onFrom = await foley(['train', dir, '-o', defaultBundleDir()]);
+      assert.equal(onFrom.code, EXIT_CODES.output.code, onFrom.stderr);
+      assert.match(onFrom.stderr, /is the start bundle/);
+      mkdirSync(join(dir, 'mine.work'));
+      const onWork = await foley(['train', dir, '-o', join(dir, 'mine')]);
+      assert.equal(onWork.code, EXIT_CODES.output.code, onWork.stderr);
+      assert.match(onWork.stderr, /work folder .*mine\.work already exists .*pass --resume/);
+      mkdirSync(join(dir, 'other'));
+      const onOut = await foley(['train', dir, '-o', join(dir, 'other')]);
+      assert.equal(onOut.code, EXIT_CODES.output.code, onOut.stderr);
+      assert.match(onOut.stderr, /other already exists/);
+      assert.deepEqual(readdirSync(dir).sort(), ['mine.work', 'other']);
+      assert.deepEqual(readdirSync(join(dir, 'mine.work')), []);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe(
+  'foley train on a folder of videos, with the real trainer',
+  { skip: skipNoVenv, timeout: 300_000 },
+  () => {
+    let dir: string;
+    before(() => {
+      dir = mkdtempSync(join(tmpdir(), 'foley-train-'));
+      mkdirSync(join(dir, 'videos'));
+      makeFootageFolder(join(dir, 'videos'));
+    });
+    after(() => rmSync(dir, { recursive: true, force: true }));
+
+    it('exits 4 naming each skipped video when fewer than two are usable, and leaves no work folder', async () => {
+      const few = join(dir, 'few');
+      mkdirSync(few);
+      for (const name of ['a.mp4', 'noaudio.mp4', 'garbage.mp4'])
+        await import('node:fs').then((fs) => fs.copyFileSync(join(dir, 'videos', name), join(few, name)));
+      const r = await foley(['train', few, '-o', join(dir, 'few-out')]);
+      assert.equal(r.code, EXIT_CODES.mediaInput.code, r.stderr);
+      assert.match(r.stderr, /1 usable video\(s\); foley train needs at least 2/);
+      assert.match(r.stderr, /noaudio\.mp4: .*has no audio track/);
+      assert.match(r.stderr, /garbage\.mp4: .*cannot open as media/);
+      assert.equal(existsSync(join(dir, 'few-out.work')), false);
+    });
+
+    it('trains, stops on Ctrl-C with its checkpoint, resumes, scores held-out videos before and after, and the bundle renders', async () => {
+      const out = join(dir, 'mine');
+      const args = [join(dir, 'videos'), '-o', out, '--steps', '12', '--batch', '2', '--holdout', '0.34'];
+      const first = await trainInterrupted(args, /\[train\] 12 steps at batch 2/);
+      assert.ok(first.interrupted, first.stderr);
+      assert.equal(first.code, 130, first.stderr);
+      assert.match(first.stderr, /resume with: foley train .* --resume/);
+      assert.equal(existsSync(out), false, 'no bundle from an interrupted run');
+      assert.ok(existsSync(join(`${out}.work`, 'run', 'finetune.pt')), 'the trainer saved its checkpoint');
+
+      const again = await foley(['train', ...args], 30_000);
+      assert.equal(again.code, EXIT_CODES.output.code, 'a second run without --resume is refused');
+
+      const resumed = await foley(['train', ...args, '--resume', '--json'], 180_000);
+      assert.equal(resumed.code, 0, resumed.stderr);
+      assert.match(resumed.stderr, /resumed at step \d+ of 12/);
+      assert.doesNotMatch(resumed.stderr, /\(before\)/, 'the before score is reused');
+      const report = JSON.parse(resumed.stdout) as TrainReport;
+      assert.deepEqual(JSON.parse(readFileSync(join(out, 'train-report.json'), 'utf8')), report);
+      assert.equal(report.videos.heldOut.length, 1);
+      assert.deepEqual([...report.videos.trainedOn, ...report.videos.heldOut].sort(), Object.keys(USABLE));
+      assert.equal(
+        report.segments,
+        report.videos.trainedOn.reduce((n, name) => n + USABLE[name as keyof typeof USABLE], 0),
+      );
+      for (const [name, reason] of Object.entries(UNUSABLE)) {
+        const skipped = report.videos.skipped.find((s) => s.name === name);
+        assert.ok(skipped, `${name} is not named as skipped`);
+        assert.match(skipped.reason, reason);
+      }
+      assert.deepEqual(
+        { stepsDone: report.training.stepsDone, stoppedBy: report.training.stoppedBy },
+        { stepsDone: 12, stoppedBy: 'steps' },
+      );
+      assert.ok(Number.isFinite(report.training.finalLoss), String(report.training.finalLoss));
+      const { before: b, after: a } = report.heldOutScores;
+      assert.equal(b.model, 'default');
+      assert.equal(a.model, 'mine');
+      for (const score of [b, a]) {
+        assert.equal(score.clips, 1);
+        assert.ok(score.referenceOnsets > 0);
+        assert.ok(score.onsetF1 >= 0 && score.onsetF1 <= 1, String(score.onsetF1));
+        assert.ok(score.onsetsPerEvent === null || score.onsetsPerEvent >= 0);
+        assert.ok(score.meanAbsOffsetMs === null || score.meanAbsOffsetMs <= 50);
+      }
+      assert.ok(
+        !readFileSync(join(out, 'unet_student.onnx')).equals(
+          readFileSync(join(defaultBundleDir(), 'unet_student.onnx')),
+        ),
+        'the student is the fine-tuned one',
+      );
+
+      const wav = join(dir, 'mine.wav');
+      const render = await foley(['render', SAMPLE_CLIP, '-o', wav, '--model', out], 120_000);
+      assert.equal(render.code, 0, render.stderr);
+      assert.ok(statSync(wav).size > 8 * 16000 * 2, `${statSync(wav).size} bytes`);
+    });
+  },
+);
