@@ -73,7 +73,8 @@ export const TRAIN_USAGE = `usage: foley train <videos-dir> -o <bundle-dir> [opt
                          resumed runs; the bundle is written with the steps done by then
   --resume               continue the run in the work folder (its split, data, scores and
                          the trainer's checkpoint); the start bundle, steps, held-out share,
-                         segment length and seed stay as the run began
+                         segment length and seed stay as the run began; batch, device and
+                         time cap too unless given again
   --holdout F            share of the usable videos held out for scoring (default ${TRAIN_DEFAULTS.holdout};
                          at least 1, and at least 1 left to train on)
   --segment-seconds S    length of the training segments cut from each video (default ${TRAIN_DEFAULTS.segmentSeconds};
@@ -94,6 +95,13 @@ interface RunSettings {
   holdout: number;
   segmentSeconds: number;
   seed: number;
+}
+
+/** How the trainer runs: may change on --resume (flags given again win). */
+interface TrainingChoices {
+  batch: number;
+  device: 'cpu' | 'cuda' | 'auto';
+  timeCapMin: number | null;
 }
 
 interface SplitRecord {
@@ -213,11 +221,11 @@ export async function trainCommand(argv: string[]): Promise<number> {
   const out = resolve(values.output);
   const work = resolve((values.work as string | undefined) ?? `${out}.work`);
   const resume = values.resume === true;
-  const device = (values.device as string | undefined) ?? TRAIN_DEFAULTS.device;
-  if (device !== 'cpu' && device !== 'cuda' && device !== 'auto')
-    throw new UsageError(`[foley train] --device must be one of cpu, cuda, auto, got "${device}"`);
-  const batch = numberValue(values, 'batch', { integer: true, min: 1 }) ?? TRAIN_DEFAULTS.batch;
-  const timeCapMin = numberValue(values, 'time-cap', { above: 0 });
+  const deviceFlag = values.device as string | undefined;
+  if (deviceFlag !== undefined && deviceFlag !== 'cpu' && deviceFlag !== 'cuda' && deviceFlag !== 'auto')
+    throw new UsageError(`[foley train] --device must be one of cpu, cuda, auto, got "${deviceFlag}"`);
+  const batchFlag = numberValue(values, 'batch', { integer: true, min: 1 });
+  const timeCapFlag = numberValue(values, 'time-cap', { above: 0 });
   const given: Partial<RunSettings> = {
     videosDir: resolve(videosArg),
     from: values.from === undefined ? undefined : resolve(values.from as string),
@@ -227,7 +235,13 @@ export async function trainCommand(argv: string[]): Promise<number> {
     seed: numberValue(values, 'seed', { integer: true, min: 0 }),
   };
   const settingsPath = join(work, 'train.json');
+  const choicesPath = join(work, 'trainer-choices.json');
   let settings: RunSettings;
+  let recordedChoices: TrainingChoices = {
+    batch: TRAIN_DEFAULTS.batch,
+    device: TRAIN_DEFAULTS.device,
+    timeCapMin: null,
+  };
   const recorded = resume ? readJson<RunSettings>(settingsPath) : null;
   if (recorded) {
     for (const [key, value] of Object.entries(given) as [keyof RunSettings, unknown][]) {
@@ -237,6 +251,8 @@ export async function trainCommand(argv: string[]): Promise<number> {
         );
     }
     settings = recorded;
+    const choices = readJson<TrainingChoices>(choicesPath);
+    if (choices) recordedChoices = choices;
   } else {
     if (resume && !existsSync(work)) say(`nothing to resume in ${work}: starting a new run`);
     if (existsSync(work))
@@ -271,6 +287,13 @@ export async function trainCommand(argv: string[]): Promise<number> {
   const madeWork = !existsSync(work);
   mkdirSync(work, { recursive: true });
   if (!recorded) writeJsonAtomic(settingsPath, settings);
+  // How to train may change on --resume; what is not given again stays as it was.
+  const { batch, device, timeCapMin }: TrainingChoices = {
+    batch: batchFlag ?? recordedChoices.batch,
+    device: (deviceFlag as TrainingChoices['device'] | undefined) ?? recordedChoices.device,
+    timeCapMin: timeCapFlag ?? recordedChoices.timeCapMin,
+  };
+  writeJsonAtomic(choicesPath, { batch, device, timeCapMin });
 
   let current: Interruptible | null = null;
   let stopSignal: NodeJS.Signals | null = null;
@@ -300,6 +323,8 @@ export async function trainCommand(argv: string[]): Promise<number> {
     const split = await prepareSplit(videosFolder, settings, spec, join(work, 'split.json'));
     const segments = await prepareData(split, spec, join(work, 'data'));
     const holdoutDir = linkHeldOut(split.heldOut, join(work, 'holdout'));
+    // FFmpeg's messages so far were about the skipped videos, not about a later failure.
+    captureFfmpegLog();
     const evalChild = (model: string): Promise<HeldOutScore> => {
       const child = runEval(holdoutDir, model);
       current = child;
@@ -321,7 +346,7 @@ export async function trainCommand(argv: string[]): Promise<number> {
           out,
           name: basename(out),
           steps: settings.steps,
-          ...(timeCapMin !== undefined ? { timeCapS: timeCapMin * 60 } : {}),
+          ...(timeCapMin !== null ? { timeCapS: timeCapMin * 60 } : {}),
           device,
           batch,
           seed: settings.seed,
@@ -381,6 +406,7 @@ export async function trainCommand(argv: string[]): Promise<number> {
     }
     // A run that failed before its split was made leaves nothing worth resuming.
     if (madeWork && !existsSync(join(work, 'split.json'))) rmSync(work, { recursive: true, force: true });
+    else say(`the work so far is kept in ${work}; once the problem below is fixed: ${resumeHint()}`);
     throw error;
   } finally {
     for (const s of signals) process.off(s, onSignal);

@@ -139,8 +139,12 @@ describe(
 
       const again = await foley(['train', ...args], 30_000);
       assert.equal(again.code, EXIT_CODES.output.code, 'a second run without --resume is refused');
+      const otherSteps = await foley(['train', ...args, '--steps', '20', '--resume'], 30_000);
+      assert.equal(otherSteps.code, EXIT_CODES.usage.code, otherSteps.stderr);
+      assert.match(otherSteps.stderr, /was started with steps 12, got 20/);
 
-      const resumed = await foley(['train', ...args, '--resume', '--json'], 180_000);
+      // Resumed with no settings given again: steps, hold-out share and batch are the run's own.
+      const resumed = await foley(['train', join(dir, 'videos'), '-o', out, '--resume', '--json'], 180_000);
       assert.equal(resumed.code, 0, resumed.stderr);
       assert.match(resumed.stderr, /resumed at step \d+ of 12/);
       assert.doesNotMatch(resumed.stderr, /\(before\)/, 'the before score is reused');
@@ -158,8 +162,12 @@ describe(
         assert.match(skipped.reason, reason);
       }
       assert.deepEqual(
-        { stepsDone: report.training.stepsDone, stoppedBy: report.training.stoppedBy },
-        { stepsDone: 12, stoppedBy: 'steps' },
+        {
+          stepsDone: report.training.stepsDone,
+          stoppedBy: report.training.stoppedBy,
+          batch: report.training.batch,
+        },
+        { stepsDone: 12, stoppedBy: 'steps', batch: 2 },
       );
       assert.ok(Number.isFinite(report.training.finalLoss), String(report.training.finalLoss));
       const { before: b, after: a } = report.heldOutScores;
