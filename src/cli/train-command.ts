@@ -22,7 +22,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { constants as osConstants } from 'node:os';
-import { basename, join, resolve } from 'node:path';
+import { basename, join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MediaInputError, OutputError, UsageError } from '../errors.js';
 import { captureFfmpegLog } from '../media/ffmpeg-log.js';
@@ -49,7 +49,7 @@ import {
   trainerEnvironment,
 } from '../training/trainer-process.js';
 import { parse } from './options.js';
-import { formatDuration, ProgressBar } from './progress-bar.js';
+import { formatDuration, ProgressBar, renderBar } from './progress-bar.js';
 
 export const TRAIN_DEFAULTS = Object.freeze({
   steps: 1500,
@@ -270,6 +270,10 @@ export async function trainCommand(argv: string[]): Promise<number> {
       seed: given.seed ?? TRAIN_DEFAULTS.seed,
     };
   }
+  if (out.startsWith(resolve(settings.from) + sep))
+    throw new OutputError(
+      `[foley train] -o ${out} is inside the start bundle ${settings.from}; choose a folder outside it`,
+    );
   if (sameDir(out, settings.from))
     throw new OutputError(
       `[foley train] -o ${out} is the start bundle; choose a new folder for the trained bundle`,
@@ -564,34 +568,47 @@ function runEval(dir: string, model: string): Interruptible & { finished: Promis
   };
 }
 
-/** Prints the trainer's stages, and its progress as a bar on a terminal or a line each report elsewhere. */
-function trainingProgress(): (event: TrainerEvent) => void {
-  let bar: ProgressBar | null = null;
-  const closeBar = (): void => {
-    bar?.close();
-    bar = null;
+/**
+ * Prints the trainer's stages, and its progress as a bar on a terminal or a line each report
+ * elsewhere. The ETA is the trainer's own: it knows a resumed run's pace and the time cap.
+ */
+export function trainingProgress(
+  stream: Pick<NodeJS.WriteStream, 'write' | 'isTTY'> = process.stderr,
+): (event: TrainerEvent) => void {
+  let barShown = false;
+  const clearBar = (): void => {
+    if (barShown) stream.write('\r\x1b[K');
+    barShown = false;
+  };
+  const line = (text: string): void => {
+    clearBar();
+    stream.write(`foley train: ${text}\n`);
   };
   return (event) => {
     switch (event.event) {
       case 'stage':
-        closeBar();
-        say(`[${event.stage}] ${event.message}`);
+        line(`[${event.stage}] ${event.message}`);
         break;
-      case 'progress':
-        if (process.stderr.isTTY) {
-          bar ??= new ProgressBar({ label: 'train' });
-          bar.update(event.step / event.steps);
+      case 'progress': {
+        const fraction = event.step / event.steps;
+        if (stream.isTTY) {
+          // renderBar estimates the ETA from the time so far: give it the time that yields the trainer's.
+          const asIfElapsedMs = fraction < 1 ? (event.etaS * 1000 * fraction) / (1 - fraction) : 0;
+          stream.write(
+            `\r${renderBar(fraction, asIfElapsedMs, 30, 'train')} step ${event.step}/${event.steps} loss ${event.loss.toFixed(4)}`,
+          );
+          barShown = true;
         } else
-          say(
+          line(
             `step ${event.step}/${event.steps}, loss ${event.loss.toFixed(4)}, ${formatDuration(event.elapsedS * 1000)} elapsed, ETA ${formatDuration(event.etaS * 1000)}`,
           );
         break;
+      }
       case 'interrupted':
-        closeBar();
-        say(`the trainer stopped at step ${event.step}`);
+        line(`the trainer stopped at step ${event.step}`);
         break;
       case 'done':
-        closeBar();
+        clearBar();
         break;
       case 'checkpoint':
         break;

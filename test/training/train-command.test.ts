@@ -4,7 +4,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import type { TrainReport } from '../../src/cli/train-command.js';
+import { type TrainReport, trainingProgress } from '../../src/cli/train-command.js';
 import { EXIT_CODES } from '../../src/errors.js';
 import { defaultBundleDir, packageRoot } from '../../src/models/bundle.js';
 import { FOLEY_CLI, runFoley } from '../helpers/foley-cli.js';
@@ -68,6 +68,19 @@ describe('foley train command line', () => {
     assert.match(usage.stdout, /\n {2}train <videos-dir> -o <bundle-dir> /);
   });
 
+  it('shows the trainer’s own ETA: a bar on a terminal, cleared before the next stage line; a line each report elsewhere', () => {
+    const written: string[] = [];
+    const onTerminal = trainingProgress({ isTTY: true, write: (t: string) => written.push(t) > 0 });
+    onTerminal({ event: 'progress', step: 30, steps: 60, loss: 0.01234, elapsedS: 100, etaS: 12 });
+    assert.match(written[0]!, /^\rtrain \[#{15}-{15}\] {2}50% ETA 12s step 30\/60 loss 0\.0123$/);
+    onTerminal({ event: 'stage', stage: 'export', message: 'writing x' });
+    assert.deepEqual(written.slice(1), ['\r\x1b[K', 'foley train: [export] writing x\n']);
+    const logged: string[] = [];
+    const inLog = trainingProgress({ isTTY: false, write: (t: string) => logged.push(t) > 0 });
+    inLog({ event: 'progress', step: 30, steps: 60, loss: 0.01234, elapsedS: 100, etaS: 75 });
+    assert.deepEqual(logged, ['foley train: step 30/60, loss 0.0123, 1m40s elapsed, ETA 1m15s\n']);
+  });
+
   it('refuses bad flags with exit 2, naming the flag', async () => {
     for (const [args, message] of [
       [['train', 'x', '-o', 'y', '--holdout', '1'], /--holdout must be < 1/],
@@ -86,6 +99,10 @@ describe('foley train command line', () => {
       const onFrom = await foley(['train', dir, '-o', defaultBundleDir()]);
       assert.equal(onFrom.code, EXIT_CODES.output.code, onFrom.stderr);
       assert.match(onFrom.stderr, /is the start bundle/);
+      const inFrom = await foley(['train', dir, '-o', join(defaultBundleDir(), 'mine')]);
+      assert.equal(inFrom.code, EXIT_CODES.output.code, inFrom.stderr);
+      assert.match(inFrom.stderr, /mine is inside the start bundle/);
+      assert.equal(existsSync(join(defaultBundleDir(), 'mine.work')), false);
       mkdirSync(join(dir, 'mine.work'));
       const onWork = await foley(['train', dir, '-o', join(dir, 'mine')]);
       assert.equal(onWork.code, EXIT_CODES.output.code, onWork.stderr);
