@@ -1,6 +1,15 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -135,7 +144,7 @@ describe(
       const few = join(dir, 'few');
       mkdirSync(few);
       for (const name of ['a.mp4', 'noaudio.mp4', 'garbage.mp4'])
-        await import('node:fs').then((fs) => fs.copyFileSync(join(dir, 'videos', name), join(few, name)));
+        copyFileSync(join(dir, 'videos', name), join(few, name));
       const r = await foley(['train', few, '-o', join(dir, 'few-out')]);
       assert.equal(r.code, EXIT_CODES.mediaInput.code, r.stderr);
       assert.match(r.stderr, /1 usable video\(s\); foley train needs at least 2/);
