@@ -513,8 +513,10 @@ async function cached<T>(path: string, make: () => Promise<T>): Promise<T> {
 /** Runs `foley eval <dir> --json --model <model>` as a child of this process. */
 function runEval(dir: string, model: string): Interruptible & { finished: Promise<HeldOutScore> } {
   const main = fileURLToPath(new URL('./main.js', import.meta.url));
+  // On a terminal its stderr is ours, so its progress bar shows (and its error line, if any).
+  const onTerminal = Boolean(process.stderr.isTTY);
   const child = spawn(process.execPath, [main, 'eval', dir, '--json', '--model', model], {
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: ['ignore', 'pipe', onTerminal ? 'inherit' : 'pipe'],
     detached: true,
   });
   const killOnExit = (): void => {
@@ -523,10 +525,10 @@ function runEval(dir: string, model: string): Interruptible & { finished: Promis
   process.on('exit', killOnExit);
   let stdout = '';
   let stderr = '';
-  child.stdout.on('data', (d: Buffer) => {
+  child.stdout!.on('data', (d: Buffer) => {
     stdout += d.toString();
   });
-  child.stderr.on('data', (d: Buffer) => {
+  child.stderr?.on('data', (d: Buffer) => {
     stderr += d.toString();
   });
   let interrupted = false;
@@ -536,8 +538,9 @@ function runEval(dir: string, model: string): Interruptible & { finished: Promis
       process.off('exit', killOnExit);
       if (interrupted) return reject(new Interrupted(`scoring with ${basename(model)} stopped`));
       if (code !== 0) {
-        const first =
-          stderr.split('\n').find((l) => l.startsWith('foley: ')) ?? stderr.trim().split('\n').pop();
+        const first = onTerminal
+          ? 'foley eval failed (its message is above)'
+          : (stderr.split('\n').find((l) => l.startsWith('foley: ')) ?? stderr.trim().split('\n').pop());
         return reject(
           errorForExit(
             code,
