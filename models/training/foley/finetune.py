@@ -1,0 +1,288 @@
+"""Fine-tunes a bundle's few-step student UNet on prepared footage: the trainer behind
+`foley train <videos> -o <bundle>`. Self-supervised: each segment's own audio is the target, its
+video (through the bundle's frozen CAVP video encoder) the condition; no labels.
+
+The data folder is a ClipSet (foley.data) that `foley train` prepares from the videos. The start
+bundle's weights come from its ONNX initializers (foley.weights), the audio encoder from its refit
+train/ checkpoint. The loss is the LDM's noise prediction with condition dropout (for CFG) and
+temporal split & merge, at timesteps drawn half from the student's own sampling grid (the only
+ones it is run at) and half uniformly. The new bundle is the start bundle with the student
+replaced, its parity vectors remade, and finetune.json describing the run.
+
+Stdout carries one JSON object per line (stage, progress, checkpoint, done) for the TypeScript
+side; errors are one line on stderr: exit 3 for the bundle, 4 for the data, 2 for usage.
+
+    python -m foley.finetune --bundle ../../models/default --data W/data --run W/run \
+        --out ../../models/mine --name mine --steps 1500
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import shutil
+import signal
+import sys
+import time
+import warnings
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from . import export, weights
+from .config import load_profile
+from .data import ClipSet
+from .diffusion import TRAIN_STEPS, Schedule, trailing_timesteps
+from .train import Store, compute_features, ldm_batch, save
+from .world import CLASSES
+
+CHECKPOINT = "finetune.pt"
+WARMUP = 0.05
+# Files of the start bundle that describe it, not the fine-tuned one.
+NOT_COPIED = ("eval.json", "REPORT.md", "figures", "parity.json", "reference.json", "train-report.json", "finetune.json")
+
+
+class FinetuneError(RuntimeError):
+    def __init__(self, message: str, code: int):
+        super().__init__(message)
+        self.code = code
+
+
+def emit(event: str, **fields) -> None:
+    print(json.dumps({"event": event, **fields}), flush=True)
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise FinetuneError("[device:cuda] no CUDA device is visible to PyTorch", 2)
+    return torch.device(name)
+
+
+def load_start(bundle: Path) -> tuple[dict, dict, dict]:
+    """(modules, report, manifest) of the start bundle, or FinetuneError(3) naming what is wrong."""
+    if not (bundle / "manifest.json").exists():
+        raise FinetuneError(f"[bundle:{bundle}] has no manifest.json", 3)
+    man = json.loads((bundle / "manifest.json").read_text())
+    try:
+        mods, report = weights.recover_modules(bundle, check=False)
+    except (weights.WeightRecoveryError, FileNotFoundError, KeyError) as e:
+        raise FinetuneError(f"[bundle:{bundle}] its weights cannot be recovered: {e}", 3) from e
+    if "ae_encoder" not in report["refit"]:
+        raise FinetuneError(
+            f"[bundle:{bundle}] has no {weights.REFIT_DIR}/{weights.REFIT_FILES['ae_encoder']} (the audio encoder that "
+            f"turns footage audio into latents); make it with: python -m foley.weights --bundle {bundle} --refit", 3)
+    return mods, report, man
+
+
+def load_data(folder: Path, device: torch.device) -> Store:
+    try:
+        ClipSet(folder)
+    except FileNotFoundError as e:
+        raise FinetuneError(f"[data:{folder}] {e}", 4) from e
+    st = Store(folder, device)
+    if st.n < 1 or st.t < 8:
+        raise FinetuneError(f"[data:{folder}] holds {st.n} segments of {st.t} frames; need at least 1 of 8", 4)
+    return st
+
+
+@torch.no_grad()
+def cached(run: Path, name: str, shape_head: tuple, make) -> torch.Tensor:
+    """A tensor cached in the run folder (a resumed run skips the encoders)."""
+    path = run / f"{name}.pt"
+    if path.exists():
+        t = torch.load(path, map_location="cpu")
+        if tuple(t.shape[: len(shape_head)]) == shape_head:
+            return t
+    t = make().cpu()
+    save(path, t)
+    return t
+
+
+def sample_timesteps(b: int, student_steps: int, gen: torch.Generator) -> torch.Tensor:
+    grid = torch.tensor(trailing_timesteps(student_steps))
+    on_grid = grid[torch.randint(0, len(grid), (b,), generator=gen)]
+    uniform = torch.randint(0, TRAIN_STEPS, (b,), generator=gen)
+    return torch.where(torch.rand(b, generator=gen) < 0.5, on_grid, uniform)
+
+
+def finetune(args) -> dict:
+    bundle, data, run, out = Path(args.bundle), Path(args.data), Path(args.run), Path(args.out)
+    if out.exists():
+        raise FinetuneError(f"[out:{out}] already exists; nothing was overwritten", 2)
+    device = pick_device(args.device)
+    torch.manual_seed(args.seed)
+    emit("stage", stage="recover", message=f"weights of {bundle}")
+    mods, report, man = load_start(bundle)
+    profile = report["profile"]
+    cfg = weights._cfg(load_profile(profile), man)
+    st = load_data(data, device)
+    run.mkdir(parents=True, exist_ok=True)
+
+    video = mods["video_encoder"].video.to(device).eval()
+    if args.train_video:
+        emit("stage", stage="features", message="CAVP video features are computed per window (--train-video)")
+        feats = None
+    else:
+        emit("stage", stage="features", message=f"CAVP video features of {st.n} segments of {st.t} frames")
+        feats = cached(run, "features", (st.n, st.t), lambda: compute_features(video, st)).to(device)
+    emit("stage", stage="latents", message="audio latents")
+    ae = mods["latent_decoder"].ae.to(device).eval()
+    lat = cached(run, "latents", (st.n,), lambda: torch.cat([ae.encode(st.mel[i: i + 8]) for i in range(0, st.n, 8)])).to(device)
+
+    student = mods["unet_student"].to(device).train()
+    trained = {"unet_student": student}
+    if args.train_video:
+        # End to end: the LDM's loss also reaches the CAVP video encoder, so its features can learn
+        # this footage's look. Features are then computed per window, with the clip-edge rule.
+        trained["video_encoder"] = mods["video_encoder"].to(device).train()
+    params = [p for m in trained.values() for p in m.parameters()]
+    opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=1e-4)
+    step, elapsed_before, losses = 0, 0.0, []
+    ckpt = run / CHECKPOINT
+    if args.resume and ckpt.exists():
+        obj = torch.load(ckpt, map_location="cpu")
+        if obj["bundle"] != str(bundle.resolve()) or obj["steps"] != args.steps:
+            raise FinetuneError(f"[run:{run}] its checkpoint is of another run ({obj['bundle']}, {obj['steps']} steps)", 2)
+        if sorted(obj["states"]) != sorted(trained):
+            raise FinetuneError(f"[run:{run}] its checkpoint trained {sorted(obj['states'])}, this run {sorted(trained)}", 2)
+        for key, m in trained.items():
+            m.load_state_dict(obj["states"][key])
+        opt.load_state_dict(obj["opt"])
+        step, elapsed_before, losses = obj["step"], obj["elapsed"], obj["losses"]
+        emit("stage", stage="train", message=f"resumed at step {step} of {args.steps}")
+
+    def write_checkpoint() -> None:
+        save(ckpt, {"states": {k: m.state_dict() for k, m in trained.items()}, "opt": opt.state_dict(), "step": step, "steps": args.steps,
+                    "elapsed": elapsed_before + time.time() - t0, "losses": losses, "bundle": str(bundle.resolve())})
+        emit("checkpoint", step=step)
+
+    interrupted = []
+    signal.signal(signal.SIGINT, lambda *_: interrupted.append(True))
+    signal.signal(signal.SIGTERM, lambda *_: interrupted.append(True))
+    sched = Schedule(device)
+    gen = torch.Generator().manual_seed(args.seed + step)
+    w = min(cfg["ldm_window"], st.t - st.t % 4)
+    student_steps = man["sampling"]["steps"]
+    emit("stage", stage="train", message=f"{args.steps} steps at batch {args.batch}, windows of {w} frames, on {device}")
+    t0 = time.time()
+    last_report = last_ckpt = t0
+    start_step = step
+    cap = args.time_cap_s or 0.0
+    stopped_by = "steps"
+    while step < args.steps:
+        if interrupted:
+            write_checkpoint()
+            emit("interrupted", step=step)
+            raise SystemExit(130)
+        elapsed = elapsed_before + time.time() - t0
+        if cap and elapsed >= cap:
+            stopped_by = "time-cap"
+            break
+        progress = min(1.0, max(step / args.steps, elapsed / cap if cap else 0.0))
+        lr = args.lr * min(1.0, (progress + 1 / args.steps) / WARMUP) * 0.5 * (1 + math.cos(math.pi * progress))
+        for g in opt.param_groups:
+            g["lr"] = lr
+        z0, fv = ldm_batch(SimpleNamespace(device=device), st, gen, feats, lat, args.batch, w, cfg["split_merge_p"],
+                           video.clip_features if args.train_video else None)
+        keep = (torch.rand(args.batch, generator=gen) >= cfg["cond_drop"]).to(device).float()[:, None, None]
+        t = sample_timesteps(args.batch, student_steps, gen).to(device)
+        noise = torch.randn(z0.shape, generator=gen).to(device)
+        loss = F.mse_loss(student(sched.q_sample(z0, t, noise), t.float(), fv * keep), noise)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        step += 1
+        losses.append(loss.item())
+        now = time.time()
+        if now - last_report >= 5 or step == args.steps:
+            done_s = elapsed_before + now - t0
+            left = (args.steps - step) * (now - t0) / (step - start_step)  # this process's own pace
+            eta = min(left, max(0.0, cap - done_s)) if cap else left
+            emit("progress", step=step, steps=args.steps, loss=float(np.mean(losses[-50:])), elapsedS=round(done_s, 1),
+                 etaS=round(eta, 1))
+            last_report = now
+        if now - last_ckpt >= 60:
+            write_checkpoint()
+            last_ckpt = now
+    write_checkpoint()
+    seconds = elapsed_before + time.time() - t0
+    info = {"from": str(bundle), "fromName": man["name"], "profile": profile, "segments": st.n, "segmentFrames": st.t,
+            "steps": args.steps, "stepsDone": step, "stoppedBy": stopped_by, "seconds": round(seconds, 1),
+            "finalLoss": float(np.mean(losses[-50:])) if losses else None, "batch": args.batch, "lr": args.lr,
+            "windowFrames": w, "device": str(device), "seed": args.seed, "trained": sorted(trained)}
+    emit("stage", stage="export", message=f"writing {out}")
+    export_finetuned(bundle, man, mods, {k: m.cpu().eval() for k, m in trained.items()}, cfg, out, args.name, info)
+    return info
+
+
+def export_finetuned(bundle: Path, man: dict, mods: dict, trained: dict, cfg: dict, out: Path, name: str, info: dict) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.parent / f".{out.name}.partial"
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(bundle, tmp, ignore=lambda _d, names: [n for n in names if n in NOT_COPIED or n.endswith(".work")])
+    try:
+        specs = export.io_specs(len(CLASSES), cfg["cg_window"] is not None)
+        gen = torch.Generator().manual_seed(info["seed"])
+        parity = {key: export.export_one(m, key, specs[key], tmp / man["models"][key]["file"], gen) for key, m in trained.items()}
+        mods = {**mods, **trained}
+        s = man["sampling"]
+        ref_cfg = {**cfg, "student_steps": s["steps"], "cfg_scale": s["cfgScale"], "cg_scale": s["cgScale"],
+                   "cg_max_timestep": s.get("cgMaxTimestep", TRAIN_STEPS - 1), "restarts": s.get("restarts", 0),
+                   "restart_max_timestep": s.get("restartMaxTimestep", TRAIN_STEPS - 1)}
+        (tmp / "reference.json").write_text(json.dumps(export.make_reference(mods, ref_cfg)))
+        new_man = {**man, "name": name,
+                   "description": f"profile {info['profile']} (read by foley.weights), {man['name']}'s "
+                                  f"{' and '.join(sorted(trained))} fine-tuned by foley train on {info['segments']} segments "
+                                  f"({info['stepsDone']} steps)"}
+        (tmp / "manifest.json").write_text(json.dumps(new_man, indent=1))
+        (tmp / "finetune.json").write_text(json.dumps({**info, "parity": parity}, indent=1))
+        tmp.rename(out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="foley.finetune", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--bundle", required=True, help="start bundle folder")
+    p.add_argument("--data", required=True, help="prepared footage (a foley.data ClipSet folder)")
+    p.add_argument("--run", required=True, help="run folder: caches and the resumable checkpoint")
+    p.add_argument("--out", required=True, help="new bundle folder (must not exist)")
+    p.add_argument("--name", default=None, help="the new bundle's name (default: the folder's name)")
+    p.add_argument("--steps", type=int, default=1500)
+    p.add_argument("--time-cap-s", type=float, default=0.0, help="stop after this many seconds of training (0: none)")
+    p.add_argument("--device", default="cpu", choices=("cpu", "cuda", "auto"))
+    p.add_argument("--batch", type=int, default=16)
+    p.add_argument("--lr", type=float, default=5e-5)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=0, help="PyTorch CPU threads (0: its default, one per core)")
+    p.add_argument("--train-video", action="store_true", help="fine-tune the CAVP video encoder too (end to end)")
+    p.add_argument("--resume", action="store_true", help="continue from the run folder's checkpoint")
+    args = p.parse_args(argv)
+    # stderr is for the one-line error the CLI shows: the tracer's and numpy's notes are not errors.
+    warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+    warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
+    args.name = args.name or Path(args.out).name
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
+    if args.steps < 1 or args.batch < 1 or args.lr <= 0:
+        print("[args] --steps and --batch must be at least 1 and --lr positive", file=sys.stderr)
+        return 2
+    try:
+        info = finetune(args)
+    except FinetuneError as e:
+        print(str(e), file=sys.stderr)
+        return e.code
+    emit("done", out=str(args.out), stepsDone=info["stepsDone"], seconds=info["seconds"], finalLoss=info["finalLoss"],
+         stoppedBy=info["stoppedBy"])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
