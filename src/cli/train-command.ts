@@ -28,6 +28,8 @@ import { MediaInputError, OutputError, UsageError } from '../errors.js';
 import { captureFfmpegLog } from '../media/ffmpeg-log.js';
 import { defaultBundleDir, loadBundle } from '../models/bundle.js';
 import {
+  describeOtherFiles,
+  FOOTAGE_VIDEO_EXTENSIONS,
   type FootageFolder,
   type FootageVideo,
   type SkippedVideo,
@@ -106,7 +108,9 @@ interface TrainingChoices {
 
 interface SplitRecord {
   segmentFrames: number;
+  /** Files with a video extension. */
   found: number;
+  otherFiles: Record<string, number>;
   train: FootageVideo[];
   heldOut: FootageVideo[];
   skipped: SkippedVideo[];
@@ -130,7 +134,10 @@ export interface TrainReport {
   videosDir: string;
   work: string;
   videos: {
+    /** Files with a video extension. */
     found: number;
+    /** Files without one, by extension: passed over. */
+    otherFiles: Record<string, number>;
     trainedOn: string[];
     heldOut: string[];
     skipped: SkippedVideo[];
@@ -379,6 +386,7 @@ export async function trainCommand(argv: string[]): Promise<number> {
       work,
       videos: {
         found: split.found,
+        otherFiles: split.otherFiles,
         trainedOn: segments.used,
         heldOut: split.heldOut.map((v) => v.name),
         skipped: [...split.skipped, ...segments.skipped],
@@ -426,7 +434,10 @@ async function prepareSplit(
 ): Promise<SplitRecord> {
   const kept = readJson<SplitRecord>(path);
   if (kept) return kept;
-  say(`checking ${folder.videos.length} video(s) in ${folder.dir}`);
+  const others = describeOtherFiles(folder.otherFiles);
+  say(
+    `checking ${folder.videos.length} video(s) in ${folder.dir}${others ? ` (not videos, passed over: ${others})` : ''}`,
+  );
   const bar = new ProgressBar({ label: 'check' });
   const usable: FootageVideo[] = [];
   const skipped = [...folder.skipped];
@@ -441,7 +452,10 @@ async function prepareSplit(
   if (usable.length < 2)
     throw new MediaInputError(
       `[footage:${folder.dir}] ${usable.length} usable video(s); foley train needs at least 2 (1 to train on, 1 to score)` +
-        (skipped.length ? `. Skipped: ${skipped.map((s) => `${s.name}: ${s.reason}`).join('; ')}` : ''),
+        (skipped.length ? `. Skipped: ${skipped.map((s) => `${s.name}: ${s.reason}`).join('; ')}` : '') +
+        (others
+          ? `. Not videos, passed over: ${others} (foley train reads ${FOOTAGE_VIDEO_EXTENSIONS.join(', ')})`
+          : ''),
     );
   const { train, heldOut } = splitHoldout(
     usable.map((v) => v.name),
@@ -452,6 +466,7 @@ async function prepareSplit(
   const record: SplitRecord = {
     segmentFrames: spec.segmentFrames,
     found: folder.videos.length + folder.skipped.length,
+    otherFiles: folder.otherFiles,
     train: train.map((n) => byName.get(n)!),
     heldOut: heldOut.map((n) => byName.get(n)!),
     skipped,
@@ -628,8 +643,11 @@ export function formatReport(r: TrainReport): string {
     `  ${label.padEnd(18)} ${a.padStart(9)} ${b.padStart(9)}\n`;
   return (
     `foley train: ${r.bundle} from ${r.from}\n` +
-    `  videos             ${r.videos.found} files: ${r.videos.trainedOn.length} trained on (${r.segments} segments of ${r.segmentSeconds} s), ` +
+    `  videos             ${r.videos.found} found: ${r.videos.trainedOn.length} trained on (${r.segments} segments of ${r.segmentSeconds} s), ` +
     `${r.videos.heldOut.length} held out, ${r.videos.skipped.length} skipped\n` +
+    (Object.keys(r.videos.otherFiles).length
+      ? `  not videos         ${describeOtherFiles(r.videos.otherFiles)} (passed over)\n`
+      : '') +
     r.videos.skipped.map((s) => `    skipped ${s.name}: ${s.reason}\n`).join('') +
     `  training           ${r.training.stepsDone} of ${r.training.steps} steps (stopped by ${r.training.stoppedBy}) in ` +
     `${formatDuration(r.training.seconds * 1000)}, final loss ${fixed(r.training.finalLoss, 4)}\n` +

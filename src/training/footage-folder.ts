@@ -1,7 +1,8 @@
 /**
  * Finds the videos of a footage folder for `foley train`: every file with a video extension,
- * in subfolders too, in sorted order. Other files are named with the reason they are left out;
- * hidden entries and `.json` side files (events, reports) are passed over without a word.
+ * in subfolders too, in sorted order. Other files (side files such as audio.wav or
+ * events.json) are only counted: a footage folder often holds one beside each video, and
+ * naming each would bury the skipped videos. Hidden entries are passed over.
  */
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { extname, join, resolve } from 'node:path';
@@ -25,7 +26,18 @@ export interface SkippedVideo {
 export interface FootageFolder {
   dir: string;
   videos: FootageVideo[];
+  /** Videos that cannot even be opened (a broken link), with the reason. */
   skipped: SkippedVideo[];
+  /** Files without a video extension, by extension ('' for none): passed over. */
+  otherFiles: Record<string, number>;
+}
+
+/** "60 .wav, 2 .txt": the passed-over files in a line. */
+export function describeOtherFiles(otherFiles: Record<string, number>): string {
+  return Object.entries(otherFiles)
+    .sort((a, b) => b[1] - a[1])
+    .map(([ext, n]) => `${n} ${ext || '(no extension)'}`)
+    .join(', ');
 }
 
 export function scanFootageFolder(dirArg: string): FootageFolder {
@@ -34,26 +46,21 @@ export function scanFootageFolder(dirArg: string): FootageFolder {
     throw new MediaInputError(`[footage:${dirArg}] is not a folder; pass a folder of videos with sound`);
   const videos: FootageVideo[] = [];
   const skipped: SkippedVideo[] = [];
+  const otherFiles: Record<string, number> = {};
   const walk = (folder: string, prefix: string): void => {
     for (const entry of readdirSync(folder).sort()) {
       if (entry.startsWith('.')) continue;
       const path = join(folder, entry);
       const name = prefix ? `${prefix}/${entry}` : entry;
+      const ext = extname(entry).toLowerCase();
+      const isVideo = FOOTAGE_VIDEO_EXTENSIONS.includes(ext);
       const stat = statSync(path, { throwIfNoEntry: false });
-      if (!stat) {
-        skipped.push({ name, reason: `[footage:${path}] cannot be read (a broken link?)` });
-      } else if (stat.isDirectory()) {
-        walk(path, name);
-      } else if (FOOTAGE_VIDEO_EXTENSIONS.includes(extname(entry).toLowerCase())) {
-        videos.push({ name, path });
-      } else if (extname(entry).toLowerCase() !== '.json') {
-        skipped.push({
-          name,
-          reason: `[footage:${path}] is not a video file (foley train reads ${FOOTAGE_VIDEO_EXTENSIONS.join(', ')})`,
-        });
-      }
+      if (stat?.isDirectory()) walk(path, name);
+      else if (!isVideo) otherFiles[ext] = (otherFiles[ext] ?? 0) + 1;
+      else if (!stat) skipped.push({ name, reason: `[footage:${path}] cannot be read (a broken link?)` });
+      else videos.push({ name, path });
     }
   };
   walk(dir, '');
-  return { dir, videos, skipped };
+  return { dir, videos, skipped, otherFiles };
 }

@@ -37,4 +37,6 @@ export function makeFootageFolder(dir: string): void {
   const bytes = readFileSync(join(dir, 'cut-full.mp4'));
   writeFileSync(join(dir, 'cut.mp4'), bytes.subarray(0, Math.floor(bytes.length * 0.7)));
   execFileSync('rm', [join(dir, 'cut-full.mp4')]);
+  // A side file, as footage folders have: counted, not named.
+  writeFileSync(join(dir, 'notes.txt'), 'shot on a phone\n');
 }

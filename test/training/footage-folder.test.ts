@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { MediaInputError } from '../../src/errors.js';
-import { scanFootageFolder } from '../../src/training/footage-folder.js';
+import { describeOtherFiles, scanFootageFolder } from '../../src/training/footage-folder.js';
 
 describe('footage folder scan', () => {
   let dir: string;
@@ -18,7 +18,7 @@ describe('footage folder scan', () => {
   });
   after(() => rmSync(dir, { recursive: true, force: true }));
 
-  it('finds videos by extension in subfolders too, sorted, and names the other files', () => {
+  it('finds videos by extension in subfolders too, sorted, names a broken one and counts the other files', () => {
     const found = scanFootageFolder(dir);
     assert.deepEqual(
       found.videos.map((v) => v.name),
@@ -27,13 +27,11 @@ describe('footage folder scan', () => {
     assert.equal(found.videos[2]!.path, join(dir, 'day2', 'clip.webm'));
     assert.deepEqual(
       found.skipped.map((s) => s.name),
-      ['dangling.mp4', 'notes.txt'],
+      ['dangling.mp4'],
     );
     assert.match(found.skipped[0]!.reason, /dangling\.mp4\] cannot be read/);
-    assert.match(
-      found.skipped[1]!.reason,
-      /notes\.txt\] is not a video file \(foley train reads \.mp4, \.mkv/,
-    );
+    assert.deepEqual(found.otherFiles, { '.txt': 1, '.json': 1 });
+    assert.equal(describeOtherFiles({ '.wav': 60, '': 1, '.txt': 2 }), '60 .wav, 2 .txt, 1 (no extension)');
   });
 
   it('refuses a path that is not a folder', () => {

@@ -143,13 +143,17 @@ describe(
     it('exits 4 naming each skipped video when fewer than two are usable, and leaves no work folder', async () => {
       const few = join(dir, 'few');
       mkdirSync(few);
-      for (const name of ['a.mp4', 'noaudio.mp4', 'garbage.mp4'])
+      for (const name of ['a.mp4', 'noaudio.mp4', 'garbage.mp4', 'notes.txt'])
         copyFileSync(join(dir, 'videos', name), join(few, name));
       const r = await foley(['train', few, '-o', join(dir, 'few-out')]);
       assert.equal(r.code, EXIT_CODES.mediaInput.code, r.stderr);
       assert.match(r.stderr, /1 usable video\(s\); foley train needs at least 2/);
       assert.match(r.stderr, /noaudio\.mp4: .*has no audio track/);
       assert.match(r.stderr, /garbage\.mp4: .*cannot open as media/);
+      assert.match(
+        r.stderr,
+        /Not videos, passed over: 1 \.txt \(foley train reads \.mp4, \.mkv, \.webm, \.mov\)/,
+      );
       assert.equal(existsSync(join(dir, 'few-out.work')), false);
     });
 
@@ -182,6 +186,9 @@ describe(
         report.segments,
         report.videos.trainedOn.reduce((n, name) => n + USABLE[name as keyof typeof USABLE], 0),
       );
+      assert.deepEqual(report.videos.otherFiles, { '.txt': 1 });
+      assert.equal(report.videos.found, Object.keys(USABLE).length + Object.keys(UNUSABLE).length);
+      assert.equal(report.videos.skipped.length, Object.keys(UNUSABLE).length);
       for (const [name, reason] of Object.entries(UNUSABLE)) {
         const skipped = report.videos.skipped.find((s) => s.name === name);
         assert.ok(skipped, `${name} is not named as skipped`);
