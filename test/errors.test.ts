@@ -20,6 +20,7 @@ import { packageRoot } from '../src/models/bundle.js';
 import { ClientPagesMissingError } from '../src/server/clientBuild.js';
 import { WhipOfferError } from '../src/server/WhipSdp.js';
 import { AttachError, UnsupportedCodecError } from '../src/sfu/errors.js';
+import { TrainerFailedError, TrainingEnvironmentError } from '../src/training/training-errors.js';
 
 /** One instance of every FoleyError subclass, by class name. */
 const INSTANCES: Record<string, FoleyError> = {
@@ -36,6 +37,8 @@ const INSTANCES: Record<string, FoleyError> = {
   ClientPagesMissingError: new ClientPagesMissingError('m'),
   WhipOfferError: new WhipOfferError('m'),
   MediasoupMissingError: new MediasoupMissingError('m'),
+  TrainingEnvironmentError: new TrainingEnvironmentError('m'),
+  TrainerFailedError: new TrainerFailedError('m'),
 };
 
 function sourceFiles(dir: string): string[] {
