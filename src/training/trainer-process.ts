@@ -9,7 +9,15 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { BundleError, type FoleyError, MediaInputError, UsageError } from '../errors.js';
+import {
+  BundleError,
+  EXIT_CODES,
+  type FoleyError,
+  InferenceError,
+  MediaInputError,
+  OutputError,
+  UsageError,
+} from '../errors.js';
 import { packageRoot } from '../models/bundle.js';
 import { TrainerFailedError, TrainingEnvironmentError } from './training-errors.js';
 
@@ -125,11 +133,16 @@ export function trainerEnvironment(options: Pick<TrainerOptions, 'python' | 'tra
   return { python, trainingDir };
 }
 
-/** The typed error for a child's failing exit status and its message (2 usage, 3 bundle, 4 media). */
+/**
+ * The typed error for a child's failing exit status and its message: the rows of EXIT_CODES
+ * the trainer and `foley eval` share (2 usage, 3 bundle, 4 media, 5 output, 6 inference).
+ */
 export function errorForExit(code: number | null, signal: string | null, message: string): FoleyError {
-  if (code === 2) return new UsageError(message);
-  if (code === 3) return new BundleError(message);
-  if (code === 4) return new MediaInputError(message);
+  if (code === EXIT_CODES.usage.code) return new UsageError(message);
+  if (code === EXIT_CODES.bundle.code) return new BundleError(message);
+  if (code === EXIT_CODES.mediaInput.code) return new MediaInputError(message);
+  if (code === EXIT_CODES.output.code) return new OutputError(message);
+  if (code === EXIT_CODES.inference.code) return new InferenceError(message);
   return new TrainerFailedError(`${message} (exit ${code ?? signal})`);
 }
 

@@ -1,6 +1,13 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { BundleError, EXIT_CODES, MediaInputError, UsageError } from '../../src/errors.js';
+import {
+  BundleError,
+  EXIT_CODES,
+  InferenceError,
+  MediaInputError,
+  OutputError,
+  UsageError,
+} from '../../src/errors.js';
 import {
   errorForExit,
   parseTrainerLine,
@@ -81,6 +88,8 @@ describe('trainer process', () => {
     assert.ok(errorForExit(2, null, '[args] x') instanceof UsageError);
     assert.ok(errorForExit(3, null, '[bundle:x] y') instanceof BundleError);
     assert.ok(errorForExit(4, null, '[data:x] y') instanceof MediaInputError);
+    assert.ok(errorForExit(5, null, '[out:x] y') instanceof OutputError);
+    assert.ok(errorForExit(6, null, '[eval] y') instanceof InferenceError);
     const other = errorForExit(1, null, '[train] boom');
     assert.ok(other instanceof TrainerFailedError);
     assert.match(other.message, /boom \(exit 1\)/);
