@@ -56,6 +56,8 @@ export interface TrainerOptions {
   batch: number;
   seed: number;
   resume: boolean;
+  /** Fine-tune the CAVP video encoder too, end to end (default: the student UNet only). */
+  trainVideo?: boolean;
   /** The Python that runs it (default: this package's .venv). */
   python?: string;
   /** Where `foley.finetune` is importable from (default: models/training of this package). */
@@ -111,6 +113,7 @@ export function trainerArgs(options: TrainerOptions): string[] {
     String(options.seed),
   ];
   if (options.timeCapS !== undefined) args.push('--time-cap-s', String(options.timeCapS));
+  if (options.trainVideo) args.push('--train-video');
   if (options.resume) args.push('--resume');
   return args;
 }

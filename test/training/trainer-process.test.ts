@@ -44,7 +44,7 @@ describe('trainer process', () => {
       assert.equal(parseTrainerLine(line), null, line);
   });
 
-  it('passes the time cap and --resume only when asked', () => {
+  it('passes the time cap, --train-video and --resume only when asked', () => {
     const base = {
       bundle: '/b',
       data: '/w/data',
@@ -59,9 +59,11 @@ describe('trainer process', () => {
     };
     const plain = trainerArgs(base);
     assert.deepEqual(plain.slice(0, 2), ['-m', 'foley.finetune']);
-    assert.ok(!plain.includes('--resume') && !plain.includes('--time-cap-s'));
-    const capped = trainerArgs({ ...base, resume: true, timeCapS: 90 });
-    assert.deepEqual(capped.slice(-3), ['--time-cap-s', '90', '--resume']);
+    assert.ok(
+      !plain.includes('--resume') && !plain.includes('--time-cap-s') && !plain.includes('--train-video'),
+    );
+    const capped = trainerArgs({ ...base, resume: true, timeCapS: 90, trainVideo: true });
+    assert.deepEqual(capped.slice(-4), ['--time-cap-s', '90', '--train-video', '--resume']);
     assert.equal(capped[capped.indexOf('--steps') + 1], '12');
   });
 
