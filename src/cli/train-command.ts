@@ -75,7 +75,7 @@ export const TRAIN_USAGE = `usage: foley train <videos-dir> -o <bundle-dir> [opt
                          resumed runs; the bundle is written with the steps done by then
   --resume               continue the run in the work folder (its split, data, scores and
                          the trainer's checkpoint); the start bundle, steps, held-out share,
-                         segment length, seed and --train-video stay as the run began; batch, device and
+                         segment length, seed and --student-only stay as the run began; batch, device and
                          time cap too unless given again
   --holdout F            share of the usable videos held out for scoring (default ${TRAIN_DEFAULTS.holdout};
                          at least 1, and at least 1 left to train on)
@@ -85,8 +85,9 @@ export const TRAIN_USAGE = `usage: foley train <videos-dir> -o <bundle-dir> [opt
   --device D             where the trainer runs: cpu (default), cuda or auto; scoring runs on the CPU
   --work DIR             work folder (default: <bundle-dir>.work)
   --seed S               seed of the held-out split and of training (default ${TRAIN_DEFAULTS.seed})
-  --train-video          also fine-tune the CAVP video encoder, end to end (default: off, the
-                         student UNet only; slower, a larger share of the bundle changes)
+  --student-only         fine-tune the diffusion student alone, not the CAVP video encoder
+                         with it (default: both, end to end: slower per step, but the video
+                         encoder is where a new look is learnt)
   --json                 print the final report as JSON
   -h, --help             this help
   Ctrl-C saves the trainer's checkpoint and exits 130; run the same command with --resume to go on.`;
@@ -99,7 +100,7 @@ interface RunSettings {
   holdout: number;
   segmentSeconds: number;
   seed: number;
-  /** Also fine-tune the CAVP video encoder (the trainer's --train-video). */
+  /** Also fine-tune the CAVP video encoder (the trainer's --train-video); off with --student-only. */
   trainVideo: boolean;
 }
 
@@ -216,7 +217,7 @@ export async function trainCommand(argv: string[]): Promise<number> {
     work: { type: 'string' },
     json: { type: 'boolean' },
     seed: { type: 'string' },
-    'train-video': { type: 'boolean' },
+    'student-only': { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
   });
   if (values.help) {
@@ -245,7 +246,7 @@ export async function trainCommand(argv: string[]): Promise<number> {
     holdout: numberValue(values, 'holdout', { above: 0, below: 1 }),
     segmentSeconds: numberValue(values, 'segment-seconds', { min: 1 }),
     seed: numberValue(values, 'seed', { integer: true, min: 0 }),
-    trainVideo: values['train-video'] === true ? true : undefined,
+    trainVideo: values['student-only'] === true ? false : undefined,
   };
   const settingsPath = join(work, 'train.json');
   const choicesPath = join(work, 'trainer-choices.json');
@@ -281,7 +282,7 @@ export async function trainCommand(argv: string[]): Promise<number> {
       holdout: given.holdout ?? TRAIN_DEFAULTS.holdout,
       segmentSeconds: given.segmentSeconds ?? TRAIN_DEFAULTS.segmentSeconds,
       seed: given.seed ?? TRAIN_DEFAULTS.seed,
-      trainVideo: given.trainVideo ?? false,
+      trainVideo: given.trainVideo ?? true,
     };
   }
   if (out.startsWith(resolve(settings.from) + sep))

@@ -66,7 +66,7 @@ describe('foley train command line', () => {
       '--seed': /default 0/,
       '--resume': /continue/,
       '--json': /JSON/,
-      '--train-video': /default: off/,
+      '--student-only': /default: both/,
       '--output': /must not exist/,
     };
     for (const [flag, text] of Object.entries(defaults)) {
