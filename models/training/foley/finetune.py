@@ -259,7 +259,7 @@ def main(argv=None) -> int:
     p.add_argument("--time-cap-s", type=float, default=0.0, help="stop after this many seconds of training (0: none)")
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda", "auto"))
     p.add_argument("--batch", type=int, default=16)
-    p.add_argument("--lr", type=float, default=5e-5)
+    p.add_argument("--lr", type=float, default=2e-4)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=0, help="PyTorch CPU threads (0: its default, one per core)")
     p.add_argument("--train-video", action="store_true", help="fine-tune the CAVP video encoder too (end to end)")
