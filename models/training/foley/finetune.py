@@ -116,11 +116,11 @@ def finetune(args) -> dict:
         raise FinetuneError(f"[out:{out}] already exists; nothing was overwritten", 2)
     device = pick_device(args.device)
     torch.manual_seed(args.seed)
+    st = load_data(data, device)
     emit("stage", stage="recover", message=f"weights of {bundle}")
     mods, report, man = load_start(bundle)
     profile = report["profile"]
     cfg = weights._cfg(load_profile(profile), man)
-    st = load_data(data, device)
     run.mkdir(parents=True, exist_ok=True)
 
     video = mods["video_encoder"].video.to(device).eval()
