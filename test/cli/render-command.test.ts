@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import {
   copyFileSync,
   existsSync,
@@ -11,16 +11,15 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { promisify } from 'node:util';
 import { readSoundtrack } from '../../src/evaluation/soundtrack-reader.js';
 import { dbToGain } from '../../src/media/audio-mix.js';
 import { decodeWav } from '../../src/media/wav-file.js';
-import { packageRoot } from '../../src/models/bundle.js';
+import { FOLEY_CLI, runFoley } from '../helpers/foley-cli.js';
 import { makeMediaFixtures, TINY_BUNDLE_DIR } from '../helpers/media-fixtures.js';
 import { brokenBundleCopy } from '../helpers/tiny-bundle.js';
 import { cutAtPacketBoundary } from '../media/cut-input.js';
 
-const run = promisify(execFile);
+const CLI_TIMEOUT_MS = 120_000;
 
 /** The manifest fields these tests edit. */
 type EditableManifest = Record<string, unknown> & {
@@ -28,16 +27,11 @@ type EditableManifest = Record<string, unknown> & {
   models: Record<string, { file: string }>;
 };
 const editable = (m: Record<string, unknown>): EditableManifest => m as EditableManifest;
-const CLI = join(packageRoot(), 'dist', 'src', 'cli', 'main.js');
 
+/** The CLI as a child (test/helpers/foley-cli.ts); a signal-ended run reads as code -1. */
 async function foley(args: string[]): Promise<{ code: number; stderr: string; stdout: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [CLI, ...args]);
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const e = error as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
+  const r = await runFoley(args, { timeoutMs: CLI_TIMEOUT_MS });
+  return { code: r.code ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
 
 /** The CLI under `ulimit -f` (KiB): writes past the limit fail with EFBIG (Node ignores SIGXFSZ). */
@@ -45,14 +39,8 @@ async function foleyWithFileLimit(
   limitKiB: number,
   args: string[],
 ): Promise<{ code: number; stderr: string; stdout: string }> {
-  const quoted = [process.execPath, CLI, ...args].map((a) => `'${a.replaceAll("'", "'\\''")}'`).join(' ');
-  try {
-    const { stdout, stderr } = await run('bash', ['-c', `ulimit -f ${limitKiB}; exec ${quoted}`]);
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const e = error as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
+  const r = await runFoley(args, { timeoutMs: CLI_TIMEOUT_MS, fileLimitKiB: limitKiB });
+  return { code: r.code ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
 
 describe('foley render', () => {
@@ -295,7 +283,7 @@ describe('foley render', () => {
       const out = join(f.dir, `interrupted-${attempt}.wav`);
       // Many small windows and steps: a render of a few seconds on the tiny bundle.
       const child = spawn(process.execPath, [
-        CLI,
+        FOLEY_CLI,
         'render',
         f.clip,
         '-o',
