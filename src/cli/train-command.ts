@@ -54,7 +54,7 @@ import { parse } from './options.js';
 import { formatDuration, ProgressBar, renderBar } from './progress-bar.js';
 
 export const TRAIN_DEFAULTS = Object.freeze({
-  steps: 1500,
+  steps: 600,
   holdout: 0.2,
   segmentSeconds: 4,
   batch: 16,

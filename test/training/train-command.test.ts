@@ -56,7 +56,7 @@ describe('foley train command line', () => {
     assert.equal(viaHelp.stdout, direct.stdout);
     const defaults: Record<string, RegExp> = {
       '--from': /default: models\/default/,
-      '--steps': /default 1500/,
+      '--steps': /default 600/,
       '--time-cap': /default: none/,
       '--holdout': /default 0\.2/,
       '--segment-seconds': /default 4/,

@@ -13,7 +13,7 @@ Stdout carries one JSON object per line (stage, progress, checkpoint, done) for 
 side; errors are one line on stderr: exit 3 for the bundle, 4 for the data, 2 for usage.
 
     python -m foley.finetune --bundle ../../models/default --data W/data --run W/run \
-        --out ../../models/mine --name mine --steps 1500
+        --out ../../models/mine --name mine --steps 600
 """
 from __future__ import annotations
 
@@ -255,7 +255,7 @@ def main(argv=None) -> int:
     p.add_argument("--run", required=True, help="run folder: caches and the resumable checkpoint")
     p.add_argument("--out", required=True, help="new bundle folder (must not exist)")
     p.add_argument("--name", default=None, help="the new bundle's name (default: the folder's name)")
-    p.add_argument("--steps", type=int, default=1500)
+    p.add_argument("--steps", type=int, default=600)
     p.add_argument("--time-cap-s", type=float, default=0.0, help="stop after this many seconds of training (0: none)")
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda", "auto"))
     p.add_argument("--batch", type=int, default=16)
