@@ -7,6 +7,7 @@ import { promisify } from 'node:util';
 import type { types as ms } from 'mediasoup';
 import { Logger } from '../logger.js';
 import { TypedEmitter } from '../typed-emitter.js';
+import { RTP_VIDEO_PAYLOAD_TYPE, type RtpVideoCodecName, rtpVideoCodec } from './rtp-video-codec.js';
 
 const logger = new Logger('server:FfmpegRtpSource');
 
@@ -16,7 +17,7 @@ export interface FfmpegRtpSourceOptions {
   router: ms.Router;
   /** Video file, looped, sent in real time. */
   clip: string;
-  codec?: 'vp8' | 'h264';
+  codec?: RtpVideoCodecName;
   /** Scale to this width (height follows the aspect). */
   width?: number;
   ffmpegPath?: string;
@@ -59,34 +60,11 @@ export class FfmpegRtpSource extends TypedEmitter<FfmpegRtpSourceEvents> {
       comedia: true,
     });
     const ssrc = randomInt(1, 2 ** 31);
-    const payloadType = codec === 'vp8' ? 96 : 102;
+    const payloadType = RTP_VIDEO_PAYLOAD_TYPE[codec];
     const producer = await transport.produce({
       kind: 'video',
       rtpParameters: {
-        codecs: [
-          codec === 'vp8'
-            ? {
-                mimeType: 'video/VP8',
-                clockRate: 90000,
-                payloadType,
-                rtcpFeedback: [
-                  { type: 'nack' },
-                  { type: 'nack', parameter: 'pli' },
-                  { type: 'ccm', parameter: 'fir' },
-                ],
-              }
-            : {
-                mimeType: 'video/H264',
-                clockRate: 90000,
-                payloadType,
-                parameters: {
-                  'packetization-mode': 1,
-                  'profile-level-id': '42e01f',
-                  'level-asymmetry-allowed': 1,
-                },
-                rtcpFeedback: [{ type: 'nack', parameter: 'pli' }],
-              },
-        ],
+        codecs: [rtpVideoCodec(codec)],
         encodings: [{ ssrc }],
       },
     });
@@ -139,7 +117,7 @@ const execFileAsync = promisify(execFile);
 const encoding = new Map<string, Promise<string>>();
 
 /** The clip encoded as a publisher would send it (real-time settings), once per clip, codec and width. */
-function encodedClip(ffmpeg: string, clip: string, codec: 'vp8' | 'h264', width: number): Promise<string> {
+function encodedClip(ffmpeg: string, clip: string, codec: RtpVideoCodecName, width: number): Promise<string> {
   const source = resolve(clip);
   const stamp = existsSync(source) ? statSync(source).mtimeMs : 0;
   const key = createHash('sha256').update(`${source}|${stamp}|${codec}|${width}`).digest('hex').slice(0, 16);

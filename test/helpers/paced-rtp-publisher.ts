@@ -16,10 +16,13 @@ import { join } from 'node:path';
 import '../../src/media/node-av-setup.js';
 import type { types as ms } from 'mediasoup';
 import { Demuxer, Muxer } from 'node-av/api';
+import {
+  RTP_VIDEO_PAYLOAD_TYPE,
+  type RtpVideoCodecName,
+  rtpVideoCodec,
+} from '../../src/server/rtp-video-codec.js';
 
-export type PublisherCodec = 'vp8' | 'h264';
-
-const PAYLOAD_TYPE: Record<PublisherCodec, number> = { vp8: 96, h264: 102 };
+export type PublisherCodec = RtpVideoCodecName;
 
 /** `clip` encoded for `codec` into `dir`; returns the file. */
 export function encodeForPublishing(clip: string, codec: PublisherCodec, dir: string): string {
@@ -56,34 +59,10 @@ export class PacedRtpPublisher {
       comedia: true,
     });
     try {
-      const feedback = [
-        { type: 'nack' },
-        { type: 'nack', parameter: 'pli' },
-        { type: 'ccm', parameter: 'fir' },
-      ];
       const producer = await transport.produce({
         kind: 'video',
         rtpParameters: {
-          codecs: [
-            codec === 'vp8'
-              ? {
-                  mimeType: 'video/VP8',
-                  clockRate: 90000,
-                  payloadType: PAYLOAD_TYPE.vp8,
-                  rtcpFeedback: feedback,
-                }
-              : {
-                  mimeType: 'video/H264',
-                  clockRate: 90000,
-                  payloadType: PAYLOAD_TYPE.h264,
-                  parameters: {
-                    'packetization-mode': 1,
-                    'profile-level-id': '42e01f',
-                    'level-asymmetry-allowed': 1,
-                  },
-                  rtcpFeedback: feedback,
-                },
-          ],
+          codecs: [rtpVideoCodec(codec)],
           encodings: [{ ssrc: randomInt(1, 2 ** 31) }],
         },
       });
@@ -101,7 +80,7 @@ export class PacedRtpPublisher {
     const ssrc = this.producer.rtpParameters.encodings![0]!.ssrc!;
     const muxer = await Muxer.open(`rtp://${localIp}:${localPort}?rtcpport=${rtcpPort}&pkt_size=1200`, {
       format: 'rtp',
-      options: { payload_type: String(PAYLOAD_TYPE[this.codec]), ssrc: String(ssrc) },
+      options: { payload_type: String(RTP_VIDEO_PAYLOAD_TYPE[this.codec]), ssrc: String(ssrc) },
     });
     try {
       const first = await Demuxer.open(file);
