@@ -85,9 +85,9 @@ export const TRAIN_USAGE = `usage: foley train <videos-dir> -o <bundle-dir> [opt
   --device D             where the trainer runs: cpu (default), cuda or auto; scoring runs on the CPU
   --work DIR             work folder (default: <bundle-dir>.work)
   --seed S               seed of the held-out split and of training (default ${TRAIN_DEFAULTS.seed})
-  --student-only         fine-tune the diffusion student alone, not the CAVP video encoder
-                         with it (default: both, end to end: slower per step, but the video
-                         encoder is where a new look is learnt)
+  --student-only         fine-tune the diffusion student alone (default: both it and the CAVP
+                         video encoder, end to end: slower per step, but the video encoder is
+                         where a new look is learnt)
   --json                 print the final report as JSON
   -h, --help             this help
   Ctrl-C saves the trainer's checkpoint and exits 130; run the same command with --resume to go on.`;
