@@ -43,7 +43,7 @@ const skip = !existsSync(join(BUNDLE_DIR, 'manifest.json'))
   : false;
 
 /** Loops of the clip scored after the warm-up. */
-const LOOPS = 3;
+const LOOPS = 5;
 /** Skipped after the first generated packet: start-up and the first chunks. */
 const WARMUP_MS = 1000;
 /** The offset the browser onset test gives the live path: enough slack for full quality on 2 cores. */
@@ -198,8 +198,8 @@ describe('onsets of a WHIP publish at the OBS page', { skip, timeout: 600_000 },
       t.diagnostic(`0.8 x offline not judged: ${madeFull} of ${made} chunks at full quality`);
       return;
     }
-    // Issue 19 asks for 0.9; on this clip the live chunker alone reaches about 0.92 of offline, and
-    // runs scored 0.84-0.92, so 0.8 is what the path holds today (the gap is tracked in the issue).
+    // Issue 19 asks for 0.9; on this clip the live chunker alone reaches about 0.92 of offline, so
+    // 0.8 is the floor held here (the gap is tracked in the issue). Five loops: fewer were too noisy.
     assert.ok(
       liveScore.f1 >= 0.8 * offlineScore.f1,
       `live onset F1 ${liveScore.f1.toFixed(3)} < 80% of offline ${offlineScore.f1.toFixed(3)} with ${madeFull} of ${made} chunks at full quality`,
