@@ -4,6 +4,7 @@
  * gives frames 80.., and a live stream can draw noise for any frame without history.
  * Layout matches the UNet input without batch: [channels, frames, melBins].
  */
+import { mulberry32 } from './seeded-random.js';
 
 /** splitmix32-style finalizer: a good 32-bit mix of its input. */
 function mix32(x: number): number {
@@ -12,16 +13,10 @@ function mix32(x: number): number {
   return (x ^ (x >>> 16)) >>> 0;
 }
 
-/** Small fast PRNG (mulberry32) returning uniforms in (0, 1). */
+/** Uniforms in (0, 1), never 0: Box–Muller takes their log. */
 function uniformSource(state: number): () => number {
-  let s = state >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (((t ^ (t >>> 14)) >>> 0) + 0.5) / 4294967296;
-  };
+  const next = mulberry32(state);
+  return () => (next() + 0.5) / 4294967296;
 }
 
 /** Standard normals for one latent frame: channels·melBins values in [channel][bin] order. */

@@ -3,6 +3,7 @@
  * scoring, deterministically: the names are sorted, then shuffled by a seeded generator, so
  * the same folder, share and seed always give the same split.
  */
+import { seededUniform } from '../diffusion/seeded-random.js';
 import { MediaInputError, UsageError } from '../errors.js';
 
 export interface HoldoutSplit {
@@ -21,23 +22,11 @@ export function heldOutCount(count: number, share: number): number {
   return Math.min(count - 1, Math.max(1, Math.round(share * count)));
 }
 
-/** mulberry32: a small seeded generator of uniform numbers in [0, 1). */
-function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 export function splitHoldout(names: readonly string[], share: number, seed: number): HoldoutSplit {
   const unique = [...new Set(names)].sort();
   if (unique.length !== names.length) throw new UsageError('[holdout] the video names are not unique');
   const count = heldOutCount(unique.length, share);
-  const random = seededRandom(seed);
+  const random = seededUniform(seed);
   const order = [...unique];
   for (let i = order.length - 1; i > 0; i--) {
     const j = Math.floor(random() * (i + 1));

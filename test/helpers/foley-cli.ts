@@ -11,6 +11,8 @@ export interface CliRun {
   signal: NodeJS.Signals | null;
   /** True when the deadline passed and the child was killed. */
   timedOut: boolean;
+  /** True when `stopWhen` matched and the child was sent `stopSignal`. */
+  stopped: boolean;
   stdout: string;
   stderr: string;
   ms: number;
@@ -20,8 +22,10 @@ export interface CliRunOptions {
   timeoutMs: number;
   /** Runs it under `ulimit -f` (KiB) through bash; writes past it fail with EFBIG. */
   fileLimitKiB?: number;
-  /** Ends the child early (SIGTERM) once stdout or stderr matches; `timedOut` stays false. */
+  /** Ends the child early, once, when stdout or stderr matches; `timedOut` stays false. */
   stopWhen?: RegExp;
+  /** The signal `stopWhen` sends (default SIGTERM; SIGINT is a user's Ctrl-C). */
+  stopSignal?: NodeJS.Signals;
 }
 
 const shellQuote = (a: string) => `'${a.replaceAll("'", "'\\''")}'`;
@@ -39,13 +43,16 @@ export function runFoley(args: string[], options: CliRunOptions): Promise<CliRun
   let stdout = '';
   let stderr = '';
   let timedOut = false;
+  let stopped = false;
   return new Promise((resolve) => {
     const timer = setTimeout(() => {
       timedOut = true;
       child.kill('SIGKILL');
     }, options.timeoutMs);
     const check = () => {
-      if (options.stopWhen?.test(stdout + stderr)) child.kill('SIGTERM');
+      if (stopped || !options.stopWhen?.test(stdout + stderr)) return;
+      stopped = true;
+      child.kill(options.stopSignal ?? 'SIGTERM');
     };
     child.stdout.on('data', (d: Buffer) => {
       stdout += d.toString();
@@ -57,7 +64,7 @@ export function runFoley(args: string[], options: CliRunOptions): Promise<CliRun
     });
     child.on('close', (code, signal) => {
       clearTimeout(timer);
-      resolve({ code, signal, timedOut, stdout, stderr, ms: performance.now() - started });
+      resolve({ code, signal, timedOut, stopped, stdout, stderr, ms: performance.now() - started });
     });
   });
 }

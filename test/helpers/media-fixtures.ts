@@ -10,6 +10,8 @@ import { packageRoot } from '../../src/models/bundle.js';
 
 export const FIXTURES_DIR = join(packageRoot(), 'test', 'fixtures');
 export const TINY_BUNDLE_DIR = join(packageRoot(), 'models', 'tiny-random');
+/** The committed sample clip (8 s, 25 fps, H.264 + AAC) with its events in samples/clip.events.json. */
+export const SAMPLE_CLIP = join(packageRoot(), 'samples', 'clip.mp4');
 
 export interface MediaFixtures {
   dir: string;

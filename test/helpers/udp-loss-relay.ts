@@ -8,6 +8,7 @@
  * receiver: the sender sends to `relay.port` instead.
  */
 import dgram from 'node:dgram';
+import { seededUniform } from '../../src/diffusion/seeded-random.js';
 
 export interface UdpLossRelayOptions {
   /** The receiver the relay stands in front of. */
@@ -54,7 +55,7 @@ export class UdpLossRelay {
     });
     socket.setRecvBufferSize(4 * 1024 * 1024);
     socket.setSendBufferSize(4 * 1024 * 1024);
-    return new UdpLossRelay(socket, options, mulberry32(options.seed ?? 1));
+    return new UdpLossRelay(socket, options, seededUniform(options.seed ?? 1));
   }
 
   get address(): { ip: string; port: number } {
@@ -99,16 +100,4 @@ function isRtp(msg: Buffer): boolean {
   if (msg.length < 12 || msg[0]! >> 6 !== 2) return false;
   const packetType = msg[1]!;
   return packetType < 192 || packetType > 223;
-}
-
-/** Small seeded PRNG (mulberry32), uniform in [0, 1). */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }

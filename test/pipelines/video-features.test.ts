@@ -17,25 +17,34 @@ describe('toVideoFeatures', () => {
     await runner.close();
   });
 
-  it('gives chunked features equal to encoding the whole clip at once, its edge frames repeated', async () => {
+  /**
+   * A 23-frame reference clip: its frames as the operator takes them, and `whole`, the features
+   * of encoding it at once, frozen on its first and last frame for c frames (not the encoder's
+   * zero padding), as the operator treats a clip's edges.
+   */
+  async function referenceClip() {
     const n = 23;
     const frameBytes = 96 * 96 * 3;
-    const c = runner.bundle.manifest.features.contextFrames;
+    const { contextFrames: c, rightContextFrames: rightContext } = runner.bundle.manifest.features;
     const all = referenceFrames(n);
     const encoder = new VideoEncoder(runner);
-    // The clip frozen on its first and last frame for c frames: not the encoder's zero padding.
     const frozen = new Uint8Array((n + 2 * c) * frameBytes);
     for (let i = 0; i < n + 2 * c; i++) {
       const src = Math.min(Math.max(i - c, 0), n - 1);
       frozen.set(all.subarray(src * frameBytes, (src + 1) * frameBytes), i * frameBytes);
     }
     const whole = (await encoder.encode(frozen, n + 2 * c)).slice(c * 64, (c + n) * 64);
-    const zeroPadded = await encoder.encode(all, n);
-    assert.ok(maxAbsDiff(whole, zeroPadded) > 1e-3, 'edge frames make no difference to the features');
     const frames = Array.from({ length: n }, (_, i) => ({
       index: i,
       data: all.slice(i * frameBytes, (i + 1) * frameBytes),
     }));
+    return { n, frameBytes, c, rightContext, all, encoder, whole, frames };
+  }
+
+  it('gives chunked features equal to encoding the whole clip at once, its edge frames repeated', async () => {
+    const { n, frameBytes, c, all, encoder, whole, frames } = await referenceClip();
+    const zeroPadded = await encoder.encode(all, n);
+    assert.ok(maxAbsDiff(whole, zeroPadded) > 1e-3, 'edge frames make no difference to the features');
     const chunks = await lastValueFrom(
       from(frames).pipe(
         toVideoFeatures(encoder, {
@@ -63,23 +72,7 @@ describe('toVideoFeatures', () => {
   });
 
   it('for a live segment: emits a chunk once its look-ahead is in, with the exact look-ahead features, and no chunk at the end', async () => {
-    const n = 23;
-    const frameBytes = 96 * 96 * 3;
-    const m = runner.bundle.manifest;
-    const c = m.features.contextFrames;
-    const rightContext = m.features.rightContextFrames;
-    const all = referenceFrames(n);
-    const encoder = new VideoEncoder(runner);
-    const frozen = new Uint8Array((n + 2 * c) * frameBytes);
-    for (let i = 0; i < n + 2 * c; i++) {
-      const src = Math.min(Math.max(i - c, 0), n - 1);
-      frozen.set(all.subarray(src * frameBytes, (src + 1) * frameBytes), i * frameBytes);
-    }
-    const whole = (await encoder.encode(frozen, n + 2 * c)).slice(c * 64, (c + n) * 64);
-    const frames = Array.from({ length: n }, (_, i) => ({
-      index: i,
-      data: all.slice(i * frameBytes, (i + 1) * frameBytes),
-    }));
+    const { frameBytes, c, rightContext, encoder, whole, frames } = await referenceClip();
     const chunks = await lastValueFrom(
       from(frames).pipe(
         toVideoFeatures(encoder, {
@@ -115,23 +108,7 @@ describe('toVideoFeatures', () => {
   });
 
   it('with a look-ahead short of the right reach, encodes the frames before each chunk again once their right context is in', async () => {
-    const n = 23;
-    const frameBytes = 96 * 96 * 3;
-    const m = runner.bundle.manifest;
-    const c = m.features.contextFrames;
-    const rightContext = m.features.rightContextFrames;
-    const all = referenceFrames(n);
-    const encoder = new VideoEncoder(runner);
-    const frozen = new Uint8Array((n + 2 * c) * frameBytes);
-    for (let i = 0; i < n + 2 * c; i++) {
-      const src = Math.min(Math.max(i - c, 0), n - 1);
-      frozen.set(all.subarray(src * frameBytes, (src + 1) * frameBytes), i * frameBytes);
-    }
-    const whole = (await encoder.encode(frozen, n + 2 * c)).slice(c * 64, (c + n) * 64);
-    const frames = Array.from({ length: n }, (_, i) => ({
-      index: i,
-      data: all.slice(i * frameBytes, (i + 1) * frameBytes),
-    }));
+    const { n, frameBytes, c, rightContext, encoder, whole, frames } = await referenceClip();
     const chunks = await lastValueFrom(
       from(frames).pipe(
         toVideoFeatures(encoder, {

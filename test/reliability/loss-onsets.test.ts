@@ -17,12 +17,12 @@ import * as mediasoup from 'mediasoup';
 import { LiveFoleyPipeline } from '../../pipelines/live.js';
 import { loadBundle, packageRoot } from '../../src/models/bundle.js';
 import { InferenceRunner } from '../../src/models/inference-runner.js';
+import { SAMPLE_CLIP } from '../helpers/media-fixtures.js';
 import { type ClipEvents, readClipEvents } from '../helpers/onset-scoring.js';
 import { encodeForPublishing } from '../helpers/paced-rtp-publisher.js';
 import { type LossOnsetRun, lossRunLine, measureLossOnsets } from './loss-onsets.js';
 
 const BUNDLE_DIR = process.env.FOLEY_ONSET_BUNDLE ?? join(packageRoot(), 'models', 'default');
-const SAMPLE_CLIP = join(packageRoot(), 'samples', 'clip.mp4');
 const SAMPLE_EVENTS = join(packageRoot(), 'samples', 'clip.events.json');
 const skip = !existsSync(join(BUNDLE_DIR, 'manifest.json'))
   ? `no trained bundle at ${BUNDLE_DIR} (onsets of random weights mean nothing)`

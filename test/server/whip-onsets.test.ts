@@ -25,6 +25,7 @@ import { loadBundle, packageRoot } from '../../src/models/bundle.js';
 import { InferenceRunner } from '../../src/models/inference-runner.js';
 import { FoleyServer } from '../../src/server/FoleyServer.js';
 import type { FoleyAttachment } from '../../src/sfu/FoleyAttachment.js';
+import { SAMPLE_CLIP } from '../helpers/media-fixtures.js';
 import {
   ONSET_WINDOW_S,
   onsetsOf,
@@ -36,7 +37,6 @@ import {
 } from '../helpers/onset-scoring.js';
 
 const BUNDLE_DIR = process.env.FOLEY_ONSET_BUNDLE ?? join(packageRoot(), 'models', 'default');
-const SAMPLE_CLIP = join(packageRoot(), 'samples', 'clip.mp4');
 const SAMPLE_EVENTS = join(packageRoot(), 'samples', 'clip.events.json');
 const skip = !existsSync(join(BUNDLE_DIR, 'manifest.json'))
   ? `no trained bundle at ${BUNDLE_DIR} (onsets of random weights mean nothing)`

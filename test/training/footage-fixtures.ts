@@ -3,11 +3,9 @@
  * Debian's ffmpeg: three usable videos and one of each kind foley train must name and skip.
  */
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { packageRoot } from '../../src/models/bundle.js';
-
-export const SAMPLE_CLIP = join(packageRoot(), 'samples', 'clip.mp4');
+import { SAMPLE_CLIP } from '../helpers/media-fixtures.js';
 
 /** Usable videos and the 4 s segments each gives. */
 export const USABLE = Object.freeze({ 'a.mp4': 2, 'b.mp4': 1, 'c.mp4': 1 });
@@ -36,7 +34,7 @@ export function makeFootageFolder(dir: string): void {
   ffmpeg('-i', SAMPLE_CLIP, '-c', 'copy', '-movflags', '+faststart', join(dir, 'cut-full.mp4'));
   const bytes = readFileSync(join(dir, 'cut-full.mp4'));
   writeFileSync(join(dir, 'cut.mp4'), bytes.subarray(0, Math.floor(bytes.length * 0.7)));
-  execFileSync('rm', [join(dir, 'cut-full.mp4')]);
+  rmSync(join(dir, 'cut-full.mp4'));
   // A side file, as footage folders have: counted, not named.
   writeFileSync(join(dir, 'notes.txt'), 'shot on a phone\n');
 }

@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import {
   copyFileSync,
   existsSync,
@@ -16,37 +15,13 @@ import { after, before, describe, it } from 'node:test';
 import { type TrainReport, trainingProgress } from '../../src/cli/train-command.js';
 import { EXIT_CODES } from '../../src/errors.js';
 import { defaultBundleDir, packageRoot } from '../../src/models/bundle.js';
-import { FOLEY_CLI, runFoley } from '../helpers/foley-cli.js';
-import { makeFootageFolder, SAMPLE_CLIP, UNUSABLE, USABLE } from './footage-fixtures.js';
+import { runFoley } from '../helpers/foley-cli.js';
+import { SAMPLE_CLIP } from '../helpers/media-fixtures.js';
+import { makeFootageFolder, UNUSABLE, USABLE } from './footage-fixtures.js';
 
 const PYTHON = join(packageRoot(), '.venv', 'bin', 'python');
 const skipNoVenv = existsSync(PYTHON) ? false : `no Python venv at ${PYTHON} (npm run setup:python)`;
 const foley = (args: string[], timeoutMs = 60_000) => runFoley(args, { timeoutMs });
-
-/** `foley train ...` sent SIGINT (a Ctrl-C) once its stderr matches `when`. */
-function trainInterrupted(
-  args: string[],
-  when: RegExp,
-): Promise<{ code: number | null; stderr: string; interrupted: boolean }> {
-  const child = spawn(process.execPath, [FOLEY_CLI, 'train', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stderr = '';
-  let interrupted = false;
-  const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
-  child.stderr.on('data', (d: Buffer) => {
-    stderr += d.toString();
-    if (!interrupted && when.test(stderr)) {
-      interrupted = true;
-      child.kill('SIGINT');
-    }
-  });
-  child.stdout.resume();
-  return new Promise((resolve) =>
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stderr, interrupted });
-    }),
-  );
-}
 
 describe('foley train command line', () => {
   it('describes every flag with its default, the same for "train --help" and "help train"', async () => {
@@ -161,8 +136,13 @@ describe(
     it('trains, stops on Ctrl-C with its checkpoint, resumes, scores held-out videos before and after, and the bundle renders', async () => {
       const out = join(dir, 'mine');
       const args = [join(dir, 'videos'), '-o', out, '--steps', '12', '--batch', '2', '--holdout', '0.34'];
-      const first = await trainInterrupted(args, /\[train\] 12 steps at batch 2/);
-      assert.ok(first.interrupted, first.stderr);
+      // A Ctrl-C once training has started.
+      const first = await runFoley(['train', ...args], {
+        timeoutMs: 120_000,
+        stopWhen: /\[train\] 12 steps at batch 2/,
+        stopSignal: 'SIGINT',
+      });
+      assert.ok(first.stopped, first.stderr);
       assert.equal(first.code, 130, first.stderr);
       assert.match(first.stderr, /resume with: foley train .* --resume/);
       assert.equal(existsSync(out), false, 'no bundle from an interrupted run');

@@ -34,7 +34,6 @@ import torch.nn.functional as F
 
 from . import export, weights
 from .config import load_profile
-from .data import ClipSet
 from .diffusion import TRAIN_STEPS, Schedule, trailing_timesteps
 from .train import Store, compute_features, ldm_batch, save
 from .world import CLASSES
@@ -81,10 +80,9 @@ def load_start(bundle: Path) -> tuple[dict, dict, dict]:
 
 def load_data(folder: Path, device: torch.device) -> Store:
     try:
-        ClipSet(folder)
+        st = Store(folder, device)
     except FileNotFoundError as e:
         raise FinetuneError(f"[data:{folder}] {e}", 4) from e
-    st = Store(folder, device)
     if st.n < 1 or st.t < 8:
         raise FinetuneError(f"[data:{folder}] holds {st.n} segments of {st.t} frames; need at least 1 of 8", 4)
     return st
