@@ -50,6 +50,7 @@ import {
   TrainerProcess,
   trainerEnvironment,
 } from '../training/trainer-process.js';
+import type { EvalSummary } from './eval-command.js';
 import { parse } from './options.js';
 import { formatDuration, ProgressBar, renderBar } from './progress-bar.js';
 
@@ -122,15 +123,10 @@ interface SplitRecord {
 }
 
 /** The figures of one `foley eval --json` kept in the report. */
-export interface HeldOutScore {
-  model: string;
-  clips: number;
-  referenceOnsets: number;
-  onsetF1: number;
-  meanAbsOffsetMs: number | null;
-  onsetsPerEvent: number | null;
-  skipped: SkippedVideo[];
-}
+export type HeldOutScore = Pick<
+  EvalSummary,
+  'model' | 'clips' | 'referenceOnsets' | 'onsetF1' | 'meanAbsOffsetMs' | 'onsetsPerEvent' | 'skipped'
+>;
 
 export interface TrainReport {
   bundle: string;
@@ -573,7 +569,7 @@ function runEval(dir: string, model: string): Interruptible & { finished: Promis
           ),
         );
       }
-      const summary = JSON.parse(stdout) as HeldOutScore;
+      const summary = JSON.parse(stdout) as EvalSummary;
       resolvePromise({
         model: summary.model,
         clips: summary.clips,
