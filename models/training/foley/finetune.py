@@ -18,6 +18,7 @@ side; errors are one line on stderr: exit 3 for the bundle, 4 for the data, 2 fo
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import shutil
@@ -108,6 +109,19 @@ def sample_timesteps(b: int, student_steps: int, gen: torch.Generator) -> torch.
     return torch.where(torch.rand(b, generator=gen) < 0.5, on_grid, uniform)
 
 
+@contextlib.contextmanager
+def signals_deferred():
+    """SIGINT and SIGTERM only mark the list it yields (the loop checkpoints and exits between
+    steps); the previous handlers are back afterwards."""
+    caught: list = []
+    previous = {sig: signal.signal(sig, lambda *_: caught.append(True)) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield caught
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 def finetune(args) -> dict:
     bundle, data, run, out = Path(args.bundle), Path(args.data), Path(args.run), Path(args.out)
     if out.exists():
@@ -159,9 +173,6 @@ def finetune(args) -> dict:
                     "elapsed": elapsed_before + time.time() - t0, "losses": losses, "bundle": str(bundle.resolve())})
         emit("checkpoint", step=step)
 
-    interrupted = []
-    signal.signal(signal.SIGINT, lambda *_: interrupted.append(True))
-    signal.signal(signal.SIGTERM, lambda *_: interrupted.append(True))
     sched = Schedule(device)
     gen = torch.Generator().manual_seed(args.seed + step)
     w = min(cfg["ldm_window"], st.t - st.t % 4)
@@ -172,42 +183,43 @@ def finetune(args) -> dict:
     start_step = step
     cap = args.time_cap_s or 0.0
     stopped_by = "steps"
-    while step < args.steps:
-        if interrupted:
-            write_checkpoint()
-            emit("interrupted", step=step)
-            raise SystemExit(130)
-        elapsed = elapsed_before + time.time() - t0
-        if cap and elapsed >= cap:
-            stopped_by = "time-cap"
-            break
-        progress = min(1.0, max(step / args.steps, elapsed / cap if cap else 0.0))
-        lr = args.lr * min(1.0, (progress + 1 / args.steps) / WARMUP) * 0.5 * (1 + math.cos(math.pi * progress))
-        for g in opt.param_groups:
-            g["lr"] = lr
-        z0, fv = ldm_batch(SimpleNamespace(device=device), st, gen, feats, lat, args.batch, w, cfg["split_merge_p"],
-                           video.clip_features if args.train_video else None)
-        keep = (torch.rand(args.batch, generator=gen) >= cfg["cond_drop"]).to(device).float()[:, None, None]
-        t = sample_timesteps(args.batch, student_steps, gen).to(device)
-        noise = torch.randn(z0.shape, generator=gen).to(device)
-        loss = F.mse_loss(student(sched.q_sample(z0, t, noise), t.float(), fv * keep), noise)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        opt.step()
-        step += 1
-        losses.append(loss.item())
-        now = time.time()
-        if now - last_report >= 5 or step == args.steps:
-            done_s = elapsed_before + now - t0
-            left = (args.steps - step) * (now - t0) / (step - start_step)  # this process's own pace
-            eta = min(left, max(0.0, cap - done_s)) if cap else left
-            emit("progress", step=step, steps=args.steps, loss=float(np.mean(losses[-50:])), elapsedS=round(done_s, 1),
-                 etaS=round(eta, 1))
-            last_report = now
-        if now - last_ckpt >= 60:
-            write_checkpoint()
-            last_ckpt = now
+    with signals_deferred() as interrupted:
+        while step < args.steps:
+            if interrupted:
+                write_checkpoint()
+                emit("interrupted", step=step)
+                raise SystemExit(130)
+            elapsed = elapsed_before + time.time() - t0
+            if cap and elapsed >= cap:
+                stopped_by = "time-cap"
+                break
+            progress = min(1.0, max(step / args.steps, elapsed / cap if cap else 0.0))
+            lr = args.lr * min(1.0, (progress + 1 / args.steps) / WARMUP) * 0.5 * (1 + math.cos(math.pi * progress))
+            for g in opt.param_groups:
+                g["lr"] = lr
+            z0, fv = ldm_batch(SimpleNamespace(device=device), st, gen, feats, lat, args.batch, w, cfg["split_merge_p"],
+                               video.clip_features if args.train_video else None)
+            keep = (torch.rand(args.batch, generator=gen) >= cfg["cond_drop"]).to(device).float()[:, None, None]
+            t = sample_timesteps(args.batch, student_steps, gen).to(device)
+            noise = torch.randn(z0.shape, generator=gen).to(device)
+            loss = F.mse_loss(student(sched.q_sample(z0, t, noise), t.float(), fv * keep), noise)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            opt.step()
+            step += 1
+            losses.append(loss.item())
+            now = time.time()
+            if now - last_report >= 5 or step == args.steps:
+                done_s = elapsed_before + now - t0
+                left = (args.steps - step) * (now - t0) / (step - start_step)  # this process's own pace
+                eta = min(left, max(0.0, cap - done_s)) if cap else left
+                emit("progress", step=step, steps=args.steps, loss=float(np.mean(losses[-50:])), elapsedS=round(done_s, 1),
+                     etaS=round(eta, 1))
+                last_report = now
+            if now - last_ckpt >= 60:
+                write_checkpoint()
+                last_ckpt = now
     write_checkpoint()
     seconds = elapsed_before + time.time() - t0
     info = {"from": str(bundle), "fromName": man["name"], "profile": profile, "segments": st.n, "segmentFrames": st.t,

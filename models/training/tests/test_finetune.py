@@ -1,9 +1,12 @@
 """foley.finetune (the trainer behind `foley train`): on the tiny random bundle and a few world
-clips it writes a new bundle that differs from the start one only in its student UNet, resumes
-from its checkpoint, and names a bundle without an audio encoder, missing data and an existing
-output instead of training."""
+clips it writes a new bundle that differs from the start one only in the models it trained,
+resumes from its checkpoint, and names a bundle without an audio encoder, missing data and an
+existing output instead of training. The trainer runs as its own process, as `foley train` runs
+it: its torch threads and signal handlers stay out of the test process, which forks workers
+in later tests."""
 import json
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -14,7 +17,7 @@ from onnx import numpy_helper
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from foley import data, finetune, weights  # noqa: E402
+from foley import data, weights  # noqa: E402
 
 TINY = Path(__file__).resolve().parents[3] / "models" / "tiny-random"
 
@@ -34,18 +37,23 @@ def footage(tmp_path_factory) -> Path:
     return data.build_set(tmp_path_factory.mktemp("footage") / "data", "train", 3, 2.0, 1)
 
 
-def run(start: Path, footage: Path, tmp: Path, out: str, *extra: str) -> int:
-    return finetune.main(["--bundle", str(start), "--data", str(footage), "--run", str(tmp / "run"),
-                          "--out", str(tmp / out), "--steps", "3", "--batch", "2", *extra])
+TRAINING = Path(__file__).resolve().parents[1]
+
+
+def run(start: Path, footage: Path, tmp: Path, out: str, *extra: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "foley.finetune", "--bundle", str(start), "--data", str(footage),
+                           "--run", str(tmp / "run"), "--out", str(tmp / out), "--steps", "3", "--batch", "2", *extra],
+                          cwd=TRAINING, capture_output=True, text=True, timeout=300)
 
 
 def initializers(path: Path) -> dict:
     return {i.name: numpy_helper.to_array(i) for i in onnx.load(str(path)).graph.initializer}
 
 
-def test_writes_a_bundle_with_only_the_trained_models_changed_and_resumes_from_its_checkpoint(start, footage, tmp_path, capsys):
-    assert run(start, footage, tmp_path, "mine", "--train-video") == 0
-    lines = [json.loads(x) for x in capsys.readouterr().out.splitlines() if x.startswith("{")]
+def test_writes_a_bundle_with_only_the_trained_models_changed_and_resumes_from_its_checkpoint(start, footage, tmp_path):
+    first = run(start, footage, tmp_path, "mine", "--train-video")
+    assert first.returncode == 0, first.stderr
+    lines = [json.loads(x) for x in first.stdout.splitlines() if x.startswith("{")]
     assert [x["stage"] for x in lines if x["event"] == "stage"] == ["recover", "features", "latents", "train", "export"]
     assert lines[-1]["event"] == "done" and lines[-1]["stepsDone"] == 3 and lines[-1]["stoppedBy"] == "steps"
     out = tmp_path / "mine"
@@ -63,26 +71,28 @@ def test_writes_a_bundle_with_only_the_trained_models_changed_and_resumes_from_i
         assert (out / name).read_bytes() == (start / name).read_bytes()
 
     # Resumed at its last step: nothing left to train, the same weights exported again.
-    assert run(start, footage, tmp_path, "again", "--train-video", "--resume") == 0
-    assert "resumed at step 3 of 3" in capsys.readouterr().out
+    again_run = run(start, footage, tmp_path, "again", "--train-video", "--resume")
+    assert again_run.returncode == 0, again_run.stderr
+    assert "resumed at step 3 of 3" in again_run.stdout
     again = initializers(tmp_path / "again" / "unet_student.onnx")
     assert all(np.array_equal(after[k], again[k]) for k in after)
 
 
-def test_a_time_cap_stops_training_and_still_writes_the_bundle_of_the_student_alone(start, footage, tmp_path, capsys):
-    assert run(start, footage, tmp_path, "capped", "--time-cap-s", "1e-6") == 0
-    done = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+def test_a_time_cap_stops_training_and_still_writes_the_bundle_of_the_student_alone(start, footage, tmp_path):
+    capped = run(start, footage, tmp_path, "capped", "--time-cap-s", "1e-6")
+    assert capped.returncode == 0, capped.stderr
+    done = json.loads(capped.stdout.strip().splitlines()[-1])
     assert done["stoppedBy"] == "time-cap" and done["stepsDone"] == 0
     assert json.loads((tmp_path / "capped" / "finetune.json").read_text())["trained"] == ["unet_student"]
 
 
-def test_names_what_is_wrong_instead_of_training(start, footage, tmp_path, capsys):
-    assert run(TINY, footage, tmp_path, "x") == 3
-    assert "ae_encoder.pt" in capsys.readouterr().err
-    assert run(start, tmp_path / "nowhere", tmp_path, "x") == 4
-    assert "[data:" in capsys.readouterr().err
+def test_names_what_is_wrong_instead_of_training(start, footage, tmp_path):
+    no_encoder = run(TINY, footage, tmp_path, "x")
+    assert no_encoder.returncode == 3 and "ae_encoder.pt" in no_encoder.stderr
+    no_data = run(start, tmp_path / "nowhere", tmp_path, "x")
+    assert no_data.returncode == 4 and no_data.stderr.startswith("[data:")
     (tmp_path / "taken").mkdir()
-    assert run(start, footage, tmp_path, "taken") == 2
-    assert "already exists" in capsys.readouterr().err
+    taken = run(start, footage, tmp_path, "taken")
+    assert taken.returncode == 2 and "already exists" in taken.stderr
     assert not (tmp_path / "x").exists()
 
