@@ -3,6 +3,7 @@
 Layout of a set folder: frames.u8 [n, T, 96, 96, 3], audio.f32 [n, N], events.json,
 meta.json (written last: its presence means the set is complete).
 """
+import contextlib
 import json
 import multiprocessing as mp
 import os
@@ -28,13 +29,13 @@ CODEC_QUALITY = (50, 96)
 
 
 def _work(args):
-    folder, split, seeds, offset, count, seconds, codec_p = args
+    folder, split, seeds, offset, count, seconds, codec_p, make = args
     fshape, ashape = _shapes(count, seconds)
     frames = np.memmap(folder / "frames.u8", dtype=np.uint8, mode="r+", shape=fshape)
     audio = np.memmap(folder / "audio.f32", dtype=np.float32, mode="r+", shape=ashape)
     events = []
     for i, seed in enumerate(seeds):
-        clip = world.make_clip(int(seed), seconds=seconds, fps=FPS, size=SIZE, sample_rate=SAMPLE_RATE)
+        clip = make(int(seed), seconds=seconds, fps=FPS, size=SIZE, sample_rate=SAMPLE_RATE)
         rng = np.random.default_rng([int(seed), 0xC0DEC])  # per clip, so any worker split gives the same set
         if rng.random() < codec_p:
             clip.frames = world.jpeg_roundtrip(clip.frames, int(rng.integers(*CODEC_QUALITY)))
@@ -46,9 +47,11 @@ def _work(args):
     return offset, events
 
 
-def build_set(folder: Path, split: str, count: int, seconds: float, workers: int, codec_p: float = 0.0) -> Path:
+def build_set(folder: Path, split: str, count: int, seconds: float, workers: int, codec_p: float = 0.0,
+              seeds: list | None = None, make=world.make_clip) -> Path:
     """Generates the split's clips; a share codec_p of them (drawn per clip) has its frames
-    compressed and decoded (world.jpeg_roundtrip), as the engine sees decoded video."""
+    compressed and decoded (world.jpeg_roundtrip), as the engine sees decoded video. Another
+    generator (make, with its own seeds) may stand in for the world's, as foley.family does."""
     folder = Path(folder)
     if (folder / "meta.json").exists():
         meta = json.loads((folder / "meta.json").read_text())
@@ -59,13 +62,16 @@ def build_set(folder: Path, split: str, count: int, seconds: float, workers: int
     fshape, ashape = _shapes(count, seconds)
     np.memmap(folder / "frames.u8", dtype=np.uint8, mode="w+", shape=fshape).flush()
     np.memmap(folder / "audio.f32", dtype=np.float32, mode="w+", shape=ashape).flush()
-    seeds = world.split_seeds(split, count)
+    seeds = world.split_seeds(split, count) if seeds is None else list(seeds)
     chunk = max(1, min(64, count // (workers * 4) or 1))
-    jobs = [(folder, split, seeds[i: i + chunk], i, count, seconds, codec_p) for i in range(0, count, chunk)]
+    jobs = [(folder, split, seeds[i: i + chunk], i, count, seconds, codec_p, make) for i in range(0, count, chunk)]
     events: list = [None] * count
-    ctx = mp.get_context("fork")
-    with ctx.Pool(workers) as pool:
-        for offset, evs in pool.imap_unordered(_work, jobs):
+    with contextlib.ExitStack() as stack:
+        if workers <= 1:    # in process: no fork from a parent that may hold its threads' locks
+            results = map(_work, jobs)
+        else:
+            results = stack.enter_context(mp.get_context("fork").Pool(workers)).imap_unordered(_work, jobs)
+        for offset, evs in results:
             events[offset: offset + len(evs)] = evs
     (folder / "events.json").write_text(json.dumps(events))
     meta = {"split": split, "count": count, "seconds": seconds, "fps": FPS, "size": SIZE,

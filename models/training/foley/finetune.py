@@ -102,6 +102,18 @@ def cached(run: Path, name: str, shape_head: tuple, make) -> torch.Tensor:
     return t
 
 
+def augment_frames(frames: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """Per-sample mirror, colour gain and brightness offset of frames [B, T, H, W, 3] (as floats
+    in 0..255): what a camera changes that the sound does not depend on."""
+    b = frames.shape[0]
+    x = frames.float()
+    flip = torch.rand(b, generator=gen) < 0.5
+    x = torch.where(flip.to(x.device)[:, None, None, None, None], x.flip(3), x)
+    gain = (0.7 + 0.6 * torch.rand(b, 1, 1, 1, 3, generator=gen)).to(x.device)
+    offset = (60 * torch.rand(b, 1, 1, 1, 1, generator=gen) - 30).to(x.device)
+    return (x * gain + offset).clamp(0, 255)
+
+
 def sample_timesteps(b: int, student_steps: int, gen: torch.Generator) -> torch.Tensor:
     grid = torch.tensor(trailing_timesteps(student_steps))
     on_grid = grid[torch.randint(0, len(grid), (b,), generator=gen)]
@@ -197,8 +209,10 @@ def finetune(args) -> dict:
             lr = args.lr * min(1.0, (progress + 1 / args.steps) / WARMUP) * 0.5 * (1 + math.cos(math.pi * progress))
             for g in opt.param_groups:
                 g["lr"] = lr
-            z0, fv = ldm_batch(SimpleNamespace(device=device), st, gen, feats, lat, args.batch, w, cfg["split_merge_p"],
-                               video.clip_features if args.train_video else None)
+            encode = None
+            if args.train_video:
+                encode = (lambda f: video.clip_features(augment_frames(f, gen))) if args.augment else video.clip_features
+            z0, fv = ldm_batch(SimpleNamespace(device=device), st, gen, feats, lat, args.batch, w, cfg["split_merge_p"], encode)
             keep = (torch.rand(args.batch, generator=gen) >= cfg["cond_drop"]).to(device).float()[:, None, None]
             t = sample_timesteps(args.batch, student_steps, gen).to(device)
             noise = torch.randn(z0.shape, generator=gen).to(device)
@@ -225,7 +239,8 @@ def finetune(args) -> dict:
     info = {"from": str(bundle), "fromName": man["name"], "profile": profile, "segments": st.n, "segmentFrames": st.t,
             "steps": args.steps, "stepsDone": step, "stoppedBy": stopped_by, "seconds": round(seconds, 1),
             "finalLoss": float(np.mean(losses[-50:])) if losses else None, "batch": args.batch, "lr": args.lr,
-            "windowFrames": w, "device": str(device), "seed": args.seed, "trained": sorted(trained)}
+            "windowFrames": w, "device": str(device), "seed": args.seed, "trained": sorted(trained),
+            "augment": bool(args.augment and args.train_video)}
     emit("stage", stage="export", message=f"writing {out}")
     export_finetuned(bundle, man, mods, {k: m.cpu().eval() for k, m in trained.items()}, cfg, out, args.name, info)
     return info
@@ -273,6 +288,7 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=0, help="PyTorch CPU threads (0: its default, one per core)")
     p.add_argument("--train-video", action="store_true", help="fine-tune the CAVP video encoder too (end to end)")
+    p.add_argument("--augment", action="store_true", help="with --train-video: mirror and colour-jitter the training windows")
     p.add_argument("--resume", action="store_true", help="continue from the run folder's checkpoint")
     args = p.parse_args(argv)
     # stderr is for the one-line error the CLI shows: the tracer's and numpy's notes are not errors.

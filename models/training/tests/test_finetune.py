@@ -17,7 +17,10 @@ from onnx import numpy_helper
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import torch  # noqa: E402
+
 from foley import data, weights  # noqa: E402
+from foley.finetune import augment_frames  # noqa: E402
 
 TINY = Path(__file__).resolve().parents[3] / "models" / "tiny-random"
 
@@ -51,7 +54,7 @@ def initializers(path: Path) -> dict:
 
 
 def test_writes_a_bundle_with_only_the_trained_models_changed_and_resumes_from_its_checkpoint(start, footage, tmp_path):
-    first = run(start, footage, tmp_path, "mine", "--train-video")
+    first = run(start, footage, tmp_path, "mine", "--train-video", "--augment")
     assert first.returncode == 0, first.stderr
     lines = [json.loads(x) for x in first.stdout.splitlines() if x.startswith("{")]
     assert [x["stage"] for x in lines if x["event"] == "stage"] == ["recover", "features", "latents", "train", "export"]
@@ -60,7 +63,7 @@ def test_writes_a_bundle_with_only_the_trained_models_changed_and_resumes_from_i
     man = json.loads((out / "manifest.json").read_text())
     assert man["name"] == "mine" and man["description"].startswith("profile tiny ")
     info = json.loads((out / "finetune.json").read_text())
-    assert info["trained"] == ["unet_student", "video_encoder"]
+    assert info["trained"] == ["unet_student", "video_encoder"] and info["augment"] is True
     assert all(p["max_relative_error"] < 1e-4 for p in info["parity"].values())
     assert (out / "train" / "ae_encoder.pt").exists() and (out / "reference.json").exists()
     before, after = initializers(start / "unet_student.onnx"), initializers(out / "unet_student.onnx")
@@ -71,7 +74,7 @@ def test_writes_a_bundle_with_only_the_trained_models_changed_and_resumes_from_i
         assert (out / name).read_bytes() == (start / name).read_bytes()
 
     # Resumed at its last step: nothing left to train, the same weights exported again.
-    again_run = run(start, footage, tmp_path, "again", "--train-video", "--resume")
+    again_run = run(start, footage, tmp_path, "again", "--train-video", "--augment", "--resume")
     assert again_run.returncode == 0, again_run.stderr
     assert "resumed at step 3 of 3" in again_run.stdout
     again = initializers(tmp_path / "again" / "unet_student.onnx")
@@ -96,3 +99,19 @@ def test_names_what_is_wrong_instead_of_training(start, footage, tmp_path):
     assert taken.returncode == 2 and "already exists" in taken.stderr
     assert not (tmp_path / "x").exists()
 
+
+
+def test_augmentation_mirrors_and_recolours_within_the_pixel_range():
+    # Pixel value 50 + 20 * column: a mirror reverses the ramp, gain and offset keep it linear.
+    ramp = 50 + 20 * torch.arange(5, dtype=torch.float32)
+    frames = ramp[None, None, None, :, None].expand(16, 3, 6, 5, 3).to(torch.uint8)
+    a = augment_frames(frames, torch.Generator().manual_seed(0))
+    assert a.shape == frames.shape and torch.equal(a, augment_frames(frames, torch.Generator().manual_seed(0)))
+    assert a.min() >= 0 and a.max() <= 255
+    row = a[:, 0, 0]                                    # [16, 5 columns, 3 channels]
+    steps = row[:, 1:] - row[:, :-1]
+    mirrored = (steps < 0).all(dim=(1, 2))
+    assert ((steps > 0).all(dim=(1, 2)) | mirrored).all()        # every sample one linear ramp
+    assert 0 < int(mirrored.sum()) < 16
+    gains = steps.abs().mean(1) / 20                                # per sample and channel
+    assert (gains > 0.69).all() and (gains < 1.31).all() and gains.std() > 0.05

@@ -18,11 +18,11 @@ def test_writes_a_row_per_world_and_only_its_own_parts_of_the_bundle_report(tmp_
     (bundle / "eval.json").write_text(json.dumps({"ablation": {"kept": 1}}, indent=1))
     (bundle / "REPORT.md").write_text("# Evaluation\n\nearlier text\n")
     for _ in range(2):      # a rerun replaces its section
-        gen = generalization.run(bundle, 1, tmp_path / "data", ["in_world", "sounds"], "cmd", seconds=2.0)
+        gen = generalization.run(bundle, 1, tmp_path / "data", ["in_world", "family", "sounds"], "cmd", seconds=2.0)
     ev = json.loads((bundle / "eval.json").read_text())
     assert ev["ablation"] == {"kept": 1}
     assert ev["generalization"] == json.loads(json.dumps(gen))
-    for name in ("in_world", "sounds"):
+    for name in ("in_world", "family", "sounds"):
         r = ev["generalization"]["worlds"][name]
         assert r["clips"] == 1 and r["events"] >= 1
         assert 0 <= r["onset_f1"] <= 1 and 0 < r["ceiling_onset_f1"] <= 1
@@ -31,7 +31,8 @@ def test_writes_a_row_per_world_and_only_its_own_parts_of_the_bundle_report(tmp_
     md = (bundle / "REPORT.md").read_text()
     assert md.startswith("# Evaluation\n\nearlier text\n")
     assert md.count(generalization.REPORT_HEADING) == 1
-    assert "| sounds (unseen sounds) | 1 |" in md
+    assert "| sounds (unseen sounds) | 1 |" in md and "| family (training family, unseen seeds) | 1 |" in md
+    assert "- family:" not in md        # the held-out targets are not judged on the training family
 
 
 def test_the_ground_truth_ceiling_of_the_training_world_is_near_perfect(tmp_path):
