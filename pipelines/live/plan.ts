@@ -32,7 +32,7 @@ export type LatencyPreset = (typeof LATENCY_PRESET_NAMES)[number];
 export interface LatencyPresetSettings {
   latencyBudgetMs: number;
   chunkFrames: number;
-  /** Absent: the bundle's features.contextFrames (every chunk's features exact, plus a look-ahead one). */
+  /** Absent: the bundle's features.rightContextFrames + 1 (every chunk's features exact, plus a look-ahead one). */
   lookaheadFrames?: number;
   maxContextFrames: number;
 }
@@ -103,7 +103,11 @@ export class LivePlan {
     this.frameMs = 1000 / m.video.fps;
     this.samplesPerFrame16k = m.latent.melFramesPerLatentFrame * m.audio.hopSamples;
     this.chunkFrames = options.chunkFrames ?? preset.chunkFrames;
-    this.lookaheadFrames = options.lookaheadFrames ?? preset.lookaheadFrames ?? m.features.contextFrames;
+    // Every chunk's features exact, plus one exact look-ahead feature: the encoder's reach ahead + 1.
+    this.lookaheadFrames =
+      options.lookaheadFrames ??
+      preset.lookaheadFrames ??
+      Math.min(m.features.contextFrames, m.features.rightContextFrames + 1);
     this.crossfadeSamples16k = Math.round(((options.crossfadeMs ?? 20) * m.audio.sampleRate) / 1000);
     this.latencyBudgetMs = options.latencyBudgetMs ?? preset.latencyBudgetMs;
     this.#budgetFromPreset = options.latencyBudgetMs === undefined;

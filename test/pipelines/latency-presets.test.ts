@@ -46,6 +46,19 @@ describe('latency presets', () => {
     assert.ok(plan.structuralLatencyMs + 10 <= plan.latencyBudgetMs);
   });
 
+  it('balanced waits for the encoder\'s reach ahead plus one frame: one frame for a causal encoder', () => {
+    const causal = parseManifest(
+      {
+        ...JSON.parse(readFileSync(join(TINY_BUNDLE_DIR, 'manifest.json'), 'utf8')),
+        features: { dim: manifest.features.dim, contextFrames: 5, rightContextFrames: 0 },
+      },
+      'causal',
+    );
+    const plan = new LivePlan(causal, {}, true);
+    assert.equal(plan.lookaheadFrames, 1);
+    assert.equal(plan.structuralLatencyMs, (4 - 1 + 1) * 40 + 20 + 20 + 15);
+  });
+
   it('an explicit option overrides the preset, the rest of the preset stays', () => {
     const plan = new LivePlan(manifest, { latency: 'low', chunkFrames: 3, latencyBudgetMs: 250 }, true);
     assert.equal(plan.chunkFrames, 3);

@@ -148,6 +148,10 @@ def finetune(args) -> dict:
     run.mkdir(parents=True, exist_ok=True)
 
     video = mods["video_encoder"].video.to(device).eval()
+    if args.causal_video:
+        if not args.train_video:
+            raise FinetuneError("[args] --causal-video makes a new video encoder: it needs --train-video", 2)
+        video.make_causal()
     if args.train_video:
         emit("stage", stage="features", message="CAVP video features are computed per window (--train-video)")
         feats = None
@@ -240,7 +244,7 @@ def finetune(args) -> dict:
             "steps": args.steps, "stepsDone": step, "stoppedBy": stopped_by, "seconds": round(seconds, 1),
             "finalLoss": float(np.mean(losses[-50:])) if losses else None, "batch": args.batch, "lr": args.lr,
             "windowFrames": w, "device": str(device), "seed": args.seed, "trained": sorted(trained),
-            "augment": bool(args.augment and args.train_video)}
+            "augment": bool(args.augment and args.train_video), "causalVideo": bool(args.causal_video)}
     emit("stage", stage="export", message=f"writing {out}")
     export_finetuned(bundle, man, mods, {k: m.cpu().eval() for k, m in trained.items()}, cfg, out, args.name, info)
     return info
@@ -261,7 +265,10 @@ def export_finetuned(bundle: Path, man: dict, mods: dict, trained: dict, cfg: di
                    "cg_max_timestep": s.get("cgMaxTimestep", TRAIN_STEPS - 1), "restarts": s.get("restarts", 0),
                    "restart_max_timestep": s.get("restartMaxTimestep", TRAIN_STEPS - 1)}
         (tmp / "reference.json").write_text(json.dumps(export.make_reference(mods, ref_cfg)))
+        video = mods["video_encoder"].video
         new_man = {**man, "name": name,
+                   "features": {**man["features"], "contextFrames": video.context_frames,
+                                "rightContextFrames": video.right_context_frames},
                    "description": f"profile {info['profile']} (read by foley.weights), {man['name']}'s "
                                   f"{' and '.join(sorted(trained))} fine-tuned by foley train on {info['segments']} segments "
                                   f"({info['stepsDone']} steps)"}
@@ -288,6 +295,8 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=0, help="PyTorch CPU threads (0: its default, one per core)")
     p.add_argument("--train-video", action="store_true", help="fine-tune the CAVP video encoder too (end to end)")
+    p.add_argument("--causal-video", action="store_true",
+                   help="with --train-video: make the video encoder causal (no frame ahead) for the low-latency live path")
     p.add_argument("--augment", action="store_true", help="with --train-video: mirror and colour-jitter the training windows")
     p.add_argument("--resume", action="store_true", help="continue from the run folder's checkpoint")
     args = p.parse_args(argv)

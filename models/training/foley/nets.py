@@ -47,6 +47,8 @@ class VideoEncoder(nn.Module):
 
     context_frames = 3  # reach on either side (the larger one, behind)
     right_context_frames = 2  # reach ahead: what a live look-ahead must wait for
+    causal = False
+    CAUSAL_CONTEXT = 5  # a causal encoder's reach behind: temporal conv 4, difference 1
 
     def __init__(self, dim: int = FEATURE_DIM, width: int = 16):
         super().__init__()
@@ -72,8 +74,23 @@ class VideoEncoder(nn.Module):
         h = self.cnn(x)
         h = torch.cat([h.mean(dim=(2, 3)), h.amax(dim=(2, 3))], dim=1)
         h = self.proj(h).view(b, t, -1).transpose(1, 2)
-        h = h + self.temporal(F.silu(h))
+        g = F.silu(h)
+        h = h + self.temporal(F.pad(g, (4, 0)) if self.causal else g)
         return self.out(h).transpose(1, 2)
+
+    def make_causal(self, keep_weights: bool = True) -> "VideoEncoder":
+        """Output frame t sees frames t-5 .. t only: nothing ahead, for a live path that does not
+        wait for the future. keep_weights: the temporal taps at and behind t keep their values,
+        those ahead are dropped (the rest of the network is unchanged)."""
+        if not self.causal:
+            if keep_weights:
+                with torch.no_grad():
+                    w = self.temporal.weight
+                    w.copy_(torch.cat([torch.zeros_like(w[..., :2]), w[..., :3]], -1))
+            self.temporal.padding = (0,)
+            self.causal = True
+            self.context_frames, self.right_context_frames = self.CAUSAL_CONTEXT, 0
+        return self
 
     def clip_features(self, frames: torch.Tensor) -> torch.Tensor:
         """Features of whole clips [B, T, H, W, 3], the video taken as frozen past their ends: a

@@ -162,6 +162,8 @@ def recover_modules(bundle: Path, profile: str | None = None, check: bool = True
     cfg = _cfg(load_profile(profile), man)
     torch.manual_seed(0)
     mods = export.collect_modules(cfg, None)
+    if man["features"].get("rightContextFrames", man["features"]["contextFrames"]) == 0:
+        mods["video_encoder"].video.make_causal(keep_weights=False)     # a causal bundle (foley.finetune --causal-video)
     specs = export.io_specs(len(CLASSES), cfg["cg_window"] is not None)
     report = {"profile": profile}
     gen = torch.Generator().manual_seed(1)

@@ -1,6 +1,6 @@
 """foley.finetune (the trainer behind `foley train`): on the tiny random bundle and a few world
-clips it writes a new bundle that differs from the start one only in the models it trained,
-resumes from its checkpoint, and names a bundle without an audio encoder, missing data and an
+clips it writes a new bundle that differs from the start one only in the models it trained
+(a causal video encoder declared in the manifest and recovered as causal), resumes from its checkpoint, and names a bundle without an audio encoder, missing data and an
 existing output instead of training. The trainer runs as its own process, as `foley train` runs
 it: its torch threads and signal handlers stay out of the test process, which forks workers
 in later tests."""
@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
 
-from foley import data, weights  # noqa: E402
+from foley import data, export, weights, world  # noqa: E402
 from foley.finetune import augment_frames  # noqa: E402
 
 TINY = Path(__file__).resolve().parents[3] / "models" / "tiny-random"
@@ -54,7 +54,7 @@ def initializers(path: Path) -> dict:
 
 
 def test_writes_a_bundle_with_only_the_trained_models_changed_and_resumes_from_its_checkpoint(start, footage, tmp_path):
-    first = run(start, footage, tmp_path, "mine", "--train-video", "--augment")
+    first = run(start, footage, tmp_path, "mine", "--train-video", "--augment", "--causal-video")
     assert first.returncode == 0, first.stderr
     lines = [json.loads(x) for x in first.stdout.splitlines() if x.startswith("{")]
     assert [x["stage"] for x in lines if x["event"] == "stage"] == ["recover", "features", "latents", "train", "export"]
@@ -63,7 +63,8 @@ def test_writes_a_bundle_with_only_the_trained_models_changed_and_resumes_from_i
     man = json.loads((out / "manifest.json").read_text())
     assert man["name"] == "mine" and man["description"].startswith("profile tiny ")
     info = json.loads((out / "finetune.json").read_text())
-    assert info["trained"] == ["unet_student", "video_encoder"] and info["augment"] is True
+    assert info["trained"] == ["unet_student", "video_encoder"] and info["augment"] is True and info["causalVideo"] is True
+    assert man["features"]["contextFrames"] == 5 and man["features"]["rightContextFrames"] == 0
     assert all(p["max_relative_error"] < 1e-4 for p in info["parity"].values())
     assert (out / "train" / "ae_encoder.pt").exists() and (out / "reference.json").exists()
     before, after = initializers(start / "unet_student.onnx"), initializers(out / "unet_student.onnx")
@@ -74,11 +75,19 @@ def test_writes_a_bundle_with_only_the_trained_models_changed_and_resumes_from_i
         assert (out / name).read_bytes() == (start / name).read_bytes()
 
     # Resumed at its last step: nothing left to train, the same weights exported again.
-    again_run = run(start, footage, tmp_path, "again", "--train-video", "--augment", "--resume")
+    again_run = run(start, footage, tmp_path, "again", "--train-video", "--augment", "--causal-video", "--resume")
     assert again_run.returncode == 0, again_run.stderr
     assert "resumed at step 3 of 3" in again_run.stdout
     again = initializers(tmp_path / "again" / "unet_student.onnx")
     assert all(np.array_equal(after[k], again[k]) for k in after)
+
+    # The causal encoder is recovered as causal: it computes what its ONNX file computes.
+    mods, _ = weights.recover_modules(out, check=False)
+    assert mods["video_encoder"].video.causal
+    specs = export.io_specs(len(world.CLASSES), True)
+    parity = export.parity(mods["video_encoder"], "video_encoder", specs["video_encoder"], out / "video_encoder.onnx",
+                           torch.Generator().manual_seed(1))
+    assert parity["max_relative_error"] < 1e-4
 
 
 def test_a_time_cap_stops_training_and_still_writes_the_bundle_of_the_student_alone(start, footage, tmp_path):
@@ -99,6 +108,8 @@ def test_names_what_is_wrong_instead_of_training(start, footage, tmp_path):
     assert taken.returncode == 2 and "already exists" in taken.stderr
     assert not (tmp_path / "x").exists()
 
+    causal_video_alone = run(start, footage, tmp_path, "y", "--causal-video")
+    assert causal_video_alone.returncode == 2 and "--train-video" in causal_video_alone.stderr
 
 
 def test_augmentation_mirrors_and_recolours_within_the_pixel_range():

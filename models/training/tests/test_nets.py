@@ -112,3 +112,23 @@ def test_video_encoder_reach_is_what_the_manifest_declares():
         if (enc(changed)[0, 7] - base[7]).abs().max() > 1e-6:
             reach.add(d)
     assert reach == set(range(-nets.VideoEncoder.context_frames, nets.VideoEncoder.right_context_frames + 1))
+
+
+def test_a_causal_video_encoder_sees_no_frame_ahead_and_keeps_its_past_taps():
+    torch.manual_seed(0)
+    enc = nets.VideoEncoder(nets.FEATURE_DIM, 8).eval()
+    frames = torch.randint(0, 256, (1, 12, 96, 96, 3), dtype=torch.uint8)
+    before = enc.temporal.weight.detach().clone()
+    enc.make_causal()
+    assert (enc.context_frames, enc.right_context_frames) == (nets.VideoEncoder.CAUSAL_CONTEXT, 0)
+    assert torch.equal(enc.temporal.weight[..., 2:], before[..., :3]) and not enc.temporal.weight[..., :2].any()
+    changed = frames.clone()
+    changed[:, 7:] = 255 - changed[:, 7:]
+    with torch.no_grad():
+        a, b = enc.clip_features(frames), enc.clip_features(changed)
+    assert a.shape == (1, 12, nets.FEATURE_DIM)
+    assert torch.allclose(a[:, :7], b[:, :7]) and not torch.allclose(a[:, 7], b[:, 7])
+    # A non-causal encoder's frame 5 sees frame 7.
+    plain = nets.VideoEncoder(nets.FEATURE_DIM, 8).eval()
+    with torch.no_grad():
+        assert not torch.allclose(plain.clip_features(frames)[:, 5], plain.clip_features(changed)[:, 5])
