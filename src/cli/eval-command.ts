@@ -42,7 +42,7 @@ export const EVAL_USAGE = `usage: foley eval <clips-dir> [options]
   --latency P          with --live: the live latency preset, low or balanced (default; see foley
                        serve --help); the three flags below override its values
   --chunk-frames N     with --live: new frames per generated chunk (balanced 4 = 160 ms)
-  --lookahead-frames N with --live: frames waited for past a chunk (balanced: the bundle's video context)
+  --lookahead-frames N with --live: frames waited for past a chunk (balanced: the video encoder's reach ahead + 1)
   --context-frames N   with --live: generated frames a chunk sees as context (balanced 12)
   -h, --help           this help`;
 

@@ -38,7 +38,7 @@ export const SERVE_USAGE = `foley serve [options]
                          the four flags below override the preset's values
   --latency-budget MS    frame-arrival to Opus latency bound (balanced 400, low 150)
   --chunk-frames N       new frames per generated chunk (balanced 4 = 160 ms, low 2)
-  --lookahead-frames N   frames waited for past a chunk (balanced: the bundle's video context, low 0)
+  --lookahead-frames N   frames waited for past a chunk (balanced: the video encoder's reach ahead + 1, low 0)
   --context-frames N     generated frames a chunk sees as context (balanced and low 12)
   --inference-workers N  inference threads shared by all rooms, each with its own sessions (default 1)
   --max-rooms N          rooms open at once (default 16; a room closes when its last page leaves)

@@ -38,7 +38,7 @@ from .world import CLASSES, Clip, Schedule
 
 FAMILY_SEED_START = 70_000_000     # past the world's splits and the held-out worlds' seeds
 EVAL_START = 100_000               # evaluation clips from this offset on; training sets stay below it
-WORLD_SHARE = 0.2
+WORLD_SHARE = 0.3
 FPS_IN = (24, 25, 30, 50, 60)
 HYDROGEN_LAYERS = {"kick": "bd_0{}.flac", "snare": "jsnare_0{}.flac", "hihat": "hhclosed_0{}.flac",
                    "crash": "crash_0{}.flac"}
@@ -293,7 +293,7 @@ def _look(rng, material: str | None = None) -> Look:
         a = np.sort(rng.uniform(0, 2 * np.pi, int(rng.integers(5, 9))))
         r = rng.uniform(0.7, 1.0, len(a))
         poly = np.stack([r * np.cos(a), r * np.sin(a)], 1)
-    return Look(shape, float(rng.uniform(0.05, 0.13)), float(rng.uniform(0.6, 1.6)), rgb, poly)
+    return Look(shape, float(rng.uniform(0.08, 0.18)), float(rng.uniform(0.6, 1.6)), rgb, poly)
 
 
 def _outline(look: Look, angle: float) -> np.ndarray:
@@ -431,13 +431,13 @@ class Striker(Actor):
         self.cls = world.DRUM_CLASSES[int(rng.integers(4))] if rng.random() < 0.7 else world.BALL_CLASSES[int(rng.integers(4))]
         self.block = _look(rng, self.cls if self.cls in world.BALL_CLASSES else None)
         self.block.shape = "box"
-        self.block.size = rng.uniform(0.04, 0.09)
-        self.len = rng.uniform(0.25, 0.45)
+        self.block.size = rng.uniform(0.07, 0.13)
+        self.len = rng.uniform(0.3, 0.5)
         self.side = 1 if rng.random() < 0.5 else -1
         self.rest = rng.uniform(0.5, 1.2)       # raised angle above the block
         self.tool_rgb = rng.uniform(20, 240, 3)
-        self.width = rng.uniform(0.012, 0.03)
-        self.head = rng.uniform(0.0, 0.04)
+        self.width = rng.uniform(0.02, 0.04)
+        self.head = rng.uniform(0.0, 0.05)
         self.flash = rng.random() < 0.3
         self.onsets = [(t, float(rng.uniform(0.35, 1.0))) for t in world._regular_times(rng, sched, seconds, max(rate, 0.3), jitter=0.4)]
 
@@ -484,9 +484,9 @@ class Walker(Actor):
         self.look = _look(rng)
         self.look.shape = "box" if rng.random() < 0.6 else "disc"
         self.look.aspect = rng.uniform(1.5, 2.5)
-        self.look.size = rng.uniform(0.025, 0.05)
-        self.stride = rng.uniform(0.05, 0.15) * (1 if rng.random() < 0.5 else -1)
-        self.lift = rng.uniform(0.05, 0.15)
+        self.look.size = rng.uniform(0.05, 0.09)
+        self.stride = rng.uniform(0.08, 0.2) * (1 if rng.random() < 0.5 else -1)
+        self.lift = rng.uniform(0.1, 0.25)
         times = world._regular_times(rng, sched, seconds, max(rate, 0.5), jitter=0.25)
         self.onsets = [(t, float(rng.uniform(0.4, 1.0))) for t in times]
         from scipy.signal import butter
@@ -522,7 +522,7 @@ class Slider(Actor):
     def plan(self, rng, sched, seconds, rate):
         self.look = _look(rng)
         self.look.shape = "box"
-        self.look.size = rng.uniform(0.03, 0.07)
+        self.look.size = rng.uniform(0.06, 0.12)
         self.segs = []
         t = rng.uniform(world.HEAD_S, world.HEAD_S + 1.0)
         x, d = self.x, 1.0
@@ -531,11 +531,11 @@ class Slider(Actor):
             if t0 is None:
                 t += 0.3
                 continue
-            dur, speed = rng.uniform(0.3, 1.1), rng.uniform(0.15, 0.45)
+            dur, speed = rng.uniform(0.3, 1.1), rng.uniform(0.3, 0.7)
             self.segs.append((t0, t0 + dur, d * speed))
             d = -d
             t = t0 + dur + rng.uniform(0.3, 1.2)
-        self.onsets = [(s[0], float(min(abs(s[2]) / 0.45, 1.0))) for s in self.segs]
+        self.onsets = [(s[0], float(min(abs(s[2]) / 0.7, 1.0))) for s in self.segs]
         from scipy.signal import butter
         fc = rng.uniform(900, 2500)
         self.sos = butter(2, [fc / 1.8, min(fc * 1.8, 7500)], "bandpass", fs=16000, output="sos")
@@ -556,7 +556,7 @@ class Slider(Actor):
     def audio(self, rng, out, sr, sound):
         from scipy.signal import sosfilt
         t = np.arange(len(out)) / sr
-        env = np.abs(self.speed(t)) / 0.45
+        env = np.abs(self.speed(t)) / 0.7
         noise = sosfilt(self.sos, rng.standard_normal(len(out)))
         noise /= np.sqrt(np.mean(noise ** 2)) * 4 + 1e-12
         out += sound.level * noise * env * world._gain(1.0, -26.0, -6.0)
@@ -681,18 +681,18 @@ def _camera_finish(rng, frames):
         shake = rng.integers(-amp, amp + 1, (T, 2)) * (rng.random((T, 1)) < 0.5)
         for k in np.nonzero(np.any(shake, 1))[0]:
             frames[k] = np.roll(frames[k], tuple(shake[k]), axis=(0, 1))
-    sigma = np.float32(rng.uniform(0.5, 7.0))
+    sigma = np.float32(rng.uniform(0.5, 5.0))
     for k in range(T):
         frames[k] += sigma * rng.standard_normal((S, S, 3), dtype=np.float32)
     np.clip(frames, 0, 255, out=frames)
     out = frames.round().astype(np.uint8)
-    if rng.random() < 0.35:
-        small = int(rng.integers(44, 80))
+    if rng.random() < 0.25:
+        small = int(rng.integers(56, 88))
         for k in range(T):
             im = Image.fromarray(out[k]).resize((small, small), Image.BILINEAR)
             out[k] = np.asarray(im.resize((S, S), Image.BILINEAR))
-    if rng.random() < 0.6:
-        out = world.jpeg_roundtrip(out, int(rng.integers(25, 95)))
+    if rng.random() < 0.5:
+        out = world.jpeg_roundtrip(out, int(rng.integers(40, 95)))
     return out
 
 
@@ -708,7 +708,7 @@ def make_clip(seed: int, seconds: float = 8.0, fps: int = 25, size: int = 96, sa
     perspective = rng.random() < 0.5
     cam = PerspectiveCamera(rng, S) if perspective else FlatCamera(rng, S)
     n_sound = int(rng.integers(1, 4))
-    n_silent = int(rng.integers(0, 3))
+    n_silent = int(rng.integers(0, 2)) + int(rng.random() < 0.2)
     sched = Schedule(seconds, sample_rate)
     total_rate = rng.uniform(0.8, 2.2)
     slots = rng.permutation(np.linspace(-0.55, 0.55, n_sound + n_silent)) + rng.uniform(-0.05, 0.05, n_sound + n_silent)
@@ -721,7 +721,7 @@ def make_clip(seed: int, seconds: float = 8.0, fps: int = 25, size: int = 96, sa
         a.plan(rng, sched, seconds, total_rate / n_sound)
 
     t_frames, fps_in = _frame_times(rng, seconds, fps)
-    blur = rng.random() < 0.25
+    blur = rng.random() < 0.15
     shutter = rng.uniform(0.3, 1.0) / fps_in
     light_dir = rng.normal(0, 1, 3)
     light_dir[2] = abs(light_dir[2]) + 0.5

@@ -39,7 +39,7 @@ def test_clips_have_the_training_worlds_shapes_classes_and_onset_rules(clips):
 
 
 def test_sound_attacks_at_the_onsets():
-    # A quiet event may fall in a loud one's ringing tail, as in the world: most must stand out.
+    # A quiet bounce may fall in a metal ball's or a cymbal's ringing tail, as in the world: most must stand out.
     ratios = []
     for seed in family.family_seeds(3, 7):
         c = family.make_clip(seed, 4.0, world_share=0.0)
@@ -49,7 +49,7 @@ def test_sound_attacks_at_the_onsets():
             after = np.sqrt(np.mean(c.audio[i: i + 400] ** 2))
             ratios.append(after / before)
     assert len(ratios) >= 10
-    assert min(ratios) > 1.3 and np.mean(np.array(ratios) > 2) >= 0.75, sorted(ratios)[:5]
+    assert np.mean(np.array(ratios) > 2) >= 0.75, sorted(ratios)[:5]
 
 
 def test_drops_touch_the_floor_at_their_onsets_and_floaters_never_do():
