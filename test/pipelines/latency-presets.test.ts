@@ -46,7 +46,7 @@ describe('latency presets', () => {
     assert.ok(plan.structuralLatencyMs + 10 <= plan.latencyBudgetMs);
   });
 
-  it('balanced waits for the encoder\'s reach ahead plus one frame: one frame for a causal encoder', () => {
+  it("balanced waits for the encoder's reach ahead plus one frame: one frame for a causal encoder", () => {
     const causal = parseManifest(
       {
         ...JSON.parse(readFileSync(join(TINY_BUNDLE_DIR, 'manifest.json'), 'utf8')),
