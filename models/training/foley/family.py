@@ -24,6 +24,7 @@ is kept. Nothing here imports foley.heldout: the held-out worlds stay unseen by 
 from __future__ import annotations
 
 import argparse
+import functools
 import math
 import sys
 import time
@@ -764,7 +765,12 @@ def main(argv=None) -> int:
     ap.add_argument("--clips", action="store_true", help="write clip folders (video.mp4, audio.wav, events.json) instead")
     ap.add_argument("--workers", type=int, default=data.default_workers())
     ap.add_argument("--seconds", type=float, default=8.0)
+    ap.add_argument("--world-share", type=float, default=WORLD_SHARE,
+                    help=f"share of training-world clips (default {WORLD_SHARE}; 0 for evaluation clips)")
     a = ap.parse_args(argv)
+    if not 0.0 <= a.world_share <= 1.0:
+        ap.error(f"--world-share must be in [0, 1], got {a.world_share}")
+    make = functools.partial(make_clip, world_share=a.world_share)
     try:
         seeds = family_seeds(a.count, a.start)
     except ValueError as e:
@@ -775,9 +781,9 @@ def main(argv=None) -> int:
         for s in seeds:
             folder = a.out / f"family-{s}"
             if not world._clip_done(folder, False):
-                world.write_clip(make_clip(s, a.seconds), folder, "family")
+                world.write_clip(make(s, a.seconds), folder, "family")
     else:
-        data.build_set(a.out, "family", a.count, a.seconds, a.workers, seeds=seeds, make=make_clip)
+        data.build_set(a.out, "family", a.count, a.seconds, a.workers, seeds=seeds, make=make)
     print(f"{a.count} family clips in {a.out} in {time.time() - t0:.1f} s")
     return 0
 
