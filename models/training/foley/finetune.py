@@ -114,6 +114,16 @@ def augment_frames(frames: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     return (x * gain + offset).clamp(0, 255)
 
 
+def freeze_tail(frames: torch.Tensor, gen: torch.Generator, p: float) -> torch.Tensor:
+    """For a share p of the windows [B, T, ...], every frame after a random "present" repeats the
+    present one: what a live chunk's right edge sees when it does not wait for the frames ahead."""
+    b, t = frames.shape[:2]
+    present = torch.randint(t // 4, t, (b,), generator=gen)
+    present = torch.where(torch.rand(b, generator=gen) < p, present, torch.full((b,), t - 1))
+    idx = torch.minimum(torch.arange(t)[None], present[:, None]).to(frames.device)
+    return torch.gather(frames, 1, idx.view(b, t, *([1] * (frames.dim() - 2))).expand_as(frames))
+
+
 def sample_timesteps(b: int, student_steps: int, gen: torch.Generator) -> torch.Tensor:
     grid = torch.tensor(trailing_timesteps(student_steps))
     on_grid = grid[torch.randint(0, len(grid), (b,), generator=gen)]
@@ -148,6 +158,8 @@ def finetune(args) -> dict:
     run.mkdir(parents=True, exist_ok=True)
 
     video = mods["video_encoder"].video.to(device).eval()
+    if args.frozen_tail > 0 and not args.train_video:
+        raise FinetuneError("[args] --frozen-tail computes features per window: it needs --train-video", 2)
     if args.causal_video:
         if not args.train_video:
             raise FinetuneError("[args] --causal-video makes a new video encoder: it needs --train-video", 2)
@@ -215,7 +227,9 @@ def finetune(args) -> dict:
                 g["lr"] = lr
             encode = None
             if args.train_video:
-                encode = (lambda f: video.clip_features(augment_frames(f, gen))) if args.augment else video.clip_features
+                def encode(f):
+                    f = augment_frames(f, gen) if args.augment else f
+                    return video.clip_features(freeze_tail(f, gen, args.frozen_tail) if args.frozen_tail > 0 else f)
             z0, fv = ldm_batch(SimpleNamespace(device=device), st, gen, feats, lat, args.batch, w, cfg["split_merge_p"], encode)
             keep = (torch.rand(args.batch, generator=gen) >= cfg["cond_drop"]).to(device).float()[:, None, None]
             t = sample_timesteps(args.batch, student_steps, gen).to(device)
@@ -244,7 +258,8 @@ def finetune(args) -> dict:
             "steps": args.steps, "stepsDone": step, "stoppedBy": stopped_by, "seconds": round(seconds, 1),
             "finalLoss": float(np.mean(losses[-50:])) if losses else None, "batch": args.batch, "lr": args.lr,
             "windowFrames": w, "device": str(device), "seed": args.seed, "trained": sorted(trained),
-            "augment": bool(args.augment and args.train_video), "causalVideo": bool(args.causal_video)}
+            "augment": bool(args.augment and args.train_video), "causalVideo": bool(args.causal_video),
+            "frozenTail": args.frozen_tail if args.train_video else 0.0}
     emit("stage", stage="export", message=f"writing {out}")
     export_finetuned(bundle, man, mods, {k: m.cpu().eval() for k, m in trained.items()}, cfg, out, args.name, info)
     return info
@@ -297,6 +312,9 @@ def main(argv=None) -> int:
     p.add_argument("--train-video", action="store_true", help="fine-tune the CAVP video encoder too (end to end)")
     p.add_argument("--causal-video", action="store_true",
                    help="with --train-video: make the video encoder causal (no frame ahead) for the low-latency live path")
+    p.add_argument("--frozen-tail", type=float, default=0.0, metavar="P",
+                   help="with --train-video: share of windows whose frames after a random present repeat it, "
+                        "as a live chunk's right edge sees them")
     p.add_argument("--augment", action="store_true", help="with --train-video: mirror and colour-jitter the training windows")
     p.add_argument("--resume", action="store_true", help="continue from the run folder's checkpoint")
     args = p.parse_args(argv)
@@ -306,8 +324,8 @@ def main(argv=None) -> int:
     args.name = args.name or Path(args.out).name
     if args.threads > 0:
         torch.set_num_threads(args.threads)
-    if args.steps < 1 or args.batch < 1 or args.lr <= 0:
-        print("[args] --steps and --batch must be at least 1 and --lr positive", file=sys.stderr)
+    if args.steps < 1 or args.batch < 1 or args.lr <= 0 or not 0 <= args.frozen_tail <= 1:
+        print("[args] --steps and --batch must be at least 1, --lr positive and --frozen-tail in [0, 1]", file=sys.stderr)
         return 2
     try:
         info = finetune(args)

@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import torch  # noqa: E402
 
 from foley import data, export, weights, world  # noqa: E402
-from foley.finetune import augment_frames  # noqa: E402
+from foley.finetune import augment_frames, freeze_tail  # noqa: E402
 
 TINY = Path(__file__).resolve().parents[3] / "models" / "tiny-random"
 
@@ -54,7 +54,7 @@ def initializers(path: Path) -> dict:
 
 
 def test_writes_a_bundle_with_only_the_trained_models_changed_and_resumes_from_its_checkpoint(start, footage, tmp_path):
-    first = run(start, footage, tmp_path, "mine", "--train-video", "--augment", "--causal-video")
+    first = run(start, footage, tmp_path, "mine", "--train-video", "--augment", "--causal-video", "--frozen-tail", "0.5")
     assert first.returncode == 0, first.stderr
     lines = [json.loads(x) for x in first.stdout.splitlines() if x.startswith("{")]
     assert [x["stage"] for x in lines if x["event"] == "stage"] == ["recover", "features", "latents", "train", "export"]
@@ -64,6 +64,7 @@ def test_writes_a_bundle_with_only_the_trained_models_changed_and_resumes_from_i
     assert man["name"] == "mine" and man["description"].startswith("profile tiny ")
     info = json.loads((out / "finetune.json").read_text())
     assert info["trained"] == ["unet_student", "video_encoder"] and info["augment"] is True and info["causalVideo"] is True
+    assert info["frozenTail"] == 0.5
     assert man["features"]["contextFrames"] == 5 and man["features"]["rightContextFrames"] == 0
     assert all(p["max_relative_error"] < 1e-4 for p in info["parity"].values())
     assert (out / "train" / "ae_encoder.pt").exists() and (out / "reference.json").exists()
@@ -75,7 +76,8 @@ def test_writes_a_bundle_with_only_the_trained_models_changed_and_resumes_from_i
         assert (out / name).read_bytes() == (start / name).read_bytes()
 
     # Resumed at its last step: nothing left to train, the same weights exported again.
-    again_run = run(start, footage, tmp_path, "again", "--train-video", "--augment", "--causal-video", "--resume")
+    again_run = run(start, footage, tmp_path, "again", "--train-video", "--augment", "--causal-video", "--frozen-tail", "0.5",
+                    "--resume")
     assert again_run.returncode == 0, again_run.stderr
     assert "resumed at step 3 of 3" in again_run.stdout
     again = initializers(tmp_path / "again" / "unet_student.onnx")
@@ -108,8 +110,9 @@ def test_names_what_is_wrong_instead_of_training(start, footage, tmp_path):
     assert taken.returncode == 2 and "already exists" in taken.stderr
     assert not (tmp_path / "x").exists()
 
-    causal_video_alone = run(start, footage, tmp_path, "y", "--causal-video")
-    assert causal_video_alone.returncode == 2 and "--train-video" in causal_video_alone.stderr
+    for flag in (["--causal-video"], ["--frozen-tail", "0.5"]):
+        alone = run(start, footage, tmp_path, "y", *flag)
+        assert alone.returncode == 2 and "--train-video" in alone.stderr, flag
 
 
 def test_augmentation_mirrors_and_recolours_within_the_pixel_range():
@@ -126,3 +129,17 @@ def test_augmentation_mirrors_and_recolours_within_the_pixel_range():
     assert 0 < int(mirrored.sum()) < 16
     gains = steps.abs().mean(1) / 20                                # per sample and channel
     assert (gains > 0.69).all() and (gains < 1.31).all() and gains.std() > 0.05
+
+
+def test_a_frozen_tail_repeats_the_present_frame_in_a_share_of_the_windows():
+    values = 40 * torch.arange(50.0)[:, None] + torch.arange(40.0)[None]     # window i, frame t: 40 i + t
+    frames = values[:, :, None, None, None].expand(50, 40, 2, 2, 3).contiguous()
+    out = freeze_tail(frames, torch.Generator().manual_seed(0), 0.5)
+    value = out[:, :, 0, 0, 0] - 40 * torch.arange(50)[:, None]
+    frozen = 0
+    for row in value:
+        present = int(row.argmax())
+        assert torch.equal(row[: present + 1], torch.arange(present + 1, dtype=row.dtype))   # untouched up to the present
+        assert (row[present:] == present).all()                                              # then the present repeated
+        frozen += present < 39
+    assert 10 < frozen < 40 and torch.equal(freeze_tail(frames, torch.Generator(), 0.0), frames)
