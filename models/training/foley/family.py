@@ -29,13 +29,12 @@ import math
 import sys
 import time
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
 from . import world
-from .world import CLASSES, Clip, Schedule
+from .world import Clip, Schedule
 
 FAMILY_SEED_START = 70_000_000     # past the world's splits and the held-out worlds' seeds
 EVAL_START = 100_000               # evaluation clips from this offset on; training sets stay below it
@@ -330,14 +329,15 @@ class Actor:
 
 
 def _draw_body(frame, cam, look: Look, x, y_bottom, z, angle, light, shadow_dark, t, squash=1.0):
-    """A shape whose lowest point is y_bottom above the ground, with its shadow (3-D only)."""
+    """A shape whose lowest point is y_bottom above the ground, and its shadow when shadow_dark > 0."""
     out = _outline(look, angle)
     out[:, 1] *= squash
     lowest = out[:, 1].min()
     pts3 = np.column_stack([x + out[:, 0], y_bottom - lowest + out[:, 1], np.full(len(out), z)])
     if shadow_dark > 0:
         g = np.array([[x, 0.0, z]])
-        (gr, gc), k = cam.project(g, t)[0][0], cam.project(g, t)[1][0]
+        g_scr, g_k = cam.project(g, t)
+        (gr, gc), k = g_scr[0], g_k[0]
         flat = cam.ground_scale(g, t)[0]
         spread = 1 + 2.5 * y_bottom
         r = look.size * max(look.aspect, 1) * k * spread
@@ -461,8 +461,7 @@ class Striker(Actor):
         a = self.angle(t)
         tip = pivot + self.len * np.array([-self.side * math.cos(a), math.sin(a), 0.0])
         (p, q), k = cam.project(np.stack([pivot, tip]), t)
-        from .world import _draw_segment
-        _draw_segment(frame, tuple(p), tuple(q), max(self.width * k[1], 1.0), self.tool_rgb,
+        world._draw_segment(frame, tuple(p), tuple(q), max(self.width * k[1], 1.0), self.tool_rgb,
                       max(self.head * k[1], 0.0), self.tool_rgb * 0.6)
         if self.flash and any(abs(t - ts) < 0.02 for ts, _ in self.onsets):
             c, k2 = cam.project(hit[None], t)
@@ -590,7 +589,7 @@ SOUNDING = (Dropper, Striker, Walker, Slider)
 
 # ----------------------------------------------------------------------------- sound
 
-@lru_cache(maxsize=2)
+@functools.lru_cache(maxsize=2)
 def drum_layers(sample_rate: int = 16000) -> dict:
     """Every velocity layer of the kit's four pieces (several recordings per class); the world's
     one sample per piece where the hydrogen kit is not installed."""

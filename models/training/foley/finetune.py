@@ -121,7 +121,7 @@ def freeze_tail(frames: torch.Tensor, gen: torch.Generator, p: float) -> torch.T
     present = torch.randint(t // 4, t, (b,), generator=gen)
     present = torch.where(torch.rand(b, generator=gen) < p, present, torch.full((b,), t - 1))
     idx = torch.minimum(torch.arange(t)[None], present[:, None]).to(frames.device)
-    return torch.gather(frames, 1, idx.view(b, t, *([1] * (frames.dim() - 2))).expand_as(frames))
+    return frames[torch.arange(b, device=frames.device)[:, None], idx]
 
 
 def sample_timesteps(b: int, student_steps: int, gen: torch.Generator) -> torch.Tensor:
