@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from . import world
-from .world import Clip, Schedule
+from .world import Clip, Schedule, _grid
 
 FAMILY_SEED_START = 70_000_000     # past the world's splits and the held-out worlds' seeds
 EVAL_START = 100_000               # evaluation clips from this offset on; training sets stay below it
@@ -53,10 +53,6 @@ def family_seeds(count: int, start: int = 0) -> list[int]:
 
 
 # ----------------------------------------------------------------------------- drawing
-
-def _grid(h, w):
-    return (np.arange(h, dtype=np.float32)[:, None] + 0.5, np.arange(w, dtype=np.float32)[None, :] + 0.5)
-
 
 def _fill_convex(frame: np.ndarray, pts: np.ndarray, rgb, alpha: float = 1.0, shade=None) -> None:
     """Anti-aliased fill of a convex polygon (screen points [n, 2] as (row, col)) into frame."""

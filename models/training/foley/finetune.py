@@ -211,6 +211,11 @@ def finetune(args) -> dict:
     start_step = step
     cap = args.time_cap_s or 0.0
     stopped_by = "steps"
+    def encode_window(f: torch.Tensor) -> torch.Tensor:
+        f = augment_frames(f, gen) if args.augment else f
+        return video.clip_features(freeze_tail(f, gen, args.frozen_tail) if args.frozen_tail > 0 else f)
+
+    encode = encode_window if args.train_video else None
     with signals_deferred() as interrupted:
         while step < args.steps:
             if interrupted:
@@ -225,11 +230,6 @@ def finetune(args) -> dict:
             lr = args.lr * min(1.0, (progress + 1 / args.steps) / WARMUP) * 0.5 * (1 + math.cos(math.pi * progress))
             for g in opt.param_groups:
                 g["lr"] = lr
-            encode = None
-            if args.train_video:
-                def encode(f):
-                    f = augment_frames(f, gen) if args.augment else f
-                    return video.clip_features(freeze_tail(f, gen, args.frozen_tail) if args.frozen_tail > 0 else f)
             z0, fv = ldm_batch(SimpleNamespace(device=device), st, gen, feats, lat, args.batch, w, cfg["split_merge_p"], encode)
             keep = (torch.rand(args.batch, generator=gen) >= cfg["cond_drop"]).to(device).float()[:, None, None]
             t = sample_timesteps(args.batch, student_steps, gen).to(device)
