@@ -21,7 +21,7 @@ import { FIXTURES_DIR, TINY_BUNDLE_DIR } from '../helpers/media-fixtures.js';
 import { encodeForPublishing, PacedRtpPublisher } from '../helpers/paced-rtp-publisher.js';
 import { UdpLossRelay } from '../helpers/udp-loss-relay.js';
 
-const RUN_MS = 12_000;
+const RUN_MS = 9_000;
 const FIXTURE_CLIP = join(FIXTURES_DIR, 'clip-2s-96px-25fps.mp4');
 const PACKETS_PER_CHUNK = 8; // 4 frames x 40 ms / 20 ms
 /**
