@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The whole test run: set-up, lint, typecheck (the build), every node test, the Python tests.
-# The Python tests need only the TypeScript build and the venv, so they run beside the
-# mediasoup worker build; the node tests start after them, on a quiet machine, as several
-# judge live timing.
+# Two cores go further when the steps that do not judge timing share them: the Python venv
+# is made beside the mediasoup worker build, and the Python tests run beside the node tests
+# that judge no timing. The node tests that judge live timing, latency or quality under real
+# time (test/live, test/server, test/sfu, test/reliability) run last, one file at a time, on a
+# quiet machine.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
@@ -12,12 +14,17 @@ bash scripts/setup-system.sh
 rm -rf dist client/dist
 bash scripts/setup.sh render
 
-PY_LOG="$(mktemp -t foley-pytest.XXXXXX)"
-echo "test: python tests (beside the rest of the set-up; log $PY_LOG)"
-(bash scripts/setup-python.sh && cd models/training && ../../.venv/bin/python -m pytest -q tests) >"$PY_LOG" 2>&1 &
-PY_PID=$!
-
+LOG_DIR="$(mktemp -d -t foley-test.XXXXXX)"
+trap 'rm -rf "$LOG_DIR"' EXIT
+echo "test: the Python venv (beside the mediasoup worker build)"
+bash scripts/setup-python.sh >"$LOG_DIR/venv.log" 2>&1 &
+VENV_PID=$!
 bash scripts/setup.sh live
+if ! wait "$VENV_PID"; then
+  cat "$LOG_DIR/venv.log"
+  echo "test: the Python venv could not be made" >&2
+  exit 1
+fi
 
 echo "test: lint (biome)"
 npx biome check src pipelines test client
@@ -25,15 +32,27 @@ npx biome check src pipelines test client
 echo "test: typecheck (client pages; the engine was typechecked by its build)"
 npx tsc -p client/tsconfig.json
 
+TIMED_DIRS=(dist/test/live dist/test/server dist/test/sfu dist/test/reliability)
+mapfile -t UNTIMED < <(find dist/test -name '*.test.js' \
+  -not -path 'dist/test/live/*' -not -path 'dist/test/server/*' \
+  -not -path 'dist/test/sfu/*' -not -path 'dist/test/reliability/*' | sort)
+
+echo "test: python tests (beside the node tests that judge no timing)"
+(cd models/training && ../../.venv/bin/python -m pytest -q tests) >"$LOG_DIR/pytest.log" 2>&1 &
+PY_PID=$!
+
+echo "test: node tests that judge no timing (${#UNTIMED[@]} files)"
+NODE_STATUS=0
+node --test --test-concurrency=1 "${UNTIMED[@]}" || NODE_STATUS=$?
+
 PY_STATUS=0
 wait "$PY_PID" || PY_STATUS=$?
 echo "test: python tests (output)"
-cat "$PY_LOG"
-rm -f "$PY_LOG"
+cat "$LOG_DIR/pytest.log"
 
-echo "test: node tests"
-NODE_STATUS=0
-node --test --test-concurrency=1 dist/test/ || NODE_STATUS=$?
+echo "test: node tests that judge timing (${TIMED_DIRS[*]})"
+node --test --test-concurrency=1 "${TIMED_DIRS[@]}" || NODE_STATUS=$?
+
 if [[ "$PY_STATUS" != 0 || "$NODE_STATUS" != 0 ]]; then
   echo "test: failed (python tests exit $PY_STATUS, node tests exit $NODE_STATUS)" >&2
   exit 1
