@@ -33,6 +33,8 @@ export const EVAL_USAGE = `usage: foley eval <clips-dir> [options]
   --cg G               classifier guidance scale γ (default: the bundle's; 0 = off)
   --restarts R         extra passes of each restarted step (default: the bundle's; 0 = off)
   --seed S             noise seed (default 0)
+  --seeds S,S,...      render every clip once per seed and report the mean and each seed's
+                       figures (the live chunker's F1 moves about ±0.02 with the seed on 60 clips)
   --window F           frames per window (default 0 = whole clip)
   --overlap F          frames shared by consecutive windows (default: the bundle's)
   --device D           cpu (default), cuda or auto
@@ -72,10 +74,17 @@ export interface EvalSummary {
     cfgScale: number;
     cgScale: number;
     restarts: number;
+    /** The (first) noise seed. */
     seed: number;
+    /** With --seeds: every seed. */
+    seeds?: number[];
   };
+  /** With --seeds: each seed's figures; the summary's are over all of them. */
+  perSeed?: SeedFigures[];
   perClip: {
     name: string;
+    /** With --seeds: the seed of this render. */
+    seed?: number;
     onsetF1: number;
     matched: number;
     reference: number;
@@ -84,11 +93,53 @@ export interface EvalSummary {
   }[];
 }
 
+/** One seed's figures under --seeds. */
+export interface SeedFigures {
+  seed: number;
+  onsetF1: number;
+  meanAbsOffsetMs: number | null;
+  onsetsPerEvent: number | null;
+  classAccuracy: number | null;
+}
+
+/** `--seeds 0,1,2` as distinct integers >= 0, or a UsageError naming the flag. */
+export function parseSeeds(raw: string): number[] {
+  const seeds = raw.split(',').map((p) => p.trim());
+  if (seeds.some((p) => !/^\d+$/.test(p)))
+    throw new UsageError(`[foley eval] --seeds expects integers >= 0 separated by commas, got "${raw}"`);
+  const numbers = seeds.map(Number);
+  if (new Set(numbers).size !== numbers.length)
+    throw new UsageError(`[foley eval] --seeds lists a seed twice: "${raw}"`);
+  return numbers;
+}
+
+interface ClipRenderScore {
+  name: string;
+  score: ClipScore;
+}
+
+function figures(scored: ClipRenderScore[], labelFree: boolean) {
+  const offsets = scored.flatMap((c) => c.score.onsets.offsetsMs);
+  const events = scored.reduce((a, c) => a + c.score.events, 0);
+  const correct = scored.reduce((a, c) => a + c.score.correct, 0);
+  const referenceOnsets = scored.reduce((a, c) => a + c.score.onsets.reference, 0);
+  const estimatedOnsets = scored.reduce((a, c) => a + c.score.onsets.estimated, 0);
+  return {
+    events,
+    referenceOnsets,
+    onsetF1: scored.reduce((a, c) => a + c.score.onsets.f1, 0) / scored.length,
+    meanAbsOffsetMs: offsets.length ? offsets.reduce((a, o) => a + Math.abs(o), 0) / offsets.length : null,
+    onsetsPerEvent: referenceOnsets > 0 ? estimatedOnsets / referenceOnsets : null,
+    classAccuracy: labelFree ? null : correct / Math.max(1, events),
+  };
+}
+
 export async function evalCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parse('eval', argv, {
     ...MODEL_OPTIONS,
     json: { type: 'boolean' },
     limit: { type: 'string' },
+    seeds: { type: 'string' },
     live: { type: 'boolean' },
     ...LATENCY_FLAG,
     'chunk-frames': { type: 'string' },
@@ -123,6 +174,9 @@ export async function evalCommand(argv: string[]): Promise<number> {
     throw new UsageError(
       '[foley eval] --window and --overlap do not apply to --live (it uses --chunk-frames)',
     );
+  if (values.seeds !== undefined && values.seed !== undefined)
+    throw new UsageError('[foley eval] give --seed or --seeds, not both');
+  const seeds = values.seeds !== undefined ? parseSeeds(values.seeds as string) : undefined;
   const clips = findEvalClips(dir).slice(0, limit ?? Number.POSITIVE_INFINITY);
   const labelFree = isLabelFree(clips);
   const bundle = await loadBundle((values.model as string | undefined) ?? defaultBundleDir());
@@ -136,16 +190,13 @@ export async function evalCommand(argv: string[]): Promise<number> {
   });
   const bar = new ProgressBar({ label: 'eval' });
   try {
-    const perClip: EvalSummary['perClip'] = [];
     const skipped: EvalSummary['skipped'] = [];
-    const offsets: number[] = [];
-    let correct = 0;
-    let events = 0;
-    const render = async (clip: EvalClip) =>
+    const runSeeds = seeds ?? [generation.seed];
+    const render = async (clip: EvalClip, seed: number) =>
       live
         ? await renderLive(clip.video, runner, {
             ...liveOptions,
-            seed: generation.seed,
+            seed,
             sampling: {
               steps: generation.steps,
               cfgScale: generation.cfgScale,
@@ -153,53 +204,81 @@ export async function evalCommand(argv: string[]): Promise<number> {
               restarts: generation.restarts,
             },
           })
-        : await renderFoley(clip.video, runner, { generation, windowFrames, overlapFrames });
-    for (const [i, clip] of clips.entries()) {
-      bar.update(i / clips.length);
-      let score: ClipScore;
-      if (clip.events) {
-        const { waveform } = await render(clip);
-        score = await scoreClip(runner, waveform, clip.events);
-      } else {
-        const outcome = await scoreLabelFree(clip, render, runner, bundle.manifest.audio.sampleRate);
-        if ('reason' in outcome) {
-          skipped.push({ name: clip.name, reason: outcome.reason });
+        : await renderFoley(clip.video, runner, {
+            generation: { ...generation, seed },
+            windowFrames,
+            overlapFrames,
+          });
+    const bySeed: { seed: number; scored: ClipRenderScore[] }[] = [];
+    const renders = runSeeds.length * clips.length;
+    for (const [k, seed] of runSeeds.entries()) {
+      const scored: ClipRenderScore[] = [];
+      for (const [i, clip] of clips.entries()) {
+        bar.update((k * clips.length + i) / renders);
+        if (clip.events) {
+          const { waveform } = await render(clip, seed);
+          scored.push({ name: clip.name, score: await scoreClip(runner, waveform, clip.events) });
           continue;
         }
-        score = outcome;
+        const outcome = await scoreLabelFree(
+          clip,
+          (c) => render(c, seed),
+          runner,
+          bundle.manifest.audio.sampleRate,
+        );
+        if ('reason' in outcome) {
+          if (k === 0) skipped.push({ name: clip.name, reason: outcome.reason });
+          continue;
+        }
+        scored.push({ name: clip.name, score: outcome });
       }
-      offsets.push(...score.onsets.offsetsMs);
-      correct += score.correct;
-      events += score.events;
-      perClip.push({
-        name: clip.name,
-        onsetF1: score.onsets.f1,
-        matched: score.onsets.matched,
-        reference: score.onsets.reference,
-        estimated: score.onsets.estimated,
-        correct: score.correct,
-      });
+      bySeed.push({ seed, scored });
     }
     bar.close();
     for (const s of skipped) process.stderr.write(`foley eval: skipped ${s.name}: ${s.reason}\n`);
-    if (perClip.length === 0)
+    const all = bySeed.flatMap((b) => b.scored);
+    if (bySeed[0]!.scored.length === 0)
       throw new MediaInputError(`[clips:${dir}] no video could be scored (${skipped.length} skipped)`);
-    const referenceOnsets = perClip.reduce((a, c) => a + c.reference, 0);
-    const estimatedOnsets = perClip.reduce((a, c) => a + c.estimated, 0);
+    const pooled = figures(all, labelFree);
     const summary: EvalSummary = {
       model: bundle.manifest.name,
       reference: labelFree ? 'soundtrack' : 'events',
-      clips: perClip.length,
-      events,
-      referenceOnsets,
-      onsetF1: perClip.reduce((a, c) => a + c.onsetF1, 0) / perClip.length,
-      meanAbsOffsetMs: offsets.length ? offsets.reduce((a, o) => a + Math.abs(o), 0) / offsets.length : null,
-      onsetsPerEvent: referenceOnsets > 0 ? estimatedOnsets / referenceOnsets : null,
-      classAccuracy: labelFree ? null : correct / Math.max(1, events),
+      clips: bySeed[0]!.scored.length,
+      // Per render of the clips once (the same under every seed).
+      events: pooled.events / runSeeds.length,
+      referenceOnsets: pooled.referenceOnsets / runSeeds.length,
+      onsetF1: pooled.onsetF1,
+      meanAbsOffsetMs: pooled.meanAbsOffsetMs,
+      onsetsPerEvent: pooled.onsetsPerEvent,
+      classAccuracy: pooled.classAccuracy,
       skipped,
       window: live ? 'live' : windowFrames === WHOLE_CLIP ? 'whole' : windowFrames,
-      settings: generation,
-      perClip,
+      settings: { ...generation, seed: runSeeds[0]!, ...(seeds ? { seeds } : {}) },
+      ...(seeds
+        ? {
+            perSeed: bySeed.map(({ seed, scored }) => {
+              const f = figures(scored, labelFree);
+              return {
+                seed,
+                onsetF1: f.onsetF1,
+                meanAbsOffsetMs: f.meanAbsOffsetMs,
+                onsetsPerEvent: f.onsetsPerEvent,
+                classAccuracy: f.classAccuracy,
+              };
+            }),
+          }
+        : {}),
+      perClip: bySeed.flatMap(({ seed, scored }) =>
+        scored.map(({ name, score }) => ({
+          name,
+          ...(seeds ? { seed } : {}),
+          onsetF1: score.onsets.f1,
+          matched: score.onsets.matched,
+          reference: score.onsets.reference,
+          estimated: score.onsets.estimated,
+          correct: score.correct,
+        })),
+      ),
     };
     if (values.json) process.stdout.write(`${JSON.stringify(summary, null, 1)}\n`);
     else {
@@ -213,7 +292,12 @@ export async function evalCommand(argv: string[]): Promise<number> {
           `  onset F1 @±50 ms   ${summary.onsetF1.toFixed(3)}\n` +
           `  mean |offset|      ${summary.meanAbsOffsetMs === null ? 'n/a' : `${summary.meanAbsOffsetMs.toFixed(1)} ms`}\n` +
           `  onsets per event   ${summary.onsetsPerEvent === null ? 'n/a' : summary.onsetsPerEvent.toFixed(2)}\n` +
-          `  class accuracy     ${summary.classAccuracy === null ? 'n/a (label-free)' : summary.classAccuracy.toFixed(3)}\n`,
+          `  class accuracy     ${summary.classAccuracy === null ? 'n/a (label-free)' : summary.classAccuracy.toFixed(3)}\n` +
+          (summary.perSeed
+            ? `  per seed (onset F1 / onsets per event): ${summary.perSeed
+                .map((p) => `${p.seed}: ${p.onsetF1.toFixed(3)} / ${p.onsetsPerEvent?.toFixed(2) ?? 'n/a'}`)
+                .join(', ')}\n`
+            : ''),
       );
     }
     return 0;

@@ -60,6 +60,39 @@ describe('foley eval and foley bench', () => {
     );
   });
 
+  it("renders every clip once per seed with --seeds: the mean over the renders and each seed's figures; bad seed lists are refused", async () => {
+    const r = await foley(['eval', clips, '--json', '--seeds', '0,3', '--model', TINY_BUNDLE_DIR]);
+    assert.equal(r.code, 0, r.stderr);
+    const s = JSON.parse(r.stdout);
+    assert.equal(s.clips, 2);
+    assert.equal(s.events, 3);
+    assert.deepEqual(s.settings.seeds, [0, 3]);
+    assert.deepEqual(
+      s.perSeed.map((p: { seed: number }) => p.seed),
+      [0, 3],
+    );
+    assert.deepEqual(
+      s.perClip.map((c: { name: string; seed: number }) => `${c.seed}:${c.name}`),
+      ['0:loose', '0:train-1', '3:loose', '3:train-1'],
+    );
+    const meanOfSeeds = (s.perSeed[0].onsetF1 + s.perSeed[1].onsetF1) / 2;
+    assert.ok(Math.abs(s.onsetF1 - meanOfSeeds) < 1e-12);
+    const single = JSON.parse(
+      (await foley(['eval', clips, '--json', '--seed', '3', '--model', TINY_BUNDLE_DIR])).stdout,
+    );
+    assert.equal(s.perSeed[1].onsetF1, single.onsetF1);
+    assert.equal(s.perSeed[1].classAccuracy, single.classAccuracy);
+
+    const bad = await foley(['eval', clips, '--seeds', '0,-1', '--model', TINY_BUNDLE_DIR]);
+    assert.equal(bad.code, EXIT_CODES.usage.code);
+    assert.match(bad.stderr, /--seeds expects integers >= 0 separated by commas, got "0,-1"/);
+    const twice = await foley(['eval', clips, '--seeds', '2,2', '--model', TINY_BUNDLE_DIR]);
+    assert.match(twice.stderr, /--seeds lists a seed twice/);
+    const both = await foley(['eval', clips, '--seed', '1', '--seeds', '0,1', '--model', TINY_BUNDLE_DIR]);
+    assert.equal(both.code, EXIT_CODES.usage.code);
+    assert.match(both.stderr, /give --seed or --seeds, not both/);
+  });
+
   it('scores the live chunker with --live, and refuses live flags without it', async () => {
     const r = await foley([
       'eval',
