@@ -73,10 +73,15 @@ describe('foley serve --demo', () => {
       assert.equal(audioPages, 25);
       const health = await fetch(`http://${obs.host}/healthz`);
       assert.equal(health.status, 200);
+      // Audio pages flow (silence) before the first chunk is counted: wait for both.
       let metrics = '';
-      const left = Date.now() + 5000;
-      while (!/^foley_peers\{role="listen"\} 0$/m.test(metrics) && Date.now() < left)
+      const left = Date.now() + 30_000;
+      const settled = (m: string) =>
+        /^foley_peers\{role="listen"\} 0$/m.test(m) && /^foley_chunks_total\{level="[^"]+"\} [1-9]/m.test(m);
+      while (!settled(metrics) && Date.now() < left) {
         metrics = await (await fetch(`http://${obs.host}/metrics`)).text();
+        if (!settled(metrics)) await new Promise((r) => setTimeout(r, 100));
+      }
       assert.match(metrics, /^foley_peers\{role="listen"\} 0$/m);
       assert.match(metrics, /^foley_rooms 1$/m, 'the demo keeps its room open after the listener left');
       assert.match(metrics, /^foley_chunks_total\{level="[^"]+"\} [1-9]/m);
