@@ -2,9 +2,9 @@
 # The whole test run: set-up, lint, typecheck (the build), every node test, the Python tests.
 # Two cores go further when the steps that do not judge timing share them: the Python venv
 # is made beside the mediasoup worker build, and the Python tests run beside the node tests
-# that judge no timing (two files at a time). The node tests that judge live timing, latency
-# or quality under real time (test/live, test/server, test/sfu, test/reliability) run last,
-# one file at a time, on a quiet machine.
+# that judge no timing. The node tests that judge live timing, latency or quality under real
+# time (test/live, test/server, test/sfu, test/reliability) run last, one file at a time, on a
+# quiet machine.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
@@ -43,7 +43,7 @@ PY_PID=$!
 
 echo "test: node tests that judge no timing (${#UNTIMED[@]} files)"
 NODE_STATUS=0
-node --test --test-concurrency=2 "${UNTIMED[@]}" || NODE_STATUS=$?
+node --test --test-concurrency=1 "${UNTIMED[@]}" || NODE_STATUS=$?
 
 PY_STATUS=0
 wait "$PY_PID" || PY_STATUS=$?
