@@ -14,6 +14,7 @@ other bundle. Its reference.json and parity.json still describe the float models
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import shutil
 import time
@@ -131,6 +132,14 @@ def sampler_states(bundle: Path, manifest: dict, clips: int, windows: int, seed:
 def quantize_model(src: Path, dst: Path, name: str, mode: str, tmp: Path, calibration: dict[str, list],
                    keep_float: list[str], method: str = "minmax") -> list[str]:
     """Writes the int8 graph; returns the names of the MatMul and Conv nodes kept in float."""
+    # ONNX Runtime's pre-processing and calibration write scratch files into the working folder.
+    src, dst, tmp = src.resolve(), dst.resolve(), tmp.resolve()
+    with contextlib.chdir(tmp):
+        return _quantize_model(src, dst, name, mode, tmp, calibration, keep_float, method)
+
+
+def _quantize_model(src: Path, dst: Path, name: str, mode: str, tmp: Path, calibration: dict[str, list],
+                    keep_float: list[str], method: str) -> list[str]:
     pre = tmp / f"{name}.pre.onnx"
     quant_pre_process(str(src), str(pre), skip_symbolic_shape=True)
     kept = [n.name for n in onnx.load(str(pre)).graph.node
