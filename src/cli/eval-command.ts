@@ -211,10 +211,12 @@ export async function evalCommand(argv: string[]): Promise<number> {
           });
     const bySeed: { seed: number; scored: ClipRenderScore[] }[] = [];
     const renders = runSeeds.length * clips.length;
+    const skippedNames = new Set<string>();
     for (const [k, seed] of runSeeds.entries()) {
       const scored: ClipRenderScore[] = [];
       for (const [i, clip] of clips.entries()) {
         bar.update((k * clips.length + i) / renders);
+        if (skippedNames.has(clip.name)) continue; // unusable under the first seed: not read again
         if (clip.events) {
           const { waveform } = await render(clip, seed);
           scored.push({ name: clip.name, score: await scoreClip(runner, waveform, clip.events) });
@@ -227,7 +229,10 @@ export async function evalCommand(argv: string[]): Promise<number> {
           bundle.manifest.audio.sampleRate,
         );
         if ('reason' in outcome) {
-          if (k === 0) skipped.push({ name: clip.name, reason: outcome.reason });
+          if (k === 0) {
+            skipped.push({ name: clip.name, reason: outcome.reason });
+            skippedNames.add(clip.name);
+          }
           continue;
         }
         scored.push({ name: clip.name, score: outcome });
@@ -240,13 +245,13 @@ export async function evalCommand(argv: string[]): Promise<number> {
     if (bySeed[0]!.scored.length === 0)
       throw new MediaInputError(`[clips:${dir}] no video could be scored (${skipped.length} skipped)`);
     const pooled = figures(all, labelFree);
+    const once = figures(bySeed[0]!.scored, labelFree); // the clips' events are the same under every seed
     const summary: EvalSummary = {
       model: bundle.manifest.name,
       reference: labelFree ? 'soundtrack' : 'events',
       clips: bySeed[0]!.scored.length,
-      // Per render of the clips once (the same under every seed).
-      events: pooled.events / runSeeds.length,
-      referenceOnsets: pooled.referenceOnsets / runSeeds.length,
+      events: once.events,
+      referenceOnsets: once.referenceOnsets,
       onsetF1: pooled.onsetF1,
       meanAbsOffsetMs: pooled.meanAbsOffsetMs,
       onsetsPerEvent: pooled.onsetsPerEvent,
@@ -257,14 +262,8 @@ export async function evalCommand(argv: string[]): Promise<number> {
       ...(seeds
         ? {
             perSeed: bySeed.map(({ seed, scored }) => {
-              const f = figures(scored, labelFree);
-              return {
-                seed,
-                onsetF1: f.onsetF1,
-                meanAbsOffsetMs: f.meanAbsOffsetMs,
-                onsetsPerEvent: f.onsetsPerEvent,
-                classAccuracy: f.classAccuracy,
-              };
+              const { onsetF1, meanAbsOffsetMs, onsetsPerEvent, classAccuracy } = figures(scored, labelFree);
+              return { seed, onsetF1, meanAbsOffsetMs, onsetsPerEvent, classAccuracy };
             }),
           }
         : {}),

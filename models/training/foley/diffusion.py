@@ -12,9 +12,9 @@ def alphas_cumprod(beta_start: float = 0.00085, beta_end: float = 0.012) -> np.n
     return np.cumprod(1.0 - betas)
 
 
-def trailing_timesteps(steps: int) -> list[int]:
+def trailing_timesteps(steps: int, train_steps: int = TRAIN_STEPS) -> list[int]:
     """t_i = floor(T (N - i) / N) - 1 (models/README.md)."""
-    return [TRAIN_STEPS * (steps - i) // steps - 1 for i in range(steps)]
+    return [train_steps * (steps - i) // steps - 1 for i in range(steps)]
 
 
 class Schedule:

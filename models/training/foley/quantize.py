@@ -31,6 +31,8 @@ from onnxruntime.quantization.shape_inference import quant_pre_process
 LIVE_WINDOW_FRAMES = 20
 LIVE_CHUNK_FRAMES = 4
 CFG_BATCH = 2
+# The models sampler_states records inputs for (static mode calibrates only these).
+CALIBRATED = ("unet_student", "latent_decoder", "vocoder")
 CALIBRATION_METHODS = {"minmax": CalibrationMethod.MinMax, "percentile": CalibrationMethod.Percentile,
                        "entropy": CalibrationMethod.Entropy}
 
@@ -57,9 +59,10 @@ def live_inputs(manifest: dict, name: str, rng: np.random.Generator) -> dict[str
     raise KeyError(f"no live shapes for model {name}")
 
 
-def session(path: Path, threads: int = 1) -> ort.InferenceSession:
+def session(path: Path) -> ort.InferenceSession:
+    """One intra-op thread, as the engine's inference runner by default."""
     o = ort.SessionOptions()
-    o.intra_op_num_threads = threads
+    o.intra_op_num_threads = 1
     o.inter_op_num_threads = 1
     o.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     return ort.InferenceSession(str(path), o, providers=["CPUExecutionProvider"])
@@ -88,26 +91,23 @@ class SamplerStates(CalibrationDataReader):
         return next(self.sets, None)
 
 
-def trailing_timesteps(train_steps: int, steps: int) -> list[int]:
-    """models/README.md's spacing, as src/diffusion/schedule.ts: t_i = floor(T·(N−i)/N) − 1."""
-    return [train_steps * (steps - i) // steps - 1 for i in range(steps)]
-
-
 def sampler_states(bundle: Path, manifest: dict, clips: int, windows: int, seed: int) -> dict[str, list]:
     """The inputs the float models see when the student samples live windows of world training
     clips (seeds 0 …): the UNet's at every step with CFG, then the decoder's and the vocoder's.
-    Static quantization calibrates its activation ranges on these."""
+    Static quantization calibrates its activation ranges on these. DDIM as foley.diffusion.sample
+    (no restarts, no classifier), but on the ONNX models and the manifest's own schedule."""
     from foley import world
+    from foley.diffusion import trailing_timesteps
 
     m = manifest["models"]
     enc, unet = session(bundle / m["video_encoder"]["file"]), session(bundle / m["unet_student"]["file"])
-    dec, voc = session(bundle / m["latent_decoder"]["file"]), session(bundle / m["vocoder"]["file"])
+    dec = session(bundle / m["latent_decoder"]["file"])
     s = manifest["sampling"]
     alphas = np.asarray(manifest["schedule"]["alphasCumprod"], np.float64)
-    ts = trailing_timesteps(manifest["schedule"]["trainSteps"], s["steps"])
+    ts = trailing_timesteps(s["steps"], manifest["schedule"]["trainSteps"])
     lat = manifest["latent"]
     rng = np.random.default_rng(seed)
-    out: dict[str, list] = {"unet_student": [], "latent_decoder": [], "vocoder": []}
+    out: dict[str, list] = {name: [] for name in CALIBRATED}
     for clip_seed in range(clips):
         frames = world.make_clip(clip_seed).frames
         feats = enc.run(None, {"frames": frames[None]})[0][0]
@@ -132,31 +132,24 @@ def sampler_states(bundle: Path, manifest: dict, clips: int, windows: int, seed:
 def quantize_model(src: Path, dst: Path, name: str, mode: str, tmp: Path, calibration: dict[str, list],
                    keep_float: list[str], method: str = "minmax") -> list[str]:
     """Writes the int8 graph; returns the names of the MatMul and Conv nodes kept in float."""
-    # ONNX Runtime's pre-processing and calibration write scratch files into the working folder.
     src, dst, tmp = src.resolve(), dst.resolve(), tmp.resolve()
+    # ONNX Runtime's pre-processing and calibration write scratch files into the working folder.
     with contextlib.chdir(tmp):
-        return _quantize_model(src, dst, name, mode, tmp, calibration, keep_float, method)
-
-
-def _quantize_model(src: Path, dst: Path, name: str, mode: str, tmp: Path, calibration: dict[str, list],
-                    keep_float: list[str], method: str) -> list[str]:
-    pre = tmp / f"{name}.pre.onnx"
-    quant_pre_process(str(src), str(pre), skip_symbolic_shape=True)
-    kept = [n.name for n in onnx.load(str(pre)).graph.node
-            if n.op_type in ("MatMul", "Conv") and any(k in n.name for k in keep_float)]
-    if mode == "dynamic":
-        quantize_dynamic(str(pre), str(dst), weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul", "Conv"],
-                         nodes_to_exclude=kept)
-    elif mode == "static":
-        if name not in calibration:
-            raise SystemExit(f"quantize: static mode calibrates only {', '.join(calibration)}, not {name}")
-        quantize_static(str(pre), str(dst), SamplerStates(calibration[name]),
-                        quant_format=QuantFormat.QDQ, activation_type=QuantType.QUInt8,
-                        weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul", "Conv"], per_channel=True,
-                        nodes_to_exclude=kept, calibrate_method=CALIBRATION_METHODS[method])
-    else:
-        raise ValueError(f"unknown mode {mode!r}; use dynamic or static")
-    return kept
+        pre = tmp / f"{name}.pre.onnx"
+        quant_pre_process(str(src), str(pre), skip_symbolic_shape=True)
+        kept = [n.name for n in onnx.load(str(pre)).graph.node
+                if n.op_type in ("MatMul", "Conv") and any(k in n.name for k in keep_float)]
+        if mode == "dynamic":
+            quantize_dynamic(str(pre), str(dst), weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul", "Conv"],
+                             nodes_to_exclude=kept)
+        elif mode == "static":
+            quantize_static(str(pre), str(dst), SamplerStates(calibration[name]),
+                            quant_format=QuantFormat.QDQ, activation_type=QuantType.QUInt8,
+                            weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul", "Conv"], per_channel=True,
+                            nodes_to_exclude=kept, calibrate_method=CALIBRATION_METHODS[method])
+        else:
+            raise ValueError(f"unknown mode {mode!r}; use dynamic or static")
+        return kept
 
 
 def main() -> None:
@@ -180,6 +173,10 @@ def main() -> None:
     for n in names:
         if n not in manifest["models"]:
             raise SystemExit(f"quantize: the bundle has no model {n!r} (it has {', '.join(manifest['models'])})")
+    if a.mode == "static" and not a.bench_only and a.out is not None:
+        uncalibrated = [n for n in names if n not in CALIBRATED]
+        if uncalibrated:
+            raise SystemExit(f"quantize: static mode calibrates only {', '.join(CALIBRATED)}, not {', '.join(uncalibrated)}")
     rng = np.random.default_rng(0)
     if a.bench_only or a.out is None:
         for n in names:
