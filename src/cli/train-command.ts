@@ -76,7 +76,7 @@ export const TRAIN_USAGE = `usage: foley train <videos-dir> -o <bundle-dir> [opt
                          resumed runs; the bundle is written with the steps done by then
   --resume               continue the run in the work folder (its split, data, scores and
                          the trainer's checkpoint); the start bundle, steps, held-out share,
-                         segment length, seed and --student-only stay as the run began; batch, device and
+                         segment length, seed, --student-only and --scratch stay as the run began; batch, device and
                          time cap too unless given again
   --holdout F            share of the usable videos held out for scoring (default ${TRAIN_DEFAULTS.holdout};
                          at least 1, and at least 1 left to train on)
@@ -89,6 +89,10 @@ export const TRAIN_USAGE = `usage: foley train <videos-dir> -o <bundle-dir> [opt
   --student-only         fine-tune the diffusion student alone (default: both it and the CAVP
                          video encoder, end to end: slower per step, but the video encoder is
                          where a new look is learnt)
+  --scratch              start the CAVP video encoder and the diffusion student from random
+                         weights instead of --from's; the audio codec (mel encoder, latent
+                         decoder, vocoder) is still --from's. Needs far more steps than a
+                         fine-tune; the bundle is made without classifier guidance
   --json                 print the final report as JSON
   -h, --help             this help
   Ctrl-C saves the trainer's checkpoint and exits 130; run the same command with --resume to go on.`;
@@ -103,6 +107,8 @@ interface RunSettings {
   seed: number;
   /** Also fine-tune the CAVP video encoder (the trainer's --train-video); off with --student-only. */
   trainVideo: boolean;
+  /** Video encoder and student from random weights (the trainer's --scratch). */
+  scratch: boolean;
 }
 
 /** How the trainer runs: may change on --resume (flags given again win). */
@@ -132,6 +138,8 @@ export interface TrainReport {
   bundle: string;
   name: string;
   from: string;
+  /** The video encoder and student started from random weights; `from` gave the audio codec. */
+  scratch: boolean;
   videosDir: string;
   work: string;
   videos: {
@@ -214,6 +222,7 @@ export async function trainCommand(argv: string[]): Promise<number> {
     json: { type: 'boolean' },
     seed: { type: 'string' },
     'student-only': { type: 'boolean' },
+    scratch: { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
   });
   if (values.help) {
@@ -243,7 +252,12 @@ export async function trainCommand(argv: string[]): Promise<number> {
     segmentSeconds: numberValue(values, 'segment-seconds', { min: 1 }),
     seed: numberValue(values, 'seed', { integer: true, min: 0 }),
     trainVideo: values['student-only'] === true ? false : undefined,
+    scratch: values.scratch === true ? true : undefined,
   };
+  if (given.scratch && given.trainVideo === false)
+    throw new UsageError(
+      '[foley train] --scratch trains the video encoder from random weights; it cannot be --student-only',
+    );
   const settingsPath = join(work, 'train.json');
   const choicesPath = join(work, 'trainer-choices.json');
   let settings: RunSettings;
@@ -252,7 +266,9 @@ export async function trainCommand(argv: string[]): Promise<number> {
     device: TRAIN_DEFAULTS.device,
     timeCapMin: null,
   };
-  const recorded = resume ? readJson<RunSettings>(settingsPath) : null;
+  const kept = resume ? readJson<RunSettings>(settingsPath) : null;
+  // Runs recorded before --scratch existed were fine-tunes.
+  const recorded = kept ? { ...kept, scratch: kept.scratch ?? false } : null;
   if (recorded) {
     for (const [key, value] of Object.entries(given) as [keyof RunSettings, unknown][]) {
       if (value !== undefined && value !== recorded[key])
@@ -279,6 +295,7 @@ export async function trainCommand(argv: string[]): Promise<number> {
       segmentSeconds: given.segmentSeconds ?? TRAIN_DEFAULTS.segmentSeconds,
       seed: given.seed ?? TRAIN_DEFAULTS.seed,
       trainVideo: given.trainVideo ?? true,
+      scratch: given.scratch ?? false,
     };
   }
   if (out.startsWith(resolve(settings.from) + sep))
@@ -366,6 +383,7 @@ export async function trainCommand(argv: string[]): Promise<number> {
           batch,
           seed: settings.seed,
           trainVideo: settings.trainVideo,
+          scratch: settings.scratch,
           resume: existsSync(join(work, 'run')),
         },
         trainingProgress(),
@@ -387,6 +405,7 @@ export async function trainCommand(argv: string[]): Promise<number> {
       bundle: out,
       name: basename(out),
       from: settings.from,
+      scratch: settings.scratch,
       videosDir: settings.videosDir,
       work,
       videos: {
@@ -647,7 +666,7 @@ export function formatReport(r: TrainReport): string {
   const row = (label: string, a: string, b: string) =>
     `  ${label.padEnd(18)} ${a.padStart(9)} ${b.padStart(9)}\n`;
   return (
-    `foley train: ${r.bundle} from ${r.from}\n` +
+    `foley train: ${r.bundle} ${r.scratch ? `from scratch (the audio codec of ${r.from})` : `from ${r.from}`}\n` +
     `  videos             ${r.videos.found} found: ${r.videos.trainedOn.length} trained on (${r.segments} segments of ${r.segmentSeconds} s), ` +
     `${r.videos.heldOut.length} held out, ${r.videos.skipped.length} skipped\n` +
     (Object.keys(r.videos.otherFiles).length

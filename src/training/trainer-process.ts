@@ -58,6 +58,8 @@ export interface TrainerOptions {
   resume: boolean;
   /** Fine-tune the CAVP video encoder too, end to end (default: the student UNet only). */
   trainVideo?: boolean;
+  /** Video encoder and student from random weights (needs trainVideo). */
+  scratch?: boolean;
   /** The Python that runs it (default: this package's .venv). */
   python?: string;
   /** Where `foley.finetune` is importable from (default: models/training of this package). */
@@ -114,6 +116,7 @@ export function trainerArgs(options: TrainerOptions): string[] {
   ];
   if (options.timeCapS !== undefined) args.push('--time-cap-s', String(options.timeCapS));
   if (options.trainVideo) args.push('--train-video');
+  if (options.scratch) args.push('--scratch');
   if (options.resume) args.push('--resume');
   return args;
 }

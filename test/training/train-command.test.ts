@@ -42,6 +42,7 @@ describe('foley train command line', () => {
       '--resume': /continue/,
       '--json': /JSON/,
       '--student-only': /default: both/,
+      '--scratch': /from random$/,
       '--output': /must not exist/,
     };
     for (const [flag, text] of Object.entries(defaults)) {
@@ -71,6 +72,7 @@ describe('foley train command line', () => {
       [['train', 'x', '-o', 'y', '--holdout', '1'], /--holdout must be < 1/],
       [['train', 'x', '-o', 'y', '--device', 'tpu'], /--device must be one of cpu, cuda, auto/],
       [['train', 'x'], /-o <bundle-dir> is required/],
+      [['train', 'x', '-o', 'y', '--scratch', '--student-only'], /--scratch .* cannot be --student-only/],
     ] as const) {
       const r = await foley([...args]);
       assert.equal(r.code, EXIT_CODES.usage.code, r.stderr);

@@ -44,7 +44,7 @@ describe('trainer process', () => {
       assert.equal(parseTrainerLine(line), null, line);
   });
 
-  it('passes the time cap, --train-video and --resume only when asked', () => {
+  it('passes the time cap, --train-video, --scratch and --resume only when asked', () => {
     const base = {
       bundle: '/b',
       data: '/w/data',
@@ -64,6 +64,9 @@ describe('trainer process', () => {
     );
     const capped = trainerArgs({ ...base, resume: true, timeCapS: 90, trainVideo: true });
     assert.deepEqual(capped.slice(-4), ['--time-cap-s', '90', '--train-video', '--resume']);
+    const scratch = trainerArgs({ ...base, trainVideo: true, scratch: true });
+    assert.deepEqual(scratch.slice(-2), ['--train-video', '--scratch']);
+    assert.ok(!plain.includes('--scratch'));
     assert.equal(capped[capped.indexOf('--steps') + 1], '12');
   });
 

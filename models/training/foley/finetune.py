@@ -157,6 +157,15 @@ def finetune(args) -> dict:
     cfg = weights._cfg(load_profile(profile), man)
     run.mkdir(parents=True, exist_ok=True)
 
+    if args.scratch:
+        if not args.train_video:
+            raise FinetuneError("[args] --scratch starts the video encoder from random weights: it needs --train-video", 2)
+        # The parts that map pictures to sound start from random weights (seeded); the audio codec
+        # (mel encoder, latent decoder, vocoder) is sound alone and stays the start bundle's.
+        torch.manual_seed(args.seed)
+        fresh = export.collect_modules(cfg, None)
+        mods = {**mods, "video_encoder": fresh["video_encoder"], "unet_student": fresh["unet_student"]}
+        emit("stage", stage="scratch", message="video encoder and student from random weights")
     video = mods["video_encoder"].video.to(device).eval()
     if args.frozen_tail > 0 and not args.train_video:
         raise FinetuneError("[args] --frozen-tail computes features per window: it needs --train-video", 2)
@@ -188,6 +197,9 @@ def finetune(args) -> dict:
         obj = torch.load(ckpt, map_location="cpu")
         if obj["bundle"] != str(bundle.resolve()) or obj["steps"] != args.steps:
             raise FinetuneError(f"[run:{run}] its checkpoint is of another run ({obj['bundle']}, {obj['steps']} steps)", 2)
+        if obj.get("scratch", False) != bool(args.scratch):
+            raise FinetuneError(f"[run:{run}] its checkpoint was {'' if obj.get('scratch') else 'not '}started from scratch; "
+                                f"give --scratch as the run began", 2)
         if sorted(obj["states"]) != sorted(trained):
             raise FinetuneError(f"[run:{run}] its checkpoint trained {sorted(obj['states'])}, this run {sorted(trained)}", 2)
         for key, m in trained.items():
@@ -198,7 +210,7 @@ def finetune(args) -> dict:
 
     def write_checkpoint() -> None:
         save(ckpt, {"states": {k: m.state_dict() for k, m in trained.items()}, "opt": opt.state_dict(), "step": step, "steps": args.steps,
-                    "elapsed": elapsed_before + time.time() - t0, "losses": losses, "bundle": str(bundle.resolve())})
+                    "elapsed": elapsed_before + time.time() - t0, "losses": losses, "bundle": str(bundle.resolve()), "scratch": bool(args.scratch)})
         emit("checkpoint", step=step)
 
     sched = Schedule(device)
@@ -259,7 +271,7 @@ def finetune(args) -> dict:
             "finalLoss": float(np.mean(losses[-50:])) if losses else None, "batch": args.batch, "lr": args.lr,
             "windowFrames": w, "device": str(device), "seed": args.seed, "trained": sorted(trained),
             "augment": bool(args.augment and args.train_video), "causalVideo": bool(args.causal_video),
-            "frozenTail": args.frozen_tail if args.train_video else 0.0}
+            "frozenTail": args.frozen_tail if args.train_video else 0.0, "scratch": bool(args.scratch)}
     emit("stage", stage="export", message=f"writing {out}")
     export_finetuned(bundle, man, mods, {k: m.cpu().eval() for k, m in trained.items()}, cfg, out, args.name, info)
     return info
@@ -275,18 +287,24 @@ def export_finetuned(bundle: Path, man: dict, mods: dict, trained: dict, cfg: di
         gen = torch.Generator().manual_seed(info["seed"])
         parity = {key: export.export_one(m, key, specs[key], tmp / man["models"][key]["file"], gen) for key, m in trained.items()}
         mods = {**mods, **trained}
-        s = man["sampling"]
-        ref_cfg = {**cfg, "student_steps": s["steps"], "cfg_scale": s["cfgScale"], "cg_scale": s["cgScale"],
-                   "cg_max_timestep": s.get("cgMaxTimestep", TRAIN_STEPS - 1), "restarts": s.get("restarts", 0),
-                   "restart_max_timestep": s.get("restartMaxTimestep", TRAIN_STEPS - 1)}
+        sampling = man["sampling"]
+        if info.get("scratch"):
+            # The alignment classifier reads the start bundle's video features, which a scratch
+            # encoder does not make: its guidance would push toward noise.
+            sampling = {**sampling, "cgScale": 0.0}
+        origin = f"trained from random weights by foley train on {info['segments']} segments ({info['stepsDone']} steps), " \
+                 f"with {man['name']}'s audio codec" if info.get("scratch") else \
+                 f"{man['name']}'s {' and '.join(sorted(trained))} fine-tuned by foley train on {info['segments']} segments " \
+                 f"({info['stepsDone']} steps)"
+        ref_cfg = {**cfg, "student_steps": sampling["steps"], "cfg_scale": sampling["cfgScale"], "cg_scale": sampling["cgScale"],
+                   "cg_max_timestep": sampling.get("cgMaxTimestep", TRAIN_STEPS - 1), "restarts": sampling.get("restarts", 0),
+                   "restart_max_timestep": sampling.get("restartMaxTimestep", TRAIN_STEPS - 1)}
         (tmp / "reference.json").write_text(json.dumps(export.make_reference(mods, ref_cfg)))
         video = mods["video_encoder"].video
-        new_man = {**man, "name": name,
+        new_man = {**man, "name": name, "sampling": sampling,
                    "features": {**man["features"], "contextFrames": video.context_frames,
                                 "rightContextFrames": video.right_context_frames},
-                   "description": f"profile {info['profile']} (read by foley.weights), {man['name']}'s "
-                                  f"{' and '.join(sorted(trained))} fine-tuned by foley train on {info['segments']} segments "
-                                  f"({info['stepsDone']} steps)"}
+                   "description": f"profile {info['profile']} (read by foley.weights), {origin}"}
         (tmp / "manifest.json").write_text(json.dumps(new_man, indent=1))
         (tmp / "finetune.json").write_text(json.dumps({**info, "parity": parity}, indent=1))
         tmp.rename(out)
@@ -316,6 +334,9 @@ def main(argv=None) -> int:
                    help="with --train-video: share of windows whose frames after a random present repeat it, "
                         "as a live chunk's right edge sees them")
     p.add_argument("--augment", action="store_true", help="with --train-video: mirror and colour-jitter the training windows")
+    p.add_argument("--scratch", action="store_true",
+                   help="with --train-video: start the video encoder and the student from random weights instead of the "
+                        "start bundle's (its audio codec is kept)")
     p.add_argument("--resume", action="store_true", help="continue from the run folder's checkpoint")
     args = p.parse_args(argv)
     # stderr is for the one-line error the CLI shows: the tracer's and numpy's notes are not errors.

@@ -92,6 +92,25 @@ def test_writes_a_bundle_with_only_the_trained_models_changed_and_resumes_from_i
     assert parity["max_relative_error"] < 1e-4
 
 
+def test_scratch_starts_the_picture_to_sound_parts_from_random_weights_and_keeps_the_audio_codec(start, footage, tmp_path):
+    scratch = run(start, footage, tmp_path, "scratch", "--train-video", "--scratch", "--seed", "5")
+    assert scratch.returncode == 0, scratch.stderr
+    out = tmp_path / "scratch"
+    man = json.loads((out / "manifest.json").read_text())
+    assert man["sampling"]["cgScale"] == 0.0 and "from random weights" in man["description"]
+    assert json.loads((out / "finetune.json").read_text())["scratch"] is True
+    # Three steps from the start bundle would leave each weight where it was; a new draw is unrelated to it.
+    for name in ("unet_student.onnx", "video_encoder.onnx"):
+        before, after = initializers(start / name), initializers(out / name)
+        key = max(before, key=lambda k: before[k].size)
+        assert abs(np.corrcoef(before[key].ravel(), after[key].ravel())[0, 1]) < 0.5, name
+    for name in ("vocoder.onnx", "latent_decoder.onnx", "align_classifier.onnx"):
+        assert (out / name).read_bytes() == (start / name).read_bytes()
+    # Its checkpoint does not resume as a fine-tune.
+    mixed = run(start, footage, tmp_path, "mixed", "--train-video", "--resume")
+    assert mixed.returncode == 2 and "scratch" in mixed.stderr and not (tmp_path / "mixed").exists()
+
+
 def test_a_time_cap_stops_training_and_still_writes_the_bundle_of_the_student_alone(start, footage, tmp_path):
     capped = run(start, footage, tmp_path, "capped", "--time-cap-s", "1e-6")
     assert capped.returncode == 0, capped.stderr
@@ -110,7 +129,7 @@ def test_names_what_is_wrong_instead_of_training(start, footage, tmp_path):
     assert taken.returncode == 2 and "already exists" in taken.stderr
     assert not (tmp_path / "x").exists()
 
-    for flag in (["--causal-video"], ["--frozen-tail", "0.5"]):
+    for flag in (["--causal-video"], ["--frozen-tail", "0.5"], ["--scratch"]):
         alone = run(start, footage, tmp_path, "y", *flag)
         assert alone.returncode == 2 and "--train-video" in alone.stderr, flag
 
