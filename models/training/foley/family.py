@@ -571,13 +571,17 @@ class Floater(Actor):
         self.spin = rng.uniform(-3, 3) if self.look.shape != "disc" else 0.0
         self.gap = rng.uniform(0.02, 0.08)      # closest approach to the floor when sinking
 
-    def draw(self, frame, cam, t, light, shadow_dark):
-        x = self.x + self.amp[0] * math.sin(self.w[0] * t + self.ph[0])
+    def height(self, t: float) -> float:
+        """Height above the floor at time t: never below the gap."""
         if self.sink:
             h = self.gap + (self.h0 - self.gap) * 0.5 * (1 + math.cos(self.w[1] * t + self.ph[1]))
         else:
             h = self.h0 + self.amp[1] * math.sin(self.w[1] * t + self.ph[1])
-        _draw_body(frame, cam, self.look, x, max(h, self.gap), self.z, self.spin * t, light, shadow_dark, t)
+        return max(h, self.gap)
+
+    def draw(self, frame, cam, t, light, shadow_dark):
+        x = self.x + self.amp[0] * math.sin(self.w[0] * t + self.ph[0])
+        _draw_body(frame, cam, self.look, x, self.height(t), self.z, self.spin * t, light, shadow_dark, t)
 
 
 SOUNDING = (Dropper, Striker, Walker, Slider)
