@@ -6,7 +6,10 @@ way, as evaluate.ceilings' ground_truth_audio row). Align Acc: the bundle's refi
 `foley eval` scores) and, as its ceiling, on each clip's own audio. Writes the "generalization" key
 of the bundle's eval.json (the rest untouched) and a section of its REPORT.md.
 
-    python -m foley.generalization --bundle ../../models/default --count 60
+    python -m foley.generalization --bundle ../../models/default --count 60 [--compare-guidance 0,1,2]
+
+--compare-guidance: double guidance against CFG alone on each held-out world, paired over noise
+seeds (the in-world protocol of foley.evaluate, on the engine's renders).
 """
 from __future__ import annotations
 
@@ -102,9 +105,10 @@ def decode_frames(video: Path) -> np.ndarray:
     return np.frombuffer(p.stdout, np.uint8).reshape(-1, 96, 96, 3)
 
 
-def render_clips(folder: Path, bundle: Path, count: int, out: Path, node: str = "node") -> None:
+def render_clips(folder: Path, bundle: Path, count: int, out: Path, node: str = "node", settings: dict | None = None) -> None:
     dist = REPO / "dist"
-    p = subprocess.run([node, str(RENDER_SCRIPT), str(dist), str(bundle.resolve()), str(folder), str(out), str(count)],
+    extra = [json.dumps(settings)] if settings else []
+    p = subprocess.run([node, str(RENDER_SCRIPT), str(dist), str(bundle.resolve()), str(folder), str(out), str(count), *extra],
                        capture_output=True, text=True)
     if p.returncode:
         raise RuntimeError(f"render_clips {folder} failed ({p.returncode}): {p.stderr[-1500:]}")
@@ -121,6 +125,39 @@ def align_acc(folders: list[Path], judge: torch.nn.Module, renders: Path) -> dic
         rendered += align_windows(fam, clip, np.fromfile(renders / f"{f.name}.f32", dtype=np.float32))
         own += align_windows(fam, clip, sf.read(f / "audio.wav", dtype="float32")[0])
     return {"align_acc": float(np.mean(rendered)), "ceiling_align_acc": float(np.mean(own)), "windows": len(rendered)}
+
+
+@torch.no_grad()
+def guidance_comparison(folder: Path, bundle: Path, count: int, judge: torch.nn.Module, seeds: list[int],
+                        work: Path, resamples: int = 2000) -> dict:
+    """Align Acc of the bundle's double guidance against the same render without the classifier
+    (cgScale 0), on the same clips and noise for each seed, judged per 32-frame window as
+    align_acc judges; the paired difference with a 95% bootstrap interval over clips (the
+    in-world comparison of foley.evaluate.guidance_comparison, on the engine's renders)."""
+    folders = clip_folders(folder, count)
+    fam = SimpleNamespace(mel=MelFrontend().eval(), eval_align=judge)
+    clips = [SimpleNamespace(frames=decode_frames(f / "video.mp4")) for f in folders]
+    aligned = {"double": np.zeros((len(seeds), len(folders))), "cfg": np.zeros((len(seeds), len(folders)))}
+    windows = np.zeros(len(folders))
+    for si, seed in enumerate(seeds):
+        for name, settings in (("double", {"seed": seed}), ("cfg", {"seed": seed, "cgScale": 0})):
+            out = work / f"{name}-{seed}"
+            render_clips(folder, bundle, count, out, settings=settings)
+            for ci, (f, clip) in enumerate(zip(folders, clips)):
+                verdicts = align_windows(fam, clip, np.fromfile(out / f"{f.name}.f32", dtype=np.float32))
+                aligned[name][si, ci] = sum(verdicts)
+                windows[ci] = len(verdicts)
+            shutil.rmtree(out)
+    n = len(seeds) * windows
+    diff = (aligned["double"] - aligned["cfg"]).sum(axis=0)
+    rng = np.random.default_rng(0)
+    boot = [diff[i].sum() / n[i].sum() for i in rng.integers(0, len(folders), (resamples, len(folders)))]
+    return {"clips": len(folders), "seeds": list(seeds), "windows": int(n.sum()),
+            "double": float(aligned["double"].sum() / n.sum()), "cfg": float(aligned["cfg"].sum() / n.sum()),
+            "difference": float(diff.sum() / n.sum()),
+            "difference_ci95": [float(np.percentile(boot, 2.5)), float(np.percentile(boot, 97.5))],
+            "per_seed": [{"seed": s, "double": float(aligned["double"][i].sum() / windows.sum()),
+                          "cfg": float(aligned["cfg"][i].sum() / windows.sum())} for i, s in enumerate(seeds)]}
 
 
 def foley_eval(folder: Path, bundle: Path, count: int, node: str = "node") -> dict:
@@ -207,6 +244,26 @@ def report_section(gen: dict) -> str:
         lines.append(f"- {name}: F1 / ceiling {'met' if m['f1_of_ceiling'] else 'NOT met'} ({fmt(r['f1_of_ceiling'])}), "
                      f"onsets per event {'met' if m['onsets_per_event'] else 'NOT met'} ({fmt(r['onsets_per_event'], 2)}), "
                      f"Align Acc {align}")
+    comparison = gen.get("guidance_comparison")
+    if comparison:
+        seeds = next(iter(comparison.values()))["seeds"]
+        lines += ["", f"Double guidance against CFG alone on the held-out worlds (the same renders with the classifier off, "
+                  f"`cgScale` 0; noise seeds {seeds}; Align Acc per 32-frame window by the refit judge; paired difference "
+                  f"with a 95% bootstrap interval over clips):", "",
+                  "| world | clips | windows | double | CFG alone | difference (95% interval) | judge's ceiling |",
+                  "|---|---|---|---|---|---|---|"]
+        for name, c in comparison.items():
+            ceil = gen["worlds"].get(name, {}).get("ceiling_align_acc")
+            lines.append(f"| {name} | {c['clips']} | {c['windows']} | {c['double']:.4f} | {c['cfg']:.4f} | "
+                         f"{c['difference']:+.4f} ({c['difference_ci95'][0]:+.4f} to {c['difference_ci95'][1]:+.4f}) | "
+                         f"{fmt(ceil)} |")
+        lines += [""]
+        for name, c in comparison.items():
+            lo = c["difference_ci95"][0]
+            ceil = gen["worlds"].get(name, {}).get("ceiling_align_acc")
+            weak = ceil is not None and ceil < TARGETS["align_acc"]
+            lines.append(f"- {name}: double beats CFG {'met' if lo > 0 else 'NOT met'} (interval from {lo:+.4f})"
+                         + (f"; the judge's own ceiling here is {fmt(ceil)}, so its verdicts are weak evidence" if weak else ""))
     return "\n".join(lines) + "\n"
 
 
@@ -219,6 +276,9 @@ def write_bundle_report(bundle: Path, gen: dict) -> None:
                                           "clips": ev["ablation"]["student_cavp_double"]["clips"]}
     except KeyError:
         pass
+    kept = ev.get("generalization", {}).get("guidance_comparison")
+    if kept and "guidance_comparison" not in gen:
+        gen["guidance_comparison"] = kept    # not re-run: its own renders and seeds are unchanged by this run
     ev["generalization"] = gen
     ev_path.write_text(json.dumps(ev, indent=1, default=float))
     md = md_path.read_text() if md_path.exists() else "# Evaluation\n"
@@ -233,7 +293,7 @@ def write_bundle_report(bundle: Path, gen: dict) -> None:
 
 
 def run(bundle: Path, count: int, data: Path, worlds: list[str], command: str, seconds: float = 8.0,
-        judge_only: bool = False) -> dict:
+        judge_only: bool = False, compare_seeds: list[int] | None = None) -> dict:
     """Per world: clips, `foley eval`, and (when the bundle has refit parts) the renders for Align
     Acc, kept with the eval's result in data/<world>.renders/; then the rows. judge_only: the rows
     from the kept results (another judge on the same renders, nothing rendered again)."""
@@ -268,12 +328,25 @@ def run(bundle: Path, count: int, data: Path, worlds: list[str], command: str, s
         print(f"generalization: {name}: F1 {r['onset_f1']:.3f} / ceiling {r['ceiling_onset_f1']:.3f} = {fmt(r['f1_of_ceiling'])}, "
               f"offset {fmt(r['onset_offset_ms'], 1)} ms, onsets/event {fmt(r['onsets_per_event'], 2)}, "
               f"Align Acc {fmt(r['align_acc'])} (ceiling {fmt(r['ceiling_align_acc'])})", flush=True)
+    comparisons = {}
+    if compare_seeds and judge is not None and not judge_only:
+        for name in worlds:
+            if name in (IN_WORLD, FAMILY):
+                continue
+            t0 = time.time()
+            comparisons[name] = c = guidance_comparison(data / name, bundle, count, judge, compare_seeds,
+                                                        data / f"{name}.guidance")
+            print(f"generalization: {name}: double {c['double']:.4f} vs CFG {c['cfg']:.4f}, difference "
+                  f"{c['difference']:+.4f} (95% {c['difference_ci95'][0]:+.4f} to {c['difference_ci95'][1]:+.4f}), "
+                  f"{time.time() - t0:.0f} s", flush=True)
     settings = next(iter(evals.values()))["settings"] if evals else None
     s = settings or {}
     gen = {"command": command, "clips_per_world": count, "clip_seconds": seconds,
            "settings": ", ".join(f"{k} {v}" for k, v in s.items()), "worlds": rows, "targets": TARGETS,
            "align_judge": f"{weights.REFIT_DIR}/{weights.REFIT_FILES['eval_align']} (refit)" if judge is not None else None,
            "align_acc_note": ALIGN_ACC_REFIT if judge is not None else ALIGN_ACC_MISSING}
+    if comparisons:
+        gen["guidance_comparison"] = comparisons
     write_bundle_report(bundle, gen)
     return gen
 
@@ -285,6 +358,9 @@ def main(argv=None) -> int:
     p.add_argument("--data", type=Path, default=DEFAULT_DATA, help="where the clips are written (ignored folder)")
     p.add_argument("--worlds", nargs="+", default=[IN_WORLD, FAMILY, *WORLDS], choices=[IN_WORLD, FAMILY, *WORLDS])
     p.add_argument("--seconds", type=float, default=8.0)
+    p.add_argument("--compare-guidance", default=None, metavar="SEEDS",
+                   help="also compare double guidance with CFG alone on each held-out world, paired over these "
+                        "comma-separated noise seeds (e.g. 0,1,2): 2 renders per clip and seed")
     p.add_argument("--judge-only", action="store_true",
                    help="Align Acc and the rows again from the renders and eval results an earlier run kept in --data")
     a = p.parse_args(argv)
@@ -297,7 +373,15 @@ def main(argv=None) -> int:
     where = os.path.relpath(Path.cwd(), REPO)
     command = ("" if where == "." else f"cd {where} && ") + "python -m foley.generalization " + \
         " ".join(argv if argv is not None else sys.argv[1:])
-    run(a.bundle, a.count, a.data, a.worlds, command.replace(" --judge-only", ""), a.seconds, a.judge_only)
+    seeds = None
+    if a.compare_guidance:
+        try:
+            seeds = [int(x) for x in a.compare_guidance.split(",")]
+        except ValueError:
+            p.error(f"--compare-guidance expects comma-separated integer seeds, got {a.compare_guidance!r}")
+        if len(set(seeds)) != len(seeds) or min(seeds) < 0:
+            p.error(f"--compare-guidance seeds must be distinct and >= 0, got {a.compare_guidance!r}")
+    run(a.bundle, a.count, a.data, a.worlds, command.replace(" --judge-only", ""), a.seconds, a.judge_only, seeds)
     return 0
 
 

@@ -58,6 +58,20 @@ def test_align_acc_comes_from_the_bundles_refit_judge_on_the_rendered_and_the_ow
     assert r["targets_met"]["align_acc"] is True
     md = (bundle / "REPORT.md").read_text()
     assert generalization.ALIGN_ACC_REFIT in md and "| 1.000 (1.000) |" in md
+    # Double guidance against CFG alone: each render with its own settings (the classifier off, another
+    # seed), paired per clip; a judge that calls everything aligned finds no difference.
+    import numpy as np
+    folder = tmp_path / "data" / "sounds"
+    renders = {}
+    for name, settings in (("double", {"seed": 0}), ("cfg", {"seed": 0, "cgScale": 0}), ("seed1", {"seed": 1})):
+        generalization.render_clips(folder, bundle, 1, tmp_path / name, settings=settings)
+        renders[name] = np.fromfile(next((tmp_path / name).glob("*.f32")), dtype=np.float32)
+    assert not np.array_equal(renders["double"], renders["cfg"]) and not np.array_equal(renders["double"], renders["seed1"])
+    c = generalization.guidance_comparison(folder, bundle, 1, judge, [0, 1], tmp_path / "guidance")
+    assert c["double"] == c["cfg"] == 1.0 and c["difference"] == 0.0 and c["windows"] == 4 and c["seeds"] == [0, 1]
+    assert not any((tmp_path / "guidance").iterdir())          # the renders are not kept
+    section = generalization.report_section({**gen, "guidance_comparison": {"sounds": c}})
+    assert "| sounds | 1 | 4 | 1.0000 | 1.0000 | +0.0000" in section and "- sounds: double beats CFG NOT met" in section
     # Another judge on the kept renders (--judge-only): its opposite verdict reaches the row, and
     # the rest of the row is the kept eval's.
     with torch.no_grad():
