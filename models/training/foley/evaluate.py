@@ -336,12 +336,17 @@ def guidance_comparison(fam: Family, clips: list, variant: dict, seeds=COMPARE_S
             wavs = generate(fam, clips, v, seed)
             counts[name].append([sum(align_windows(fam, c, w)) for c, w in zip(clips, wavs)])
     per_clip = np.array([len(window_starts(c)) for c in clips])
-    dbl, cfg = np.array(counts["double"]), np.array(counts["cfg"])
+    return paired_comparison(np.array(counts["double"]), np.array(counts["cfg"]), per_clip, seeds, resamples)
+
+
+def paired_comparison(dbl: np.ndarray, cfg: np.ndarray, per_clip: np.ndarray, seeds, resamples: int = 2000) -> dict:
+    """Align Acc of two renders from aligned-window counts [seed, clip] and windows per clip: the
+    paired difference with a 95% bootstrap interval over clips."""
     n = len(seeds) * per_clip  # windows judged per clip, over seeds
     diff = (dbl - cfg).sum(axis=0)
     rng = np.random.default_rng(0)
-    boot = [diff[i].sum() / n[i].sum() for i in rng.integers(0, len(clips), (resamples, len(clips)))]
-    return {"clips": len(clips), "seeds": list(seeds), "windows": int(n.sum()),
+    boot = [diff[i].sum() / n[i].sum() for i in rng.integers(0, len(per_clip), (resamples, len(per_clip)))]
+    return {"clips": len(per_clip), "seeds": list(seeds), "windows": int(n.sum()),
             "double": float(dbl.sum() / n.sum()), "cfg": float(cfg.sum() / n.sum()),
             "difference": float(diff.sum() / n.sum()),
             "difference_ci95": [float(np.percentile(boot, 2.5)), float(np.percentile(boot, 97.5))],

@@ -28,7 +28,7 @@ import torch
 
 from . import family, metrics, weights, world
 from .audio import MelFrontend
-from .evaluate import align_windows
+from .evaluate import align_windows, paired_comparison
 from .heldout import WORLDS, clutter, render3d, sounds
 
 REPO = Path(__file__).resolve().parents[3]
@@ -148,16 +148,7 @@ def guidance_comparison(folder: Path, bundle: Path, count: int, judge: torch.nn.
                 aligned[name][si, ci] = sum(verdicts)
                 windows[ci] = len(verdicts)
             shutil.rmtree(out)
-    n = len(seeds) * windows
-    diff = (aligned["double"] - aligned["cfg"]).sum(axis=0)
-    rng = np.random.default_rng(0)
-    boot = [diff[i].sum() / n[i].sum() for i in rng.integers(0, len(folders), (resamples, len(folders)))]
-    return {"clips": len(folders), "seeds": list(seeds), "windows": int(n.sum()),
-            "double": float(aligned["double"].sum() / n.sum()), "cfg": float(aligned["cfg"].sum() / n.sum()),
-            "difference": float(diff.sum() / n.sum()),
-            "difference_ci95": [float(np.percentile(boot, 2.5)), float(np.percentile(boot, 97.5))],
-            "per_seed": [{"seed": s, "double": float(aligned["double"][i].sum() / windows.sum()),
-                          "cfg": float(aligned["cfg"][i].sum() / windows.sum())} for i, s in enumerate(seeds)]}
+    return paired_comparison(aligned["double"], aligned["cfg"], windows, seeds, resamples)
 
 
 def foley_eval(folder: Path, bundle: Path, count: int, node: str = "node") -> dict:
