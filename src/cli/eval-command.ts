@@ -211,12 +211,12 @@ export async function evalCommand(argv: string[]): Promise<number> {
           });
     const bySeed: { seed: number; scored: ClipRenderScore[] }[] = [];
     const renders = runSeeds.length * clips.length;
-    const skippedNames = new Set<string>();
     for (const [k, seed] of runSeeds.entries()) {
       const scored: ClipRenderScore[] = [];
       for (const [i, clip] of clips.entries()) {
         bar.update((k * clips.length + i) / renders);
-        if (skippedNames.has(clip.name)) continue; // unusable under the first seed: not read again
+        // Unusable under the first seed: not read again.
+        if (k > 0 && skipped.some((s) => s.name === clip.name)) continue;
         if (clip.events) {
           const { waveform } = await render(clip, seed);
           scored.push({ name: clip.name, score: await scoreClip(runner, waveform, clip.events) });
@@ -229,10 +229,7 @@ export async function evalCommand(argv: string[]): Promise<number> {
           bundle.manifest.audio.sampleRate,
         );
         if ('reason' in outcome) {
-          if (k === 0) {
-            skipped.push({ name: clip.name, reason: outcome.reason });
-            skippedNames.add(clip.name);
-          }
+          if (k === 0) skipped.push({ name: clip.name, reason: outcome.reason });
           continue;
         }
         scored.push({ name: clip.name, score: outcome });

@@ -28,7 +28,7 @@ import torch
 
 from . import family, metrics, weights, world
 from .audio import MelFrontend
-from .evaluate import align_windows, paired_comparison
+from .evaluate import align_windows, paired_comparison, window_starts
 from .heldout import WORLDS, clutter, render3d, sounds
 
 REPO = Path(__file__).resolve().parents[3]
@@ -138,16 +138,14 @@ def guidance_comparison(folder: Path, bundle: Path, count: int, judge: torch.nn.
     fam = SimpleNamespace(mel=MelFrontend().eval(), eval_align=judge)
     clips = [SimpleNamespace(frames=decode_frames(f / "video.mp4")) for f in folders]
     aligned = {"double": np.zeros((len(seeds), len(folders))), "cfg": np.zeros((len(seeds), len(folders)))}
-    windows = np.zeros(len(folders))
     for si, seed in enumerate(seeds):
         for name, settings in (("double", {"seed": seed}), ("cfg", {"seed": seed, "cgScale": 0})):
             out = work / f"{name}-{seed}"
             render_clips(folder, bundle, count, out, settings=settings)
             for ci, (f, clip) in enumerate(zip(folders, clips)):
-                verdicts = align_windows(fam, clip, np.fromfile(out / f"{f.name}.f32", dtype=np.float32))
-                aligned[name][si, ci] = sum(verdicts)
-                windows[ci] = len(verdicts)
+                aligned[name][si, ci] = sum(align_windows(fam, clip, np.fromfile(out / f"{f.name}.f32", dtype=np.float32)))
             shutil.rmtree(out)
+    windows = np.array([len(window_starts(c)) for c in clips])
     return paired_comparison(aligned["double"], aligned["cfg"], windows, seeds, resamples)
 
 
@@ -243,15 +241,14 @@ def report_section(gen: dict) -> str:
                   f"with a 95% bootstrap interval over clips):", "",
                   "| world | clips | windows | double | CFG alone | difference (95% interval) | judge's ceiling |",
                   "|---|---|---|---|---|---|---|"]
+        ceilings = {name: gen["worlds"].get(name, {}).get("ceiling_align_acc") for name in comparison}
         for name, c in comparison.items():
-            ceil = gen["worlds"].get(name, {}).get("ceiling_align_acc")
             lines.append(f"| {name} | {c['clips']} | {c['windows']} | {c['double']:.4f} | {c['cfg']:.4f} | "
                          f"{c['difference']:+.4f} ({c['difference_ci95'][0]:+.4f} to {c['difference_ci95'][1]:+.4f}) | "
-                         f"{fmt(ceil)} |")
+                         f"{fmt(ceilings[name])} |")
         lines += [""]
         for name, c in comparison.items():
-            lo = c["difference_ci95"][0]
-            ceil = gen["worlds"].get(name, {}).get("ceiling_align_acc")
+            lo, ceil = c["difference_ci95"][0], ceilings[name]
             weak = ceil is not None and ceil < TARGETS["align_acc"]
             lines.append(f"- {name}: double beats CFG {'met' if lo > 0 else 'NOT met'} (interval from {lo:+.4f})"
                          + (f"; the judge's own ceiling here is {fmt(ceil)}, so its verdicts are weak evidence" if weak else ""))
@@ -321,9 +318,7 @@ def run(bundle: Path, count: int, data: Path, worlds: list[str], command: str, s
               f"Align Acc {fmt(r['align_acc'])} (ceiling {fmt(r['ceiling_align_acc'])})", flush=True)
     comparisons = {}
     if compare_seeds and judge is not None and not judge_only:
-        for name in worlds:
-            if name in (IN_WORLD, FAMILY):
-                continue
+        for name in (n for n in worlds if n in WORLDS):
             t0 = time.time()
             comparisons[name] = c = guidance_comparison(data / name, bundle, count, judge, compare_seeds,
                                                         data / f"{name}.guidance")

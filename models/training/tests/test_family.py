@@ -67,7 +67,7 @@ def test_drops_touch_the_floor_at_their_onsets_and_floaters_never_do():
         rng = np.random.default_rng(seed)
         f = family.Floater(rng, 0.0, 0.0)
         f.plan(rng, sched, 8.0, 1.0)
-        assert f.cls is None and not getattr(f, "onsets", [])
+        assert f.cls is None and not f.onsets
         heights = np.array([f.height(t) for t in np.arange(0.0, 8.0, 0.01)])
         assert heights.min() >= 0.02, (seed, heights.min())           # never on the floor
         if f.sink:
