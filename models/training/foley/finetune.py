@@ -32,15 +32,20 @@ from types import SimpleNamespace
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import nn
 
-from . import export, weights
+from . import export, metrics, weights
 from .config import load_profile
 from .diffusion import TRAIN_STEPS, Schedule, trailing_timesteps
+from .data import FPS
+from .nets import FEATURE_DIM
 from .train import Store, compute_features, ldm_batch, save
 from .world import CLASSES
 
 CHECKPOINT = "finetune.pt"
 WARMUP = 0.05
+# Onset frames are about 2% of all (a few events in 8 s, one frame each and half-weight beside it).
+ONSET_POS_WEIGHT = 8.0
 # Files of the start bundle that describe it, not the fine-tuned one.
 NOT_COPIED = ("eval.json", "REPORT.md", "figures", "parity.json", "reference.json", "train-report.json", "finetune.json")
 
@@ -100,6 +105,20 @@ def cached(run: Path, name: str, shape_head: tuple, make) -> torch.Tensor:
     t = make().cpu()
     save(path, t)
     return t
+
+
+@torch.no_grad()
+def onset_labels(st: Store) -> torch.Tensor:
+    """[n, T] per video frame: 1 at each onset of the clip's own audio (detected as the evaluation
+    detects them), 0.5 on the frames beside it. Labels from the footage's sound alone."""
+    out = torch.zeros(st.n, st.t)
+    for i in range(st.n):
+        for s in metrics.detect_onsets(st.mel[i].cpu().numpy()):
+            k = int(round(float(s) * FPS))
+            for d, v in ((-1, 0.5), (1, 0.5), (0, 1.0)):
+                if 0 <= k + d < st.t:
+                    out[i, k + d] = max(float(out[i, k + d]), v)
+    return out
 
 
 def augment_frames(frames: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
@@ -167,6 +186,8 @@ def finetune(args) -> dict:
         mods = {**mods, "video_encoder": fresh["video_encoder"], "unet_student": fresh["unet_student"]}
         emit("stage", stage="scratch", message="video encoder and student from random weights")
     video = mods["video_encoder"].video.to(device).eval()
+    if args.onset_loss > 0 and not args.train_video:
+        raise FinetuneError("[args] --onset-loss trains the video features: it needs --train-video", 2)
     if args.frozen_tail > 0 and not args.train_video:
         raise FinetuneError("[args] --frozen-tail computes features per window: it needs --train-video", 2)
     if args.causal_video:
@@ -189,7 +210,15 @@ def finetune(args) -> dict:
         # End to end: the LDM's loss also reaches the CAVP video encoder, so its features can learn
         # this footage's look. Features are then computed per window, with the clip-edge rule.
         trained["video_encoder"] = mods["video_encoder"].to(device).train()
-    params = [p for m in trained.values() for p in m.parameters()]
+    # --onset-loss: a linear probe on the video features learns where the footage's own audio has
+    # onsets; its loss reaches the encoder directly, not only through the diffusion student. The
+    # probe is not exported.
+    aux = {}
+    if args.onset_loss > 0:
+        emit("stage", stage="onsets", message="onsets of the footage's own audio")
+        onsets = cached(run, "onsets", (st.n, st.t), lambda: onset_labels(st)).to(device)
+        aux["onset_probe"] = nn.Linear(FEATURE_DIM, 1).to(device).train()
+    params = [p for m in [*trained.values(), *aux.values()] for p in m.parameters()]
     opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=1e-4)
     step, elapsed_before, losses = 0, 0.0, []
     ckpt = run / CHECKPOINT
@@ -200,16 +229,20 @@ def finetune(args) -> dict:
         if obj.get("scratch", False) != bool(args.scratch):
             raise FinetuneError(f"[run:{run}] its checkpoint was {'' if obj.get('scratch') else 'not '}started from scratch; "
                                 f"give --scratch as the run began", 2)
-        if sorted(obj["states"]) != sorted(trained):
-            raise FinetuneError(f"[run:{run}] its checkpoint trained {sorted(obj['states'])}, this run {sorted(trained)}", 2)
+        if sorted(obj["states"]) != sorted(trained) or sorted(obj.get("aux", {})) != sorted(aux):
+            raise FinetuneError(f"[run:{run}] its checkpoint trained {sorted(obj['states']) + sorted(obj.get('aux', {}))}, "
+                                f"this run {sorted(trained) + sorted(aux)}", 2)
         for key, m in trained.items():
             m.load_state_dict(obj["states"][key])
+        for key, m in aux.items():
+            m.load_state_dict(obj["aux"][key])
         opt.load_state_dict(obj["opt"])
         step, elapsed_before, losses = obj["step"], obj["elapsed"], obj["losses"]
         emit("stage", stage="train", message=f"resumed at step {step} of {args.steps}")
 
     def write_checkpoint() -> None:
-        save(ckpt, {"states": {k: m.state_dict() for k, m in trained.items()}, "opt": opt.state_dict(), "step": step, "steps": args.steps,
+        save(ckpt, {"states": {k: m.state_dict() for k, m in trained.items()}, "aux": {k: m.state_dict() for k, m in aux.items()},
+                    "opt": opt.state_dict(), "step": step, "steps": args.steps,
                     "elapsed": elapsed_before + time.time() - t0, "losses": losses, "bundle": str(bundle.resolve()), "scratch": bool(args.scratch)})
         emit("checkpoint", step=step)
 
@@ -242,11 +275,16 @@ def finetune(args) -> dict:
             lr = args.lr * min(1.0, (progress + 1 / args.steps) / WARMUP) * 0.5 * (1 + math.cos(math.pi * progress))
             for g in opt.param_groups:
                 g["lr"] = lr
-            z0, fv = ldm_batch(SimpleNamespace(device=device), st, gen, feats, lat, args.batch, w, cfg["split_merge_p"], encode)
+            z0, fv, src_idx, src_t = ldm_batch(SimpleNamespace(device=device), st, gen, feats, lat, args.batch, w,
+                                               cfg["split_merge_p"], encode, sources=True)
             keep = (torch.rand(args.batch, generator=gen) >= cfg["cond_drop"]).to(device).float()[:, None, None]
             t = sample_timesteps(args.batch, student_steps, gen).to(device)
             noise = torch.randn(z0.shape, generator=gen).to(device)
             loss = F.mse_loss(student(sched.q_sample(z0, t, noise), t.float(), fv * keep), noise)
+            if aux:
+                target = onsets[src_idx.to(device), src_t.to(device)]
+                loss = loss + args.onset_loss * F.binary_cross_entropy_with_logits(
+                    aux["onset_probe"](fv)[..., 0], target, pos_weight=torch.tensor(ONSET_POS_WEIGHT, device=device))
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -271,7 +309,8 @@ def finetune(args) -> dict:
             "finalLoss": float(np.mean(losses[-50:])) if losses else None, "batch": args.batch, "lr": args.lr,
             "windowFrames": w, "device": str(device), "seed": args.seed, "trained": sorted(trained),
             "augment": bool(args.augment and args.train_video), "causalVideo": bool(args.causal_video),
-            "frozenTail": args.frozen_tail if args.train_video else 0.0, "scratch": bool(args.scratch)}
+            "frozenTail": args.frozen_tail if args.train_video else 0.0, "scratch": bool(args.scratch),
+            "onsetLoss": args.onset_loss}
     emit("stage", stage="export", message=f"writing {out}")
     export_finetuned(bundle, man, mods, {k: m.cpu().eval() for k, m in trained.items()}, cfg, out, args.name, info)
     return info
@@ -337,6 +376,9 @@ def main(argv=None) -> int:
     p.add_argument("--scratch", action="store_true",
                    help="with --train-video: start the video encoder and the student from random weights instead of the "
                         "start bundle's (its audio codec is kept)")
+    p.add_argument("--onset-loss", type=float, default=0.0, metavar="W",
+                   help="with --train-video: add W times a probe's loss for the onsets of the footage's own audio, "
+                        "read from the video features (0: off)")
     p.add_argument("--resume", action="store_true", help="continue from the run folder's checkpoint")
     args = p.parse_args(argv)
     # stderr is for the one-line error the CLI shows: the tracer's and numpy's notes are not errors.
@@ -345,8 +387,9 @@ def main(argv=None) -> int:
     args.name = args.name or Path(args.out).name
     if args.threads > 0:
         torch.set_num_threads(args.threads)
-    if args.steps < 1 or args.batch < 1 or args.lr <= 0 or not 0 <= args.frozen_tail <= 1:
-        print("[args] --steps and --batch must be at least 1, --lr positive and --frozen-tail in [0, 1]", file=sys.stderr)
+    if args.steps < 1 or args.batch < 1 or args.lr <= 0 or not 0 <= args.frozen_tail <= 1 or args.onset_loss < 0:
+        print("[args] --steps and --batch must be at least 1, --lr positive, --frozen-tail in [0, 1] and --onset-loss "
+              "not negative", file=sys.stderr)
         return 2
     try:
         info = finetune(args)

@@ -292,9 +292,10 @@ def latent_windows(lat: torch.Tensor, src_idx: torch.Tensor, src_t: torch.Tensor
     return lat[src_idx.to(dev), :, src_t.to(dev)].permute(0, 2, 1, 3)  # [b, w, C, M] -> [b, C, w, M]
 
 
-def ldm_batch(ctx: Ctx, st: Store, gen, feats, lat, b: int, w: int, split_merge_p: float, video=None):
+def ldm_batch(ctx: Ctx, st: Store, gen, feats, lat, b: int, w: int, split_merge_p: float, video=None, sources: bool = False):
     """z0 (gathered from whole-clip latents `lat`, latents_for) and video features for a batch,
-    with temporal split & merge (eq. 6) for part of it."""
+    with temporal split & merge (eq. 6) for part of it. sources: also the clip and frame each
+    window frame came from ([b, w] each)."""
     idx, start = st.starts(b, w, gen)
     idx2, start2 = st.starts(b, w, gen)
     cut = torch.randint(w // 4, 3 * w // 4 + 1, (b,), generator=gen)
@@ -314,7 +315,7 @@ def ldm_batch(ctx: Ctx, st: Store, gen, feats, lat, b: int, w: int, split_merge_
         else:
             frames = torch.from_numpy(np.stack([frames_all[i, t] for i, t in zip(src_idx.numpy(), src_t.numpy())])).to(dev)
         fv = video(frames)
-    return z0, fv
+    return (z0, fv, src_idx, src_t) if sources else (z0, fv)
 
 
 def _train_ldm(ctx: Ctx, stage: str, video=None):

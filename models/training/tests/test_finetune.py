@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import onnx
@@ -20,7 +21,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import torch  # noqa: E402
 
 from foley import data, export, weights, world  # noqa: E402
-from foley.finetune import augment_frames, freeze_tail  # noqa: E402
+from foley.audio import SAMPLE_RATE, MelFrontend  # noqa: E402
+from foley.finetune import augment_frames, freeze_tail, onset_labels  # noqa: E402
 
 TINY = Path(__file__).resolve().parents[3] / "models" / "tiny-random"
 
@@ -54,17 +56,20 @@ def initializers(path: Path) -> dict:
 
 
 def test_writes_a_bundle_with_only_the_trained_models_changed_and_resumes_from_its_checkpoint(start, footage, tmp_path):
-    first = run(start, footage, tmp_path, "mine", "--train-video", "--augment", "--causal-video", "--frozen-tail", "0.5")
+    flags = ("--train-video", "--augment", "--causal-video", "--frozen-tail", "0.5", "--onset-loss", "0.1")
+    first = run(start, footage, tmp_path, "mine", *flags)
     assert first.returncode == 0, first.stderr
     lines = [json.loads(x) for x in first.stdout.splitlines() if x.startswith("{")]
-    assert [x["stage"] for x in lines if x["event"] == "stage"] == ["recover", "features", "latents", "train", "export"]
+    assert [x["stage"] for x in lines if x["event"] == "stage"] == ["recover", "features", "latents", "onsets", "train", "export"]
     assert lines[-1]["event"] == "done" and lines[-1]["stepsDone"] == 3 and lines[-1]["stoppedBy"] == "steps"
     out = tmp_path / "mine"
     man = json.loads((out / "manifest.json").read_text())
     assert man["name"] == "mine" and man["description"].startswith("profile tiny ")
     info = json.loads((out / "finetune.json").read_text())
     assert info["trained"] == ["unet_student", "video_encoder"] and info["augment"] is True and info["causalVideo"] is True
-    assert info["frozenTail"] == 0.5
+    assert info["frozenTail"] == 0.5 and info["onsetLoss"] == 0.1
+    # The onset probe trains beside the encoder and is not exported.
+    assert sorted(p.name for p in out.glob("*.onnx")) == sorted(p.name for p in start.glob("*.onnx"))
     assert man["features"]["contextFrames"] == 5 and man["features"]["rightContextFrames"] == 0
     assert all(p["max_relative_error"] < 1e-4 for p in info["parity"].values())
     assert (out / "train" / "ae_encoder.pt").exists() and (out / "reference.json").exists()
@@ -76,8 +81,9 @@ def test_writes_a_bundle_with_only_the_trained_models_changed_and_resumes_from_i
         assert (out / name).read_bytes() == (start / name).read_bytes()
 
     # Resumed at its last step: nothing left to train, the same weights exported again.
-    again_run = run(start, footage, tmp_path, "again", "--train-video", "--augment", "--causal-video", "--frozen-tail", "0.5",
-                    "--resume")
+    without_probe = run(start, footage, tmp_path, "again", *flags[:-2], "--resume")
+    assert without_probe.returncode == 2 and "onset_probe" in without_probe.stderr
+    again_run = run(start, footage, tmp_path, "again", *flags, "--resume")
     assert again_run.returncode == 0, again_run.stderr
     assert "resumed at step 3 of 3" in again_run.stdout
     again = initializers(tmp_path / "again" / "unet_student.onnx")
@@ -129,7 +135,7 @@ def test_names_what_is_wrong_instead_of_training(start, footage, tmp_path):
     assert taken.returncode == 2 and "already exists" in taken.stderr
     assert not (tmp_path / "x").exists()
 
-    for flag in (["--causal-video"], ["--frozen-tail", "0.5"], ["--scratch"]):
+    for flag in (["--causal-video"], ["--frozen-tail", "0.5"], ["--scratch"], ["--onset-loss", "0.1"]):
         alone = run(start, footage, tmp_path, "y", *flag)
         assert alone.returncode == 2 and "--train-video" in alone.stderr, flag
 
@@ -162,3 +168,19 @@ def test_a_frozen_tail_repeats_the_present_frame_in_a_share_of_the_windows():
         assert (row[present:] == present).all()                                              # then the present repeated
         frozen += present < 39
     assert 10 < frozen < 40 and torch.equal(freeze_tail(frames, torch.Generator(), 0.0), frames)
+
+
+def test_onset_labels_mark_the_frames_where_the_footage_sound_starts():
+    # Two noise bursts, at 0.4 s (frame 10) and 1.2 s (frame 30), in near-silence.
+    rng = np.random.default_rng(0)
+    audio = 1e-4 * rng.standard_normal(2 * SAMPLE_RATE).astype(np.float32)
+    for start in (0.4, 1.2):
+        i = int(start * SAMPLE_RATE)
+        audio[i: i + 1600] += 0.5 * rng.standard_normal(1600).astype(np.float32) * np.exp(-np.arange(1600) / 400)
+    mel = MelFrontend()(torch.from_numpy(audio)[None])
+    labels = onset_labels(SimpleNamespace(n=1, t=50, mel=mel))[0]
+    ones = torch.nonzero(labels == 1).ravel().tolist()
+    assert len(ones) == 2 and abs(ones[0] - 10) <= 1 and abs(ones[1] - 30) <= 1, ones
+    for k in ones:
+        assert labels[k - 1] == 0.5 and labels[k + 1] == 0.5
+    assert int((labels > 0).sum()) == 6

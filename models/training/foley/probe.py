@@ -1,0 +1,107 @@
+"""How much contact a bundle's video features carry, apart from what the diffusion student makes
+of them: a linear onset probe on the frozen CAVP video features.
+
+The probe is fitted on footage (a foley.data ClipSet) against the onsets of each clip's own
+audio (`finetune.onset_labels`: no labels), then scored on clip folders (video.mp4 and
+events.json, e.g. a held-out world written by foley.generalization): the peaks of its output
+above each threshold against the events, onset F1 at ±50 ms (mean over clips, as `foley eval`).
+
+    python -m foley.probe --bundle ../../models/default --footage ../../runs/r3-300/data \\
+        --clips ../../data/generalization/render3d --count 60
+
+prints one JSON line per bundle (several --bundle flags compare encoders on the same data).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+import scipy.signal
+import torch
+import torch.nn.functional as F
+
+from . import metrics, weights
+from .data import FPS
+from .finetune import ONSET_POS_WEIGHT, onset_labels
+from .generalization import clip_folders, decode_frames
+from .nets import FEATURE_DIM
+from .train import Store
+
+THRESHOLDS = (0.5, 0.7, 0.9)
+FIT_ITERATIONS = 500
+
+
+@torch.no_grad()
+def clip_features(video: torch.nn.Module, frames: np.ndarray, batch: int = 8) -> torch.Tensor:
+    """Features [n, T, D] of uint8 clips [n, T, 96, 96, 3] (the clip-edge rule of training)."""
+    return torch.cat([video.clip_features(torch.from_numpy(np.asarray(frames[i: i + batch]))) for i in range(0, len(frames), batch)])
+
+
+def fit_probe(features: torch.Tensor, labels: torch.Tensor, seed: int = 0) -> tuple[torch.nn.Linear, torch.Tensor, torch.Tensor, float]:
+    """A logistic probe on standardized features [n, T, D] for per-frame labels [n, T] in 0..1."""
+    torch.manual_seed(seed)
+    mu, sd = features.mean((0, 1)), features.std((0, 1)) + 1e-6
+    x, y = ((features - mu) / sd).reshape(-1, features.shape[-1]), labels.reshape(-1)
+    probe = torch.nn.Linear(features.shape[-1], 1)
+    opt = torch.optim.Adam(probe.parameters(), lr=1e-2)
+    for _ in range(FIT_ITERATIONS):
+        loss = F.binary_cross_entropy_with_logits(probe(x)[:, 0], y, pos_weight=torch.tensor(ONSET_POS_WEIGHT))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return probe, mu, sd, float(loss.detach())
+
+
+def probe_onsets(prob: np.ndarray, threshold: float) -> np.ndarray:
+    """Onset times (s): peaks of the per-frame probability above threshold, at least 3 frames apart."""
+    peaks, _ = scipy.signal.find_peaks(np.concatenate([[0.0], prob, [0.0]]), height=threshold, distance=3)
+    return (peaks - 1) / FPS
+
+
+def score_bundle(bundle: Path, footage: Store, labels: torch.Tensor, folders: list[Path], frames: list[np.ndarray]) -> dict:
+    mods, _ = weights.recover_modules(bundle, check=False)
+    video = mods["video_encoder"].video.eval()
+    probe, mu, sd, loss = fit_probe(clip_features(video, footage.set.frames), labels)
+    refs = [np.array([e["time"] for e in json.loads((f / "events.json").read_text())["events"]]) for f in folders]
+    with torch.no_grad():
+        probs = [torch.sigmoid(probe((clip_features(video, fr[None])[0] - mu) / sd)[:, 0]).numpy() for fr in frames]
+    rows = {}
+    for th in THRESHOLDS:
+        scores = [metrics.onset_scores(ref, probe_onsets(p, th)) for p, ref in zip(probs, refs)]
+        n_ref = sum(s["n_ref"] for s in scores)
+        rows[str(th)] = {"onset_f1": float(np.mean([s["f1"] for s in scores])),
+                         "onsets_per_event": sum(s["n_est"] for s in scores) / max(1, n_ref)}
+    return {"bundle": str(bundle), "fit_loss": loss, "footage_clips": footage.n, "clips": len(folders),
+            "events": sum(len(r) for r in refs), "thresholds": rows}
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="foley.probe", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--bundle", action="append", required=True, help="bundle whose video encoder is probed (repeatable)")
+    p.add_argument("--footage", required=True, help="ClipSet the probe is fitted on (its own audio gives the onsets)")
+    p.add_argument("--clips", required=True, help="folder of clip folders (video.mp4, events.json) it is scored on")
+    p.add_argument("--count", type=int, default=60)
+    args = p.parse_args(argv)
+    warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+    try:
+        footage = Store(Path(args.footage), torch.device("cpu"))
+    except FileNotFoundError as e:
+        print(f"[footage:{args.footage}] {e}", file=sys.stderr)
+        return 4
+    folders = clip_folders(Path(args.clips), args.count) if Path(args.clips).is_dir() else []
+    if not folders:
+        print(f"[clips:{args.clips}] holds no clip folder with events.json", file=sys.stderr)
+        return 4
+    labels = onset_labels(footage)
+    frames = [decode_frames(f / "video.mp4") for f in folders]
+    for bundle in args.bundle:
+        print(json.dumps(score_bundle(Path(bundle), footage, labels, folders, frames)), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
