@@ -218,6 +218,7 @@ def finetune(args) -> dict:
         emit("stage", stage="onsets", message="onsets of the footage's own audio")
         onsets = cached(run, "onsets", (st.n, st.t), lambda: onset_labels(st)).to(device)
         aux["onset_probe"] = nn.Linear(FEATURE_DIM, 1).to(device).train()
+        pos_weight = torch.tensor(ONSET_POS_WEIGHT, device=device)
     params = [p for m in [*trained.values(), *aux.values()] for p in m.parameters()]
     opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=1e-4)
     step, elapsed_before, losses = 0, 0.0, []
@@ -284,7 +285,7 @@ def finetune(args) -> dict:
             if aux:
                 target = onsets[src_idx.to(device), src_t.to(device)]
                 loss = loss + args.onset_loss * F.binary_cross_entropy_with_logits(
-                    aux["onset_probe"](fv)[..., 0], target, pos_weight=torch.tensor(ONSET_POS_WEIGHT, device=device))
+                    aux["onset_probe"](fv)[..., 0], target, pos_weight=pos_weight)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, 1.0)

@@ -29,16 +29,10 @@ from .data import FPS
 from .finetune import ONSET_POS_WEIGHT, onset_labels
 from .generalization import clip_folders, decode_frames
 from .nets import FEATURE_DIM
-from .train import Store
+from .train import Store, compute_features
 
 THRESHOLDS = (0.5, 0.7, 0.9)
 FIT_ITERATIONS = 500
-
-
-@torch.no_grad()
-def clip_features(video: torch.nn.Module, frames: np.ndarray, batch: int = 8) -> torch.Tensor:
-    """Features [n, T, D] of uint8 clips [n, T, 96, 96, 3] (the clip-edge rule of training)."""
-    return torch.cat([video.clip_features(torch.from_numpy(np.asarray(frames[i: i + batch]))) for i in range(0, len(frames), batch)])
 
 
 def fit_probe(features: torch.Tensor, labels: torch.Tensor, seed: int = 0) -> tuple[torch.nn.Linear, torch.Tensor, torch.Tensor, float]:
@@ -62,20 +56,22 @@ def probe_onsets(prob: np.ndarray, threshold: float) -> np.ndarray:
     return (peaks - 1) / FPS
 
 
-def score_bundle(bundle: Path, footage: Store, labels: torch.Tensor, folders: list[Path], frames: list[np.ndarray]) -> dict:
+def score_bundle(bundle: Path, footage: Store, labels: torch.Tensor, frames: list[np.ndarray], refs: list[np.ndarray]) -> dict:
     mods, _ = weights.recover_modules(bundle, check=False)
     video = mods["video_encoder"].video.eval()
-    probe, mu, sd, loss = fit_probe(clip_features(video, footage.set.frames), labels)
-    refs = [np.array([e["time"] for e in json.loads((f / "events.json").read_text())["events"]]) for f in folders]
     with torch.no_grad():
-        probs = [torch.sigmoid(probe((clip_features(video, fr[None])[0] - mu) / sd)[:, 0]).numpy() for fr in frames]
+        features = compute_features(video, footage)
+    probe, mu, sd, loss = fit_probe(features, labels)
+    with torch.no_grad():
+        probs = [torch.sigmoid(probe((video.clip_features(torch.from_numpy(fr.copy())[None])[0] - mu) / sd)[:, 0]).numpy()
+                 for fr in frames]
     rows = {}
     for th in THRESHOLDS:
         scores = [metrics.onset_scores(ref, probe_onsets(p, th)) for p, ref in zip(probs, refs)]
         n_ref = sum(s["n_ref"] for s in scores)
         rows[str(th)] = {"onset_f1": float(np.mean([s["f1"] for s in scores])),
                          "onsets_per_event": sum(s["n_est"] for s in scores) / max(1, n_ref)}
-    return {"bundle": str(bundle), "fit_loss": loss, "footage_clips": footage.n, "clips": len(folders),
+    return {"bundle": str(bundle), "fit_loss": loss, "footage_clips": footage.n, "clips": len(frames),
             "events": sum(len(r) for r in refs), "thresholds": rows}
 
 
@@ -98,8 +94,9 @@ def main(argv=None) -> int:
         return 4
     labels = onset_labels(footage)
     frames = [decode_frames(f / "video.mp4") for f in folders]
+    refs = [np.array([e["time"] for e in json.loads((f / "events.json").read_text())["events"]]) for f in folders]
     for bundle in args.bundle:
-        print(json.dumps(score_bundle(Path(bundle), footage, labels, folders, frames)), flush=True)
+        print(json.dumps(score_bundle(Path(bundle), footage, labels, frames, refs)), flush=True)
     return 0
 
 
