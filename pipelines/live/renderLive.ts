@@ -29,6 +29,8 @@ export type LiveRenderOptions = Pick<
 > & {
   /** Full-level sampling settings other than the bundle's. */
   sampling?: { steps?: number; cfgScale?: number; cgScale?: number; restarts?: number };
+  /** Apply the bundle's contact gate, if it has one (default true). */
+  contactGate?: boolean;
 };
 
 export interface LiveRenderResult {
@@ -47,7 +49,7 @@ export async function renderLive(
   runner: InferenceRunner,
   options: LiveRenderOptions = {},
 ): Promise<LiveRenderResult> {
-  const { sampling, ...planOptions } = options;
+  const { sampling, contactGate, ...planOptions } = options;
   const manifest = sampling
     ? { ...runner.bundle.manifest, sampling: { ...runner.bundle.manifest.sampling, ...sampling } }
     : runner.bundle.manifest;
@@ -57,7 +59,10 @@ export async function renderLive(
     plan,
     offsetMs: UNHURRIED_OFFSET_MS,
     encoder: new VideoEncoder(runner),
-    synthesizer: new FoleyGenerator(runner, resolveGenerationSettings(manifest, { seed: plan.seed })),
+    synthesizer: new FoleyGenerator(
+      runner,
+      resolveGenerationSettings(manifest, { seed: plan.seed, contactGate }),
+    ),
     costs,
     governor: new LevelGovernor(plan.ladder, costs),
     scheduler: performanceScheduler,

@@ -33,6 +33,7 @@ export const EVAL_USAGE = `usage: foley eval <clips-dir> [options]
   --cg G               classifier guidance scale γ (default: the bundle's; 0 = off)
   --restarts R         extra passes of each restarted step (default: the bundle's; 0 = off)
   --seed S             noise seed (default 0)
+  --no-contact-gate    leave out the bundle's contact gate (the student alone)
   --seeds S,S,...      render every clip once per seed and report the mean and each seed's
                        figures (the live chunker's F1 moves about ±0.02 with the seed on 60 clips)
   --window F           frames per window (default 0 = whole clip)
@@ -197,6 +198,7 @@ export async function evalCommand(argv: string[]): Promise<number> {
         ? await renderLive(clip.video, runner, {
             ...liveOptions,
             seed,
+            contactGate: generation.contactGate,
             sampling: {
               steps: generation.steps,
               cfgScale: generation.cfgScale,

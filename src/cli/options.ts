@@ -18,6 +18,7 @@ export const MODEL_OPTIONS = {
   threads: { type: 'string' },
   window: { type: 'string' },
   overlap: { type: 'string' },
+  'no-contact-gate': { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -84,6 +85,7 @@ export function generationOverrides(command: string, values: ParsedValues): Part
   if (cg !== undefined) o.cgScale = cg;
   if (restarts !== undefined) o.restarts = restarts;
   if (seed !== undefined) o.seed = seed;
+  if (values['no-contact-gate'] === true) o.contactGate = false;
   return o;
 }
 

@@ -32,6 +32,7 @@ export const RENDER_USAGE = `usage: foley render <video> -o <out.wav|out.mp4|out
   --cg G            classifier guidance scale γ (0 = off)
   --restarts R      extra passes of each restarted step (default: the bundle's; 0 = off)
   --seed S          noise seed (default 0)
+  --no-contact-gate leave out the bundle's contact gate (the student alone)
   --window F        frames per window (0 = whole clip; default: whole clip up to 30 s,
                     else the bundle's window)
   --overlap F       frames shared by consecutive windows (default: the bundle's)

@@ -3,6 +3,7 @@
  * stages: prepare latents, denoise (guided DDIM), decode latent to mel, vocode mel to
  * waveform. Stateless between windows: the streaming state (known latent) is passed in.
  */
+import { applyContactGate } from '../dsp/contact-gate.js';
 import { applyMelGate } from '../dsp/mel-gate.js';
 import { UsageError } from '../errors.js';
 import { AlignClassifier } from '../models/align-classifier.js';
@@ -40,6 +41,11 @@ export interface GenerationSettings {
    * the vocoder's tone at the mel frame rate in silence. Off only to compare with the reference.
    */
   melGate: boolean;
+  /**
+   * Gate the audio on the contacts the video features show (dsp/contact-gate.ts), when the
+   * bundle has a contactGate; off to hear or score the student alone.
+   */
+  contactGate: boolean;
 }
 
 /** Settings from the manifest's sampling defaults, with any overrides applied and checked. */
@@ -57,6 +63,7 @@ export function resolveGenerationSettings(
     restartMaxTimestep: overrides.restartMaxTimestep ?? s.restartMaxTimestep,
     seed: overrides.seed ?? 0,
     melGate: overrides.melGate ?? true,
+    contactGate: overrides.contactGate ?? true,
   };
   if (!manifest.models[settings.unet]) {
     throw new UsageError(`[generation] bundle ${manifest.name} has no UNet "${settings.unet}"`);
@@ -226,13 +233,16 @@ export class FoleyGenerator {
     // 3. Decode the latent to a normalized log-mel.
     const melPadded = await this.decoder.decode(latentPadded, shape, order);
 
-    // 4. Vocode the mel to a waveform, gate it where the mel is silent, then drop the guards
-    //    and padding (the gate sees the guard frames, so it is ready at the clip's edges).
+    // 4. Vocode the mel to a waveform, gate it where the mel is silent and where the video
+    //    shows no contact, then drop the guards and padding (the gates see the guard frames, so
+    //    they are ready at the clip's and the window's edges).
     const r = m.latent.melFramesPerLatentFrame;
     const vocoded = await this.vocoder.synthesize(melPadded, padded * r, order);
-    const waveformPadded = this.settings.melGate
-      ? applyMelGate(vocoded, melPadded, padded * r, m.audio)
-      : vocoded;
+    const melGated = this.settings.melGate ? applyMelGate(vocoded, melPadded, padded * r, m.audio) : vocoded;
+    const waveformPadded =
+      this.settings.contactGate && m.contactGate
+        ? applyContactGate(melGated, features, dim, samplesPerFrame(m), m.audio.sampleRate, m.contactGate)
+        : melGated;
     const latent = padded === frames ? latentPadded : sliceLatentFrames(latentPadded, shape, before, frames);
     const mel =
       padded === frames

@@ -101,6 +101,27 @@ export interface Manifest {
   sampling: SamplingSpec;
   eval: { cropFrames: number; preOnsetFrames: number };
   models: Record<string, ModelSpec>;
+  /** Optional: a gate keyed on the contacts the video features show (dsp/contact-gate.ts). */
+  contactGate: ContactGateSpec | null;
+}
+
+/**
+ * A linear contact probe on the video features (standardization folded in: p = sigmoid(w·f + b)
+ * per frame), fitted on footage against its own audio's onsets, and how its peaks gate the audio.
+ */
+export interface ContactGateSpec {
+  weights: number[];
+  bias: number;
+  /** A local maximum of p at or above this opens the gate at that frame's start. */
+  threshold: number;
+  /** Attack ramp from the closed gain to 0 dB, ms. */
+  rampMs: number;
+  /** Time the gate stays at 0 dB after it opens, ms. */
+  holdMs: number;
+  /** Fall after the hold, dB per 10 ms, down to depthDb. */
+  releaseDbPer10ms: number;
+  /** Gain of the closed gate, dB (< 0). */
+  depthDb: number;
 }
 
 /** Restarts per step a bundle may ask for: each one costs a step's networks again. */
@@ -447,6 +468,8 @@ export function parseManifest(json: Json, bundleLabel: string): Manifest {
     preOnsetFrames: e.child('preOnsetFrames').intIn(MANIFEST_LIMITS.evalFrames),
   };
 
+  const contactGate = parseContactGate(root.child('contactGate'), features.dim);
+
   const description = root.child('description').present ? String(root.child('description').value) : '';
 
   return {
@@ -463,6 +486,28 @@ export function parseManifest(json: Json, bundleLabel: string): Manifest {
     sampling,
     eval: evalSpec,
     models,
+    contactGate,
+  };
+}
+
+function parseContactGate(field: Field, dim: number): ContactGateSpec | null {
+  if (!optional(field)) return null;
+  field.object();
+  const w = field.child('weights');
+  const weights = w.array().map((x) => x.number());
+  if (weights.length !== dim) w.fail(`${dim} numbers (features.dim)`);
+  const threshold = field.child('threshold').number();
+  if (!(threshold > 0 && threshold < 1)) field.child('threshold').fail('a probability in (0, 1)');
+  const depthDb = field.child('depthDb').numberIn([-120, 0]);
+  if (depthDb >= 0) field.child('depthDb').fail('a gain in dB < 0');
+  return {
+    weights,
+    bias: field.child('bias').number(),
+    threshold,
+    rampMs: field.child('rampMs').numberIn([0, 1000]),
+    holdMs: field.child('holdMs').numberIn([0, 10000]),
+    releaseDbPer10ms: field.child('releaseDbPer10ms').numberIn([0.01, 120]),
+    depthDb,
   };
 }
 

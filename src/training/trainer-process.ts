@@ -90,6 +90,9 @@ export function parseTrainerLine(line: string): TrainerEvent | null {
   return record as unknown as TrainerEvent;
 }
 
+/** Weight of the onset probe's loss beside the LDM's when the video encoder trains. */
+export const ONSET_LOSS_WEIGHT = 0.1;
+
 /** The command line of the trainer (after the Python executable). */
 export function trainerArgs(options: TrainerOptions): string[] {
   const args = [
@@ -115,7 +118,10 @@ export function trainerArgs(options: TrainerOptions): string[] {
     String(options.seed),
   ];
   if (options.timeCapS !== undefined) args.push('--time-cap-s', String(options.timeCapS));
-  if (options.trainVideo) args.push('--train-video');
+  // The measured end-to-end recipe (docs/experiments.md sections 12-13): augmented windows, the
+  // onset probe's loss on the video features, and a contact gate fitted on them at export.
+  if (options.trainVideo)
+    args.push('--train-video', '--augment', '--onset-loss', String(ONSET_LOSS_WEIGHT), '--contact-gate');
   if (options.scratch) args.push('--scratch');
   if (options.resume) args.push('--resume');
   return args;

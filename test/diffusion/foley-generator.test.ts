@@ -10,7 +10,13 @@ import { InferenceRunner } from '../../src/models/inference-runner.js';
 import { samplesPerFrame } from '../../src/models/manifest.js';
 import { VideoEncoder } from '../../src/models/video-encoder.js';
 import { TINY_BUNDLE_DIR } from '../helpers/media-fixtures.js';
-import { loadReference, maxAbsDiff, maxScaledDiff, type Reference } from '../helpers/tiny-bundle.js';
+import {
+  brokenBundleCopy,
+  loadReference,
+  maxAbsDiff,
+  maxScaledDiff,
+  type Reference,
+} from '../helpers/tiny-bundle.js';
 
 /** The same noise through the TS sampler gives the Python latent, mel and waveform. */
 function parityCases(
@@ -32,6 +38,7 @@ function parityCases(
         seed: 0,
         // The reference is the Python pipeline, which has no gate.
         melGate: false,
+        contactGate: false,
       });
       const r = await g.generate({
         startFrame: 0,
@@ -226,5 +233,52 @@ describe('FoleyGenerator against the Python reference (trained default bundle)',
     const middle = (x: Float32Array) => x.subarray(24 * spf, 44 * spf);
     const changeDb = 20 * Math.log10(rms(middle(gated.waveform)) / rms(middle(plain.waveform)));
     assert.ok(changeDb <= -15, `silence changed by ${changeDb.toFixed(1)} dB`);
+  });
+});
+
+describe('FoleyGenerator with a bundle that has a contact gate', () => {
+  // Weights 0 and a high bias: every frame reads as a contact, so the gate opens at the
+  // window's first frame only (a plateau) and is closed from frame 4 on (100 ms hold, then
+  // 40 dB at 10 dB per 10 ms).
+  const copy = brokenBundleCopy((m) => {
+    const dim = (m.features as { dim: number }).dim;
+    m.contactGate = {
+      weights: Array(dim).fill(0),
+      bias: 5,
+      threshold: 0.8,
+      rampMs: 5,
+      holdMs: 100,
+      releaseDbPer10ms: 10,
+      depthDb: -40,
+    };
+  });
+  let runner: InferenceRunner;
+  before(async () => {
+    runner = await InferenceRunner.start(await loadBundle(copy.dir), {
+      models: ['video_encoder', 'unet_student', 'align_classifier', 'latent_decoder', 'vocoder'],
+    });
+  });
+  after(async () => {
+    await runner.close();
+    copy.cleanup();
+  });
+
+  it('gates the audio by the contacts its features show, and leaves it out when asked', async () => {
+    const m = runner.bundle.manifest;
+    const frames = 16;
+    const still = new Uint8Array(frames * m.video.height * m.video.width * 3).fill(90);
+    const request = { startFrame: 0, features: await new VideoEncoder(runner).encode(still, frames) };
+    const settings = resolveGenerationSettings(m);
+    assert.equal(settings.contactGate, true);
+    const gated = await new FoleyGenerator(runner, settings).generate(request);
+    const plain = await new FoleyGenerator(runner, { ...settings, contactGate: false }).generate(request);
+    assert.deepEqual(gated.mel, plain.mel);
+    const spf = samplesPerFrame(m);
+    // Held open at 0 dB after the 5 ms ramp, 40 dB down from frame 4 on.
+    const from = (x: Float32Array, a: number, b: number) => Array.from(x.subarray(a, b));
+    assert.deepEqual(from(gated.waveform, 100, spf), from(plain.waveform, 100, spf));
+    const tail = plain.waveform.subarray(4 * spf).map((v) => v * 0.01);
+    assert.ok(maxAbsDiff(gated.waveform.subarray(4 * spf), tail) < 1e-7);
+    assert.ok(maxAbsDiff(plain.waveform.subarray(4 * spf), new Float32Array(tail.length)) > 1e-4);
   });
 });

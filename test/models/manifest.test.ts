@@ -178,4 +178,32 @@ describe('parseManifest', () => {
       /models\.latent_decoder\.inputs\[0\]\.shape\[1\]\] expected 8 \(latent\.channels\)/,
     );
   });
+  it('reads an optional contact gate, and names a gate that does not fit the features', () => {
+    assert.equal(parseManifest(raw(), 'm').contactGate, null);
+    const j = raw();
+    const dim = j.features.dim;
+    j.contactGate = {
+      weights: Array(dim).fill(0.5),
+      bias: -1,
+      threshold: 0.8,
+      rampMs: 5,
+      holdMs: 300,
+      releaseDbPer10ms: 1.5,
+      depthDb: -40,
+    };
+    const gate = parseManifest(j, 'm').contactGate;
+    assert.equal(gate?.weights.length, dim);
+    assert.equal(gate?.holdMs, 300);
+    j.contactGate.weights = [1, 2];
+    assert.throws(
+      () => parseManifest(j, 'm'),
+      new RegExp(`contactGate\\.weights\\] expected ${dim} numbers`),
+    );
+    j.contactGate.weights = Array(dim).fill(0);
+    j.contactGate.threshold = 1;
+    assert.throws(() => parseManifest(j, 'm'), /contactGate\.threshold\] expected a probability in \(0, 1\)/);
+    j.contactGate.threshold = 0.5;
+    j.contactGate.depthDb = 0;
+    assert.throws(() => parseManifest(j, 'm'), /contactGate\.depthDb\] expected a gain in dB < 0/);
+  });
 });

@@ -44,7 +44,7 @@ describe('trainer process', () => {
       assert.equal(parseTrainerLine(line), null, line);
   });
 
-  it('passes the time cap, --train-video, --scratch and --resume only when asked', () => {
+  it('passes the time cap, the end-to-end recipe, --scratch and --resume only when asked', () => {
     const base = {
       bundle: '/b',
       data: '/w/data',
@@ -63,9 +63,11 @@ describe('trainer process', () => {
       !plain.includes('--resume') && !plain.includes('--time-cap-s') && !plain.includes('--train-video'),
     );
     const capped = trainerArgs({ ...base, resume: true, timeCapS: 90, trainVideo: true });
-    assert.deepEqual(capped.slice(-4), ['--time-cap-s', '90', '--train-video', '--resume']);
+    const recipe = ['--train-video', '--augment', '--onset-loss', '0.1', '--contact-gate'];
+    assert.deepEqual(capped.slice(-8), ['--time-cap-s', '90', ...recipe, '--resume']);
     const scratch = trainerArgs({ ...base, trainVideo: true, scratch: true });
-    assert.deepEqual(scratch.slice(-2), ['--train-video', '--scratch']);
+    assert.deepEqual(scratch.slice(-6), [...recipe, '--scratch']);
+    assert.ok(!plain.includes('--contact-gate') && !plain.includes('--onset-loss'));
     assert.ok(!plain.includes('--scratch'));
     assert.equal(capped[capped.indexOf('--steps') + 1], '12');
   });

@@ -312,12 +312,22 @@ def finetune(args) -> dict:
             "augment": bool(args.augment and args.train_video), "causalVideo": bool(args.causal_video),
             "frozenTail": args.frozen_tail if args.train_video else 0.0, "scratch": bool(args.scratch),
             "onsetLoss": args.onset_loss}
+    gate = None
+    if args.contact_gate:
+        from .contact_gate import fit_gate    # imports this module
+        emit("stage", stage="contact-gate", message=f"fitting the contact gate on {st.n} segments")
+        onsets_cpu = onsets.cpu() if aux else None
+        gate, gate_loss = fit_gate(mods["video_encoder"].video.to(device).eval(), st, onsets_cpu)
+        info["contactGate"] = {"fitLoss": gate_loss, "threshold": gate["threshold"]}
     emit("stage", stage="export", message=f"writing {out}")
-    export_finetuned(bundle, man, mods, {k: m.cpu().eval() for k, m in trained.items()}, cfg, out, args.name, info)
+    export_finetuned(bundle, man, mods, {k: m.cpu().eval() for k, m in trained.items()}, cfg, out, args.name, info, gate)
     return info
 
 
-def export_finetuned(bundle: Path, man: dict, mods: dict, trained: dict, cfg: dict, out: Path, name: str, info: dict) -> None:
+def export_finetuned(bundle: Path, man: dict, mods: dict, trained: dict, cfg: dict, out: Path, name: str, info: dict,
+                     gate: dict | None = None) -> None:
+    """Writes the bundle. `gate`: its contactGate; without one, a start bundle's gate is kept only
+    when its video encoder is (the gate reads that encoder's features)."""
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.parent / f".{out.name}.partial"
     shutil.rmtree(tmp, ignore_errors=True)
@@ -345,6 +355,10 @@ def export_finetuned(bundle: Path, man: dict, mods: dict, trained: dict, cfg: di
                    "features": {**man["features"], "contextFrames": video.context_frames,
                                 "rightContextFrames": video.right_context_frames},
                    "description": f"profile {info['profile']} (read by foley.weights), {origin}"}
+        if gate is not None:
+            new_man["contactGate"] = gate
+        elif "video_encoder" in trained:
+            new_man.pop("contactGate", None)
         (tmp / "manifest.json").write_text(json.dumps(new_man, indent=1))
         (tmp / "finetune.json").write_text(json.dumps({**info, "parity": parity}, indent=1))
         tmp.rename(out)
@@ -380,6 +394,8 @@ def main(argv=None) -> int:
     p.add_argument("--onset-loss", type=float, default=0.0, metavar="W",
                    help="with --train-video: add W times a probe's loss for the onsets of the footage's own audio, "
                         "read from the video features (0: off)")
+    p.add_argument("--contact-gate", action="store_true",
+                   help="fit the bundle's contact gate (foley.contact_gate) on the footage with the trained video encoder")
     p.add_argument("--resume", action="store_true", help="continue from the run folder's checkpoint")
     args = p.parse_args(argv)
     # stderr is for the one-line error the CLI shows: the tracer's and numpy's notes are not errors.

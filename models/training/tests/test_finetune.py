@@ -22,6 +22,7 @@ import torch  # noqa: E402
 
 from foley import data, export, weights, world  # noqa: E402
 from foley.audio import SAMPLE_RATE, MelFrontend  # noqa: E402
+from foley.contact_gate import GATE_SHAPE, write_gate  # noqa: E402
 from foley.finetune import augment_frames, freeze_tail, onset_labels  # noqa: E402
 
 TINY = Path(__file__).resolve().parents[3] / "models" / "tiny-random"
@@ -34,6 +35,16 @@ def start(tmp_path_factory) -> Path:
     shutil.copytree(TINY, bundle)
     mods, _ = weights.recover_modules(bundle, check=False)
     weights.save_refit_part(bundle / weights.REFIT_DIR, "ae_encoder", mods["latent_decoder"].ae.enc.state_dict(), {})
+    return bundle
+
+
+@pytest.fixture(scope="module")
+def gated_start(start, tmp_path_factory) -> Path:
+    """The start bundle with a contact gate in its manifest."""
+    bundle = tmp_path_factory.mktemp("gated") / "tiny"
+    shutil.copytree(start, bundle)
+    dim = json.loads((bundle / "manifest.json").read_text())["features"]["dim"]
+    write_gate(bundle, {"weights": [0.1] * dim, "bias": 0.0, **GATE_SHAPE})
     return bundle
 
 
@@ -56,11 +67,12 @@ def initializers(path: Path) -> dict:
 
 
 def test_writes_a_bundle_with_only_the_trained_models_changed_and_resumes_from_its_checkpoint(start, footage, tmp_path):
-    flags = ("--train-video", "--augment", "--causal-video", "--frozen-tail", "0.5", "--onset-loss", "0.1")
+    flags = ("--train-video", "--augment", "--causal-video", "--frozen-tail", "0.5", "--contact-gate", "--onset-loss", "0.1")
     first = run(start, footage, tmp_path, "mine", *flags)
     assert first.returncode == 0, first.stderr
     lines = [json.loads(x) for x in first.stdout.splitlines() if x.startswith("{")]
-    assert [x["stage"] for x in lines if x["event"] == "stage"] == ["recover", "features", "latents", "onsets", "train", "export"]
+    assert [x["stage"] for x in lines if x["event"] == "stage"] == ["recover", "features", "latents", "onsets", "train",
+                                                                     "contact-gate", "export"]
     assert lines[-1]["event"] == "done" and lines[-1]["stepsDone"] == 3 and lines[-1]["stoppedBy"] == "steps"
     out = tmp_path / "mine"
     man = json.loads((out / "manifest.json").read_text())
@@ -68,6 +80,8 @@ def test_writes_a_bundle_with_only_the_trained_models_changed_and_resumes_from_i
     info = json.loads((out / "finetune.json").read_text())
     assert info["trained"] == ["unet_student", "video_encoder"] and info["augment"] is True and info["causalVideo"] is True
     assert info["frozenTail"] == 0.5 and info["onsetLoss"] == 0.1
+    # The contact gate is fitted on the trained encoder's features of the footage.
+    assert len(man["contactGate"]["weights"]) == man["features"]["dim"] and info["contactGate"]["fitLoss"] > 0
     # The onset probe trains beside the encoder and is not exported.
     assert sorted(p.name for p in out.glob("*.onnx")) == sorted(p.name for p in start.glob("*.onnx"))
     assert man["features"]["contextFrames"] == 5 and man["features"]["rightContextFrames"] == 0
@@ -98,12 +112,14 @@ def test_writes_a_bundle_with_only_the_trained_models_changed_and_resumes_from_i
     assert parity["max_relative_error"] < 1e-4
 
 
-def test_scratch_starts_the_picture_to_sound_parts_from_random_weights_and_keeps_the_audio_codec(start, footage, tmp_path):
+def test_scratch_starts_the_picture_to_sound_parts_from_random_weights_and_keeps_the_audio_codec(gated_start, footage, tmp_path):
+    start = gated_start
     scratch = run(start, footage, tmp_path, "scratch", "--train-video", "--scratch", "--seed", "5")
     assert scratch.returncode == 0, scratch.stderr
     out = tmp_path / "scratch"
     man = json.loads((out / "manifest.json").read_text())
     assert man["sampling"]["cgScale"] == 0.0 and "from random weights" in man["description"]
+    assert "contactGate" not in man      # the start bundle's gate read the encoder this run replaced
     assert json.loads((out / "finetune.json").read_text())["scratch"] is True
     # Three steps from the start bundle would leave each weight where it was; a new draw is unrelated to it.
     for name in ("unet_student.onnx", "video_encoder.onnx"):
@@ -117,12 +133,15 @@ def test_scratch_starts_the_picture_to_sound_parts_from_random_weights_and_keeps
     assert mixed.returncode == 2 and "scratch" in mixed.stderr and not (tmp_path / "mixed").exists()
 
 
-def test_a_time_cap_stops_training_and_still_writes_the_bundle_of_the_student_alone(start, footage, tmp_path):
-    capped = run(start, footage, tmp_path, "capped", "--time-cap-s", "1e-6")
+def test_a_time_cap_stops_training_and_still_writes_the_bundle_of_the_student_alone(gated_start, footage, tmp_path):
+    capped = run(gated_start, footage, tmp_path, "capped", "--time-cap-s", "1e-6")
     assert capped.returncode == 0, capped.stderr
     done = json.loads(capped.stdout.strip().splitlines()[-1])
     assert done["stoppedBy"] == "time-cap" and done["stepsDone"] == 0
     assert json.loads((tmp_path / "capped" / "finetune.json").read_text())["trained"] == ["unet_student"]
+    # The student alone leaves the video encoder, so the start bundle's gate still reads it.
+    gate = json.loads((tmp_path / "capped" / "manifest.json").read_text())["contactGate"]
+    assert gate == json.loads((gated_start / "manifest.json").read_text())["contactGate"]
 
 
 def test_names_what_is_wrong_instead_of_training(start, footage, tmp_path):

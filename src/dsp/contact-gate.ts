@@ -1,0 +1,108 @@
+/**
+ * Contact gate: opens the audio where the video features show a contact, closes it elsewhere.
+ *
+ * Away from events a diffusion student lays a low sound bed where things move and lets strikes
+ * ring on; an onset detector (and a listener) hears onsets in that bed. A linear probe on the
+ * video features (the manifest's contactGate, fitted on footage against its own audio's
+ * onsets) gives a per-frame contact probability p. Each local maximum of p at or above the
+ * threshold opens the gate at its frame's start: a `rampMs` attack to 0 dB, `holdMs` at 0 dB,
+ * then a fall of `releaseDbPer10ms` down to `depthDb`. Openings overlap by taking the highest
+ * gain. Stateless per window: a window's gains depend only on its own frames' features, so a
+ * caller passes the frames before (context) and after (guard) that the gate should see.
+ */
+import type { ContactGateSpec } from '../models/manifest.js';
+
+/** Per-frame contact probability for features [frames, dim]. */
+export function contactProbabilities(
+  features: Float32Array,
+  dim: number,
+  gate: ContactGateSpec,
+): Float32Array {
+  if (gate.weights.length !== dim || features.length % dim !== 0) {
+    throw new RangeError(
+      `[contact-gate] features hold ${features.length} values and the gate ${gate.weights.length} weights; expected a multiple of dim ${dim} and ${dim}`,
+    );
+  }
+  const frames = features.length / dim;
+  const probs = new Float32Array(frames);
+  for (let t = 0; t < frames; t++) {
+    let z = gate.bias;
+    for (let d = 0; d < dim; d++) z += gate.weights[d]! * features[t * dim + d]!;
+    probs[t] = 1 / (1 + Math.exp(-z));
+  }
+  return probs;
+}
+
+/** Openings closer than this (frames) are one contact: the highest is kept (foley.probe's peaks). */
+export const MIN_OPENING_GAP_FRAMES = 3;
+
+/**
+ * Frames where the gate opens, ascending: local maxima of p (rising into it, not rising out of
+ * it) at or above threshold, the highest of any closer than MIN_OPENING_GAP_FRAMES.
+ */
+export function contactOpenings(probs: Float32Array, threshold: number): number[] {
+  const peaks: number[] = [];
+  for (let t = 0; t < probs.length; t++) {
+    const p = probs[t]!;
+    const before = t > 0 ? probs[t - 1]! : 0;
+    const after = t + 1 < probs.length ? probs[t + 1]! : 0;
+    if (p >= threshold && p > before && p >= after) peaks.push(t);
+  }
+  const kept: number[] = [];
+  for (const t of [...peaks].sort((a, b) => probs[b]! - probs[a]! || a - b)) {
+    if (kept.every((k) => Math.abs(k - t) >= MIN_OPENING_GAP_FRAMES)) kept.push(t);
+  }
+  return kept.sort((a, b) => a - b);
+}
+
+/** Per-sample gain (dB) over frames·samplesPerFrame samples, opened at the given frames. */
+export function contactGainsDb(
+  openings: readonly number[],
+  frames: number,
+  samplesPerFrame: number,
+  sampleRate: number,
+  gate: ContactGateSpec,
+): Float32Array {
+  const n = frames * samplesPerFrame;
+  const gains = new Float32Array(n).fill(gate.depthDb);
+  const ramp = (gate.rampMs / 1000) * sampleRate;
+  const hold = (gate.holdMs / 1000) * sampleRate;
+  const fallPerSample = (gate.releaseDbPer10ms * 100) / sampleRate;
+  const span = Math.ceil(hold + -gate.depthDb / fallPerSample) + 1;
+  for (const frame of openings) {
+    const start = frame * samplesPerFrame;
+    for (let s = start; s < Math.min(n, start + span); s++) {
+      const k = s - start;
+      const g =
+        k < ramp
+          ? gate.depthDb * (1 - k / ramp)
+          : k < hold
+            ? 0
+            : Math.max(gate.depthDb, -(k - hold) * fallPerSample);
+      if (g > gains[s]!) gains[s] = g;
+    }
+  }
+  return gains;
+}
+
+/** The waveform of features [frames, dim] (frames·samplesPerFrame samples), gated; a new array. */
+export function applyContactGate(
+  waveform: Float32Array,
+  features: Float32Array,
+  dim: number,
+  samplesPerFrame: number,
+  sampleRate: number,
+  gate: ContactGateSpec,
+): Float32Array {
+  const frames = features.length / dim;
+  if (waveform.length !== frames * samplesPerFrame) {
+    throw new RangeError(
+      `[contact-gate] waveform holds ${waveform.length} samples, expected frames ${frames} × ${samplesPerFrame}`,
+    );
+  }
+  const openings = contactOpenings(contactProbabilities(features, dim, gate), gate.threshold);
+  const gainsDb = contactGainsDb(openings, frames, samplesPerFrame, sampleRate, gate);
+  const out = new Float32Array(waveform.length);
+  for (let s = 0; s < waveform.length; s++) out[s] = waveform[s]! * 10 ** (gainsDb[s]! / 20);
+  return out;
+}

@@ -1,0 +1,73 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import {
+  applyContactGate,
+  contactGainsDb,
+  contactOpenings,
+  contactProbabilities,
+} from '../../src/dsp/contact-gate.js';
+import type { ContactGateSpec } from '../../src/models/manifest.js';
+
+const RATE = 16000;
+const SPF = 640;
+const gate = (over: Partial<ContactGateSpec> = {}): ContactGateSpec => ({
+  weights: [2, -1],
+  bias: 0.5,
+  threshold: 0.8,
+  rampMs: 5,
+  holdMs: 100,
+  releaseDbPer10ms: 10,
+  depthDb: -40,
+  ...over,
+});
+
+describe('contact gate', () => {
+  it('reads a contact probability per frame from the raw features', () => {
+    const probs = contactProbabilities(new Float32Array([1, 0, 0, 1, -2, 3]), 2, gate());
+    const sigmoid = (z: number) => 1 / (1 + Math.exp(-z));
+    for (const [t, z] of [2.5, -0.5, -6.5].entries()) assert.ok(Math.abs(probs[t]! - sigmoid(z)) < 1e-6);
+    assert.throws(
+      () => contactProbabilities(new Float32Array(5), 2, gate()),
+      /\[contact-gate\] features hold 5/,
+    );
+    assert.throws(() => contactProbabilities(new Float32Array(6), 3, gate()), /expected a multiple of dim 3/);
+  });
+
+  it('opens at the peaks at or above the threshold, the highest of any closer than 3 frames', () => {
+    const p = new Float32Array([
+      0.9, 0.1, 0.5, 0.85, 0.95, 0.1, 0.82, 0.1, 0.1, 0.1, 0.79, 0.2, 0.9, 0.9, 0.1,
+    ]);
+    // 0: the first frame (nothing before it); 4 beats 3 (rising) and 6 (two frames on);
+    // 10 is below the threshold; 12..13 is a plateau, opened at its first frame.
+    assert.deepEqual(contactOpenings(p, 0.8), [0, 4, 12]);
+    assert.deepEqual(contactOpenings(new Float32Array([0.5, 0.5]), 0.8), []);
+  });
+
+  it('ramps up, holds 0 dB, then falls at the release rate to the depth, taking the highest of overlapping openings', () => {
+    const g = gate();
+    const gains = contactGainsDb([1, 2], 8, SPF, RATE, g);
+    assert.equal(gains.length, 8 * SPF);
+    assert.equal(gains[SPF - 1], -40); // closed before the first opening
+    assert.equal(gains[SPF], -40); // the ramp starts from the depth
+    assert.ok(Math.abs(gains[SPF + 40]! - -20) < 1e-4); // half way up a 5 ms (80-sample) ramp
+    const second = 2 * SPF;
+    assert.equal(gains[second + 40], 0); // the first opening's hold wins over the second's ramp
+    const holdEnd = second + (100 / 1000) * RATE; // the later opening's hold sets the fall
+    assert.equal(gains[holdEnd - 1], 0);
+    assert.ok(Math.abs(gains[holdEnd + 160]! - -10) < 1e-3); // 10 ms later: -10 dB
+    assert.equal(gains[holdEnd + 1000], -40); // floored at the depth
+  });
+
+  it('gates a waveform by its features and names a length that does not match', () => {
+    const features = new Float32Array([5, 0, -5, 0, -5, 0]); // frame 0 a contact, then none
+    const wave = new Float32Array(3 * SPF).fill(1);
+    const out = applyContactGate(wave, features, 2, SPF, RATE, gate({ holdMs: 20 }));
+    assert.equal(out[200], 1); // held open
+    assert.ok(Math.abs(out[3 * SPF - 1]! - 0.01) < 1e-6); // -40 dB by the last frame
+    assert.equal(wave[3 * SPF - 1], 1); // the input is untouched
+    assert.throws(
+      () => applyContactGate(new Float32Array(10), features, 2, SPF, RATE, gate()),
+      /\[contact-gate\] waveform holds 10 samples, expected frames 3 × 640/,
+    );
+  });
+});
