@@ -251,7 +251,6 @@ def finetune(args) -> dict:
     gen = torch.Generator().manual_seed(args.seed + step)
     w = min(cfg["ldm_window"], st.t - st.t % 4)
     student_steps = man["sampling"]["steps"]
-    emit("stage", stage="train", message=f"{args.steps} steps at batch {args.batch}, windows of {w} frames, on {device}")
     t0 = time.time()
     last_report = last_ckpt = t0
     start_step = step
@@ -263,6 +262,8 @@ def finetune(args) -> dict:
 
     encode = encode_window if args.train_video else None
     with signals_deferred() as interrupted:
+        # Announced only once a Ctrl-C is deferred: a signal right after this line still checkpoints.
+        emit("stage", stage="train", message=f"{args.steps} steps at batch {args.batch}, windows of {w} frames, on {device}")
         while step < args.steps:
             if interrupted:
                 write_checkpoint()
