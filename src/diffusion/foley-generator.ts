@@ -237,18 +237,18 @@ export class FoleyGenerator {
     //    shows no contact, then drop the guards and padding (the gates see the guard frames, so
     //    they are ready at the clip's and the window's edges).
     const r = m.latent.melFramesPerLatentFrame;
+    const spf = samplesPerFrame(m);
     const vocoded = await this.vocoder.synthesize(melPadded, padded * r, order);
     const melGated = this.settings.melGate ? applyMelGate(vocoded, melPadded, padded * r, m.audio) : vocoded;
     const waveformPadded =
       this.settings.contactGate && m.contactGate
-        ? applyContactGate(melGated, features, dim, samplesPerFrame(m), m.audio.sampleRate, m.contactGate)
+        ? applyContactGate(melGated, features, dim, spf, m.audio.sampleRate, m.contactGate)
         : melGated;
     const latent = padded === frames ? latentPadded : sliceLatentFrames(latentPadded, shape, before, frames);
     const mel =
       padded === frames
         ? melPadded
         : cropMelFrames(melPadded, m.audio.melBins, padded * r, before * r, frames * r);
-    const spf = samplesPerFrame(m);
     const waveform = waveformPadded.slice(before * spf, (before + frames) * spf);
     return { startFrame: request.startFrame, frames, latent, mel, waveform };
   }

@@ -49,7 +49,7 @@ export function contactOpenings(probs: Float32Array, threshold: number): number[
     if (p >= threshold && p > before && p >= after) peaks.push(t);
   }
   const kept: number[] = [];
-  for (const t of [...peaks].sort((a, b) => probs[b]! - probs[a]! || a - b)) {
+  for (const t of peaks.sort((a, b) => probs[b]! - probs[a]! || a - b)) {
     if (kept.every((k) => Math.abs(k - t) >= MIN_OPENING_GAP_FRAMES)) kept.push(t);
   }
   return kept.sort((a, b) => a - b);
@@ -102,7 +102,12 @@ export function applyContactGate(
   }
   const openings = contactOpenings(contactProbabilities(features, dim, gate), gate.threshold);
   const gainsDb = contactGainsDb(openings, frames, samplesPerFrame, sampleRate, gate);
+  // Runs per live chunk: the closed gain (most samples) is converted once, not per sample.
+  const closed = 10 ** (gate.depthDb / 20);
   const out = new Float32Array(waveform.length);
-  for (let s = 0; s < waveform.length; s++) out[s] = waveform[s]! * 10 ** (gainsDb[s]! / 20);
+  for (let s = 0; s < waveform.length; s++) {
+    const db = gainsDb[s]!;
+    out[s] = waveform[s]! * (db === gate.depthDb ? closed : 10 ** (db / 20));
+  }
   return out;
 }

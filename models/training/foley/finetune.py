@@ -317,8 +317,8 @@ def finetune(args) -> dict:
     if args.contact_gate:
         from .contact_gate import fit_gate    # imports this module
         emit("stage", stage="contact-gate", message=f"fitting the contact gate on {st.n} segments")
-        onsets_cpu = onsets.cpu() if aux else None
-        gate, gate_loss = fit_gate(mods["video_encoder"].video.to(device).eval(), st, onsets_cpu)
+        labels = onsets.cpu() if args.onset_loss > 0 else None    # the onset loss's labels, already made
+        gate, gate_loss = fit_gate(mods["video_encoder"].video.to(device).eval(), st, labels)
         info["contactGate"] = {"fitLoss": gate_loss, "threshold": gate["threshold"]}
     emit("stage", stage="export", message=f"writing {out}")
     export_finetuned(bundle, man, mods, {k: m.cpu().eval() for k, m in trained.items()}, cfg, out, args.name, info, gate)
