@@ -40,7 +40,7 @@ export const SERVE_USAGE = `foley serve [options]
   --chunk-frames N       new frames per generated chunk (balanced 4 = 160 ms, low 2)
   --lookahead-frames N   frames waited for past a chunk (balanced: the video encoder's reach ahead + 1, low 0)
   --context-frames N     generated frames a chunk sees as context (balanced and low 12)
-  --inference-workers N  inference threads shared by all rooms, each with its own sessions (default 1)
+  --inference-workers N  inference threads shared by all rooms, each with its own sessions (default 2, 1 on one core)
   --max-rooms N          rooms open at once (default 16; a room closes when its last page leaves)
   --max-connections-per-ip N    open sockets from one address, IPv6 per /64 (default 16)
   --max-connections-per-room N  open sockets in one room (default 32)

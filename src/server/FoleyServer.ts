@@ -8,7 +8,7 @@ import { LiveFoleyPipeline } from '../../pipelines/live.js';
 import { UsageError } from '../errors.js';
 import { type LogFields, Logger } from '../logger.js';
 import { loadBundle, packageRoot } from '../models/bundle.js';
-import { InferenceRunner } from '../models/inference-runner.js';
+import { DEFAULT_INFERENCE_WORKERS, InferenceRunner } from '../models/inference-runner.js';
 import { TypedEmitter } from '../typed-emitter.js';
 import { addressKey, ConnectionCounts, resolveServerLimits, type ServerLimits } from './ConnectionLimits.js';
 import { DemoPublisher } from './DemoPublisher.js';
@@ -61,7 +61,7 @@ export interface FoleyServerOptions {
   /** Bundle folder (default models/default) or a started runner to share. */
   bundleDir?: string;
   runner?: InferenceRunner;
-  /** Inference worker threads of the runner it starts (ignored with `runner`). Default 1. */
+  /** Inference worker threads of the runner it starts (ignored with `runner`). Default: DEFAULT_INFERENCE_WORKERS. */
   inferenceWorkers?: number;
   /** Address WebRTC candidates carry (set to the LAN address to publish from another machine). */
   announcedIp?: string;
@@ -176,7 +176,7 @@ export class FoleyServer extends TypedEmitter<FoleyServerEvents> {
         const bundle = await loadBundle(options.bundleDir ?? join(packageRoot(), 'models', 'default'));
         runner = await InferenceRunner.start(bundle, {
           models: LiveFoleyPipeline.models(bundle.manifest),
-          workers: options.inferenceWorkers ?? 1,
+          workers: options.inferenceWorkers ?? DEFAULT_INFERENCE_WORKERS,
         });
         ownsRunner = true;
       }

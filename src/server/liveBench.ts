@@ -2,7 +2,12 @@ import { loadavg } from 'node:os';
 import * as mediasoup from 'mediasoup';
 import { type LatencyPreset, LiveFoleyPipeline } from '../../pipelines/live.js';
 import { loadBundle } from '../models/bundle.js';
-import { type BatchingOptions, InferenceRunner, type ModelRunStats } from '../models/inference-runner.js';
+import {
+  type BatchingOptions,
+  DEFAULT_INFERENCE_WORKERS,
+  InferenceRunner,
+  type ModelRunStats,
+} from '../models/inference-runner.js';
 import { FoleyAttachment } from '../sfu/FoleyAttachment.js';
 import { FfmpegRtpSource } from './FfmpegRtpSource.js';
 import { ROOM_MEDIA_CODECS } from './Room.js';
@@ -19,7 +24,7 @@ export interface LiveBenchOptions {
   chunkFrames?: number;
   lookaheadFrames?: number;
   maxContextFrames?: number;
-  /** Inference worker threads shared by the rooms. Default 1. */
+  /** Inference worker threads shared by the rooms. Default: DEFAULT_INFERENCE_WORKERS. */
   inferenceWorkers?: number;
   /** Merging of runs across rooms; false: off. Default: the runner's. */
   batching?: Partial<BatchingOptions> | false;
@@ -179,7 +184,7 @@ export async function runLiveBench(options: LiveBenchOptions): Promise<LiveBench
   const bundle = await loadBundle(options.bundleDir);
   const runner = await InferenceRunner.start(bundle, {
     models: LiveFoleyPipeline.models(bundle.manifest),
-    workers: options.inferenceWorkers ?? 1,
+    workers: options.inferenceWorkers ?? DEFAULT_INFERENCE_WORKERS,
     ...(options.batching !== undefined ? { batching: options.batching } : {}),
     ...(options.intraOpThreads !== undefined ? { intraOpThreads: options.intraOpThreads } : {}),
   });

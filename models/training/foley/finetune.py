@@ -163,6 +163,25 @@ def signals_deferred():
             signal.signal(sig, handler)
 
 
+NEEDS_TRAIN_VIDEO = (
+    ("scratch", "--scratch starts the video encoder from random weights"),
+    ("onset_loss", "--onset-loss trains the video features"),
+    ("frozen_tail", "--frozen-tail computes features per window"),
+    ("causal_video", "--causal-video makes a new video encoder"),
+)
+
+
+def check_args(args) -> None:
+    """Named before any data or weights are read."""
+    if args.steps < 1 or args.batch < 1 or args.lr <= 0 or not 0 <= args.frozen_tail <= 1 or args.onset_loss < 0:
+        raise FinetuneError("[args] --steps and --batch must be at least 1, --lr positive, --frozen-tail in [0, 1] and "
+                            "--onset-loss not negative", 2)
+    if not args.train_video:
+        for field, what in NEEDS_TRAIN_VIDEO:
+            if getattr(args, field):
+                raise FinetuneError(f"[args] {what}: it needs --train-video", 2)
+
+
 def finetune(args) -> dict:
     bundle, data, run, out = Path(args.bundle), Path(args.data), Path(args.run), Path(args.out)
     if out.exists():
@@ -177,8 +196,6 @@ def finetune(args) -> dict:
     run.mkdir(parents=True, exist_ok=True)
 
     if args.scratch:
-        if not args.train_video:
-            raise FinetuneError("[args] --scratch starts the video encoder from random weights: it needs --train-video", 2)
         # The parts that map pictures to sound start from random weights (seeded); the audio codec
         # (mel encoder, latent decoder, vocoder) is sound alone and stays the start bundle's.
         torch.manual_seed(args.seed)
@@ -186,13 +203,7 @@ def finetune(args) -> dict:
         mods = {**mods, "video_encoder": fresh["video_encoder"], "unet_student": fresh["unet_student"]}
         emit("stage", stage="scratch", message="video encoder and student from random weights")
     video = mods["video_encoder"].video.to(device).eval()
-    if args.onset_loss > 0 and not args.train_video:
-        raise FinetuneError("[args] --onset-loss trains the video features: it needs --train-video", 2)
-    if args.frozen_tail > 0 and not args.train_video:
-        raise FinetuneError("[args] --frozen-tail computes features per window: it needs --train-video", 2)
     if args.causal_video:
-        if not args.train_video:
-            raise FinetuneError("[args] --causal-video makes a new video encoder: it needs --train-video", 2)
         video.make_causal()
     if args.train_video:
         emit("stage", stage="features", message="CAVP video features are computed per window (--train-video)")
@@ -405,11 +416,8 @@ def main(argv=None) -> int:
     args.name = args.name or Path(args.out).name
     if args.threads > 0:
         torch.set_num_threads(args.threads)
-    if args.steps < 1 or args.batch < 1 or args.lr <= 0 or not 0 <= args.frozen_tail <= 1 or args.onset_loss < 0:
-        print("[args] --steps and --batch must be at least 1, --lr positive, --frozen-tail in [0, 1] and --onset-loss "
-              "not negative", file=sys.stderr)
-        return 2
     try:
+        check_args(args)
         info = finetune(args)
     except FinetuneError as e:
         print(str(e), file=sys.stderr)

@@ -1,9 +1,9 @@
 """foley.finetune (the trainer behind `foley train`): on the tiny random bundle and a few world
 clips it writes a new bundle that differs from the start one only in the models it trained
 (a causal video encoder declared in the manifest and recovered as causal), resumes from its checkpoint, and names a bundle without an audio encoder, missing data and an
-existing output instead of training. The trainer runs as its own process, as `foley train` runs
+existing output instead of training. A run that trains is its own process, as `foley train` runs
 it: its torch threads and signal handlers stay out of the test process, which forks workers
-in later tests."""
+in later tests; the refusals, which stop before training, run in this process."""
 import json
 import shutil
 import subprocess
@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
 
-from foley import data, export, weights, world  # noqa: E402
+from foley import data, export, finetune, weights, world  # noqa: E402
 from foley.audio import SAMPLE_RATE, MelFrontend  # noqa: E402
 from foley.contact_gate import GATE_SHAPE, write_gate  # noqa: E402
 from foley.finetune import augment_frames, freeze_tail, onset_labels  # noqa: E402
@@ -144,19 +144,29 @@ def test_a_time_cap_stops_training_and_still_writes_the_bundle_of_the_student_al
     assert gate == json.loads((gated_start / "manifest.json").read_text())["contactGate"]
 
 
-def test_names_what_is_wrong_instead_of_training(start, footage, tmp_path):
-    no_encoder = run(TINY, footage, tmp_path, "x")
-    assert no_encoder.returncode == 3 and "ae_encoder.pt" in no_encoder.stderr
-    no_data = run(start, tmp_path / "nowhere", tmp_path, "x")
-    assert no_data.returncode == 4 and no_data.stderr.startswith("[data:")
+def test_names_what_is_wrong_instead_of_training(start, footage, tmp_path, capsys):
+    # In this process: each case stops before training, so no torch threads or signal handlers change.
+    def refused(bundle: Path, data_dir: Path, out: str, *extra: str) -> tuple[int, str]:
+        capsys.readouterr()
+        code = finetune.main(["--bundle", str(bundle), "--data", str(data_dir), "--run", str(tmp_path / "run"),
+                              "--out", str(tmp_path / out), "--steps", "3", "--batch", "2", *extra])
+        return code, capsys.readouterr().err
+
+    code, err = refused(TINY, footage, "x")
+    assert code == 3 and "ae_encoder.pt" in err
+    code, err = refused(start, tmp_path / "nowhere", "x")
+    assert code == 4 and err.startswith("[data:")
     (tmp_path / "taken").mkdir()
-    taken = run(start, footage, tmp_path, "taken")
-    assert taken.returncode == 2 and "already exists" in taken.stderr
+    code, err = refused(start, footage, "taken")
+    assert code == 2 and "already exists" in err
     assert not (tmp_path / "x").exists()
 
     for flag in (["--causal-video"], ["--frozen-tail", "0.5"], ["--scratch"], ["--onset-loss", "0.1"]):
-        alone = run(start, footage, tmp_path, "y", *flag)
-        assert alone.returncode == 2 and "--train-video" in alone.stderr, flag
+        code, err = refused(start, footage, "y", *flag)
+        assert code == 2 and "--train-video" in err, flag
+    code, err = refused(start, footage, "y", "--train-video", "--frozen-tail", "2")
+    assert code == 2 and "--frozen-tail in [0, 1]" in err
+    assert not (tmp_path / "y").exists() and not (tmp_path / "run").exists()
 
 
 def test_augmentation_mirrors_and_recolours_within_the_pixel_range():
