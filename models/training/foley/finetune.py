@@ -125,12 +125,16 @@ def augment_frames(frames: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     """Per-sample mirror, colour gain and brightness offset of frames [B, T, H, W, 3] (as floats
     in 0..255): what a camera changes that the sound does not depend on."""
     b = frames.shape[0]
-    x = frames.float()
     flip = torch.rand(b, generator=gen) < 0.5
-    x = torch.where(flip.to(x.device)[:, None, None, None, None], x.flip(3), x)
-    gain = (0.7 + 0.6 * torch.rand(b, 1, 1, 1, 3, generator=gen)).to(x.device)
-    offset = (60 * torch.rand(b, 1, 1, 1, 1, generator=gen) - 30).to(x.device)
-    return (x * gain + offset).clamp(0, 255)
+    gain = (0.7 + 0.6 * torch.rand(b, 1, 1, 1, 3, generator=gen)).to(frames.device)
+    offset = (60 * torch.rand(b, 1, 1, 1, 1, generator=gen) - 30).to(frames.device)
+    # Mirror the chosen samples while still 8-bit, then one float copy changed in place: a step's
+    # window batch is 44 M values, and the out-of-place version took most of a CPU step.
+    flip = flip.to(frames.device)
+    if bool(flip.any()):
+        frames = frames.clone()
+        frames[flip] = frames[flip].flip(3)
+    return frames.float().mul_(gain).add_(offset).clamp_(0, 255)
 
 
 def freeze_tail(frames: torch.Tensor, gen: torch.Generator, p: float) -> torch.Tensor:

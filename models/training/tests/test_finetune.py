@@ -173,8 +173,10 @@ def test_augmentation_mirrors_and_recolours_within_the_pixel_range():
     # Pixel value 50 + 20 * column: a mirror reverses the ramp, gain and offset keep it linear.
     ramp = 50 + 20 * torch.arange(5, dtype=torch.float32)
     frames = ramp[None, None, None, :, None].expand(16, 3, 6, 5, 3).to(torch.uint8)
+    before = frames.clone()
     a = augment_frames(frames, torch.Generator().manual_seed(0))
     assert a.shape == frames.shape and torch.equal(a, augment_frames(frames, torch.Generator().manual_seed(0)))
+    assert torch.equal(frames, before)                  # works on its own copy (it changes values in place)
     assert a.min() >= 0 and a.max() <= 255
     row = a[:, 0, 0]                                    # [16, 5 columns, 3 channels]
     steps = row[:, 1:] - row[:, :-1]
