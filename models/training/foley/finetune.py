@@ -35,6 +35,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import export, metrics, weights
+from .allocator import keep_freed_memory
 from .config import load_profile
 from .diffusion import TRAIN_STEPS, Schedule, trailing_timesteps
 from .data import FPS
@@ -418,6 +419,7 @@ def main(argv=None) -> int:
     warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
     warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
     args.name = args.name or Path(args.out).name
+    keep_freed_memory()
     if args.threads > 0:
         torch.set_num_threads(args.threads)
     try:

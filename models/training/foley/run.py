@@ -14,6 +14,7 @@ import sys
 import time
 from pathlib import Path
 
+from .allocator import keep_freed_memory
 from .config import ConfigError, load_profile
 from .train import STAGES, log, run_stage
 
@@ -98,6 +99,7 @@ def schedule(args, cfg: dict, run: Path) -> None:
 
 def main(argv=None) -> int:
     args = parse(argv)
+    keep_freed_memory()
     try:
         cfg, run = prepare_run(args)
     except ConfigError as err:
