@@ -129,8 +129,8 @@ def augment_frames(frames: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     flip = torch.rand(b, generator=gen) < 0.5
     gain = (0.7 + 0.6 * torch.rand(b, 1, 1, 1, 3, generator=gen)).to(frames.device)
     offset = (60 * torch.rand(b, 1, 1, 1, 1, generator=gen) - 30).to(frames.device)
-    # Mirror the chosen samples while still 8-bit, then one float copy changed in place: a step's
-    # window batch is 44 M values, and the out-of-place version took most of a CPU step.
+    # Mirror while still 8-bit, then change one float copy in place: a step's batch is 44 M
+    # values, and each out-of-place float copy of it costs a large share of a CPU step.
     flip = flip.to(frames.device)
     if bool(flip.any()):
         frames = frames.clone()
