@@ -9,13 +9,17 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
 
-bash scripts/setup-system.sh
+LOG_DIR="$(mktemp -d -t foley-test.XXXXXX)"
+trap 'rm -rf "$LOG_DIR"' EXIT
+# Nothing before the tests needs the Debian packages, so apt downloads and unpacks them beside
+# npm ci and the builds.
+echo "test: Debian packages (beside npm ci and the builds)"
+bash scripts/setup-system.sh >"$LOG_DIR/apt.log" 2>&1 &
+APT_PID=$!
 # From a clean build, so no output of a deleted source (a test among them) survives.
 rm -rf dist client/dist
 bash scripts/setup.sh render
 
-LOG_DIR="$(mktemp -d -t foley-test.XXXXXX)"
-trap 'rm -rf "$LOG_DIR"' EXIT
 echo "test: the Python venv (beside the mediasoup worker build)"
 bash scripts/setup-python.sh >"$LOG_DIR/venv.log" 2>&1 &
 VENV_PID=$!
@@ -25,6 +29,12 @@ if ! wait "$VENV_PID"; then
   echo "test: the Python venv could not be made" >&2
   exit 1
 fi
+if ! wait "$APT_PID"; then
+  cat "$LOG_DIR/apt.log"
+  echo "test: the Debian packages could not be installed" >&2
+  exit 1
+fi
+cat "$LOG_DIR/apt.log"
 
 echo "test: lint (biome)"
 npx biome check src pipelines test client
