@@ -25,7 +25,8 @@ def step_faults():
     return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
 for _ in range(2):                    # warm-up: the heap grows to the step's peak
     step_faults()
-print(sum(step_faults() for _ in range(3)))
+# The fewest of five steps: other processes on a busy machine add faults to some steps.
+print(min(step_faults() for _ in range(5)))
 """
 
 
@@ -40,6 +41,6 @@ def test_a_training_step_reuses_freed_memory_without_most_page_faults():
     if kept == "no-mallopt":
         pytest.skip("this C library has no mallopt (not glibc)")
     default = faults("default")
-    pages = 3 * (8 * 50 * 96 * 96 * 3 * 4) // 4096   # three steps of one float copy of the frames
+    pages = (8 * 50 * 96 * 96 * 3 * 4) // 4096   # one float copy of the frames
     assert default > pages                 # glibc unmaps each freed block: its pages fault again
     assert kept * 4 < default
