@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test run: set-up, lint, typecheck (the build), every node test, the Python tests.
-# Two cores go further when the steps that do not judge timing share them: the Python venv
-# is made beside the mediasoup worker build, and the Python tests run beside the node tests
+# Two cores go further when the steps that do not judge timing share them: apt installs the
+# Debian packages beside npm ci and the builds, the Python venv is made beside the mediasoup
+# worker build, and the Python tests run beside the node tests
 # that judge no timing. The node tests that judge live timing, latency or quality under real
 # time (test/live, test/server, test/sfu, test/reliability) run last, one file at a time, on a
 # quiet machine.
@@ -11,8 +12,15 @@ cd "$ROOT"
 
 LOG_DIR="$(mktemp -d -t foley-test.XXXXXX)"
 trap 'rm -rf "$LOG_DIR"' EXIT
-# Nothing before the tests needs the Debian packages, so apt downloads and unpacks them beside
-# npm ci and the builds.
+# wait_for PID LOG WHAT: waits for a set-up step run in the background; shows its log if it failed.
+wait_for() {
+  if ! wait "$1"; then
+    cat "$2"
+    echo "test: $3 could not be set up" >&2
+    exit 1
+  fi
+}
+# Nothing before the tests needs the Debian packages.
 echo "test: Debian packages (beside npm ci and the builds)"
 bash scripts/setup-system.sh >"$LOG_DIR/apt.log" 2>&1 &
 APT_PID=$!
@@ -24,16 +32,8 @@ echo "test: the Python venv (beside the mediasoup worker build)"
 bash scripts/setup-python.sh >"$LOG_DIR/venv.log" 2>&1 &
 VENV_PID=$!
 bash scripts/setup.sh live
-if ! wait "$VENV_PID"; then
-  cat "$LOG_DIR/venv.log"
-  echo "test: the Python venv could not be made" >&2
-  exit 1
-fi
-if ! wait "$APT_PID"; then
-  cat "$LOG_DIR/apt.log"
-  echo "test: the Debian packages could not be installed" >&2
-  exit 1
-fi
+wait_for "$VENV_PID" "$LOG_DIR/venv.log" "the Python venv"
+wait_for "$APT_PID" "$LOG_DIR/apt.log" "the Debian packages"
 cat "$LOG_DIR/apt.log"
 
 echo "test: lint (biome)"
