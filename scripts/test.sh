@@ -11,6 +11,8 @@ ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
 
 LOG_DIR="$(mktemp -d -t foley-test.XXXXXX)"
+# say MESSAGE: a step's line, with the seconds since the start (where CI time goes).
+say() { echo "test: [${SECONDS} s] $*"; }
 trap 'rm -rf "$LOG_DIR"' EXIT
 # wait_for PID LOG WHAT: waits for a set-up step run in the background; shows its log if it failed.
 wait_for() {
@@ -21,25 +23,26 @@ wait_for() {
   fi
 }
 # Nothing before the tests needs the Debian packages.
-echo "test: Debian packages (beside npm ci and the builds)"
+say "Debian packages (beside npm ci and the builds)"
 bash scripts/setup-system.sh >"$LOG_DIR/apt.log" 2>&1 &
 APT_PID=$!
 # From a clean build, so no output of a deleted source (a test among them) survives.
 rm -rf dist client/dist
 bash scripts/setup.sh render
 
-echo "test: the Python venv (beside the mediasoup worker build)"
+say "the Python venv (beside the mediasoup worker build)"
 bash scripts/setup-python.sh >"$LOG_DIR/venv.log" 2>&1 &
 VENV_PID=$!
 bash scripts/setup.sh live
+say "worker and pages built; waiting for the venv and the Debian packages"
 wait_for "$VENV_PID" "$LOG_DIR/venv.log" "the Python venv"
 wait_for "$APT_PID" "$LOG_DIR/apt.log" "the Debian packages"
 cat "$LOG_DIR/apt.log"
 
-echo "test: lint (biome)"
+say "lint (biome)"
 npx biome check src pipelines test client
 
-echo "test: typecheck (client pages; the engine was typechecked by its build)"
+say "typecheck (client pages; the engine was typechecked by its build)"
 npx tsc -p client/tsconfig.json
 
 TIMED_DIRS=(dist/test/live dist/test/server dist/test/sfu dist/test/reliability)
@@ -47,24 +50,24 @@ mapfile -t UNTIMED < <(find dist/test -name '*.test.js' \
   -not -path 'dist/test/live/*' -not -path 'dist/test/server/*' \
   -not -path 'dist/test/sfu/*' -not -path 'dist/test/reliability/*' | sort)
 
-echo "test: python tests (beside the node tests that judge no timing)"
+say "python tests (beside the node tests that judge no timing)"
 (cd models/training && ../../.venv/bin/python -m pytest -q tests) >"$LOG_DIR/pytest.log" 2>&1 &
 PY_PID=$!
 
-echo "test: node tests that judge no timing (${#UNTIMED[@]} files)"
+say "node tests that judge no timing (${#UNTIMED[@]} files)"
 NODE_STATUS=0
 node --test --test-concurrency=1 "${UNTIMED[@]}" || NODE_STATUS=$?
 
 PY_STATUS=0
 wait "$PY_PID" || PY_STATUS=$?
-echo "test: python tests (output)"
+say "python tests (output)"
 cat "$LOG_DIR/pytest.log"
 
-echo "test: node tests that judge timing (${TIMED_DIRS[*]})"
+say "node tests that judge timing (${TIMED_DIRS[*]})"
 node --test --test-concurrency=1 "${TIMED_DIRS[@]}" || NODE_STATUS=$?
 
 if [[ "$PY_STATUS" != 0 || "$NODE_STATUS" != 0 ]]; then
   echo "test: failed (python tests exit $PY_STATUS, node tests exit $NODE_STATUS)" >&2
   exit 1
 fi
-echo "test: all passed"
+say "all passed"

@@ -2,8 +2,8 @@
  * Publisher churn (issue 18): 20 publish/unpublish cycles on one router and one shared
  * inference runner (test/reliability/soak-churn.ts), under the malloc settings the Docker
  * image sets, so in a child process (glibc reads them only at start). Asserted: every
- * cycle's attachment, transports and runner listener are gone; RSS levels off (cycles 11-20
- * within 4% of cycle 10's, slope under 0.5 MB a cycle, which a session's buffers left
+ * cycle's attachment, transports and runner listener are gone; RSS levels off (cycles 7-20
+ * within 4% of cycle 6's, slope under 0.5 MB a cycle, which a session's buffers left
  * referenced would exceed); and the issue's target, RSS within 10% of the first cycle's.
  * Under glibc's default settings RSS rises over cycles 1-5 (its dynamic mmap threshold
  * keeps freed memory): `node dist/test/reliability/soak-churn.js` shows those cycles.
@@ -24,8 +24,11 @@ import {
 } from '../reliability/soak-churn.js';
 
 const CYCLES = 20;
-/** Cycle (1-based) from which RSS must be level. */
-const LEVEL_FROM_CYCLE = 10;
+/**
+ * Cycle (1-based) from which RSS must be level: past glibc's first cycles, and 15 cycles for the
+ * slope, since the allocator's swings of a few MB tilt a slope over fewer.
+ */
+const LEVEL_FROM_CYCLE = 6;
 const LEVEL_BAND_PCT = 4;
 const MAX_SLOPE_MB_PER_CYCLE = 0.5;
 /** Issue 18: RSS after the cycles within 10% of the first cycle's. */
@@ -38,7 +41,7 @@ function imageMallocEnv(): Record<string, string> {
 }
 
 describe('publisher churn', () => {
-  it("20 publish/unpublish cycles under the Docker image's malloc settings leave no attachment, transport or runner listener behind; RSS levels off from cycle 10 and ends within 10% of the first cycle's", async () => {
+  it("20 publish/unpublish cycles under the Docker image's malloc settings leave no attachment, transport or runner listener behind; RSS levels off from cycle 6 and ends within 10% of the first cycle's", async () => {
     const mallocEnv = imageMallocEnv();
     assert.ok(Object.keys(mallocEnv).length > 0, 'docker/Dockerfile sets glibc MALLOC_* variables');
     const { NODE_TEST_CONTEXT: _, ...env } = process.env;
