@@ -4,9 +4,9 @@
 # Why the patch: glibc >= 2.34 makes SIGSTKSZ a non-constant long, which breaks
 # std::max(SIGSTKSZ, 65536) in abseil's failure_signal_handler.cc.
 # Why an old Python: the bundled gyp only runs on Python <= 3.9.
-# Why -O1 (MEDIASOUP_OPT_FLAGS): the worker only forwards a few hundred RTP packets a second
-# here, and -O1 compiles about a fifth faster than the Release default -O3; gyp's Makefile puts
-# CFLAGS/CXXFLAGS after its own flags, so the last -O wins.
+# Why -O1 (MEDIASOUP_OPT_FLAGS overrides it): the worker only forwards a few hundred RTP packets
+# a second here, and -O1 compiles faster than the Release default -O3 (docs/experiments.md,
+# section 17). gyp's Makefile puts CFLAGS/CXXFLAGS after its own flags, so the last -O wins.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 WORKER_DIR="$ROOT/node_modules/mediasoup/worker"
