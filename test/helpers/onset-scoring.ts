@@ -109,6 +109,8 @@ export interface LoopedScoreOptions {
   loops: number;
   /** Loops published (events past them are not referenced). */
   publishedLoops: number;
+  /** Clip time up to which the tapped audio is complete, ms (default: the published loops' end). */
+  audioEndMs?: number;
 }
 
 export interface LoopedScore {
@@ -122,7 +124,8 @@ export interface LoopedScore {
 }
 
 /**
- * Scores `loops` loops of the clip from the first loop boundary after `warmedMs`. The window's
+ * Scores `loops` loops of the clip from the first loop boundary after `warmedMs`; throws when
+ * they end past the complete audio (the foley started too late). The window's
  * edges lie mid-way through the clip's longest event-free gap: an edge near an event would count
  * that event's onset, just outside, as a false one (or miss it).
  */
@@ -141,6 +144,12 @@ export function scoreLoopedOnsets(options: LoopedScoreOptions): LoopedScore {
   }
   const fromMs = gapMidMs + Math.ceil((options.warmedMs - gapMidMs) / clipMs) * clipMs;
   const toMs = fromMs + loops * clipMs;
+  const audioEndMs = options.audioEndMs ?? options.publishedLoops * clipMs;
+  if (toMs > audioEndMs) {
+    throw new RangeError(
+      `[looped-score] foley started too late to score ${loops} loops: window ${fromMs.toFixed(0)}..${toMs.toFixed(0)} ms, audio complete to ${audioEndMs.toFixed(0)} ms`,
+    );
+  }
   const referenceS: number[] = [];
   for (let loop = 0; loop < options.publishedLoops; loop++)
     for (const e of events.events) {

@@ -179,11 +179,9 @@ describe('onsets of a WHIP publish at the OBS page', { skip, timeout: 600_000 },
       warmedMs: firstGeneratedEpochMs! - offsetMs - startEpochMs + WARMUP_MS,
       loops: LOOPS,
       publishedLoops: loops,
+      // Taps stop with the publish: the last offset's worth of audio is missing.
+      audioEndMs: loops * clipMs - offsetMs,
     });
-    assert.ok(
-      scored.toMs <= loops * clipMs - offsetMs,
-      `foley started too late to score ${LOOPS} loops: window ${scored.fromMs.toFixed(0)}..${scored.toMs.toFixed(0)} ms of ${loops * clipMs} ms published`,
-    );
     assert.ok(
       scored.coarseMatches >= 8,
       `only ${scored.coarseMatches} live onsets within 200 ms of the ${scored.score.reference} events`,
