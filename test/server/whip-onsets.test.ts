@@ -67,7 +67,7 @@ describe('onsets of a WHIP publish at the OBS page', { skip, timeout: 600_000 },
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('scores an onset F1 (±80 ms) of at least 0.8 times the offline render of the same clip at full quality', async (t) => {
+  it('scores an onset F1 (±80 ms) of at least 0.9 times the offline render of the same clip at full quality', async (t) => {
     const events = readClipEvents(SAMPLE_EVENTS);
     const clipMs = events.seconds * 1000;
     const m = runner.bundle.manifest;
@@ -87,10 +87,9 @@ describe('onsets of a WHIP publish at the OBS page', { skip, timeout: 600_000 },
     assert.ok(offlineScore.f1 > 0.5, `the offline render scores ${scoreSummary(offlineScore)}`);
 
     // 2. The clip as OBS would send it: H.264 without B-frames, a keyframe each second. OBS
-    // encodes the camera's raw frames once; this re-encodes an already compressed clip, so at
-    // x264's default CRF 23 the second generation loss alone costs the live chunker 0.07 F1 on
-    // the looped clip (eval --live: 0.876 -> 0.807), which the offline render never sees.
-    // CRF 16 adds none (0.868).
+    // encodes the camera's raw frames once; this re-encodes an already compressed clip. At
+    // x264's default CRF 23 that second generation's loss costs the live chunker F1 that the
+    // offline render never pays (docs/experiments.md, section 6); CRF 16 costs none measurable.
     const clip = join(dir, 'clip-baseline.mp4');
     execFileSync('ffmpeg', [
       ...['-hide_banner', '-loglevel', 'error', '-y', '-i', SAMPLE_CLIP, '-an'],
@@ -198,14 +197,13 @@ describe('onsets of a WHIP publish at the OBS page', { skip, timeout: 600_000 },
     );
     if (madeFull < 0.9 * made) {
       // The issue's bound is for foley at full quality; a run starved of CPU is reported, not judged.
-      t.diagnostic(`0.8 x offline not judged: ${madeFull} of ${made} chunks at full quality`);
+      t.diagnostic(`0.9 x offline not judged: ${madeFull} of ${made} chunks at full quality`);
       return;
     }
-    // Issue 19 asks for 0.9; on this clip the live chunker alone reaches about 0.92 of offline, so
-    // 0.8 is the floor held here (the gap is tracked in the issue). Five loops: fewer were too noisy.
+    // Issue 19's bound. Five loops: fewer were too noisy.
     assert.ok(
-      liveScore.f1 >= 0.8 * offlineScore.f1,
-      `live onset F1 ${liveScore.f1.toFixed(3)} < 80% of offline ${offlineScore.f1.toFixed(3)} with ${madeFull} of ${made} chunks at full quality`,
+      liveScore.f1 >= 0.9 * offlineScore.f1,
+      `live onset F1 ${liveScore.f1.toFixed(3)} < 90% of offline ${offlineScore.f1.toFixed(3)} with ${madeFull} of ${made} chunks at full quality`,
     );
   });
 });

@@ -29,16 +29,6 @@ TINY = Path(__file__).resolve().parents[3] / "models" / "tiny-random"
 
 
 @pytest.fixture(scope="module")
-def start(tmp_path_factory) -> Path:
-    """The tiny bundle with a (random) audio encoder in train/, as --refit leaves one."""
-    bundle = tmp_path_factory.mktemp("start") / "tiny"
-    shutil.copytree(TINY, bundle)
-    mods, _ = weights.recover_modules(bundle, check=False)
-    weights.save_refit_part(bundle / weights.REFIT_DIR, "ae_encoder", mods["latent_decoder"].ae.enc.state_dict(), {})
-    return bundle
-
-
-@pytest.fixture(scope="module")
 def gated_start(start, tmp_path_factory) -> Path:
     """The start bundle with a contact gate in its manifest."""
     bundle = tmp_path_factory.mktemp("gated") / "tiny"

@@ -1,0 +1,222 @@
+"""Window-consistency self-distillation of a bundle's student for the live chunker.
+
+The live path samples each chunk in a short window (pipelines/live: 14 frames of context, 4 new,
+a 2-frame guard whose last feature repeats the exact look-ahead one), where the offline render
+sees whole 100-frame windows. This trains the student so that on such a short window its noise
+prediction for the last frames (the new ones and the guard) is what a frozen copy of itself
+predicts for the same frames inside the whole window, at the same timesteps of its own sampling
+grid, with the condition dropped as in training so CFG still works. A second term keeps its
+predictions on whole windows where the frozen copy's are, so the offline render stays close.
+
+No ground-truth noise target is used: an ε-loss fine-tune of the distilled student on the same
+clips lost live onset F1 (docs/experiments.md section 18). The new bundle is the start bundle with
+the student replaced and its reference vectors remade.
+
+    python -m foley.window_distill --bundle ../../models/default --data ../../data/recover/train \\
+        --out ../../runs/wd/bundle --steps 3000 --lr 1.5e-4
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import math
+import sys
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import torch
+import torch.nn.functional as F
+
+from . import weights
+from .allocator import keep_freed_memory
+from .config import load_profile
+from .diffusion import Schedule
+from .finetune import FinetuneError, export_finetuned, load_data, load_start, sample_timesteps
+from .train import compute_features, latent_windows, ldm_batch
+
+# The live chunker's balanced window, and its frames past the context (4 new + 2 guard).
+LIVE_WINDOW_FRAMES = 20
+LIVE_TAIL_FRAMES = 6
+# The low preset's window: 12 frames of context, 2 new, 2 guard. It waits for no frame past the
+# present (its last new frame), so the new frames' features see the picture frozen ahead and
+# the guard repeats the present's.
+LOW_WINDOW_FRAMES = 16
+LOW_TAIL_FRAMES = 4
+LOW_GUARD_FRAMES = 2
+# Whole windows per step in the term that keeps the offline render where it is.
+WHOLE_WINDOWS = 4
+# The run's record in the new bundle (foley.finetune writes finetune.json).
+RECORD = "window-distill.json"
+
+
+def _crops(zt: torch.Tensor, fv: torch.Tensor, t: torch.Tensor, target: torch.Tensor, ends: torch.Tensor,
+           window: int, tail: int):
+    """Windows of `window` frames ending at `ends` [B, k] of each whole window: (z_t, features,
+    timesteps, the frozen student's ε for the last `tail` frames), one row per crop."""
+    b, k = ends.shape
+    rows = torch.arange(b)[:, None].expand(b, k).reshape(-1)
+    frames = ends.reshape(-1)[:, None] - window + torch.arange(window)[None]
+    z = zt[rows[:, None], :, frames].permute(0, 2, 1, 3)           # [Bk, C, L, F]
+    f = fv[rows[:, None], frames]                                     # [Bk, L, D]
+    tgt = target[rows[:, None], :, frames[:, -tail:]].permute(0, 2, 1, 3)
+    return z, f, t[rows], tgt
+
+
+def crops_of(zt: torch.Tensor, fv: torch.Tensor, t: torch.Tensor, target: torch.Tensor, ends: torch.Tensor):
+    """The live chunker's windows ending at `ends` [B, k]: features with the last one repeated,
+    the target for the last LIVE_TAIL_FRAMES."""
+    z, f, tc, tgt = _crops(zt, fv, t, target, ends, LIVE_WINDOW_FRAMES, LIVE_TAIL_FRAMES)
+    return z, torch.cat([f[:, :-1], f[:, -2:-1]], dim=1), tc, tgt
+
+
+def frozen_ahead_features(video: torch.nn.Module, st, idx: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
+    """Features [N, R+1, D] of frames present-R .. present of clip idx, as the live path computes
+    them when no frame past the present has arrived (R: the encoder's right reach)."""
+    left, right = video.context_frames, video.right_context_frames
+    span = left + right + 1
+    frames = st.frames_at(idx, present - span + 1, span)
+    return video.clip_features(frames)[:, -(right + 1):]
+
+
+def low_crops_of(zt: torch.Tensor, fv: torch.Tensor, ahead: torch.Tensor, t: torch.Tensor, target: torch.Tensor,
+                 ends: torch.Tensor):
+    """Low-preset windows ending at `ends` [B, k], the target for the last LOW_TAIL_FRAMES.
+    `ahead` [B*k, R+1, D] replaces the features of the frames up to the present (the window's
+    last frame before the guard); the guard repeats the present's."""
+    z, f, tc, tgt = _crops(zt, fv, t, target, ends, LOW_WINDOW_FRAMES, LOW_TAIL_FRAMES)
+    present = LOW_WINDOW_FRAMES - LOW_GUARD_FRAMES - 1
+    f[:, present - ahead.shape[1] + 1: present + 1] = ahead
+    f[:, present + 1:] = ahead[:, -1:]
+    return z, f, tc, tgt
+
+
+def distill(args) -> dict:
+    bundle, out = Path(args.bundle), Path(args.out)
+    if out.exists():
+        raise FinetuneError(f"[out:{out}] already exists; nothing was overwritten", 2)
+    torch.manual_seed(args.seed)
+    device = torch.device("cpu")
+    st = load_data(Path(args.data), device)
+    if st.t < LIVE_WINDOW_FRAMES:
+        raise FinetuneError(f"[data:{args.data}] segments of {st.t} frames; need at least {LIVE_WINDOW_FRAMES}", 4)
+    mods, report, man = load_start(bundle)
+    cfg = weights._cfg(load_profile(report["profile"]), man)
+    video = mods["video_encoder"].video.eval()
+    feats = compute_features(video, st)
+    ae = mods["latent_decoder"].ae.eval()
+    with torch.no_grad():
+        lat = torch.cat([ae.encode(st.mel[i: i + 8]) for i in range(0, st.n, 8)])
+    student = mods["unet_student"].train()
+    frozen = copy.deepcopy(student).eval()
+    for p in frozen.parameters():
+        p.requires_grad_(False)
+    sched, gen = Schedule(device), torch.Generator().manual_seed(args.seed)
+    w = min(cfg["ldm_window"], st.t - st.t % 4)
+    opt = torch.optim.AdamW(student.parameters(), lr=args.lr, weight_decay=1e-4)
+    t0, losses = time.time(), []
+    for step in range(args.steps):
+        lr = args.lr * min(1.0, (step + 1) / (0.05 * args.steps)) * 0.5 * (1 + math.cos(math.pi * step / args.steps))
+        for g in opt.param_groups:
+            g["lr"] = lr
+        z0, fv = ldm_batch(SimpleNamespace(device=device), st, gen, feats, lat, args.batch, w, cfg["split_merge_p"])
+        fv = fv * (torch.rand(args.batch, generator=gen) >= cfg["cond_drop"]).float()[:, None, None]
+        t = sample_timesteps(args.batch, man["sampling"]["steps"], gen)
+        zt = sched.q_sample(z0, t, torch.randn(z0.shape, generator=gen))
+        with torch.no_grad():
+            target = frozen(zt, t.float(), fv)
+        ends = torch.randint(LIVE_WINDOW_FRAMES, w + 1, (args.batch, args.crops), generator=gen)
+        zc, fc, tc, tgt = crops_of(zt, fv, t, target, ends)
+        loss_live = F.mse_loss(student(zc, tc.float(), fc)[:, :, -LIVE_TAIL_FRAMES:], tgt)
+        n = min(WHOLE_WINDOWS, args.batch)
+        loss_whole = F.mse_loss(student(zt[:n], t[:n].float(), fv[:n]), target[:n])
+        loss = loss_live + args.whole_weight * loss_whole
+        loss_low = torch.zeros(())
+        if args.low_crops:
+            loss_low = low_preset_loss(args, st, gen, sched, video, feats, lat, student, frozen, w, cfg, man)
+            loss = loss + args.low_weight * loss_low
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(student.parameters(), 1.0)
+        opt.step()
+        losses.append((loss_live.item(), loss_whole.item(), loss_low.item()))
+        if step % 100 == 0 or step == args.steps - 1:
+            recent = losses[-100:]
+            print(json.dumps({"event": "progress", "step": step + 1, "steps": args.steps,
+                              "liveLoss": sum(x[0] for x in recent) / len(recent),
+                              "wholeLoss": sum(x[1] for x in recent) / len(recent),
+                              **({"lowLoss": sum(x[2] for x in recent) / len(recent)} if args.low_crops else {}),
+                              "elapsedS": round(time.time() - t0, 1)}), flush=True)
+    info = {"from": str(bundle), "fromName": man["name"], "profile": report["profile"], "segments": st.n,
+            "segmentFrames": st.t, "steps": args.steps, "stepsDone": args.steps, "seconds": round(time.time() - t0, 1),
+            "recipe": "window-consistency self-distillation (foley.window_distill)", "batch": args.batch,
+            "crops": args.crops, "lr": args.lr, "wholeWeight": args.whole_weight, "seed": args.seed,
+            "finalLiveLoss": losses[-1][0], "finalWholeLoss": losses[-1][1]}
+    if args.low_crops:
+        info.update(lowBatch=args.low_batch, lowCrops=args.low_crops, lowWeight=args.low_weight,
+                    finalLowLoss=losses[-1][2])
+    origin = f"{man['name']}'s unet_student window-distilled for the live chunker by foley.window_distill " \
+             f"on {st.n} segments ({args.steps} steps)"
+    export_finetuned(bundle, man, mods, {"unet_student": student.eval()}, cfg, out, args.name or man["name"], info,
+                     origin=origin, record=RECORD)
+    return info
+
+
+def low_preset_loss(args, st, gen, sched, video, feats, lat, student, frozen, w, cfg, man) -> torch.Tensor:
+    """The low preset's term: whole windows without split & merge (the frames behind each crop
+    must be one clip's), crops in its geometry, their near-present features recomputed."""
+    b = args.low_batch
+    idx, start = st.starts(b, w, gen)
+    tt = start[:, None] + torch.arange(w)[None]
+    z0 = latent_windows(lat, idx[:, None].expand(b, w), tt)
+    keep = (torch.rand(b, generator=gen) >= cfg["cond_drop"]).float()
+    fv = feats[idx[:, None], tt] * keep[:, None, None]
+    t = sample_timesteps(b, man["sampling"]["steps"], gen)
+    zt = sched.q_sample(z0, t, torch.randn(z0.shape, generator=gen))
+    with torch.no_grad():
+        target = frozen(zt, t.float(), fv)
+        ends = torch.randint(LOW_WINDOW_FRAMES, w + 1, (b, args.low_crops), generator=gen)
+        rows = torch.arange(b)[:, None].expand(b, args.low_crops).reshape(-1)
+        present = start[rows] + ends.reshape(-1) - LOW_GUARD_FRAMES - 1
+        ahead = frozen_ahead_features(video, st, idx[rows], present) * keep[rows][:, None, None]
+    zc, fc, tc, tgt = low_crops_of(zt, fv, ahead, t, target, ends)
+    return F.mse_loss(student(zc, tc.float(), fc)[:, :, -LOW_TAIL_FRAMES:], tgt)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m foley.window_distill", description=__doc__.split("\n")[0])
+    p.add_argument("--bundle", required=True, help="start bundle (its student is distilled into itself)")
+    p.add_argument("--data", required=True, help="footage, a foley.data ClipSet folder")
+    p.add_argument("--out", required=True, help="new bundle folder (must not exist)")
+    p.add_argument("--name", default=None, help="the new bundle's name (default: the start bundle's)")
+    p.add_argument("--steps", type=int, default=3000)
+    p.add_argument("--batch", type=int, default=16, help="whole windows per step")
+    p.add_argument("--crops", type=int, default=4, help="live windows cut from each whole window")
+    p.add_argument("--lr", type=float, default=1.5e-4)
+    p.add_argument("--whole-weight", type=float, default=0.5)
+    p.add_argument("--low-crops", type=int, default=0,
+                   help="also train on the low latency preset's windows: crops per whole window (0: off)")
+    p.add_argument("--low-batch", type=int, default=8, help="whole windows per step for the low preset's term")
+    p.add_argument("--low-weight", type=float, default=1.0)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=0, help="PyTorch CPU threads (0: its default)")
+    a = p.parse_args(argv)
+    if a.steps < 1 or a.batch < 1 or a.crops < 1 or a.lr <= 0 or a.whole_weight < 0:
+        print("error: [args] --steps, --batch and --crops must be at least 1, --lr positive, --whole-weight not negative",
+              file=sys.stderr)
+        return 2
+    keep_freed_memory()
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    try:
+        info = distill(a)
+    except FinetuneError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return e.code
+    print(json.dumps({"event": "done", "out": a.out, **info}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,107 @@
+"""foley.window_distill: its live and low-preset windows are the whole window's frames with the
+features the live path has and the frozen student's ε for the last frames as target; a short run on
+the tiny random bundle writes a bundle whose student alone differs, and an existing output is refused."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from foley import data, nets  # noqa: E402
+from foley.window_distill import (  # noqa: E402
+    LIVE_TAIL_FRAMES,
+    LIVE_WINDOW_FRAMES,
+    LOW_TAIL_FRAMES,
+    LOW_WINDOW_FRAMES,
+    crops_of,
+    frozen_ahead_features,
+    low_crops_of,
+)
+
+TRAINING = Path(__file__).resolve().parents[1]
+
+
+def test_crops_are_the_live_windows_of_the_whole_one():
+    g = torch.Generator().manual_seed(1)
+    b, c, w, f, d = 3, 4, 40, 16, 8
+    zt, fv = torch.randn(b, c, w, f, generator=g), torch.randn(b, w, d, generator=g)
+    target, t = torch.randn(b, c, w, f, generator=g), torch.tensor([10, 500, 900])
+    ends = torch.tensor([[20, 40], [33, 21], [40, 40]])
+    z, feats, tc, tgt = crops_of(zt, fv, t, target, ends)
+    assert z.shape == (6, c, LIVE_WINDOW_FRAMES, f) and tgt.shape == (6, c, LIVE_TAIL_FRAMES, f)
+    for k, (i, e) in enumerate([(0, 20), (0, 40), (1, 33), (1, 21), (2, 40), (2, 40)]):
+        assert torch.equal(z[k], zt[i, :, e - LIVE_WINDOW_FRAMES:e])
+        assert torch.equal(feats[k, :-1], fv[i, e - LIVE_WINDOW_FRAMES:e - 1])
+        assert torch.equal(feats[k, -1], fv[i, e - 2])  # the guard's last feature repeats the one before
+        assert torch.equal(tgt[k], target[i, :, e - LIVE_TAIL_FRAMES:e])
+        assert tc[k] == t[i]
+
+
+class Frames:
+    """The part of foley.train.Store that frozen_ahead_features reads."""
+
+    def __init__(self, frames):
+        self.frames = frames
+
+    def frames_at(self, idx, start, w):
+        return torch.stack([self.frames[i, s: s + w] for i, s in zip(idx.tolist(), start.tolist())])
+
+
+def test_frozen_ahead_features_are_the_clip_end_rule_at_the_present():
+    torch.manual_seed(0)
+    video = nets.VideoEncoder().eval()
+    clips = torch.rand(2, 12, 96, 96, 3) * 255  # pixel values: a random encoder barely reacts to [0, 1]
+    with torch.no_grad():
+        whole = video.clip_features(clips)
+        ahead = frozen_ahead_features(video, Frames(clips), torch.tensor([0, 1, 1]), torch.tensor([11, 11, 7]))
+        cut = video.clip_features(clips[1:, :8])
+    r = video.right_context_frames
+    assert ahead.shape == (3, r + 1, nets.FEATURE_DIM)
+    # At a clip's last frame nothing lies ahead: the whole clip's features.
+    assert torch.allclose(ahead[0], whole[0, -(r + 1):], atol=1e-5)
+    assert torch.allclose(ahead[1], whole[1, -(r + 1):], atol=1e-5)
+    # Mid-clip: the features of the clip cut at the present, not the whole clip's.
+    assert torch.allclose(ahead[2], cut[0, -(r + 1):], atol=1e-5)
+    assert (ahead[2, -1] - whole[1, 7]).abs().max() > 1e-4
+    assert torch.allclose(ahead[2, 0], whole[1, 7 - r], atol=1e-5)  # it saw no frame past the present
+
+
+def test_low_crops_take_the_frozen_features_up_to_the_present_and_repeat_it_in_the_guard():
+    g = torch.Generator().manual_seed(2)
+    b, c, w, f, d, r = 2, 4, 30, 16, 8, 2
+    zt, fv = torch.randn(b, c, w, f, generator=g), torch.randn(b, w, d, generator=g)
+    target, t = torch.randn(b, c, w, f, generator=g), torch.tensor([250, 750])
+    ends = torch.tensor([[16], [30]])
+    ahead = torch.randn(2, r + 1, d, generator=g)
+    z, feats, tc, tgt = low_crops_of(zt, fv, ahead, t, target, ends)
+    assert z.shape == (2, c, LOW_WINDOW_FRAMES, f) and tgt.shape == (2, c, LOW_TAIL_FRAMES, f)
+    for k, (i, e) in enumerate([(0, 16), (1, 30)]):
+        present = LOW_WINDOW_FRAMES - 3
+        assert torch.equal(z[k], zt[i, :, e - LOW_WINDOW_FRAMES:e])
+        assert torch.equal(feats[k, :present - r], fv[i, e - LOW_WINDOW_FRAMES:e - LOW_WINDOW_FRAMES + present - r])
+        assert torch.equal(feats[k, present - r:present + 1], ahead[k])
+        assert torch.equal(feats[k, present + 1], ahead[k, -1]) and torch.equal(feats[k, -1], ahead[k, -1])
+        assert torch.equal(tgt[k], target[i, :, e - LOW_TAIL_FRAMES:e]) and tc[k] == t[i]
+
+
+def test_a_short_run_replaces_the_student_only(start, tmp_path):
+    footage = data.build_set(tmp_path / "data", "train", 2, 2.0, 1)
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "foley.window_distill", "--bundle", str(start), "--data", str(footage),
+           "--out", str(out), "--steps", "2", "--batch", "2", "--crops", "2", "--low-crops", "2", "--low-batch", "2",
+           "--threads", "1"]
+    r = subprocess.run(cmd, cwd=TRAINING, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout.strip().splitlines()[-1])["event"] == "done"
+    for name in ("video_encoder.onnx", "vocoder.onnx", "latent_decoder.onnx", "unet_teacher.onnx"):
+        assert (out / name).read_bytes() == (start / name).read_bytes(), name
+    assert (out / "unet_student.onnx").read_bytes() != (start / "unet_student.onnx").read_bytes()
+    record = json.loads((out / "window-distill.json").read_text())
+    assert record["recipe"].startswith("window-consistency") and record["lowCrops"] == 2
+    description = json.loads((out / "manifest.json").read_text())["description"]
+    assert description.startswith("profile tiny ") and "window-distilled" in description
+    again = subprocess.run(cmd, cwd=TRAINING, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 2 and "already exists" in again.stderr
