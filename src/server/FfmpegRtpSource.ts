@@ -1,6 +1,6 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { createHash, randomInt } from 'node:crypto';
-import { existsSync, renameSync, statSync } from 'node:fs';
+import { createReadStream, existsSync, renameSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { extname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
@@ -119,14 +119,19 @@ const encoding = new Map<string, Promise<string>>();
 /** The clip encoded as a publisher would send it (real-time settings), once per clip, codec and width. */
 function encodedClip(ffmpeg: string, clip: string, codec: RtpVideoCodecName, width: number): Promise<string> {
   const source = resolve(clip);
-  const stamp = existsSync(source) ? statSync(source).mtimeMs : 0;
-  const key = createHash('sha256').update(`${source}|${stamp}|${codec}|${width}`).digest('hex').slice(0, 16);
-  // H.264 goes in MPEG-TS (Annex B already): FFmpeg's h264_mp4toannexb filter fails on every
-  // packet after -stream_loop's first wrap, so an MKV source stopped after one loop.
-  const out = join(tmpdir(), `foley-rtp-source-${key}.${codec === 'h264' ? 'ts' : 'mkv'}`);
-  let pending = encoding.get(out);
+  const request = `${source}|${codec}|${width}`;
+  let pending = encoding.get(request);
   if (!pending) {
     pending = (async () => {
+      // Keyed by the clip's bytes, not its path: every clone of the repo shares one encode.
+      const key = createHash('sha256')
+        .update(await contentHash(source).catch(() => source))
+        .update(`|${codec}|${width}`)
+        .digest('hex')
+        .slice(0, 16);
+      // H.264 goes in MPEG-TS (Annex B already): FFmpeg's h264_mp4toannexb filter fails on every
+      // packet after -stream_loop's first wrap, so an MKV source stopped after one loop.
+      const out = join(tmpdir(), `foley-rtp-source-${key}.${codec === 'h264' ? 'ts' : 'mkv'}`);
       if (existsSync(out)) return out;
       const encoder =
         codec === 'vp8'
@@ -159,8 +164,18 @@ function encodedClip(ffmpeg: string, clip: string, codec: RtpVideoCodecName, wid
       renameSync(partial, out);
       return out;
     })();
-    pending.catch(() => encoding.delete(out));
-    encoding.set(out, pending);
+    pending.catch(() => encoding.delete(request));
+    encoding.set(request, pending);
   }
   return pending;
+}
+
+function contentHash(path: string): Promise<string> {
+  return new Promise((done, fail) => {
+    const hash = createHash('sha256');
+    createReadStream(path)
+      .on('data', (chunk) => hash.update(chunk))
+      .on('end', () => done(hash.digest('hex')))
+      .on('error', fail);
+  });
 }

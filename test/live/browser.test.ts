@@ -177,20 +177,26 @@ describe('live path in headless Chromium', { skip, timeout: 240_000 }, () => {
       assert.equal(received.error, '');
 
       // Both pages show one sync figure: the server's offset plus what the OBS page measured it adds.
-      const obs = await pageUntil(
+      let obs = await pageUntil(
         pages.obs!,
         obsState,
         (s) => s.latencyReports >= 2 && typeof s.room?.syncOffsetMs === 'number',
         `${room}: the OBS page's playout latency in the room's sync offset`,
       );
       assert.equal(obs.error, '', 'the server accepts the playout latency reports');
-      const publisher = await pageUntil(
-        pages.publisher!,
-        publisherState,
-        (s) => s.room?.syncOffsetMs === obs.room!.syncOffsetMs,
-        `${room}: the publisher page's sync offset`,
-        10_000,
-      );
+      // Each new latency report moves the room's figure: compare the two pages read together.
+      let publisher: PublisherState;
+      for (const deadline = Date.now() + 10_000; ; ) {
+        obs = (await pages.obs!.evaluate(obsState)) as Omit<ObsState, 'recordings'>;
+        publisher = (await pages.publisher!.evaluate(publisherState)) as PublisherState;
+        if (publisher.room?.syncOffsetMs === obs.room?.syncOffsetMs) break;
+        if (Date.now() > deadline) {
+          assert.fail(
+            `${room}: the publisher page's sync offset ${publisher.room?.syncOffsetMs} never matched the OBS page's ${obs.room?.syncOffsetMs}`,
+          );
+        }
+        await new Promise((r) => setTimeout(r, 200));
+      }
       const total = obs.room!.syncOffsetMs!;
       assert.ok(
         Math.abs(total - (obs.room!.offsetMs! + obs.addedMs!)) <= 40,

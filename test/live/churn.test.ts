@@ -2,10 +2,10 @@
  * Publisher churn (issue 18): 20 publish/unpublish cycles on one router and one shared
  * inference runner (test/reliability/soak-churn.ts), under the malloc settings the Docker
  * image sets, so in a child process (glibc reads them only at start). Asserted: every
- * cycle's attachment, transports and runner listener are gone; RSS levels off (cycles 7-20
- * within 4% of cycle 6's, slope under 0.5 MB a cycle, which a session's buffers left
- * referenced would exceed); and the issue's target, RSS within 10% of the first cycle's.
- * Under glibc's default settings RSS rises over cycles 1-5 (its dynamic mmap threshold
+ * cycle's attachment, transports and runner listener are gone; RSS levels off (cycles 6-20
+ * within 5% of their median, slope under 0.75 MB a cycle, which a runner keeping every
+ * cycle's attachment and source exceeds); and the issue's target, RSS within 10% of the first
+ * cycle's. Under glibc's default settings RSS rises over cycles 1-5 (its dynamic mmap threshold
  * keeps freed memory): `node dist/test/reliability/soak-churn.js` shows those cycles.
  */
 import assert from 'node:assert/strict';
@@ -20,6 +20,7 @@ import {
   type ChurnResult,
   formatChurn,
   growthOverFirstPct,
+  medianRssMb,
   rssSlopeMbPerCycle,
 } from '../reliability/soak-churn.js';
 
@@ -29,8 +30,13 @@ const CYCLES = 20;
  * slope, since the allocator's swings of a few MB tilt a slope over fewer.
  */
 const LEVEL_FROM_CYCLE = 6;
-const LEVEL_BAND_PCT = 4;
-const MAX_SLOPE_MB_PER_CYCLE = 0.5;
+/** Around the median of the level cycles: RSS wanders by up to 4% from one cycle without a leak. */
+const LEVEL_BAND_PCT = 5;
+/**
+ * Between the allocator's wander (15-cycle slopes up to 0.55 MB a cycle with a flat JS heap) and
+ * a leak of every cycle's attachment and source (0.88): docs/experiments.md, section 19.
+ */
+const MAX_SLOPE_MB_PER_CYCLE = 0.75;
 /** Issue 18: RSS after the cycles within 10% of the first cycle's. */
 const MAX_GROWTH_OVER_FIRST_PCT = 10;
 
@@ -62,13 +68,13 @@ describe('publisher churn', () => {
     assert.equal(result.runnerListenersLeft, 0, "every cycle's runner 'died' listener is removed");
     assert.equal(result.transportsLeft, 0, 'every transport of the cycles is closed');
     assert.equal(result.audioProducersLeftOpen, 0, "every cycle's foley producer closed with its publisher");
-    const level = result.cycles[LEVEL_FROM_CYCLE - 1]!.rssMb;
+    const level = medianRssMb(result.cycles.slice(LEVEL_FROM_CYCLE - 1));
     for (const [i, c] of result.cycles.entries()) {
-      if (i < LEVEL_FROM_CYCLE) continue;
+      if (i < LEVEL_FROM_CYCLE - 1) continue;
       const pct = (c.rssMb / level - 1) * 100;
       assert.ok(
         Math.abs(pct) <= LEVEL_BAND_PCT,
-        `cycle ${i + 1}: RSS ${c.rssMb.toFixed(1)} MB is ${pct.toFixed(1)}% from cycle ${LEVEL_FROM_CYCLE}'s ${level.toFixed(1)} MB`,
+        `cycle ${i + 1}: RSS ${c.rssMb.toFixed(1)} MB is ${pct.toFixed(1)}% from the median of cycles ${LEVEL_FROM_CYCLE}-${CYCLES}, ${level.toFixed(1)} MB`,
       );
     }
     const slope = rssSlopeMbPerCycle(result.cycles, LEVEL_FROM_CYCLE - 1);

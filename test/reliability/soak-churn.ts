@@ -122,6 +122,13 @@ export function growthOverFirstPct(cycles: readonly ChurnCycleMemory[]): number 
   return (cycles[cycles.length - 1]!.rssMb / cycles[0]!.rssMb - 1) * 100;
 }
 
+/** Median RSS of `cycles`, MB. */
+export function medianRssMb(cycles: readonly ChurnCycleMemory[]): number {
+  const sorted = cycles.map((c) => c.rssMb).sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
 /** Least-squares slope of RSS over cycles [from, end), MB per cycle. */
 export function rssSlopeMbPerCycle(cycles: readonly ChurnCycleMemory[], from: number): number {
   const ys = cycles.slice(from).map((c) => c.rssMb);
