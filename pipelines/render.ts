@@ -19,7 +19,7 @@ import {
 import type { CrossfadeCurve } from '../src/dsp/crossfade.js';
 import { type RgbFrame, readVideoFrames, type ShortRead } from '../src/media/video-reader.js';
 import type { InferenceRunner } from '../src/models/inference-runner.js';
-import { samplesPerFrame } from '../src/models/manifest.js';
+import { featureRowDim, samplesPerFrame } from '../src/models/manifest.js';
 import { VideoEncoder } from '../src/models/video-encoder.js';
 import { type AudioChunk, crossfadeMerge } from './operators/crossfade-merge.js';
 import { readAheadGate } from './operators/read-ahead-gate.js';
@@ -154,7 +154,7 @@ export async function renderFoley(
         chunkFrames,
         contextFrames,
         frameBytes: m.video.width * m.video.height * 3,
-        dim: m.features.dim,
+        dim: featureRowDim(m),
       }),
       tap((c) => {
         featuresEnd = c.startFrame + c.frames;
@@ -163,7 +163,7 @@ export async function renderFoley(
       generateWindows(generator, {
         windowFrames,
         overlapFrames,
-        dim: m.features.dim,
+        dim: featureRowDim(m),
         latentChannels: m.latent.channels,
         latentMelBins: m.latent.melBins,
         clipEdgeGuardFrames: CLIP_EDGE_GUARD_FRAMES,

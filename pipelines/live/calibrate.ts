@@ -6,6 +6,7 @@
  */
 import { from, lastValueFrom } from 'rxjs';
 import type { Logger } from '../../src/logger.js';
+import { featureRowDim } from '../../src/models/manifest.js';
 import type { FrameFeatureEncoder } from '../operators/video-features.js';
 import { chunkWindow } from './ChunkWindow.js';
 import type { LiveWindowSynthesizer } from './chunk-generation.js';
@@ -44,7 +45,7 @@ export async function calibrateLevels(
         from(
           synthesizer.generate({
             startFrame: 0,
-            features: new Float32Array(frames * m.features.dim),
+            features: new Float32Array(frames * featureRowDim(m)),
             sampling: level,
             deadlineMs: Number.POSITIVE_INFINITY,
             ...(knownFrames > 0

@@ -23,6 +23,7 @@ import {
 } from 'rxjs';
 import type { Logger } from '../../src/logger.js';
 import type { OpusEncoder } from '../../src/media/opus-encoder.js';
+import { featureRowDim } from '../../src/models/manifest.js';
 import { type FrameFeatureEncoder, toVideoFeatures } from '../operators/video-features.js';
 import { type LiveAudio, type LiveAudio48k, liveCrossfade, upsampleTo48k } from './chunk-audio.js';
 import { generateLiveChunks, type LiveWindowSynthesizer } from './chunk-generation.js';
@@ -76,7 +77,7 @@ function segmentAudio(parts: LiveParts): (segment: LiveSegment) => Observable<Pa
           aheadFeatures: { rightContextFrames: m.features.rightContextFrames },
           flushAtEnd: false,
           frameBytes: m.video.width * m.video.height * 3,
-          dim: m.features.dim,
+          dim: featureRowDim(m),
           runOptions: (startFrame) => ({
             deadlineMs: plan.deadlineMs(timing, startFrame / plan.chunkFrames, offsetMs),
           }),
@@ -85,7 +86,7 @@ function segmentAudio(parts: LiveParts): (segment: LiveSegment) => Observable<Pa
           chunkFrames: plan.chunkFrames,
           guardFrames: RIGHT_GUARD_FRAMES,
           timeMultiple: m.latent.timeMultiple,
-          dim: m.features.dim,
+          dim: featureRowDim(m),
           latentChannels: m.latent.channels,
           latentMelBins: m.latent.melBins,
           ladder: plan.ladder,

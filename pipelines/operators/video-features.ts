@@ -41,7 +41,7 @@ export interface VideoFeatureOptions {
   contextFrames: number;
   /** Bytes of one frame: width · height · 3. */
   frameBytes: number;
-  /** Feature size per frame (manifest features.dim). */
+  /** Values per frame (manifest featureRowDim: the features, and a contact detector's column). */
   dim: number;
   /**
    * Frames past a chunk it waits for before encoding (default contextFrames: exact features).

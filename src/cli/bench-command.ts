@@ -65,6 +65,7 @@ function median(xs: number[]): number {
 
 const STAGE_NAMES: Record<string, string> = {
   video_encoder: 'cavp',
+  contact_detector: 'contactDetector',
   unet_student: 'unet',
   unet_teacher: 'unet',
   align_classifier: 'classifierGradient',

@@ -75,6 +75,8 @@ export interface EvalSummary {
     cfgScale: number;
     cgScale: number;
     restarts: number;
+    /** Whether the bundle's contact gate was applied (false for a bundle without one). */
+    contactGate: boolean;
     /** The (first) noise seed. */
     seed: number;
     /** With --seeds: every seed. */
@@ -257,7 +259,13 @@ export async function evalCommand(argv: string[]): Promise<number> {
       classAccuracy: pooled.classAccuracy,
       skipped,
       window: live ? 'live' : windowFrames === WHOLE_CLIP ? 'whole' : windowFrames,
-      settings: { ...generation, seed: runSeeds[0]!, ...(seeds ? { seeds } : {}) },
+      settings: {
+        ...generation,
+        // Whether a gate was applied: the setting means nothing for a bundle without one.
+        contactGate: generation.contactGate && bundle.manifest.contactGate !== null,
+        seed: runSeeds[0]!,
+        ...(seeds ? { seeds } : {}),
+      },
       ...(seeds
         ? {
             perSeed: bySeed.map(({ seed, scored }) => {

@@ -10,7 +10,7 @@ import { AlignClassifier } from '../models/align-classifier.js';
 import { DenoisingUnet } from '../models/denoising-unet.js';
 import type { InferenceRunner } from '../models/inference-runner.js';
 import { LatentDecoder } from '../models/latent-decoder.js';
-import { MAX_RESTARTS, type Manifest, samplesPerFrame } from '../models/manifest.js';
+import { featureRowDim, MAX_RESTARTS, type Manifest, samplesPerFrame } from '../models/manifest.js';
 import { Vocoder } from '../models/vocoder.js';
 import { latentNoise, restartSeed } from './gaussian-noise.js';
 import {
@@ -103,7 +103,7 @@ export const CLIP_EDGE_GUARD_FRAMES = 4;
 export interface WindowRequest {
   /** Index of the first latent (= video) frame of the window in the stream. */
   startFrame: number;
-  /** Video features [frames, dim] for the window; its frame count is the window length. */
+  /** Video feature rows [frames, featureRowDim] for the window; its frame count is the window length. */
   features: Float32Array;
   /**
    * Frames generated before / after the window from its first / last feature and then cut
@@ -163,7 +163,7 @@ export class FoleyGenerator {
 
   async generate(request: WindowRequest, onStep?: (step: SamplerStep) => void): Promise<WindowResult> {
     const m = this.manifest;
-    const dim = m.features.dim;
+    const dim = featureRowDim(m);
     const frames = request.features.length / dim;
     if (!Number.isInteger(frames) || frames < 1) {
       throw new RangeError(
@@ -184,8 +184,10 @@ export class FoleyGenerator {
     //    seeded noise (by absolute frame, so guard frames before a clip draw frames < 0), known frames.
     const padded = this.paddedFrames(before + frames + after);
     const shape: LatentShape = { channels: m.latent.channels, frames: padded, melBins: m.latent.melBins };
-    const features =
+    const rows =
       padded === frames ? request.features : sliceRowsPadded(request.features, dim, -before, padded);
+    // The networks take the video features alone; a detector's column is for the contact gate.
+    const features = dim === m.features.dim ? rows : featureColumns(rows, dim, m.features.dim);
     const noise =
       request.noise ??
       latentNoise(this.settings.seed, request.startFrame - before, padded, shape.channels, shape.melBins);
@@ -242,7 +244,7 @@ export class FoleyGenerator {
     const melGated = this.settings.melGate ? applyMelGate(vocoded, melPadded, padded * r, m.audio) : vocoded;
     const waveformPadded =
       this.settings.contactGate && m.contactGate
-        ? applyContactGate(melGated, features, dim, spf, m.audio.sampleRate, m.contactGate)
+        ? applyContactGate(melGated, rows, dim, spf, m.audio.sampleRate, m.contactGate)
         : melGated;
     const latent = padded === frames ? latentPadded : sliceLatentFrames(latentPadded, shape, before, frames);
     const mel =
@@ -265,5 +267,13 @@ function cropMelFrames(
   const out = new Float32Array(melBins * count);
   for (let b = 0; b < melBins; b++)
     out.set(mel.subarray(b * fromFrames + start, b * fromFrames + start + count), b * count);
+  return out;
+}
+
+/** The first `columns` values of each row of rows [n, rowDim]. */
+function featureColumns(rows: Float32Array, rowDim: number, columns: number): Float32Array {
+  const n = rows.length / rowDim;
+  const out = new Float32Array(n * columns);
+  for (let i = 0; i < n; i++) out.set(rows.subarray(i * rowDim, i * rowDim + columns), i * columns);
   return out;
 }

@@ -1,33 +1,44 @@
 /**
- * Contact gate: opens the audio where the video features show a contact, closes it elsewhere.
+ * Contact gate: opens the audio where the video shows a contact, closes it elsewhere.
  *
  * Away from events a diffusion student lays a low sound bed where things move and lets strikes
- * ring on; an onset detector (and a listener) hears onsets in that bed. A linear probe on the
- * video features (the manifest's contactGate, fitted on footage against its own audio's
- * onsets) gives a per-frame contact probability p. Each local maximum of p at or above the
- * threshold opens the gate at its frame's start: a `rampMs` attack to 0 dB, `holdMs` at 0 dB,
- * then a fall of `releaseDbPer10ms` down to `depthDb`. Openings overlap by taking the highest
+ * ring on; an onset detector (and a listener) hears onsets in that bed. The manifest's
+ * contactGate gives a per-frame contact probability p: a linear probe on the video features
+ * (fitted on footage against its own audio's onsets) or a contact detector on the frames'
+ * motion (`source`). Each local maximum of p at or above the threshold opens the gate at its
+ * frame's start: a `rampMs` attack to 0 dB, `holdMs` at 0 dB, then a fall of
+ * `releaseDbPer10ms` down to `depthDb`. Openings overlap by taking the highest
  * gain. Stateless per window: a window's gains depend only on its own frames' features, so a
  * caller passes the frames before (context) and after (guard) that the gate should see.
  */
 import type { ContactGateSpec } from '../models/manifest.js';
 
-/** Per-frame contact probability for features [frames, dim]. */
+/**
+ * Per-frame contact probability of feature rows [frames, rowDim]: the linear probe on the row
+ * (a `features` gate: rowDim is features.dim), or the detector's column, the row's last (a
+ * `detector` gate: manifest featureRowDim).
+ */
 export function contactProbabilities(
-  features: Float32Array,
-  dim: number,
+  rows: Float32Array,
+  rowDim: number,
   gate: ContactGateSpec,
 ): Float32Array {
-  if (gate.weights.length !== dim || features.length % dim !== 0) {
+  if (rows.length % rowDim !== 0 || (gate.source === 'features' && gate.weights.length !== rowDim)) {
+    const weights =
+      gate.source === 'features' ? `the gate ${gate.weights.length} weights` : 'a detector gate';
     throw new RangeError(
-      `[contact-gate] features hold ${features.length} values and the gate ${gate.weights.length} weights; expected a multiple of dim ${dim} and ${dim}`,
+      `[contact-gate] features hold ${rows.length} values and ${weights}; expected a multiple of dim ${rowDim}${gate.source === 'features' ? ` and ${rowDim}` : ''}`,
     );
   }
-  const frames = features.length / dim;
+  const frames = rows.length / rowDim;
   const probs = new Float32Array(frames);
+  if (gate.source === 'detector') {
+    for (let t = 0; t < frames; t++) probs[t] = rows[(t + 1) * rowDim - 1]!;
+    return probs;
+  }
   for (let t = 0; t < frames; t++) {
     let z = gate.bias;
-    for (let d = 0; d < dim; d++) z += gate.weights[d]! * features[t * dim + d]!;
+    for (let d = 0; d < rowDim; d++) z += gate.weights[d]! * rows[t * rowDim + d]!;
     probs[t] = 1 / (1 + Math.exp(-z));
   }
   return probs;
@@ -85,7 +96,7 @@ export function contactGainsDb(
   return gains;
 }
 
-/** The waveform of features [frames, dim] (frames·samplesPerFrame samples), gated; a new array. */
+/** The waveform of feature rows [frames, rowDim] (frames·samplesPerFrame samples), gated; a new array. */
 export function applyContactGate(
   waveform: Float32Array,
   features: Float32Array,

@@ -19,7 +19,7 @@ import { TypedEmitter } from '../typed-emitter.js';
 import type { ExecutionProviderRequest, SessionSettings } from './backend.js';
 import type { Bundle } from './bundle.js';
 import type { FromWorker, ToWorker } from './inference-messages.js';
-import type { ModelSpec } from './manifest.js';
+import { CONTACT_DETECTOR_KEY, type ModelSpec } from './manifest.js';
 import { bundleSymbolRelations, checkFeeds, checkOutputs, type SymbolRelations } from './signature.js';
 import { elementCount, type TensorArray, type TensorMap } from './tensor.js';
 
@@ -184,7 +184,9 @@ export class InferenceRunner extends TypedEmitter<InferenceRunnerEvents> {
   /** Default model set for rendering with a bundle. */
   static renderModels(bundle: Bundle): string[] {
     const m = bundle.manifest;
-    return ['video_encoder', m.sampling.unet, 'align_classifier', 'latent_decoder', 'vocoder'];
+    const keys = ['video_encoder', m.sampling.unet, 'align_classifier', 'latent_decoder', 'vocoder'];
+    if (m.contactGate?.source === 'detector') keys.push(CONTACT_DETECTOR_KEY);
+    return keys;
   }
 
   /** Starts the worker(s) and opens the sessions; rejects with the worker's typed error on failure. */

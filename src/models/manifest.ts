@@ -106,12 +106,16 @@ export interface Manifest {
 }
 
 /**
- * A linear contact probe on the video features (standardization folded in: p = sigmoid(w·f + b)
- * per frame), fitted on footage against its own audio's onsets, and how its peaks gate the audio.
+ * Where the gate's per-frame contact probability p comes from, and how its peaks gate the audio.
+ * `features`: a linear probe on the video features (standardization folded in: p = sigmoid(w·f + b)),
+ * fitted on footage against its own audio's onsets. `detector`: the bundle's contact_detector
+ * model, a network on the frames' motion alone (its output rides beside the features:
+ * featureRowDim).
  */
-export interface ContactGateSpec {
-  weights: number[];
-  bias: number;
+export type ContactGateSpec = ContactGateShape &
+  ({ source: 'features'; weights: number[]; bias: number } | { source: 'detector' });
+
+export interface ContactGateShape {
   /** A local maximum of p at or above this opens the gate at that frame's start. */
   threshold: number;
   /** Attack ramp from the closed gain to 0 dB, ms. */
@@ -122,6 +126,17 @@ export interface ContactGateSpec {
   releaseDbPer10ms: number;
   /** Gain of the closed gate, dB (< 0). */
   depthDb: number;
+}
+
+/** Model key of the motion contact detector (frames in, per-frame contact probability out). */
+export const CONTACT_DETECTOR_KEY = 'contact_detector';
+
+/**
+ * Values per frame in the engine's feature arrays: the video features, plus the contact
+ * detector's probability as a last column when the bundle's gate reads it.
+ */
+export function featureRowDim(manifest: Manifest): number {
+  return manifest.features.dim + (manifest.contactGate?.source === 'detector' ? 1 : 0);
 }
 
 /** Restarts per step a bundle may ask for: each one costs a step's networks again. */
@@ -336,6 +351,11 @@ function checkModelGeometry(
     4: { size: 3, from: 'rgb24 channels' },
   });
   expect('video_encoder', 'outputs', 3, { 2: { size: features.dim, from: 'features.dim' } });
+  expect(CONTACT_DETECTOR_KEY, 'inputs', 5, {
+    2: { size: video.height, from: 'video.height' },
+    3: { size: video.width, from: 'video.width' },
+    4: { size: 3, from: 'rgb24 channels' },
+  });
   expect('latent_decoder', 'inputs', 4, {
     1: { size: latent.channels, from: 'latent.channels' },
     3: { size: latent.melBins, from: 'latent.melBins' },
@@ -468,7 +488,7 @@ export function parseManifest(json: Json, bundleLabel: string): Manifest {
     preOnsetFrames: e.child('preOnsetFrames').intIn(MANIFEST_LIMITS.evalFrames),
   };
 
-  const contactGate = parseContactGate(root.child('contactGate'), features.dim);
+  const contactGate = parseContactGate(root.child('contactGate'), features.dim, models);
 
   const description = root.child('description').present ? String(root.child('description').value) : '';
 
@@ -490,25 +510,38 @@ export function parseManifest(json: Json, bundleLabel: string): Manifest {
   };
 }
 
-function parseContactGate(field: Field, dim: number): ContactGateSpec | null {
+function parseContactGate(
+  field: Field,
+  dim: number,
+  models: Record<string, ModelSpec>,
+): ContactGateSpec | null {
   if (!optional(field)) return null;
   field.object();
-  const w = field.child('weights');
-  const weights = w.array().map((x) => x.number());
-  if (weights.length !== dim) w.fail(`${dim} numbers (features.dim)`);
   const threshold = field.child('threshold').number();
   if (!(threshold > 0 && threshold < 1)) field.child('threshold').fail('a probability in (0, 1)');
   const depthDb = field.child('depthDb').numberIn([-120, 0]);
   if (depthDb >= 0) field.child('depthDb').fail('a gain in dB < 0');
-  return {
-    weights,
-    bias: field.child('bias').number(),
+  const shape: ContactGateShape = {
     threshold,
     rampMs: field.child('rampMs').numberIn([0, 1000]),
     holdMs: field.child('holdMs').numberIn([0, 10000]),
     releaseDbPer10ms: field.child('releaseDbPer10ms').numberIn([0.01, 120]),
     depthDb,
   };
+  // Bundles written before the detector: a probe on the features.
+  const sourceField = field.child('source');
+  const source = optional(sourceField)?.string() ?? 'features';
+  if (source === 'detector') {
+    if (!models[CONTACT_DETECTOR_KEY]) {
+      sourceField.fail(`"features", or a models entry "${CONTACT_DETECTOR_KEY}" for "detector"`);
+    }
+    return { source: 'detector', ...shape };
+  }
+  if (source !== 'features') sourceField.fail('"features" or "detector"');
+  const w = field.child('weights');
+  const weights = w.array().map((x) => x.number());
+  if (weights.length !== dim) w.fail(`${dim} numbers (features.dim)`);
+  return { source: 'features', weights, bias: field.child('bias').number(), ...shape };
 }
 
 /** Audio samples per latent (= video) frame: 640 for the v1 geometry. */

@@ -97,6 +97,7 @@ export interface LiveBenchReport {
 
 const STAGE_OF_MODEL: Record<string, keyof LiveBenchSummary['stagesMs']> = {
   video_encoder: 'features',
+  contact_detector: 'features',
   unet_student: 'sampling',
   unet_teacher: 'sampling',
   align_classifier: 'sampling',

@@ -1,22 +1,39 @@
 import assert from 'node:assert/strict';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { FoleyGenerator, resolveGenerationSettings } from '../../src/diffusion/foley-generator.js';
 import { sliceLatentFrames } from '../../src/diffusion/latent-frames.js';
+import { contactGainsDb, contactOpenings } from '../../src/dsp/contact-gate.js';
 import { applyMelGate } from '../../src/dsp/mel-gate.js';
 import { UsageError } from '../../src/errors.js';
 import { loadBundle, packageRoot } from '../../src/models/bundle.js';
 import { InferenceRunner } from '../../src/models/inference-runner.js';
-import { samplesPerFrame } from '../../src/models/manifest.js';
+import { featureRowDim, type Manifest, samplesPerFrame } from '../../src/models/manifest.js';
+import { uint8Tensor } from '../../src/models/tensor.js';
 import { VideoEncoder } from '../../src/models/video-encoder.js';
 import { TINY_BUNDLE_DIR } from '../helpers/media-fixtures.js';
 import {
   brokenBundleCopy,
+  detectorBundleCopy,
   loadReference,
   maxAbsDiff,
   maxScaledDiff,
   type Reference,
 } from '../helpers/tiny-bundle.js';
+
+/**
+ * Video features [frames, dim] as the generator's rows for the bundle: with a 0 in the contact
+ * detector's column when its gate reads one (the reference has no gate).
+ */
+function featureRows(features: ArrayLike<number>, m: Manifest): Float32Array {
+  const dim = m.features.dim;
+  const rowDim = featureRowDim(m);
+  const frames = features.length / dim;
+  const rows = new Float32Array(frames * rowDim);
+  for (let t = 0; t < frames; t++) rows.set(Array.from(features).slice(t * dim, (t + 1) * dim), t * rowDim);
+  return rows;
+}
 
 /** The same noise through the TS sampler gives the Python latent, mel and waveform. */
 function parityCases(
@@ -42,7 +59,7 @@ function parityCases(
       });
       const r = await g.generate({
         startFrame: 0,
-        features: Float32Array.from(ref.features),
+        features: featureRows(ref.features, runner().bundle.manifest),
         noise: Float32Array.from(ref.noise),
         restartNoise: (c.restartNoise ?? []).map((n) => Float32Array.from(n)),
       });
@@ -196,15 +213,9 @@ describe('FoleyGenerator against the Python reference (trained default bundle)',
   let runner: InferenceRunner;
   const ref = loadReference(dir);
   before(async () => {
-    runner = await InferenceRunner.start(await loadBundle(dir), {
-      models: [
-        'video_encoder',
-        'unet_student',
-        'unet_teacher',
-        'align_classifier',
-        'latent_decoder',
-        'vocoder',
-      ],
+    const bundle = await loadBundle(dir);
+    runner = await InferenceRunner.start(bundle, {
+      models: [...InferenceRunner.renderModels(bundle), 'unet_teacher'],
     });
   });
   after(async () => {
@@ -219,7 +230,8 @@ describe('FoleyGenerator against the Python reference (trained default bundle)',
     const frames = 48;
     const black = new Uint8Array(frames * height * width * 3);
     const request = { startFrame: 0, features: await new VideoEncoder(runner).encode(black, frames) };
-    const settings = resolveGenerationSettings(m);
+    // The mel gate alone: a contact gate would hold the still picture down as well.
+    const settings = { ...resolveGenerationSettings(m), contactGate: false };
     assert.equal(settings.melGate, true);
     const gated = await new FoleyGenerator(runner, settings).generate(request);
     const plain = await new FoleyGenerator(runner, { ...settings, melGate: false }).generate(request);
@@ -280,5 +292,87 @@ describe('FoleyGenerator with a bundle that has a contact gate', () => {
     const tail = plain.waveform.subarray(4 * spf).map((v) => v * 0.01);
     assert.ok(maxAbsDiff(gated.waveform.subarray(4 * spf), tail) < 1e-7);
     assert.ok(maxAbsDiff(plain.waveform.subarray(4 * spf), new Float32Array(tail.length)) > 1e-4);
+  });
+});
+
+describe('FoleyGenerator with a contact gate keyed on the contact detector', () => {
+  // test/fixtures/contact-detector-tiny.onnx: random weights (foley.contact_detector --random).
+  const gate = {
+    threshold: 0.01, // every peak of its near-constant output opens the gate
+    rampMs: 5,
+    holdMs: 20,
+    releaseDbPer10ms: 40,
+    depthDb: -40,
+  };
+  const copy = detectorBundleCopy(gate);
+  let runner: InferenceRunner;
+  let plainRunner: InferenceRunner;
+  before(async () => {
+    const bundle = await loadBundle(copy.dir);
+    runner = await InferenceRunner.start(bundle);
+    plainRunner = await InferenceRunner.start(await loadBundle(TINY_BUNDLE_DIR));
+  });
+  after(async () => {
+    await Promise.all([runner.close(), plainRunner.close()]);
+    copy.cleanup();
+  });
+
+  it("adds the detector's probability as a last column, feeds the networks the features alone, and gates by its peaks", async () => {
+    const m = runner.bundle.manifest;
+    const dim = m.features.dim;
+    assert.equal(featureRowDim(m), dim + 1);
+    const frames = 12;
+    const bytes = m.video.height * m.video.width * 3;
+    const video = new Uint8Array(frames * bytes);
+    // A bright square that moves for 6 frames, then stops: motion, then none.
+    for (let t = 0; t < frames; t++) {
+      const x0 = 8 + 6 * Math.min(t, 6);
+      for (let y = 40; y < 56; y++)
+        video.fill(
+          250,
+          t * bytes + (y * m.video.width + x0) * 3,
+          t * bytes + (y * m.video.width + x0 + 16) * 3,
+        );
+    }
+    const rows = await new VideoEncoder(runner).encode(video, frames);
+    const features = await new VideoEncoder(plainRunner).encode(video, frames);
+    assert.equal(rows.length, frames * (dim + 1));
+    const { outputs } = await runner.run('contact_detector', {
+      frames: uint8Tensor(video, [1, frames, m.video.height, m.video.width, 3]),
+    });
+    const probs = outputs.contact!.data as Float32Array;
+    for (let t = 0; t < frames; t++) {
+      assert.deepEqual(
+        rows.subarray(t * (dim + 1), t * (dim + 1) + dim),
+        features.subarray(t * dim, (t + 1) * dim),
+      );
+      assert.equal(rows[t * (dim + 1) + dim], probs[t]);
+    }
+    const settings = resolveGenerationSettings(m);
+    const gated = await new FoleyGenerator(runner, settings).generate({ startFrame: 0, features: rows });
+    const plain = await new FoleyGenerator(plainRunner, { ...settings, contactGate: false }).generate({
+      startFrame: 0,
+      features,
+    });
+    assert.deepEqual(gated.mel, plain.mel); // the networks saw the same features
+    const spf = samplesPerFrame(m);
+    const gains = contactGainsDb(
+      contactOpenings(probs, gate.threshold),
+      frames,
+      spf,
+      m.audio.sampleRate,
+      m.contactGate!,
+    );
+    assert.ok(
+      gains.some((g) => g === 0) && gains.some((g) => g === gate.depthDb),
+      'the gate opens and closes',
+    );
+    const expected = plain.waveform.map((v, s) => v * 10 ** (gains[s]! / 20));
+    assert.ok(maxAbsDiff(gated.waveform, expected) < 1e-6);
+  });
+
+  it('names the missing detector file of a bundle whose gate needs it', async () => {
+    rmSync(join(copy.dir, 'contact_detector.onnx'));
+    await assert.rejects(loadBundle(copy.dir), /contact_detector\.onnx/);
   });
 });

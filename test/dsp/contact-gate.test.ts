@@ -10,7 +10,8 @@ import type { ContactGateSpec } from '../../src/models/manifest.js';
 
 const RATE = 16000;
 const SPF = 640;
-const gate = (over: Partial<ContactGateSpec> = {}): ContactGateSpec => ({
+const gate = (over: Partial<ContactGateSpec & { source: 'features' }> = {}): ContactGateSpec => ({
+  source: 'features',
   weights: [2, -1],
   bias: 0.5,
   threshold: 0.8,
@@ -31,6 +32,26 @@ describe('contact gate', () => {
       /\[contact-gate\] features hold 5/,
     );
     assert.throws(() => contactProbabilities(new Float32Array(6), 3, gate()), /expected a multiple of dim 3/);
+  });
+
+  it("reads a detector gate's probability from each row's last column", () => {
+    const detector: ContactGateSpec = {
+      source: 'detector',
+      threshold: 0.8,
+      rampMs: 5,
+      holdMs: 100,
+      releaseDbPer10ms: 10,
+      depthDb: -40,
+    };
+    const rows = new Float32Array([9, 9, 0.1, -9, -9, 0.95, 0, 0, 0.3]); // two features and the detector's p
+    assert.deepEqual(
+      [...contactProbabilities(rows, 3, detector)].map((p) => Math.round(p * 100)),
+      [10, 95, 30],
+    );
+    assert.throws(
+      () => contactProbabilities(new Float32Array(8), 3, detector),
+      /features hold 8 values and a detector gate/,
+    );
   });
 
   it('opens at the peaks at or above the threshold, the highest of any closer than 3 frames', () => {

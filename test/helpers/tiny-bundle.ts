@@ -1,7 +1,8 @@
 /** The committed random-weight bundle, its reference vectors, and copies to break. */
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { packageRoot } from '../../src/models/bundle.js';
 import { TINY_BUNDLE_DIR } from './media-fixtures.js';
 
 export interface ReferenceCase {
@@ -53,6 +54,26 @@ export function brokenBundleCopy(edit: (manifest: Record<string, unknown>) => vo
   edit(manifest);
   writeFileSync(manifestPath, JSON.stringify(manifest));
   return { dir, cleanup: () => rmSync(root, { recursive: true, force: true }) };
+}
+
+/**
+ * A copy of the tiny bundle with test/fixtures/contact-detector-tiny.onnx (random weights) and
+ * a contact gate that reads it (`gate`: its shape).
+ */
+export function detectorBundleCopy(gate: Record<string, number>): { dir: string; cleanup(): void } {
+  const copy = brokenBundleCopy((m) => {
+    (m.models as Record<string, unknown>).contact_detector = {
+      file: 'contact_detector.onnx',
+      inputs: [{ name: 'frames', dtype: 'uint8', shape: ['batch', 'frames', 96, 96, 3] }],
+      outputs: [{ name: 'contact', dtype: 'float32', shape: ['batch', 'frames'] }],
+    };
+    m.contactGate = { source: 'detector', ...gate };
+  });
+  copyFileSync(
+    join(packageRoot(), 'test', 'fixtures', 'contact-detector-tiny.onnx'),
+    join(copy.dir, 'contact_detector.onnx'),
+  );
+  return copy;
 }
 
 export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {

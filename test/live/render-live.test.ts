@@ -5,6 +5,7 @@ import { LiveFoleyPipeline } from '../../pipelines/live.js';
 import { loadBundle } from '../../src/models/bundle.js';
 import { InferenceRunner } from '../../src/models/inference-runner.js';
 import { makeMediaFixtures, TINY_BUNDLE_DIR } from '../helpers/media-fixtures.js';
+import { detectorBundleCopy } from '../helpers/tiny-bundle.js';
 
 /** How many feature rows before the last one equal it ([1, frames, dim], batch row 0). */
 function trailingRepeats(features: { dims: number[]; data: Float32Array }, dim: number): number {
@@ -85,5 +86,47 @@ describe('renderLive: a clip through the live chunker', () => {
 
   it('rejects a file without video with the reader error', async () => {
     await assert.rejects(renderLive(f.audioOnly, runner), /video/i);
+  });
+});
+
+describe('renderLive with a contact gate keyed on the contact detector', () => {
+  const f = makeMediaFixtures();
+  const copy = detectorBundleCopy({
+    threshold: 0.01,
+    rampMs: 5,
+    holdMs: 20,
+    releaseDbPer10ms: 40,
+    depthDb: -40,
+  });
+  let runner: InferenceRunner;
+  let plainRunner: InferenceRunner;
+  before(async () => {
+    const bundle = await loadBundle(copy.dir);
+    runner = await InferenceRunner.start(bundle, { models: LiveFoleyPipeline.models(bundle.manifest) });
+    assert.ok(runner.models.includes('contact_detector'), 'the live path opens the detector');
+    const plain = await loadBundle(TINY_BUNDLE_DIR);
+    plainRunner = await InferenceRunner.start(plain, { models: LiveFoleyPipeline.models(plain.manifest) });
+  });
+  after(async () => {
+    await Promise.all([runner?.close(), plainRunner?.close()]);
+    copy.cleanup();
+    f.cleanup();
+  });
+
+  it("gives the plain bundle's audio with the gate off, and the gated audio no louder anywhere and quieter somewhere", async () => {
+    const plain = await renderLive(f.clip, plainRunner, { seed: 7 });
+    const off = await renderLive(f.clip, runner, { seed: 7, contactGate: false });
+    assert.deepEqual(off.waveform, plain.waveform);
+    const gated = await renderLive(f.clip, runner, { seed: 7 });
+    assert.equal(gated.degradedChunks, 0);
+    let quieter = 0;
+    for (let s = 0; s < plain.waveform.length; s++) {
+      assert.ok(
+        Math.abs(gated.waveform[s]!) <= Math.abs(plain.waveform[s]!) + 1e-6,
+        `sample ${s} is louder gated`,
+      );
+      if (Math.abs(gated.waveform[s]!) < 0.5 * Math.abs(plain.waveform[s]!)) quieter++;
+    }
+    assert.ok(quieter > plain.waveform.length / 10, `only ${quieter} samples held down`);
   });
 });

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { BundleError } from '../../src/errors.js';
-import { MANIFEST_LIMITS, MAX_RESTARTS, parseManifest } from '../../src/models/manifest.js';
+import { featureRowDim, MANIFEST_LIMITS, MAX_RESTARTS, parseManifest } from '../../src/models/manifest.js';
 import { TINY_BUNDLE_DIR } from '../helpers/media-fixtures.js';
 
 const raw = () => JSON.parse(readFileSync(join(TINY_BUNDLE_DIR, 'manifest.json'), 'utf8'));
@@ -192,7 +192,8 @@ describe('parseManifest', () => {
       depthDb: -40,
     };
     const gate = parseManifest(j, 'm').contactGate;
-    assert.equal(gate?.weights.length, dim);
+    assert.equal(gate?.source, 'features'); // bundles from before the detector name no source
+    assert.equal(gate?.source === 'features' && gate.weights.length, dim);
     assert.equal(gate?.holdMs, 300);
     j.contactGate.weights = [1, 2];
     assert.throws(
@@ -205,5 +206,31 @@ describe('parseManifest', () => {
     j.contactGate.threshold = 0.5;
     j.contactGate.depthDb = 0;
     assert.throws(() => parseManifest(j, 'm'), /contactGate\.depthDb\] expected a gain in dB < 0/);
+  });
+  it('reads a gate keyed on the contact detector, which must be among the models, and counts its column in the feature rows', () => {
+    const j = raw();
+    const shape = { threshold: 0.8, rampMs: 5, holdMs: 300, releaseDbPer10ms: 1.5, depthDb: -40 };
+    j.contactGate = { source: 'detector', ...shape };
+    assert.throws(
+      () => parseManifest(j, 'm'),
+      /contactGate\.source\] expected "features", or a models entry "contact_detector" for "detector"/,
+    );
+    j.models.contact_detector = {
+      file: 'contact_detector.onnx',
+      inputs: [{ name: 'frames', dtype: 'uint8', shape: ['batch', 'frames', 96, 96, 3] }],
+      outputs: [{ name: 'contact', dtype: 'float32', shape: ['batch', 'frames'] }],
+    };
+    const m = parseManifest(j, 'm');
+    assert.deepEqual(m.contactGate, { source: 'detector', ...shape });
+    assert.equal(featureRowDim(m), j.features.dim + 1);
+    assert.equal(featureRowDim(parseManifest(raw(), 'm')), j.features.dim);
+    j.contactGate.source = 'probe';
+    assert.throws(() => parseManifest(j, 'm'), /contactGate\.source\] expected "features" or "detector"/);
+    j.contactGate.source = 'detector';
+    j.models.contact_detector.inputs[0].shape[2] = 64;
+    assert.throws(
+      () => parseManifest(j, 'm'),
+      /models\.contact_detector\.inputs\[0\]\.shape\[2\]\] expected 96 \(video\.height\)/,
+    );
   });
 });

@@ -48,7 +48,8 @@ WARMUP = 0.05
 # Onset frames are about 2% of all (a few events in 8 s, one frame each and half-weight beside it).
 ONSET_POS_WEIGHT = 8.0
 # Files of the start bundle that describe it, not the fine-tuned one.
-NOT_COPIED = ("eval.json", "REPORT.md", "figures", "parity.json", "reference.json", "train-report.json", "finetune.json")
+NOT_COPIED = ("eval.json", "REPORT.md", "figures", "parity.json", "reference.json", "train-report.json", "finetune.json",
+              "window-distill.json")
 
 
 class FinetuneError(RuntimeError):
@@ -112,13 +113,17 @@ def cached(run: Path, name: str, shape_head: tuple, make) -> torch.Tensor:
 def onset_labels(st: Store) -> torch.Tensor:
     """[n, T] per video frame: 1 at each onset of the clip's own audio (detected as the evaluation
     detects them), 0.5 on the frames beside it. Labels from the footage's sound alone."""
-    out = torch.zeros(st.n, st.t)
-    for i in range(st.n):
-        for s in metrics.detect_onsets(st.mel[i].cpu().numpy()):
-            k = int(round(float(s) * FPS))
-            for d, v in ((-1, 0.5), (1, 0.5), (0, 1.0)):
-                if 0 <= k + d < st.t:
-                    out[i, k + d] = max(float(out[i, k + d]), v)
+    return torch.stack([frame_labels(metrics.detect_onsets(st.mel[i].cpu().numpy()), st.t) for i in range(st.n)])
+
+
+def frame_labels(times, t: int) -> torch.Tensor:
+    """[t] per video frame: 1 at each time's frame, 0.5 on the frames beside it."""
+    out = torch.zeros(t)
+    for s in times:
+        k = int(round(float(s) * FPS))
+        for d, v in ((-1, 0.5), (1, 0.5), (0, 1.0)):
+            if 0 <= k + d < t:
+                out[k + d] = max(float(out[k + d]), v)
     return out
 
 
@@ -342,9 +347,10 @@ def finetune(args) -> dict:
 
 
 def export_finetuned(bundle: Path, man: dict, mods: dict, trained: dict, cfg: dict, out: Path, name: str, info: dict,
-                     gate: dict | None = None) -> None:
-    """Writes the bundle. `gate`: its contactGate; without one, a start bundle's gate is kept only
-    when its video encoder is (the gate reads that encoder's features)."""
+                     gate: dict | None = None, origin: str | None = None, record: str = "finetune.json") -> None:
+    """Writes the bundle. `gate`: its contactGate; without one, a start bundle's gate is kept unless
+    it reads the video features and the video encoder was trained (a detector gate reads frames). `origin`: how the trained
+    models were made, for the manifest's description; `record`: the file `info` is written to."""
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.parent / f".{out.name}.partial"
     shutil.rmtree(tmp, ignore_errors=True)
@@ -359,10 +365,11 @@ def export_finetuned(bundle: Path, man: dict, mods: dict, trained: dict, cfg: di
             # The alignment classifier reads the start bundle's video features, which a scratch
             # encoder does not make: its guidance would push toward noise.
             sampling = {**sampling, "cgScale": 0.0}
-        origin = f"trained from random weights by foley train on {info['segments']} segments ({info['stepsDone']} steps), " \
-                 f"with {man['name']}'s audio codec" if info.get("scratch") else \
-                 f"{man['name']}'s {' and '.join(sorted(trained))} fine-tuned by foley train on {info['segments']} segments " \
-                 f"({info['stepsDone']} steps)"
+        if origin is None:
+            origin = f"trained from random weights by foley train on {info['segments']} segments ({info['stepsDone']} steps), " \
+                     f"with {man['name']}'s audio codec" if info.get("scratch") else \
+                     f"{man['name']}'s {' and '.join(sorted(trained))} fine-tuned by foley train on {info['segments']} segments " \
+                     f"({info['stepsDone']} steps)"
         ref_cfg = {**cfg, "student_steps": sampling["steps"], "cfg_scale": sampling["cfgScale"], "cg_scale": sampling["cgScale"],
                    "cg_max_timestep": sampling.get("cgMaxTimestep", TRAIN_STEPS - 1), "restarts": sampling.get("restarts", 0),
                    "restart_max_timestep": sampling.get("restartMaxTimestep", TRAIN_STEPS - 1)}
@@ -374,10 +381,10 @@ def export_finetuned(bundle: Path, man: dict, mods: dict, trained: dict, cfg: di
                    "description": f"profile {info['profile']} (read by foley.weights), {origin}"}
         if gate is not None:
             new_man["contactGate"] = gate
-        elif "video_encoder" in trained:
+        elif "video_encoder" in trained and (man.get("contactGate") or {}).get("source", "features") == "features":
             new_man.pop("contactGate", None)
         (tmp / "manifest.json").write_text(json.dumps(new_man, indent=1))
-        (tmp / "finetune.json").write_text(json.dumps({**info, "parity": parity}, indent=1))
+        (tmp / record).write_text(json.dumps({**info, "parity": parity}, indent=1))
         tmp.rename(out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -1,0 +1,216 @@
+"""A contact detector that sees motion only, for the bundle's contact gate (manifest
+`contactGate.source: "detector"`, applied by the engine's dsp/contact-gate.ts).
+
+The CAVP video features key on what the training world looks like: a linear probe on them finds
+contacts in the project's world but not in unseen ones (docs/experiments.md, sections 12 and 16).
+This network gets no picture, only grey frame differences (first and second order, scaled by the
+local motion), so what it learns is how motion starts and stops. It is trained on clips' event
+times (a generated set's events.json) or, where a set has none, on its own audio's onsets.
+
+    python -m foley.contact_detector --data ../../data/family --out ../../runs/contact/detector.pt --steps 4000
+    python -m foley.contact_detector --bundle ../../models/default --weights ../../runs/contact/detector.pt
+
+The second form exports `contact_detector.onnx` into the bundle and sets its contactGate
+(DETECTOR_GATE_SHAPE). Output frame t sees input frames t-3 .. t+2, the video
+encoder's reach, so the engine runs both on the same frame windows.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .contact_gate import GATE_SHAPE, write_gate
+from .data import ClipSet
+from .finetune import frame_labels, onset_labels
+
+# GATE_SHAPE, but 25 dB down instead of 40: a deeper gate mutes the sounds of the events the
+# detector misses, and the class accuracy falls (the world's val split, docs/experiments.md section 19).
+DETECTOR_GATE_SHAPE = {**GATE_SHAPE, "depthDb": -25.0}
+CROP = 32
+POS_WEIGHT = 8.0
+MODEL_KEY = "contact_detector"
+FILE = "contact_detector.onnx"
+
+
+class MotionContactDetector(nn.Module):
+    """uint8 RGB frames [B, T, 96, 96, 3] -> per-frame contact probability [B, T]."""
+
+    context_frames = 3
+    right_context_frames = 2
+
+    def __init__(self, width: int = 16):
+        super().__init__()
+        w = width
+        self.cnn = nn.Sequential(
+            nn.Conv2d(3, w, 3, stride=2, padding=1), nn.SiLU(),
+            nn.Conv2d(w, w * 2, 3, stride=2, padding=1), nn.SiLU(),
+            nn.Conv2d(w * 2, w * 2, 3, stride=2, padding=1), nn.SiLU(),
+            nn.Conv2d(w * 2, w * 4, 3, padding=1), nn.SiLU(),
+        )
+        self.proj = nn.Linear(w * 8, 64)
+        # Taps t-1 .. t+2; the inputs reach 2 frames further back: t-3 .. t+2 in all.
+        self.temporal = nn.Sequential(nn.ConstantPad1d((1, 2), 0.0), nn.Conv1d(64, 64, 4), nn.SiLU(),
+                                      nn.Conv1d(64, 64, 1), nn.SiLU(), nn.Conv1d(64, 1, 1))
+        self.register_buffer("luma", torch.tensor([0.299, 0.587, 0.114]) / 255.0)
+
+    def grey(self, frames: torch.Tensor) -> torch.Tensor:
+        """uint8 RGB [B, T, 96, 96, 3] -> grey [B, T, 48, 48] in 0..1."""
+        b, t = frames.shape[:2]
+        g = (frames.float() * self.luma).sum(-1)
+        return F.avg_pool2d(g.reshape(b * t, 1, 96, 96), 2).reshape(b, t, 48, 48)
+
+    def motion(self, g: torch.Tensor) -> torch.Tensor:
+        """grey [B, T, 48, 48] -> [B, T, 3, 48, 48]: the frame difference d1, |d1| and the second
+        difference d2, divided by the mean |d1| of the frame and the one before (a local scale:
+        contrast and lighting drop out)."""
+        d1 = g - torch.cat([g[:, :1], g[:, :-1]], 1)
+        d2 = d1 - torch.cat([d1[:, :1], d1[:, :-1]], 1)
+        m = d1.abs().mean((2, 3), keepdim=True)
+        scale = 0.5 * (m + torch.cat([m[:, :1], m[:, :-1]], 1)) + 1e-3
+        return (torch.stack([d1, d1.abs(), d2], 2) / scale.unsqueeze(2)).clamp(-20, 20) / 4
+
+    def logits(self, g: torch.Tensor) -> torch.Tensor:
+        """Contact logits [B, T] of grey frames [B, T, 48, 48]."""
+        b, t = g.shape[:2]
+        h = self.cnn(self.motion(g).flatten(0, 1))
+        h = torch.cat([h.mean((2, 3)), h.amax((2, 3))], 1)
+        h = self.proj(h).view(b, t, -1).transpose(1, 2)
+        return self.temporal(h)[:, 0]
+
+    def forward(self, frames: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.logits(self.grey(frames)))
+
+
+def set_labels(folder: Path, clips: ClipSet) -> tuple[torch.Tensor, str]:
+    """Per-frame labels [n, T] from the set's event times, or from its audio's onsets."""
+    events = json.loads((folder / "events.json").read_text()) if (folder / "events.json").exists() else None
+    if events and any(len(e) for e in events):
+        return torch.stack([frame_labels([e["time"] for e in ev], clips.frames_per_clip) for ev in events]), "events"
+    from .train import Store
+    return onset_labels(Store(folder, torch.device("cpu"))), "audio onsets"
+
+
+def train(folder: Path, steps: int, batch: int = 16, lr: float = 2e-3, seed: int = 0, log=print) -> MotionContactDetector:
+    """Random CROP-frame crops, mirrored, with random gain and sensor noise; the loss is taken
+    away from the crops' edges, where each output sees only real frames."""
+    torch.manual_seed(seed)
+    clips = ClipSet(folder)
+    labels, source = set_labels(folder, clips)
+    n, t = clips.count, clips.frames_per_clip
+    net = MotionContactDetector()
+    with torch.no_grad():  # grey once: a step then reads 48x48 floats, not 96x96 RGB bytes
+        grey = torch.cat([net.grey(torch.from_numpy(np.array(clips.frames[i:i + 32]))).half()
+                          for i in range(0, n, 32)])
+    opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, lr, total_steps=max(steps, 2), pct_start=0.05)
+    gen = torch.Generator().manual_seed(seed)
+    log(f"[contact-detector] {n} clips of {t} frames, labels from {source}, {steps} steps")
+    t0, avg = time.time(), 0.0
+    lo, hi = net.context_frames, CROP - net.right_context_frames
+    for step in range(steps):
+        idx = torch.randint(0, n, (batch,), generator=gen).tolist()
+        start = torch.randint(0, t - CROP + 1, (batch,), generator=gen).tolist()
+        x = torch.stack([grey[i, s:s + CROP] for i, s in zip(idx, start)]).float()
+        flip = torch.rand(batch, generator=gen) < 0.5
+        x[flip] = x[flip].flip(-1)
+        x = x * (0.5 + torch.rand(batch, 1, 1, 1, generator=gen))
+        x = x + 0.01 * torch.rand(batch, 1, 1, 1, generator=gen) * torch.randn(x.shape, generator=gen)
+        y = torch.stack([labels[i, s:s + CROP] for i, s in zip(idx, start)])
+        loss = F.binary_cross_entropy_with_logits(net.logits(x.clamp(0, 1))[:, lo:hi], y[:, lo:hi],
+                                                  pos_weight=torch.tensor(POS_WEIGHT))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        sched.step()
+        avg = 0.98 * avg + 0.02 * float(loss.detach())
+        if step % 250 == 0 or step == steps - 1:
+            log(f"[contact-detector] step {step} loss {avg / (1 - 0.98 ** (step + 1)):.4f} {time.time() - t0:.0f} s")
+    return net.eval()
+
+
+def export_to_bundle(net: MotionContactDetector, bundle: Path) -> dict:
+    """Writes contact_detector.onnx (checked against PyTorch), its manifest entry and the gate."""
+    from .export import PARITY_TOL, ParityError
+    import onnxruntime as ort
+    net = net.eval()
+    spec = {"inputs": {"frames": {"dtype": "uint8", "shape": ["batch", "frames", 96, 96, 3]}},
+            "outputs": {"contact": {"dtype": "float32", "shape": ["batch", "frames"]}}}
+    gen = torch.Generator().manual_seed(1)
+    path = bundle / FILE
+    tmp = path.with_suffix(".onnx.partial")
+    example = torch.randint(0, 256, (1, 12, 96, 96, 3), generator=gen, dtype=torch.uint8)
+    torch.onnx.export(net, (example,), str(tmp), input_names=["frames"], output_names=["contact"],
+                      dynamic_axes={"frames": {0: "batch", 1: "frames"}, "contact": {0: "batch", 1: "frames"}},
+                      opset_version=18, dynamo=False)
+    sess = ort.InferenceSession(str(tmp), providers=["CPUExecutionProvider"])
+    for frames, batch in ((12, 1), (20, 2)):
+        x = torch.randint(0, 256, (batch, frames, 96, 96, 3), generator=gen, dtype=torch.uint8)
+        with torch.no_grad():
+            ref = net(x).numpy()
+        got = sess.run(["contact"], {"frames": x.numpy()})[0]
+        err = float(np.abs(ref - got).max() / (np.abs(ref).max() + 1e-12))
+        if not err < PARITY_TOL:
+            tmp.unlink()
+            raise ParityError(f"[bundle:{MODEL_KEY}, output:contact] relative error {err:.2e} >= {PARITY_TOL:g}")
+    tmp.replace(path)
+    man_path = bundle / "manifest.json"
+    man = json.loads(man_path.read_text())
+    man["models"][MODEL_KEY] = {"file": FILE, **{side: [{"name": k, **v} for k, v in spec[side].items()]
+                                                  for side in ("inputs", "outputs")}}
+    man_path.write_text(json.dumps(man, indent=1))
+    gate = {"source": "detector", **DETECTOR_GATE_SHAPE}
+    write_gate(bundle, gate)
+    return gate
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="foley.contact_detector", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", help="ClipSet to train on (events.json event times, else its audio's onsets)")
+    p.add_argument("--out", help="where the trained weights (.pt) go")
+    p.add_argument("--steps", type=int, default=4000)
+    p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    p.add_argument("--bundle", help="export --weights into this bundle and set its contact gate")
+    p.add_argument("--weights", help="trained weights (.pt) to export")
+    p.add_argument("--random", action="store_true", help="export random weights instead (engine tests)")
+    p.add_argument("--width", type=int, default=16, help="with --random: the CNN's width")
+    args = p.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.bundle:
+        bundle = Path(args.bundle)
+        if not (bundle / "manifest.json").is_file():
+            print(f"[bundle:{bundle}] has no manifest.json", file=sys.stderr)
+            return 4
+        if args.random:
+            torch.manual_seed(0)
+            net = MotionContactDetector(args.width)
+        else:
+            if not args.weights or not Path(args.weights).is_file():
+                p.error("--bundle needs --weights, a file written by --data ... --out (or --random)")
+            net = MotionContactDetector()
+            net.load_state_dict(torch.load(args.weights))
+        gate = export_to_bundle(net, bundle)
+        print(json.dumps({"bundle": str(bundle), "contactGate": gate}))
+        return 0
+    if not args.data or not args.out:
+        p.error("give --data and --out to train, or --bundle and --weights to export")
+    if not (Path(args.data) / "meta.json").is_file():
+        print(f"[data:{args.data}] is not a complete ClipSet (no meta.json)", file=sys.stderr)
+        return 4
+    net = train(Path(args.data), args.steps, log=lambda s: print(s, flush=True))
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    torch.save(net.state_dict(), args.out)
+    print(json.dumps({"weights": args.out}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

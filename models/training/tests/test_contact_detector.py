@@ -1,0 +1,54 @@
+"""foley.contact_detector: the detector's reach is the video encoder's (t-3 .. t+2), it sees
+motion and not the picture, it trains on a set's event times, and the command exports it into a
+bundle (ONNX checked against PyTorch) with a gate that reads it, and names bad input."""
+import json
+import shutil
+from pathlib import Path
+
+import torch
+
+from foley import contact_detector, data
+from foley.contact_detector import MotionContactDetector
+
+TINY = Path(__file__).resolve().parents[3] / "models" / "tiny-random"
+
+
+def test_output_frame_t_sees_frames_t_minus_3_to_t_plus_2_only():
+    torch.manual_seed(0)
+    net = MotionContactDetector(4).eval()
+    frames = torch.randint(0, 256, (1, 16, 96, 96, 3), dtype=torch.uint8)
+    t = 8
+    with torch.no_grad():
+        base = net(frames)[0, t]
+        for k, inside in ((t - 4, False), (t - 3, True), (t + 2, True), (t + 3, False)):
+            changed = frames.clone()
+            changed[0, k] = 255 - changed[0, k]
+            moved = float((net(changed)[0, t] - base).abs())
+            assert (moved > 1e-6) == inside, (k, moved)
+
+
+def test_a_still_picture_reads_the_same_whatever_it_shows():
+    torch.manual_seed(0)
+    net = MotionContactDetector(4).eval()
+    a = torch.full((1, 12, 96, 96, 3), 30, dtype=torch.uint8)
+    b = torch.randint(0, 256, (1, 1, 96, 96, 3), dtype=torch.uint8).expand(1, 12, 96, 96, 3).contiguous()
+    with torch.no_grad():
+        assert torch.allclose(net(a), net(b))
+
+
+def test_trains_on_event_times_and_exports_into_a_bundle(tmp_path, capsys):
+    footage = data.build_set(tmp_path / "footage", "train", 2, 2.0, 1)
+    assert contact_detector.main(["--data", str(footage), "--out", str(tmp_path / "d.pt"), "--steps", "3"]) == 0
+    assert "labels from events" in capsys.readouterr().out
+    bundle = tmp_path / "tiny"
+    shutil.copytree(TINY, bundle)
+    assert contact_detector.main(["--bundle", str(bundle), "--weights", str(tmp_path / "d.pt")]) == 0
+    man = json.loads((bundle / "manifest.json").read_text())
+    assert man["contactGate"]["source"] == "detector" and "weights" not in man["contactGate"]
+    spec = man["models"]["contact_detector"]
+    assert (bundle / spec["file"]).is_file() and spec["outputs"][0]["name"] == "contact"
+    capsys.readouterr()
+    assert contact_detector.main(["--bundle", str(tmp_path / "nowhere"), "--random"]) == 4
+    assert capsys.readouterr().err.startswith("[bundle:")
+    assert contact_detector.main(["--data", str(tmp_path / "nowhere"), "--out", str(tmp_path / "x.pt")]) == 4
+    assert capsys.readouterr().err.startswith("[data:")
