@@ -11,10 +11,10 @@
  *      is what it adds (its play times against the server's emit times).
  *   2. Offset: onsets of the played audio, put on the clip's timeline with the sync offset
  *      the pages state, against the clip's events. Their mean offset, less the offline
- *      render's (the model's and detector's own bias), is how far the real offset is from
- *      the stated one (bound ±20 ms). Their spread, less the offline render's in quadrature
- *      (the model's own scatter of onsets, about 11 ms here), is the timing jitter the live
- *      path adds (bound 15 ms).
+ *      renders' (the model's and detector's own bias), is how far the real offset is from
+ *      the stated one (bound ±20 ms). Their spread, less the offline renders' in quadrature
+ *      (the model's own scatter of onsets over the clip started at each phase of its 4-frame
+ *      strides, about 13 ms here), is the timing jitter the live path adds (bound 15 ms).
  *
  * Putting the recording on the clip timeline, without guessing:
  *   - the fake camera starts at an unknown point of the loop, so each frame the server
@@ -59,8 +59,11 @@ const CLIP_SEED = 131;
 const WINDOW_S = 0.08;
 /** Window of the first, coarse match that finds the offset before the ±80 ms match. */
 const COARSE_WINDOW_S = 0.2;
-/** Loops of the clip recorded after the audio starts (and offline renders, one per seed). */
+/** Loops of the clip recorded after the audio starts. */
 const LOOPS = 4;
+/** Offline renders: the clip started 0..3 frames in (the model's strides), at this many noise seeds each. */
+const OFFLINE_PHASES = 4;
+const OFFLINE_SEEDS = 2;
 /** Skipped after the first audible packet: start-up and the first chunks. */
 const WARMUP_MS = 1000;
 const FRAME_MS = 40;
@@ -472,31 +475,39 @@ describe('sync offset and playback of the live path in headless Chromium', { ski
     const clipMs = events.seconds * 1000;
     const m = runner.bundle.manifest;
 
-    // 1. The offline render of the same clip, once per noise seed: the onsets' own bias
-    //    against the events (model and detector), which the live offset is measured beyond.
+    // 1. Offline renders of the same clip, started 0..3 frames in, at two noise seeds each: the
+    //    onsets' own bias and scatter against the events (model and detector), which the live
+    //    path is measured beyond. A camera's frames meet the model's 4-frame strides at any
+    //    phase, and the model's onsets move with the phase: one phase alone understates them.
+    const offlineReference: number[] = [];
     const offlineOnsets: number[] = [];
-    for (let seed = 0; seed < LOOPS; seed++) {
-      const offline = await renderFoley(join(clipDir, 'video.mp4'), runner, {
-        generation: resolveGenerationSettings(m, { seed }),
-        windowFrames: WHOLE_CLIP,
-        overlapFrames: 0,
-      });
-      for (const x of await onsetsOf(runner, offline.waveform)) offlineOnsets.push(x + seed * events.seconds);
+    let offlineSeconds = 0;
+    for (let phase = 0; phase < OFFLINE_PHASES; phase++) {
+      const video = join(dir, `phase-${phase}.mp4`);
+      execFileSync('ffmpeg', [
+        ...['-loglevel', 'error', '-y', '-i', join(clipDir, 'video.y4m')],
+        ...['-vf', `select=gte(n\\,${phase}),setpts=N/${1000 / FRAME_MS}/TB`],
+        ...['-c:v', 'libx264', '-crf', '16', '-g', '25', '-bf', '0', '-pix_fmt', 'yuv420p', video],
+      ]);
+      const startS = (phase * FRAME_MS) / 1000;
+      for (let s = 0; s < OFFLINE_SEEDS; s++) {
+        const offline = await renderFoley(video, runner, {
+          generation: resolveGenerationSettings(m, { seed: phase * OFFLINE_SEEDS + s }),
+          windowFrames: WHOLE_CLIP,
+          overlapFrames: 0,
+        });
+        for (const e of events.events)
+          if (e.time >= startS) offlineReference.push(offlineSeconds + e.time - startS);
+        for (const x of await onsetsOf(runner, offline.waveform)) offlineOnsets.push(offlineSeconds + x);
+        offlineSeconds += events.seconds - startS;
+      }
     }
-    const offlineScore = scoreOnsets(
-      Array.from({ length: LOOPS }, (_, k) => events.events.map((e) => e.time + k * events.seconds)).flat(),
-      offlineOnsets,
-      WINDOW_S,
-    );
-    assert.ok(offlineScore.matched >= 8, `the offline render matches ${offlineScore.matched} events`);
-    const offlineOffsetsMs = nearestOffsetsMs(
-      Array.from({ length: LOOPS }, (_, k) => events.events.map((e) => e.time + k * events.seconds)).flat(),
-      offlineOnsets,
-      WINDOW_S,
-    );
+    const offlineScore = scoreOnsets(offlineReference, offlineOnsets, WINDOW_S);
+    assert.ok(offlineScore.matched >= 8, `the offline renders match ${offlineScore.matched} events`);
+    const offlineOffsetsMs = nearestOffsetsMs(offlineReference, offlineOnsets, WINDOW_S);
     const offlineBiasMs = mean(offlineOffsetsMs);
     t.diagnostic(
-      `offline render (${LOOPS} seeds): ${summary(offlineScore)}; nearest onsets ${offlineBiasMs.toFixed(1)} ms off on average, spread ${stdDev(offlineOffsetsMs).toFixed(1)} ms`,
+      `offline renders (${OFFLINE_PHASES} frame phases, ${OFFLINE_SEEDS} seeds each): ${summary(offlineScore)}; nearest onsets ${offlineBiasMs.toFixed(1)} ms off on average, spread ${stdDev(offlineOffsetsMs).toFixed(1)} ms`,
     );
 
     // 2. The live path: server, a tap on the room's Ogg stream from its first packet,
