@@ -8,7 +8,7 @@ import { FoleyGenerator, resolveGenerationSettings } from '../src/diffusion/fole
 import { Logger } from '../src/logger.js';
 import { OpusEncoder } from '../src/media/opus-encoder.js';
 import type { InferenceRunner } from '../src/models/inference-runner.js';
-import { CONTACT_DETECTOR_KEY, type Manifest } from '../src/models/manifest.js';
+import { CONTACT_DETECTOR_KEY, type Manifest, readsContactDetector } from '../src/models/manifest.js';
 import { VideoEncoder } from '../src/models/video-encoder.js';
 import { TypedEmitter } from '../src/typed-emitter.js';
 import { calibrateLevels } from './live/calibrate.js';
@@ -230,7 +230,7 @@ export namespace LiveFoleyPipeline {
   export function models(manifest: Manifest): string[] {
     const keys = ['video_encoder', manifest.sampling.unet, 'latent_decoder', 'vocoder'];
     if (manifest.models.align_classifier) keys.push('align_classifier');
-    if (manifest.contactGate?.source === 'detector') keys.push(CONTACT_DETECTOR_KEY);
+    if (readsContactDetector(manifest)) keys.push(CONTACT_DETECTOR_KEY);
     return keys;
   }
 }

@@ -8,7 +8,13 @@ import { readFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BundleError } from '../errors.js';
-import { CONTACT_DETECTOR_KEY, type Manifest, parseManifest, REQUIRED_MODEL_KEYS } from './manifest.js';
+import {
+  CONTACT_DETECTOR_KEY,
+  type Manifest,
+  parseManifest,
+  REQUIRED_MODEL_KEYS,
+  readsContactDetector,
+} from './manifest.js';
 
 export interface Bundle {
   /** Absolute path of the bundle folder. */
@@ -63,7 +69,7 @@ export async function loadBundle(dirArg: string): Promise<Bundle> {
   const manifest = parseManifest(json, `${label}, manifest.json`);
   const realDir = realpathSync(dir);
   const renderKeys = new Set<string>([...REQUIRED_MODEL_KEYS, manifest.sampling.unet]);
-  if (manifest.contactGate?.source === 'detector') renderKeys.add(CONTACT_DETECTOR_KEY);
+  if (readsContactDetector(manifest)) renderKeys.add(CONTACT_DETECTOR_KEY);
   for (const [key, spec] of Object.entries(manifest.models)) {
     const file = join(dir, spec.file);
     if (!existsSync(file)) {

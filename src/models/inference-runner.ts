@@ -19,7 +19,7 @@ import { TypedEmitter } from '../typed-emitter.js';
 import type { ExecutionProviderRequest, SessionSettings } from './backend.js';
 import type { Bundle } from './bundle.js';
 import type { FromWorker, ToWorker } from './inference-messages.js';
-import { CONTACT_DETECTOR_KEY, type ModelSpec } from './manifest.js';
+import { CONTACT_DETECTOR_KEY, type ModelSpec, readsContactDetector } from './manifest.js';
 import { bundleSymbolRelations, checkFeeds, checkOutputs, type SymbolRelations } from './signature.js';
 import { elementCount, type TensorArray, type TensorMap } from './tensor.js';
 
@@ -185,7 +185,7 @@ export class InferenceRunner extends TypedEmitter<InferenceRunnerEvents> {
   static renderModels(bundle: Bundle): string[] {
     const m = bundle.manifest;
     const keys = ['video_encoder', m.sampling.unet, 'align_classifier', 'latent_decoder', 'vocoder'];
-    if (m.contactGate?.source === 'detector') keys.push(CONTACT_DETECTOR_KEY);
+    if (readsContactDetector(m)) keys.push(CONTACT_DETECTOR_KEY);
     return keys;
   }
 

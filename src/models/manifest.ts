@@ -131,12 +131,17 @@ export interface ContactGateShape {
 /** Model key of the motion contact detector (frames in, per-frame contact probability out). */
 export const CONTACT_DETECTOR_KEY = 'contact_detector';
 
+/** Whether the bundle's contact gate reads the contact detector (a model to open, a column to carry). */
+export function readsContactDetector(manifest: Manifest): boolean {
+  return manifest.contactGate?.source === 'detector';
+}
+
 /**
  * Values per frame in the engine's feature arrays: the video features, plus the contact
  * detector's probability as a last column when the bundle's gate reads it.
  */
 export function featureRowDim(manifest: Manifest): number {
-  return manifest.features.dim + (manifest.contactGate?.source === 'detector' ? 1 : 0);
+  return manifest.features.dim + (readsContactDetector(manifest) ? 1 : 0);
 }
 
 /** Restarts per step a bundle may ask for: each one costs a step's networks again. */

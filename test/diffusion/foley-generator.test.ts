@@ -29,9 +29,10 @@ import {
 function featureRows(features: ArrayLike<number>, m: Manifest): Float32Array {
   const dim = m.features.dim;
   const rowDim = featureRowDim(m);
-  const frames = features.length / dim;
+  const values = Float32Array.from(features);
+  const frames = values.length / dim;
   const rows = new Float32Array(frames * rowDim);
-  for (let t = 0; t < frames; t++) rows.set(Array.from(features).slice(t * dim, (t + 1) * dim), t * rowDim);
+  for (let t = 0; t < frames; t++) rows.set(values.subarray(t * dim, (t + 1) * dim), t * rowDim);
   return rows;
 }
 
