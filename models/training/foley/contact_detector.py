@@ -41,24 +41,34 @@ FILE = "contact_detector.onnx"
 
 
 class MotionContactDetector(nn.Module):
-    """uint8 RGB frames [B, T, 96, 96, 3] -> per-frame contact probability [B, T]."""
+    """uint8 RGB frames [B, T, 96, 96, 3] -> per-frame contact probability [B, T].
+
+    `fusion` (early fusion): output frame t's CNN sees the motion maps of frames t-1 .. t+2
+    stacked as channels, so it can relate where something moved to where it stopped or turned.
+    Without it (the first version) each frame's maps are pooled over the picture first and only
+    the pooled vectors meet across time."""
 
     context_frames = 3
     right_context_frames = 2
+    FUSED = 4    # motion maps t-1 .. t+2; each reaches 2 frames back, so t-3 .. t+2 in all
 
-    def __init__(self, width: int = 16):
+    def __init__(self, width: int = 16, fusion: bool = False):
         super().__init__()
         w = width
+        self.fusion = fusion
+        c_in = 3 * self.FUSED if fusion else 3
         self.cnn = nn.Sequential(
-            nn.Conv2d(3, w, 3, stride=2, padding=1), nn.SiLU(),
+            nn.Conv2d(c_in, w, 3, stride=2, padding=1), nn.SiLU(),
             nn.Conv2d(w, w * 2, 3, stride=2, padding=1), nn.SiLU(),
             nn.Conv2d(w * 2, w * 2, 3, stride=2, padding=1), nn.SiLU(),
             nn.Conv2d(w * 2, w * 4, 3, padding=1), nn.SiLU(),
         )
         self.proj = nn.Linear(w * 8, 64)
-        # Taps t-1 .. t+2; the inputs reach 2 frames further back: t-3 .. t+2 in all.
-        self.temporal = nn.Sequential(nn.ConstantPad1d((1, 2), 0.0), nn.Conv1d(64, 64, 4), nn.SiLU(),
-                                      nn.Conv1d(64, 64, 1), nn.SiLU(), nn.Conv1d(64, 1, 1))
+        if fusion:     # the reach is in the CNN's input; the head only mixes each frame's vector
+            self.temporal = nn.Sequential(nn.Conv1d(64, 64, 1), nn.SiLU(), nn.Conv1d(64, 1, 1))
+        else:          # taps t-1 .. t+2; the inputs reach 2 frames further back: t-3 .. t+2 in all
+            self.temporal = nn.Sequential(nn.ConstantPad1d((1, 2), 0.0), nn.Conv1d(64, 64, 4), nn.SiLU(),
+                                          nn.Conv1d(64, 64, 1), nn.SiLU(), nn.Conv1d(64, 1, 1))
         self.register_buffer("luma", torch.tensor([0.299, 0.587, 0.114]) / 255.0)
 
     def grey(self, frames: torch.Tensor) -> torch.Tensor:
@@ -77,10 +87,19 @@ class MotionContactDetector(nn.Module):
         scale = 0.5 * (m + torch.cat([m[:, :1], m[:, :-1]], 1)) + 1e-3
         return (torch.stack([d1, d1.abs(), d2], 2) / scale.unsqueeze(2)).clamp(-20, 20) / 4
 
+    def fused_motion(self, g: torch.Tensor) -> torch.Tensor:
+        """grey [B, T, 48, 48] -> [B, T, 12, 48, 48]: frame t's channels are the motion maps of
+        t-1 .. t+2. The clip's first and last frames are repeated past its ends, as a picture frozen
+        there (what the live path's missing look-ahead frames are)."""
+        t = g.shape[1]
+        m = self.motion(torch.cat([g[:, :1]] * 3 + [g] + [g[:, -1:]] * 2, 1))
+        return torch.cat([m[:, 2 + k:2 + k + t] for k in range(self.FUSED)], 2)
+
     def logits(self, g: torch.Tensor) -> torch.Tensor:
         """Contact logits [B, T] of grey frames [B, T, 48, 48]."""
         b, t = g.shape[:2]
-        h = self.cnn(self.motion(g).flatten(0, 1))
+        x = self.fused_motion(g) if self.fusion else self.motion(g)
+        h = self.cnn(x.flatten(0, 1))
         h = torch.cat([h.mean((2, 3)), h.amax((2, 3))], 1)
         h = self.proj(h).view(b, t, -1).transpose(1, 2)
         return self.temporal(h)[:, 0]
@@ -98,14 +117,19 @@ def set_labels(folder: Path, clips: ClipSet) -> tuple[torch.Tensor, str]:
     return onset_labels(Store(folder, torch.device("cpu"))), "audio onsets"
 
 
-def train(folder: Path, steps: int, batch: int = 16, lr: float = 2e-3, seed: int = 0, log=print) -> MotionContactDetector:
+def train(folder: Path, steps: int, batch: int = 16, lr: float = 2e-3, seed: int = 0, log=print,
+          width: int = 16, fusion: bool = False, freeze_share: float = 0.0) -> MotionContactDetector:
     """Random CROP-frame crops, mirrored, with random gain and sensor noise; the loss is taken
-    away from the crops' edges, where each output sees only real frames."""
+    away from the crops' edges, where each output sees only real frames.
+
+    freeze_share: the share of crops whose picture freezes after a random present frame u, as
+    the live path's low-latency preset sees its look-ahead; their loss is taken up to u only, so
+    the frames at the present learn what the past alone says about a contact."""
     torch.manual_seed(seed)
     clips = ClipSet(folder)
     labels, source = set_labels(folder, clips)
     n, t = clips.count, clips.frames_per_clip
-    net = MotionContactDetector()
+    net = MotionContactDetector(width, fusion)
     with torch.no_grad():  # grey once: a step then reads 48x48 floats, not 96x96 RGB bytes
         grey = torch.cat([net.grey(torch.from_numpy(np.array(clips.frames[i:i + 32]))).half()
                           for i in range(0, n, 32)])
@@ -124,8 +148,13 @@ def train(folder: Path, steps: int, batch: int = 16, lr: float = 2e-3, seed: int
         x = x * (0.5 + torch.rand(batch, 1, 1, 1, generator=gen))
         x = x + 0.01 * torch.rand(batch, 1, 1, 1, generator=gen) * torch.randn(x.shape, generator=gen)
         y = torch.stack([labels[i, s:s + CROP] for i, s in zip(idx, start)])
-        loss = F.binary_cross_entropy_with_logits(net.logits(x.clamp(0, 1))[:, lo:hi], y[:, lo:hi],
-                                                  pos_weight=torch.tensor(POS_WEIGHT))
+        x, keep = x.clamp(0, 1), torch.ones(batch, CROP)
+        frozen = (torch.rand(batch, generator=gen) < freeze_share).nonzero()[:, 0].tolist() if freeze_share else []
+        for b, u in zip(frozen, torch.randint(lo, hi, (len(frozen),), generator=gen).tolist()):
+            x[b, u + 1:] = x[b, u]
+            keep[b, u + 1:] = 0.0
+        loss = F.binary_cross_entropy_with_logits(net.logits(x)[:, lo:hi], y[:, lo:hi], weight=keep[:, lo:hi],
+                                                  pos_weight=torch.tensor(POS_WEIGHT), reduction="sum") / keep[:, lo:hi].sum()
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -134,6 +163,61 @@ def train(folder: Path, steps: int, batch: int = 16, lr: float = 2e-3, seed: int
         if step % 250 == 0 or step == steps - 1:
             log(f"[contact-detector] step {step} loss {avg / (1 - 0.98 ** (step + 1)):.4f} {time.time() - t0:.0f} s")
     return net.eval()
+
+
+def save(net: MotionContactDetector, path: Path) -> None:
+    torch.save({"config": {"width": net.cnn[0].out_channels, "fusion": net.fusion}, "state": net.state_dict()}, path)
+
+
+def load(path: Path) -> MotionContactDetector:
+    saved = torch.load(path)
+    if "state" not in saved:       # the first version's files: the bare state of a width-16 net
+        saved = {"config": {}, "state": saved}
+    net = MotionContactDetector(**saved["config"])
+    net.load_state_dict(saved["state"])
+    return net.eval()
+
+
+class OnnxDetector:
+    """An exported detector (a bundle's contact_detector.onnx), called as the module is."""
+
+    def __init__(self, path: Path):
+        import onnxruntime as ort
+        self.session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+
+    def __call__(self, frames: torch.Tensor) -> torch.Tensor:
+        return torch.from_numpy(self.session.run(["contact"], {"frames": frames.numpy()})[0])
+
+
+@torch.no_grad()
+def score(net, folders: list[Path], thresholds=(0.5, 0.7, 0.8, 0.9), frozen_ahead: bool = False) -> dict:
+    """The detector's own peaks against each clip folder's events (video.mp4, events.json), as
+    foley.probe scores a probe: onset F1 at ±50 ms (mean over clips) and onsets per event.
+    frozen_ahead: each frame t is read with the picture frozen after t, as the live path's
+    low-latency preset reads a chunk's last frame."""
+    from . import metrics
+    from .generalization import decode_frames
+    from .probe import probe_onsets
+    out = {}
+    probs = []
+    for f in folders:
+        frames = torch.from_numpy(decode_frames(f / "video.mp4").copy())[None]
+        ref = np.array([e["time"] for e in json.loads((f / "events.json").read_text())["events"]])
+        if frozen_ahead:
+            t = frames.shape[1]
+            at = torch.arange(t)[:, None] + torch.tensor([-3, -2, -1, 0, 0, 0])
+            prob = net(frames[0][at.clamp(0, t - 1)])[:, 3]
+        else:
+            prob = net(frames)[0]
+        probs.append((prob.numpy(), ref))
+    for th in thresholds:
+        f1s, n_est, n_ref = [], 0, 0
+        for prob, ref in probs:
+            est = probe_onsets(prob, th)
+            f1s.append(metrics.onset_scores(ref, est)["f1"])
+            n_est, n_ref = n_est + len(est), n_ref + len(ref)
+        out[str(th)] = {"f1": round(float(np.mean(f1s)), 4), "onsets_per_event": round(n_est / max(n_ref, 1), 3)}
+    return out
 
 
 def export_to_bundle(net: MotionContactDetector, bundle: Path) -> dict:
@@ -180,10 +264,25 @@ def main(argv=None) -> int:
     p.add_argument("--bundle", help="export --weights into this bundle and set its contact gate")
     p.add_argument("--weights", help="trained weights (.pt) to export")
     p.add_argument("--random", action="store_true", help="export random weights instead (engine tests)")
-    p.add_argument("--width", type=int, default=16, help="with --random: the CNN's width")
+    p.add_argument("--width", type=int, default=16, help="the CNN's width (training or --random)")
+    p.add_argument("--fusion", action="store_true", help="early fusion: each frame's CNN sees the motion of t-1 .. t+2")
+    p.add_argument("--freeze-share", type=float, default=0.0,
+                   help="share of training crops whose picture freezes after a random present frame (the low-latency preset's view)")
+    p.add_argument("--score", nargs="+", metavar="DIR", help="score --weights on folders of clip folders (video.mp4, events.json)")
+    p.add_argument("--count", type=int, default=60, help="with --score: clips per folder")
+    p.add_argument("--frozen-ahead", action="store_true", help="with --score: read each frame with the picture frozen after it")
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.score:
+        if not args.weights or not Path(args.weights).is_file():
+            p.error("--score needs --weights")
+        from .generalization import clip_folders
+        net = OnnxDetector(Path(args.weights)) if args.weights.endswith(".onnx") else load(Path(args.weights))
+        for d in args.score:
+            scores = score(net, clip_folders(Path(d), args.count), frozen_ahead=args.frozen_ahead)
+            print(json.dumps({"set": d, "frozen_ahead": args.frozen_ahead, **scores}), flush=True)
+        return 0
     if args.bundle:
         bundle = Path(args.bundle)
         if not (bundle / "manifest.json").is_file():
@@ -191,12 +290,11 @@ def main(argv=None) -> int:
             return 4
         if args.random:
             torch.manual_seed(0)
-            net = MotionContactDetector(args.width)
+            net = MotionContactDetector(args.width, args.fusion)
         else:
             if not args.weights or not Path(args.weights).is_file():
                 p.error("--bundle needs --weights, a file written by --data ... --out (or --random)")
-            net = MotionContactDetector()
-            net.load_state_dict(torch.load(args.weights))
+            net = load(Path(args.weights))
         gate = export_to_bundle(net, bundle)
         print(json.dumps({"bundle": str(bundle), "contactGate": gate}))
         return 0
@@ -205,9 +303,10 @@ def main(argv=None) -> int:
     if not (Path(args.data) / "meta.json").is_file():
         print(f"[data:{args.data}] is not a complete ClipSet (no meta.json)", file=sys.stderr)
         return 4
-    net = train(Path(args.data), args.steps, log=lambda s: print(s, flush=True))
+    net = train(Path(args.data), args.steps, log=lambda s: print(s, flush=True), width=args.width, fusion=args.fusion,
+                freeze_share=args.freeze_share)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    torch.save(net.state_dict(), args.out)
+    save(net, Path(args.out))
     print(json.dumps({"weights": args.out}))
     return 0
 

@@ -5,6 +5,7 @@ import json
 import shutil
 from pathlib import Path
 
+import pytest
 import torch
 
 from foley import contact_detector, data
@@ -13,9 +14,10 @@ from foley.contact_detector import MotionContactDetector
 TINY = Path(__file__).resolve().parents[3] / "models" / "tiny-random"
 
 
-def test_output_frame_t_sees_frames_t_minus_3_to_t_plus_2_only():
+@pytest.mark.parametrize("fusion", [False, True])
+def test_output_frame_t_sees_frames_t_minus_3_to_t_plus_2_only(fusion):
     torch.manual_seed(0)
-    net = MotionContactDetector(4).eval()
+    net = MotionContactDetector(4, fusion).eval()
     frames = torch.randint(0, 256, (1, 16, 96, 96, 3), dtype=torch.uint8)
     t = 8
     with torch.no_grad():
@@ -27,9 +29,10 @@ def test_output_frame_t_sees_frames_t_minus_3_to_t_plus_2_only():
             assert (moved > 1e-6) == inside, (k, moved)
 
 
-def test_a_still_picture_reads_the_same_whatever_it_shows():
+@pytest.mark.parametrize("fusion", [False, True])
+def test_a_still_picture_reads_the_same_whatever_it_shows(fusion):
     torch.manual_seed(0)
-    net = MotionContactDetector(4).eval()
+    net = MotionContactDetector(4, fusion).eval()
     a = torch.full((1, 12, 96, 96, 3), 30, dtype=torch.uint8)
     b = torch.randint(0, 256, (1, 1, 96, 96, 3), dtype=torch.uint8).expand(1, 12, 96, 96, 3).contiguous()
     with torch.no_grad():
@@ -52,3 +55,26 @@ def test_trains_on_event_times_and_exports_into_a_bundle(tmp_path, capsys):
     assert capsys.readouterr().err.startswith("[bundle:")
     assert contact_detector.main(["--data", str(tmp_path / "nowhere"), "--out", str(tmp_path / "x.pt")]) == 4
     assert capsys.readouterr().err.startswith("[data:")
+
+
+def test_saved_weights_carry_their_shape_and_the_first_versions_files_still_load(tmp_path):
+    torch.manual_seed(0)
+    net = MotionContactDetector(8, fusion=True).eval()
+    contact_detector.save(net, tmp_path / "fused.pt")
+    frames = torch.randint(0, 256, (1, 10, 96, 96, 3), dtype=torch.uint8)
+    with torch.no_grad():
+        assert torch.equal(contact_detector.load(tmp_path / "fused.pt")(frames), net(frames))
+    torch.save(MotionContactDetector().state_dict(), tmp_path / "first.pt")
+    assert not contact_detector.load(tmp_path / "first.pt").fusion
+
+
+def test_scores_clip_folders_with_and_without_a_frozen_look_ahead(tmp_path, capsys):
+    from foley import generalization
+    folder = generalization.write_clips("in_world", 2, tmp_path, seconds=2.0)
+    torch.manual_seed(0)
+    contact_detector.save(MotionContactDetector(4, fusion=True).eval(), tmp_path / "d.pt")
+    for extra in ([], ["--frozen-ahead"]):
+        assert contact_detector.main(["--score", str(folder), "--weights", str(tmp_path / "d.pt"), *extra]) == 0
+        row = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+        assert row["frozen_ahead"] == bool(extra)
+        assert all(0.0 <= row[th]["f1"] <= 1.0 and row[th]["onsets_per_event"] >= 0 for th in ("0.5", "0.8"))
