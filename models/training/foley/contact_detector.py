@@ -195,29 +195,21 @@ def score(net, folders: list[Path], thresholds=(0.5, 0.7, 0.8, 0.9), frozen_ahea
     foley.probe scores a probe: onset F1 at ±50 ms (mean over clips) and onsets per event.
     frozen_ahead: each frame t is read with the picture frozen after t, as the live path's
     low-latency preset reads a chunk's last frame."""
-    from . import metrics
-    from .generalization import decode_frames
-    from .probe import probe_onsets
-    out = {}
+    from .generalization import decode_frames, event_times
+    from .probe import threshold_scores
     probs = []
     for f in folders:
         frames = torch.from_numpy(decode_frames(f / "video.mp4").copy())[None]
-        ref = np.array([e["time"] for e in json.loads((f / "events.json").read_text())["events"]])
         if frozen_ahead:
-            t = frames.shape[1]
-            at = torch.arange(t)[:, None] + torch.tensor([-3, -2, -1, 0, 0, 0])
-            prob = net(frames[0][at.clamp(0, t - 1)])[:, 3]
+            t, c = frames.shape[1], MotionContactDetector.context_frames
+            reach = list(range(-c, 1)) + [0] * MotionContactDetector.right_context_frames
+            prob = net(frames[0][(torch.arange(t)[:, None] + torch.tensor(reach)).clamp(0, t - 1)])[:, c]
         else:
             prob = net(frames)[0]
-        probs.append((prob.numpy(), ref))
-    for th in thresholds:
-        f1s, n_est, n_ref = [], 0, 0
-        for prob, ref in probs:
-            est = probe_onsets(prob, th)
-            f1s.append(metrics.onset_scores(ref, est)["f1"])
-            n_est, n_ref = n_est + len(est), n_ref + len(ref)
-        out[str(th)] = {"f1": round(float(np.mean(f1s)), 4), "onsets_per_event": round(n_est / max(n_ref, 1), 3)}
-    return out
+        probs.append(prob.numpy())
+    refs = [event_times(f) for f in folders]
+    return {str(th): {"f1": round(f1, 4), "onsets_per_event": round(per_event, 3)}
+            for th, (f1, per_event) in threshold_scores(probs, refs, thresholds).items()}
 
 
 def export_to_bundle(net: MotionContactDetector, bundle: Path) -> dict:

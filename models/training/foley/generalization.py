@@ -78,6 +78,11 @@ def clip_folders(folder: Path, count: int) -> list[Path]:
     return sorted(p for p in folder.iterdir() if (p / "events.json").exists())[:count]
 
 
+def event_times(clip: Path) -> np.ndarray:
+    """A clip folder's event times (s), from its events.json."""
+    return np.array([e["time"] for e in json.loads((clip / "events.json").read_text())["events"]])
+
+
 @torch.no_grad()
 def ceiling(folders: list[Path]) -> dict:
     """The ground-truth audio's own onsets scored against its events: what a perfect generator
@@ -86,7 +91,7 @@ def ceiling(folders: list[Path]) -> dict:
     f1s, offsets, n_est, n_ref = [], [], 0, 0
     for f in folders:
         audio, _ = sf.read(f / "audio.wav", dtype="float32")
-        ref = np.array([e["time"] for e in json.loads((f / "events.json").read_text())["events"]])
+        ref = event_times(f)
         est = metrics.detect_onsets(mel(torch.from_numpy(audio)[None])[0].numpy())
         s = metrics.onset_scores(ref, est)
         f1s.append(s["f1"])

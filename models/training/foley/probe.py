@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from . import metrics, weights
 from .data import FPS
 from .finetune import ONSET_POS_WEIGHT, onset_labels
-from .generalization import clip_folders, decode_frames
+from .generalization import clip_folders, decode_frames, event_times
 from .nets import FEATURE_DIM
 from .train import Store, compute_features
 
@@ -56,6 +56,17 @@ def probe_onsets(prob: np.ndarray, threshold: float) -> np.ndarray:
     return (peaks - 1) / FPS
 
 
+def threshold_scores(probs: list[np.ndarray], refs: list[np.ndarray], thresholds) -> dict:
+    """{threshold: (onset F1 at ±50 ms, mean over clips; onsets per event)} of per-frame
+    probabilities' peaks against each clip's event times."""
+    out = {}
+    for th in thresholds:
+        scores = [metrics.onset_scores(ref, probe_onsets(p, th)) for p, ref in zip(probs, refs)]
+        out[th] = (float(np.mean([s["f1"] for s in scores])),
+                   sum(s["n_est"] for s in scores) / max(1, sum(s["n_ref"] for s in scores)))
+    return out
+
+
 def score_bundle(bundle: Path, footage: Store, labels: torch.Tensor, frames: list[np.ndarray], refs: list[np.ndarray]) -> dict:
     mods, _ = weights.recover_modules(bundle, check=False)
     video = mods["video_encoder"].video.eval()
@@ -65,12 +76,8 @@ def score_bundle(bundle: Path, footage: Store, labels: torch.Tensor, frames: lis
     with torch.no_grad():
         probs = [torch.sigmoid(probe((video.clip_features(torch.from_numpy(fr.copy())[None])[0] - mu) / sd)[:, 0]).numpy()
                  for fr in frames]
-    rows = {}
-    for th in THRESHOLDS:
-        scores = [metrics.onset_scores(ref, probe_onsets(p, th)) for p, ref in zip(probs, refs)]
-        n_ref = sum(s["n_ref"] for s in scores)
-        rows[str(th)] = {"onset_f1": float(np.mean([s["f1"] for s in scores])),
-                         "onsets_per_event": sum(s["n_est"] for s in scores) / max(1, n_ref)}
+    rows = {str(th): {"onset_f1": f1, "onsets_per_event": per_event}
+            for th, (f1, per_event) in threshold_scores(probs, refs, THRESHOLDS).items()}
     return {"bundle": str(bundle), "fit_loss": loss, "footage_clips": footage.n, "clips": len(frames),
             "events": sum(len(r) for r in refs), "thresholds": rows}
 
@@ -94,7 +101,7 @@ def main(argv=None) -> int:
         return 4
     labels = onset_labels(footage)
     frames = [decode_frames(f / "video.mp4") for f in folders]
-    refs = [np.array([e["time"] for e in json.loads((f / "events.json").read_text())["events"]]) for f in folders]
+    refs = [event_times(f) for f in folders]
     for bundle in args.bundle:
         print(json.dumps(score_bundle(Path(bundle), footage, labels, frames, refs)), flush=True)
     return 0

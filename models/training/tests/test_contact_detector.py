@@ -78,3 +78,33 @@ def test_scores_clip_folders_with_and_without_a_frozen_look_ahead(tmp_path, caps
         row = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
         assert row["frozen_ahead"] == bool(extra)
         assert all(0.0 <= row[th]["f1"] <= 1.0 and row[th]["onsets_per_event"] >= 0 for th in ("0.5", "0.8"))
+
+
+def test_score_finds_every_event_of_a_detector_that_peaks_on_them_and_freezes_only_the_frames_ahead(tmp_path):
+    from foley import generalization
+    from foley.data import FPS
+    folder = generalization.write_clips("in_world", 2, tmp_path, seconds=4.0)
+    clips = generalization.clip_folders(folder, 2)
+    events = [set(int(round(s * FPS)) for s in generalization.event_times(f)) for f in clips]
+    assert all(events)
+    calls = iter(events)
+
+    def at_events(frames):     # whole clip [1, T, ...] -> 1 on the event frames
+        on = next(calls)
+        return torch.tensor([[float(t in on) for t in range(frames.shape[1])]])
+
+    rows = contact_detector.score(at_events, clips)
+    assert all(rows[th] == {"f1": 1.0, "onsets_per_event": 1.0} for th in rows)
+
+    calls = iter(events)
+
+    def at_events_frozen(windows):   # one window per frame t: t-3 .. t, then t repeated
+        on = next(calls)
+        assert torch.equal(windows[:, 4], windows[:, 3]) and torch.equal(windows[:, 5], windows[:, 3])
+        assert torch.equal(windows[1:, 2], windows[:-1, 3]) and torch.equal(windows[3:, 0], windows[:-3, 3])
+        out = torch.zeros(windows.shape[0], windows.shape[1])
+        out[:, 3] = torch.tensor([float(t in on) for t in range(windows.shape[0])])
+        return out
+
+    rows = contact_detector.score(at_events_frozen, clips, frozen_ahead=True)
+    assert all(rows[th] == {"f1": 1.0, "onsets_per_event": 1.0} for th in rows)
