@@ -241,9 +241,12 @@ def report_section(gen: dict) -> str:
     comparison = gen.get("guidance_comparison")
     if comparison:
         seeds = next(iter(comparison.values()))["seeds"]
+        source = gen.get("guidance_comparison_from")
         lines += ["", f"Double guidance against CFG alone on the held-out worlds (the same renders with the classifier off, "
                   f"`cgScale` 0; noise seeds {seeds}; Align Acc per 32-frame window by the refit judge; paired difference "
-                  f"with a 95% bootstrap interval over clips):", "",
+                  f"with a 95% bootstrap interval over clips)"
+                  + (f", not re-run by the command above: kept from an earlier run of the bundle as it was then, "
+                     f"`{source}`" if source else "") + ":", "",
                   "| world | clips | windows | double | CFG alone | difference (95% interval) | judge's ceiling |",
                   "|---|---|---|---|---|---|---|"]
         ceilings = {name: gen["worlds"].get(name, {}).get("ceiling_align_acc") for name in comparison}
@@ -269,9 +272,11 @@ def write_bundle_report(bundle: Path, gen: dict) -> None:
                                           "clips": ev["ablation"]["student_cavp_double"]["clips"]}
     except KeyError:
         pass
-    kept = ev.get("generalization", {}).get("guidance_comparison")
-    if kept and "guidance_comparison" not in gen:
-        gen["guidance_comparison"] = kept    # not re-run: its own renders and seeds are unchanged by this run
+    earlier = ev.get("generalization", {})
+    if earlier.get("guidance_comparison") and "guidance_comparison" not in gen:
+        # Not re-run by this command: kept, and named as an earlier run's (the bundle may have changed since).
+        gen["guidance_comparison"] = earlier["guidance_comparison"]
+        gen["guidance_comparison_from"] = earlier.get("guidance_comparison_from", earlier.get("command"))
     ev["generalization"] = gen
     ev_path.write_text(json.dumps(ev, indent=1, default=float))
     md = md_path.read_text() if md_path.exists() else "# Evaluation\n"

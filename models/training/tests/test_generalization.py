@@ -88,3 +88,18 @@ def test_judge_only_without_an_earlier_run_names_what_is_missing(tmp_path):
     import pytest
     with pytest.raises(FileNotFoundError, match=r"sounds\.renders/eval\.json is missing"):
         generalization.run(TINY, 1, tmp_path / "data", ["sounds"], "cmd", judge_only=True)
+
+
+def test_a_comparison_not_re_run_is_kept_and_named_as_the_earlier_runs(tmp_path):
+    c = {"clips": 1, "windows": 4, "seeds": [0], "double": 0.5, "cfg": 0.5, "difference": 0.0, "difference_ci95": [0.0, 0.0]}
+    (tmp_path / "eval.json").write_text(json.dumps({"generalization": {"command": "earlier cmd",
+                                                                        "guidance_comparison": {"sounds": c}}}))
+    gen = {"command": "new cmd", "clips_per_world": 1, "clip_seconds": 3.0, "settings": "", "worlds": {},
+           "targets": generalization.TARGETS, "align_judge": None, "align_acc_note": ""}
+    generalization.write_bundle_report(tmp_path, dict(gen))
+    kept = json.loads((tmp_path / "eval.json").read_text())["generalization"]
+    assert kept["guidance_comparison"] == {"sounds": c} and kept["guidance_comparison_from"] == "earlier cmd"
+    assert "kept from an earlier run of the bundle as it was then, `earlier cmd`" in (tmp_path / "REPORT.md").read_text()
+    # kept again by a third run: still named as the run that made it
+    generalization.write_bundle_report(tmp_path, dict(gen, command="third cmd"))
+    assert json.loads((tmp_path / "eval.json").read_text())["generalization"]["guidance_comparison_from"] == "earlier cmd"
