@@ -256,7 +256,7 @@ def main(argv=None) -> int:
     p.add_argument("--bundle", help="export --weights into this bundle and set its contact gate")
     p.add_argument("--weights", help="trained weights (.pt) to export")
     p.add_argument("--random", action="store_true", help="export random weights instead (engine tests)")
-    p.add_argument("--width", type=int, default=16, help="the CNN's width (training or --random)")
+    p.add_argument("--width", type=int, default=32, help="the CNN's width (training or --random; the shipped detector: 32)")
     p.add_argument("--fusion", action="store_true", help="early fusion: each frame's CNN sees the motion of t-1 .. t+2")
     p.add_argument("--freeze-share", type=float, default=0.0,
                    help="share of training crops whose picture freezes after a random present frame (the low-latency preset's view)")
