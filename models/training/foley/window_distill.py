@@ -12,6 +12,11 @@ No ground-truth noise target is used: an ε-loss fine-tune of the distilled stud
 clips lost live onset F1 (docs/experiments.md section 18). The new bundle is the start bundle with
 the student replaced and its reference vectors remade.
 
+`--guidance` folds classifier-free guidance into the student (guidance distillation, Meng et al.
+2023): the target becomes the frozen copy's guided ε, (1 + ω)·ε(c) − ω·ε(∅) with the bundle's ω,
+every row keeps its condition, and the new bundle samples with cfgScale 0, so each step is one
+conditional pass instead of two.
+
     python -m foley.window_distill --bundle ../../models/default --data ../../data/recover/train \\
         --out ../../runs/wd/bundle --steps 3000 --lr 1.5e-4
 """
@@ -92,6 +97,16 @@ def low_crops_of(zt: torch.Tensor, fv: torch.Tensor, ahead: torch.Tensor, t: tor
     return z, f, tc, tgt
 
 
+def teacher_eps(frozen: torch.nn.Module, zt: torch.Tensor, t: torch.Tensor, fv: torch.Tensor,
+                guidance: float | None) -> torch.Tensor:
+    """The frozen copy's ε, or with `guidance` ω its guided ε (1 + ω)·ε(c) − ω·ε(∅), both rows in one pass."""
+    if guidance is None:
+        return frozen(zt, t.float(), fv)
+    both = frozen(torch.cat([zt, zt]), torch.cat([t, t]).float(), torch.cat([fv, torch.zeros_like(fv)]))
+    cond, uncond = both.chunk(2)
+    return (1 + guidance) * cond - guidance * uncond
+
+
 def distill(args) -> dict:
     bundle, out = Path(args.bundle), Path(args.out)
     if out.exists():
@@ -103,6 +118,11 @@ def distill(args) -> dict:
         raise FinetuneError(f"[data:{args.data}] segments of {st.t} frames; need at least {LIVE_WINDOW_FRAMES}", 4)
     mods, report, man = load_start(bundle)
     cfg = weights._cfg(load_profile(report["profile"]), man)
+    guidance = None
+    if args.guidance:
+        guidance = float(man["sampling"]["cfgScale"])
+        if guidance == 0:
+            raise FinetuneError(f"[bundle:{bundle}] samples with cfgScale 0: there is no guidance to fold in", 2)
     video = mods["video_encoder"].video.eval()
     feats = compute_features(video, st)
     ae = mods["latent_decoder"].ae.eval()
@@ -121,11 +141,12 @@ def distill(args) -> dict:
         for g in opt.param_groups:
             g["lr"] = lr
         z0, fv = ldm_batch(SimpleNamespace(device=device), st, gen, feats, lat, args.batch, w, cfg["split_merge_p"])
-        fv = fv * (torch.rand(args.batch, generator=gen) >= cfg["cond_drop"]).float()[:, None, None]
+        if guidance is None:
+            fv = fv * (torch.rand(args.batch, generator=gen) >= cfg["cond_drop"]).float()[:, None, None]
         t = sample_timesteps(args.batch, man["sampling"]["steps"], gen)
         zt = sched.q_sample(z0, t, torch.randn(z0.shape, generator=gen))
         with torch.no_grad():
-            target = frozen(zt, t.float(), fv)
+            target = teacher_eps(frozen, zt, t, fv, guidance)
         ends = torch.randint(LIVE_WINDOW_FRAMES, w + 1, (args.batch, args.crops), generator=gen)
         zc, fc, tc, tgt = crops_of(zt, fv, t, target, ends)
         loss_live = F.mse_loss(student(zc, tc.float(), fc)[:, :, -LIVE_TAIL_FRAMES:], tgt)
@@ -134,7 +155,7 @@ def distill(args) -> dict:
         loss = loss_live + args.whole_weight * loss_whole
         loss_low = torch.zeros(())
         if args.low_crops:
-            loss_low = low_preset_loss(args, st, gen, sched, video, feats, lat, student, frozen, w, cfg, man)
+            loss_low = low_preset_loss(args, st, gen, sched, video, feats, lat, student, frozen, w, cfg, man, guidance)
             loss = loss + args.low_weight * loss_low
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -153,29 +174,34 @@ def distill(args) -> dict:
             "recipe": "window-consistency self-distillation (foley.window_distill)", "batch": args.batch,
             "crops": args.crops, "lr": args.lr, "wholeWeight": args.whole_weight, "seed": args.seed,
             "finalLiveLoss": losses[-1][0], "finalWholeLoss": losses[-1][1]}
+    if guidance is not None:
+        info.update(guidanceFolded=guidance)
+        man = {**man, "sampling": {**man["sampling"], "cfgScale": 0.0}}
     if args.low_crops:
         info.update(lowBatch=args.low_batch, lowCrops=args.low_crops, lowWeight=args.low_weight,
                     finalLowLoss=losses[-1][2])
-    origin = f"{man['name']}'s unet_student window-distilled for the live chunker by foley.window_distill " \
+    origin = f"{man['name']}'s unet_student window-distilled for the live chunker" \
+             f"{f' with CFG ω {guidance} folded in' if guidance is not None else ''} by foley.window_distill " \
              f"on {st.n} segments ({args.steps} steps)"
     export_finetuned(bundle, man, mods, {"unet_student": student.eval()}, cfg, out, args.name or man["name"], info,
                      origin=origin, record=RECORD)
     return info
 
 
-def low_preset_loss(args, st, gen, sched, video, feats, lat, student, frozen, w, cfg, man) -> torch.Tensor:
+def low_preset_loss(args, st, gen, sched, video, feats, lat, student, frozen, w, cfg, man,
+                    guidance: float | None = None) -> torch.Tensor:
     """The low preset's term: whole windows without split & merge (the frames behind each crop
     must be one clip's), crops in its geometry, their near-present features recomputed."""
     b = args.low_batch
     idx, start = st.starts(b, w, gen)
     tt = start[:, None] + torch.arange(w)[None]
     z0 = latent_windows(lat, idx[:, None].expand(b, w), tt)
-    keep = (torch.rand(b, generator=gen) >= cfg["cond_drop"]).float()
+    keep = torch.ones(b) if guidance is not None else (torch.rand(b, generator=gen) >= cfg["cond_drop"]).float()
     fv = feats[idx[:, None], tt] * keep[:, None, None]
     t = sample_timesteps(b, man["sampling"]["steps"], gen)
     zt = sched.q_sample(z0, t, torch.randn(z0.shape, generator=gen))
     with torch.no_grad():
-        target = frozen(zt, t.float(), fv)
+        target = teacher_eps(frozen, zt, t, fv, guidance)
         ends = torch.randint(LOW_WINDOW_FRAMES, w + 1, (b, args.low_crops), generator=gen)
         rows = torch.arange(b)[:, None].expand(b, args.low_crops).reshape(-1)
         present = start[rows] + ends.reshape(-1) - LOW_GUARD_FRAMES - 1
@@ -199,6 +225,8 @@ def main(argv=None) -> int:
                    help="also train on the low latency preset's windows: crops per whole window (0: off)")
     p.add_argument("--low-batch", type=int, default=8, help="whole windows per step for the low preset's term")
     p.add_argument("--low-weight", type=float, default=1.0)
+    p.add_argument("--guidance", action="store_true",
+                   help="fold the bundle's classifier-free guidance into the student (the new bundle samples with cfgScale 0)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=0, help="PyTorch CPU threads (0: its default)")
     a = p.parse_args(argv)

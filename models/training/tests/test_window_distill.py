@@ -19,6 +19,7 @@ from foley.window_distill import (  # noqa: E402
     crops_of,
     frozen_ahead_features,
     low_crops_of,
+    teacher_eps,
 )
 
 TRAINING = Path(__file__).resolve().parents[1]
@@ -85,6 +86,45 @@ def test_low_crops_take_the_frozen_features_up_to_the_present_and_repeat_it_in_t
         assert torch.equal(feats[k, present - r:present + 1], ahead[k])
         assert torch.equal(feats[k, present + 1], ahead[k, -1]) and torch.equal(feats[k, -1], ahead[k, -1])
         assert torch.equal(tgt[k], target[i, :, e - LOW_TAIL_FRAMES:e]) and tc[k] == t[i]
+
+
+class Recorder(torch.nn.Module):
+    """A stand-in ε-net: ε = z·t + the features' row sums, so cond and uncond rows differ."""
+
+    def forward(self, z, t, f):
+        return z * t[:, None, None, None] + f.sum(-1)[:, None, :, None]
+
+
+def test_the_guided_target_is_the_engines_cfg_combination():
+    g = torch.Generator().manual_seed(2)
+    zt, fv, t = torch.randn(2, 4, 8, 16, generator=g), torch.randn(2, 8, 5, generator=g), torch.tensor([3, 7])
+    net = Recorder()
+    cond, uncond = net(zt, t.float(), fv), net(zt, t.float(), torch.zeros_like(fv))
+    assert torch.equal(teacher_eps(net, zt, t, fv, None), cond)
+    # src/diffusion/guidance.ts: e = (1 + ω)·ε(c) − ω·ε(∅)
+    assert torch.allclose(teacher_eps(net, zt, t, fv, 3.0), 4.0 * cond - 3.0 * uncond)
+
+
+def test_guidance_folding_writes_a_bundle_that_samples_without_cfg(start, tmp_path):
+    footage = data.build_set(tmp_path / "data", "train", 2, 2.0, 1)
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "foley.window_distill", "--bundle", str(start), "--data", str(footage),
+           "--out", str(out), "--steps", "2", "--batch", "2", "--crops", "2", "--guidance", "--threads", "1"]
+    r = subprocess.run(cmd, cwd=TRAINING, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    start_sampling = json.loads((start / "manifest.json").read_text())["sampling"]
+    man = json.loads((out / "manifest.json").read_text())
+    assert start_sampling["cfgScale"] > 0 and man["sampling"]["cfgScale"] == 0.0
+    assert {k: v for k, v in man["sampling"].items() if k != "cfgScale"} == \
+        {k: v for k, v in start_sampling.items() if k != "cfgScale"}
+    assert json.loads((out / "window-distill.json").read_text())["guidanceFolded"] == start_sampling["cfgScale"]
+    assert "CFG" in man["description"]
+    # folding twice is refused: the new bundle has no guidance left to fold
+    again = subprocess.run([sys.executable, "-m", "foley.window_distill", "--bundle", str(out), "--data", str(footage),
+                            "--out", str(tmp_path / "twice"), "--steps", "1", "--batch", "2", "--guidance", "--threads", "1"],
+                           cwd=TRAINING, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 2 and "no guidance to fold" in again.stderr
+    assert not (tmp_path / "twice").exists()
 
 
 def test_a_short_run_replaces_the_student_only(start, tmp_path):
