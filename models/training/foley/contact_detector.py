@@ -46,19 +46,26 @@ class MotionContactDetector(nn.Module):
     `fusion` (early fusion): output frame t's CNN sees the motion maps of frames t-1 .. t+2
     stacked as channels, so it can relate where something moved to where it stopped or turned.
     Without it (the first version) each frame's maps are pooled over the picture first and only
-    the pooled vectors meet across time."""
+    the pooled vectors meet across time.
+
+    `full_res`: the motion maps at the frames' 96x96 instead of 48x48, with one more stride-2
+    layer in front, so objects a few pixels wide (far ones in a perspective view) are not
+    averaged away before the CNN sees them."""
 
     context_frames = 3
     right_context_frames = 2
     FUSED = 4    # motion maps t-1 .. t+2; each reaches 2 frames back, so t-3 .. t+2 in all
 
-    def __init__(self, width: int = 16, fusion: bool = False):
+    def __init__(self, width: int = 16, fusion: bool = False, full_res: bool = False):
         super().__init__()
         w = width
-        self.fusion = fusion
+        self.fusion, self.full_res = fusion, full_res
+        self.size = 96 if full_res else 48
         c_in = 3 * self.FUSED if fusion else 3
+        front = [nn.Conv2d(c_in, w, 3, stride=2, padding=1), nn.SiLU()] if full_res else []
         self.cnn = nn.Sequential(
-            nn.Conv2d(c_in, w, 3, stride=2, padding=1), nn.SiLU(),
+            *front,
+            nn.Conv2d(w if full_res else c_in, w, 3, stride=2, padding=1), nn.SiLU(),
             nn.Conv2d(w, w * 2, 3, stride=2, padding=1), nn.SiLU(),
             nn.Conv2d(w * 2, w * 2, 3, stride=2, padding=1), nn.SiLU(),
             nn.Conv2d(w * 2, w * 4, 3, padding=1), nn.SiLU(),
@@ -72,13 +79,15 @@ class MotionContactDetector(nn.Module):
         self.register_buffer("luma", torch.tensor([0.299, 0.587, 0.114]) / 255.0)
 
     def grey(self, frames: torch.Tensor) -> torch.Tensor:
-        """uint8 RGB [B, T, 96, 96, 3] -> grey [B, T, 48, 48] in 0..1."""
+        """uint8 RGB [B, T, 96, 96, 3] -> grey [B, T, S, S] in 0..1 (S: 48, or 96 with full_res)."""
         b, t = frames.shape[:2]
         g = (frames.float() * self.luma).sum(-1)
+        if self.full_res:
+            return g
         return F.avg_pool2d(g.reshape(b * t, 1, 96, 96), 2).reshape(b, t, 48, 48)
 
     def motion(self, g: torch.Tensor) -> torch.Tensor:
-        """grey [B, T, 48, 48] -> [B, T, 3, 48, 48]: the frame difference d1, |d1| and the second
+        """grey [B, T, S, S] -> [B, T, 3, S, S]: the frame difference d1, |d1| and the second
         difference d2, divided by the mean |d1| of the frame and the one before (a local scale:
         contrast and lighting drop out)."""
         d1 = g - torch.cat([g[:, :1], g[:, :-1]], 1)
@@ -88,7 +97,7 @@ class MotionContactDetector(nn.Module):
         return (torch.stack([d1, d1.abs(), d2], 2) / scale.unsqueeze(2)).clamp(-20, 20) / 4
 
     def fused_motion(self, g: torch.Tensor) -> torch.Tensor:
-        """grey [B, T, 48, 48] -> [B, T, 12, 48, 48]: frame t's channels are the motion maps of
+        """grey [B, T, S, S] -> [B, T, 12, S, S]: frame t's channels are the motion maps of
         t-1 .. t+2. The clip's first and last frames are repeated past its ends, as a picture frozen
         there (what the live path's missing look-ahead frames are)."""
         t = g.shape[1]
@@ -96,7 +105,7 @@ class MotionContactDetector(nn.Module):
         return torch.cat([m[:, 2 + k:2 + k + t] for k in range(self.FUSED)], 2)
 
     def logits(self, g: torch.Tensor) -> torch.Tensor:
-        """Contact logits [B, T] of grey frames [B, T, 48, 48]."""
+        """Contact logits [B, T] of grey frames [B, T, S, S]."""
         b, t = g.shape[:2]
         x = self.fused_motion(g) if self.fusion else self.motion(g)
         h = self.cnn(x.flatten(0, 1))
@@ -118,7 +127,7 @@ def set_labels(folder: Path, clips: ClipSet) -> tuple[torch.Tensor, str]:
 
 
 def train(folder: Path, steps: int, batch: int = 16, lr: float = 2e-3, seed: int = 0, log=print,
-          width: int = 16, fusion: bool = False, freeze_share: float = 0.0) -> MotionContactDetector:
+          width: int = 16, fusion: bool = False, freeze_share: float = 0.0, full_res: bool = False) -> MotionContactDetector:
     """Random CROP-frame crops, mirrored, with random gain and sensor noise; the loss is taken
     away from the crops' edges, where each output sees only real frames.
 
@@ -129,8 +138,8 @@ def train(folder: Path, steps: int, batch: int = 16, lr: float = 2e-3, seed: int
     clips = ClipSet(folder)
     labels, source = set_labels(folder, clips)
     n, t = clips.count, clips.frames_per_clip
-    net = MotionContactDetector(width, fusion)
-    with torch.no_grad():  # grey once: a step then reads 48x48 floats, not 96x96 RGB bytes
+    net = MotionContactDetector(width, fusion, full_res)
+    with torch.no_grad():  # grey once: a step then reads grey halves, not RGB bytes
         grey = torch.cat([net.grey(torch.from_numpy(np.array(clips.frames[i:i + 32]))).half()
                           for i in range(0, n, 32)])
     opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
@@ -166,7 +175,8 @@ def train(folder: Path, steps: int, batch: int = 16, lr: float = 2e-3, seed: int
 
 
 def save(net: MotionContactDetector, path: Path) -> None:
-    torch.save({"config": {"width": net.cnn[0].out_channels, "fusion": net.fusion}, "state": net.state_dict()}, path)
+    torch.save({"config": {"width": net.cnn[0].out_channels, "fusion": net.fusion, "full_res": net.full_res},
+                "state": net.state_dict()}, path)
 
 
 def load(path: Path) -> MotionContactDetector:
@@ -258,6 +268,7 @@ def main(argv=None) -> int:
     p.add_argument("--random", action="store_true", help="export random weights instead (engine tests)")
     p.add_argument("--width", type=int, default=32, help="the CNN's width (training or --random; the shipped detector: 32)")
     p.add_argument("--fusion", action="store_true", help="early fusion: each frame's CNN sees the motion of t-1 .. t+2")
+    p.add_argument("--full-res", action="store_true", help="motion maps at 96x96 instead of 48x48 (one more CNN layer)")
     p.add_argument("--freeze-share", type=float, default=0.0,
                    help="share of training crops whose picture freezes after a random present frame (the low-latency preset's view)")
     p.add_argument("--score", nargs="+", metavar="DIR", help="score --weights on folders of clip folders (video.mp4, events.json)")
@@ -282,7 +293,7 @@ def main(argv=None) -> int:
             return 4
         if args.random:
             torch.manual_seed(0)
-            net = MotionContactDetector(args.width, args.fusion)
+            net = MotionContactDetector(args.width, args.fusion, args.full_res)
         else:
             if not args.weights or not Path(args.weights).is_file():
                 p.error("--bundle needs --weights, a file written by --data ... --out (or --random)")
@@ -296,7 +307,7 @@ def main(argv=None) -> int:
         print(f"[data:{args.data}] is not a complete ClipSet (no meta.json)", file=sys.stderr)
         return 4
     net = train(Path(args.data), args.steps, log=lambda s: print(s, flush=True), width=args.width, fusion=args.fusion,
-                freeze_share=args.freeze_share)
+                freeze_share=args.freeze_share, full_res=args.full_res)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     save(net, Path(args.out))
     print(json.dumps({"weights": args.out}))

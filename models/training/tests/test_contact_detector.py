@@ -14,25 +14,25 @@ from foley.contact_detector import MotionContactDetector
 TINY = Path(__file__).resolve().parents[3] / "models" / "tiny-random"
 
 
-@pytest.mark.parametrize("fusion", [False, True])
-def test_output_frame_t_sees_frames_t_minus_3_to_t_plus_2_only(fusion):
+@pytest.mark.parametrize("fusion,full_res", [(False, False), (True, False), (False, True)])
+def test_output_frame_t_sees_frames_t_minus_3_to_t_plus_2_only(fusion, full_res):
     torch.manual_seed(0)
-    net = MotionContactDetector(4, fusion).eval()
+    net = MotionContactDetector(4, fusion, full_res).eval()
     frames = torch.randint(0, 256, (1, 16, 96, 96, 3), dtype=torch.uint8)
     t = 8
-    with torch.no_grad():
-        base = net(frames)[0, t]
+    with torch.no_grad():   # logits: a random net moves them too little for the sigmoid's float32 steps
+        base = net.logits(net.grey(frames))[0, t]
         for k, inside in ((t - 4, False), (t - 3, True), (t + 2, True), (t + 3, False)):
             changed = frames.clone()
             changed[0, k] = 255 - changed[0, k]
-            moved = float((net(changed)[0, t] - base).abs())
-            assert (moved > 1e-6) == inside, (k, moved)
+            moved = float((net.logits(net.grey(changed))[0, t] - base).abs())
+            assert (moved > 0) == inside, (k, moved)
 
 
-@pytest.mark.parametrize("fusion", [False, True])
-def test_a_still_picture_reads_the_same_whatever_it_shows(fusion):
+@pytest.mark.parametrize("fusion,full_res", [(False, False), (True, False), (False, True)])
+def test_a_still_picture_reads_the_same_whatever_it_shows(fusion, full_res):
     torch.manual_seed(0)
-    net = MotionContactDetector(4, fusion).eval()
+    net = MotionContactDetector(4, fusion, full_res).eval()
     a = torch.full((1, 12, 96, 96, 3), 30, dtype=torch.uint8)
     b = torch.randint(0, 256, (1, 1, 96, 96, 3), dtype=torch.uint8).expand(1, 12, 96, 96, 3).contiguous()
     with torch.no_grad():
@@ -66,6 +66,23 @@ def test_saved_weights_carry_their_shape_and_the_first_versions_files_still_load
         assert torch.equal(contact_detector.load(tmp_path / "fused.pt")(frames), net(frames))
     torch.save(MotionContactDetector().state_dict(), tmp_path / "first.pt")
     assert not contact_detector.load(tmp_path / "first.pt").fusion
+    full = MotionContactDetector(4, full_res=True).eval()
+    contact_detector.save(full, tmp_path / "full.pt")
+    loaded = contact_detector.load(tmp_path / "full.pt")
+    with torch.no_grad():
+        assert loaded.full_res and torch.equal(loaded(frames), full(frames))
+
+
+def test_full_res_keeps_the_pixel_detail_that_half_res_averages_away():
+    torch.manual_seed(0)
+    for full_res, size in ((False, 48), (True, 96)):
+        net = MotionContactDetector(4, full_res=full_res).eval()
+        frames = torch.zeros(1, 2, 96, 96, 3, dtype=torch.uint8)
+        frames[0, 1, 40, 41] = 255          # one pixel lights up
+        with torch.no_grad():
+            g = net.grey(frames)
+        assert g.shape[-2:] == (size, size)
+        assert float(g[0, 1].max()) == pytest.approx(1.0 if full_res else 0.25, abs=1e-3)
 
 
 def test_scores_clip_folders_with_and_without_a_frozen_look_ahead(tmp_path, capsys):
