@@ -60,7 +60,6 @@ class MotionContactDetector(nn.Module):
         super().__init__()
         w = width
         self.fusion, self.full_res = fusion, full_res
-        self.size = 96 if full_res else 48
         c_in = 3 * self.FUSED if fusion else 3
         front = [nn.Conv2d(c_in, w, 3, stride=2, padding=1), nn.SiLU()] if full_res else []
         self.cnn = nn.Sequential(

@@ -125,3 +125,10 @@ def test_score_finds_every_event_of_a_detector_that_peaks_on_them_and_freezes_on
 
     rows = contact_detector.score(at_events_frozen, clips, frozen_ahead=True)
     assert all(rows[th] == {"f1": 1.0, "onsets_per_event": 1.0} for th in rows)
+
+
+def test_a_full_res_detector_exports_with_its_parity_checked(tmp_path):
+    bundle = tmp_path / "tiny"
+    shutil.copytree(TINY, bundle)
+    assert contact_detector.main(["--bundle", str(bundle), "--random", "--width", "4", "--full-res"]) == 0
+    assert (bundle / contact_detector.FILE).is_file()
