@@ -97,6 +97,13 @@ def low_crops_of(zt: torch.Tensor, fv: torch.Tensor, ahead: torch.Tensor, t: tor
     return z, f, tc, tgt
 
 
+def condition_kept(n: int, gen: torch.Generator, cfg: dict, guidance: float | None) -> torch.Tensor:
+    """1 per row that keeps its condition: dropout as in training, or every row when guidance is folded in."""
+    if guidance is not None:
+        return torch.ones(n)
+    return (torch.rand(n, generator=gen) >= cfg["cond_drop"]).float()
+
+
 def teacher_eps(frozen: torch.nn.Module, zt: torch.Tensor, t: torch.Tensor, fv: torch.Tensor,
                 guidance: float | None) -> torch.Tensor:
     """The frozen copy's ε, or with `guidance` ω its guided ε (1 + ω)·ε(c) − ω·ε(∅), both rows in one pass."""
@@ -141,8 +148,7 @@ def distill(args) -> dict:
         for g in opt.param_groups:
             g["lr"] = lr
         z0, fv = ldm_batch(SimpleNamespace(device=device), st, gen, feats, lat, args.batch, w, cfg["split_merge_p"])
-        if guidance is None:
-            fv = fv * (torch.rand(args.batch, generator=gen) >= cfg["cond_drop"]).float()[:, None, None]
+        fv = fv * condition_kept(args.batch, gen, cfg, guidance)[:, None, None]
         t = sample_timesteps(args.batch, man["sampling"]["steps"], gen)
         zt = sched.q_sample(z0, t, torch.randn(z0.shape, generator=gen))
         with torch.no_grad():
@@ -196,7 +202,7 @@ def low_preset_loss(args, st, gen, sched, video, feats, lat, student, frozen, w,
     idx, start = st.starts(b, w, gen)
     tt = start[:, None] + torch.arange(w)[None]
     z0 = latent_windows(lat, idx[:, None].expand(b, w), tt)
-    keep = torch.ones(b) if guidance is not None else (torch.rand(b, generator=gen) >= cfg["cond_drop"]).float()
+    keep = condition_kept(b, gen, cfg, guidance)
     fv = feats[idx[:, None], tt] * keep[:, None, None]
     t = sample_timesteps(b, man["sampling"]["steps"], gen)
     zt = sched.q_sample(z0, t, torch.randn(z0.shape, generator=gen))
