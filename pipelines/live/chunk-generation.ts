@@ -39,6 +39,8 @@ export interface LiveWindowRequest {
   known?: { latent: Float32Array; frames: number };
   sampling: WindowSampling;
   deadlineMs: number;
+  /** Window frames from this one on were read before their right context arrived (FoleyGenerator). */
+  contactUnknownFrom?: number;
 }
 
 /** What generates a window's latent and waveform (FoleyGenerator in src/diffusion). */
@@ -80,6 +82,12 @@ export interface ChunkGenerationOptions {
   deadlineMs: (chunk: number) => number;
   scheduler: SchedulerLike;
   logger?: Logger;
+  /**
+   * A chunk's last new frames whose features were read before their right context arrived (a
+   * look-ahead shorter than the encoder's reach ahead); they and the guard are marked
+   * (`contactUnknownFrom`). Default 0.
+   */
+  inexactFrames?: number;
 }
 
 export function generateLiveChunks(
@@ -88,6 +96,7 @@ export function generateLiveChunks(
 ): OperatorFunction<FeatureChunk, LiveChunk> {
   const { chunkFrames: K, dim, latentChannels: channels, latentMelBins: melBins, scheduler } = options;
   const frameValues = channels * melBins;
+  const inexact = Math.min(K, options.inexactFrames ?? 0);
   const maxContext = Math.max(...options.ladder.map((l) => l.contextFrames));
   const windowOf = (contextFrames: number, availableFrames: number) =>
     chunkWindow({
@@ -167,6 +176,7 @@ export function generateLiveChunks(
           sampling: level,
           deadlineMs,
           ...(known ? { known } : {}),
+          ...(inexact > 0 ? { contactUnknownFrom: knownFrames + K - inexact } : {}),
         };
         return from(synthesizer.generate(request)).pipe(
           map((result): LiveChunk => {

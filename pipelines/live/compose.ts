@@ -95,6 +95,7 @@ function segmentAudio(parts: LiveParts): (segment: LiveSegment) => Observable<Pa
           deadlineMs: (chunk) => plan.deadlineMs(timing, chunk, offsetMs),
           scheduler: parts.scheduler,
           ...(parts.logger ? { logger: parts.logger } : {}),
+          inexactFrames: Math.max(0, m.features.rightContextFrames - plan.lookaheadFrames),
         }),
         liveCrossfade({
           segment: timing.id,

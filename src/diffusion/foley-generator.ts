@@ -10,7 +10,13 @@ import { AlignClassifier } from '../models/align-classifier.js';
 import { DenoisingUnet } from '../models/denoising-unet.js';
 import type { InferenceRunner } from '../models/inference-runner.js';
 import { LatentDecoder } from '../models/latent-decoder.js';
-import { featureRowDim, MAX_RESTARTS, type Manifest, samplesPerFrame } from '../models/manifest.js';
+import {
+  featureRowDim,
+  MAX_RESTARTS,
+  type Manifest,
+  samplesPerFrame,
+  unetFeatureDim,
+} from '../models/manifest.js';
 import { Vocoder } from '../models/vocoder.js';
 import { latentNoise, restartSeed } from './gaussian-noise.js';
 import {
@@ -120,6 +126,11 @@ export interface WindowRequest {
   sampling?: WindowSampling;
   /** performance.now() ms by which the window's audio is due: orders the shared runner's queue. */
   deadlineMs?: number;
+  /**
+   * Window frames from this one on have no exact contact read yet (the low-latency preset's
+   * newest frames): a student trained for it (manifest sampling.contactUnknown) is told so.
+   */
+  contactUnknownFrom?: number;
 }
 
 /** The sampling settings a window may override. */
@@ -143,6 +154,8 @@ export class FoleyGenerator {
   private readonly decoder: LatentDecoder;
   private readonly vocoder: Vocoder;
   private readonly manifest: Manifest;
+  /** Columns the UNet takes per frame (unetFeatureDim). */
+  private readonly unetDim: number;
 
   constructor(
     runner: InferenceRunner,
@@ -151,6 +164,7 @@ export class FoleyGenerator {
     this.manifest = runner.bundle.manifest;
     this.schedule = new DiffusionSchedule(this.manifest.schedule);
     this.unet = new DenoisingUnet(runner, settings.unet);
+    this.unetDim = unetFeatureDim(this.manifest, settings.unet);
     this.classifier = new AlignClassifier(runner);
     this.decoder = new LatentDecoder(runner);
     this.vocoder = new Vocoder(runner);
@@ -186,8 +200,13 @@ export class FoleyGenerator {
     const shape: LatentShape = { channels: m.latent.channels, frames: padded, melBins: m.latent.melBins };
     const rows =
       padded === frames ? request.features : sliceRowsPadded(request.features, dim, -before, padded);
-    // The networks take the video features alone; a detector's column is for the contact gate.
+    // The classifier takes the video features alone; the UNet also the detector's column when it
+    // reads one (unetFeatureDim), and the contact gate reads that column.
     const features = dim === m.features.dim ? rows : featureColumns(rows, dim, m.features.dim);
+    const unetFeatures =
+      this.unetDim !== dim || dim === m.features.dim
+        ? features
+        : withUnknownContact(rows, dim, request.contactUnknownFrom, before, m.sampling.contactUnknown);
     const noise =
       request.noise ??
       latentNoise(this.settings.seed, request.startFrame - before, padded, shape.channels, shape.melBins);
@@ -205,7 +224,8 @@ export class FoleyGenerator {
     const order = { deadlineMs: request.deadlineMs };
     const latentPadded = await runSampler(
       {
-        epsilon: (zt, t, withUnconditional) => unet.epsilon(zt, t, features, shape, withUnconditional, order),
+        epsilon: (zt, t, withUnconditional) =>
+          unet.epsilon(zt, t, unetFeatures, shape, withUnconditional, order),
         classifierGradient: async (zt, t) => (await classifier.gradient(zt, t, features, shape, order)).grad,
       },
       {
@@ -267,6 +287,23 @@ function cropMelFrames(
   const out = new Float32Array(melBins * count);
   for (let b = 0; b < melBins; b++)
     out.set(mel.subarray(b * fromFrames + start, b * fromFrames + start + count), b * count);
+  return out;
+}
+
+/**
+ * Rows for a UNet that reads the contact column: from window frame `from` on (shifted by the
+ * guard before), the column at the bundle's unknown marker (a copy; the gate keeps the reads).
+ */
+function withUnknownContact(
+  rows: Float32Array,
+  rowDim: number,
+  from: number | undefined,
+  before: number,
+  unknown: number | null,
+): Float32Array {
+  if (from === undefined || unknown === null) return rows;
+  const out = rows.slice();
+  for (let f = Math.max(0, before + from); f < rows.length / rowDim; f++) out[(f + 1) * rowDim - 1] = unknown;
   return out;
 }
 

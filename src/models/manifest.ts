@@ -77,6 +77,12 @@ export interface SamplingSpec {
   /** Extra passes of each step at timesteps <= restartMaxTimestep (restart sampling; default 0). */
   restarts: number;
   restartMaxTimestep: number;
+  /**
+   * The contact column's value a contact-reading student was trained to take for a frame whose
+   * detector read is not exact yet (foley.contact_student --unknown-edge); null: none, such
+   * frames carry the read they have.
+   */
+  contactUnknown: number | null;
   teacher?: { unet: string; steps: number };
   windowFrames: number;
   overlapFrames: number;
@@ -142,6 +148,20 @@ export function readsContactDetector(manifest: Manifest): boolean {
  */
 export function featureRowDim(manifest: Manifest): number {
   return manifest.features.dim + (readsContactDetector(manifest) ? 1 : 0);
+}
+
+/**
+ * Columns a UNet's video_features input takes: features.dim, or featureRowDim when the UNet
+ * also reads the contact detector's column (a student trained by foley.contact_student).
+ */
+export function unetFeatureDim(manifest: Manifest, unetKey: string): number {
+  return unetInputDim(manifest.models, unetKey, manifest.features.dim);
+}
+
+function unetInputDim(models: Record<string, ModelSpec>, unetKey: string, dim: number): number {
+  const input = models[unetKey]?.inputs.find((i) => i.name === 'video_features');
+  const last = input?.shape[input.shape.length - 1];
+  return typeof last === 'number' ? last : dim;
 }
 
 /** Restarts per step a bundle may ask for: each one costs a step's networks again. */
@@ -470,6 +490,7 @@ export function parseManifest(json: Json, bundleLabel: string): Manifest {
     // Bundles exported before restarts: none.
     restarts: optional(sm.child('restarts'))?.nonNegativeInt() ?? 0,
     restartMaxTimestep: optional(sm.child('restartMaxTimestep'))?.nonNegativeInt() ?? trainSteps - 1,
+    contactUnknown: optional(sm.child('contactUnknown'))?.number() ?? null,
     windowFrames: sm.child('windowFrames').intIn(MANIFEST_LIMITS.windowFrames),
     overlapFrames: sm.child('overlapFrames').nonNegativeInt(),
   };
@@ -494,6 +515,10 @@ export function parseManifest(json: Json, bundleLabel: string): Manifest {
   };
 
   const contactGate = parseContactGate(root.child('contactGate'), features.dim, models);
+  checkUnetFeatureDims(m, models, [sampling.unet, sampling.teacher?.unet], features.dim, contactGate);
+  if (sampling.contactUnknown !== null && unetInputDim(models, sampling.unet, features.dim) !== features.dim + 1) {
+    sm.child('contactUnknown').fail(`absent: ${sampling.unet} does not read the contact detector's column`);
+  }
 
   const description = root.child('description').present ? String(root.child('description').value) : '';
 
@@ -513,6 +538,38 @@ export function parseManifest(json: Json, bundleLabel: string): Manifest {
     models,
     contactGate,
   };
+}
+
+/**
+ * A UNet takes the video features, or the features and the contact detector's column; the
+ * second only where the contact gate reads the detector, which makes that column.
+ */
+function checkUnetFeatureDims(
+  models: Field,
+  specs: Record<string, ModelSpec>,
+  unetKeys: (string | undefined)[],
+  dim: number,
+  gate: ContactGateSpec | null,
+): void {
+  const readsDetector = gate?.source === 'detector';
+  for (const key of unetKeys) {
+    if (!key) continue;
+    const index = specs[key]!.inputs.findIndex((i) => i.name === 'video_features');
+    const shape = specs[key]!.inputs[index]?.shape;
+    const last = shape?.[shape.length - 1];
+    if (typeof last !== 'number' || last === dim || (last === dim + 1 && readsDetector)) continue;
+    models
+      .child(key)
+      .child('inputs')
+      .child(index)
+      .child('shape')
+      .child(shape!.length - 1)
+      .fail(
+        last === dim + 1
+          ? `${dim} (features.dim): a UNet reads the contact detector's column only where contactGate.source is "detector"`
+          : `${dim} (features.dim) or ${dim + 1} (with the contact detector's column)`,
+      );
+  }
 }
 
 function parseContactGate(

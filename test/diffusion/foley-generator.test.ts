@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { rmSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { FoleyGenerator, resolveGenerationSettings } from '../../src/diffusion/foley-generator.js';
@@ -9,12 +9,13 @@ import { applyMelGate } from '../../src/dsp/mel-gate.js';
 import { UsageError } from '../../src/errors.js';
 import { loadBundle, packageRoot } from '../../src/models/bundle.js';
 import { InferenceRunner } from '../../src/models/inference-runner.js';
-import { featureRowDim, type Manifest, samplesPerFrame } from '../../src/models/manifest.js';
+import { featureRowDim, type Manifest, samplesPerFrame, unetFeatureDim } from '../../src/models/manifest.js';
 import { uint8Tensor } from '../../src/models/tensor.js';
 import { VideoEncoder } from '../../src/models/video-encoder.js';
 import { TINY_BUNDLE_DIR } from '../helpers/media-fixtures.js';
 import {
   brokenBundleCopy,
+  contactStudentBundleCopy,
   detectorBundleCopy,
   loadReference,
   maxAbsDiff,
@@ -375,5 +376,114 @@ describe('FoleyGenerator with a contact gate keyed on the contact detector', () 
   it('names the missing detector file of a bundle whose gate needs it', async () => {
     rmSync(join(copy.dir, 'contact_detector.onnx'));
     await assert.rejects(loadBundle(copy.dir), /contact_detector\.onnx/);
+  });
+});
+
+describe('FoleyGenerator with a student that reads the contact column', () => {
+  // test/fixtures/unet-student-contact-tiny.onnx: the tiny student plus a random map of the column.
+  const copy = contactStudentBundleCopy({
+    threshold: 0.5,
+    rampMs: 5,
+    holdMs: 20,
+    releaseDbPer10ms: 40,
+    depthDb: -40,
+  });
+  let runner: InferenceRunner;
+  let plainRunner: InferenceRunner;
+  before(async () => {
+    runner = await InferenceRunner.start(await loadBundle(copy.dir));
+    plainRunner = await InferenceRunner.start(await loadBundle(TINY_BUNDLE_DIR));
+  });
+  after(async () => {
+    await Promise.all([runner.close(), plainRunner.close()]);
+    copy.cleanup();
+  });
+
+  it("gives the student the detector's column and the classifier the features alone", async () => {
+    const m = runner.bundle.manifest;
+    const dim = m.features.dim;
+    assert.equal(unetFeatureDim(m, 'unet_student'), dim + 1);
+    assert.equal(unetFeatureDim(m, 'unet_teacher'), dim);
+    const ref = loadReference(TINY_BUNDLE_DIR);
+    const rows = featureRows(ref.features, m);
+    const settings = { ...resolveGenerationSettings(m), contactGate: false, melGate: false };
+    const noise = Float32Array.from(ref.noise);
+    const generate = (r: InferenceRunner, features: Float32Array) =>
+      new FoleyGenerator(r, settings).generate({ startFrame: 0, features, noise });
+    // A zero column adds nothing: the tiny student's latent, classifier guidance included.
+    const zero = await generate(runner, rows);
+    const plain = await generate(plainRunner, Float32Array.from(ref.features));
+    assert.ok(settings.cgScale > 0);
+    assert.ok(maxScaledDiff(zero.latent, plain.latent) < 1e-4);
+    // A contact in the column changes what the student makes.
+    const contact = rows.slice();
+    contact[3 * (dim + 1) + dim] = 1;
+    const heard = await generate(runner, contact);
+    assert.ok(maxAbsDiff(heard.latent, zero.latent) > 1e-3);
+  });
+
+  it('tells the student which frames have no exact read yet with the bundle\'s marker, and keeps the caller\'s rows', async () => {
+    const marked = contactStudentBundleCopy({
+      threshold: 0.5,
+      rampMs: 5,
+      holdMs: 20,
+      releaseDbPer10ms: 40,
+      depthDb: -40,
+    });
+    const manifestPath = join(marked.dir, 'manifest.json');
+    const json = JSON.parse(readFileSync(manifestPath, 'utf8'));
+    json.sampling.contactUnknown = -1;
+    writeFileSync(manifestPath, JSON.stringify(json));
+    const markedRunner = await InferenceRunner.start(await loadBundle(marked.dir));
+    try {
+      const m = markedRunner.bundle.manifest;
+      const dim = m.features.dim;
+      const ref = loadReference(TINY_BUNDLE_DIR);
+      const rows = featureRows(ref.features, m);
+      const frames = rows.length / (dim + 1);
+      for (let t = 0; t < frames; t++) rows[t * (dim + 1) + dim] = 0.9;
+      const given = rows.slice();
+      const settings = { ...resolveGenerationSettings(m), contactGate: false, melGate: false };
+      const noise = Float32Array.from(ref.noise);
+      const generator = new FoleyGenerator(markedRunner, settings);
+      const told = await generator.generate({ startFrame: 0, features: rows, noise, contactUnknownFrom: 5 });
+      assert.deepEqual(rows, given);
+      const written = rows.slice();
+      for (let t = 5; t < frames; t++) written[t * (dim + 1) + dim] = -1;
+      const same = await generator.generate({ startFrame: 0, features: written, noise });
+      assert.ok(maxAbsDiff(told.latent, same.latent) < 1e-6);
+      const untold = await generator.generate({ startFrame: 0, features: rows, noise });
+      assert.ok(maxAbsDiff(told.latent, untold.latent) > 1e-3);
+      // A student that does not read the column cannot declare a marker.
+      const plain = brokenBundleCopy((j) => {
+        (j.sampling as Record<string, unknown>).contactUnknown = -1;
+      });
+      try {
+        await assert.rejects(
+          loadBundle(plain.dir),
+          /sampling\.contactUnknown\] expected absent: unet_student does not read the contact detector's column/,
+        );
+      } finally {
+        plain.cleanup();
+      }
+    } finally {
+      await markedRunner.close();
+      marked.cleanup();
+    }
+  });
+
+  it('refuses a student that reads the column in a bundle whose gate does not read the detector', async () => {
+    const broken = brokenBundleCopy((m) => {
+      const models = m.models as Record<string, { inputs: { name: string; shape: (string | number)[] }[] }>;
+      models.unet_student!.inputs.find((i) => i.name === 'video_features')!.shape[2] = 65;
+    });
+    try {
+      await assert.rejects(
+        loadBundle(broken.dir),
+        /unet_student\.inputs\[2\]\.shape\[2\]\] expected 64 \(features\.dim\): a UNet reads the contact detector's column only where contactGate\.source is "detector"/,
+      );
+    } finally {
+      broken.cleanup();
+    }
   });
 });

@@ -76,6 +76,25 @@ export function detectorBundleCopy(gate: Record<string, number>): { dir: string;
   return copy;
 }
 
+/**
+ * detectorBundleCopy with test/fixtures/unet-student-contact-tiny.onnx as its student: the tiny
+ * student's weights, reading the detector's column too through a random map (a zero column adds
+ * nothing, so it is then the tiny student).
+ */
+export function contactStudentBundleCopy(gate: Record<string, number>): { dir: string; cleanup(): void } {
+  const copy = detectorBundleCopy(gate);
+  const manifestPath = join(copy.dir, 'manifest.json');
+  const m = JSON.parse(readFileSync(manifestPath, 'utf8'));
+  const input = m.models.unet_student.inputs.find((i: { name: string }) => i.name === 'video_features');
+  input.shape[input.shape.length - 1] = m.features.dim + 1;
+  writeFileSync(manifestPath, JSON.stringify(m));
+  copyFileSync(
+    join(packageRoot(), 'test', 'fixtures', 'unet-student-contact-tiny.onnx'),
+    join(copy.dir, 'unet_student.onnx'),
+  );
+  return copy;
+}
+
 export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   if (a.length !== b.length) return Number.POSITIVE_INFINITY;
   let m = 0;

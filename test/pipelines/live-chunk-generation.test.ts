@@ -40,6 +40,7 @@ function setUp(
   scheduler: TestScheduler,
   costMs: (sampling: LiveWindowRequest['sampling']) => number,
   deadlineMs: (chunk: number) => number,
+  extra: { inexactFrames?: number } = {},
 ) {
   const requests: LiveWindowRequest[] = [];
   const costs = new LevelCosts(LADDER.length);
@@ -69,6 +70,7 @@ function setUp(
       governor: new LevelGovernor(LADDER, costs),
       deadlineMs,
       scheduler,
+      ...extra,
     },
   );
   return { operator, requests, costs };
@@ -111,6 +113,32 @@ describe('generateLiveChunks in virtual time', () => {
         ],
       );
     });
+  });
+
+  it("marks a chunk's frames read before their right context, and the guard, as unknown contact", () => {
+    for (const [inexactFrames, expected] of [
+      [2, [2, 6, 10]],
+      [0, [undefined, undefined, undefined]],
+    ] as const) {
+      const scheduler = new TestScheduler((actual, expected) => assert.deepEqual(actual, expected));
+      scheduler.run(({ cold }) => {
+        const { operator, requests } = setUp(
+          scheduler,
+          () => 100,
+          (chunk) => 160 * chunk + 250,
+          { inexactFrames },
+        );
+        cold('100ms a 159ms b 159ms c', { a: featureChunk(0), b: featureChunk(1), c: featureChunk(2) })
+          .pipe(operator)
+          .subscribe();
+        scheduler.flush();
+        // Known frames 0, 4, 8, then the chunk's 4 new frames: its last 2 and the guard are unread.
+        assert.deepEqual(
+          requests.map((r) => r.contactUnknownFrom),
+          expected,
+        );
+      });
+    }
   });
 
   it('skips at once a chunk that no level can make in time, and the next starts without context', () => {

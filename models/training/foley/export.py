@@ -58,6 +58,25 @@ def io_specs(classes: int, windowed: bool = False) -> dict:
     }
 
 
+def student_spec(specs: dict, student: torch.nn.Module) -> dict:
+    """specs["unet_student"], with the contact column in video_features when the student reads one
+    (nets.UNet.enable_contact_input)."""
+    spec = specs["unet_student"]
+    width = getattr(student, "input_feature_dim", nets.FEATURE_DIM)
+    if width == nets.FEATURE_DIM:
+        return spec
+    feats = spec["inputs"]["video_features"]
+    return {**spec, "inputs": {**spec["inputs"], "video_features": {**feats, "shape": [*feats["shape"][:-1], width]}}}
+
+
+def with_zero_contact(unet: torch.nn.Module):
+    """The UNet called on video features alone: a contact column of zeros where it reads one (the
+    TypeScript parity tests give the reference features the same zero column)."""
+    if getattr(unet, "contact", None) is None:
+        return unet
+    return lambda z, t, f: unet(z, t, torch.cat([f, f.new_zeros(*f.shape[:-1], 1)], -1))
+
+
 def random_inputs(key: str, spec: dict, frames: int, batch: int, gen: torch.Generator) -> dict:
     sizes = {"batch": batch, "frames": frames, "melFrames": frames * 4, "samples": frames * 640}
     out = {}
@@ -172,7 +191,7 @@ def make_reference(mods: dict, cfg: dict) -> dict:
             ("unet_teacher", 10, cfg["cfg_scale"], cfg["cg_scale"], (0, TRAIN_STEPS - 1)),
             ("unet_student", cfg["student_steps"], cfg["cfg_scale"], cfg["cg_scale"], (1, 800))):
         drawn = []  # restart noise, drawn as the sampler asks for it
-        z = sample(mods[unet_key], clf, feats, noise.clone(), steps, cfg_s, cg_s, sched, cg_max, restarts, restart_max,
+        z = sample(with_zero_contact(mods[unet_key]), clf, feats, noise.clone(), steps, cfg_s, cg_s, sched, cg_max, restarts, restart_max,
                    lambda k: drawn.append(torch.randn(noise.shape, generator=gen)) or drawn[k])
         case = {"unet": unet_key, "steps": steps, "cfgScale": cfg_s, "cgScale": cg_s, "cgMaxTimestep": cg_max,
                 "latent": z.flatten().tolist()}

@@ -210,6 +210,8 @@ def finetune(args) -> dict:
         # (mel encoder, latent decoder, vocoder) is sound alone and stays the start bundle's.
         torch.manual_seed(args.seed)
         fresh = export.collect_modules(cfg, None)
+        if getattr(mods["unet_student"], "contact", None) is not None:   # the start's student reads the contact column
+            fresh["unet_student"].enable_contact_input()
         mods = {**mods, "video_encoder": fresh["video_encoder"], "unet_student": fresh["unet_student"]}
         emit("stage", stage="scratch", message="video encoder and student from random weights")
     video = mods["video_encoder"].video.to(device).eval()
@@ -227,6 +229,14 @@ def finetune(args) -> dict:
 
     student = mods["unet_student"].to(device).train()
     trained = {"unet_student": student}
+    contact = None
+    if student.contact is not None:
+        # A student that reads the contact detector's column (foley.contact_student) gets it here too.
+        from .contact_student import contact_probabilities, with_contact    # imports this module
+        from .contact_detector import FILE as DETECTOR_FILE, OnnxDetector
+        emit("stage", stage="contact", message=f"contact detector probabilities of {st.n} segments")
+        contact = cached(run, "contact", (st.n, st.t),
+                         lambda: contact_probabilities(OnnxDetector(bundle / DETECTOR_FILE), st)).to(device)
     if args.train_video:
         # End to end: the LDM's loss also reaches the CAVP video encoder, so its features can learn
         # this footage's look. Features are then computed per window, with the clip-edge rule.
@@ -303,7 +313,8 @@ def finetune(args) -> dict:
             keep = (torch.rand(args.batch, generator=gen) >= cfg["cond_drop"]).to(device).float()[:, None, None]
             t = sample_timesteps(args.batch, student_steps, gen).to(device)
             noise = torch.randn(z0.shape, generator=gen).to(device)
-            loss = F.mse_loss(student(sched.q_sample(z0, t, noise), t.float(), fv * keep), noise)
+            rows = fv if contact is None else with_contact(fv, contact, src_idx.to(device), src_t.to(device))
+            loss = F.mse_loss(student(sched.q_sample(z0, t, noise), t.float(), rows * keep), noise)
             if aux:
                 target = onsets[src_idx.to(device), src_t.to(device)]
                 loss = loss + args.onset_loss * F.binary_cross_entropy_with_logits(
@@ -357,6 +368,8 @@ def export_finetuned(bundle: Path, man: dict, mods: dict, trained: dict, cfg: di
     shutil.copytree(bundle, tmp, ignore=lambda _d, names: [n for n in names if n in NOT_COPIED or n.endswith(".work")])
     try:
         specs = export.io_specs(len(CLASSES), cfg["cg_window"] is not None)
+        student = trained.get("unet_student", mods["unet_student"])
+        specs["unet_student"] = export.student_spec(specs, student)
         gen = torch.Generator().manual_seed(info["seed"])
         parity = {key: export.export_one(m, key, specs[key], tmp / man["models"][key]["file"], gen) for key, m in trained.items()}
         mods = {**mods, **trained}
@@ -379,6 +392,12 @@ def export_finetuned(bundle: Path, man: dict, mods: dict, trained: dict, cfg: di
                    "features": {**man["features"], "contextFrames": video.context_frames,
                                 "rightContextFrames": video.right_context_frames},
                    "description": f"profile {info['profile']} (read by foley.weights), {origin}"}
+        if "unet_student" in trained:   # its signature: the contact column (export.student_spec)
+            spec = specs["unet_student"]
+            new_man["models"] = {**man["models"], "unet_student": {
+                **man["models"]["unet_student"],
+                "inputs": [{"name": n, **v} for n, v in spec["inputs"].items()],
+                "outputs": [{"name": n, **v} for n, v in spec["outputs"].items()]}}
         if gate is not None:
             new_man["contactGate"] = gate
         elif "video_encoder" in trained and (man.get("contactGate") or {}).get("source", "features") == "features":

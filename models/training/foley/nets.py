@@ -253,6 +253,10 @@ class CrossAttention(nn.Module):
         return x + self.o(out).transpose(1, 2)
 
 
+# Hidden width of the contact column's map into the features (UNet.enable_contact_input).
+CONTACT_HIDDEN = 32
+
+
 class UNet(nn.Module):
     """ε-predictor on the latent seen as a 1-D sequence of C'·M/r channels over time.
 
@@ -293,9 +297,28 @@ class UNet(nn.Module):
                 ch = widths[i - 1]
         self.out = nn.Sequential(nn.GroupNorm(groups(ch), ch), nn.SiLU(), nn.Conv1d(ch, cin, 3, padding=1))
         self.levels = len(widths)
+        self.feat_dim = feat_dim
+        self.contact = None
+
+    def enable_contact_input(self) -> "UNet":
+        """Makes the UNet read one more feature column, the contact detector's per-frame
+        probability p, mapped to a vector added to the video features (p = 0, as in a dropped
+        condition, adds nothing). The last layer starts at zero, so the UNet is unchanged until
+        trained (foley.contact_student)."""
+        self.contact = nn.Sequential(nn.Linear(1, CONTACT_HIDDEN, bias=False), nn.SiLU(),
+                                     nn.Linear(CONTACT_HIDDEN, self.feat_dim, bias=False))
+        nn.init.zeros_(self.contact[2].weight)
+        return self
+
+    @property
+    def input_feature_dim(self) -> int:
+        """Columns of video_features: the features, and the contact column when it reads one."""
+        return self.feat_dim + (1 if self.contact is not None else 0)
 
     def forward(self, z_t: torch.Tensor, timestep: torch.Tensor, video_features: torch.Tensor) -> torch.Tensor:
         b, c, t, m = z_t.shape
+        if self.contact is not None:
+            video_features = video_features[..., :self.feat_dim] + self.contact(video_features[..., self.feat_dim:])
         x = z_t.permute(0, 1, 3, 2).reshape(b, c * m, t)
         emb = self.time_mlp(timestep_embedding(timestep, self.emb_dim))
         feat = video_features.transpose(1, 2)  # [B, D, T]

@@ -153,6 +153,12 @@ def _cfg(cfg: dict, man: dict) -> dict:
     return {**cfg, "cg_temperature": 1.0, "cg_window": man["sampling"].get("cgWindowFrames")}
 
 
+def student_reads_contact(man: dict) -> bool:
+    """Whether the manifest's student takes the contact detector's column after the features."""
+    inputs = {i["name"]: i for i in man["models"]["unet_student"]["inputs"]}
+    return inputs["video_features"]["shape"][-1] == man["features"]["dim"] + 1
+
+
 def recover_modules(bundle: Path, profile: str | None = None, check: bool = True) -> tuple[dict, dict]:
     """(modules, report): the exported modules of foley.export.collect_modules with the bundle's
     weights, and per model the parity against its ONNX file and any parameters left unset."""
@@ -165,6 +171,9 @@ def recover_modules(bundle: Path, profile: str | None = None, check: bool = True
     if man["features"].get("rightContextFrames", man["features"]["contextFrames"]) == 0:
         mods["video_encoder"].video.make_causal(keep_weights=False)     # a causal bundle (foley.finetune --causal-video)
     specs = export.io_specs(len(CLASSES), cfg["cg_window"] is not None)
+    if student_reads_contact(man):
+        mods["unet_student"].enable_contact_input()
+        specs["unet_student"] = export.student_spec(specs, mods["unet_student"])
     report = {"profile": profile}
     gen = torch.Generator().manual_seed(1)
     for key, module in mods.items():

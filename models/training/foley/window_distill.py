@@ -125,6 +125,9 @@ def distill(args) -> dict:
         raise FinetuneError(f"[data:{args.data}] segments of {st.t} frames; need at least {LIVE_WINDOW_FRAMES}", 4)
     mods, report, man = load_start(bundle)
     cfg = weights._cfg(load_profile(report["profile"]), man)
+    if getattr(mods["unet_student"], "contact", None) is not None:
+        raise FinetuneError(f"[bundle:{bundle}] its student reads the contact detector's column (foley.contact_student); "
+                            "window distillation takes a student on the video features alone: distill first", 2)
     guidance = None
     if args.guidance:
         guidance = float(man["sampling"]["cfgScale"])

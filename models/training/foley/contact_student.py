@@ -1,0 +1,198 @@
+"""A student that reads the contact detector: sound where the motion shows a contact, in any look.
+
+The bundle's contact gate can only silence what the student made. With the gate opened at the
+true event frames (an oracle), the held-out worlds still reach onset recall 0.45-0.78 only
+(docs/experiments.md section 23): where the CAVP features do not know a world's look, the student
+makes no sound at its contacts. This gives the student the motion-only contact detector's
+per-frame probability as one more feature column (nets.UNet.enable_contact_input; the engine
+passes it when the student's video_features input is one column wider than the features) and
+trains it on two halves per step:
+
+- clips of the world family (many looks), against the true noise (the ε-loss), with a share of
+  rows whose video features are dropped and whose contact column is kept, so the contact column
+  alone must call up a sound;
+- clips of the training world, against a frozen copy of the start student on the features alone,
+  so the project's world keeps what it had.
+
+    python -m foley.contact_student --bundle ../../models/default --data ../../data/recover/train \\
+        --family ../../data/family --run ../../runs/cs --out ../../runs/cs/bundle --steps 4000
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import math
+import sys
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from . import weights
+from .config import load_profile
+from .contact_detector import FILE as DETECTOR_FILE, OnnxDetector
+from .diffusion import Schedule
+from .finetune import FinetuneError, cached, export_finetuned, load_data, load_start, sample_timesteps
+from .train import compute_features, ldm_batch
+
+RECORD = "contact-student.json"
+# The contact column's value for a frame whose detector read is not exact yet (the low-latency
+# preset's newest frames, read before their right context arrived); the bundle declares it
+# (manifest sampling.contactUnknown) and the live path writes it there.
+CONTACT_UNKNOWN = -1.0
+# Frames at a window's right edge that may carry the unknown marker: the low preset's 2 new
+# frames and its 2-frame guard.
+MAX_UNKNOWN_FRAMES = 4
+
+
+@torch.no_grad()
+def contact_probabilities(detector: OnnxDetector, st, chunk: int = 8) -> torch.Tensor:
+    """[n, T]: the detector's per-frame contact probability over each whole clip of a Store."""
+    out = torch.empty(st.n, st.t)
+    for i in range(0, st.n, chunk):
+        idx = torch.arange(i, min(st.n, i + chunk))
+        frames = st.frames_at(idx, torch.zeros(len(idx), dtype=torch.long), st.t).cpu()
+        out[i: i + len(idx)] = detector(frames.contiguous())
+    return out
+
+
+def prepare(st, name: str, run: Path, video, ae, detector) -> tuple:
+    """(features, latents, contact probabilities) of a Store, cached in the run folder."""
+    feats = cached(run, f"{name}-features", (st.n, st.t), lambda: compute_features(video, st))
+    lat = cached(run, f"{name}-latents", (st.n,), lambda: torch.cat([ae.encode(st.mel[i: i + 8]) for i in range(0, st.n, 8)]))
+    probs = cached(run, f"{name}-contact", (st.n, st.t), lambda: contact_probabilities(detector, st))
+    return feats, lat, probs
+
+
+def with_contact(fv: torch.Tensor, probs: torch.Tensor, src_idx: torch.Tensor, src_t: torch.Tensor) -> torch.Tensor:
+    """Feature rows [b, w, D + 1]: the window's features and each frame's contact probability."""
+    return torch.cat([fv, probs[src_idx, src_t][..., None]], -1)
+
+
+def mark_unknown_edge(rows: torch.Tensor, share: float, gen: torch.Generator) -> torch.Tensor:
+    """Rows [b, w, D + 1] with the contact column at CONTACT_UNKNOWN on the last 1..MAX_UNKNOWN_FRAMES
+    frames of a share of the windows: where the present is, the student must fall back on the features."""
+    b, w = rows.shape[:2]
+    k = torch.randint(1, MAX_UNKNOWN_FRAMES + 1, (b,), generator=gen)
+    on = torch.rand(b, generator=gen) < share
+    edge = on[:, None] & (torch.arange(w)[None] >= w - k[:, None])
+    return torch.cat([rows[..., :-1], torch.where(edge, CONTACT_UNKNOWN, rows[..., -1])[..., None]], -1)
+
+
+def train(args) -> dict:
+    bundle, run, out = Path(args.bundle), Path(args.run), Path(args.out)
+    if out.exists():
+        raise FinetuneError(f"[out:{out}] already exists; nothing was overwritten", 2)
+    if not (bundle / DETECTOR_FILE).exists():
+        raise FinetuneError(f"[bundle:{bundle}] has no {DETECTOR_FILE}: the student would have no contact column to read", 3)
+    torch.manual_seed(args.seed)
+    device = torch.device("cpu")
+    world, family = load_data(Path(args.data), device), load_data(Path(args.family), device)
+    mods, report, man = load_start(bundle)
+    if getattr(mods["unet_student"], "contact", None) is not None:
+        raise FinetuneError(f"[bundle:{bundle}] its student already reads the contact column", 2)
+    cfg = weights._cfg(load_profile(report["profile"]), man)
+    run.mkdir(parents=True, exist_ok=True)
+    video, ae = mods["video_encoder"].video.eval(), mods["latent_decoder"].ae.eval()
+    detector = OnnxDetector(bundle / DETECTOR_FILE)
+    t0 = time.time()
+    w_feats, w_lat, w_probs = prepare(world, "world", run, video, ae, detector)
+    f_feats, f_lat, f_probs = prepare(family, "family", run, video, ae, detector)
+    print(json.dumps({"event": "stage", "stage": "prepared", "elapsedS": round(time.time() - t0, 1)}), flush=True)
+
+    frozen = copy.deepcopy(mods["unet_student"]).eval()
+    for p in frozen.parameters():
+        p.requires_grad_(False)
+    student = mods["unet_student"].enable_contact_input().train()
+    sched, gen = Schedule(device), torch.Generator().manual_seed(args.seed)
+    w = min(cfg["ldm_window"], world.t - world.t % 4, family.t - family.t % 4)
+    opt = torch.optim.AdamW(student.parameters(), lr=args.lr, weight_decay=1e-4)
+    ctx, steps, b = SimpleNamespace(device=device), man["sampling"]["steps"], args.batch
+    t0, losses = time.time(), []
+    for step in range(args.steps):
+        lr = args.lr * min(1.0, (step + 1) / (0.05 * args.steps)) * 0.5 * (1 + math.cos(math.pi * step / args.steps))
+        for g in opt.param_groups:
+            g["lr"] = lr
+        # The family half: the ε-loss; dropped rows lose everything, appearance-dropped rows keep the contact column.
+        z0, fv, si, ti = ldm_batch(ctx, family, gen, f_feats, f_lat, b, w, cfg["split_merge_p"], sources=True)
+        rows = mark_unknown_edge(with_contact(fv, f_probs, si, ti), args.unknown_edge, gen)
+        keep = (torch.rand(b, generator=gen) >= cfg["cond_drop"]).float()[:, None, None]
+        look = (torch.rand(b, generator=gen) >= args.appearance_drop).float()[:, None, None]
+        rows = rows * keep * torch.cat([look.expand(-1, -1, fv.shape[-1]), torch.ones(b, 1, 1)], -1)
+        t = sample_timesteps(b, steps, gen)
+        noise = torch.randn(z0.shape, generator=gen)
+        loss_family = F.mse_loss(student(sched.q_sample(z0, t, noise), t.float(), rows), noise)
+        # The world half: what the frozen start student predicts from the features alone.
+        z0, fv, si, ti = ldm_batch(ctx, world, gen, w_feats, w_lat, b, w, cfg["split_merge_p"], sources=True)
+        keep = (torch.rand(b, generator=gen) >= cfg["cond_drop"]).float()[:, None, None]
+        t = sample_timesteps(b, steps, gen)
+        zt = sched.q_sample(z0, t, torch.randn(z0.shape, generator=gen))
+        with torch.no_grad():
+            target = frozen(zt, t.float(), fv * keep)
+        rows = mark_unknown_edge(with_contact(fv, w_probs, si, ti), args.unknown_edge, gen)
+        loss_world = F.mse_loss(student(zt, t.float(), rows * keep), target)
+        loss = loss_family + args.world_weight * loss_world
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(student.parameters(), 1.0)
+        opt.step()
+        losses.append((loss_family.item(), loss_world.item()))
+        if step % 100 == 0 or step == args.steps - 1:
+            recent = losses[-100:]
+            print(json.dumps({"event": "progress", "step": step + 1, "steps": args.steps,
+                              "familyLoss": sum(x[0] for x in recent) / len(recent),
+                              "worldLoss": sum(x[1] for x in recent) / len(recent),
+                              "elapsedS": round(time.time() - t0, 1)}), flush=True)
+    info = {"from": str(bundle), "fromName": man["name"], "profile": report["profile"],
+            "recipe": "contact-conditioned student (foley.contact_student)", "worldSegments": world.n,
+            "familySegments": family.n, "steps": args.steps, "stepsDone": args.steps, "seconds": round(time.time() - t0, 1),
+            "batch": b, "lr": args.lr, "appearanceDrop": args.appearance_drop, "worldWeight": args.world_weight,
+            "unknownEdge": args.unknown_edge,
+            "seed": args.seed, "finalFamilyLoss": float(np.mean([x[0] for x in losses[-100:]])),
+            "finalWorldLoss": float(np.mean([x[1] for x in losses[-100:]]))}
+    origin = f"{man['name']}'s unet_student made to read the contact detector's column by foley.contact_student " \
+             f"on {family.n} family and {world.n} world segments ({args.steps} steps)"
+    if args.unknown_edge > 0:
+        man = {**man, "sampling": {**man["sampling"], "contactUnknown": CONTACT_UNKNOWN}}
+    export_finetuned(bundle, man, mods, {"unet_student": student.eval()}, cfg, out, args.name or man["name"], info,
+                     origin=origin, record=RECORD)
+    return info
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m foley.contact_student", description=__doc__.split("\n\n")[0])
+    p.add_argument("--bundle", required=True, help="start bundle (its student and contact_detector.onnx)")
+    p.add_argument("--data", required=True, help="training-world clips (a foley.data ClipSet folder)")
+    p.add_argument("--family", required=True, help="world-family clips (a foley.data ClipSet folder)")
+    p.add_argument("--run", required=True, help="run folder: cached features, latents and contact probabilities")
+    p.add_argument("--out", required=True, help="new bundle folder (must not exist)")
+    p.add_argument("--name", default=None)
+    p.add_argument("--steps", type=int, default=4000)
+    p.add_argument("--batch", type=int, default=8, help="windows per half (family, world)")
+    p.add_argument("--lr", type=float, default=1.5e-4)
+    p.add_argument("--appearance-drop", type=float, default=0.25,
+                   help="share of family rows whose video features are zeroed and contact column kept")
+    p.add_argument("--world-weight", type=float, default=1.0)
+    p.add_argument("--unknown-edge", type=float, default=0.0, metavar="P",
+                   help="share of windows whose last 1-4 frames carry the unknown-contact marker (the low preset's "
+                        "unread present); the bundle then declares sampling.contactUnknown")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=0)
+    args = p.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    try:
+        info = train(args)
+    except FinetuneError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return e.code
+    print(json.dumps({"event": "done", **info}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,108 @@
+"""foley.contact_student: a UNet made to read the contact column is unchanged until trained and
+never hears a zero column; a short run on the tiny bundle writes a bundle whose student alone
+changed, declares the wider input, recovers with ONNX parity and fine-tunes with foley train;
+bad starts are refused."""
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from foley import contact_detector, data, export, nets, weights  # noqa: E402
+
+TRAINING = Path(__file__).resolve().parents[1]
+
+
+def test_the_contact_column_adds_nothing_until_trained_and_nothing_when_zero():
+    torch.manual_seed(0)
+    plain = nets.UNet(widths=(16, 16, 16)).eval()
+    reads = nets.UNet(widths=(16, 16, 16))
+    reads.load_state_dict(plain.state_dict())
+    reads.enable_contact_input().eval()
+    assert reads.input_feature_dim == nets.FEATURE_DIM + 1 and plain.input_feature_dim == nets.FEATURE_DIM
+    z, t, f = torch.randn(2, 4, 8, 16), torch.tensor([10.0, 700.0]), torch.randn(2, 8, nets.FEATURE_DIM)
+    p = torch.rand(2, 8, 1)
+    with torch.no_grad():
+        assert torch.equal(reads(z, t, torch.cat([f, p], -1)), plain(z, t, f))
+        for param in reads.contact.parameters():
+            param.normal_()
+        assert not torch.allclose(reads(z, t, torch.cat([f, p], -1)), plain(z, t, f))
+        # p = 0 (no contact, or a dropped condition's zero row) adds nothing
+        assert torch.allclose(reads(z, t, torch.cat([f, torch.zeros_like(p)], -1)), plain(z, t, f), atol=1e-6)
+        assert torch.allclose(export.with_zero_contact(reads)(z, t, f), plain(z, t, f), atol=1e-6)
+
+
+def test_the_unknown_marker_covers_a_share_of_windows_right_edges_only():
+    from foley.contact_student import CONTACT_UNKNOWN, MAX_UNKNOWN_FRAMES, mark_unknown_edge
+    rows = torch.rand(400, 20, 5)
+    marked = mark_unknown_edge(rows, 0.3, torch.Generator().manual_seed(0))
+    assert torch.equal(marked[..., :-1], rows[..., :-1])
+    unknown = marked[..., -1] == CONTACT_UNKNOWN
+    hit = unknown.any(1)
+    assert 0.2 < hit.float().mean() < 0.4
+    for b in hit.nonzero()[:, 0].tolist():
+        k = int(unknown[b].sum())
+        assert 1 <= k <= MAX_UNKNOWN_FRAMES and unknown[b, -k:].all()    # a suffix: the window's present
+    assert torch.equal(marked[~hit, :, -1], rows[~hit, :, -1])
+    assert torch.equal(mark_unknown_edge(rows, 0.0, torch.Generator().manual_seed(0)), rows)
+
+
+def start_with_detector(start: Path, tmp_path: Path) -> Path:
+    bundle = tmp_path / "start"
+    shutil.copytree(start, bundle)
+    assert contact_detector.main(["--bundle", str(bundle), "--random", "--width", "4"]) == 0
+    return bundle
+
+
+def run(bundle: Path, footage: Path, out: Path, tmp_path: Path, *extra: str) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "foley.contact_student", "--bundle", str(bundle), "--data", str(footage),
+           "--family", str(footage), "--run", str(tmp_path / "run"), "--out", str(out), "--steps", "2",
+           "--batch", "2", "--threads", "1", *extra]
+    return subprocess.run(cmd, cwd=TRAINING, capture_output=True, text=True, timeout=300)
+
+
+def test_a_short_run_writes_a_student_that_reads_the_contact_column(start, tmp_path):
+    bundle = start_with_detector(start, tmp_path)
+    footage = data.build_set(tmp_path / "data", "train", 2, 2.0, 1)
+    out = tmp_path / "out"
+    r = run(bundle, footage, out, tmp_path, "--unknown-edge", "0.5")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout.strip().splitlines()[-1])["event"] == "done"
+    for name in ("video_encoder.onnx", "contact_detector.onnx", "vocoder.onnx", "unet_teacher.onnx"):
+        assert (out / name).read_bytes() == (bundle / name).read_bytes(), name
+    man = json.loads((out / "manifest.json").read_text())
+    width = {i["name"]: i for i in man["models"]["unet_student"]["inputs"]}["video_features"]["shape"][-1]
+    teacher = {i["name"]: i for i in man["models"]["unet_teacher"]["inputs"]}["video_features"]["shape"][-1]
+    assert (width, teacher) == (man["features"]["dim"] + 1, man["features"]["dim"])
+    assert man["contactGate"]["source"] == "detector" and man["sampling"]["contactUnknown"] == -1.0
+    assert json.loads((out / "contact-student.json").read_text())["recipe"].startswith("contact-conditioned")
+    # The weights come back from the ONNX file (a later fine-tune starts from them), parity checked.
+    mods, report = weights.recover_modules(out)
+    assert mods["unet_student"].contact is not None and report["unet_student"]["unset"] == []
+    assert report["unet_student"]["max_relative_error"] < export.PARITY_TOL
+    # foley train's fine-tune gives such a student the column too; window distillation refuses it.
+    tuned = subprocess.run([sys.executable, "-m", "foley.finetune", "--bundle", str(out), "--data", str(footage),
+                            "--run", str(tmp_path / "ft"), "--out", str(tmp_path / "tuned"), "--steps", "2",
+                            "--batch", "2", "--threads", "1"], cwd=TRAINING, capture_output=True, text=True, timeout=300)
+    assert tuned.returncode == 0, tuned.stderr
+    assert '"stage": "contact"' in tuned.stdout and (tmp_path / "ft" / "contact.pt").exists()
+    assert weights.recover_modules(tmp_path / "tuned", check=False)[0]["unet_student"].contact is not None
+    distill = subprocess.run([sys.executable, "-m", "foley.window_distill", "--bundle", str(out), "--data", str(footage),
+                              "--out", str(tmp_path / "wd"), "--steps", "1", "--batch", "2", "--threads", "1"],
+                             cwd=TRAINING, capture_output=True, text=True, timeout=300)
+    assert distill.returncode == 2 and "contact detector's column" in distill.stderr
+    # Made twice: refused, as is an existing output.
+    again = run(out, footage, tmp_path / "twice", tmp_path)
+    assert again.returncode == 2 and "already reads the contact column" in again.stderr
+    exists = run(bundle, footage, out, tmp_path)
+    assert exists.returncode == 2 and "already exists" in exists.stderr
+
+
+def test_a_bundle_without_a_detector_is_refused(start, tmp_path):
+    footage = data.build_set(tmp_path / "data", "train", 1, 2.0, 1)
+    r = run(start, footage, tmp_path / "out", tmp_path)
+    assert r.returncode == 3 and "contact_detector.onnx" in r.stderr and not (tmp_path / "out").exists()
