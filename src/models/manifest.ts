@@ -516,7 +516,10 @@ export function parseManifest(json: Json, bundleLabel: string): Manifest {
 
   const contactGate = parseContactGate(root.child('contactGate'), features.dim, models);
   checkUnetFeatureDims(m, models, [sampling.unet, sampling.teacher?.unet], features.dim, contactGate);
-  if (sampling.contactUnknown !== null && unetInputDim(models, sampling.unet, features.dim) !== features.dim + 1) {
+  if (
+    sampling.contactUnknown !== null &&
+    unetInputDim(models, sampling.unet, features.dim) !== features.dim + 1
+  ) {
     sm.child('contactUnknown').fail(`absent: ${sampling.unet} does not read the contact detector's column`);
   }
 

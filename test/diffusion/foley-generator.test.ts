@@ -422,7 +422,7 @@ describe('FoleyGenerator with a student that reads the contact column', () => {
     assert.ok(maxAbsDiff(heard.latent, zero.latent) > 1e-3);
   });
 
-  it('tells the student which frames have no exact read yet with the bundle\'s marker, and keeps the caller\'s rows', async () => {
+  it("tells the student which frames have no exact read yet with the bundle's marker, and keeps the caller's rows", async () => {
     const marked = contactStudentBundleCopy({
       threshold: 0.5,
       rampMs: 5,
