@@ -47,6 +47,8 @@ CONTACT_UNKNOWN = -1.0
 # Frames at a window's right edge that may carry the unknown marker: the low preset's 2 new
 # frames and its 2-frame guard.
 MAX_UNKNOWN_FRAMES = 4
+# Still pictures drawn once from the world's clips for --still-share.
+STILL_PICTURES = 256
 
 
 @torch.no_grad()
@@ -71,6 +73,18 @@ def prepare(st, name: str, run: Path, video, ae, detector) -> tuple:
 def with_contact(fv: torch.Tensor, probs: torch.Tensor, src_idx: torch.Tensor, src_t: torch.Tensor) -> torch.Tensor:
     """Feature rows [b, w, D + 1]: the window's features and each frame's contact probability."""
     return torch.cat([fv, probs[src_idx, src_t][..., None]], -1)
+
+
+@torch.no_grad()
+def still_rows(video, detector, st, count: int, gen: torch.Generator) -> torch.Tensor:
+    """[count, D + 1]: the features and contact column of still pictures, each one frame of a clip
+    repeated over the encoder's reach (the detector, seeing no motion, reads the same p for all)."""
+    idx, at = torch.randint(0, st.n, (count,), generator=gen), torch.randint(0, st.t, (count,), generator=gen)
+    reach = 2 * video.context_frames + 1
+    frames = st.frames_at(idx, at, 1).cpu().expand(-1, reach, -1, -1, -1).contiguous()
+    feats = torch.cat([video.clip_features(frames[i: i + 16])[:, reach // 2] for i in range(0, count, 16)])
+    p = detector(frames[:1])[0, reach // 2]
+    return torch.cat([feats, p.expand(count, 1)], 1)
 
 
 def mark_unknown_edge(rows: torch.Tensor, share: float, gen: torch.Generator) -> torch.Tensor:
@@ -102,6 +116,10 @@ def train(args) -> dict:
     t0 = time.time()
     w_feats, w_lat, w_probs = prepare(world, "world", run, video, ae, detector)
     f_feats, f_lat, f_probs = prepare(family, "family", run, video, ae, detector)
+    still = None
+    if args.still_share > 0:
+        still = cached(run, "world-still", (STILL_PICTURES,),
+                       lambda: still_rows(video, detector, world, STILL_PICTURES, torch.Generator().manual_seed(args.seed)))
     print(json.dumps({"event": "stage", "stage": "prepared", "elapsedS": round(time.time() - t0, 1)}), flush=True)
 
     frozen = copy.deepcopy(mods["unet_student"]).eval()
@@ -131,9 +149,14 @@ def train(args) -> dict:
         keep = (torch.rand(b, generator=gen) >= cfg["cond_drop"]).float()[:, None, None]
         t = sample_timesteps(b, steps, gen)
         zt = sched.q_sample(z0, t, torch.randn(z0.shape, generator=gen))
+        rows = with_contact(fv, w_probs, si, ti)
+        if still is not None:   # still pictures: the start student's silence there is the target too
+            on = torch.rand(b, generator=gen) < args.still_share
+            pick = still[torch.randint(0, len(still), (b,), generator=gen)]
+            rows = torch.where(on[:, None, None], pick[:, None, :].expand_as(rows), rows)
         with torch.no_grad():
-            target = frozen(zt, t.float(), fv * keep)
-        rows = mark_unknown_edge(with_contact(fv, w_probs, si, ti), args.unknown_edge, gen)
+            target = frozen(zt, t.float(), rows[..., :-1] * keep)
+        rows = mark_unknown_edge(rows, args.unknown_edge, gen)
         loss_world = F.mse_loss(student(zt, t.float(), rows * keep), target)
         loss = loss_family + args.world_weight * loss_world
         opt.zero_grad(set_to_none=True)
@@ -151,7 +174,7 @@ def train(args) -> dict:
             "recipe": "contact-conditioned student (foley.contact_student)", "worldSegments": world.n,
             "familySegments": family.n, "steps": args.steps, "stepsDone": args.steps, "seconds": round(time.time() - t0, 1),
             "batch": b, "lr": args.lr, "appearanceDrop": args.appearance_drop, "worldWeight": args.world_weight,
-            "unknownEdge": args.unknown_edge,
+            "unknownEdge": args.unknown_edge, "stillShare": args.still_share,
             "seed": args.seed, "finalFamilyLoss": float(np.mean([x[0] for x in losses[-100:]])),
             "finalWorldLoss": float(np.mean([x[1] for x in losses[-100:]]))}
     origin = f"{man['name']}'s unet_student made to read the contact detector's column by foley.contact_student " \
@@ -180,6 +203,9 @@ def main(argv=None) -> int:
     p.add_argument("--unknown-edge", type=float, default=0.0, metavar="P",
                    help="share of windows whose last 1-4 frames carry the unknown-contact marker (the low preset's "
                         "unread present); the bundle then declares sampling.contactUnknown")
+    p.add_argument("--still-share", type=float, default=0.0, metavar="P",
+                   help="share of world windows replaced by a still picture (one frame repeated), against the start "
+                        "student's prediction there: the column a still picture reads must not call up a sound")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=0)
     args = p.parse_args(argv)

@@ -51,6 +51,34 @@ def test_the_unknown_marker_covers_a_share_of_windows_right_edges_only():
     assert torch.equal(mark_unknown_edge(rows, 0.0, torch.Generator().manual_seed(0)), rows)
 
 
+class StillStore:
+    """The part of foley.train.Store that still_rows reads."""
+
+    def __init__(self, frames):
+        self.frames, self.n, self.t = frames, frames.shape[0], frames.shape[1]
+
+    def frames_at(self, idx, start, w):
+        return torch.stack([self.frames[i, s: s + w] for i, s in zip(idx.tolist(), start.tolist())])
+
+
+def test_still_rows_are_a_repeated_frames_features_and_the_detectors_still_read():
+    from foley.contact_detector import MotionContactDetector
+    from foley.contact_student import still_rows
+    torch.manual_seed(0)
+    video, det = nets.VideoEncoder().eval(), MotionContactDetector(4).eval()
+    frames = torch.randint(0, 256, (3, 10, 96, 96, 3), dtype=torch.uint8)
+    rows = still_rows(video, det, StillStore(frames), 5, torch.Generator().manual_seed(1))
+    assert rows.shape == (5, nets.FEATURE_DIM + 1)
+    assert torch.allclose(rows[:, -1], rows[0, -1])     # no motion: one read for every picture
+    g = torch.Generator().manual_seed(1)
+    idx, at = torch.randint(0, 3, (5,), generator=g), torch.randint(0, 10, (5,), generator=g)
+    reach = 2 * video.context_frames + 1
+    with torch.no_grad():
+        still = frames[idx[0], at[0]][None, None].expand(1, reach, -1, -1, -1).contiguous()
+        assert torch.allclose(rows[0, :-1], video.clip_features(still)[0, reach // 2], atol=1e-5)
+        assert torch.allclose(rows[0, -1], det(still)[0, reach // 2], atol=1e-6)
+
+
 def start_with_detector(start: Path, tmp_path: Path) -> Path:
     bundle = tmp_path / "start"
     shutil.copytree(start, bundle)
