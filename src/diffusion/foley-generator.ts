@@ -154,8 +154,8 @@ export class FoleyGenerator {
   private readonly decoder: LatentDecoder;
   private readonly vocoder: Vocoder;
   private readonly manifest: Manifest;
-  /** Columns the UNet takes per frame (unetFeatureDim). */
-  private readonly unetDim: number;
+  /** The UNet also reads the contact detector's column (unetFeatureDim). */
+  private readonly unetReadsContact: boolean;
 
   constructor(
     runner: InferenceRunner,
@@ -164,7 +164,7 @@ export class FoleyGenerator {
     this.manifest = runner.bundle.manifest;
     this.schedule = new DiffusionSchedule(this.manifest.schedule);
     this.unet = new DenoisingUnet(runner, settings.unet);
-    this.unetDim = unetFeatureDim(this.manifest, settings.unet);
+    this.unetReadsContact = unetFeatureDim(this.manifest, settings.unet) > this.manifest.features.dim;
     this.classifier = new AlignClassifier(runner);
     this.decoder = new LatentDecoder(runner);
     this.vocoder = new Vocoder(runner);
@@ -203,10 +203,9 @@ export class FoleyGenerator {
     // The classifier takes the video features alone; the UNet also the detector's column when it
     // reads one (unetFeatureDim), and the contact gate reads that column.
     const features = dim === m.features.dim ? rows : featureColumns(rows, dim, m.features.dim);
-    const unetFeatures =
-      this.unetDim !== dim || dim === m.features.dim
-        ? features
-        : withUnknownContact(rows, dim, request.contactUnknownFrom, before, m.sampling.contactUnknown);
+    const unetFeatures = this.unetReadsContact
+      ? withUnknownContact(rows, dim, request.contactUnknownFrom, before, m.sampling.contactUnknown)
+      : features;
     const noise =
       request.noise ??
       latentNoise(this.settings.seed, request.startFrame - before, padded, shape.channels, shape.melBins);

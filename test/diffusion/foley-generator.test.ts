@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { FoleyGenerator, resolveGenerationSettings } from '../../src/diffusion/foley-generator.js';
@@ -423,17 +423,12 @@ describe('FoleyGenerator with a student that reads the contact column', () => {
   });
 
   it("tells the student which frames have no exact read yet with the bundle's marker, and keeps the caller's rows", async () => {
-    const marked = contactStudentBundleCopy({
-      threshold: 0.5,
-      rampMs: 5,
-      holdMs: 20,
-      releaseDbPer10ms: 40,
-      depthDb: -40,
-    });
-    const manifestPath = join(marked.dir, 'manifest.json');
-    const json = JSON.parse(readFileSync(manifestPath, 'utf8'));
-    json.sampling.contactUnknown = -1;
-    writeFileSync(manifestPath, JSON.stringify(json));
+    const marked = contactStudentBundleCopy(
+      { threshold: 0.5, rampMs: 5, holdMs: 20, releaseDbPer10ms: 40, depthDb: -40 },
+      (m) => {
+        (m.sampling as Record<string, unknown>).contactUnknown = -1;
+      },
+    );
     const markedRunner = await InferenceRunner.start(await loadBundle(marked.dir));
     try {
       const m = markedRunner.bundle.manifest;

@@ -60,7 +60,10 @@ export function brokenBundleCopy(edit: (manifest: Record<string, unknown>) => vo
  * A copy of the tiny bundle with test/fixtures/contact-detector-tiny.onnx (random weights) and
  * a contact gate that reads it (`gate`: its shape).
  */
-export function detectorBundleCopy(gate: Record<string, number>): { dir: string; cleanup(): void } {
+export function detectorBundleCopy(
+  gate: Record<string, number>,
+  edit?: (manifest: Record<string, unknown>) => void,
+): { dir: string; cleanup(): void } {
   const copy = brokenBundleCopy((m) => {
     (m.models as Record<string, unknown>).contact_detector = {
       file: 'contact_detector.onnx',
@@ -68,6 +71,7 @@ export function detectorBundleCopy(gate: Record<string, number>): { dir: string;
       outputs: [{ name: 'contact', dtype: 'float32', shape: ['batch', 'frames'] }],
     };
     m.contactGate = { source: 'detector', ...gate };
+    edit?.(m);
   });
   copyFileSync(
     join(packageRoot(), 'test', 'fixtures', 'contact-detector-tiny.onnx'),
@@ -81,13 +85,16 @@ export function detectorBundleCopy(gate: Record<string, number>): { dir: string;
  * student's weights, reading the detector's column too through a random map (a zero column adds
  * nothing, so it is then the tiny student).
  */
-export function contactStudentBundleCopy(gate: Record<string, number>): { dir: string; cleanup(): void } {
-  const copy = detectorBundleCopy(gate);
-  const manifestPath = join(copy.dir, 'manifest.json');
-  const m = JSON.parse(readFileSync(manifestPath, 'utf8'));
-  const input = m.models.unet_student.inputs.find((i: { name: string }) => i.name === 'video_features');
-  input.shape[input.shape.length - 1] = m.features.dim + 1;
-  writeFileSync(manifestPath, JSON.stringify(m));
+export function contactStudentBundleCopy(
+  gate: Record<string, number>,
+  edit?: (manifest: Record<string, unknown>) => void,
+): { dir: string; cleanup(): void } {
+  const copy = detectorBundleCopy(gate, (m) => {
+    const models = m.models as Record<string, { inputs: { name: string; shape: (string | number)[] }[] }>;
+    const input = models.unet_student!.inputs.find((i) => i.name === 'video_features')!;
+    input.shape[input.shape.length - 1] = (m.features as { dim: number }).dim + 1;
+    edit?.(m);
+  });
   copyFileSync(
     join(packageRoot(), 'test', 'fixtures', 'unet-student-contact-tiny.onnx'),
     join(copy.dir, 'unet_student.onnx'),

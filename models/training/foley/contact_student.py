@@ -37,7 +37,7 @@ from .config import load_profile
 from .contact_detector import FILE as DETECTOR_FILE, OnnxDetector
 from .diffusion import Schedule
 from .finetune import FinetuneError, cached, export_finetuned, load_data, load_start, sample_timesteps
-from .train import compute_features, ldm_batch
+from .train import compute_features, encode_latents, ldm_batch
 
 RECORD = "contact-student.json"
 # The contact column's value for a frame whose detector read is not exact yet (the low-latency
@@ -65,7 +65,7 @@ def contact_probabilities(detector: OnnxDetector, st, chunk: int = 8) -> torch.T
 def prepare(st, name: str, run: Path, video, ae, detector) -> tuple:
     """(features, latents, contact probabilities) of a Store, cached in the run folder."""
     feats = cached(run, f"{name}-features", (st.n, st.t), lambda: compute_features(video, st))
-    lat = cached(run, f"{name}-latents", (st.n,), lambda: torch.cat([ae.encode(st.mel[i: i + 8]) for i in range(0, st.n, 8)]))
+    lat = cached(run, f"{name}-latents", (st.n,), lambda: encode_latents(ae, st))
     probs = cached(run, f"{name}-contact", (st.n, st.t), lambda: contact_probabilities(detector, st))
     return feats, lat, probs
 
@@ -107,7 +107,7 @@ def train(args) -> dict:
     device = torch.device("cpu")
     world, family = load_data(Path(args.data), device), load_data(Path(args.family), device)
     mods, report, man = load_start(bundle)
-    if getattr(mods["unet_student"], "contact", None) is not None:
+    if mods["unet_student"].contact is not None:
         raise FinetuneError(f"[bundle:{bundle}] its student already reads the contact column", 2)
     cfg = weights._cfg(load_profile(report["profile"]), man)
     run.mkdir(parents=True, exist_ok=True)
@@ -209,6 +209,11 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=0)
     args = p.parse_args(argv)
+    shares = (args.appearance_drop, args.unknown_edge, args.still_share)
+    if args.steps < 1 or args.batch < 1 or args.lr <= 0 or args.world_weight < 0 or not all(0 <= s <= 1 for s in shares):
+        print("error: [args] --steps and --batch must be at least 1, --lr positive, --world-weight not negative, "
+              "--appearance-drop, --unknown-edge and --still-share in 0..1", file=sys.stderr)
+        return 2
     if args.threads:
         torch.set_num_threads(args.threads)
     try:

@@ -40,7 +40,7 @@ from .config import load_profile
 from .diffusion import TRAIN_STEPS, Schedule, trailing_timesteps
 from .data import FPS
 from .nets import FEATURE_DIM
-from .train import Store, compute_features, ldm_batch, save
+from .train import Store, compute_features, encode_latents, ldm_batch, save
 from .world import CLASSES
 
 CHECKPOINT = "finetune.pt"
@@ -210,7 +210,7 @@ def finetune(args) -> dict:
         # (mel encoder, latent decoder, vocoder) is sound alone and stays the start bundle's.
         torch.manual_seed(args.seed)
         fresh = export.collect_modules(cfg, None)
-        if getattr(mods["unet_student"], "contact", None) is not None:   # the start's student reads the contact column
+        if mods["unet_student"].contact is not None:   # the start's student reads the contact column
             fresh["unet_student"].enable_contact_input()
         mods = {**mods, "video_encoder": fresh["video_encoder"], "unet_student": fresh["unet_student"]}
         emit("stage", stage="scratch", message="video encoder and student from random weights")
@@ -225,7 +225,7 @@ def finetune(args) -> dict:
         feats = cached(run, "features", (st.n, st.t), lambda: compute_features(video, st)).to(device)
     emit("stage", stage="latents", message="audio latents")
     ae = mods["latent_decoder"].ae.to(device).eval()
-    lat = cached(run, "latents", (st.n,), lambda: torch.cat([ae.encode(st.mel[i: i + 8]) for i in range(0, st.n, 8)])).to(device)
+    lat = cached(run, "latents", (st.n,), lambda: encode_latents(ae, st)).to(device)
 
     student = mods["unet_student"].to(device).train()
     trained = {"unet_student": student}

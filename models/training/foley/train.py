@@ -274,6 +274,12 @@ def stage_features_e2e(ctx: Ctx):
 
 
 @torch.no_grad()
+def encode_latents(ae: torch.nn.Module, st: Store, chunk: int = 8) -> torch.Tensor:
+    """Latents [n, C, T, M] of a Store's whole clips, encoded `chunk` clips at a time."""
+    return torch.cat([ae.encode(st.mel[i: i + chunk]) for i in range(0, st.n, chunk)])
+
+
+@torch.no_grad()
 def latents_for(ctx: Ctx, split: str, chunk: int = 8) -> torch.Tensor:
     """Latents [n, C, T, M] of whole clips, cached in the run folder. Encoding each batch's
     mel instead made the autoencoder about 96% of an LDM step on the CPU (models/README.md)."""
@@ -281,7 +287,7 @@ def latents_for(ctx: Ctx, split: str, chunk: int = 8) -> torch.Tensor:
     if path.exists():
         return torch.load(path, map_location=ctx.device)
     st, ae = ctx.store(split), ctx.load("autoencoder", "ae")
-    lat = torch.cat([ae.encode(st.mel[i: i + chunk]) for i in range(0, st.n, chunk)])
+    lat = encode_latents(ae, st, chunk)
     save(path, lat)
     return lat
 

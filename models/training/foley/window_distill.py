@@ -39,7 +39,7 @@ from .allocator import keep_freed_memory
 from .config import load_profile
 from .diffusion import Schedule
 from .finetune import FinetuneError, export_finetuned, load_data, load_start, sample_timesteps
-from .train import compute_features, latent_windows, ldm_batch
+from .train import compute_features, encode_latents, latent_windows, ldm_batch
 
 # The live chunker's balanced window, and its frames past the context (4 new + 2 guard).
 LIVE_WINDOW_FRAMES = 20
@@ -137,7 +137,7 @@ def distill(args) -> dict:
     feats = compute_features(video, st)
     ae = mods["latent_decoder"].ae.eval()
     with torch.no_grad():
-        lat = torch.cat([ae.encode(st.mel[i: i + 8]) for i in range(0, st.n, 8)])
+        lat = encode_latents(ae, st)
     student = mods["unet_student"].train()
     frozen = copy.deepcopy(student).eval()
     for p in frozen.parameters():

@@ -130,6 +130,16 @@ def test_a_short_run_writes_a_student_that_reads_the_contact_column(start, tmp_p
     assert exists.returncode == 2 and "already exists" in exists.stderr
 
 
+def test_arguments_out_of_range_are_named_before_any_work(start, tmp_path, capsys):
+    from foley import contact_student
+    base = ["--bundle", str(start), "--data", str(tmp_path), "--family", str(tmp_path), "--run", str(tmp_path / "run"),
+            "--out", str(tmp_path / "out")]
+    for bad in (["--steps", "0"], ["--unknown-edge", "1.5"], ["--lr", "0"]):
+        assert contact_student.main(base + bad) == 2
+        assert capsys.readouterr().err.startswith("error: [args]")
+    assert not (tmp_path / "run").exists() and not (tmp_path / "out").exists()
+
+
 def test_a_bundle_without_a_detector_is_refused(start, tmp_path):
     footage = data.build_set(tmp_path / "data", "train", 1, 2.0, 1)
     r = run(start, footage, tmp_path / "out", tmp_path)
