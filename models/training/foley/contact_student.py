@@ -77,14 +77,22 @@ def with_contact(fv: torch.Tensor, probs: torch.Tensor, src_idx: torch.Tensor, s
 
 @torch.no_grad()
 def still_rows(video, detector, st, count: int, gen: torch.Generator) -> torch.Tensor:
-    """[count, D + 1]: the features and contact column of still pictures, each one frame of a clip
-    repeated over the encoder's reach (the detector, seeing no motion, reads the same p for all)."""
-    idx, at = torch.randint(0, st.n, (count,), generator=gen), torch.randint(0, st.t, (count,), generator=gen)
+    """[count, D + 1]: the features and contact column of still pictures, each repeated over the
+    encoder's reach: one frame of a clip each, and a quarter of them blank (one colour, the first
+    black), as a covered lens or an empty screen gives."""
+    blank = count // 4
+    idx, at = torch.randint(0, st.n, (count - blank,), generator=gen), torch.randint(0, st.t, (count - blank,), generator=gen)
+    pictures = st.frames_at(idx, at, 1).cpu()
+    colours = torch.randint(0, 256, (blank, 3), generator=gen, dtype=torch.uint8)
+    colours[:1] = 0
+    pictures = torch.cat([pictures, colours[:, None, None, None, :].expand(-1, 1, *pictures.shape[2:4], -1)])
     reach = 2 * video.context_frames + 1
-    frames = st.frames_at(idx, at, 1).cpu().expand(-1, reach, -1, -1, -1).contiguous()
-    feats = torch.cat([video.clip_features(frames[i: i + 16])[:, reach // 2] for i in range(0, count, 16)])
-    p = detector(frames[:1])[0, reach // 2]
-    return torch.cat([feats, p.expand(count, 1)], 1)
+    frames = pictures.expand(-1, reach, -1, -1, -1).contiguous()
+    rows = []
+    for i in range(0, count, 16):
+        part = frames[i: i + 16]
+        rows.append(torch.cat([video.clip_features(part)[:, reach // 2], detector(part)[:, reach // 2, None]], 1))
+    return torch.cat(rows)
 
 
 def mark_unknown_edge(rows: torch.Tensor, share: float, gen: torch.Generator) -> torch.Tensor:

@@ -61,22 +61,26 @@ class StillStore:
         return torch.stack([self.frames[i, s: s + w] for i, s in zip(idx.tolist(), start.tolist())])
 
 
-def test_still_rows_are_a_repeated_frames_features_and_the_detectors_still_read():
+def test_still_rows_are_repeated_pictures_features_and_the_detectors_read_a_quarter_blank():
     from foley.contact_detector import MotionContactDetector
     from foley.contact_student import still_rows
     torch.manual_seed(0)
     video, det = nets.VideoEncoder().eval(), MotionContactDetector(4).eval()
     frames = torch.randint(0, 256, (3, 10, 96, 96, 3), dtype=torch.uint8)
-    rows = still_rows(video, det, StillStore(frames), 5, torch.Generator().manual_seed(1))
-    assert rows.shape == (5, nets.FEATURE_DIM + 1)
-    assert torch.allclose(rows[:, -1], rows[0, -1])     # no motion: one read for every picture
+    rows = still_rows(video, det, StillStore(frames), 8, torch.Generator().manual_seed(1))
+    assert rows.shape == (8, nets.FEATURE_DIM + 1)
     g = torch.Generator().manual_seed(1)
-    idx, at = torch.randint(0, 3, (5,), generator=g), torch.randint(0, 10, (5,), generator=g)
+    idx, at = torch.randint(0, 3, (6,), generator=g), torch.randint(0, 10, (6,), generator=g)
     reach = 2 * video.context_frames + 1
+
+    def expected(picture):
+        still = picture[None, None].expand(1, reach, -1, -1, -1).contiguous()
+        return torch.cat([video.clip_features(still)[0, reach // 2], det(still)[0, reach // 2, None]])
     with torch.no_grad():
-        still = frames[idx[0], at[0]][None, None].expand(1, reach, -1, -1, -1).contiguous()
-        assert torch.allclose(rows[0, :-1], video.clip_features(still)[0, reach // 2], atol=1e-5)
-        assert torch.allclose(rows[0, -1], det(still)[0, reach // 2], atol=1e-6)
+        assert torch.allclose(rows[0], expected(frames[idx[0], at[0]]), atol=1e-5)
+        assert torch.allclose(rows[5], expected(frames[idx[5], at[5]]), atol=1e-5)
+        assert torch.allclose(rows[6], expected(torch.zeros(96, 96, 3, dtype=torch.uint8)), atol=1e-5)   # black
+        assert not torch.allclose(rows[7, :-1], rows[6, :-1])                                             # a colour
 
 
 def start_with_detector(start: Path, tmp_path: Path) -> Path:
