@@ -75,8 +75,10 @@ async function publish(source: 'camera' | 'screen'): Promise<void> {
       callback({ id: r.producerId });
     }, errback);
   });
+  let produced = false;
   transport.on('connectionstatechange', (s) => {
-    state.status = `transport ${s}`;
+    // DTLS may connect after produce() resolved: a connected transport with a producer is publishing.
+    state.status = produced && s === 'connected' ? 'publishing' : `transport ${s}`;
     show();
   });
 
@@ -90,7 +92,8 @@ async function publish(source: 'camera' | 'screen'): Promise<void> {
   if (!codec) throw new SignalingError('UNSUPPORTED_CODEC', `this browser cannot send video/${codecName}`);
   const producer = await transport.produce({ track, codec, encodings: [{ maxBitrate: 1_500_000 }] });
   state.producerId = producer.id;
-  state.status = 'publishing';
+  produced = true;
+  if (!['failed', 'disconnected', 'closed'].includes(transport.connectionState)) state.status = 'publishing';
   show();
 }
 
