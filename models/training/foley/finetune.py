@@ -346,7 +346,12 @@ def finetune(args) -> dict:
             "frozenTail": args.frozen_tail if args.train_video else 0.0, "scratch": bool(args.scratch),
             "onsetLoss": args.onset_loss}
     gate = None
-    if args.contact_gate:
+    if args.contact_gate and mods["unet_student"].contact is not None:
+        # A student that reads the detector's column needs the detector gate; the detector reads
+        # frames, so training the video encoder leaves it valid.
+        emit("stage", stage="contact-gate", message="kept the detector gate: the student reads the contact detector's column")
+        info["contactGate"] = {"kept": "detector"}
+    elif args.contact_gate:
         from .contact_gate import fit_gate    # imports this module
         emit("stage", stage="contact-gate", message=f"fitting the contact gate on {st.n} segments")
         labels = onsets.cpu() if args.onset_loss > 0 else None    # the onset loss's labels, already made
