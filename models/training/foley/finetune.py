@@ -443,7 +443,8 @@ def main(argv=None) -> int:
                    help="with --train-video: add W times a probe's loss for the onsets of the footage's own audio, "
                         "read from the video features (0: off)")
     p.add_argument("--contact-gate", action="store_true",
-                   help="fit the bundle's contact gate (foley.contact_gate) on the footage with the trained video encoder")
+                   help="fit the bundle's contact gate (foley.contact_gate) on the footage with the trained video encoder; "
+                        "a student that reads the contact detector's column keeps the detector gate instead")
     p.add_argument("--resume", action="store_true", help="continue from the run folder's checkpoint")
     args = p.parse_args(argv)
     # stderr is for the one-line error the CLI shows: the tracer's and numpy's notes are not errors.
