@@ -76,9 +76,11 @@ async function publish(source: 'camera' | 'screen'): Promise<void> {
     }, errback);
   });
   let produced = false;
+  // One rule for both orders: DTLS may connect before or after produce() resolves.
+  const transportStatus = (s: string): string =>
+    produced && !['failed', 'disconnected', 'closed'].includes(s) ? 'publishing' : `transport ${s}`;
   transport.on('connectionstatechange', (s) => {
-    // DTLS may connect after produce() resolved: a connected transport with a producer is publishing.
-    state.status = produced && s === 'connected' ? 'publishing' : `transport ${s}`;
+    state.status = transportStatus(s);
     show();
   });
 
@@ -93,7 +95,7 @@ async function publish(source: 'camera' | 'screen'): Promise<void> {
   const producer = await transport.produce({ track, codec, encodings: [{ maxBitrate: 1_500_000 }] });
   state.producerId = producer.id;
   produced = true;
-  if (!['failed', 'disconnected', 'closed'].includes(transport.connectionState)) state.status = 'publishing';
+  state.status = transportStatus(transport.connectionState);
   show();
 }
 
