@@ -14,8 +14,9 @@
 import type { ContactGateSpec } from '../models/manifest.js';
 
 /**
- * Per-frame contact probability of feature rows [frames, rowDim]: the linear probe on the row
- * (a `features` gate: rowDim is features.dim), or the detector's column, the row's last (a
+ * Per-frame contact probability of feature rows [frames, rowDim]: the linear probe on the row's
+ * features (a `features` gate: rowDim is features.dim, or one more when the rows carry the
+ * detector's column, which the probe skips), or the detector's column, the row's last (a
  * `detector` gate: manifest featureRowDim).
  */
 export function contactProbabilities(
@@ -23,11 +24,12 @@ export function contactProbabilities(
   rowDim: number,
   gate: ContactGateSpec,
 ): Float32Array {
-  if (rows.length % rowDim !== 0 || (gate.source === 'features' && gate.weights.length !== rowDim)) {
+  const probeDim = gate.source === 'features' ? gate.weights.length : rowDim;
+  if (rows.length % rowDim !== 0 || (rowDim !== probeDim && rowDim !== probeDim + 1)) {
     const weights =
       gate.source === 'features' ? `the gate ${gate.weights.length} weights` : 'a detector gate';
     throw new RangeError(
-      `[contact-gate] features hold ${rows.length} values and ${weights}; expected a multiple of dim ${rowDim}${gate.source === 'features' ? ` and ${rowDim}` : ''}`,
+      `[contact-gate] features hold ${rows.length} values and ${weights}; expected a multiple of dim ${rowDim}${gate.source === 'features' ? ` and ${rowDim} or ${rowDim - 1} weights` : ''}`,
     );
   }
   const frames = rows.length / rowDim;
@@ -38,7 +40,7 @@ export function contactProbabilities(
   }
   for (let t = 0; t < frames; t++) {
     let z = gate.bias;
-    for (let d = 0; d < rowDim; d++) z += gate.weights[d]! * rows[t * rowDim + d]!;
+    for (let d = 0; d < probeDim; d++) z += gate.weights[d]! * rows[t * rowDim + d]!;
     probs[t] = 1 / (1 + Math.exp(-z));
   }
   return probs;

@@ -137,14 +137,21 @@ export interface ContactGateShape {
 /** Model key of the motion contact detector (frames in, per-frame contact probability out). */
 export const CONTACT_DETECTOR_KEY = 'contact_detector';
 
-/** Whether the bundle's contact gate reads the contact detector (a model to open, a column to carry). */
+/**
+ * Whether the engine runs the contact detector (a model to open, a column to carry): the
+ * contact gate reads it, or the sampling UNet (or its teacher) reads its column.
+ */
 export function readsContactDetector(manifest: Manifest): boolean {
-  return manifest.contactGate?.source === 'detector';
+  if (manifest.contactGate?.source === 'detector') return true;
+  const dim = manifest.features.dim;
+  return [manifest.sampling.unet, manifest.sampling.teacher?.unet].some(
+    (key) => key !== undefined && unetInputDim(manifest.models, key, dim) === dim + 1,
+  );
 }
 
 /**
  * Values per frame in the engine's feature arrays: the video features, plus the contact
- * detector's probability as a last column when the bundle's gate reads it.
+ * detector's probability as a last column when the engine runs it (readsContactDetector).
  */
 export function featureRowDim(manifest: Manifest): number {
   return manifest.features.dim + (readsContactDetector(manifest) ? 1 : 0);
@@ -515,7 +522,7 @@ export function parseManifest(json: Json, bundleLabel: string): Manifest {
   };
 
   const contactGate = parseContactGate(root.child('contactGate'), features.dim, models);
-  checkUnetFeatureDims(m, models, [sampling.unet, sampling.teacher?.unet], features.dim, contactGate);
+  checkUnetFeatureDims(m, models, [sampling.unet, sampling.teacher?.unet], features.dim);
   if (
     sampling.contactUnknown !== null &&
     unetInputDim(models, sampling.unet, features.dim) !== features.dim + 1
@@ -545,22 +552,21 @@ export function parseManifest(json: Json, bundleLabel: string): Manifest {
 
 /**
  * A UNet takes the video features, or the features and the contact detector's column; the
- * second only where the contact gate reads the detector, which makes that column.
+ * second only where the bundle has the detector, which makes that column.
  */
 function checkUnetFeatureDims(
   models: Field,
   specs: Record<string, ModelSpec>,
   unetKeys: (string | undefined)[],
   dim: number,
-  gate: ContactGateSpec | null,
 ): void {
-  const readsDetector = gate?.source === 'detector';
+  const hasDetector = specs[CONTACT_DETECTOR_KEY] !== undefined;
   for (const key of unetKeys) {
     if (!key) continue;
     const index = specs[key]!.inputs.findIndex((i) => i.name === 'video_features');
     const shape = specs[key]!.inputs[index]?.shape;
     const last = shape?.[shape.length - 1];
-    if (typeof last !== 'number' || last === dim || (last === dim + 1 && readsDetector)) continue;
+    if (typeof last !== 'number' || last === dim || (last === dim + 1 && hasDetector)) continue;
     models
       .child(key)
       .child('inputs')
@@ -569,7 +575,7 @@ function checkUnetFeatureDims(
       .child(shape!.length - 1)
       .fail(
         last === dim + 1
-          ? `${dim} (features.dim): a UNet reads the contact detector's column only where contactGate.source is "detector"`
+          ? `${dim} (features.dim): a UNet reads the contact detector's column only where models has "${CONTACT_DETECTOR_KEY}"`
           : `${dim} (features.dim) or ${dim + 1} (with the contact detector's column)`,
       );
   }

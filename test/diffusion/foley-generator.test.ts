@@ -467,7 +467,57 @@ describe('FoleyGenerator with a student that reads the contact column', () => {
     }
   });
 
-  it('refuses a student that reads the column in a bundle whose gate does not read the detector', async () => {
+  it('gates by a features probe that skips the column, beside a student that reads it', async () => {
+    const probe = { threshold: 0.5, rampMs: 5, holdMs: 20, releaseDbPer10ms: 40, depthDb: -40 };
+    const featuresGated = contactStudentBundleCopy(probe, (m) => {
+      const dim = (m.features as { dim: number }).dim;
+      // Opens where the first feature rises: some frames open, some stay closed.
+      m.contactGate = { source: 'features', weights: [4, ...Array(dim - 1).fill(0)], bias: 0, ...probe };
+    });
+    const gatedRunner = await InferenceRunner.start(await loadBundle(featuresGated.dir));
+    try {
+      const m = gatedRunner.bundle.manifest;
+      const dim = m.features.dim;
+      assert.equal(m.contactGate?.source, 'features');
+      assert.equal(featureRowDim(m), dim + 1);
+      assert.ok(InferenceRunner.renderModels(gatedRunner.bundle).includes('contact_detector'));
+      const frames = 12;
+      const video = new Uint8Array(frames * m.video.height * m.video.width * 3).map((_, i) => (i * 7) % 251);
+      const rows = await new VideoEncoder(gatedRunner).encode(video, frames);
+      assert.equal(rows.length, frames * (dim + 1));
+      const settings = { ...resolveGenerationSettings(m), melGate: false };
+      const gated = await new FoleyGenerator(gatedRunner, settings).generate({
+        startFrame: 0,
+        features: rows,
+      });
+      const plain = await new FoleyGenerator(gatedRunner, { ...settings, contactGate: false }).generate({
+        startFrame: 0,
+        features: rows,
+      });
+      const probs = Float32Array.from(
+        { length: frames },
+        (_, t) => 1 / (1 + Math.exp(-4 * rows[t * (dim + 1)]!)),
+      );
+      const gains = contactGainsDb(
+        contactOpenings(probs, probe.threshold),
+        frames,
+        samplesPerFrame(m),
+        m.audio.sampleRate,
+        m.contactGate!,
+      );
+      assert.ok(
+        gains.some((g) => g === 0) && gains.some((g) => g === probe.depthDb),
+        'the gate opens and closes',
+      );
+      const expected = plain.waveform.map((v, s) => v * 10 ** (gains[s]! / 20));
+      assert.ok(maxAbsDiff(gated.waveform, expected) < 1e-6);
+    } finally {
+      await gatedRunner.close();
+      featuresGated.cleanup();
+    }
+  });
+
+  it('refuses a student that reads the column in a bundle without the contact detector', async () => {
     const broken = brokenBundleCopy((m) => {
       const models = m.models as Record<string, { inputs: { name: string; shape: (string | number)[] }[] }>;
       models.unet_student!.inputs.find((i) => i.name === 'video_features')!.shape[2] = 65;
@@ -475,7 +525,7 @@ describe('FoleyGenerator with a student that reads the contact column', () => {
     try {
       await assert.rejects(
         loadBundle(broken.dir),
-        /unet_student\.inputs\[2\]\.shape\[2\]\] expected 64 \(features\.dim\): a UNet reads the contact detector's column only where contactGate\.source is "detector"/,
+        /unet_student\.inputs\[2\]\.shape\[2\]\] expected 64 \(features\.dim\): a UNet reads the contact detector's column only where models has "contact_detector"/,
       );
     } finally {
       broken.cleanup();

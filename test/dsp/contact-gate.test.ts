@@ -31,7 +31,10 @@ describe('contact gate', () => {
       () => contactProbabilities(new Float32Array(5), 2, gate()),
       /\[contact-gate\] features hold 5/,
     );
-    assert.throws(() => contactProbabilities(new Float32Array(6), 3, gate()), /expected a multiple of dim 3/);
+    // Rows that also carry the detector's column: the probe reads the features before it.
+    const withColumn = contactProbabilities(new Float32Array([1, 0, 0.9, 0, 1, 0.1, -2, 3, 0.5]), 3, gate());
+    for (const [t, z] of [2.5, -0.5, -6.5].entries()) assert.ok(Math.abs(withColumn[t]! - sigmoid(z)) < 1e-6);
+    assert.throws(() => contactProbabilities(new Float32Array(8), 4, gate()), /expected a multiple of dim 4/);
   });
 
   it("reads a detector gate's probability from each row's last column", () => {

@@ -32,7 +32,7 @@ def fit_gate(video: torch.nn.Module, footage: Store, labels: torch.Tensor | None
         features = compute_features(video.eval(), footage).cpu()
     probe, mu, sd, loss = fit_probe(features, onset_labels(footage) if labels is None else labels)
     w, b = fold_standardization(probe, mu, sd)
-    return {"weights": w, "bias": b, **GATE_SHAPE}, loss
+    return {"source": "features", "weights": w, "bias": b, **GATE_SHAPE}, loss
 
 
 def fold_standardization(probe: torch.nn.Linear, mu: torch.Tensor, sd: torch.Tensor) -> tuple[list[float], float]:

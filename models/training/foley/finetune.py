@@ -346,12 +346,9 @@ def finetune(args) -> dict:
             "frozenTail": args.frozen_tail if args.train_video else 0.0, "scratch": bool(args.scratch),
             "onsetLoss": args.onset_loss}
     gate = None
-    if args.contact_gate and mods["unet_student"].contact is not None:
-        # A student that reads the detector's column needs the detector gate; the detector reads
-        # frames, so training the video encoder leaves it valid.
-        emit("stage", stage="contact-gate", message="kept the detector gate: the student reads the contact detector's column")
-        info["contactGate"] = {"kept": "detector"}
-    elif args.contact_gate:
+    if args.contact_gate:
+        # A student that reads the detector's column keeps the detector (the column); the gate is
+        # still fitted on the trained features, which know this footage's look.
         from .contact_gate import fit_gate    # imports this module
         emit("stage", stage="contact-gate", message=f"fitting the contact gate on {st.n} segments")
         labels = onsets.cpu() if args.onset_loss > 0 else None    # the onset loss's labels, already made
@@ -443,8 +440,8 @@ def main(argv=None) -> int:
                    help="with --train-video: add W times a probe's loss for the onsets of the footage's own audio, "
                         "read from the video features (0: off)")
     p.add_argument("--contact-gate", action="store_true",
-                   help="fit the bundle's contact gate (foley.contact_gate) on the footage with the trained video encoder; "
-                        "a student that reads the contact detector's column keeps the detector gate instead")
+                   help="fit the bundle's contact gate (foley.contact_gate) on the footage with the trained video encoder "
+                        "(a student that reads the contact detector's column keeps the detector for that column)")
     p.add_argument("--resume", action="store_true", help="continue from the run folder's checkpoint")
     args = p.parse_args(argv)
     # stderr is for the one-line error the CLI shows: the tracer's and numpy's notes are not errors.

@@ -116,8 +116,8 @@ def test_a_short_run_writes_a_student_that_reads_the_contact_column(start, tmp_p
     mods, report = weights.recover_modules(out)
     assert mods["unet_student"].contact is not None and report["unet_student"]["unset"] == []
     assert report["unet_student"]["max_relative_error"] < export.PARITY_TOL
-    # foley train's fine-tune (with its flags) gives such a student the column too and keeps the
-    # detector gate it needs; window distillation refuses such a student.
+    # foley train's fine-tune (with its flags) gives such a student the column too, keeps the
+    # detector that makes it and fits a features gate; window distillation refuses such a student.
     tuned = subprocess.run([sys.executable, "-m", "foley.finetune", "--bundle", str(out), "--data", str(footage),
                             "--run", str(tmp_path / "ft"), "--out", str(tmp_path / "tuned"), "--steps", "2",
                             "--batch", "2", "--threads", "1", "--train-video", "--augment", "--onset-loss", "0.1",
@@ -125,8 +125,11 @@ def test_a_short_run_writes_a_student_that_reads_the_contact_column(start, tmp_p
     assert tuned.returncode == 0, tuned.stderr
     assert '"stage": "contact"' in tuned.stdout and (tmp_path / "ft" / "contact.pt").exists()
     assert weights.recover_modules(tmp_path / "tuned", check=False)[0]["unet_student"].contact is not None
-    assert json.loads((tmp_path / "tuned" / "manifest.json").read_text())["contactGate"] == man["contactGate"]
-    assert json.loads((tmp_path / "tuned" / "finetune.json").read_text())["contactGate"] == {"kept": "detector"}
+    tuned_man = json.loads((tmp_path / "tuned" / "manifest.json").read_text())
+    assert tuned_man["contactGate"]["source"] == "features" and len(tuned_man["contactGate"]["weights"]) == man["features"]["dim"]
+    assert tuned_man["models"]["contact_detector"] == man["models"]["contact_detector"]
+    assert (tmp_path / "tuned" / "contact_detector.onnx").read_bytes() == (out / "contact_detector.onnx").read_bytes()
+    assert json.loads((tmp_path / "tuned" / "finetune.json").read_text())["contactGate"]["fitLoss"] > 0
     distill = subprocess.run([sys.executable, "-m", "foley.window_distill", "--bundle", str(out), "--data", str(footage),
                               "--out", str(tmp_path / "wd"), "--steps", "1", "--batch", "2", "--threads", "1"],
                              cwd=TRAINING, capture_output=True, text=True, timeout=300)
