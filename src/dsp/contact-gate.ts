@@ -6,7 +6,8 @@
  * contactGate gives a per-frame contact probability p: a linear probe on the video features
  * (fitted on footage against its own audio's onsets) or a contact detector on the frames'
  * motion (`source`). Each local maximum of p at or above the threshold opens the gate at its
- * frame's start: a `rampMs` attack to 0 dB, `holdMs` at 0 dB, then a fall of
+ * frame's start, less `leadMs` (an onset a little ahead of its frame keeps its transient): a
+ * `rampMs` attack to 0 dB, `holdMs` at 0 dB, then a fall of
  * `releaseDbPer10ms` down to `depthDb`. Openings overlap by taking the highest
  * gain. Stateless per window: a window's gains depend only on its own frames' features, so a
  * caller passes the frames before (context) and after (guard) that the gate should see.
@@ -82,9 +83,10 @@ export function contactGainsDb(
   const hold = (gate.holdMs / 1000) * sampleRate;
   const fallPerSample = (gate.releaseDbPer10ms * 100) / sampleRate;
   const span = Math.ceil(hold + -gate.depthDb / fallPerSample) + 1;
+  const lead = Math.round((gate.leadMs / 1000) * sampleRate);
   for (const frame of openings) {
-    const start = frame * samplesPerFrame;
-    for (let s = start; s < Math.min(n, start + span); s++) {
+    const start = frame * samplesPerFrame - lead;
+    for (let s = Math.max(0, start); s < Math.min(n, start + span); s++) {
       const k = s - start;
       const g =
         k < ramp

@@ -126,6 +126,8 @@ export interface ContactGateShape {
   threshold: number;
   /** Attack ramp from the closed gain to 0 dB, ms. */
   rampMs: number;
+  /** The attack starts this long before the opening frame's start, ms (optional, default 0). */
+  leadMs: number;
   /** Time the gate stays at 0 dB after it opens, ms. */
   holdMs: number;
   /** Fall after the hold, dB per 10 ms, down to depthDb. */
@@ -595,6 +597,7 @@ function parseContactGate(
   const shape: ContactGateShape = {
     threshold,
     rampMs: field.child('rampMs').numberIn([0, 1000]),
+    leadMs: optional(field.child('leadMs'))?.numberIn([0, 200]) ?? 0,
     holdMs: field.child('holdMs').numberIn([0, 10000]),
     releaseDbPer10ms: field.child('releaseDbPer10ms').numberIn([0.01, 120]),
     depthDb,

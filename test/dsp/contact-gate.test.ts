@@ -16,6 +16,7 @@ const gate = (over: Partial<ContactGateSpec & { source: 'features' }> = {}): Con
   bias: 0.5,
   threshold: 0.8,
   rampMs: 5,
+  leadMs: 0,
   holdMs: 100,
   releaseDbPer10ms: 10,
   depthDb: -40,
@@ -42,6 +43,7 @@ describe('contact gate', () => {
       source: 'detector',
       threshold: 0.8,
       rampMs: 5,
+      leadMs: 0,
       holdMs: 100,
       releaseDbPer10ms: 10,
       depthDb: -40,
@@ -80,6 +82,17 @@ describe('contact gate', () => {
     assert.equal(gains[holdEnd - 1], 0);
     assert.ok(Math.abs(gains[holdEnd + 160]! - -10) < 1e-3); // 10 ms later: -10 dB
     assert.equal(gains[holdEnd + 1000], -40); // floored at the depth
+  });
+
+  it('starts the attack leadMs before the opening frame, never before the first sample', () => {
+    const g = gate({ leadMs: 10, holdMs: 20 }); // 160 samples; the first opening is closed by sample 960
+    const gains = contactGainsDb([0, 3], 5, SPF, RATE, g);
+    const start = 3 * SPF - 160;
+    assert.equal(gains[start - 1], -40);
+    assert.equal(gains[start], -40); // the ramp starts from the depth
+    assert.ok(Math.abs(gains[start + 40]! - -20) < 1e-4);
+    assert.equal(gains[start + 80], 0);
+    assert.equal(gains[0], 0); // frame 0's ramp began before the first sample: already open
   });
 
   it('gates a waveform by its features and names a length that does not match', () => {

@@ -195,6 +195,12 @@ describe('parseManifest', () => {
     assert.equal(gate?.source, 'features'); // bundles from before the detector name no source
     assert.equal(gate?.source === 'features' && gate.weights.length, dim);
     assert.equal(gate?.holdMs, 300);
+    assert.equal(gate?.leadMs, 0); // optional
+    j.contactGate.leadMs = 10;
+    assert.equal(parseManifest(j, 'm').contactGate?.leadMs, 10);
+    j.contactGate.leadMs = 300;
+    assert.throws(() => parseManifest(j, 'm'), /contactGate\.leadMs\] expected a number in 0\.\.200/);
+    delete j.contactGate.leadMs;
     j.contactGate.weights = [1, 2];
     assert.throws(
       () => parseManifest(j, 'm'),
@@ -221,7 +227,7 @@ describe('parseManifest', () => {
       outputs: [{ name: 'contact', dtype: 'float32', shape: ['batch', 'frames'] }],
     };
     const m = parseManifest(j, 'm');
-    assert.deepEqual(m.contactGate, { source: 'detector', ...shape });
+    assert.deepEqual(m.contactGate, { source: 'detector', ...shape, leadMs: 0 });
     assert.equal(featureRowDim(m), j.features.dim + 1);
     assert.equal(featureRowDim(parseManifest(raw(), 'm')), j.features.dim);
     j.contactGate.source = 'probe';
