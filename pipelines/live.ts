@@ -26,6 +26,8 @@ export type { LiveAudio } from './live/chunk-audio.js';
 export { buildLadder, type QualityLevel } from './live/DegradationLadder.js';
 export type { LivePacket } from './live/pace-opus.js';
 export {
+  CROSSFADE_JOINS,
+  type CrossfadeJoin,
   LATENCY_PRESET_NAMES,
   LATENCY_PRESETS,
   type LatencyPreset,

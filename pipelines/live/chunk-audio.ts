@@ -1,10 +1,13 @@
 /**
  * RxJS operators from generated live chunks to the 48 kHz audio the pacer plays:
  *
- *   liveCrossfade   chunk n's audio [nK·spf − xf, (n+1)K·spf) as an overlapping window into
- *                   the shared temporal-merge crossfade (operators/crossfade-merge.ts); a
- *                   chunk emits [nK·spf − xf, (n+1)K·spf − xf) and its last xf samples fade
- *                   into the next chunk's version of the same span
+ *   liveCrossfade   chunk n's audio as an overlapping window into the shared temporal-merge
+ *                   crossfade (operators/crossfade-merge.ts). Held joins: the window is
+ *                   [nK·spf − xf, (n+1)K·spf), the chunk emits [nK·spf − xf, (n+1)K·spf − xf)
+ *                   and its last xf samples fade into the next chunk's version of the same
+ *                   span. Guard joins: the window is [nK·spf, (n+1)K·spf + xf), the chunk
+ *                   emits [nK·spf, (n+1)K·spf), and its first xf guard samples fade into the
+ *                   next chunk's head
  *   upsampleTo48k   16 kHz → 48 kHz, the filter state kept across chunks (seamless edges)
  *
  * Live joins fade linearly (the live figures were measured with it).
@@ -12,6 +15,7 @@
 import { defer, map, type OperatorFunction, pipe } from 'rxjs';
 import { crossfadeMerge } from '../operators/crossfade-merge.js';
 import type { LiveChunk } from './chunk-generation.js';
+import type { CrossfadeJoin } from './plan.js';
 import { Upsampler3x } from './Upsampler3x.js';
 
 /** A chunk's 16 kHz audio as it enters the timeline (before upsampling and Opus). */
@@ -51,13 +55,16 @@ export function liveCrossfade(options: {
   chunkFrames: number;
   samplesPerFrame: number;
   crossfadeSamples: number;
+  /** Default held (plan.ts CROSSFADE_JOINS). */
+  join?: CrossfadeJoin;
 }): OperatorFunction<LiveChunk, LiveAudio> {
   const { chunkFrames: K, samplesPerFrame: spf, crossfadeSamples: xf } = options;
+  const held = (options.join ?? 'held') === 'held';
   return pipe(
     map((c: LiveChunk) => {
       const chunkStart = c.chunk * K * spf;
-      const startSample = c.chunk === 0 ? 0 : chunkStart - xf;
-      const end = (c.chunk + 1) * K * spf;
+      const startSample = c.chunk === 0 || !held ? chunkStart : chunkStart - xf;
+      const end = (c.chunk + 1) * K * spf + (held ? 0 : xf);
       return {
         chunk: c,
         startSample,

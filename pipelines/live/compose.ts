@@ -102,6 +102,7 @@ function segmentAudio(parts: LiveParts): (segment: LiveSegment) => Observable<Pa
           chunkFrames: plan.chunkFrames,
           samplesPerFrame: plan.samplesPerFrame16k,
           crossfadeSamples: plan.crossfadeSamples16k,
+          join: plan.crossfadeJoin,
         }),
         upsampleTo48k(),
         map((value: LiveAudio48k): PacerInput => ({ case: 'audio', value })),
@@ -209,6 +210,7 @@ export function liveFoley(
         frameMs: plan.frameMs,
         chunkFrames: plan.chunkFrames,
         stallMs: plan.stallMs,
+        packetPhase48k: plan.packetPhase48k,
         encoder: parts.opusEncoder,
       }),
     );

@@ -6,6 +6,12 @@
  * bursting old audio. Each packet reports the arrival → send latency of the frames whose
  * generated sound it carries. Emits `idle` when no frame came for `stallMs`.
  *
+ * Within a segment, packets start on a grid of media positions (`packetPhase48k` modulo 960),
+ * the positions where chunks' audio starts: a chunk then need only be in by the due time of its
+ * own first packet, not a packet earlier (up to 20 ms sooner), as when packets fall anywhere.
+ * The anchor's slew moves due times, not audio, so a segment's packets carry contiguous audio;
+ * a new segment moves the next packet's due time onto its grid (by up to 10 ms either way).
+ *
  * Time comes from `scheduler` (now() and the tick timer), so tests run it in virtual time.
  */
 import { interval, Observable, type OperatorFunction, type SchedulerLike } from 'rxjs';
@@ -23,6 +29,8 @@ export const PACKET_MS = (OPUS_FRAME_SAMPLES * 1000) / OPUS_SAMPLE_RATE; // 20
 const PACER_TICK_MS = 5;
 /** A tick this late (event loop stalled) skips the missed packets, ms. */
 const STALL_SKIP_MS = 200;
+/** Slack for rounding in a chunk's deadline: packets start on the grid to within a sample, ms. */
+export const PACKET_GRID_SLACK_MS = 0.1;
 
 export interface LivePacket extends OpusPacket {
   /** Scheduler time (performance.now() live) when the packet was handed out. */
@@ -44,6 +52,8 @@ export interface PaceOpusOptions {
   frameMs: number;
   chunkFrames: number;
   stallMs: number;
+  /** Media positions (48 kHz samples, modulo 960) where a segment's packets start. Default 0. */
+  packetPhase48k?: number;
   /** Owned by the caller (its pre-skip goes into Ogg headers). */
   encoder: OpusEncoder;
 }
@@ -55,15 +65,25 @@ export function paceOpus(options: PaceOpusOptions): OperatorFunction<PacerInput,
       let timing: SegmentTiming | null = null;
       let timeline: AudioTimeline | null = null;
       let active = false;
-      const startMs = scheduler.now();
+      let startMs = scheduler.now();
       let packetIndex = 0;
+      const phase = options.packetPhase48k ?? 0;
+
+      /** The shift (ms) that puts a packet due at `dueMs` on the segment's packet grid. */
+      const gridShiftMs = (dueMs: number): number => {
+        if (!timing) return 0;
+        const position =
+          ((dueMs - offsetMs - timing.anchorMs - timing.originMediaMs) * OPUS_SAMPLE_RATE) / 1000;
+        const off = position - phase;
+        const wrapped = off - OPUS_FRAME_SAMPLES * Math.round(off / OPUS_FRAME_SAMPLES);
+        return Math.abs(wrapped) < 0.01 ? 0 : (-wrapped * 1000) / OPUS_SAMPLE_RATE;
+      };
 
       const send = (dueMs: number, nowMs: number): void => {
         const pcm = new Float32Array(OPUS_FRAME_SAMPLES);
         let generated = false;
         const latencies: number[] = [];
         if (timing && timeline) {
-          timing.slew();
           // The media time this packet carries: its due time minus the offset and anchor.
           const mediaMs = dueMs - offsetMs - timing.anchorMs - timing.originMediaMs;
           const complete = timeline.read(Math.round((mediaMs * OPUS_SAMPLE_RATE) / 1000), pcm);
@@ -103,7 +123,18 @@ export function paceOpus(options: PaceOpusOptions): OperatorFunction<PacerInput,
           packetIndex += skipped;
           dueMs += skipped * PACKET_MS;
         }
-        while (dueMs <= nowMs) {
+        for (;;) {
+          let shiftMs = gridShiftMs(dueMs);
+          startMs += shiftMs;
+          dueMs += shiftMs;
+          if (dueMs > nowMs) break;
+          if (timing) {
+            // The anchor's step moves this packet's due time, not its audio: it stays on the grid.
+            timing.slew();
+            shiftMs = gridShiftMs(dueMs);
+            startMs += shiftMs;
+            dueMs += shiftMs;
+          }
           send(dueMs, nowMs);
           packetIndex++;
           dueMs += PACKET_MS;

@@ -7,26 +7,39 @@
  * where offsetMs is fixed for the session and stated to the streamer (OBS sync offset):
  *
  *   offsetMs = (chunkFrames − 1 + lookaheadFrames) · frameMs   waiting for the chunk's frames
- *            + crossfadeMs + packetMs + jitterMs                merge and packetization
+ *            + holdbackMs + alignmentMs + jitterMs              merge and packetization
+ *            (holdbackMs: crossfadeMs when joins are held, 0 when they fade over the guard;
+ *            alignmentMs: the upsampler's delay, 0.5 ms, as packets start where chunks'
+ *            audio does: pace-opus.ts)
  *            + compute allowance                                 calibrated at start, capped by the budget
  */
 import { UsageError } from '../../src/errors.js';
-import { OPUS_SAMPLE_RATE } from '../../src/media/opus-encoder.js';
+import { OPUS_FRAME_SAMPLES, OPUS_SAMPLE_RATE } from '../../src/media/opus-encoder.js';
 import type { Manifest } from '../../src/models/manifest.js';
 import { buildLadder, type LevelCosts, type QualityLevel } from './DegradationLadder.js';
-import { PACKET_MS } from './pace-opus.js';
+import { PACKET_GRID_SLACK_MS } from './pace-opus.js';
 import type { SegmentTiming } from './SegmentTiming.js';
+import { Upsampler3x } from './Upsampler3x.js';
 
 /** Room for event-loop and scheduling jitter in the offset, ms. */
 const JITTER_MS = 15;
 /** How far inside the latency budget the offset stays, ms. */
-const LATENCY_MARGIN_MS = 10;
+const LATENCY_MARGIN_MS = 5;
 /** Latent frames generated past a chunk's end and thrown away (live/ChunkWindow.ts). */
 export const RIGHT_GUARD_FRAMES = 2;
 
 /** Named trade-offs between the audio's delay behind the video and its onset accuracy. */
 export const LATENCY_PRESET_NAMES = ['low', 'balanced'] as const;
 export type LatencyPreset = (typeof LATENCY_PRESET_NAMES)[number];
+
+/**
+ * Where two chunks' audio meets. held: over chunk n's last crossfadeMs, held back until chunk n+1
+ * regenerates them from the same latents (a seamless join, crossfadeMs more latency). guard: over
+ * chunk n+1's first crossfadeMs, against chunk n's guard frames (generated past its end, then
+ * thrown away); nothing is held back.
+ */
+export const CROSSFADE_JOINS = ['held', 'guard'] as const;
+export type CrossfadeJoin = (typeof CROSSFADE_JOINS)[number];
 
 /** What a latency preset sets; an option given explicitly overrides it. */
 export interface LatencyPresetSettings {
@@ -35,17 +48,32 @@ export interface LatencyPresetSettings {
   /** Absent: the bundle's features.rightContextFrames + 1 (every chunk's features exact, plus a look-ahead one). */
   lookaheadFrames?: number;
   maxContextFrames: number;
+  /** Absent: held. */
+  crossfadeJoin?: CrossfadeJoin;
+  /** Absent: 20. */
+  crossfadeMs?: number;
+  /** The full levels' restarts at most (absent: the bundle's sampling.restarts). */
+  maxRestarts?: number;
 }
 
 /**
  * balanced: 4-frame chunks that wait for the video encoder's whole context.
- * low: 2-frame chunks that do not wait past their last frame; the features of a chunk's last
- * frames see a frozen picture ahead, which costs onset accuracy.
+ * low: 2-frame chunks that wait for one frame past their end (a chunk's last frame is seen
+ * with what follows it, most of the gain of the whole look-ahead), 5 ms crossfades (held joins
+ * re-decode the same latents, so a short fade is enough) and one restart per step, so a full-
+ * level chunk fits in the 150 ms budget on two cores.
  */
 export const LATENCY_PRESETS: Readonly<Record<LatencyPreset, Readonly<LatencyPresetSettings>>> =
   Object.freeze({
     balanced: Object.freeze({ latencyBudgetMs: 400, chunkFrames: 4, maxContextFrames: 12 }),
-    low: Object.freeze({ latencyBudgetMs: 150, chunkFrames: 2, lookaheadFrames: 0, maxContextFrames: 12 }),
+    low: Object.freeze({
+      latencyBudgetMs: 150,
+      chunkFrames: 2,
+      lookaheadFrames: 1,
+      maxContextFrames: 12,
+      crossfadeMs: 5,
+      maxRestarts: 1,
+    }),
   });
 
 /** The preset named `name`, or a UsageError naming it and the valid ones. */
@@ -71,7 +99,12 @@ export interface LivePlanOptions {
   maxContextFrames?: number;
   /** Context at the short-window level. Default 8 (4 cost as much and lost 0.06 onset F1). */
   minContextFrames?: number;
+  /** Default: the preset's (20). */
   crossfadeMs?: number;
+  /** Where chunks' audio is crossfaded (CROSSFADE_JOINS). Default: the preset's (held). */
+  crossfadeJoin?: CrossfadeJoin;
+  /** The full levels' restarts at most. Default: the preset's (none: the bundle's). */
+  maxRestarts?: number;
   /** No frame for this long: the pipeline goes idle until frames come back. Default 600. */
   stallMs?: number;
   seed?: number;
@@ -84,6 +117,7 @@ export class LivePlan {
   readonly chunkFrames: number;
   readonly lookaheadFrames: number;
   readonly crossfadeSamples16k: number;
+  readonly crossfadeJoin: CrossfadeJoin;
   readonly latencyBudgetMs: number;
   readonly stallMs: number;
   readonly seed: number;
@@ -108,7 +142,23 @@ export class LivePlan {
       options.lookaheadFrames ??
       preset.lookaheadFrames ??
       Math.min(m.features.contextFrames, m.features.rightContextFrames + 1);
-    this.crossfadeSamples16k = Math.round(((options.crossfadeMs ?? 20) * m.audio.sampleRate) / 1000);
+    this.crossfadeSamples16k = Math.round(
+      ((options.crossfadeMs ?? preset.crossfadeMs ?? 20) * m.audio.sampleRate) / 1000,
+    );
+    this.crossfadeJoin = options.crossfadeJoin ?? preset.crossfadeJoin ?? 'held';
+    if (!(CROSSFADE_JOINS as readonly string[]).includes(this.crossfadeJoin)) {
+      throw new UsageError(
+        `[live] unknown crossfade join "${this.crossfadeJoin}"; expected one of ${CROSSFADE_JOINS.join(', ')}`,
+      );
+    }
+    if (
+      this.crossfadeJoin === 'guard' &&
+      this.crossfadeSamples16k > RIGHT_GUARD_FRAMES * this.samplesPerFrame16k
+    ) {
+      throw new UsageError(
+        `[live] a crossfade over the guard frames must fit in them (${RIGHT_GUARD_FRAMES} frames); crossfadeMs is ${this.crossfadeMs}`,
+      );
+    }
     this.latencyBudgetMs = options.latencyBudgetMs ?? preset.latencyBudgetMs;
     this.#budgetFromPreset = options.latencyBudgetMs === undefined;
     this.stallMs = options.stallMs ?? 600;
@@ -129,9 +179,10 @@ export class LivePlan {
     if (minContext * this.samplesPerFrame16k < this.crossfadeSamples16k && minContext > 0) {
       throw new UsageError('[live] minContextFrames must cover the crossfade');
     }
+    const maxRestarts = options.maxRestarts ?? preset.maxRestarts ?? Number.POSITIVE_INFINITY;
     this.ladder = buildLadder({
       steps: m.sampling.steps,
-      restarts: m.sampling.restarts,
+      restarts: Math.min(m.sampling.restarts, maxRestarts),
       cfgScale: m.sampling.cfgScale,
       cgScale: hasClassifier ? m.sampling.cgScale : 0,
       maxContextFrames: maxContext,
@@ -143,10 +194,33 @@ export class LivePlan {
     return (this.crossfadeSamples16k * 1000) / this.manifest.audio.sampleRate;
   }
 
+  /** Audio a chunk keeps back for the next one's crossfade, ms. */
+  get holdbackMs(): number {
+    return this.crossfadeJoin === 'held' ? this.crossfadeMs : 0;
+  }
+
+  /**
+   * Where a segment's Opus packets start (48 kHz samples modulo a packet): where each chunk's
+   * audio starts in the timeline, so a chunk is due with its own first packet.
+   */
+  get packetPhase48k(): number {
+    const holdback16k = this.crossfadeJoin === 'held' ? this.crossfadeSamples16k : 0;
+    const first = -3 * holdback16k - Upsampler3x.delaySamples48k;
+    return ((first % OPUS_FRAME_SAMPLES) + OPUS_FRAME_SAMPLES) % OPUS_FRAME_SAMPLES;
+  }
+
+  /** How much earlier than its first sample's media time (+ offset) a chunk is due, ms. */
+  get #alignmentMs(): number {
+    return (Upsampler3x.delaySamples48k * 1000) / OPUS_SAMPLE_RATE + PACKET_GRID_SLACK_MS;
+  }
+
   /** Frames the scheduler must wait for before and beyond a chunk, as latency, ms. */
   get structuralLatencyMs(): number {
     return (
-      (this.chunkFrames - 1 + this.lookaheadFrames) * this.frameMs + this.crossfadeMs + PACKET_MS + JITTER_MS
+      (this.chunkFrames - 1 + this.lookaheadFrames) * this.frameMs +
+      this.holdbackMs +
+      this.#alignmentMs +
+      JITTER_MS
     );
   }
 
@@ -158,7 +232,7 @@ export class LivePlan {
       ? `the ${this.latency} latency preset's budget of ${this.latencyBudgetMs} ms`
       : `latency budget ${this.latencyBudgetMs} ms`;
     throw new UsageError(
-      `[live] ${budget} leaves no compute time: chunks of ${this.chunkFrames} frames + look-ahead ${this.lookaheadFrames} + crossfade + packet take ${Math.ceil(structural)} ms. ` +
+      `[live] ${budget} leaves no compute time: chunks of ${this.chunkFrames} frames + look-ahead ${this.lookaheadFrames} + crossfade + jitter margin take ${Math.ceil(structural)} ms. ` +
         'Raise --latency-budget or lower --chunk-frames / --lookahead-frames',
     );
   }
@@ -172,7 +246,7 @@ export class LivePlan {
     if (fixedMs !== undefined) {
       if (fixedMs < structural) {
         throw new UsageError(
-          `[live] offset ${fixedMs} ms is below the structural minimum ${Math.ceil(structural)} ms (chunk, look-ahead, crossfade, packet)`,
+          `[live] offset ${fixedMs} ms is below the structural minimum ${Math.ceil(structural)} ms (chunk, look-ahead, crossfade, jitter margin)`,
         );
       }
       return fixedMs;
@@ -185,8 +259,8 @@ export class LivePlan {
 
   /** Wall time by which chunk n's first emitted sample must be in the timeline. */
   deadlineMs(timing: SegmentTiming, chunk: number, offsetMs: number): number {
-    const firstMediaMs = chunk * this.chunkFrames * this.frameMs - this.crossfadeMs;
-    return timing.anchorMs + timing.originMediaMs + firstMediaMs + offsetMs - PACKET_MS;
+    const firstMediaMs = chunk * this.chunkFrames * this.frameMs - this.holdbackMs;
+    return timing.anchorMs + timing.originMediaMs + firstMediaMs + offsetMs - this.#alignmentMs;
   }
 
   /** Arrival-history slots a segment keeps: the frames the pacer reads behind the newest, with room. */

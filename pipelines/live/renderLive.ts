@@ -25,7 +25,14 @@ import { LivePlan, type LivePlanOptions } from './plan.js';
 
 export type LiveRenderOptions = Pick<
   LivePlanOptions,
-  'latency' | 'chunkFrames' | 'lookaheadFrames' | 'maxContextFrames' | 'crossfadeMs' | 'seed'
+  | 'latency'
+  | 'chunkFrames'
+  | 'lookaheadFrames'
+  | 'maxContextFrames'
+  | 'crossfadeMs'
+  | 'crossfadeJoin'
+  | 'maxRestarts'
+  | 'seed'
 > & {
   /** Full-level sampling settings other than the bundle's. */
   sampling?: { steps?: number; cfgScale?: number; cgScale?: number; restarts?: number };

@@ -16,7 +16,7 @@ import { type EvalClip, findEvalClips, isLabelFree } from '../evaluation/clip-se
 import { readSoundtrack } from '../evaluation/soundtrack-reader.js';
 import { defaultBundleDir, loadBundle } from '../models/bundle.js';
 import { InferenceRunner } from '../models/inference-runner.js';
-import { LATENCY_FLAG, latencyFlag } from './latency-flag.js';
+import { crossfadeJoinFlag, LATENCY_FLAG, latencyFlag } from './latency-flag.js';
 import { deviceFlag, generationOverrides, MODEL_OPTIONS, numberFlag, parse } from './options.js';
 import { ProgressBar } from './progress-bar.js';
 
@@ -43,9 +43,11 @@ export const EVAL_USAGE = `usage: foley eval <clips-dir> [options]
   --live               render through the live pipeline's chunker (what a viewer hears, before
                        Opus) instead of the offline render; --window/--overlap do not apply
   --latency P          with --live: the live latency preset, low or balanced (default; see foley
-                       serve --help); the three flags below override its values
+                       serve --help); the flags below override its values
   --chunk-frames N     with --live: new frames per generated chunk (balanced 4 = 160 ms)
   --lookahead-frames N with --live: frames waited for past a chunk (balanced: the video encoder's reach ahead + 1)
+  --crossfade-join J   with --live: held or guard (see foley serve --help)
+  --crossfade-ms MS    with --live: length of the crossfade at chunk joins (default: the preset's)
   --context-frames N   with --live: generated frames a chunk sees as context (balanced 12)
   -h, --help           this help`;
 
@@ -148,6 +150,7 @@ export async function evalCommand(argv: string[]): Promise<number> {
     'chunk-frames': { type: 'string' },
     'lookahead-frames': { type: 'string' },
     'context-frames': { type: 'string' },
+    'crossfade-ms': { type: 'string' },
   });
   if (values.help) {
     process.stdout.write(`${EVAL_USAGE}\n`);
@@ -163,15 +166,18 @@ export async function evalCommand(argv: string[]): Promise<number> {
   const device = deviceFlag('eval', values);
   const live = values.live === true;
   const latency = latencyFlag('eval', values);
+  const crossfadeJoin = crossfadeJoinFlag('eval', values);
   const liveOptions = {
     ...(latency !== undefined ? { latency } : {}),
+    ...(crossfadeJoin !== undefined ? { crossfadeJoin } : {}),
     chunkFrames: numberFlag('eval', values, 'chunk-frames', { integer: true, min: 1 }),
     lookaheadFrames: numberFlag('eval', values, 'lookahead-frames', { integer: true, min: 0 }),
     maxContextFrames: numberFlag('eval', values, 'context-frames', { integer: true, min: 0 }),
+    crossfadeMs: numberFlag('eval', values, 'crossfade-ms', { min: 0 }),
   };
   if (!live && Object.values(liveOptions).some((v) => v !== undefined))
     throw new UsageError(
-      '[foley eval] --latency, --chunk-frames, --lookahead-frames and --context-frames need --live',
+      '[foley eval] --latency, --crossfade-join, --crossfade-ms, --chunk-frames, --lookahead-frames and --context-frames need --live',
     );
   if (live && (windowFlag !== undefined || overlapFlag !== undefined))
     throw new UsageError(
@@ -199,6 +205,8 @@ export async function evalCommand(argv: string[]): Promise<number> {
       live
         ? await renderLive(clip.video, runner, {
             ...liveOptions,
+            // An explicit --restarts is not capped by the preset's.
+            ...(overrides.restarts !== undefined ? { maxRestarts: overrides.restarts } : {}),
             seed,
             contactGate: generation.contactGate,
             sampling: {

@@ -11,7 +11,7 @@ import { loadBundle, packageRoot } from '../models/bundle.js';
 import { ensureClientBuilt } from '../server/clientBuild.js';
 import { FoleyServer } from '../server/FoleyServer.js';
 import { formatLiveBench, runLiveBench } from '../server/liveBench.js';
-import { LATENCY_FLAG, latencyFlag } from './latency-flag.js';
+import { crossfadeJoinFlag, LATENCY_FLAG, latencyFlag } from './latency-flag.js';
 import { numberFlag, parse } from './options.js';
 
 export const SERVE_USAGE = `foley serve [options]
@@ -27,19 +27,25 @@ export const SERVE_USAGE = `foley serve [options]
   --rtc-max-port N       highest such port (default 49999); publish the range from a container
   --latency low|balanced how long the sound waits for the video (default balanced):
                            balanced  chunks of 4 frames that wait 3 frames past their end, so the
-                                     video features are exact: about 0.36-0.39 s from frame to
-                                     sound; live onset F1 0.90 on 60 test clips (0.97 of the
-                                     whole-clip render)
-                           low       chunks of 2 frames that wait for no frame past their end:
-                                     under 0.15 s from frame to sound; live onset F1 0.74 (0.8 of
-                                     the whole-clip render), with more extra onsets and more wrong
-                                     sound classes: a chunk's last frames are seen without what
-                                     follows them
-                         the four flags below override the preset's values
+                                     video features are exact: about 0.35 s from frame to sound;
+                                     live onset F1 0.94 on 60 test clips (0.98 of the whole-clip
+                                     render)
+                           low       chunks of 2 frames that wait 1 frame past their end, 5 ms
+                                     crossfades, one restart per step: under 0.15 s from frame to
+                                     sound; live onset F1 0.88 (0.92 of the whole-clip render),
+                                     with more extra onsets and wrong sound classes (a chunk's
+                                     last frame is seen without most of what follows it); on two
+                                     cores a quarter of its chunks run below the full level
+                         the flags below override the preset's values
   --latency-budget MS    frame-arrival to Opus latency bound (balanced 400, low 150)
   --chunk-frames N       new frames per generated chunk (balanced 4 = 160 ms, low 2)
-  --lookahead-frames N   frames waited for past a chunk (balanced: the video encoder's reach ahead + 1, low 0)
+  --lookahead-frames N   frames waited for past a chunk (balanced: the video encoder's reach ahead + 1, low 1)
   --context-frames N     generated frames a chunk sees as context (balanced and low 12)
+  --crossfade-ms MS      length of the crossfade at chunk joins (balanced 20, low 5)
+  --crossfade-join held|guard  held (default): a chunk's last crossfade waits for the next
+                         chunk and is faded into its version of the same audio; guard: the next
+                         chunk's first crossfade fades in from this chunk's guard frames, one
+                         crossfade sooner, with more extra onsets
   --inference-workers N  inference threads shared by all rooms, each with its own sessions (default 2, 1 on one core)
   --max-rooms N          rooms open at once (default 16; a room closes when its last page leaves)
   --max-connections-per-ip N    open sockets from one address, IPv6 per /64 (default 16)
@@ -60,7 +66,8 @@ export const BENCH_LIVE_USAGE = `foley bench --live [options]
   --rooms N              rooms publishing at once (default 1)
   --codec vp8|h264       codec the clip is sent with (default vp8)
   --latency low|balanced, --latency-budget MS, --chunk-frames N, --lookahead-frames N,
-  --context-frames N, --inference-workers N   as for serve
+  --context-frames N, --crossfade-ms MS, --crossfade-join held|guard,
+  --inference-workers N  as for serve
   --intra-op-threads N   ONNX Runtime threads per inference worker (default 1)
   --batch-max N          merge up to N runs of the same model across rooms into one call (default 1: no batching)
   --batch-window MS      with --batch-max: a run joins the most urgent one's call if due at most MS later (default 160)
@@ -75,6 +82,7 @@ const LIVE_FLAGS = {
   'chunk-frames': { type: 'string' },
   'lookahead-frames': { type: 'string' },
   'context-frames': { type: 'string' },
+  'crossfade-ms': { type: 'string' },
   'inference-workers': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -88,20 +96,24 @@ function intFlag(command: string, values: FlagValues, name: string, min: number)
 /** The live flags as options; a flag left out leaves the preset's value (or its default). */
 function liveFlags(command: string, values: FlagValues) {
   const latency = latencyFlag(command, values);
+  const crossfadeJoin = crossfadeJoinFlag(command, values);
   const latencyBudgetMs = intFlag(command, values, 'latency-budget', 50);
   const chunkFrames = intFlag(command, values, 'chunk-frames', 1);
   const lookaheadFrames = intFlag(command, values, 'lookahead-frames', 0);
   const maxContextFrames = intFlag(command, values, 'context-frames', 0);
+  const crossfadeMs = numberFlag(command, values, 'crossfade-ms', { min: 0 });
   const inferenceWorkers = intFlag(command, values, 'inference-workers', 1);
   return {
     bundleDir: values.model ?? join(packageRoot(), 'models', 'default'),
     ...(inferenceWorkers !== undefined ? { inferenceWorkers } : {}),
     pipeline: {
       ...(latency !== undefined ? { latency } : {}),
+      ...(crossfadeJoin !== undefined ? { crossfadeJoin } : {}),
       ...(latencyBudgetMs !== undefined ? { latencyBudgetMs } : {}),
       ...(chunkFrames !== undefined ? { chunkFrames } : {}),
       ...(lookaheadFrames !== undefined ? { lookaheadFrames } : {}),
       ...(maxContextFrames !== undefined ? { maxContextFrames } : {}),
+      ...(crossfadeMs !== undefined ? { crossfadeMs } : {}),
     },
   };
 }

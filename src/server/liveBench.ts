@@ -1,6 +1,6 @@
 import { loadavg } from 'node:os';
 import * as mediasoup from 'mediasoup';
-import { type LatencyPreset, LiveFoleyPipeline } from '../../pipelines/live.js';
+import { type CrossfadeJoin, type LatencyPreset, LiveFoleyPipeline } from '../../pipelines/live.js';
 import { loadBundle } from '../models/bundle.js';
 import {
   type BatchingOptions,
@@ -24,6 +24,8 @@ export interface LiveBenchOptions {
   chunkFrames?: number;
   lookaheadFrames?: number;
   maxContextFrames?: number;
+  crossfadeJoin?: CrossfadeJoin;
+  crossfadeMs?: number;
   /** Inference worker threads shared by the rooms. Default: DEFAULT_INFERENCE_WORKERS. */
   inferenceWorkers?: number;
   /** Merging of runs across rooms; false: off. Default: the runner's. */
@@ -82,6 +84,10 @@ export interface LiveBenchReport {
     chunkFrames: number;
     lookaheadFrames: number;
     maxContextFrames: number;
+    crossfadeJoin: CrossfadeJoin;
+    crossfadeMs: number;
+    /** Restarts per step at the full levels. */
+    restarts: number;
     latencyBudgetMs: number;
     structuralLatencyMs: number;
   } | null;
@@ -211,6 +217,8 @@ export async function runLiveBench(options: LiveBenchOptions): Promise<LiveBench
         ...(options.chunkFrames ? { chunkFrames: options.chunkFrames } : {}),
         ...(options.lookaheadFrames !== undefined ? { lookaheadFrames: options.lookaheadFrames } : {}),
         ...(options.maxContextFrames !== undefined ? { maxContextFrames: options.maxContextFrames } : {}),
+        ...(options.crossfadeJoin ? { crossfadeJoin: options.crossfadeJoin } : {}),
+        ...(options.crossfadeMs !== undefined ? { crossfadeMs: options.crossfadeMs } : {}),
       });
       attachments.push(attachment);
     }
@@ -268,6 +276,9 @@ export async function runLiveBench(options: LiveBenchOptions): Promise<LiveBench
             chunkFrames: plan.chunkFrames,
             lookaheadFrames: plan.lookaheadFrames,
             maxContextFrames: plan.ladder[0]!.contextFrames,
+            crossfadeJoin: plan.crossfadeJoin,
+            crossfadeMs: plan.crossfadeMs,
+            restarts: plan.ladder[0]!.restarts,
             latencyBudgetMs: plan.latencyBudgetMs,
             structuralLatencyMs: plan.structuralLatencyMs,
           }
@@ -296,7 +307,7 @@ export function formatLiveBench(report: LiveBenchReport): string {
     `live bench: bundle ${report.bundle}, clip ${report.clip}, ${report.durationSeconds} s, ${report.rooms.length} room(s), ${report.inferenceWorkers} inference worker(s) x ${report.intraOpThreads} intra-op thread(s)`,
     ...(report.plan
       ? [
-          `  latency preset ${report.plan.latency}: chunks of ${report.plan.chunkFrames} frames, look-ahead ${report.plan.lookaheadFrames}, context ${report.plan.maxContextFrames}; structural latency ${report.plan.structuralLatencyMs.toFixed(0)} ms, budget ${report.plan.latencyBudgetMs} ms`,
+          `  latency preset ${report.plan.latency}: chunks of ${report.plan.chunkFrames} frames, look-ahead ${report.plan.lookaheadFrames}, context ${report.plan.maxContextFrames}, ${report.plan.crossfadeJoin} ${report.plan.crossfadeMs} ms crossfades; structural latency ${report.plan.structuralLatencyMs.toFixed(0)} ms, budget ${report.plan.latencyBudgetMs} ms`,
         ]
       : []),
     `  batching ${b ? `up to ${b.maxRuns} runs, deadline window ${b.deadlineWindowMs} ms, gather ${b.gatherDelayMs} ms` : 'off'}; load average ${report.loadAverage.start.toFixed(2)} at start, ${report.loadAverage.end.toFixed(2)} at end`,

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile, execFileSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { promisify } from 'node:util';
@@ -284,6 +284,8 @@ describe('foley eval and foley bench', () => {
       ]);
     const low = await bench(['--latency', 'low']);
     assert.equal(low.code, 0, low.stderr);
+    const tinyRestarts = JSON.parse(readFileSync(join(TINY_BUNDLE_DIR, 'manifest.json'), 'utf8')).sampling
+      .restarts as number;
     const plan = JSON.parse(low.stdout).plan;
     const preset = LATENCY_PRESETS.low;
     assert.deepEqual(
@@ -293,8 +295,19 @@ describe('foley eval and foley bench', () => {
         lookaheadFrames: plan.lookaheadFrames,
         maxContextFrames: plan.maxContextFrames,
         latencyBudgetMs: plan.latencyBudgetMs,
+        crossfadeMs: plan.crossfadeMs,
+        restarts: plan.restarts,
       },
-      { latency: 'low', ...preset },
+      {
+        latency: 'low',
+        chunkFrames: preset.chunkFrames,
+        lookaheadFrames: preset.lookaheadFrames,
+        maxContextFrames: preset.maxContextFrames,
+        latencyBudgetMs: preset.latencyBudgetMs,
+        crossfadeMs: preset.crossfadeMs,
+        // The tiny bundle's own sampling.restarts, capped by the preset's.
+        restarts: Math.min(tinyRestarts, preset.maxRestarts!),
+      },
     );
     const overridden = await bench(['--latency', 'low', '--chunk-frames', '3', '--latency-budget', '300']);
     assert.equal(overridden.code, 0, overridden.stderr);
@@ -328,6 +341,8 @@ describe('foley eval and foley bench', () => {
       '--chunk-frames',
       '--context-frames',
       '--lookahead-frames',
+      '--crossfade-ms',
+      '--crossfade-join',
       '--inference-workers',
       '--intra-op-threads',
       '--batch-max',

@@ -47,6 +47,8 @@ const FLAGS: Record<string, string[]> = {
     '--chunk-frames',
     '--lookahead-frames',
     '--context-frames',
+    '--crossfade-ms',
+    '--crossfade-join',
     '--help',
   ],
   bench: [
@@ -76,6 +78,8 @@ const FLAGS: Record<string, string[]> = {
     '--chunk-frames',
     '--lookahead-frames',
     '--context-frames',
+    '--crossfade-ms',
+    '--crossfade-join',
     '--inference-workers',
     '--max-rooms',
     '--log-format',

@@ -7,6 +7,9 @@ import { UsageError } from '../../src/errors.js';
 import { parseManifest } from '../../src/models/manifest.js';
 import { TINY_BUNDLE_DIR } from '../helpers/media-fixtures.js';
 
+/** The upsampler's delay (24 samples at 48 kHz) and the packet grid's slack: chunks are due with their own first packet. */
+const ALIGNMENT_MS = 0.5 + 0.1;
+
 const manifest = parseManifest(
   JSON.parse(readFileSync(join(TINY_BUNDLE_DIR, 'manifest.json'), 'utf8')),
   'tiny-random',
@@ -25,8 +28,8 @@ describe('latency presets', () => {
     }
     assert.deepEqual(balanced.ladder, plain.ladder);
     assert.equal(balanced.structuralLatencyMs, plain.structuralLatencyMs);
-    // (4 − 1 + 3) frames of 40 ms + crossfade 20 + packet 20 + jitter 15.
-    assert.equal(plain.structuralLatencyMs, 6 * 40 + 20 + 20 + 15);
+    // (4 − 1 + 3) frames of 40 ms + crossfade 20 + alignment + jitter 15.
+    assert.equal(plain.structuralLatencyMs, 6 * 40 + 20 + ALIGNMENT_MS + 15);
   });
 
   it('low reaches the plan: its chunk, look-ahead, context and budget, and a shorter structural latency', () => {
@@ -39,7 +42,7 @@ describe('latency presets', () => {
     assert.equal(plan.latencyBudgetMs, low.latencyBudgetMs);
     assert.equal(
       plan.structuralLatencyMs,
-      (low.chunkFrames - 1 + low.lookaheadFrames!) * plan.frameMs + 20 + 20 + 15,
+      (low.chunkFrames - 1 + low.lookaheadFrames!) * plan.frameMs + low.crossfadeMs! + ALIGNMENT_MS + 15,
     );
     assert.ok(plan.structuralLatencyMs < new LivePlan(manifest, {}, true).structuralLatencyMs);
     // The low plan leaves compute time inside its own budget.
@@ -56,7 +59,7 @@ describe('latency presets', () => {
     );
     const plan = new LivePlan(causal, {}, true);
     assert.equal(plan.lookaheadFrames, 1);
-    assert.equal(plan.structuralLatencyMs, (4 - 1 + 1) * 40 + 20 + 20 + 15);
+    assert.equal(plan.structuralLatencyMs, (4 - 1 + 1) * 40 + 20 + ALIGNMENT_MS + 15);
   });
 
   it('an explicit option overrides the preset, the rest of the preset stays', () => {

@@ -184,12 +184,13 @@ describe('chunkStartDueMs', () => {
   });
 
   it('gives every slot of a chunk the latest start that leaves the chunk its compute time', () => {
-    // Chunk 0 (slots 0-6) is due at 100 + 1000 + 0 − 20 + 400 − 20 = 1460; 50 ms of compute
-    // and a 10 ms margin leave 1400.
+    // Chunk 0 (slots 0-6) is due at 100 + 1000 + 0 − 20 + 400 − 0.6 = 1479.4 (its first
+    // packet's due time, less the upsampler's 0.5 ms and 0.1 ms of slack); 50 ms of compute
+    // and a 10 ms margin leave 1419.4.
     const due = chunkStartDueMs(plan, 400, () => 50);
     assert.deepEqual(
-      [0, 3, 6, 7, 10].map((i) => due(timing, i)),
-      [1400, 1400, 1400, 1560, 1560],
+      [0, 3, 6, 7, 10].map((i) => Math.round(due(timing, i) * 10) / 10),
+      [1419.4, 1419.4, 1419.4, 1579.4, 1579.4],
     );
   });
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { NEVER, type Observable, startWith, takeUntil, timer } from 'rxjs';
+import { concat, map, NEVER, type Observable, of, startWith, takeUntil, timer } from 'rxjs';
 import { TestScheduler } from 'rxjs/testing';
 import {
   type LivePacket,
@@ -24,6 +24,7 @@ function pace(
   input: (encoder: OpusEncoder) => Observable<PacerInput>,
   untilMs: number,
   stallMs = 600,
+  packetPhase48k = 0,
 ): Array<{ atMs: number; output: PacerOutput }> {
   const encoder = new OpusEncoder();
   const out: Array<{ atMs: number; output: PacerOutput }> = [];
@@ -31,7 +32,15 @@ function pace(
     scheduler.run(() => {
       input(encoder)
         .pipe(
-          paceOpus({ scheduler, offsetMs: OFFSET_MS, frameMs: FRAME_MS, chunkFrames: 4, stallMs, encoder }),
+          paceOpus({
+            scheduler,
+            offsetMs: OFFSET_MS,
+            frameMs: FRAME_MS,
+            chunkFrames: 4,
+            stallMs,
+            packetPhase48k,
+            encoder,
+          }),
           takeUntil(timer(untilMs, scheduler)),
         )
         .subscribe((output) => out.push({ atMs: scheduler.now(), output }));
@@ -45,20 +54,41 @@ function pace(
 const packets = (out: Array<{ atMs: number; output: PacerOutput }>): LivePacket[] =>
   out.flatMap(({ output }) => (output.case === 'packet' ? [output.value] : []));
 
-/** A segment whose frames 0..count-1 arrived at their media time (anchor 0). */
-function segment(count: number): SegmentTiming {
+/** A segment whose frames 0..count-1 arrived `delayMs` after their media time (anchor delayMs). */
+function segment(count: number, delayMs = 0): SegmentTiming {
   const timing = new SegmentTiming({
     id: 0,
     originMediaMs: 0,
-    firstDelayMs: 0,
+    firstDelayMs: delayMs,
     leadFrames: 7,
     historyFrames: 64,
   });
   for (let i = 0; i < count; i++) {
-    timing.trackArrival(0, i * FRAME_MS);
-    timing.recordSlot(i, i * FRAME_MS);
+    timing.trackArrival(delayMs, i * FRAME_MS + delayMs);
+    timing.recordSlot(i, i * FRAME_MS + delayMs);
   }
   return timing;
+}
+
+/** 48 kHz audio of chunk `chunk` at `position48k`. */
+function chunkAudio(chunk: number, position48k: number, samples: number): PacerInput {
+  return {
+    case: 'audio',
+    value: {
+      audio: {
+        segment: 0,
+        chunk,
+        startSample: 0,
+        samples: new Float32Array(0),
+        generated: true,
+        level: 0,
+        computeMs: 0,
+        late: false,
+      },
+      position48k,
+      samples48k: new Float32Array(samples).fill(0.5),
+    },
+  };
 }
 
 describe('paceOpus in virtual time', () => {
@@ -119,6 +149,36 @@ describe('paceOpus in virtual time', () => {
       [OFFSET_MS, OFFSET_MS, OFFSET_MS, OFFSET_MS],
     );
     assert.ok(sent.filter((p) => p.sentMs < OFFSET_MS).every((p) => !p.generated));
+  });
+
+  it("starts a segment's packets where its chunks' audio starts, so a chunk is due only with its own first packet", () => {
+    // Frames arrive 7 ms after their media time; chunks' audio starts at positions ≡ 696 (mod 960).
+    const phase = 696;
+    const timing = segment(40, 7);
+    const first = chunkAudio(0, phase, 2 * 1920); // media 14.5-94.5 ms
+    const second = chunkAudio(1, phase + 2 * 1920, 1920); // 94.5-134.5 ms
+    // The second chunk's first packet is due at anchor 7 + offset 300 + 94.5 ms; it comes 1 ms before.
+    const secondDueMs = 7 + OFFSET_MS + (phase + 2 * 1920) / 48;
+    const out = pace(
+      newScheduler(),
+      () =>
+        concat(
+          of<PacerInput[]>({ case: 'segment', value: timing }, first),
+          timer(secondDueMs - 1).pipe(map(() => second)),
+          NEVER,
+        ),
+      OFFSET_MS + 300,
+      600,
+      phase,
+    );
+    const generated = packets(out).filter((p) => p.generated);
+    // Six whole packets of audio, none cut at the join: with packets anywhere, the one across
+    // it would be due before the second chunk came.
+    assert.equal(generated.length, 6);
+    assert.ok(generated.every((p) => p.peak > 0.4));
+    assert.ok(
+      generated.every((p, k) => k === 0 || p.samplePosition - generated[k - 1]!.samplePosition === 960),
+    );
   });
 
   it('reports idle once when no frame came for stallMs', () => {
