@@ -17,7 +17,7 @@ import { UsageError } from '../../src/errors.js';
 import { OPUS_FRAME_SAMPLES, OPUS_SAMPLE_RATE } from '../../src/media/opus-encoder.js';
 import type { Manifest } from '../../src/models/manifest.js';
 import { buildLadder, type LevelCosts, type QualityLevel } from './DegradationLadder.js';
-import { PACKET_GRID_SLACK_MS } from './pace-opus.js';
+import { PACKET_GRID_SLACK_MS, PACKET_MS } from './pace-opus.js';
 import type { SegmentTiming } from './SegmentTiming.js';
 import { Upsampler3x } from './Upsampler3x.js';
 
@@ -209,8 +209,14 @@ export class LivePlan {
     return ((first % OPUS_FRAME_SAMPLES) + OPUS_FRAME_SAMPLES) % OPUS_FRAME_SAMPLES;
   }
 
-  /** How much earlier than its first sample's media time (+ offset) a chunk is due, ms. */
+  /**
+   * How much earlier than its first sample's media time (+ offset) a chunk is due, ms: the
+   * upsampler's delay when every chunk starts on the packet grid, else a whole packet (the
+   * packet carrying its first sample may start up to a packet before it).
+   */
   get #alignmentMs(): number {
+    const chunk48k = 3 * this.chunkFrames * this.samplesPerFrame16k;
+    if (chunk48k % OPUS_FRAME_SAMPLES !== 0) return PACKET_MS;
     return (Upsampler3x.delaySamples48k * 1000) / OPUS_SAMPLE_RATE + PACKET_GRID_SLACK_MS;
   }
 

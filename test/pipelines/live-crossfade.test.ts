@@ -100,6 +100,23 @@ describe('LivePlan crossfade joins', () => {
     assert.equal(guard.deadlineMs(timing, 3, 150) - held.deadlineMs(timing, 3, 150), 20);
   });
 
+  it('is due with its own first packet when chunks start on the 20 ms packet grid, a whole packet sooner when they do not', () => {
+    const raw = JSON.parse(readFileSync(join(TINY_BUNDLE_DIR, 'manifest.json'), 'utf8'));
+    // 30 ms latent frames (3 mel frames of 10 ms): a 1-frame chunk is 1440 samples at 48 kHz.
+    const offGrid = parseManifest(
+      {
+        ...raw,
+        latent: { ...raw.latent, melFramesPerLatentFrame: 3 },
+        video: { ...raw.video, fps: 1000 / 30 },
+      },
+      'off-grid',
+    );
+    const onGrid = new LivePlan(manifest, { chunkFrames: 1, lookaheadFrames: 0, crossfadeMs: 20 }, true);
+    const off = new LivePlan(offGrid, { chunkFrames: 1, lookaheadFrames: 0, crossfadeMs: 20 }, true);
+    assert.equal(onGrid.structuralLatencyMs, 20 + 0.6 + 15);
+    assert.equal(off.structuralLatencyMs, 20 + 20 + 15);
+  });
+
   it('refuses an unknown join and a crossfade longer than the guard frames, naming them', () => {
     assert.throws(
       () => new LivePlan(manifest, { crossfadeJoin: 'ahead' as 'guard' }, true),
