@@ -4,6 +4,7 @@
  * waveform. Stateless between windows: the streaming state (known latent) is passed in.
  */
 import { applyContactGate } from '../dsp/contact-gate.js';
+import { applyFrameComb } from '../dsp/frame-comb.js';
 import { applyMelGate } from '../dsp/mel-gate.js';
 import { UsageError } from '../errors.js';
 import { AlignClassifier } from '../models/align-classifier.js';
@@ -52,6 +53,11 @@ export interface GenerationSettings {
    * bundle has a contactGate; off to hear or score the student alone.
    */
   contactGate: boolean;
+  /**
+   * Blend a comb at the mel hop into quiet stretches (dsp/frame-comb.ts): removes the frame-rate
+   * harmonics the mel gate leaves in fading tails. Off only to compare with the reference.
+   */
+  frameComb: boolean;
 }
 
 /** Settings from the manifest's sampling defaults, with any overrides applied and checked. */
@@ -70,6 +76,7 @@ export function resolveGenerationSettings(
     seed: overrides.seed ?? 0,
     melGate: overrides.melGate ?? true,
     contactGate: overrides.contactGate ?? true,
+    frameComb: overrides.frameComb ?? true,
   };
   if (!manifest.models[settings.unet]) {
     throw new UsageError(`[generation] bundle ${manifest.name} has no UNet "${settings.unet}"`);
@@ -255,16 +262,20 @@ export class FoleyGenerator {
     const melPadded = await this.decoder.decode(latentPadded, shape, order);
 
     // 4. Vocode the mel to a waveform, gate it where the mel is silent and where the video
-    //    shows no contact, then drop the guards and padding (the gates see the guard frames, so
-    //    they are ready at the clip's and the window's edges).
+    //    shows no contact, comb out the frame-rate tone in quiet stretches, then drop the guards
+    //    and padding (the gates and the comb see the guard frames, so they are ready at the
+    //    clip's and the window's edges).
     const r = m.latent.melFramesPerLatentFrame;
     const spf = samplesPerFrame(m);
     const vocoded = await this.vocoder.synthesize(melPadded, padded * r, order);
     const melGated = this.settings.melGate ? applyMelGate(vocoded, melPadded, padded * r, m.audio) : vocoded;
-    const waveformPadded =
+    const contactGated =
       this.settings.contactGate && m.contactGate
         ? applyContactGate(melGated, rows, dim, spf, m.audio.sampleRate, m.contactGate)
         : melGated;
+    const waveformPadded = this.settings.frameComb
+      ? applyFrameComb(contactGated, melPadded, padded * r, m.audio, { ungated: vocoded })
+      : contactGated;
     const latent = padded === frames ? latentPadded : sliceLatentFrames(latentPadded, shape, before, frames);
     const mel =
       padded === frames

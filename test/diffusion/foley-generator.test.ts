@@ -5,6 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import { FoleyGenerator, resolveGenerationSettings } from '../../src/diffusion/foley-generator.js';
 import { sliceLatentFrames } from '../../src/diffusion/latent-frames.js';
 import { contactGainsDb, contactOpenings } from '../../src/dsp/contact-gate.js';
+import { applyFrameComb } from '../../src/dsp/frame-comb.js';
 import { applyMelGate } from '../../src/dsp/mel-gate.js';
 import { UsageError } from '../../src/errors.js';
 import { loadBundle, packageRoot } from '../../src/models/bundle.js';
@@ -58,6 +59,7 @@ function parityCases(
         // The reference is the Python pipeline, which has no gate.
         melGate: false,
         contactGate: false,
+        frameComb: false,
       });
       const r = await g.generate({
         startFrame: 0,
@@ -233,7 +235,7 @@ describe('FoleyGenerator against the Python reference (trained default bundle)',
     const black = new Uint8Array(frames * height * width * 3);
     const request = { startFrame: 0, features: await new VideoEncoder(runner).encode(black, frames) };
     // The mel gate alone: a contact gate would hold the still picture down as well.
-    const settings = { ...resolveGenerationSettings(m), contactGate: false };
+    const settings = { ...resolveGenerationSettings(m), contactGate: false, frameComb: false };
     assert.equal(settings.melGate, true);
     const gated = await new FoleyGenerator(runner, settings).generate(request);
     const plain = await new FoleyGenerator(runner, { ...settings, melGate: false }).generate(request);
@@ -247,6 +249,31 @@ describe('FoleyGenerator against the Python reference (trained default bundle)',
     const middle = (x: Float32Array) => x.subarray(24 * spf, 44 * spf);
     const changeDb = 20 * Math.log10(rms(middle(gated.waveform)) / rms(middle(plain.waveform)));
     assert.ok(changeDb <= -15, `silence changed by ${changeDb.toFixed(1)} dB`);
+  });
+
+  it('combs the frame-rate tone out of quiet stretches by default, after the gates', async () => {
+    const m = runner.bundle.manifest;
+    const frames = 24;
+    const video = new Uint8Array(frames * m.video.height * m.video.width * 3).map((_, i) => (i * 13) % 251);
+    const request = { startFrame: 0, features: await new VideoEncoder(runner).encode(video, frames) };
+    const settings = resolveGenerationSettings(m);
+    assert.equal(settings.frameComb, true);
+    const combed = await new FoleyGenerator(runner, settings).generate(request);
+    const plain = await new FoleyGenerator(runner, { ...settings, frameComb: false }).generate(request);
+    assert.deepEqual(combed.mel, plain.mel);
+    // No guard frames: the comb sees the same samples as on the returned waveform.
+    const melFrames = frames * m.latent.melFramesPerLatentFrame;
+    const ungated = await new FoleyGenerator(runner, {
+      ...settings,
+      frameComb: false,
+      melGate: false,
+      contactGate: false,
+    }).generate(request);
+    const expected = applyFrameComb(plain.waveform, plain.mel, melFrames, m.audio, {
+      ungated: ungated.waveform,
+    });
+    assert.ok(maxAbsDiff(combed.waveform, expected) < 1e-7);
+    assert.ok(maxAbsDiff(combed.waveform, plain.waveform) > 0, 'the comb changed nothing');
   });
 });
 
@@ -282,7 +309,8 @@ describe('FoleyGenerator with a bundle that has a contact gate', () => {
     const frames = 16;
     const still = new Uint8Array(frames * m.video.height * m.video.width * 3).fill(90);
     const request = { startFrame: 0, features: await new VideoEncoder(runner).encode(still, frames) };
-    const settings = resolveGenerationSettings(m);
+    // The contact gate alone: the frame comb after it is not a gain.
+    const settings = { ...resolveGenerationSettings(m), frameComb: false };
     assert.equal(settings.contactGate, true);
     const gated = await new FoleyGenerator(runner, settings).generate(request);
     const plain = await new FoleyGenerator(runner, { ...settings, contactGate: false }).generate(request);
@@ -350,7 +378,7 @@ describe('FoleyGenerator with a contact gate keyed on the contact detector', () 
       );
       assert.equal(rows[t * (dim + 1) + dim], probs[t]);
     }
-    const settings = resolveGenerationSettings(m);
+    const settings = { ...resolveGenerationSettings(m), frameComb: false };
     const gated = await new FoleyGenerator(runner, settings).generate({ startFrame: 0, features: rows });
     const plain = await new FoleyGenerator(plainRunner, { ...settings, contactGate: false }).generate({
       startFrame: 0,
@@ -406,7 +434,12 @@ describe('FoleyGenerator with a student that reads the contact column', () => {
     assert.equal(unetFeatureDim(m, 'unet_teacher'), dim);
     const ref = loadReference(TINY_BUNDLE_DIR);
     const rows = featureRows(ref.features, m);
-    const settings = { ...resolveGenerationSettings(m), contactGate: false, melGate: false };
+    const settings = {
+      ...resolveGenerationSettings(m),
+      contactGate: false,
+      melGate: false,
+      frameComb: false,
+    };
     const noise = Float32Array.from(ref.noise);
     const generate = (r: InferenceRunner, features: Float32Array) =>
       new FoleyGenerator(r, settings).generate({ startFrame: 0, features, noise });
@@ -438,7 +471,12 @@ describe('FoleyGenerator with a student that reads the contact column', () => {
       const frames = rows.length / (dim + 1);
       for (let t = 0; t < frames; t++) rows[t * (dim + 1) + dim] = 0.9;
       const given = rows.slice();
-      const settings = { ...resolveGenerationSettings(m), contactGate: false, melGate: false };
+      const settings = {
+        ...resolveGenerationSettings(m),
+        contactGate: false,
+        melGate: false,
+        frameComb: false,
+      };
       const noise = Float32Array.from(ref.noise);
       const generator = new FoleyGenerator(markedRunner, settings);
       const told = await generator.generate({ startFrame: 0, features: rows, noise, contactUnknownFrom: 5 });
@@ -485,7 +523,7 @@ describe('FoleyGenerator with a student that reads the contact column', () => {
       const video = new Uint8Array(frames * m.video.height * m.video.width * 3).map((_, i) => (i * 7) % 251);
       const rows = await new VideoEncoder(gatedRunner).encode(video, frames);
       assert.equal(rows.length, frames * (dim + 1));
-      const settings = { ...resolveGenerationSettings(m), melGate: false };
+      const settings = { ...resolveGenerationSettings(m), melGate: false, frameComb: false };
       const gated = await new FoleyGenerator(gatedRunner, settings).generate({
         startFrame: 0,
         features: rows,
