@@ -38,6 +38,8 @@ export type LiveRenderOptions = Pick<
   sampling?: { steps?: number; cfgScale?: number; cgScale?: number; restarts?: number };
   /** Apply the bundle's contact gate, if it has one (default true). */
   contactGate?: boolean;
+  /** Apply the frame comb (default true; dsp/frame-comb.ts). */
+  frameComb?: boolean;
 };
 
 export interface LiveRenderResult {
@@ -56,7 +58,7 @@ export async function renderLive(
   runner: InferenceRunner,
   options: LiveRenderOptions = {},
 ): Promise<LiveRenderResult> {
-  const { sampling, contactGate, ...planOptions } = options;
+  const { sampling, contactGate, frameComb, ...planOptions } = options;
   const manifest = sampling
     ? { ...runner.bundle.manifest, sampling: { ...runner.bundle.manifest.sampling, ...sampling } }
     : runner.bundle.manifest;
@@ -68,7 +70,7 @@ export async function renderLive(
     encoder: new VideoEncoder(runner),
     synthesizer: new FoleyGenerator(
       runner,
-      resolveGenerationSettings(manifest, { seed: plan.seed, contactGate }),
+      resolveGenerationSettings(manifest, { seed: plan.seed, contactGate, frameComb }),
     ),
     costs,
     governor: new LevelGovernor(plan.ladder, costs),
