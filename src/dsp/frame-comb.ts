@@ -8,12 +8,11 @@
  * tail). It is blended in by the level of the sound that goes out: the mel's level plus what
  * the gates before the comb took off that frame (the decoded mel does not know them). Fully
  * where a frame is at most `fullBelowDb` above the mel floor, not at all from `offAboveDb`, so
- * event sounds pass untouched. A frame's
- * weight already follows the next frame's level, because the vocoder starts an event's
- * waveform before its mel rises. Causal: each sample reads only the two hops before it.
+ * event sounds pass untouched. A frame's weight already follows the next frame's level,
+ * because the vocoder starts an event's waveform before its mel rises. Causal: each sample reads only the two hops before it.
  */
 
-import { type MelGateGeometry, melLevelsAboveFloorDb } from './mel-gate.js';
+import { frameValueAtSample, type MelGateGeometry, melLevelsAboveFloorDb } from './mel-gate.js';
 
 export interface FrameCombParams {
   /** Frame level (dB above the mel floor) at or below which the comb replaces the waveform. */
@@ -100,15 +99,7 @@ export function applyFrameComb(
   const hop = g.hopSamples;
   const out = new Float32Array(waveform.length);
   for (let s = 0; s < waveform.length; s++) {
-    const position = (s + 0.5) / hop - 0.5;
-    const i = Math.floor(position);
-    let w: number;
-    if (i < 0) w = weights[0]!;
-    else if (i >= frames - 1) w = weights[frames - 1]!;
-    else {
-      const t = position - i;
-      w = weights[i]! * (1 - t) + weights[i + 1]! * t;
-    }
+    let w = frameValueAtSample(weights, hop, s);
     // Without two hops of history the comb would halve the waveform: it fades in over the
     // two hops after them instead (a live stream's first chunk has no guard before it).
     if (s < 4 * hop) w *= Math.max(0, (s - 2 * hop) / (2 * hop));

@@ -101,6 +101,19 @@ export function melGateGainsDb(
 }
 
 /**
+ * A per-frame value at sample `s` (frame i covers samples [i·hop, (i+1)·hop)): linear between
+ * frame centres, held before the first centre and after the last.
+ */
+export function frameValueAtSample(perFrame: Float32Array, hop: number, s: number): number {
+  const position = (s + 0.5) / hop - 0.5;
+  const i = Math.floor(position);
+  if (i < 0) return perFrame[0]!;
+  if (i >= perFrame.length - 1) return perFrame[perFrame.length - 1]!;
+  const t = position - i;
+  return perFrame[i]! * (1 - t) + perFrame[i + 1]! * t;
+}
+
+/**
  * The waveform (frames·hop samples) vocoded from `mel` [melBins, frames], gated; a new array.
  * Gains are linear between frame centres and held before the first and after the last.
  */
@@ -120,17 +133,6 @@ export function applyMelGate(
   const gains = gainsDb.map((db) => 10 ** (db / 20));
   const hop = g.hopSamples;
   const out = new Float32Array(waveform.length);
-  for (let s = 0; s < waveform.length; s++) {
-    const position = (s + 0.5) / hop - 0.5;
-    const i = Math.floor(position);
-    let gain: number;
-    if (i < 0) gain = gains[0]!;
-    else if (i >= frames - 1) gain = gains[frames - 1]!;
-    else {
-      const t = position - i;
-      gain = gains[i]! * (1 - t) + gains[i + 1]! * t;
-    }
-    out[s] = waveform[s]! * gain;
-  }
+  for (let s = 0; s < waveform.length; s++) out[s] = waveform[s]! * frameValueAtSample(gains, hop, s);
   return out;
 }

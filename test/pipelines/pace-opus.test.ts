@@ -107,30 +107,13 @@ describe('paceOpus in virtual time', () => {
 
   it("plays a segment's audio at the offset and reports each frame's arrival-to-packet latency", () => {
     const timing = segment(40);
-    const samples48k = new Float32Array(4 * FRAME_MS * 48).fill(0.5); // chunk 0: frames 0-3
     const out = pace(
       newScheduler(),
       () =>
         NEVER.pipe(
           startWith<PacerInput>(
             { case: 'segment', value: timing },
-            {
-              case: 'audio',
-              value: {
-                audio: {
-                  segment: 0,
-                  chunk: 0,
-                  startSample: 0,
-                  samples: new Float32Array(0),
-                  generated: true,
-                  level: 0,
-                  computeMs: 0,
-                  late: false,
-                },
-                position48k: 0,
-                samples48k,
-              },
-            },
+            chunkAudio(0, 0, 4 * FRAME_MS * 48), // chunk 0: frames 0-3
           ),
         ),
       OFFSET_MS + 200,
