@@ -247,14 +247,20 @@ export class LivePlan {
    * The fixed offset: `fixedMs` if given (checked), else structural + 1.3 × a chunk's cost at
    * the full level (features + generation), within the budget.
    */
+  /** Refuses a fixed offset that cannot hold a chunk's frames, look-ahead and crossfade. */
+  checkFixedOffset(fixedMs: number): void {
+    const structural = this.structuralLatencyMs;
+    if (!(fixedMs >= structural)) {
+      throw new UsageError(
+        `[live] offset ${fixedMs} ms is below the structural minimum ${Math.ceil(structural)} ms (chunk, look-ahead, crossfade, jitter margin)`,
+      );
+    }
+  }
+
   chooseOffset(costs: LevelCosts, featureMs: number, fixedMs?: number): number {
     const structural = this.structuralLatencyMs;
     if (fixedMs !== undefined) {
-      if (fixedMs < structural) {
-        throw new UsageError(
-          `[live] offset ${fixedMs} ms is below the structural minimum ${Math.ceil(structural)} ms (chunk, look-ahead, crossfade, jitter margin)`,
-        );
-      }
+      this.checkFixedOffset(fixedMs);
       return fixedMs;
     }
     this.checkBudget();

@@ -42,6 +42,10 @@ export const SERVE_USAGE = `foley serve [options]
   --lookahead-frames N   frames waited for past a chunk (balanced: the video encoder's reach ahead + 1, low 1)
   --context-frames N     generated frames a chunk sees as context (balanced and low 12)
   --crossfade-ms MS      length of the crossfade at chunk joins (balanced 20, low 5)
+  --offset-ms MS         the audio's fixed delay behind the video (the sync offset to set in OBS),
+                         instead of the one calibrated when a room first publishes; at least
+                         the chunk, look-ahead and crossfade time (276 ms balanced, 101 ms low);
+                         the figure then stays the same across server restarts
   --crossfade-join held|guard  held (default): a chunk's last crossfade waits for the next
                          chunk and is faded into its version of the same audio; guard: the next
                          chunk's first crossfade fades in from this chunk's guard frames, one
@@ -66,7 +70,7 @@ export const BENCH_LIVE_USAGE = `foley bench --live [options]
   --rooms N              rooms publishing at once (default 1)
   --codec vp8|h264       codec the clip is sent with (default vp8)
   --latency low|balanced, --latency-budget MS, --chunk-frames N, --lookahead-frames N,
-  --context-frames N, --crossfade-ms MS, --crossfade-join held|guard,
+  --context-frames N, --crossfade-ms MS, --crossfade-join held|guard, --offset-ms MS,
   --inference-workers N  as for serve
   --intra-op-threads N   ONNX Runtime threads per inference worker (default 1)
   --batch-max N          merge up to N runs of the same model across rooms into one call (default 1: no batching)
@@ -83,6 +87,7 @@ const LIVE_FLAGS = {
   'lookahead-frames': { type: 'string' },
   'context-frames': { type: 'string' },
   'crossfade-ms': { type: 'string' },
+  'offset-ms': { type: 'string' },
   'inference-workers': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -102,6 +107,7 @@ function liveFlags(command: string, values: FlagValues) {
   const lookaheadFrames = intFlag(command, values, 'lookahead-frames', 0);
   const maxContextFrames = intFlag(command, values, 'context-frames', 0);
   const crossfadeMs = numberFlag(command, values, 'crossfade-ms', { min: 0 });
+  const offsetMs = intFlag(command, values, 'offset-ms', 1);
   const inferenceWorkers = intFlag(command, values, 'inference-workers', 1);
   return {
     bundleDir: values.model ?? join(packageRoot(), 'models', 'default'),
@@ -114,6 +120,7 @@ function liveFlags(command: string, values: FlagValues) {
       ...(lookaheadFrames !== undefined ? { lookaheadFrames } : {}),
       ...(maxContextFrames !== undefined ? { maxContextFrames } : {}),
       ...(crossfadeMs !== undefined ? { crossfadeMs } : {}),
+      ...(offsetMs !== undefined ? { offsetMs } : {}),
     },
   };
 }
@@ -121,7 +128,9 @@ function liveFlags(command: string, values: FlagValues) {
 /** A budget that the chunk and look-ahead flags (or the preset) leave no compute time in is refused at start, not when a room opens. */
 async function checkLiveFlags(live: ReturnType<typeof liveFlags>): Promise<void> {
   const { manifest } = await loadBundle(live.bundleDir);
-  new LivePlan(manifest, live.pipeline, false).checkBudget();
+  const plan = new LivePlan(manifest, live.pipeline, false);
+  plan.checkBudget();
+  if (live.pipeline.offsetMs !== undefined) plan.checkFixedOffset(live.pipeline.offsetMs);
 }
 
 /** Flags only: a stray positional is a usage error, like an unknown flag. */

@@ -103,6 +103,8 @@ export class Room extends TypedEmitter<RoomEvents> {
   #lastStatusAtMs = Number.NEGATIVE_INFINITY;
   #statusPending: Subscription | null = null;
   #playoutExpiry: Subscription | null = null;
+  /** The offset of the room's first attachment, kept for the next ones (a republish). */
+  #offsetMs: number | undefined;
 
   constructor(
     readonly name: string,
@@ -189,8 +191,11 @@ export class Room extends TypedEmitter<RoomEvents> {
     this.#attachment?.close();
     this.#hadVideo = false;
     this.#setState('starting');
+    // A republish keeps the offset the streamer has already set in OBS; a calibration would
+    // state a new figure (it varies by some 20 ms between runs on a loaded machine).
     const attaching = FoleyAttachment.create({
       ...this.pipelineOptions,
+      ...(this.#offsetMs !== undefined ? { offsetMs: this.#offsetMs } : {}),
       router: this.router,
       producer,
       runner: this.runner,
@@ -208,6 +213,7 @@ export class Room extends TypedEmitter<RoomEvents> {
       throw new Error(`[room:${this.name}] superseded while attaching`);
     }
     this.#attachment = attachment;
+    this.#offsetMs ??= attachment.offsetMs;
     attachment.on('packet', (packet) => this.#fanOut(packet.data));
     attachment.on('idle', () => this.#setState('idle'));
     attachment.on('active', () => {

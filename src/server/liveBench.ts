@@ -26,6 +26,8 @@ export interface LiveBenchOptions {
   maxContextFrames?: number;
   crossfadeJoin?: CrossfadeJoin;
   crossfadeMs?: number;
+  /** The audio's fixed delay instead of each room's calibrated one. */
+  offsetMs?: number;
   /** Inference worker threads shared by the rooms. Default: DEFAULT_INFERENCE_WORKERS. */
   inferenceWorkers?: number;
   /** Merging of runs across rooms; false: off. Default: the runner's. */
@@ -219,6 +221,7 @@ export async function runLiveBench(options: LiveBenchOptions): Promise<LiveBench
         ...(options.maxContextFrames !== undefined ? { maxContextFrames: options.maxContextFrames } : {}),
         ...(options.crossfadeJoin ? { crossfadeJoin: options.crossfadeJoin } : {}),
         ...(options.crossfadeMs !== undefined ? { crossfadeMs: options.crossfadeMs } : {}),
+        ...(options.offsetMs !== undefined ? { offsetMs: options.offsetMs } : {}),
       });
       attachments.push(attachment);
     }

@@ -326,6 +326,35 @@ describe('foley eval and foley bench', () => {
     assert.match(serve.stderr, /\[foley serve\] --latency must be one of low, balanced, got "instant"/);
   });
 
+  it('bench --live --offset-ms states that offset instead of a calibrated one; one below the chunk and look-ahead time is refused at start', async () => {
+    const bench = (extra: string[]) =>
+      foley([
+        'bench',
+        '--live',
+        '--json',
+        '--model',
+        TINY_BUNDLE_DIR,
+        '--clip',
+        f.clip,
+        '--duration',
+        '1',
+        ...extra,
+      ]);
+    const fixed = await bench(['--latency', 'low', '--offset-ms', '137']);
+    assert.equal(fixed.code, 0, fixed.stderr);
+    const report = JSON.parse(fixed.stdout);
+    assert.deepEqual(
+      report.rooms.map((r: { offsetMs: number }) => r.offsetMs),
+      [137],
+    );
+    const short = await bench(['--latency', 'low', '--offset-ms', '60']);
+    assert.equal(short.code, EXIT_CODES.usage.code);
+    assert.match(short.stderr, /offset 60 ms is below the structural minimum \d+ ms/);
+    const serve = await foley(['serve', '--offset-ms', '200', '--model', TINY_BUNDLE_DIR]);
+    assert.equal(serve.code, EXIT_CODES.usage.code);
+    assert.match(serve.stderr, /offset 200 ms is below the structural minimum \d+ ms/);
+  });
+
   it('bench --live --help names every flag; --batch-max 0, or a batch flag without --batch-max, is refused', async () => {
     const help = await foley(['bench', '--live', '--help']);
     assert.equal(help.code, 0);
@@ -343,6 +372,7 @@ describe('foley eval and foley bench', () => {
       '--lookahead-frames',
       '--crossfade-ms',
       '--crossfade-join',
+      '--offset-ms',
       '--inference-workers',
       '--intra-op-threads',
       '--batch-max',

@@ -80,6 +80,7 @@ const FLAGS: Record<string, string[]> = {
     '--context-frames',
     '--crossfade-ms',
     '--crossfade-join',
+    '--offset-ms',
     '--inference-workers',
     '--max-rooms',
     '--log-format',

@@ -116,4 +116,29 @@ describe('Room status', () => {
     }
     assert.equal(router.closed, true);
   });
+  it('keeps the offset of its first publisher for the next one, so the OBS setting stays right', async () => {
+    const router = await worker.createRouter({ mediaCodecs: ROOM_MEDIA_CODECS });
+    const room = new Room('republish', router, runner, {});
+    try {
+      const transport = await router.createWebRtcTransport({ listenIps: [{ ip: '127.0.0.1' }] });
+      const produce = (ssrc: number) =>
+        transport.produce({
+          kind: 'video',
+          rtpParameters: {
+            codecs: [{ mimeType: 'video/VP8', clockRate: 90000, payloadType: 96 }],
+            encodings: [{ ssrc }],
+          },
+        });
+      const first = await room.attach(await produce(1111));
+      assert.equal(first.pipeline.options.offsetMs, undefined, 'the first publisher calibrates');
+      const offsetMs = first.offsetMs;
+      const second = await room.attach(await produce(2222));
+      assert.equal(first.closed, true, 'the first attachment was replaced');
+      assert.equal(second.pipeline.options.offsetMs, offsetMs, 'the next one is given the first offset');
+      assert.equal(second.offsetMs, offsetMs);
+      assert.equal(room.status().offsetMs, offsetMs);
+    } finally {
+      room.close();
+    }
+  });
 });
