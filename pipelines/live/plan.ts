@@ -247,16 +247,6 @@ export class LivePlan {
    * The fixed offset: `fixedMs` if given (checked), else structural + 1.3 × a chunk's cost at
    * the full level (features + generation), within the budget.
    */
-  /** Refuses a fixed offset that cannot hold a chunk's frames, look-ahead and crossfade. */
-  checkFixedOffset(fixedMs: number): void {
-    const structural = this.structuralLatencyMs;
-    if (!(fixedMs >= structural)) {
-      throw new UsageError(
-        `[live] offset ${fixedMs} ms is below the structural minimum ${Math.ceil(structural)} ms (chunk, look-ahead, crossfade, jitter margin)`,
-      );
-    }
-  }
-
   chooseOffset(costs: LevelCosts, featureMs: number, fixedMs?: number): number {
     const structural = this.structuralLatencyMs;
     if (fixedMs !== undefined) {
@@ -267,6 +257,16 @@ export class LivePlan {
     // Measured latencies run a few ms past the offset, so it stays LATENCY_MARGIN_MS inside the budget.
     const cap = Math.max(structural + 10, this.latencyBudgetMs - LATENCY_MARGIN_MS);
     return Math.round(Math.min(cap, structural + Math.max(20, 1.3 * (featureMs + costs.estimate(0)))));
+  }
+
+  /** Refuses a fixed offset that cannot hold a chunk's frames, look-ahead and crossfade. */
+  checkFixedOffset(fixedMs: number): void {
+    const structural = this.structuralLatencyMs;
+    if (!(fixedMs >= structural)) {
+      throw new UsageError(
+        `[live] offset ${fixedMs} ms is below the structural minimum ${Math.ceil(structural)} ms (chunk, look-ahead, crossfade, jitter margin)`,
+      );
+    }
   }
 
   /** Wall time by which chunk n's first emitted sample must be in the timeline. */

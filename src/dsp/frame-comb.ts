@@ -9,7 +9,8 @@
  * the gates before the comb took off that frame (the decoded mel does not know them). Fully
  * where a frame is at most `fullBelowDb` above the mel floor, not at all from `offAboveDb`, so
  * event sounds pass untouched. A frame's weight already follows the next frame's level,
- * because the vocoder starts an event's waveform before its mel rises. Causal: each sample reads only the two hops before it.
+ * because the vocoder starts an event's waveform before its mel rises. Causal: each sample
+ * reads only the two hops before it.
  */
 
 import { frameValueAtSample, type MelGateGeometry, melLevelsAboveFloorDb } from './mel-gate.js';

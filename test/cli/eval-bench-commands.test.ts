@@ -26,6 +26,20 @@ async function foley(args: string[]): Promise<{ code: number; stdout: string; st
 describe('foley eval and foley bench', () => {
   const f = makeMediaFixtures();
   after(() => f.cleanup());
+  /** A one-second `bench --live --json` of the tiny bundle on the fixture clip. */
+  const bench = (extra: string[]) =>
+    foley([
+      'bench',
+      '--live',
+      '--json',
+      '--model',
+      TINY_BUNDLE_DIR,
+      '--clip',
+      f.clip,
+      '--duration',
+      '1',
+      ...extra,
+    ]);
   const clips = join(f.dir, 'clips');
   mkdirSync(join(clips, 'train-1'), { recursive: true });
   copyFileSync(f.clip, join(clips, 'train-1', 'video.mp4'));
@@ -269,19 +283,6 @@ describe('foley eval and foley bench', () => {
   });
 
   it('bench --live --latency low runs the low preset, explicit flags overriding it; chunks too long for its budget, or an unknown preset, are refused', async () => {
-    const bench = (extra: string[]) =>
-      foley([
-        'bench',
-        '--live',
-        '--json',
-        '--model',
-        TINY_BUNDLE_DIR,
-        '--clip',
-        f.clip,
-        '--duration',
-        '1',
-        ...extra,
-      ]);
     const low = await bench(['--latency', 'low']);
     assert.equal(low.code, 0, low.stderr);
     const tinyRestarts = JSON.parse(readFileSync(join(TINY_BUNDLE_DIR, 'manifest.json'), 'utf8')).sampling
@@ -327,19 +328,6 @@ describe('foley eval and foley bench', () => {
   });
 
   it('bench --live --offset-ms states that offset instead of a calibrated one; one below the chunk and look-ahead time is refused at start', async () => {
-    const bench = (extra: string[]) =>
-      foley([
-        'bench',
-        '--live',
-        '--json',
-        '--model',
-        TINY_BUNDLE_DIR,
-        '--clip',
-        f.clip,
-        '--duration',
-        '1',
-        ...extra,
-      ]);
     const fixed = await bench(['--latency', 'low', '--offset-ms', '137']);
     assert.equal(fixed.code, 0, fixed.stderr);
     const report = JSON.parse(fixed.stdout);

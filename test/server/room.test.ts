@@ -28,6 +28,18 @@ describe('roomNote', () => {
   });
 });
 
+/** A VP8 video producer on a fresh WebRTC transport of the router (no media flows). */
+async function vp8Producer(router: ms.Router, ssrc: number): Promise<ms.Producer> {
+  const transport = await router.createWebRtcTransport({ listenIps: [{ ip: '127.0.0.1' }] });
+  return transport.produce({
+    kind: 'video',
+    rtpParameters: {
+      codecs: [{ mimeType: 'video/VP8', clockRate: 90000, payloadType: 96 }],
+      encodings: [{ ssrc }],
+    },
+  });
+}
+
 /** A listener that keeps the statuses it is sent. */
 function recordingListener() {
   const statuses: RoomStatus[] = [];
@@ -66,14 +78,7 @@ describe('Room status', () => {
       room.reportPlayoutLatency(a, 100);
       assert.equal(room.status().syncOffsetMs, null, 'unknown while there is no publisher');
 
-      const transport = await router.createWebRtcTransport({ listenIps: [{ ip: '127.0.0.1' }] });
-      const producer = await transport.produce({
-        kind: 'video',
-        rtpParameters: {
-          codecs: [{ mimeType: 'video/VP8', clockRate: 90000, payloadType: 96 }],
-          encodings: [{ ssrc: 1234 }],
-        },
-      });
+      const producer = await vp8Producer(router, 1234);
       const attachment = await room.attach(producer);
       const offsetMs = attachment.offsetMs;
       advanceTo(1000);
@@ -120,19 +125,10 @@ describe('Room status', () => {
     const router = await worker.createRouter({ mediaCodecs: ROOM_MEDIA_CODECS });
     const room = new Room('republish', router, runner, {});
     try {
-      const transport = await router.createWebRtcTransport({ listenIps: [{ ip: '127.0.0.1' }] });
-      const produce = (ssrc: number) =>
-        transport.produce({
-          kind: 'video',
-          rtpParameters: {
-            codecs: [{ mimeType: 'video/VP8', clockRate: 90000, payloadType: 96 }],
-            encodings: [{ ssrc }],
-          },
-        });
-      const first = await room.attach(await produce(1111));
+      const first = await room.attach(await vp8Producer(router, 1111));
       assert.equal(first.pipeline.options.offsetMs, undefined, 'the first publisher calibrates');
       const offsetMs = first.offsetMs;
-      const second = await room.attach(await produce(2222));
+      const second = await room.attach(await vp8Producer(router, 2222));
       assert.equal(first.closed, true, 'the first attachment was replaced');
       assert.equal(second.pipeline.options.offsetMs, offsetMs, 'the next one is given the first offset');
       assert.equal(second.offsetMs, offsetMs);
