@@ -27,6 +27,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .allocator import keep_freed_memory
 from .contact_gate import GATE_SHAPE, write_gate
 from .data import ClipSet
 from .finetune import frame_labels, onset_labels
@@ -306,6 +307,7 @@ def main(argv=None) -> int:
     if not (Path(args.data) / "meta.json").is_file():
         print(f"[data:{args.data}] is not a complete ClipSet (no meta.json)", file=sys.stderr)
         return 4
+    keep_freed_memory()    # each step frees and re-allocates the same large activations
     net = train(Path(args.data), args.steps, log=lambda s: print(s, flush=True), width=args.width, fusion=args.fusion,
                 freeze_share=args.freeze_share, full_res=args.full_res)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
