@@ -33,6 +33,7 @@ import torch
 import torch.nn.functional as F
 
 from . import weights
+from .allocator import keep_freed_memory
 from .config import load_profile
 from .contact_detector import FILE as DETECTOR_FILE, OnnxDetector
 from .diffusion import Schedule
@@ -222,6 +223,7 @@ def main(argv=None) -> int:
         print("error: [args] --steps and --batch must be at least 1, --lr positive, --world-weight not negative, "
               "--appearance-drop, --unknown-edge and --still-share in 0..1", file=sys.stderr)
         return 2
+    keep_freed_memory()
     if args.threads:
         torch.set_num_threads(args.threads)
     try:
