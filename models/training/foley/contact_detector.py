@@ -118,6 +118,19 @@ class MotionContactDetector(nn.Module):
         return torch.sigmoid(self.logits(self.grey(frames)))
 
 
+def zoomed_out(crop: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """grey crop [T, S, S] shrunk by 0.4-0.9 onto a canvas of its edge colour at a random place:
+    the same motion as a camera further away sees it (objects a few pixels wide)."""
+    t, size = crop.shape[0], crop.shape[-1]
+    k = max(8, int(size * (0.4 + 0.5 * float(torch.rand(1, generator=gen)))))
+    small = F.interpolate(crop[:, None], size=(k, k), mode="area")[:, 0]
+    y0, x0 = (int(v) for v in torch.randint(0, size - k + 1, (2,), generator=gen))
+    edge = torch.cat([crop[:, 0], crop[:, -1], crop[:, :, 0], crop[:, :, -1]], 1).mean(1)
+    out = edge[:, None, None].expand(t, size, size).clone()
+    out[:, y0:y0 + k, x0:x0 + k] = small
+    return out
+
+
 def set_labels(folder: Path, clips: ClipSet) -> tuple[torch.Tensor, str]:
     """Per-frame labels [n, T] from the set's event times, or from its audio's onsets."""
     events = json.loads((folder / "events.json").read_text()) if (folder / "events.json").exists() else None
@@ -128,7 +141,8 @@ def set_labels(folder: Path, clips: ClipSet) -> tuple[torch.Tensor, str]:
 
 
 def train(folder: Path, steps: int, batch: int = 16, lr: float = 2e-3, seed: int = 0, log=print,
-          width: int = 16, fusion: bool = False, freeze_share: float = 0.0, full_res: bool = False) -> MotionContactDetector:
+          width: int = 16, fusion: bool = False, freeze_share: float = 0.0, full_res: bool = False,
+          zoom_out: float = 0.0) -> MotionContactDetector:
     """Random CROP-frame crops, mirrored, with random gain and sensor noise; the loss is taken
     away from the crops' edges, where each output sees only real frames.
 
@@ -155,6 +169,8 @@ def train(folder: Path, steps: int, batch: int = 16, lr: float = 2e-3, seed: int
         x = torch.stack([grey[i, s:s + CROP] for i, s in zip(idx, start)]).float()
         flip = torch.rand(batch, generator=gen) < 0.5
         x[flip] = x[flip].flip(-1)
+        for b in (torch.rand(batch, generator=gen) < zoom_out).nonzero()[:, 0].tolist() if zoom_out else []:
+            x[b] = zoomed_out(x[b], gen)
         x = x * (0.5 + torch.rand(batch, 1, 1, 1, generator=gen))
         x = x + 0.01 * torch.rand(batch, 1, 1, 1, generator=gen) * torch.randn(x.shape, generator=gen)
         y = torch.stack([labels[i, s:s + CROP] for i, s in zip(idx, start)])
@@ -272,6 +288,8 @@ def main(argv=None) -> int:
     p.add_argument("--full-res", action="store_true", help="motion maps at 96x96 instead of 48x48 (one more CNN layer)")
     p.add_argument("--freeze-share", type=float, default=0.0,
                    help="share of training crops whose picture freezes after a random present frame (the low-latency preset's view)")
+    p.add_argument("--zoom-out", type=float, default=0.0,
+                   help="share of training crops shrunk onto a plain canvas (a camera further away)")
     p.add_argument("--score", nargs="+", metavar="DIR", help="score --weights on folders of clip folders (video.mp4, events.json)")
     p.add_argument("--count", type=int, default=60, help="with --score: clips per folder")
     p.add_argument("--frozen-ahead", action="store_true", help="with --score: read each frame with the picture frozen after it")
@@ -309,7 +327,7 @@ def main(argv=None) -> int:
         return 4
     keep_freed_memory()    # each step frees and re-allocates the same large activations
     net = train(Path(args.data), args.steps, log=lambda s: print(s, flush=True), width=args.width, fusion=args.fusion,
-                freeze_share=args.freeze_share, full_res=args.full_res)
+                freeze_share=args.freeze_share, full_res=args.full_res, zoom_out=args.zoom_out)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     save(net, Path(args.out))
     print(json.dumps({"weights": args.out}))

@@ -132,3 +132,14 @@ def test_a_full_res_detector_exports_with_its_parity_checked(tmp_path):
     shutil.copytree(TINY, bundle)
     assert contact_detector.main(["--bundle", str(bundle), "--random", "--width", "4", "--full-res"]) == 0
     assert (bundle / contact_detector.FILE).is_file()
+
+
+def test_zoom_out_shrinks_the_motion_onto_a_plain_canvas_of_the_crops_edge_colour():
+    gen = torch.Generator().manual_seed(3)
+    crop = torch.full((6, 48, 48), 0.2)
+    crop[:, 20:28, 20:28] = torch.linspace(0.3, 0.9, 6)[:, None, None]   # a square that brightens
+    out = contact_detector.zoomed_out(crop, gen)
+    assert out.shape == crop.shape
+    moving = (out[-1] - out[0]).abs() > 1e-6
+    assert 0 < int(moving.sum()) < int(((crop[-1] - crop[0]).abs() > 1e-6).sum())   # smaller, still there
+    assert torch.allclose(out[:, ~moving], torch.tensor(0.2))                         # the rest: the edge colour
