@@ -26,8 +26,8 @@ async function foley(args: string[]): Promise<{ code: number; stdout: string; st
 describe('foley eval and foley bench', () => {
   const f = makeMediaFixtures();
   after(() => f.cleanup());
-  /** A one-second `bench --live --json` of the tiny bundle on the fixture clip. */
-  const bench = (extra: string[]) =>
+  /** A `bench --live --json` of the tiny bundle on the fixture clip (one second unless told). */
+  const bench = (extra: string[], durationS = 1) =>
     foley([
       'bench',
       '--live',
@@ -37,7 +37,7 @@ describe('foley eval and foley bench', () => {
       '--clip',
       f.clip,
       '--duration',
-      '1',
+      String(durationS),
       ...extra,
     ]);
   const clips = join(f.dir, 'clips');
@@ -233,23 +233,7 @@ describe('foley eval and foley bench', () => {
   });
 
   it('benches the live path across rooms with --live: pooled percentiles, full-quality share, stages and batch sizes as JSON', async () => {
-    const r = await foley([
-      'bench',
-      '--live',
-      '--json',
-      '--model',
-      TINY_BUNDLE_DIR,
-      '--clip',
-      f.clip,
-      '--rooms',
-      '2',
-      '--duration',
-      '3',
-      '--batch-max',
-      '8',
-      '--batch-window',
-      '100',
-    ]);
+    const r = await bench(['--rooms', '2', '--batch-max', '8', '--batch-window', '100'], 3);
     assert.equal(r.code, 0, r.stderr);
     const b = JSON.parse(r.stdout);
     assert.equal(b.rooms.length, 2);
