@@ -294,6 +294,9 @@ def main(argv=None) -> int:
     p.add_argument("--count", type=int, default=60, help="with --score: clips per folder")
     p.add_argument("--frozen-ahead", action="store_true", help="with --score: read each frame with the picture frozen after it")
     args = p.parse_args(argv)
+    if not (0 <= args.freeze_share <= 1 and 0 <= args.zoom_out <= 1) or args.steps < 1 or args.width < 1:
+        print("error: [args] --freeze-share and --zoom-out must be in 0..1, --steps and --width at least 1", file=sys.stderr)
+        return 2
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.score:

@@ -143,3 +143,10 @@ def test_zoom_out_shrinks_the_motion_onto_a_plain_canvas_of_the_crops_edge_colou
     moving = (out[-1] - out[0]).abs() > 1e-6
     assert 0 < int(moving.sum()) < int(((crop[-1] - crop[0]).abs() > 1e-6).sum())   # smaller, still there
     assert torch.allclose(out[:, ~moving], torch.tensor(0.2))                         # the rest: the edge colour
+
+
+@pytest.mark.parametrize("bad", [["--zoom-out", "1.5"], ["--freeze-share", "-0.1"], ["--steps", "0"], ["--width", "0"]])
+def test_out_of_range_arguments_are_named_before_any_work(tmp_path, capsys, bad):
+    assert contact_detector.main(["--data", str(tmp_path / "nowhere"), "--out", str(tmp_path / "x.pt"), *bad]) == 2
+    assert "[args]" in capsys.readouterr().err
+    assert not (tmp_path / "x.pt").exists()
