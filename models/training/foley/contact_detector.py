@@ -140,23 +140,29 @@ def set_labels(folder: Path, clips: ClipSet) -> tuple[torch.Tensor, str]:
     return onset_labels(Store(folder, torch.device("cpu"))), "audio onsets"
 
 
-def train(folder: Path, steps: int, batch: int = 16, lr: float = 2e-3, seed: int = 0, log=print,
+def train(folders: Path | list[Path], steps: int, batch: int = 16, lr: float = 2e-3, seed: int = 0, log=print,
           width: int = 16, fusion: bool = False, freeze_share: float = 0.0, full_res: bool = False,
           zoom_out: float = 0.0) -> MotionContactDetector:
-    """Random CROP-frame crops, mirrored, with random gain and sensor noise; the loss is taken
-    away from the crops' edges, where each output sees only real frames.
+    """Random CROP-frame crops of the clips of one or more ClipSets (of one clip length), mirrored,
+    with random gain and sensor noise; the loss is taken away from the crops' edges, where each
+    output sees only real frames.
 
     freeze_share: the share of crops whose picture freezes after a random present frame u, as
     the live path's low-latency preset sees its look-ahead; their loss is taken up to u only, so
     the frames at the present learn what the past alone says about a contact."""
     torch.manual_seed(seed)
-    clips = ClipSet(folder)
-    labels, source = set_labels(folder, clips)
-    n, t = clips.count, clips.frames_per_clip
+    folders = [folders] if isinstance(folders, Path) else folders
+    sets = [ClipSet(f) for f in folders]
+    if len({c.frames_per_clip for c in sets}) != 1:
+        raise ValueError("[data] the sets' clips differ in length: "
+                         + ", ".join(f"{f}: {c.frames_per_clip} frames" for f, c in zip(folders, sets)))
+    labelled = [set_labels(f, c) for f, c in zip(folders, sets)]
+    labels, source = torch.cat([lab for lab, _ in labelled]), " and ".join(sorted({src for _, src in labelled}))
+    n, t = sum(c.count for c in sets), sets[0].frames_per_clip
     net = MotionContactDetector(width, fusion, full_res)
     with torch.no_grad():  # grey once: a step then reads grey halves, not RGB bytes
-        grey = torch.cat([net.grey(torch.from_numpy(np.array(clips.frames[i:i + 32]))).half()
-                          for i in range(0, n, 32)])
+        grey = torch.cat([net.grey(torch.from_numpy(np.array(c.frames[i:i + 32]))).half()
+                          for c in sets for i in range(0, c.count, 32)])
     opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, lr, total_steps=max(steps, 2), pct_start=0.05)
     gen = torch.Generator().manual_seed(seed)
@@ -276,7 +282,8 @@ def export_to_bundle(net: MotionContactDetector, bundle: Path) -> dict:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="foley.contact_detector", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data", help="ClipSet to train on (events.json event times, else its audio's onsets)")
+    p.add_argument("--data", nargs="+", metavar="DIR",
+                   help="ClipSets to train on, one or more (events.json event times, else their audio's onsets)")
     p.add_argument("--out", help="where the trained weights (.pt) go")
     p.add_argument("--steps", type=int, default=4000)
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
@@ -325,12 +332,17 @@ def main(argv=None) -> int:
         return 0
     if not args.data or not args.out:
         p.error("give --data and --out to train, or --bundle and --weights to export")
-    if not (Path(args.data) / "meta.json").is_file():
-        print(f"[data:{args.data}] is not a complete ClipSet (no meta.json)", file=sys.stderr)
-        return 4
+    for d in args.data:
+        if not (Path(d) / "meta.json").is_file():
+            print(f"[data:{d}] is not a complete ClipSet (no meta.json)", file=sys.stderr)
+            return 4
     keep_freed_memory()    # each step frees and re-allocates the same large activations
-    net = train(Path(args.data), args.steps, log=lambda s: print(s, flush=True), width=args.width, fusion=args.fusion,
-                freeze_share=args.freeze_share, full_res=args.full_res, zoom_out=args.zoom_out)
+    try:
+        net = train([Path(d) for d in args.data], args.steps, log=lambda s: print(s, flush=True), width=args.width,
+                    fusion=args.fusion, freeze_share=args.freeze_share, full_res=args.full_res, zoom_out=args.zoom_out)
+    except ValueError as e:
+        print(e, file=sys.stderr)
+        return 4
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     save(net, Path(args.out))
     print(json.dumps({"weights": args.out}))

@@ -150,3 +150,15 @@ def test_out_of_range_arguments_are_named_before_any_work(tmp_path, capsys, bad)
     assert contact_detector.main(["--data", str(tmp_path / "nowhere"), "--out", str(tmp_path / "x.pt"), *bad]) == 2
     assert "[args]" in capsys.readouterr().err
     assert not (tmp_path / "x.pt").exists()
+
+
+def test_trains_on_several_sets_of_one_clip_length_and_names_sets_that_differ(tmp_path, capsys):
+    a = data.build_set(tmp_path / "a", "train", 2, 2.0, 1)
+    b = data.build_set(tmp_path / "b", "val", 1, 2.0, 1)
+    assert contact_detector.main(["--data", str(a), str(b), "--out", str(tmp_path / "d.pt"), "--steps", "2"]) == 0
+    assert "3 clips of 50 frames" in capsys.readouterr().out
+    longer = data.build_set(tmp_path / "longer", "val", 1, 3.0, 1)
+    assert contact_detector.main(["--data", str(a), str(longer), "--out", str(tmp_path / "e.pt"), "--steps", "2"]) == 4
+    err = capsys.readouterr().err
+    assert err.startswith("[data]") and "50 frames" in err and "75 frames" in err
+    assert not (tmp_path / "e.pt").exists()
