@@ -140,6 +140,10 @@ def set_labels(folder: Path, clips: ClipSet) -> tuple[torch.Tensor, str]:
     return onset_labels(Store(folder, torch.device("cpu"))), "audio onsets"
 
 
+class SetsDiffer(ValueError):
+    """Training sets whose clips differ in length (their crops could not be pooled)."""
+
+
 def train(folders: Path | list[Path], steps: int, batch: int = 16, lr: float = 2e-3, seed: int = 0, log=print,
           width: int = 16, fusion: bool = False, freeze_share: float = 0.0, full_res: bool = False,
           zoom_out: float = 0.0) -> MotionContactDetector:
@@ -154,7 +158,7 @@ def train(folders: Path | list[Path], steps: int, batch: int = 16, lr: float = 2
     folders = [folders] if isinstance(folders, Path) else folders
     sets = [ClipSet(f) for f in folders]
     if len({c.frames_per_clip for c in sets}) != 1:
-        raise ValueError("[data] the sets' clips differ in length: "
+        raise SetsDiffer("[data] the sets' clips differ in length: "
                          + ", ".join(f"{f}: {c.frames_per_clip} frames" for f, c in zip(folders, sets)))
     labelled = [set_labels(f, c) for f, c in zip(folders, sets)]
     labels, source = torch.cat([lab for lab, _ in labelled]), " and ".join(sorted({src for _, src in labelled}))
@@ -340,7 +344,7 @@ def main(argv=None) -> int:
     try:
         net = train([Path(d) for d in args.data], args.steps, log=lambda s: print(s, flush=True), width=args.width,
                     fusion=args.fusion, freeze_share=args.freeze_share, full_res=args.full_res, zoom_out=args.zoom_out)
-    except ValueError as e:
+    except SetsDiffer as e:
         print(e, file=sys.stderr)
         return 4
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
