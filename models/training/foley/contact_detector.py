@@ -144,7 +144,7 @@ class SetsDiffer(ValueError):
     """Training sets whose clips differ in length (their crops could not be pooled)."""
 
 
-def train(folders: Path | list[Path], steps: int, batch: int = 16, lr: float = 2e-3, seed: int = 0, log=print,
+def train(folders: list[Path], steps: int, batch: int = 16, lr: float = 2e-3, seed: int = 0, log=print,
           width: int = 16, fusion: bool = False, freeze_share: float = 0.0, full_res: bool = False,
           zoom_out: float = 0.0) -> MotionContactDetector:
     """Random CROP-frame crops of the clips of one or more ClipSets (of one clip length), mirrored,
@@ -155,7 +155,6 @@ def train(folders: Path | list[Path], steps: int, batch: int = 16, lr: float = 2
     the live path's low-latency preset sees its look-ahead; their loss is taken up to u only, so
     the frames at the present learn what the past alone says about a contact."""
     torch.manual_seed(seed)
-    folders = [folders] if isinstance(folders, Path) else folders
     sets = [ClipSet(f) for f in folders]
     if len({c.frames_per_clip for c in sets}) != 1:
         raise SetsDiffer("[data] the sets' clips differ in length: "
