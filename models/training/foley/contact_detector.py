@@ -52,17 +52,23 @@ class MotionContactDetector(nn.Module):
 
     `full_res`: the motion maps at the frames' 96x96 instead of 48x48, with one more stride-2
     layer in front, so objects a few pixels wide (far ones in a perspective view) are not
-    averaged away before the CNN sees them."""
+    averaged away before the CNN sees them.
+
+    `space_to_depth`: the motion maps at 96x96, each 2x2 block packed into channels at 48x48
+    (12 channels, 48 with fusion), so the detail full_res keeps reaches the CNN at about the
+    48x48 cost."""
 
     context_frames = 3
     right_context_frames = 2
     FUSED = 4    # motion maps t-1 .. t+2; each reaches 2 frames back, so t-3 .. t+2 in all
 
-    def __init__(self, width: int = 16, fusion: bool = False, full_res: bool = False):
+    def __init__(self, width: int = 16, fusion: bool = False, full_res: bool = False, space_to_depth: bool = False):
         super().__init__()
+        if full_res and space_to_depth:
+            raise ValueError("full_res and space_to_depth are two ways to the same detail; choose one")
         w = width
-        self.fusion, self.full_res = fusion, full_res
-        c_in = 3 * self.FUSED if fusion else 3
+        self.fusion, self.full_res, self.space_to_depth = fusion, full_res, space_to_depth
+        c_in = (3 * self.FUSED if fusion else 3) * (4 if space_to_depth else 1)
         front = [nn.Conv2d(c_in, w, 3, stride=2, padding=1), nn.SiLU()] if full_res else []
         self.cnn = nn.Sequential(
             *front,
@@ -80,10 +86,11 @@ class MotionContactDetector(nn.Module):
         self.register_buffer("luma", torch.tensor([0.299, 0.587, 0.114]) / 255.0)
 
     def grey(self, frames: torch.Tensor) -> torch.Tensor:
-        """uint8 RGB [B, T, 96, 96, 3] -> grey [B, T, S, S] in 0..1 (S: 48, or 96 with full_res)."""
+        """uint8 RGB [B, T, 96, 96, 3] -> grey [B, T, S, S] in 0..1 (S: 48, or 96 with full_res or
+        space_to_depth)."""
         b, t = frames.shape[:2]
         g = (frames.float() * self.luma).sum(-1)
-        if self.full_res:
+        if self.full_res or self.space_to_depth:
             return g
         return F.avg_pool2d(g.reshape(b * t, 1, 96, 96), 2).reshape(b, t, 48, 48)
 
@@ -108,8 +115,8 @@ class MotionContactDetector(nn.Module):
     def logits(self, g: torch.Tensor) -> torch.Tensor:
         """Contact logits [B, T] of grey frames [B, T, S, S]."""
         b, t = g.shape[:2]
-        x = self.fused_motion(g) if self.fusion else self.motion(g)
-        h = self.cnn(x.flatten(0, 1))
+        x = (self.fused_motion(g) if self.fusion else self.motion(g)).flatten(0, 1)
+        h = self.cnn(F.pixel_unshuffle(x, 2) if self.space_to_depth else x)
         h = torch.cat([h.mean((2, 3)), h.amax((2, 3))], 1)
         h = self.proj(h).view(b, t, -1).transpose(1, 2)
         return self.temporal(h)[:, 0]
@@ -146,7 +153,7 @@ class SetsDiffer(ValueError):
 
 def train(folders: list[Path], steps: int, batch: int = 16, lr: float = 2e-3, seed: int = 0, log=print,
           width: int = 16, fusion: bool = False, freeze_share: float = 0.0, full_res: bool = False,
-          zoom_out: float = 0.0) -> MotionContactDetector:
+          zoom_out: float = 0.0, space_to_depth: bool = False) -> MotionContactDetector:
     """Random CROP-frame crops of the clips of one or more ClipSets (of one clip length), mirrored,
     with random gain and sensor noise; the loss is taken away from the crops' edges, where each
     output sees only real frames.
@@ -162,10 +169,19 @@ def train(folders: list[Path], steps: int, batch: int = 16, lr: float = 2e-3, se
     labelled = [set_labels(f, c) for f, c in zip(folders, sets)]
     labels, source = torch.cat([lab for lab, _ in labelled]), " and ".join(sorted({src for _, src in labelled}))
     n, t = sum(c.count for c in sets), sets[0].frames_per_clip
-    net = MotionContactDetector(width, fusion, full_res)
-    with torch.no_grad():  # grey once: a step then reads grey halves, not RGB bytes
-        grey = torch.cat([net.grey(torch.from_numpy(np.array(c.frames[i:i + 32]))).half()
-                          for c in sets for i in range(0, c.count, 32)])
+    net = MotionContactDetector(width, fusion, full_res, space_to_depth)
+    # Grey once: a step then reads grey halves, not RGB bytes; 96x96 grey as bytes (half the
+    # memory; the crops' sensor noise is larger than the rounding).
+    store = (lambda g: (g * 255).round().to(torch.uint8)) if full_res or space_to_depth else (lambda g: g.half())
+    size = 96 if full_res or space_to_depth else 48
+    grey = torch.empty(n, t, size, size, dtype=torch.uint8 if size == 96 else torch.half)
+    with torch.no_grad():      # filled in place: a list and its concatenation would hold it twice
+        row = 0
+        for c in sets:
+            for i in range(0, c.count, 8):
+                part = store(net.grey(torch.from_numpy(np.array(c.frames[i:i + 8]))))
+                grey[row:row + len(part)] = part
+                row += len(part)
     opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, lr, total_steps=max(steps, 2), pct_start=0.05)
     gen = torch.Generator().manual_seed(seed)
@@ -176,6 +192,8 @@ def train(folders: list[Path], steps: int, batch: int = 16, lr: float = 2e-3, se
         idx = torch.randint(0, n, (batch,), generator=gen).tolist()
         start = torch.randint(0, t - CROP + 1, (batch,), generator=gen).tolist()
         x = torch.stack([grey[i, s:s + CROP] for i, s in zip(idx, start)]).float()
+        if grey.dtype == torch.uint8:
+            x = x / 255
         flip = torch.rand(batch, generator=gen) < 0.5
         x[flip] = x[flip].flip(-1)
         for b in (torch.rand(batch, generator=gen) < zoom_out).nonzero()[:, 0].tolist() if zoom_out else []:
@@ -201,7 +219,8 @@ def train(folders: list[Path], steps: int, batch: int = 16, lr: float = 2e-3, se
 
 
 def save(net: MotionContactDetector, path: Path) -> None:
-    torch.save({"config": {"width": net.cnn[0].out_channels, "fusion": net.fusion, "full_res": net.full_res},
+    torch.save({"config": {"width": net.cnn[0].out_channels, "fusion": net.fusion, "full_res": net.full_res,
+                           "space_to_depth": net.space_to_depth},
                 "state": net.state_dict()}, path)
 
 
@@ -296,6 +315,8 @@ def main(argv=None) -> int:
     p.add_argument("--width", type=int, default=32, help="the CNN's width (training or --random; the shipped detector: 32)")
     p.add_argument("--fusion", action="store_true", help="early fusion: each frame's CNN sees the motion of t-1 .. t+2")
     p.add_argument("--full-res", action="store_true", help="motion maps at 96x96 instead of 48x48 (one more CNN layer)")
+    p.add_argument("--space-to-depth", action="store_true",
+                   help="motion maps at 96x96 packed 2x2 into channels at 48x48 (full detail at about the 48x48 cost)")
     p.add_argument("--freeze-share", type=float, default=0.0,
                    help="share of training crops whose picture freezes after a random present frame (the low-latency preset's view)")
     p.add_argument("--zoom-out", type=float, default=0.0,
@@ -304,6 +325,9 @@ def main(argv=None) -> int:
     p.add_argument("--count", type=int, default=60, help="with --score: clips per folder")
     p.add_argument("--frozen-ahead", action="store_true", help="with --score: read each frame with the picture frozen after it")
     args = p.parse_args(argv)
+    if args.full_res and args.space_to_depth:
+        print("error: [args] --full-res and --space-to-depth are two ways to the same detail; give one", file=sys.stderr)
+        return 2
     if not (0 <= args.freeze_share <= 1 and 0 <= args.zoom_out <= 1) or args.steps < 1 or args.width < 1:
         print("error: [args] --freeze-share and --zoom-out must be in 0..1, --steps and --width at least 1", file=sys.stderr)
         return 2
@@ -325,7 +349,7 @@ def main(argv=None) -> int:
             return 4
         if args.random:
             torch.manual_seed(0)
-            net = MotionContactDetector(args.width, args.fusion, args.full_res)
+            net = MotionContactDetector(args.width, args.fusion, args.full_res, args.space_to_depth)
         else:
             if not args.weights or not Path(args.weights).is_file():
                 p.error("--bundle needs --weights, a file written by --data ... --out (or --random)")
@@ -342,7 +366,8 @@ def main(argv=None) -> int:
     keep_freed_memory()    # each step frees and re-allocates the same large activations
     try:
         net = train([Path(d) for d in args.data], args.steps, log=lambda s: print(s, flush=True), width=args.width,
-                    fusion=args.fusion, freeze_share=args.freeze_share, full_res=args.full_res, zoom_out=args.zoom_out)
+                    fusion=args.fusion, freeze_share=args.freeze_share, full_res=args.full_res, zoom_out=args.zoom_out,
+                    space_to_depth=args.space_to_depth)
     except SetsDiffer as e:
         print(e, file=sys.stderr)
         return 4

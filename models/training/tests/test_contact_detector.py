@@ -14,10 +14,13 @@ from foley.contact_detector import MotionContactDetector
 TINY = Path(__file__).resolve().parents[3] / "models" / "tiny-random"
 
 
-@pytest.mark.parametrize("fusion,full_res", [(False, False), (True, False), (False, True)])
-def test_output_frame_t_sees_frames_t_minus_3_to_t_plus_2_only(fusion, full_res):
+DETAIL = [(False, False, False), (True, False, False), (False, True, False), (False, False, True), (True, False, True)]
+
+
+@pytest.mark.parametrize("fusion,full_res,space_to_depth", DETAIL)
+def test_output_frame_t_sees_frames_t_minus_3_to_t_plus_2_only(fusion, full_res, space_to_depth):
     torch.manual_seed(0)
-    net = MotionContactDetector(4, fusion, full_res).eval()
+    net = MotionContactDetector(4, fusion, full_res, space_to_depth).eval()
     frames = torch.randint(0, 256, (1, 16, 96, 96, 3), dtype=torch.uint8)
     t = 8
     with torch.no_grad():   # logits: a random net moves them too little for the sigmoid's float32 steps
@@ -29,10 +32,10 @@ def test_output_frame_t_sees_frames_t_minus_3_to_t_plus_2_only(fusion, full_res)
             assert (moved > 0) == inside, (k, moved)
 
 
-@pytest.mark.parametrize("fusion,full_res", [(False, False), (True, False), (False, True)])
-def test_a_still_picture_reads_the_same_whatever_it_shows(fusion, full_res):
+@pytest.mark.parametrize("fusion,full_res,space_to_depth", DETAIL)
+def test_a_still_picture_reads_the_same_whatever_it_shows(fusion, full_res, space_to_depth):
     torch.manual_seed(0)
-    net = MotionContactDetector(4, fusion, full_res).eval()
+    net = MotionContactDetector(4, fusion, full_res, space_to_depth).eval()
     a = torch.full((1, 12, 96, 96, 3), 30, dtype=torch.uint8)
     b = torch.randint(0, 256, (1, 1, 96, 96, 3), dtype=torch.uint8).expand(1, 12, 96, 96, 3).contiguous()
     with torch.no_grad():
@@ -71,6 +74,11 @@ def test_saved_weights_carry_their_shape_and_the_first_versions_files_still_load
     loaded = contact_detector.load(tmp_path / "full.pt")
     with torch.no_grad():
         assert loaded.full_res and torch.equal(loaded(frames), full(frames))
+    packed = MotionContactDetector(4, space_to_depth=True).eval()
+    contact_detector.save(packed, tmp_path / "packed.pt")
+    loaded = contact_detector.load(tmp_path / "packed.pt")
+    with torch.no_grad():
+        assert loaded.space_to_depth and torch.equal(loaded(frames), packed(frames))
 
 
 def test_full_res_keeps_the_pixel_detail_that_half_res_averages_away():
@@ -134,6 +142,29 @@ def test_a_full_res_detector_exports_with_its_parity_checked(tmp_path):
     assert (bundle / contact_detector.FILE).is_file()
 
 
+def test_space_to_depth_hands_the_cnn_each_pixels_motion_at_the_half_res_grid():
+    net = MotionContactDetector(4, space_to_depth=True).eval()
+    assert net.cnn[0].in_channels == 12 and MotionContactDetector(4, True, space_to_depth=True).cnn[0].in_channels == 48
+    frames = torch.zeros(1, 2, 96, 96, 3, dtype=torch.uint8)
+    frames[0, 1, 40, 41] = 255          # one pixel lights up: full strength in one packed channel
+    with torch.no_grad():
+        x = torch.nn.functional.pixel_unshuffle(net.motion(net.grey(frames)).flatten(0, 1), 2)
+    assert x.shape == (2, 12, 48, 48)
+    assert torch.count_nonzero(x[1, :, 20, 20]) == 3 and torch.count_nonzero(x[1]) == 3
+
+
+def test_a_space_to_depth_detector_exports_with_its_parity_checked_and_not_beside_full_res(tmp_path, capsys):
+    bundle = tmp_path / "tiny"
+    shutil.copytree(TINY, bundle)
+    assert contact_detector.main(["--bundle", str(bundle), "--random", "--width", "4", "--space-to-depth"]) == 0
+    assert (bundle / contact_detector.FILE).is_file()
+    capsys.readouterr()
+    assert contact_detector.main(["--bundle", str(bundle), "--random", "--full-res", "--space-to-depth"]) == 2
+    assert "[args]" in capsys.readouterr().err
+    with pytest.raises(ValueError):
+        MotionContactDetector(4, full_res=True, space_to_depth=True)
+
+
 def test_zoom_out_shrinks_the_motion_onto_a_plain_canvas_of_the_crops_edge_colour():
     gen = torch.Generator().manual_seed(3)
     crop = torch.full((6, 48, 48), 0.2)
@@ -162,3 +193,12 @@ def test_trains_on_several_sets_of_one_clip_length_and_names_sets_that_differ(tm
     err = capsys.readouterr().err
     assert err.startswith("[data]") and "50 frames" in err and "75 frames" in err
     assert not (tmp_path / "e.pt").exists()
+
+
+def test_trains_a_space_to_depth_detector_from_grey_kept_as_bytes(tmp_path, capsys):
+    footage = data.build_set(tmp_path / "footage", "train", 2, 2.0, 1)
+    out = tmp_path / "s2d.pt"
+    assert contact_detector.main(["--data", str(footage), "--out", str(out), "--steps", "2", "--width", "4",
+                                  "--space-to-depth"]) == 0
+    net = contact_detector.load(out)
+    assert net.space_to_depth and all(torch.isfinite(p).all() for p in net.parameters())
