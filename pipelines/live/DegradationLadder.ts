@@ -5,11 +5,14 @@
  * estimates per level (wall time including waits for the shared inference worker),
  * so a level comes back as soon as it fits again.
  *
- *   0 full          manifest steps and restarts, CFG ω, classifier guidance γ, long window
- *   1 no-classifier γ = 0 (drops the align_classifier pass per step)
- *   2 fewer-steps   half the steps (rounded up), no restarts, γ = 0
- *   3 short-window  half the steps, no restarts, γ = 0, past context cut to the minimum
- *   4 skip          no generation: the chunk is silent (faded), nothing queues up
+ *   full          manifest steps and restarts, CFG ω, classifier guidance γ, long window
+ *   no-classifier γ = 0 (drops the align_classifier pass per step); left out where the
+ *                 full level already runs at γ = 0, so no level repeats another
+ *   fewer-steps   half the steps (rounded up), no restarts, γ = 0
+ *   short-window  half the steps, no restarts, γ = 0, past context cut to the minimum
+ *   skip          no generation: the chunk is silent (faded), nothing queues up
+ *
+ * A level's number is its place in the ladder (0 = full).
  *
  * No level below short-window generates: one step (with or without CFG) scored live onset
  * F1 0.32-0.53 on 30 test clips with 2.3-4.6 onsets per event, noise bursts rather than foley,
@@ -41,9 +44,8 @@ export interface LadderOptions {
 
 export function buildLadder(o: LadderOptions): QualityLevel[] {
   const half = Math.max(1, Math.ceil(o.steps / 2));
-  return [
+  const levels: Omit<QualityLevel, 'level'>[] = [
     {
-      level: 0,
       name: 'full',
       steps: o.steps,
       restarts: o.restarts,
@@ -53,7 +55,6 @@ export function buildLadder(o: LadderOptions): QualityLevel[] {
       generate: true,
     },
     {
-      level: 1,
       name: 'no-classifier',
       steps: o.steps,
       restarts: o.restarts,
@@ -63,7 +64,6 @@ export function buildLadder(o: LadderOptions): QualityLevel[] {
       generate: true,
     },
     {
-      level: 2,
       name: 'fewer-steps',
       steps: half,
       restarts: 0,
@@ -73,7 +73,6 @@ export function buildLadder(o: LadderOptions): QualityLevel[] {
       generate: true,
     },
     {
-      level: 3,
       name: 'short-window',
       steps: half,
       restarts: 0,
@@ -83,7 +82,6 @@ export function buildLadder(o: LadderOptions): QualityLevel[] {
       generate: true,
     },
     {
-      level: 4,
       name: 'skip',
       steps: 0,
       restarts: 0,
@@ -93,6 +91,9 @@ export function buildLadder(o: LadderOptions): QualityLevel[] {
       generate: false,
     },
   ];
+  return levels
+    .filter((l) => l.name !== 'no-classifier' || o.cgScale > 0)
+    .map((l, level) => ({ level, ...l }));
 }
 
 const PROBE_DECAY = 0.98;

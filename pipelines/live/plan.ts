@@ -23,6 +23,12 @@ import { Upsampler3x } from './Upsampler3x.js';
 
 /** Room for event-loop and scheduling jitter in the offset, ms. */
 const JITTER_MS = 15;
+/**
+ * Room in the compute allowance for chunks slower than the warm calibration (a collection
+ * pause, the other thread's work), ms: with 1.3 × the warm cost alone, 4 of 186 balanced
+ * chunks came late and 37% ran below the full level in 30 s (docs/experiments.md section 31).
+ */
+const COMPUTE_JITTER_MS = 20;
 /** How far inside the latency budget the offset stays, ms. */
 const LATENCY_MARGIN_MS = 5;
 /** Latent frames generated past a chunk's end and thrown away (live/ChunkWindow.ts). */
@@ -245,7 +251,7 @@ export class LivePlan {
 
   /**
    * The fixed offset: `fixedMs` if given (checked), else structural + 1.3 × a chunk's cost at
-   * the full level (features + generation), within the budget.
+   * the full level (features + generation, warm) + COMPUTE_JITTER_MS, within the budget.
    */
   chooseOffset(costs: LevelCosts, featureMs: number, fixedMs?: number): number {
     const structural = this.structuralLatencyMs;
@@ -256,7 +262,7 @@ export class LivePlan {
     this.checkBudget();
     // Measured latencies run a few ms past the offset, so it stays LATENCY_MARGIN_MS inside the budget.
     const cap = Math.max(structural + 10, this.latencyBudgetMs - LATENCY_MARGIN_MS);
-    return Math.round(Math.min(cap, structural + Math.max(20, 1.3 * (featureMs + costs.estimate(0)))));
+    return Math.round(Math.min(cap, structural + 1.3 * (featureMs + costs.estimate(0)) + COMPUTE_JITTER_MS));
   }
 
   /** Refuses a fixed offset that cannot hold a chunk's frames, look-ahead and crossfade. */

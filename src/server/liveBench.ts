@@ -90,6 +90,8 @@ export interface LiveBenchReport {
     crossfadeMs: number;
     /** Restarts per step at the full levels. */
     restarts: number;
+    /** Classifier guidance γ at the full level (0: none). */
+    cgScale: number;
     latencyBudgetMs: number;
     structuralLatencyMs: number;
   } | null;
@@ -282,6 +284,7 @@ export async function runLiveBench(options: LiveBenchOptions): Promise<LiveBench
             crossfadeJoin: plan.crossfadeJoin,
             crossfadeMs: plan.crossfadeMs,
             restarts: plan.ladder[0]!.restarts,
+            cgScale: plan.ladder[0]!.cgScale,
             latencyBudgetMs: plan.latencyBudgetMs,
             structuralLatencyMs: plan.structuralLatencyMs,
           }
@@ -310,7 +313,7 @@ export function formatLiveBench(report: LiveBenchReport): string {
     `live bench: bundle ${report.bundle}, clip ${report.clip}, ${report.durationSeconds} s, ${report.rooms.length} room(s), ${report.inferenceWorkers} inference worker(s) x ${report.intraOpThreads} intra-op thread(s)`,
     ...(report.plan
       ? [
-          `  latency preset ${report.plan.latency}: chunks of ${report.plan.chunkFrames} frames, look-ahead ${report.plan.lookaheadFrames}, context ${report.plan.maxContextFrames}, ${report.plan.crossfadeJoin} ${report.plan.crossfadeMs} ms crossfades; structural latency ${report.plan.structuralLatencyMs.toFixed(0)} ms, budget ${report.plan.latencyBudgetMs} ms`,
+          `  latency preset ${report.plan.latency}: chunks of ${report.plan.chunkFrames} frames, look-ahead ${report.plan.lookaheadFrames}, context ${report.plan.maxContextFrames}, ${report.plan.crossfadeJoin} ${report.plan.crossfadeMs} ms crossfades, classifier guidance ${report.plan.cgScale > 0 ? `γ ${report.plan.cgScale}` : 'off'}; structural latency ${report.plan.structuralLatencyMs.toFixed(0)} ms, budget ${report.plan.latencyBudgetMs} ms`,
         ]
       : []),
     `  batching ${b ? `up to ${b.maxRuns} runs, deadline window ${b.deadlineWindowMs} ms, gather ${b.gatherDelayMs} ms` : 'off'}; load average ${report.loadAverage.start.toFixed(2)} at start, ${report.loadAverage.end.toFixed(2)} at end`,
