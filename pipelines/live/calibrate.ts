@@ -3,9 +3,9 @@
  * window of the size its chunks use, the faster run counting. Features are computed before a
  * chunk's level is chosen (video-features.ts runs ahead), so their cost is timed apart and
  * returned, for the offset. The first level and the features run WARM_UP_RUNS times untimed
- * before any timing: the first runs of fresh sessions are slow (a full-level chunk of the
- * default bundle took 109 ms, then 44 ms, then 22–26 ms), and a cold estimate inflates the
- * offset and starts the governor below the full level.
+ * before any timing: the first runs of fresh sessions are several times slower
+ * (docs/experiments.md section 31), and a cold estimate inflates the offset and starts the
+ * governor below the full level.
  */
 import { from, lastValueFrom } from 'rxjs';
 import type { Logger } from '../../src/logger.js';
@@ -33,8 +33,8 @@ export async function calibrateLevels(
   const rgb = new Uint8Array((K + 2 * c) * m.video.width * m.video.height * 3).fill(128);
   const levels = plan.ladder.filter((level) => level.generate);
   const warmUp = levels.slice(0, 1).flatMap((level) => new Array<QualityLevel>(WARM_UP_RUNS).fill(level));
-  for (const [i, level] of [...warmUp, ...levels].entries()) {
-    const timed = i >= warmUp.length;
+  for (const [run, level] of [...warmUp, ...levels].entries()) {
+    const timed = run >= warmUp.length;
     const { knownFrames, frames } = chunkWindow({
       contextFrames: level.contextFrames,
       availableFrames: Number.POSITIVE_INFINITY,
