@@ -25,8 +25,8 @@ import { Upsampler3x } from './Upsampler3x.js';
 const JITTER_MS = 15;
 /**
  * Room in the compute allowance for chunks slower than the warm calibration (a collection
- * pause, the other thread's work), ms: with 1.3 × the warm cost alone, 4 of 186 balanced
- * chunks came late and 37% ran below the full level in 30 s (docs/experiments.md section 31).
+ * pause, the other thread's work), ms; without it a third of balanced chunks ran below the
+ * full level (docs/experiments.md section 31).
  */
 const COMPUTE_JITTER_MS = 20;
 /** How far inside the latency budget the offset stays, ms. */
