@@ -31,10 +31,9 @@ export async function calibrateLevels(
   const c = m.features.contextFrames;
   let featureMs = Number.POSITIVE_INFINITY;
   const rgb = new Uint8Array((K + 2 * c) * m.video.width * m.video.height * 3).fill(128);
-  const levels = plan.ladder.filter((level) => level.generate);
-  const warmUp = levels.slice(0, 1).flatMap((level) => new Array<QualityLevel>(WARM_UP_RUNS).fill(level));
-  for (const [run, level] of [...warmUp, ...levels].entries()) {
-    const timed = run >= warmUp.length;
+  const latentValues = m.latent.channels * m.latent.melBins;
+  /** One run of the features and of `level`'s chunk: their times, ms. */
+  const runOnce = async (level: QualityLevel): Promise<{ featureMs: number; chunkMs: number }> => {
     const { knownFrames, frames } = chunkWindow({
       contextFrames: level.contextFrames,
       availableFrames: Number.POSITIVE_INFINITY,
@@ -42,29 +41,33 @@ export async function calibrateLevels(
       guardFrames: RIGHT_GUARD_FRAMES,
       multiple: m.latent.timeMultiple,
     });
-    const latentValues = m.latent.channels * m.latent.melBins;
+    const encodeStartMs = performance.now();
+    await encoder.encode(rgb, K + 2 * c);
+    const startedMs = performance.now();
+    await lastValueFrom(
+      from(
+        synthesizer.generate({
+          startFrame: 0,
+          features: new Float32Array(frames * featureRowDim(m)),
+          sampling: level,
+          deadlineMs: Number.POSITIVE_INFINITY,
+          ...(knownFrames > 0
+            ? { known: { latent: new Float32Array(latentValues * knownFrames), frames: knownFrames } }
+            : {}),
+        }),
+      ),
+    );
+    return { featureMs: startedMs - encodeStartMs, chunkMs: performance.now() - startedMs };
+  };
+  const levels = plan.ladder.filter((level) => level.generate);
+  for (let i = 0; i < WARM_UP_RUNS; i++) await runOnce(levels[0]!);
+  for (const level of levels) {
     let best = Number.POSITIVE_INFINITY;
-    for (let i = 0; i < (timed ? 2 : 1); i++) {
-      const encodeStartMs = performance.now();
-      await encoder.encode(rgb, K + 2 * c);
-      if (timed) featureMs = Math.min(featureMs, performance.now() - encodeStartMs);
-      const startedMs = performance.now();
-      await lastValueFrom(
-        from(
-          synthesizer.generate({
-            startFrame: 0,
-            features: new Float32Array(frames * featureRowDim(m)),
-            sampling: level,
-            deadlineMs: Number.POSITIVE_INFINITY,
-            ...(knownFrames > 0
-              ? { known: { latent: new Float32Array(latentValues * knownFrames), frames: knownFrames } }
-              : {}),
-          }),
-        ),
-      );
-      best = Math.min(best, performance.now() - startedMs);
+    for (let i = 0; i < 2; i++) {
+      const run = await runOnce(level);
+      featureMs = Math.min(featureMs, run.featureMs);
+      best = Math.min(best, run.chunkMs);
     }
-    if (!timed) continue;
     costs.seed(level.level, best);
     logger?.debug(`calibrated level ${level.level} (${level.name}): ${best.toFixed(1)} ms`);
   }

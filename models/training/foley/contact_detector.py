@@ -85,12 +85,17 @@ class MotionContactDetector(nn.Module):
                                           nn.Conv1d(64, 64, 1), nn.SiLU(), nn.Conv1d(64, 1, 1))
         self.register_buffer("luma", torch.tensor([0.299, 0.587, 0.114]) / 255.0)
 
+    @property
+    def grey_size(self) -> int:
+        """The grey frames' side: 96 where the motion maps keep the frames' detail, else 48."""
+        return 96 if self.full_res or self.space_to_depth else 48
+
     def grey(self, frames: torch.Tensor) -> torch.Tensor:
         """uint8 RGB [B, T, 96, 96, 3] -> grey [B, T, S, S] in 0..1 (S: 48, or 96 with full_res or
         space_to_depth)."""
         b, t = frames.shape[:2]
         g = (frames.float() * self.luma).sum(-1)
-        if self.full_res or self.space_to_depth:
+        if self.grey_size == 96:
             return g
         return F.avg_pool2d(g.reshape(b * t, 1, 96, 96), 2).reshape(b, t, 48, 48)
 
@@ -172,14 +177,15 @@ def train(folders: list[Path], steps: int, batch: int = 16, lr: float = 2e-3, se
     net = MotionContactDetector(width, fusion, full_res, space_to_depth)
     # Grey once: a step then reads grey halves, not RGB bytes; 96x96 grey as bytes (half the
     # memory; the crops' sensor noise is larger than the rounding).
-    store = (lambda g: (g * 255).round().to(torch.uint8)) if full_res or space_to_depth else (lambda g: g.half())
-    size = 96 if full_res or space_to_depth else 48
-    grey = torch.empty(n, t, size, size, dtype=torch.uint8 if size == 96 else torch.half)
+    size = net.grey_size
+    as_bytes = size == 96
+    grey = torch.empty(n, t, size, size, dtype=torch.uint8 if as_bytes else torch.half)
     with torch.no_grad():      # filled in place: a list and its concatenation would hold it twice
         row = 0
         for c in sets:
             for i in range(0, c.count, 8):
-                part = store(net.grey(torch.from_numpy(np.array(c.frames[i:i + 8]))))
+                part = net.grey(torch.from_numpy(np.array(c.frames[i:i + 8])))
+                part = (part * 255).round().to(torch.uint8) if as_bytes else part.half()
                 grey[row:row + len(part)] = part
                 row += len(part)
     opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
@@ -192,7 +198,7 @@ def train(folders: list[Path], steps: int, batch: int = 16, lr: float = 2e-3, se
         idx = torch.randint(0, n, (batch,), generator=gen).tolist()
         start = torch.randint(0, t - CROP + 1, (batch,), generator=gen).tolist()
         x = torch.stack([grey[i, s:s + CROP] for i, s in zip(idx, start)]).float()
-        if grey.dtype == torch.uint8:
+        if as_bytes:
             x = x / 255
         flip = torch.rand(batch, generator=gen) < 0.5
         x[flip] = x[flip].flip(-1)
