@@ -17,6 +17,10 @@ the student replaced and its reference vectors remade.
 every row keeps its condition, and the new bundle samples with cfgScale 0, so each step is one
 conditional pass instead of two.
 
+A student that reads the contact detector's column (foley.contact_student) gets that column from
+the bundle's detector after the features; where the bundle declares the unknown-contact marker, a
+share of the live windows carry it on their last frames, as the low preset writes it.
+
     python -m foley.window_distill --bundle ../../models/default --data ../../data/recover/train \\
         --out ../../runs/wd/bundle --steps 3000 --lr 1.5e-4
 """
@@ -37,6 +41,8 @@ import torch.nn.functional as F
 from . import weights
 from .allocator import keep_freed_memory
 from .config import load_profile
+from .contact_detector import FILE as DETECTOR_FILE, OnnxDetector
+from .contact_student import contact_probabilities, mark_unknown_edge
 from .diffusion import Schedule
 from .finetune import FinetuneError, export_finetuned, load_data, load_start, sample_timesteps
 from .train import compute_features, encode_latents, latent_windows, ldm_batch
@@ -125,9 +131,14 @@ def distill(args) -> dict:
         raise FinetuneError(f"[data:{args.data}] segments of {st.t} frames; need at least {LIVE_WINDOW_FRAMES}", 4)
     mods, report, man = load_start(bundle)
     cfg = weights._cfg(load_profile(report["profile"]), man)
-    if getattr(mods["unet_student"], "contact", None) is not None:
-        raise FinetuneError(f"[bundle:{bundle}] its student reads the contact detector's column (foley.contact_student); "
-                            "window distillation takes a student on the video features alone: distill first", 2)
+    reads_contact = getattr(mods["unet_student"], "contact", None) is not None
+    if reads_contact and args.low_crops:
+        raise FinetuneError(f"[bundle:{bundle}] its student reads the contact detector's column; --low-crops recomputes "
+                            "the features alone: leave it out", 2)
+    if reads_contact and not (bundle / DETECTOR_FILE).exists():
+        raise FinetuneError(f"[bundle:{bundle}] its student reads the contact column but it has no {DETECTOR_FILE}", 3)
+    # The share of live windows whose newest frames carry the unknown-contact marker.
+    unknown_edge = args.unknown_edge if reads_contact and "contactUnknown" in man["sampling"] else 0.0
     guidance = None
     if args.guidance:
         guidance = float(man["sampling"]["cfgScale"])
@@ -135,6 +146,8 @@ def distill(args) -> dict:
             raise FinetuneError(f"[bundle:{bundle}] samples with cfgScale 0: there is no guidance to fold in", 2)
     video = mods["video_encoder"].video.eval()
     feats = compute_features(video, st)
+    if reads_contact:
+        feats = torch.cat([feats, contact_probabilities(OnnxDetector(bundle / DETECTOR_FILE), st)[..., None]], -1)
     ae = mods["latent_decoder"].ae.eval()
     with torch.no_grad():
         lat = encode_latents(ae, st)
@@ -158,6 +171,8 @@ def distill(args) -> dict:
             target = teacher_eps(frozen, zt, t, fv, guidance)
         ends = torch.randint(LIVE_WINDOW_FRAMES, w + 1, (args.batch, args.crops), generator=gen)
         zc, fc, tc, tgt = crops_of(zt, fv, t, target, ends)
+        if unknown_edge > 0:
+            fc = mark_unknown_edge(fc, unknown_edge, gen)
         loss_live = F.mse_loss(student(zc, tc.float(), fc)[:, :, -LIVE_TAIL_FRAMES:], tgt)
         n = min(WHOLE_WINDOWS, args.batch)
         loss_whole = F.mse_loss(student(zt[:n], t[:n].float(), fv[:n]), target[:n])
@@ -183,6 +198,8 @@ def distill(args) -> dict:
             "recipe": "window-consistency self-distillation (foley.window_distill)", "batch": args.batch,
             "crops": args.crops, "lr": args.lr, "wholeWeight": args.whole_weight, "seed": args.seed,
             "finalLiveLoss": losses[-1][0], "finalWholeLoss": losses[-1][1]}
+    if reads_contact:
+        info.update(contactColumn=True, unknownEdge=unknown_edge)
     if guidance is not None:
         info.update(guidanceFolded=guidance)
         man = {**man, "sampling": {**man["sampling"], "cfgScale": 0.0}}
@@ -234,14 +251,17 @@ def main(argv=None) -> int:
                    help="also train on the low latency preset's windows: crops per whole window (0: off)")
     p.add_argument("--low-batch", type=int, default=8, help="whole windows per step for the low preset's term")
     p.add_argument("--low-weight", type=float, default=1.0)
+    p.add_argument("--unknown-edge", type=float, default=0.3, metavar="P",
+                   help="for a student that reads the contact column in a bundle that declares the unknown-contact "
+                        "marker: the share of live windows whose last 1-4 frames carry it")
     p.add_argument("--guidance", action="store_true",
                    help="fold the bundle's classifier-free guidance into the student (the new bundle samples with cfgScale 0)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=0, help="PyTorch CPU threads (0: its default)")
     a = p.parse_args(argv)
-    if a.steps < 1 or a.batch < 1 or a.crops < 1 or a.lr <= 0 or a.whole_weight < 0:
-        print("error: [args] --steps, --batch and --crops must be at least 1, --lr positive, --whole-weight not negative",
-              file=sys.stderr)
+    if a.steps < 1 or a.batch < 1 or a.crops < 1 or a.lr <= 0 or a.whole_weight < 0 or not 0 <= a.unknown_edge <= 1:
+        print("error: [args] --steps, --batch and --crops must be at least 1, --lr positive, --whole-weight not negative, "
+              "--unknown-edge in 0..1", file=sys.stderr)
         return 2
     keep_freed_memory()
     if a.threads:

@@ -117,7 +117,7 @@ def test_a_short_run_writes_a_student_that_reads_the_contact_column(start, tmp_p
     assert mods["unet_student"].contact is not None and report["unet_student"]["unset"] == []
     assert report["unet_student"]["max_relative_error"] < export.PARITY_TOL
     # foley train's fine-tune (with its flags) gives such a student the column too, keeps the
-    # detector that makes it and fits a features gate; window distillation refuses such a student.
+    # detector that makes it and fits a features gate.
     tuned = subprocess.run([sys.executable, "-m", "foley.finetune", "--bundle", str(out), "--data", str(footage),
                             "--run", str(tmp_path / "ft"), "--out", str(tmp_path / "tuned"), "--steps", "2",
                             "--batch", "2", "--threads", "1", "--train-video", "--augment", "--onset-loss", "0.1",
@@ -130,10 +130,23 @@ def test_a_short_run_writes_a_student_that_reads_the_contact_column(start, tmp_p
     assert tuned_man["models"]["contact_detector"] == man["models"]["contact_detector"]
     assert (tmp_path / "tuned" / "contact_detector.onnx").read_bytes() == (out / "contact_detector.onnx").read_bytes()
     assert json.loads((tmp_path / "tuned" / "finetune.json").read_text())["contactGate"]["fitLoss"] > 0
-    distill = subprocess.run([sys.executable, "-m", "foley.window_distill", "--bundle", str(out), "--data", str(footage),
-                              "--out", str(tmp_path / "wd"), "--steps", "1", "--batch", "2", "--threads", "1"],
-                             cwd=TRAINING, capture_output=True, text=True, timeout=300)
-    assert distill.returncode == 2 and "contact detector's column" in distill.stderr
+    # Window distillation with guidance folded in keeps the column and the marker; the low
+    # preset's term, which recomputes the features alone, is refused for such a student.
+    def distill(name: str, *extra: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "foley.window_distill", "--bundle", str(out), "--data",
+                               str(footage), "--out", str(tmp_path / name), "--steps", "2", "--batch", "2", "--crops",
+                               "2", "--threads", "1", *extra], cwd=TRAINING, capture_output=True, text=True, timeout=300)
+    low = distill("wd-low", "--low-crops", "2")
+    assert low.returncode == 2 and "contact detector's column" in low.stderr and not (tmp_path / "wd-low").exists()
+    folded = distill("wd", "--guidance")
+    assert folded.returncode == 0, folded.stderr
+    wd_man = json.loads((tmp_path / "wd" / "manifest.json").read_text())
+    assert wd_man["sampling"]["cfgScale"] == 0.0 and wd_man["sampling"]["contactUnknown"] == -1.0
+    assert wd_man["models"]["unet_student"] == man["models"]["unet_student"]
+    record = json.loads((tmp_path / "wd" / "window-distill.json").read_text())
+    assert record["contactColumn"] is True and record["unknownEdge"] == 0.3
+    wd_mods, wd_report = weights.recover_modules(tmp_path / "wd")
+    assert wd_mods["unet_student"].contact is not None and wd_report["unet_student"]["unset"] == []
     # Made twice: refused, as is an existing output.
     again = run(out, footage, tmp_path / "twice", tmp_path)
     assert again.returncode == 2 and "already reads the contact column" in again.stderr
