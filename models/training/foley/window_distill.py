@@ -126,9 +126,12 @@ def distill(args) -> dict:
         raise FinetuneError(f"[out:{out}] already exists; nothing was overwritten", 2)
     torch.manual_seed(args.seed)
     device = torch.device("cpu")
-    st = load_data(Path(args.data), device)
-    if st.t < LIVE_WINDOW_FRAMES:
-        raise FinetuneError(f"[data:{args.data}] segments of {st.t} frames; need at least {LIVE_WINDOW_FRAMES}", 4)
+    folders = [args.data, *args.more_data]
+    sets = [load_data(Path(folder), device) for folder in folders]
+    for folder, s in zip(folders, sets):
+        if s.t < LIVE_WINDOW_FRAMES:
+            raise FinetuneError(f"[data:{folder}] segments of {s.t} frames; need at least {LIVE_WINDOW_FRAMES}", 4)
+    st = sets[0]
     mods, report, man = load_start(bundle)
     cfg = weights._cfg(load_profile(report["profile"]), man)
     reads_contact = getattr(mods["unet_student"], "contact", None) is not None
@@ -145,25 +148,36 @@ def distill(args) -> dict:
         if guidance == 0:
             raise FinetuneError(f"[bundle:{bundle}] samples with cfgScale 0: there is no guidance to fold in", 2)
     video = mods["video_encoder"].video.eval()
-    feats = compute_features(video, st)
-    if reads_contact:
-        feats = torch.cat([feats, contact_probabilities(OnnxDetector(bundle / DETECTOR_FILE), st)[..., None]], -1)
+    detector = OnnxDetector(bundle / DETECTOR_FILE) if reads_contact else None
     ae = mods["latent_decoder"].ae.eval()
-    with torch.no_grad():
-        lat = encode_latents(ae, st)
+
+    def prepared(s) -> tuple:
+        f = compute_features(video, s)
+        if detector is not None:
+            f = torch.cat([f, contact_probabilities(detector, s)[..., None]], -1)
+        with torch.no_grad():
+            return f, encode_latents(ae, s)
+
+    feats_lats = [prepared(s) for s in sets]
+    feats, lat = feats_lats[0]
+    # Each set's share of a step's whole windows.
+    shares = [args.batch // len(sets) + (i < args.batch % len(sets)) for i in range(len(sets))]
     student = mods["unet_student"].train()
     frozen = copy.deepcopy(student).eval()
     for p in frozen.parameters():
         p.requires_grad_(False)
     sched, gen = Schedule(device), torch.Generator().manual_seed(args.seed)
-    w = min(cfg["ldm_window"], st.t - st.t % 4)
+    w = min(cfg["ldm_window"], *(s.t - s.t % 4 for s in sets))
     opt = torch.optim.AdamW(student.parameters(), lr=args.lr, weight_decay=1e-4)
     t0, losses = time.time(), []
     for step in range(args.steps):
         lr = args.lr * min(1.0, (step + 1) / (0.05 * args.steps)) * 0.5 * (1 + math.cos(math.pi * step / args.steps))
         for g in opt.param_groups:
             g["lr"] = lr
-        z0, fv = ldm_batch(SimpleNamespace(device=device), st, gen, feats, lat, args.batch, w, cfg["split_merge_p"])
+        parts = [ldm_batch(SimpleNamespace(device=device), s, gen, f, l, n, w, cfg["split_merge_p"])
+                 for s, (f, l), n in zip(sets, feats_lats, shares) if n > 0]
+        order = torch.randperm(args.batch, generator=gen)   # the whole-window term takes the first rows
+        z0, fv = torch.cat([p[0] for p in parts])[order], torch.cat([p[1] for p in parts])[order]
         fv = fv * condition_kept(args.batch, gen, cfg, guidance)[:, None, None]
         t = sample_timesteps(args.batch, man["sampling"]["steps"], gen)
         zt = sched.q_sample(z0, t, torch.randn(z0.shape, generator=gen))
@@ -193,11 +207,13 @@ def distill(args) -> dict:
                               "wholeLoss": sum(x[1] for x in recent) / len(recent),
                               **({"lowLoss": sum(x[2] for x in recent) / len(recent)} if args.low_crops else {}),
                               "elapsedS": round(time.time() - t0, 1)}), flush=True)
-    info = {"from": str(bundle), "fromName": man["name"], "profile": report["profile"], "segments": st.n,
+    info = {"from": str(bundle), "fromName": man["name"], "profile": report["profile"], "segments": sum(s.n for s in sets),
             "segmentFrames": st.t, "steps": args.steps, "stepsDone": args.steps, "seconds": round(time.time() - t0, 1),
             "recipe": "window-consistency self-distillation (foley.window_distill)", "batch": args.batch,
             "crops": args.crops, "lr": args.lr, "wholeWeight": args.whole_weight, "seed": args.seed,
             "finalLiveLoss": losses[-1][0], "finalWholeLoss": losses[-1][1]}
+    if args.more_data:
+        info.update(sets=[{"data": folder, "segments": s.n, "windowsPerStep": n} for folder, s, n in zip(folders, sets, shares)])
     if reads_contact:
         info.update(contactColumn=True, unknownEdge=unknown_edge)
     if guidance is not None:
@@ -208,7 +224,7 @@ def distill(args) -> dict:
                     finalLowLoss=losses[-1][2])
     origin = f"{man['name']}'s unet_student window-distilled for the live chunker" \
              f"{f' with CFG ω {guidance} folded in' if guidance is not None else ''} by foley.window_distill " \
-             f"on {st.n} segments ({args.steps} steps)"
+             f"on {sum(s.n for s in sets)} segments ({args.steps} steps)"
     export_finetuned(bundle, man, mods, {"unet_student": student.eval()}, cfg, out, args.name or man["name"], info,
                      origin=origin, record=RECORD)
     return info
@@ -240,6 +256,9 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m foley.window_distill", description=__doc__.split("\n")[0])
     p.add_argument("--bundle", required=True, help="start bundle (its student is distilled into itself)")
     p.add_argument("--data", required=True, help="footage, a foley.data ClipSet folder")
+    p.add_argument("--more-data", action="append", default=[], metavar="DIR",
+                   help="more footage, a ClipSet folder (repeatable): each set gives an equal share of every step's "
+                        "whole windows (the low preset's term reads --data only)")
     p.add_argument("--out", required=True, help="new bundle folder (must not exist)")
     p.add_argument("--name", default=None, help="the new bundle's name (default: the start bundle's)")
     p.add_argument("--steps", type=int, default=3000)

@@ -107,9 +107,11 @@ def test_the_guided_target_is_the_engines_cfg_combination():
 
 def test_guidance_folding_writes_a_bundle_that_samples_without_cfg(start, tmp_path):
     footage = data.build_set(tmp_path / "data", "train", 2, 2.0, 1)
+    more = data.build_set(tmp_path / "more", "val", 3, 2.0, 1)
     out = tmp_path / "out"
     cmd = [sys.executable, "-m", "foley.window_distill", "--bundle", str(start), "--data", str(footage),
-           "--out", str(out), "--steps", "2", "--batch", "2", "--crops", "2", "--guidance", "--threads", "1"]
+           "--more-data", str(more), "--out", str(out), "--steps", "2", "--batch", "3", "--crops", "2", "--guidance",
+           "--threads", "1"]
     r = subprocess.run(cmd, cwd=TRAINING, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     start_sampling = json.loads((start / "manifest.json").read_text())["sampling"]
@@ -117,7 +119,11 @@ def test_guidance_folding_writes_a_bundle_that_samples_without_cfg(start, tmp_pa
     assert start_sampling["cfgScale"] > 0 and man["sampling"]["cfgScale"] == 0.0
     assert {k: v for k, v in man["sampling"].items() if k != "cfgScale"} == \
         {k: v for k, v in start_sampling.items() if k != "cfgScale"}
-    assert json.loads((out / "window-distill.json").read_text())["guidanceFolded"] == start_sampling["cfgScale"]
+    record = json.loads((out / "window-distill.json").read_text())
+    assert record["guidanceFolded"] == start_sampling["cfgScale"]
+    # Both sets share every step's whole windows, the first set the odd one.
+    assert [(x["segments"], x["windowsPerStep"]) for x in record["sets"]] == [(2, 2), (3, 1)]
+    assert record["segments"] == 5
     assert "CFG" in man["description"]
     # folding twice is refused: the new bundle has no guidance left to fold
     again = subprocess.run([sys.executable, "-m", "foley.window_distill", "--bundle", str(out), "--data", str(footage),
