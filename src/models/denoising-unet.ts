@@ -35,7 +35,7 @@ export class DenoisingUnet {
         timestep: float32Tensor(new Float32Array(batch).fill(timestep), [batch]),
         video_features: float32Tensor(feats, [batch, shape.frames, features.length / shape.frames]),
       },
-      { ...options, transfer: true }, // all three buffers are new here
+      options,
     );
     const eps = outputs.eps!.data as Float32Array;
     return withUnconditional

@@ -18,7 +18,7 @@ import { deserializeError, InferenceError, InvalidStateError } from '../errors.j
 import { TypedEmitter } from '../typed-emitter.js';
 import type { ExecutionProviderRequest, SessionSettings } from './backend.js';
 import type { Bundle } from './bundle.js';
-import { type FromWorker, type ToWorker, transferList } from './inference-messages.js';
+import type { FromWorker, ToWorker } from './inference-messages.js';
 import { CONTACT_DETECTOR_KEY, type ModelSpec, readsContactDetector } from './manifest.js';
 import { bundleSymbolRelations, checkFeeds, checkOutputs, type SymbolRelations } from './signature.js';
 import { elementCount, type TensorArray, type TensorMap } from './tensor.js';
@@ -64,12 +64,6 @@ export interface RunOptions {
    * earliest first. Omitted: after every run that has one, in arrival order.
    */
   deadlineMs?: number;
-  /**
-   * The feeds' whole buffers move to the worker instead of being copied: a structured
-   * clone of a chunk's frames costs the main thread about 0.2 ms. The caller must not
-   * read them afterwards (they are detached).
-   */
-  transfer?: boolean;
 }
 
 export interface RunResult {
@@ -104,8 +98,6 @@ interface Pending {
   id: number;
   model: string;
   feeds: TensorMap;
-  /** RunOptions.transfer. */
-  transfer: boolean;
   deadlineMs: number;
   queuedAt: number;
   /** Set when a worker takes the run. */
@@ -260,7 +252,7 @@ export class InferenceRunner extends TypedEmitter<InferenceRunnerEvents> {
   /**
    * Runs one model. Feeds are checked against the manifest first (names, dtypes, shapes,
    * consistent symbols), outputs after. Feeds are copied to the worker (the caller keeps
-   * its buffers) unless `options.transfer` moves them; outputs are transferred back.
+   * its buffers); outputs are transferred back.
    */
   run(model: string, feeds: TensorMap, options: RunOptions = {}): Promise<RunResult> {
     if (this.closed) {
@@ -287,7 +279,6 @@ export class InferenceRunner extends TypedEmitter<InferenceRunnerEvents> {
         id,
         model,
         feeds,
-        transfer: options.transfer === true,
         deadlineMs: options.deadlineMs ?? Number.POSITIVE_INFINITY,
         queuedAt: performance.now(),
         queuedMs: 0,
@@ -368,9 +359,7 @@ export class InferenceRunner extends TypedEmitter<InferenceRunnerEvents> {
         continue;
       }
       const message: ToWorker = { case: 'run', value: { id: call.id, model: call.model, feeds } };
-      // Merged feeds are the runner's own new buffers; a single run's are the caller's.
-      const moved = members.length > 1 || head.transfer;
-      slot.worker.postMessage(message, moved ? transferList(feeds) : []);
+      slot.worker.postMessage(message);
     }
   }
 

@@ -14,19 +14,16 @@ export class VideoEncoder {
   async encode(frames: Uint8Array, frameCount: number, options: RunOptions = {}): Promise<Float32Array> {
     const m = this.runner.bundle.manifest;
     const { width, height } = m.video;
-    // Each run moves its own copy of the frames to a worker: a copy and a transfer cost the
-    // main thread far less than a structured clone, and the caller keeps `frames`.
-    const feeds = () => ({ frames: uint8Tensor(frames.slice(), [1, frameCount, height, width, 3]) });
-    const moved = { ...options, transfer: true };
+    const feeds = { frames: uint8Tensor(frames, [1, frameCount, height, width, 3]) };
     const rowDim = featureRowDim(m);
     const dim = m.features.dim;
     if (rowDim === dim) {
-      const { outputs } = await this.runner.run('video_encoder', feeds(), moved);
+      const { outputs } = await this.runner.run('video_encoder', feeds, options);
       return outputs.features!.data as Float32Array;
     }
     const [encoded, detected] = await Promise.all([
-      this.runner.run('video_encoder', feeds(), moved),
-      this.runner.run(CONTACT_DETECTOR_KEY, feeds(), moved),
+      this.runner.run('video_encoder', feeds, options),
+      this.runner.run(CONTACT_DETECTOR_KEY, feeds, options),
     ]);
     const features = encoded.outputs.features!.data as Float32Array;
     const contact = detected.outputs.contact!.data as Float32Array;
