@@ -126,12 +126,6 @@ def distill(args) -> dict:
         raise FinetuneError(f"[out:{out}] already exists; nothing was overwritten", 2)
     torch.manual_seed(args.seed)
     device = torch.device("cpu")
-    folders = [args.data, *args.more_data]
-    sets = [load_data(Path(folder), device) for folder in folders]
-    for folder, s in zip(folders, sets):
-        if s.t < LIVE_WINDOW_FRAMES:
-            raise FinetuneError(f"[data:{folder}] segments of {s.t} frames; need at least {LIVE_WINDOW_FRAMES}", 4)
-    st = sets[0]
     mods, report, man = load_start(bundle)
     cfg = weights._cfg(load_profile(report["profile"]), man)
     reads_contact = getattr(mods["unet_student"], "contact", None) is not None
@@ -147,6 +141,13 @@ def distill(args) -> dict:
         guidance = float(man["sampling"]["cfgScale"])
         if guidance == 0:
             raise FinetuneError(f"[bundle:{bundle}] samples with cfgScale 0: there is no guidance to fold in", 2)
+    # The bundle is checked before the footage is read.
+    folders = [args.data, *args.more_data]
+    sets = [load_data(Path(folder), device) for folder in folders]
+    for folder, s in zip(folders, sets):
+        if s.t < LIVE_WINDOW_FRAMES:
+            raise FinetuneError(f"[data:{folder}] segments of {s.t} frames; need at least {LIVE_WINDOW_FRAMES}", 4)
+    st = sets[0]
     video = mods["video_encoder"].video.eval()
     detector = OnnxDetector(bundle / DETECTOR_FILE) if reads_contact else None
     ae = mods["latent_decoder"].ae.eval()
