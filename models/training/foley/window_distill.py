@@ -135,14 +135,16 @@ def distill(args) -> dict:
     if reads_contact and not (bundle / DETECTOR_FILE).exists():
         raise FinetuneError(f"[bundle:{bundle}] its student reads the contact column but it has no {DETECTOR_FILE}", 3)
     # The share of live windows whose newest frames carry the unknown-contact marker.
-    unknown_edge = args.unknown_edge if reads_contact and "contactUnknown" in man["sampling"] else 0.0
+    unknown_edge = args.unknown_edge if reads_contact and man["sampling"].get("contactUnknown") is not None else 0.0
     guidance = None
     if args.guidance:
         guidance = float(man["sampling"]["cfgScale"])
         if guidance == 0:
             raise FinetuneError(f"[bundle:{bundle}] samples with cfgScale 0: there is no guidance to fold in", 2)
     # The bundle is checked before the footage is read.
-    folders = [args.data, *args.more_data]
+    # A folder given twice is read and prepared once and gets both shares of the windows.
+    folders = list(dict.fromkeys(str(Path(f).resolve()) for f in [args.data, *args.more_data]))
+    listed = [str(Path(f).resolve()) for f in [args.data, *args.more_data]]
     sets = [load_data(Path(folder), device) for folder in folders]
     for folder, s in zip(folders, sets):
         if s.t < LIVE_WINDOW_FRAMES:
@@ -161,8 +163,9 @@ def distill(args) -> dict:
 
     feats_lats = [prepared(s) for s in sets]
     feats, lat = feats_lats[0]
-    # Each set's share of a step's whole windows.
-    shares = [args.batch // len(sets) + (i < args.batch % len(sets)) for i in range(len(sets))]
+    # Each set's share of a step's whole windows: an equal share per folder as listed.
+    per_listed = [args.batch // len(listed) + (i < args.batch % len(listed)) for i in range(len(listed))]
+    shares = [sum(n for f, n in zip(listed, per_listed) if f == folder) for folder in folders]
     student = mods["unet_student"].train()
     frozen = copy.deepcopy(student).eval()
     for p in frozen.parameters():

@@ -110,8 +110,8 @@ def test_guidance_folding_writes_a_bundle_that_samples_without_cfg(start, tmp_pa
     more = data.build_set(tmp_path / "more", "val", 3, 2.0, 1)
     out = tmp_path / "out"
     cmd = [sys.executable, "-m", "foley.window_distill", "--bundle", str(start), "--data", str(footage),
-           "--more-data", str(more), "--out", str(out), "--steps", "2", "--batch", "3", "--crops", "2", "--guidance",
-           "--threads", "1"]
+           "--more-data", str(more), "--more-data", str(more), "--out", str(out), "--steps", "2", "--batch", "4",
+           "--crops", "2", "--guidance", "--threads", "1"]
     r = subprocess.run(cmd, cwd=TRAINING, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     start_sampling = json.loads((start / "manifest.json").read_text())["sampling"]
@@ -121,8 +121,9 @@ def test_guidance_folding_writes_a_bundle_that_samples_without_cfg(start, tmp_pa
         {k: v for k, v in start_sampling.items() if k != "cfgScale"}
     record = json.loads((out / "window-distill.json").read_text())
     assert record["guidanceFolded"] == start_sampling["cfgScale"]
-    # Both sets share every step's whole windows, the first set the odd one.
-    assert [(x["segments"], x["windowsPerStep"]) for x in record["sets"]] == [(2, 2), (3, 1)]
+    # Each listed folder gets an equal share of every step's whole windows; one listed twice is
+    # read once and gets both shares.
+    assert [(x["segments"], x["windowsPerStep"]) for x in record["sets"]] == [(2, 2), (3, 2)]
     assert record["segments"] == 5
     assert "CFG" in man["description"]
     # folding twice is refused: the new bundle has no guidance left to fold
