@@ -1,6 +1,5 @@
 """Scores shared with `foley eval` (definitions in models/README.md)."""
 import librosa
-import mir_eval
 import numpy as np
 from scipy import linalg
 
@@ -23,6 +22,8 @@ def detect_onsets(mel_norm: np.ndarray) -> np.ndarray:
 
 def onset_scores(ref_s: np.ndarray, est_s: np.ndarray) -> dict:
     """mir_eval F1 at ±50 ms, and the offsets (est − ref) of the matched pairs in ms."""
+    import mir_eval  # here, not at the top: it imports scipy.stats, about 1 s of every command's start
+
     ref_s, est_s = np.asarray(ref_s, float), np.asarray(est_s, float)
     f, p, r = mir_eval.onset.f_measure(ref_s, est_s, window=WINDOW_S)
     matches = mir_eval.util.match_events(ref_s, est_s, WINDOW_S)

@@ -23,10 +23,9 @@ def step_faults():
     y = torch.cat([x - 0.5, x * 4.0], dim=2)
     del x, y
     return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
-for _ in range(2):                    # warm-up: the heap grows to the step's peak
-    step_faults()
-# The fewest of five steps: other processes on a busy machine add faults to some steps.
-print(min(step_faults() for _ in range(5)))
+step_faults()                         # warm-up: the heap grows to the step's peak
+# The fewest of three steps: other processes on a busy machine add faults to some steps.
+print(min(step_faults() for _ in range(3)))
 """
 
 

@@ -90,14 +90,17 @@ def start_with_detector(start: Path, tmp_path: Path) -> Path:
     return bundle
 
 
+def args(bundle: Path, footage: Path, out: Path, tmp_path: Path, *extra: str) -> list[str]:
+    return ["--bundle", str(bundle), "--data", str(footage), "--family", str(footage), "--run", str(tmp_path / "run"),
+            "--out", str(out), "--steps", "2", "--batch", "2", *extra]
+
+
 def run(bundle: Path, footage: Path, out: Path, tmp_path: Path, *extra: str) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-m", "foley.contact_student", "--bundle", str(bundle), "--data", str(footage),
-           "--family", str(footage), "--run", str(tmp_path / "run"), "--out", str(out), "--steps", "2",
-           "--batch", "2", "--threads", "1", *extra]
+    cmd = [sys.executable, "-m", "foley.contact_student", *args(bundle, footage, out, tmp_path, "--threads", "1", *extra)]
     return subprocess.run(cmd, cwd=TRAINING, capture_output=True, text=True, timeout=300)
 
 
-def test_a_short_run_writes_a_student_that_reads_the_contact_column(start, tmp_path):
+def test_a_short_run_writes_a_student_that_reads_the_contact_column(start, tmp_path, capsys):
     bundle = start_with_detector(start, tmp_path)
     footage = data.build_set(tmp_path / "data", "train", 2, 2.0, 1)
     out = tmp_path / "out"
@@ -132,13 +135,17 @@ def test_a_short_run_writes_a_student_that_reads_the_contact_column(start, tmp_p
     assert json.loads((tmp_path / "tuned" / "finetune.json").read_text())["contactGate"]["fitLoss"] > 0
     # Window distillation with guidance folded in keeps the column and the marker; the low
     # preset's term, which recomputes the features alone, is refused for such a student.
-    def distill(name: str, *extra: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "foley.window_distill", "--bundle", str(out), "--data",
-                               str(footage), "--out", str(tmp_path / name), "--steps", "2", "--batch", "2", "--crops",
-                               "2", "--threads", "1", *extra], cwd=TRAINING, capture_output=True, text=True, timeout=300)
-    low = distill("wd-low", "--low-crops", "2")
-    assert low.returncode == 2 and "contact detector's column" in low.stderr and not (tmp_path / "wd-low").exists()
-    folded = distill("wd", "--guidance")
+    def distill(name: str, *extra: str) -> list[str]:
+        return ["--bundle", str(out), "--data", str(footage), "--out", str(tmp_path / name), "--steps", "2",
+                "--batch", "2", "--crops", "2", *extra]
+    # Refusals run in this process (no second start-up of torch), without --threads so that this
+    # process's torch is left as it is; the run itself in its own.
+    from foley import contact_student, window_distill
+    capsys.readouterr()
+    assert window_distill.main(distill("wd-low", "--low-crops", "2")) == 2
+    assert "contact detector's column" in capsys.readouterr().err and not (tmp_path / "wd-low").exists()
+    folded = subprocess.run([sys.executable, "-m", "foley.window_distill", *distill("wd", "--guidance", "--threads", "1")],
+                            cwd=TRAINING, capture_output=True, text=True, timeout=300)
     assert folded.returncode == 0, folded.stderr
     wd_man = json.loads((tmp_path / "wd" / "manifest.json").read_text())
     assert wd_man["sampling"]["cfgScale"] == 0.0 and wd_man["sampling"]["contactUnknown"] == -1.0
@@ -148,10 +155,10 @@ def test_a_short_run_writes_a_student_that_reads_the_contact_column(start, tmp_p
     wd_mods, wd_report = weights.recover_modules(tmp_path / "wd")
     assert wd_mods["unet_student"].contact is not None and wd_report["unet_student"]["unset"] == []
     # Made twice: refused, as is an existing output.
-    again = run(out, footage, tmp_path / "twice", tmp_path)
-    assert again.returncode == 2 and "already reads the contact column" in again.stderr
-    exists = run(bundle, footage, out, tmp_path)
-    assert exists.returncode == 2 and "already exists" in exists.stderr
+    assert contact_student.main(args(out, footage, tmp_path / "twice", tmp_path)) == 2
+    assert "already reads the contact column" in capsys.readouterr().err
+    assert contact_student.main(args(bundle, footage, out, tmp_path)) == 2
+    assert "already exists" in capsys.readouterr().err
 
 
 def test_arguments_out_of_range_are_named_before_any_work(start, tmp_path, capsys):
@@ -164,7 +171,8 @@ def test_arguments_out_of_range_are_named_before_any_work(start, tmp_path, capsy
     assert not (tmp_path / "run").exists() and not (tmp_path / "out").exists()
 
 
-def test_a_bundle_without_a_detector_is_refused(start, tmp_path):
+def test_a_bundle_without_a_detector_is_refused(start, tmp_path, capsys):
+    from foley import contact_student
     footage = data.build_set(tmp_path / "data", "train", 1, 2.0, 1)
-    r = run(start, footage, tmp_path / "out", tmp_path)
-    assert r.returncode == 3 and "contact_detector.onnx" in r.stderr and not (tmp_path / "out").exists()
+    assert contact_student.main(args(start, footage, tmp_path / "out", tmp_path)) == 3
+    assert "contact_detector.onnx" in capsys.readouterr().err and not (tmp_path / "out").exists()

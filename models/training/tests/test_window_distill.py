@@ -10,7 +10,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from foley import data, nets  # noqa: E402
+from foley import data, nets, window_distill  # noqa: E402
 from foley.window_distill import (  # noqa: E402
     LIVE_TAIL_FRAMES,
     LIVE_WINDOW_FRAMES,
@@ -105,7 +105,7 @@ def test_the_guided_target_is_the_engines_cfg_combination():
     assert torch.allclose(teacher_eps(net, zt, t, fv, 3.0), 4.0 * cond - 3.0 * uncond)
 
 
-def test_guidance_folding_writes_a_bundle_that_samples_without_cfg(start, tmp_path):
+def test_guidance_folding_writes_a_bundle_that_samples_without_cfg(start, tmp_path, capsys):
     footage = data.build_set(tmp_path / "data", "train", 2, 2.0, 1)
     more = data.build_set(tmp_path / "more", "val", 3, 2.0, 1)
     out = tmp_path / "out"
@@ -127,14 +127,15 @@ def test_guidance_folding_writes_a_bundle_that_samples_without_cfg(start, tmp_pa
     assert record["segments"] == 5
     assert "CFG" in man["description"]
     # folding twice is refused: the new bundle has no guidance left to fold
-    again = subprocess.run([sys.executable, "-m", "foley.window_distill", "--bundle", str(out), "--data", str(footage),
-                            "--out", str(tmp_path / "twice"), "--steps", "1", "--batch", "2", "--guidance", "--threads", "1"],
-                           cwd=TRAINING, capture_output=True, text=True, timeout=300)
-    assert again.returncode == 2 and "no guidance to fold" in again.stderr
+    # (in this process: a refusal needs no second start-up of torch)
+    capsys.readouterr()
+    assert window_distill.main(["--bundle", str(out), "--data", str(footage), "--out", str(tmp_path / "twice"),
+                                "--steps", "1", "--batch", "2", "--guidance"]) == 2
+    assert "no guidance to fold" in capsys.readouterr().err
     assert not (tmp_path / "twice").exists()
 
 
-def test_a_short_run_replaces_the_student_only(start, tmp_path):
+def test_a_short_run_replaces_the_student_only(start, tmp_path, capsys):
     footage = data.build_set(tmp_path / "data", "train", 2, 2.0, 1)
     out = tmp_path / "out"
     cmd = [sys.executable, "-m", "foley.window_distill", "--bundle", str(start), "--data", str(footage),
@@ -150,5 +151,6 @@ def test_a_short_run_replaces_the_student_only(start, tmp_path):
     assert record["recipe"].startswith("window-consistency") and record["lowCrops"] == 2
     description = json.loads((out / "manifest.json").read_text())["description"]
     assert description.startswith("profile tiny ") and "window-distilled" in description
-    again = subprocess.run(cmd, cwd=TRAINING, capture_output=True, text=True, timeout=300)
-    assert again.returncode == 2 and "already exists" in again.stderr
+    capsys.readouterr()
+    assert window_distill.main(cmd[3:-2]) == 2     # its arguments, less --threads 1
+    assert "already exists" in capsys.readouterr().err
