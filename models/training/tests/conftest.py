@@ -1,4 +1,3 @@
-import os
 import shutil
 import sys
 from pathlib import Path
@@ -7,8 +6,7 @@ import pytest
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-# CI runs these tests beside the node tests and sets OMP_NUM_THREADS=1: one core each.
-torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "2")))
+torch.set_num_threads(2)
 
 
 TINY = Path(__file__).resolve().parents[3] / "models" / "tiny-random"
