@@ -7,8 +7,6 @@ import { applyContactGate } from '../dsp/contact-gate.js';
 import { applyFrameComb } from '../dsp/frame-comb.js';
 import { applyMelGate } from '../dsp/mel-gate.js';
 import { UsageError } from '../errors.js';
-import { AlignClassifier } from '../models/align-classifier.js';
-import { DenoisingUnet } from '../models/denoising-unet.js';
 import type { InferenceRunner } from '../models/inference-runner.js';
 import { LatentDecoder } from '../models/latent-decoder.js';
 import {
@@ -27,7 +25,8 @@ import {
   sliceRowsPadded,
   writeLatentFrames,
 } from './latent-frames.js';
-import { runSampler, type SamplerStep } from './sampler.js';
+import type { SamplerStep } from './sampler.js';
+import { restartPasses, runSamplingJob, type SamplingJob } from './sampling-job.js';
 import { DiffusionSchedule } from './schedule.js';
 
 export interface GenerationSettings {
@@ -156,8 +155,6 @@ export interface WindowResult {
 
 export class FoleyGenerator {
   private readonly schedule: DiffusionSchedule;
-  private readonly unet: DenoisingUnet;
-  private readonly classifier: AlignClassifier;
   private readonly decoder: LatentDecoder;
   private readonly vocoder: Vocoder;
   private readonly manifest: Manifest;
@@ -165,14 +162,12 @@ export class FoleyGenerator {
   private readonly unetReadsContact: boolean;
 
   constructor(
-    runner: InferenceRunner,
+    private readonly runner: InferenceRunner,
     readonly settings: GenerationSettings,
   ) {
     this.manifest = runner.bundle.manifest;
     this.schedule = new DiffusionSchedule(this.manifest.schedule);
-    this.unet = new DenoisingUnet(runner, settings.unet);
     this.unetReadsContact = unetFeatureDim(this.manifest, settings.unet) > this.manifest.features.dim;
-    this.classifier = new AlignClassifier(runner);
     this.decoder = new LatentDecoder(runner);
     this.vocoder = new Vocoder(runner);
   }
@@ -223,30 +218,20 @@ export class FoleyGenerator {
       known = { latent: full, frames: request.known.frames };
     }
 
-    // 2. Denoise: few-step DDIM with classifier-free and classifier guidance.
-    const unet = this.unet;
-    const classifier = this.classifier;
+    // 2. Denoise: few-step DDIM with classifier-free and classifier guidance, the whole loop in
+    //    an inference worker; on this thread, through the runner, when the caller follows each step.
     const sampling = request.sampling ?? this.settings;
     const order = { deadlineMs: request.deadlineMs };
-    const latentPadded = await runSampler(
-      {
-        epsilon: (zt, t, withUnconditional) =>
-          unet.epsilon(zt, t, unetFeatures, shape, withUnconditional, order),
-        classifierGradient: async (zt, t) => (await classifier.gradient(zt, t, features, shape, order)).grad,
-      },
-      {
-        schedule: this.schedule,
-        shape,
-        steps: sampling.steps,
-        cfgScale: sampling.cfgScale,
-        cgScale: sampling.cgScale,
-        cgMaxTimestep: this.manifest.sampling.cgMaxTimestep,
-        noise,
-        known,
-        restarts: sampling.restarts,
-        restartMaxTimestep: this.settings.restartMaxTimestep,
-        restartNoise: (k) =>
-          request.restartNoise?.[k] ??
+    const passes = restartPasses(
+      this.schedule,
+      sampling.steps,
+      sampling.restarts,
+      this.settings.restartMaxTimestep,
+    );
+    const restartNoise: Float32Array[] = [];
+    for (let k = 0; k < passes; k++) {
+      restartNoise.push(
+        request.restartNoise?.[k] ??
           latentNoise(
             restartSeed(this.settings.seed, k),
             request.startFrame - before,
@@ -254,9 +239,26 @@ export class FoleyGenerator {
             shape.channels,
             shape.melBins,
           ),
-      },
-      onStep,
-    );
+      );
+    }
+    const job: SamplingJob = {
+      unet: this.settings.unet,
+      unetFeatures,
+      features,
+      shape,
+      steps: sampling.steps,
+      cfgScale: sampling.cfgScale,
+      cgScale: sampling.cgScale,
+      cgMaxTimestep: this.manifest.sampling.cgMaxTimestep,
+      restarts: sampling.restarts,
+      restartMaxTimestep: this.settings.restartMaxTimestep,
+      noise,
+      known,
+      restartNoise,
+    };
+    const latentPadded = onStep
+      ? await runSamplingJob(this.runner, this.schedule, job, order, onStep)
+      : (await this.runner.sample(job, order)).latent;
 
     // 3. Decode the latent to a normalized log-mel.
     const melPadded = await this.decoder.decode(latentPadded, shape, order);

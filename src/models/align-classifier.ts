@@ -4,11 +4,11 @@
  * inside the graph.
  */
 import type { LatentShape } from '../diffusion/latent-frames.js';
-import type { InferenceRunner, RunOptions } from './inference-runner.js';
+import type { RunOptions, RunsModels } from './inference-runner.js';
 import { float32Tensor } from './tensor.js';
 
 export class AlignClassifier {
-  constructor(private readonly runner: InferenceRunner) {}
+  constructor(private readonly runner: RunsModels) {}
 
   async gradient(
     zt: Float32Array,

@@ -3,12 +3,12 @@
  * and unconditional passes go as one batch of two (unconditional = all-zero features).
  */
 import type { LatentShape } from '../diffusion/latent-frames.js';
-import type { InferenceRunner, RunOptions } from './inference-runner.js';
+import type { RunOptions, RunsModels } from './inference-runner.js';
 import { float32Tensor } from './tensor.js';
 
 export class DenoisingUnet {
   constructor(
-    private readonly runner: InferenceRunner,
+    private readonly runner: RunsModels,
     /** Model key, e.g. `unet_student`. */
     readonly key: string,
   ) {}

@@ -2,9 +2,10 @@
  * Messages between the InferenceRunner (main thread) and the inference worker, as
  * `{ case, value }` unions. Tensor buffers are transferred, not copied.
  */
+import type { SamplingJob } from '../diffusion/sampling-job.js';
 import type { SerializedError } from '../errors.js';
 import type { SessionSettings } from './backend.js';
-import type { ModelSpec } from './manifest.js';
+import type { ModelSpec, ScheduleSpec } from './manifest.js';
 import type { TensorMap } from './tensor.js';
 
 export interface InitRequest {
@@ -14,17 +15,27 @@ export interface InitRequest {
   executionProvider: 'cpu' | 'cuda' | 'auto';
   intraOpThreads: number;
   interOpThreads: number;
+  /** The bundle's diffusion schedule, for sampling jobs. */
+  schedule: ScheduleSpec;
 }
+
+/** Calls and run time per model inside one sampling job. */
+export type JobModelCalls = Record<string, { calls: number; runMs: number }>;
 
 export type ToWorker =
   | { case: 'init'; value: InitRequest }
   | { case: 'run'; value: { id: number; model: string; feeds: TensorMap } }
+  | { case: 'sample'; value: { id: number; job: SamplingJob } }
   | { case: 'close'; value: null };
 
 export type FromWorker =
   | { case: 'ready'; value: { settings: SessionSettings; loadMs: Record<string, number> } }
   | { case: 'initFailed'; value: SerializedError }
   | { case: 'result'; value: { id: number; outputs: TensorMap; runMs: number } }
+  | {
+      case: 'sampled';
+      value: { id: number; latent: Float32Array; runMs: number; modelCalls: JobModelCalls };
+    }
   | { case: 'runFailed'; value: { id: number; error: SerializedError } }
   | { case: 'closed'; value: null };
 

@@ -14,11 +14,12 @@
  */
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
+import type { SamplingJob } from '../diffusion/sampling-job.js';
 import { deserializeError, InferenceError, InvalidStateError } from '../errors.js';
 import { TypedEmitter } from '../typed-emitter.js';
 import type { ExecutionProviderRequest, SessionSettings } from './backend.js';
 import type { Bundle } from './bundle.js';
-import type { FromWorker, ToWorker } from './inference-messages.js';
+import type { FromWorker, JobModelCalls, ToWorker } from './inference-messages.js';
 import { CONTACT_DETECTOR_KEY, type ModelSpec, readsContactDetector } from './manifest.js';
 import { bundleSymbolRelations, checkFeeds, checkOutputs, type SymbolRelations } from './signature.js';
 import { elementCount, type TensorArray, type TensorMap } from './tensor.js';
@@ -66,6 +67,14 @@ export interface RunOptions {
   deadlineMs?: number;
 }
 
+/**
+ * What the model wrappers (DenoisingUnet, AlignClassifier) call: the runner on the main thread,
+ * or an inference worker's own sessions when a whole sampling loop runs there.
+ */
+export interface RunsModels {
+  run(model: string, feeds: TensorMap, options?: RunOptions): Promise<{ outputs: TensorMap }>;
+}
+
 export interface RunResult {
   outputs: TensorMap;
   runMs: number;
@@ -74,6 +83,20 @@ export interface RunResult {
   /** Runs merged into the call that served this one (1: not batched). */
   batchRuns: number;
 }
+
+export interface SampleResult {
+  /** The sampling loop's final latent. */
+  latent: Float32Array;
+  /** Worker-side time of the whole loop, ms. */
+  runMs: number;
+  queuedMs: number;
+}
+
+/**
+ * Stats key of sampling jobs: their queue waits, and the loop's own time in the worker beside
+ * its model calls (which count under their models).
+ */
+export const SAMPLING_JOB_KEY = 'sampling_loop';
 
 /** Per-model counters since start or the last resetTimings(). */
 export interface ModelRunStats {
@@ -96,8 +119,12 @@ export type InferenceRunnerEvents = {
 
 interface Pending {
   id: number;
+  /** Model key, or SAMPLING_JOB_KEY for a sampling job. */
   model: string;
   feeds: TensorMap;
+  /** Set for a sampling job (feeds then empty). */
+  job?: SamplingJob;
+  resolveJob?: (result: SampleResult) => void;
   deadlineMs: number;
   queuedAt: number;
   /** Set when a worker takes the run. */
@@ -216,6 +243,7 @@ export class InferenceRunner extends TypedEmitter<InferenceRunnerEvents> {
         executionProvider: options.executionProvider ?? 'cpu',
         intraOpThreads: options.intraOpThreads ?? DEFAULT_INTRA_OP_THREADS,
         interOpThreads: options.interOpThreads ?? 1,
+        schedule: bundle.manifest.schedule,
       },
     };
     const workers: Worker[] = [];
@@ -307,6 +335,43 @@ export class InferenceRunner extends TypedEmitter<InferenceRunnerEvents> {
     });
   }
 
+  /**
+   * Runs a window's whole sampling loop in a worker (sampling-job.ts), queued as one run by
+   * its deadline. Its UNet and classifier must be loaded; the worker checks each call's feeds
+   * against the manifest as run() does.
+   */
+  sample(job: SamplingJob, options: RunOptions = {}): Promise<SampleResult> {
+    if (this.closed) {
+      return Promise.reject(new InvalidStateError('[inference-runner] sample() after close'));
+    }
+    const needed = job.cgScale > 0 ? [job.unet, 'align_classifier'] : [job.unet];
+    const missing = needed.filter((key) => !this.models.includes(key));
+    if (missing.length > 0) {
+      return Promise.reject(
+        new InferenceError(
+          `[inference-runner] sampling needs model(s) ${missing.join(', ')}, not loaded; loaded: ${this.models.join(', ')}`,
+        ),
+      );
+    }
+    return new Promise<SampleResult>((resolve, reject) => {
+      this.queue.push({
+        id: this.nextId++,
+        model: SAMPLING_JOB_KEY,
+        feeds: {},
+        job,
+        resolveJob: resolve,
+        deadlineMs: options.deadlineMs ?? Number.POSITIVE_INFINITY,
+        queuedAt: performance.now(),
+        queuedMs: 0,
+        batchRows: 0,
+        batchKey: '',
+        resolve: () => reject(new InferenceError('[inference-runner] a sampling job got a model result')),
+        reject,
+      });
+      this.dispatch();
+    });
+  }
+
   /** Clears the per-model totals (between bench passes). */
   resetTimings(): void {
     this.runMsByModel.clear();
@@ -350,6 +415,11 @@ export class InferenceRunner extends TypedEmitter<InferenceRunnerEvents> {
       for (const p of members) p.queuedMs = now - p.queuedAt;
       const call: Call = { id: this.nextCallId++, model: head.model, members };
       slot.current = call;
+      if (head.job) {
+        const message: ToWorker = { case: 'sample', value: { id: call.id, job: head.job } };
+        slot.worker.postMessage(message);
+        continue;
+      }
       let feeds: TensorMap;
       try {
         feeds = members.length === 1 ? head.feeds : concatBatch(members.map((p) => p.feeds));
@@ -369,20 +439,48 @@ export class InferenceRunner extends TypedEmitter<InferenceRunnerEvents> {
   }
 
   private countCall(call: Call, runMs: number): void {
-    const stats = this.statsByModel.get(call.model) ?? {
-      calls: 0,
-      runs: 0,
-      runMs: 0,
-      queuedMs: 0,
-      callsByBatchRuns: {},
-    };
+    const stats = this.statsOf(call.model);
     stats.calls++;
     stats.runs += call.members.length;
     stats.runMs += runMs;
     for (const p of call.members) stats.queuedMs += p.queuedMs;
     stats.callsByBatchRuns[call.members.length] = (stats.callsByBatchRuns[call.members.length] ?? 0) + 1;
-    this.statsByModel.set(call.model, stats);
     this.runMsByModel.set(call.model, (this.runMsByModel.get(call.model) ?? 0) + runMs);
+  }
+
+  /**
+   * A sampling job's model calls count under their models (one run each, never merged, no
+   * queue wait); the job itself counts under SAMPLING_JOB_KEY with its queue wait and the
+   * loop's own time beside those calls.
+   */
+  private countJob(job: Pending, runMs: number, modelCalls: JobModelCalls): void {
+    let modelMs = 0;
+    for (const [model, { calls, runMs: ms }] of Object.entries(modelCalls)) {
+      const stats = this.statsOf(model);
+      stats.calls += calls;
+      stats.runs += calls;
+      stats.runMs += ms;
+      stats.callsByBatchRuns[1] = (stats.callsByBatchRuns[1] ?? 0) + calls;
+      this.runMsByModel.set(model, (this.runMsByModel.get(model) ?? 0) + ms);
+      modelMs += ms;
+    }
+    const loopMs = Math.max(0, runMs - modelMs);
+    const stats = this.statsOf(SAMPLING_JOB_KEY);
+    stats.calls++;
+    stats.runs++;
+    stats.runMs += loopMs;
+    stats.queuedMs += job.queuedMs;
+    stats.callsByBatchRuns[1] = (stats.callsByBatchRuns[1] ?? 0) + 1;
+    this.runMsByModel.set(SAMPLING_JOB_KEY, (this.runMsByModel.get(SAMPLING_JOB_KEY) ?? 0) + loopMs);
+  }
+
+  private statsOf(model: string): ModelRunStats {
+    let stats = this.statsByModel.get(model);
+    if (!stats) {
+      stats = { calls: 0, runs: 0, runMs: 0, queuedMs: 0, callsByBatchRuns: {} };
+      this.statsByModel.set(model, stats);
+    }
+    return stats;
   }
 
   /** Rejects every run of a failed call; a merged call's error says so and names the model. */
@@ -415,11 +513,16 @@ export class InferenceRunner extends TypedEmitter<InferenceRunnerEvents> {
   }
 
   private onMessage(slot: WorkerSlot, message: FromWorker): void {
-    if (message.case !== 'result' && message.case !== 'runFailed') return;
+    if (message.case !== 'result' && message.case !== 'runFailed' && message.case !== 'sampled') return;
     const call = slot.current;
     if (!call || call.id !== message.value.id) return; // rejected by close meanwhile
     slot.current = null;
-    if (message.case === 'result') {
+    if (message.case === 'sampled') {
+      const { latent, runMs, modelCalls } = message.value;
+      const p = call.members[0]!;
+      this.countJob(p, runMs, modelCalls);
+      p.resolveJob!({ latent, runMs, queuedMs: p.queuedMs });
+    } else if (message.case === 'result') {
       const { outputs, runMs } = message.value;
       this.countCall(call, runMs);
       const batchRuns = call.members.length;

@@ -1,20 +1,26 @@
 /**
  * Worker-thread entry: owns the ONNX sessions of one bundle and runs them on request, so
  * onnxruntime-node's blocking run() never stalls the main event loop. Requests are served
- * one at a time, in order.
+ * one at a time, in order: a model run, or a window's whole sampling loop (sampling-job.ts).
  */
 import { join } from 'node:path';
 import { parentPort } from 'node:worker_threads';
+import { runSamplingJob, type SamplingJob } from '../diffusion/sampling-job.js';
+import { DiffusionSchedule } from '../diffusion/schedule.js';
 import { serializeError } from '../errors.js';
 import { BackendSession, resolveExecutionProvider, type SessionSettings } from './backend.js';
-import type { FromWorker, InitRequest, ToWorker } from './inference-messages.js';
+import type { FromWorker, InitRequest, JobModelCalls, ToWorker } from './inference-messages.js';
 import { transferList } from './inference-messages.js';
-import { checkDeclaredSignature } from './signature.js';
+import type { RunsModels } from './inference-runner.js';
+import type { ModelSpec } from './manifest.js';
+import { checkDeclaredSignature, checkFeeds } from './signature.js';
 
 const port = parentPort;
 if (!port) throw new Error('inference-worker must run as a worker thread');
 
 const sessions = new Map<string, BackendSession>();
+const specs = new Map<string, ModelSpec>();
+let schedule: DiffusionSchedule | null = null;
 let queue: Promise<void> = Promise.resolve();
 
 function post(message: FromWorker, transfer: ArrayBuffer[] = []): void {
@@ -34,9 +40,11 @@ async function init(request: InitRequest): Promise<void> {
       const label = `bundle:${request.bundleName}, model:${key}, file:${spec.file}`;
       const session = await BackendSession.open(join(request.bundleDir, spec.file), label, settings);
       sessions.set(key, session);
+      specs.set(key, spec);
       checkDeclaredSignature(request.bundleName, key, spec, session.signature());
       loadMs[key] = performance.now() - started;
     }
+    schedule = new DiffusionSchedule(request.schedule);
     post({ case: 'ready', value: { settings, loadMs } });
   } catch (error) {
     await closeAll();
@@ -44,17 +52,49 @@ async function init(request: InitRequest): Promise<void> {
   }
 }
 
+function loaded(model: string): BackendSession {
+  const session = sessions.get(model);
+  if (!session)
+    throw new Error(
+      `[inference-worker] model "${model}" is not loaded; loaded: ${[...sessions.keys()].join(', ')}`,
+    );
+  return session;
+}
+
 async function run(id: number, model: string, feeds: Parameters<BackendSession['run']>[0]): Promise<void> {
   try {
-    const session = sessions.get(model);
-    if (!session)
-      throw new Error(
-        `[inference-worker] model "${model}" is not loaded; loaded: ${[...sessions.keys()].join(', ')}`,
-      );
+    const session = loaded(model);
     const started = performance.now();
     const outputs = await session.run(feeds);
     const runMs = performance.now() - started;
     post({ case: 'result', value: { id, outputs, runMs } }, transferList(outputs));
+  } catch (error) {
+    post({ case: 'runFailed', value: { id, error: serializeError(error) } });
+  }
+}
+
+/** A sampling job against this worker's sessions; feeds are checked as the runner checks them. */
+async function sample(id: number, job: SamplingJob): Promise<void> {
+  try {
+    if (!schedule) throw new Error('[inference-worker] sampling job before init');
+    const started = performance.now();
+    const modelCalls: JobModelCalls = {};
+    const models: RunsModels = {
+      async run(model, feeds) {
+        const session = loaded(model);
+        checkFeeds(model, specs.get(model)!, feeds);
+        const at = performance.now();
+        const outputs = await session.run(feeds);
+        const calls = modelCalls[model] ?? { calls: 0, runMs: 0 };
+        calls.calls++;
+        calls.runMs += performance.now() - at;
+        modelCalls[model] = calls;
+        return { outputs };
+      },
+    };
+    const latent = await runSamplingJob(models, schedule, job);
+    const runMs = performance.now() - started;
+    post({ case: 'sampled', value: { id, latent, runMs, modelCalls } }, [latent.buffer as ArrayBuffer]);
   } catch (error) {
     post({ case: 'runFailed', value: { id, error: serializeError(error) } });
   }
@@ -72,6 +112,9 @@ port.on('message', (message: ToWorker) => {
       break;
     case 'run':
       queue = queue.then(() => run(message.value.id, message.value.model, message.value.feeds));
+      break;
+    case 'sample':
+      queue = queue.then(() => sample(message.value.id, message.value.job));
       break;
     case 'close':
       queue = queue.then(async () => {

@@ -7,6 +7,7 @@ import {
   DEFAULT_INFERENCE_WORKERS,
   InferenceRunner,
   type ModelRunStats,
+  SAMPLING_JOB_KEY,
 } from '../models/inference-runner.js';
 import { FoleyAttachment } from '../sfu/FoleyAttachment.js';
 import { FfmpegRtpSource } from './FfmpegRtpSource.js';
@@ -111,6 +112,7 @@ const STAGE_OF_MODEL: Record<string, keyof LiveBenchSummary['stagesMs']> = {
   unet_student: 'sampling',
   unet_teacher: 'sampling',
   align_classifier: 'sampling',
+  [SAMPLING_JOB_KEY]: 'sampling',
   latent_decoder: 'decodeVocode',
   vocoder: 'decodeVocode',
 };

@@ -4,12 +4,13 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { FoleyGenerator, resolveGenerationSettings } from '../../src/diffusion/foley-generator.js';
 import { sliceLatentFrames } from '../../src/diffusion/latent-frames.js';
+import type { SamplingJob } from '../../src/diffusion/sampling-job.js';
 import { contactGainsDb, contactOpenings } from '../../src/dsp/contact-gate.js';
 import { applyFrameComb } from '../../src/dsp/frame-comb.js';
 import { applyMelGate } from '../../src/dsp/mel-gate.js';
 import { UsageError } from '../../src/errors.js';
 import { loadBundle, packageRoot } from '../../src/models/bundle.js';
-import { InferenceRunner } from '../../src/models/inference-runner.js';
+import { InferenceRunner, SAMPLING_JOB_KEY } from '../../src/models/inference-runner.js';
 import { featureRowDim, type Manifest, samplesPerFrame, unetFeatureDim } from '../../src/models/manifest.js';
 import { uint8Tensor } from '../../src/models/tensor.js';
 import { VideoEncoder } from '../../src/models/video-encoder.js';
@@ -155,7 +156,7 @@ describe('FoleyGenerator against the Python reference (tiny-random)', () => {
     assert.ok(maxAbsDiff(await at(1, 10), await at(1, 12)) > 1e-4);
   });
 
-  it("takes a window's own sampling settings, as a generator made with them would, and passes its deadline to every run", async () => {
+  it("takes a window's own sampling settings, as a generator made with them would, and passes its deadline to every run and sampling job", async () => {
     const m = runner.bundle.manifest;
     const features = Float32Array.from(ref.features);
     const sampling = { steps: 2, cfgScale: 1.5, cgScale: 0.5, restarts: 1 };
@@ -174,6 +175,11 @@ describe('FoleyGenerator against the Python reference (tiny-random)', () => {
             deadlines.push([model, options?.deadlineMs]);
             return target.run(model, feeds, options);
           };
+        if (prop === 'sample')
+          return (job: SamplingJob, options?: { deadlineMs?: number }) => {
+            deadlines.push([SAMPLING_JOB_KEY, options?.deadlineMs]);
+            return target.sample(job, options);
+          };
         const value = Reflect.get(target, prop, target);
         return typeof value === 'function' ? value.bind(target) : value;
       },
@@ -181,11 +187,35 @@ describe('FoleyGenerator against the Python reference (tiny-random)', () => {
     const generator = new FoleyGenerator(recording, resolveGenerationSettings(m, { seed: 3 }));
     const r = await generator.generate({ startFrame: 0, features, sampling, deadlineMs: 1234 });
     assert.deepEqual([...r.waveform], [...made.waveform]);
+    // The sampling loop is one job (in a worker); the decoder and vocoder are runs of their own.
     assert.deepEqual(
-      new Set(deadlines.map(([model]) => model)),
-      new Set([m.sampling.unet, 'align_classifier', 'latent_decoder', 'vocoder']),
+      deadlines.map(([model]) => model),
+      [SAMPLING_JOB_KEY, 'latent_decoder', 'vocoder'],
     );
     assert.ok(deadlines.every(([, deadlineMs]) => deadlineMs === 1234));
+  });
+
+  it('samples the same in the worker as step by step on this thread (a caller that follows the steps)', async () => {
+    const m = runner.bundle.manifest;
+    const features = Float32Array.from(ref.features);
+    const g = new FoleyGenerator(
+      runner,
+      resolveGenerationSettings(m, { seed: 5, steps: 3, cfgScale: 2, cgScale: 0.5, restarts: 2 }),
+    );
+    const known = { latent: new Float32Array(4 * 4 * 16).fill(0.25), frames: 4 };
+    runner.resetTimings();
+    const inWorker = await g.generate({ startFrame: 8, features, known });
+    const job = runner.statsByModel.get(SAMPLING_JOB_KEY);
+    assert.equal(job?.calls, 1, 'one sampling job');
+    // 3 steps, 2 restarts at each but the last (t <= restartMaxTimestep): 7 UNet and 7 classifier calls.
+    assert.equal(runner.statsByModel.get(m.sampling.unet)?.calls, 7);
+    assert.equal(runner.statsByModel.get('align_classifier')?.calls, 7);
+    const steps: number[] = [];
+    const followed = await g.generate({ startFrame: 8, features, known }, (step) => steps.push(step.index));
+    assert.deepEqual(steps, [0, 1, 2]);
+    assert.equal(runner.statsByModel.get(SAMPLING_JOB_KEY)?.calls, 1, 'no job when the steps are followed');
+    assert.deepEqual([...followed.latent], [...inWorker.latent]);
+    assert.deepEqual([...followed.waveform], [...inWorker.waveform]);
   });
 
   it('pads a window that is not a time multiple and trims the result', async () => {

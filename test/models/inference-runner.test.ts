@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import type { SamplingJob } from '../../src/diffusion/sampling-job.js';
 import { BundleError, InferenceError, InvalidStateError } from '../../src/errors.js';
 import { loadBundle } from '../../src/models/bundle.js';
 import { InferenceRunner } from '../../src/models/inference-runner.js';
@@ -60,6 +61,48 @@ describe('InferenceRunner', () => {
       runner.run('latent_decoder', {}),
       /not loaded; loaded: video_encoder, unet_student, vocoder/,
     );
+  });
+});
+
+describe('InferenceRunner sampling jobs', () => {
+  const shape = { channels: 4, frames: 8, melBins: 16 };
+  const job = (over: Partial<SamplingJob> = {}): SamplingJob => ({
+    unet: 'unet_student',
+    unetFeatures: new Float32Array(8 * 64).fill(0.1),
+    features: new Float32Array(8 * 64).fill(0.1),
+    shape,
+    steps: 2,
+    cfgScale: 1.5,
+    cgScale: 0,
+    restarts: 0,
+    restartMaxTimestep: 999,
+    noise: new Float32Array(4 * 8 * 16).fill(0.5),
+    restartNoise: [],
+    ...over,
+  });
+
+  it('refuses a job whose models are not loaded, and names the model of a bad feed from the worker', async () => {
+    const runner = await InferenceRunner.start(await loadBundle(TINY_BUNDLE_DIR), {
+      models: ['unet_student'],
+    });
+    try {
+      const done = await runner.sample(job());
+      assert.equal(done.latent.length, 4 * 8 * 16);
+      await assert.rejects(
+        runner.sample(job({ cgScale: 0.5 })),
+        /sampling needs model\(s\) align_classifier, not loaded/,
+      );
+      await assert.rejects(
+        runner.sample(job({ unetFeatures: new Float32Array(8 * 3) })),
+        (e: unknown) => e instanceof InferenceError && /unet_student/.test(e.message),
+      );
+      // A restart without its noise is named, and the worker goes on serving.
+      await assert.rejects(runner.sample(job({ restarts: 1 })), /restart 0 needs 512 values of fresh noise/);
+      assert.equal((await runner.sample(job())).latent.length, 4 * 8 * 16);
+    } finally {
+      await runner.close();
+    }
+    await assert.rejects(runner.sample(job()), InvalidStateError);
   });
 });
 
