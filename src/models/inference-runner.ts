@@ -110,6 +110,8 @@ export interface ModelRunStats {
   queuedMs: number;
   /** Calls by the number of runs merged into them: batchRuns → calls. */
   callsByBatchRuns: Record<number, number>;
+  /** Of the runs, those made inside sampling jobs (never queued here: no queue time). */
+  runsInJobs: number;
 }
 
 export type InferenceRunnerEvents = {
@@ -459,6 +461,7 @@ export class InferenceRunner extends TypedEmitter<InferenceRunnerEvents> {
       const stats = this.statsOf(model);
       stats.calls += calls;
       stats.runs += calls;
+      stats.runsInJobs += calls;
       stats.runMs += ms;
       stats.callsByBatchRuns[1] = (stats.callsByBatchRuns[1] ?? 0) + calls;
       this.runMsByModel.set(model, (this.runMsByModel.get(model) ?? 0) + ms);
@@ -477,7 +480,7 @@ export class InferenceRunner extends TypedEmitter<InferenceRunnerEvents> {
   private statsOf(model: string): ModelRunStats {
     let stats = this.statsByModel.get(model);
     if (!stats) {
-      stats = { calls: 0, runs: 0, runMs: 0, queuedMs: 0, callsByBatchRuns: {} };
+      stats = { calls: 0, runs: 0, runMs: 0, queuedMs: 0, callsByBatchRuns: {}, runsInJobs: 0 };
       this.statsByModel.set(model, stats);
     }
     return stats;

@@ -147,7 +147,8 @@ function summarize(
   for (const [key, s] of statsByModel) {
     const stage = STAGE_OF_MODEL[key];
     if (stage && generated > 0) stagesMs[stage] += s.runMs / generated;
-    runs += s.runs;
+    // Queue time is per queued run: calls inside a sampling job never wait in the queue.
+    runs += s.runs - s.runsInJobs;
     queuedMs += s.queuedMs;
     for (const [size, calls] of Object.entries(s.callsByBatchRuns))
       callsByBatchRuns[Number(size)] = (callsByBatchRuns[Number(size)] ?? 0) + calls;
@@ -155,7 +156,7 @@ function summarize(
       ...s,
       callsByBatchRuns: { ...s.callsByBatchRuns },
       meanCallMs: s.calls > 0 ? s.runMs / s.calls : Number.NaN,
-      meanQueuedMs: s.runs > 0 ? s.queuedMs / s.runs : Number.NaN,
+      meanQueuedMs: s.runs > s.runsInJobs ? s.queuedMs / (s.runs - s.runsInJobs) : Number.NaN,
     };
   }
   stagesMs.queueWaitPerRun = runs > 0 ? queuedMs / runs : Number.NaN;

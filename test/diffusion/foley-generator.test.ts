@@ -210,6 +210,8 @@ describe('FoleyGenerator against the Python reference (tiny-random)', () => {
     // 3 steps, 2 restarts at each but the last (t <= restartMaxTimestep): 7 UNet and 7 classifier calls.
     assert.equal(runner.statsByModel.get(m.sampling.unet)?.calls, 7);
     assert.equal(runner.statsByModel.get('align_classifier')?.calls, 7);
+    assert.equal(runner.statsByModel.get(m.sampling.unet)?.runsInJobs, 7, 'counted as made inside a job');
+    assert.equal(runner.statsByModel.get('latent_decoder')?.runsInJobs, 0);
     const steps: number[] = [];
     const followed = await g.generate({ startFrame: 8, features, known }, (step) => steps.push(step.index));
     assert.deepEqual(steps, [0, 1, 2]);
