@@ -92,9 +92,10 @@ async function sample(id: number, job: SamplingJob): Promise<void> {
         return { outputs };
       },
     };
-    const latent = await runSamplingJob(models, schedule, job);
+    const result = await runSamplingJob(models, schedule, job);
     const runMs = performance.now() - started;
-    post({ case: 'sampled', value: { id, latent, runMs, modelCalls } }, [latent.buffer as ArrayBuffer]);
+    const buffers = new Set([result.latent.buffer, result.mel.buffer, result.waveform.buffer]);
+    post({ case: 'sampled', value: { id, result, runMs, modelCalls } }, [...buffers] as ArrayBuffer[]);
   } catch (error) {
     post({ case: 'runFailed', value: { id, error: serializeError(error) } });
   }
