@@ -8,6 +8,7 @@ import { applyFrameComb } from '../dsp/frame-comb.js';
 import { applyMelGate } from '../dsp/mel-gate.js';
 import { UsageError } from '../errors.js';
 import type { InferenceRunner } from '../models/inference-runner.js';
+import { LatentDecoder } from '../models/latent-decoder.js';
 import {
   featureRowDim,
   MAX_RESTARTS,
@@ -15,6 +16,7 @@ import {
   samplesPerFrame,
   unetFeatureDim,
 } from '../models/manifest.js';
+import { Vocoder } from '../models/vocoder.js';
 import { latentNoise, restartSeed } from './gaussian-noise.js';
 import {
   type LatentShape,
@@ -153,6 +155,8 @@ export interface WindowResult {
 
 export class FoleyGenerator {
   private readonly schedule: DiffusionSchedule;
+  private readonly decoder: LatentDecoder;
+  private readonly vocoder: Vocoder;
   private readonly manifest: Manifest;
   /** The UNet also reads the contact detector's column (unetFeatureDim). */
   private readonly unetReadsContact: boolean;
@@ -164,6 +168,8 @@ export class FoleyGenerator {
     this.manifest = runner.bundle.manifest;
     this.schedule = new DiffusionSchedule(this.manifest.schedule);
     this.unetReadsContact = unetFeatureDim(this.manifest, settings.unet) > this.manifest.features.dim;
+    this.decoder = new LatentDecoder(runner);
+    this.vocoder = new Vocoder(runner);
   }
 
   /** The padded window length the UNet runs on for `frames` frames. */
@@ -212,9 +218,8 @@ export class FoleyGenerator {
       known = { latent: full, frames: request.known.frames };
     }
 
-    // 2-4. Denoise (few-step DDIM with classifier-free and classifier guidance), decode the
-    //    latent to a normalized log-mel, vocode it: one job in an inference worker; on this
-    //    thread, through the runner, when the caller follows each step.
+    // 2. Denoise: few-step DDIM with classifier-free and classifier guidance, the whole loop in
+    //    an inference worker; on this thread, through the runner, when the caller follows each step.
     const sampling = request.sampling ?? this.settings;
     const order = { deadlineMs: request.deadlineMs };
     const passes = restartPasses(
@@ -250,21 +255,21 @@ export class FoleyGenerator {
       noise,
       known,
       restartNoise,
-      audio: { melBins: m.audio.melBins, melFramesPerLatentFrame: m.latent.melFramesPerLatentFrame },
     };
-    const {
-      latent: latentPadded,
-      mel: melPadded,
-      waveform: vocoded,
-    } = onStep
+    const latentPadded = onStep
       ? await runSamplingJob(this.runner, this.schedule, job, order, onStep)
-      : await this.runner.sample(job, order);
+      : (await this.runner.sample(job, order)).latent;
 
-    // 5. Gate the waveform where the mel is silent and where the video shows no contact, comb
-    //    out the frame-rate tone in quiet stretches, then drop the guards and padding (the gates
-    //    and the comb see the guard frames, so they are ready at the clip's and the window's edges).
+    // 3. Decode the latent to a normalized log-mel.
+    const melPadded = await this.decoder.decode(latentPadded, shape, order);
+
+    // 4. Vocode the mel to a waveform, gate it where the mel is silent and where the video
+    //    shows no contact, comb out the frame-rate tone in quiet stretches, then drop the guards
+    //    and padding (the gates and the comb see the guard frames, so they are ready at the
+    //    clip's and the window's edges).
     const r = m.latent.melFramesPerLatentFrame;
     const spf = samplesPerFrame(m);
+    const vocoded = await this.vocoder.synthesize(melPadded, padded * r, order);
     const melGated = this.settings.melGate ? applyMelGate(vocoded, melPadded, padded * r, m.audio) : vocoded;
     const contactGated =
       this.settings.contactGate && m.contactGate

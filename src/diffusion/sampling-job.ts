@@ -1,15 +1,13 @@
 /**
- * A window's whole guided sampling loop (sampler.ts), then its latent decoder and vocoder, as one
- * job. FoleyGenerator hands it to an inference worker, which runs it against its own sessions:
- * two messages a window instead of one for every model call (a balanced full-level chunk made
- * 14), and no wait in the runner's queue between them. The same function runs it on the main
- * thread through the runner when the caller follows each step (a render's progress).
+ * A window's whole guided sampling loop (sampler.ts) as one job. FoleyGenerator hands it to an
+ * inference worker, which runs it against its own sessions: two messages a window instead of
+ * one for every UNet and classifier call (a balanced full-level chunk made 12), and no wait in
+ * the runner's queue between the steps. The same function runs it on the main thread through
+ * the runner when the caller follows each step (a render's progress).
  */
 import { AlignClassifier } from '../models/align-classifier.js';
 import { DenoisingUnet } from '../models/denoising-unet.js';
 import type { RunOptions, RunsModels } from '../models/inference-runner.js';
-import { LatentDecoder } from '../models/latent-decoder.js';
-import { Vocoder } from '../models/vocoder.js';
 import type { LatentShape } from './latent-frames.js';
 import { runSampler, type SamplerStep } from './sampler.js';
 import type { DiffusionSchedule } from './schedule.js';
@@ -33,16 +31,6 @@ export interface SamplingJob {
   known?: { latent: Float32Array; frames: number };
   /** Fresh noise of each restart pass, in order (restartPasses of them). */
   restartNoise: Float32Array[];
-  /** The bundle's mel geometry: the job decodes its latent and vocodes the mel. */
-  audio: { melBins: number; melFramesPerLatentFrame: number };
-}
-
-export interface SamplingJobResult {
-  /** The final latent, the layout of the noise. */
-  latent: Float32Array;
-  /** Normalized log-mel [melBins, frames · melFramesPerLatentFrame]. */
-  mel: Float32Array;
-  waveform: Float32Array;
 }
 
 /** Restart passes the sampler takes: `restarts` for each step at t <= restartMaxTimestep but the last. */
@@ -56,18 +44,18 @@ export function restartPasses(
   return plan.filter((s, i) => i < plan.length - 1 && s.timestep <= restartMaxTimestep).length * restarts;
 }
 
-/** Runs the job with `models`: the sampling loop, the latent decoder, the vocoder. */
-export async function runSamplingJob(
+/** Runs the job's sampling loop with `models`; returns the final latent, the layout of the noise. */
+export function runSamplingJob(
   models: RunsModels,
   schedule: DiffusionSchedule,
   job: SamplingJob,
   options: RunOptions = {},
   onStep?: (step: SamplerStep) => void,
-): Promise<SamplingJobResult> {
+): Promise<Float32Array> {
   const unet = new DenoisingUnet(models, job.unet);
   const classifier = new AlignClassifier(models);
   const { shape } = job;
-  const latent = await runSampler(
+  return runSampler(
     {
       epsilon: (zt, t, withUnconditional) =>
         unet.epsilon(zt, t, job.unetFeatures, shape, withUnconditional, options),
@@ -89,12 +77,4 @@ export async function runSamplingJob(
     },
     onStep,
   );
-  const { melBins, melFramesPerLatentFrame } = job.audio;
-  const mel = await new LatentDecoder(models).decode(latent, shape, options);
-  const waveform = await new Vocoder(models, melBins).synthesize(
-    mel,
-    shape.frames * melFramesPerLatentFrame,
-    options,
-  );
-  return { latent, mel, waveform };
 }

@@ -2,7 +2,7 @@
  * Messages between the InferenceRunner (main thread) and the inference worker, as
  * `{ case, value }` unions. Tensor buffers are transferred, not copied.
  */
-import type { SamplingJob, SamplingJobResult } from '../diffusion/sampling-job.js';
+import type { SamplingJob } from '../diffusion/sampling-job.js';
 import type { SerializedError } from '../errors.js';
 import type { SessionSettings } from './backend.js';
 import type { ModelSpec, ScheduleSpec } from './manifest.js';
@@ -34,7 +34,7 @@ export type FromWorker =
   | { case: 'result'; value: { id: number; outputs: TensorMap; runMs: number } }
   | {
       case: 'sampled';
-      value: { id: number; result: SamplingJobResult; runMs: number; modelCalls: JobModelCalls };
+      value: { id: number; latent: Float32Array; runMs: number; modelCalls: JobModelCalls };
     }
   | { case: 'runFailed'; value: { id: number; error: SerializedError } }
   | { case: 'closed'; value: null };

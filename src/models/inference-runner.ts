@@ -14,7 +14,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import type { SamplingJob, SamplingJobResult } from '../diffusion/sampling-job.js';
+import type { SamplingJob } from '../diffusion/sampling-job.js';
 import { deserializeError, InferenceError, InvalidStateError } from '../errors.js';
 import { TypedEmitter } from '../typed-emitter.js';
 import type { ExecutionProviderRequest, SessionSettings } from './backend.js';
@@ -84,8 +84,10 @@ export interface RunResult {
   batchRuns: number;
 }
 
-export interface SampleResult extends SamplingJobResult {
-  /** Worker-side time of the whole job, ms. */
+export interface SampleResult {
+  /** The sampling loop's final latent. */
+  latent: Float32Array;
+  /** Worker-side time of the whole loop, ms. */
   runMs: number;
   queuedMs: number;
 }
@@ -336,15 +338,15 @@ export class InferenceRunner extends TypedEmitter<InferenceRunnerEvents> {
   }
 
   /**
-   * Runs a window's whole sampling loop, latent decoder and vocoder in a worker
-   * (sampling-job.ts), queued as one run by its deadline. Its models must be loaded; the worker
-   * checks each call's feeds against the manifest as run() does.
+   * Runs a window's whole sampling loop in a worker (sampling-job.ts), queued as one run by
+   * its deadline. Its UNet and classifier must be loaded; the worker checks each call's feeds
+   * against the manifest as run() does.
    */
   sample(job: SamplingJob, options: RunOptions = {}): Promise<SampleResult> {
     if (this.closed) {
       return Promise.reject(new InvalidStateError('[inference-runner] sample() after close'));
     }
-    const needed = [job.unet, ...(job.cgScale > 0 ? ['align_classifier'] : []), 'latent_decoder', 'vocoder'];
+    const needed = job.cgScale > 0 ? [job.unet, 'align_classifier'] : [job.unet];
     const missing = needed.filter((key) => !this.models.includes(key));
     if (missing.length > 0) {
       return Promise.reject(
@@ -519,10 +521,10 @@ export class InferenceRunner extends TypedEmitter<InferenceRunnerEvents> {
     if (!call || call.id !== message.value.id) return; // rejected by close meanwhile
     slot.current = null;
     if (message.case === 'sampled') {
-      const { result, runMs, modelCalls } = message.value;
+      const { latent, runMs, modelCalls } = message.value;
       const p = call.members[0]!;
       this.countJob(p, runMs, modelCalls);
-      p.resolveJob!({ ...result, runMs, queuedMs: p.queuedMs });
+      p.resolveJob!({ latent, runMs, queuedMs: p.queuedMs });
     } else if (message.case === 'result') {
       const { outputs, runMs } = message.value;
       this.countCall(call, runMs);

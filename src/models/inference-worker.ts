@@ -92,10 +92,9 @@ async function sample(id: number, job: SamplingJob): Promise<void> {
         return { outputs };
       },
     };
-    const result = await runSamplingJob(models, schedule, job);
+    const latent = await runSamplingJob(models, schedule, job);
     const runMs = performance.now() - started;
-    const buffers = new Set([result.latent.buffer, result.mel.buffer, result.waveform.buffer]);
-    post({ case: 'sampled', value: { id, result, runMs, modelCalls } }, [...buffers] as ArrayBuffer[]);
+    post({ case: 'sampled', value: { id, latent, runMs, modelCalls } }, [latent.buffer as ArrayBuffer]);
   } catch (error) {
     post({ case: 'runFailed', value: { id, error: serializeError(error) } });
   }

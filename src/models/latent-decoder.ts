@@ -1,10 +1,10 @@
 /** Latent decoder: latent f32 [batch, C, frames, M/r] -> normalized log-mel [batch, melBins, melFrames]. */
 import type { LatentShape } from '../diffusion/latent-frames.js';
-import type { RunOptions, RunsModels } from './inference-runner.js';
+import type { InferenceRunner, RunOptions } from './inference-runner.js';
 import { float32Tensor } from './tensor.js';
 
 export class LatentDecoder {
-  constructor(private readonly runner: RunsModels) {}
+  constructor(private readonly runner: InferenceRunner) {}
 
   async decode(latent: Float32Array, shape: LatentShape, options: RunOptions = {}): Promise<Float32Array> {
     const { outputs } = await this.runner.run(

@@ -78,26 +78,16 @@ describe('InferenceRunner sampling jobs', () => {
     restartMaxTimestep: 999,
     noise: new Float32Array(4 * 8 * 16).fill(0.5),
     restartNoise: [],
-    audio: { melBins: 64, melFramesPerLatentFrame: 4 },
     ...over,
   });
 
   it('refuses a job whose models are not loaded, and names the model of a bad feed from the worker', async () => {
-    const bundle = await loadBundle(TINY_BUNDLE_DIR);
-    const unetOnly = await InferenceRunner.start(bundle, { models: ['unet_student'] });
-    await assert.rejects(
-      unetOnly.sample(job()),
-      /sampling needs model\(s\) latent_decoder, vocoder, not loaded/,
-    );
-    await unetOnly.close();
-    const runner = await InferenceRunner.start(bundle, {
-      models: ['unet_student', 'latent_decoder', 'vocoder'],
+    const runner = await InferenceRunner.start(await loadBundle(TINY_BUNDLE_DIR), {
+      models: ['unet_student'],
     });
     try {
       const done = await runner.sample(job());
       assert.equal(done.latent.length, 4 * 8 * 16);
-      assert.equal(done.mel.length, 64 * 8 * 4);
-      assert.equal(done.waveform.length, 8 * 4 * 160);
       await assert.rejects(
         runner.sample(job({ cgScale: 0.5 })),
         /sampling needs model\(s\) align_classifier, not loaded/,
