@@ -13,7 +13,7 @@ import type { FromWorker, InitRequest, JobModelCalls, ToWorker } from './inferen
 import { transferList } from './inference-messages.js';
 import type { RunsModels } from './inference-runner.js';
 import type { ModelSpec } from './manifest.js';
-import { checkDeclaredSignature, checkFeeds } from './signature.js';
+import { checkDeclaredSignature, checkFeeds, checkOutputs } from './signature.js';
 
 const port = parentPort;
 if (!port) throw new Error('inference-worker must run as a worker thread');
@@ -73,7 +73,7 @@ async function run(id: number, model: string, feeds: Parameters<BackendSession['
   }
 }
 
-/** A sampling job against this worker's sessions; feeds are checked as the runner checks them. */
+/** A sampling job against this worker's sessions; feeds and outputs are checked as the runner checks them. */
 async function sample(id: number, job: SamplingJob): Promise<void> {
   try {
     if (!schedule) throw new Error('[inference-worker] sampling job before init');
@@ -82,9 +82,11 @@ async function sample(id: number, job: SamplingJob): Promise<void> {
     const models: RunsModels = {
       async run(model, feeds) {
         const session = loaded(model);
-        checkFeeds(model, specs.get(model)!, feeds);
+        const spec = specs.get(model)!;
+        const symbols = checkFeeds(model, spec, feeds);
         const at = performance.now();
         const outputs = await session.run(feeds);
+        checkOutputs(model, spec, outputs, symbols);
         const calls = modelCalls[model] ?? { calls: 0, runMs: 0 };
         calls.calls++;
         calls.runMs += performance.now() - at;
