@@ -119,14 +119,17 @@ export type InferenceRunnerEvents = {
   died: [error: Error];
 };
 
+/** What a queued entry asks of a worker, and who gets the answer. */
+type Task =
+  | { case: 'run'; feeds: TensorMap; resolve: (result: RunResult) => void }
+  | { case: 'sample'; job: SamplingJob; resolve: (result: SampleResult) => void };
+type RunTask = Extract<Task, { case: 'run' }>;
+
 interface Pending {
   id: number;
   /** Model key, or SAMPLING_JOB_KEY for a sampling job. */
   model: string;
-  feeds: TensorMap;
-  /** Set for a sampling job (feeds then empty). */
-  job?: SamplingJob;
-  resolveJob?: (result: SampleResult) => void;
+  task: Task;
   deadlineMs: number;
   queuedAt: number;
   /** Set when a worker takes the run. */
@@ -135,7 +138,6 @@ interface Pending {
   batchRows: number;
   /** Dtypes and non-batch dims of every feed: runs with equal keys can be merged. */
   batchKey: string;
-  resolve: (result: RunResult) => void;
   reject: (error: Error) => void;
 }
 
@@ -308,21 +310,24 @@ export class InferenceRunner extends TypedEmitter<InferenceRunnerEvents> {
       this.queue.push({
         id,
         model,
-        feeds,
+        task: {
+          case: 'run',
+          feeds,
+          resolve: (result) => {
+            try {
+              checkOutputs(model, spec, result.outputs, symbols, this.relations);
+            } catch (error) {
+              reject(error as Error);
+              return;
+            }
+            resolve(result);
+          },
+        },
         deadlineMs: options.deadlineMs ?? Number.POSITIVE_INFINITY,
         queuedAt: performance.now(),
         queuedMs: 0,
         batchRows: batchable ? feeds[spec.inputs[0]!.name]!.dims[0]! : 0,
         batchKey: batchable ? batchKeyOf(spec, feeds) : '',
-        resolve: (result) => {
-          try {
-            checkOutputs(model, spec, result.outputs, symbols, this.relations);
-          } catch (error) {
-            reject(error as Error);
-            return;
-          }
-          resolve(result);
-        },
         reject,
       });
       const gatherDelayMs = this.batching?.gatherDelayMs ?? 0;
@@ -359,15 +364,12 @@ export class InferenceRunner extends TypedEmitter<InferenceRunnerEvents> {
       this.queue.push({
         id: this.nextId++,
         model: SAMPLING_JOB_KEY,
-        feeds: {},
-        job,
-        resolveJob: resolve,
+        task: { case: 'sample', job, resolve },
         deadlineMs: options.deadlineMs ?? Number.POSITIVE_INFINITY,
         queuedAt: performance.now(),
         queuedMs: 0,
         batchRows: 0,
         batchKey: '',
-        resolve: () => reject(new InferenceError('[inference-runner] a sampling job got a model result')),
         reject,
       });
       this.dispatch();
@@ -417,14 +419,15 @@ export class InferenceRunner extends TypedEmitter<InferenceRunnerEvents> {
       for (const p of members) p.queuedMs = now - p.queuedAt;
       const call: Call = { id: this.nextCallId++, model: head.model, members };
       slot.current = call;
-      if (head.job) {
-        const message: ToWorker = { case: 'sample', value: { id: call.id, job: head.job } };
+      if (head.task.case === 'sample') {
+        const message: ToWorker = { case: 'sample', value: { id: call.id, job: head.task.job } };
         slot.worker.postMessage(message);
         continue;
       }
       let feeds: TensorMap;
       try {
-        feeds = members.length === 1 ? head.feeds : concatBatch(members.map((p) => p.feeds));
+        feeds =
+          members.length === 1 ? runTask(head).feeds : concatBatch(members.map((p) => runTask(p).feeds));
       } catch (error) {
         slot.current = null;
         this.failCall(call, error as Error);
@@ -441,13 +444,8 @@ export class InferenceRunner extends TypedEmitter<InferenceRunnerEvents> {
   }
 
   private countCall(call: Call, runMs: number): void {
-    const stats = this.statsOf(call.model);
-    stats.calls++;
-    stats.runs += call.members.length;
-    stats.runMs += runMs;
-    for (const p of call.members) stats.queuedMs += p.queuedMs;
-    stats.callsByBatchRuns[call.members.length] = (stats.callsByBatchRuns[call.members.length] ?? 0) + 1;
-    this.runMsByModel.set(call.model, (this.runMsByModel.get(call.model) ?? 0) + runMs);
+    const queuedMs = call.members.reduce((sum, p) => sum + p.queuedMs, 0);
+    this.addCalls(call.model, { calls: 1, runsPerCall: call.members.length, runMs, queuedMs, inJobs: false });
   }
 
   /**
@@ -458,32 +456,37 @@ export class InferenceRunner extends TypedEmitter<InferenceRunnerEvents> {
   private countJob(job: Pending, runMs: number, modelCalls: JobModelCalls): void {
     let modelMs = 0;
     for (const [model, { calls, runMs: ms }] of Object.entries(modelCalls)) {
-      const stats = this.statsOf(model);
-      stats.calls += calls;
-      stats.runs += calls;
-      stats.runsInJobs += calls;
-      stats.runMs += ms;
-      stats.callsByBatchRuns[1] = (stats.callsByBatchRuns[1] ?? 0) + calls;
-      this.runMsByModel.set(model, (this.runMsByModel.get(model) ?? 0) + ms);
+      this.addCalls(model, { calls, runsPerCall: 1, runMs: ms, queuedMs: 0, inJobs: true });
       modelMs += ms;
     }
     const loopMs = Math.max(0, runMs - modelMs);
-    const stats = this.statsOf(SAMPLING_JOB_KEY);
-    stats.calls++;
-    stats.runs++;
-    stats.runMs += loopMs;
-    stats.queuedMs += job.queuedMs;
-    stats.callsByBatchRuns[1] = (stats.callsByBatchRuns[1] ?? 0) + 1;
-    this.runMsByModel.set(SAMPLING_JOB_KEY, (this.runMsByModel.get(SAMPLING_JOB_KEY) ?? 0) + loopMs);
+    this.addCalls(SAMPLING_JOB_KEY, {
+      calls: 1,
+      runsPerCall: 1,
+      runMs: loopMs,
+      queuedMs: job.queuedMs,
+      inJobs: false,
+    });
   }
 
-  private statsOf(model: string): ModelRunStats {
+  /** Adds `calls` calls of `runsPerCall` runs each to a model's counters. */
+  private addCalls(
+    model: string,
+    c: { calls: number; runsPerCall: number; runMs: number; queuedMs: number; inJobs: boolean },
+  ): void {
     let stats = this.statsByModel.get(model);
     if (!stats) {
       stats = { calls: 0, runs: 0, runMs: 0, queuedMs: 0, callsByBatchRuns: {}, runsInJobs: 0 };
       this.statsByModel.set(model, stats);
     }
-    return stats;
+    const runs = c.calls * c.runsPerCall;
+    stats.calls += c.calls;
+    stats.runs += runs;
+    if (c.inJobs) stats.runsInJobs += runs;
+    stats.runMs += c.runMs;
+    stats.queuedMs += c.queuedMs;
+    stats.callsByBatchRuns[c.runsPerCall] = (stats.callsByBatchRuns[c.runsPerCall] ?? 0) + c.calls;
+    this.runMsByModel.set(model, (this.runMsByModel.get(model) ?? 0) + c.runMs);
   }
 
   /** Rejects every run of a failed call; a merged call's error says so and names the model. */
@@ -524,14 +527,16 @@ export class InferenceRunner extends TypedEmitter<InferenceRunnerEvents> {
       const { latent, runMs, modelCalls } = message.value;
       const p = call.members[0]!;
       this.countJob(p, runMs, modelCalls);
-      p.resolveJob!({ latent, runMs, queuedMs: p.queuedMs });
+      if (p.task.case === 'sample') p.task.resolve({ latent, runMs, queuedMs: p.queuedMs });
+      else
+        this.failCall(call, new InferenceError(`[inference-runner] id ${p.id} is a run, not a sampling job`));
     } else if (message.case === 'result') {
       const { outputs, runMs } = message.value;
       this.countCall(call, runMs);
       const batchRuns = call.members.length;
       if (batchRuns === 1) {
         const p = call.members[0]!;
-        p.resolve({ outputs, runMs, queuedMs: p.queuedMs, batchRuns });
+        runTask(p).resolve({ outputs, runMs, queuedMs: p.queuedMs, batchRuns });
       } else {
         let parts: TensorMap[];
         try {
@@ -545,7 +550,7 @@ export class InferenceRunner extends TypedEmitter<InferenceRunnerEvents> {
         }
         parts.forEach((part, i) => {
           const p = call.members[i]!;
-          p.resolve({ outputs: part, runMs, queuedMs: p.queuedMs, batchRuns });
+          runTask(p).resolve({ outputs: part, runMs, queuedMs: p.queuedMs, batchRuns });
         });
       }
     } else {
@@ -561,6 +566,13 @@ export class InferenceRunner extends TypedEmitter<InferenceRunnerEvents> {
     this.closing = Promise.all(this.slots.map((s) => s.worker.terminate())).then(() => undefined);
     this.safeEmit('died', error);
   }
+}
+
+/** A run's task (calls of one model hold runs only: jobs are never merged). */
+function runTask(p: Pending): RunTask {
+  if (p.task.case !== 'run')
+    throw new InferenceError(`[inference-runner] id ${p.id} is a sampling job, not a run`);
+  return p.task;
 }
 
 function byUrgency(a: Pending, b: Pending): number {

@@ -143,8 +143,8 @@ def distill(args) -> dict:
             raise FinetuneError(f"[bundle:{bundle}] samples with cfgScale 0: there is no guidance to fold in", 2)
     # The bundle is checked before the footage is read.
     # A folder given twice is read and prepared once and gets both shares of the windows.
-    folders = list(dict.fromkeys(str(Path(f).resolve()) for f in [args.data, *args.more_data]))
     listed = [str(Path(f).resolve()) for f in [args.data, *args.more_data]]
+    folders = list(dict.fromkeys(listed))
     sets = [load_data(Path(folder), device) for folder in folders]
     for folder, s in zip(folders, sets):
         if s.t < LIVE_WINDOW_FRAMES:
