@@ -88,38 +88,45 @@ def sample(unet, clf, feats, noise, steps: int, cfg: float, cg: float, schedule:
     return z
 
 
+def pair_step_target(teacher_eps, z_t, t, t_mid, t_next, schedule: Schedule):
+    """The ε that takes z_t to t_next in one DDIM step where the teacher's two steps t -> t_mid ->
+    t_next land (per row; t_next -1 is the end, ᾱ = 1). `teacher_eps(z, t)` is the teacher's ε."""
+    ac = torch.cat([schedule.ac, torch.ones(1, device=z_t.device)])  # index -1 -> ᾱ = 1
+
+    def step(z, eps, ta, tb):
+        a = ac[ta].view(-1, 1, 1, 1)
+        ab = ac[tb].view(-1, 1, 1, 1)
+        x0 = (z - (1 - a).sqrt() * eps) / a.sqrt()
+        return ab.sqrt() * x0 + (1 - ab).sqrt() * eps
+
+    z_mid = step(z_t, teacher_eps(z_t, t), t, t_mid)
+    z_target = step(z_mid, teacher_eps(z_mid, t_mid), t_mid, t_next)
+    a = ac[t].view(-1, 1, 1, 1)
+    an = ac[t_next].view(-1, 1, 1, 1)
+    denom = (1 - an).sqrt() - an.sqrt() * (1 - a).sqrt() / a.sqrt()
+    return (z_target - an.sqrt() / a.sqrt() * z_t) / denom  # also right when ᾱ_next = 1
+
+
+def halved_grid(student_steps: int, b: int, gen: torch.Generator | None = None, device="cpu"):
+    """(t, t_mid, t_next) for b rows on the `student_steps` grid; the teacher's 2N grid nests it."""
+    ts = trailing_timesteps(student_steps)
+    idx = torch.randint(0, student_steps, (b,), generator=gen).to(device)
+    t = torch.tensor(ts, device=device)[idx]
+    t_next = torch.tensor(ts[1:] + [-1], device=device)[idx]
+    t_mid = torch.tensor(trailing_timesteps(2 * student_steps)[1::2], device=device)[idx]
+    return t, t_mid, t_next
+
+
 def distill_loss(student, teacher, z0, feats, student_steps: int, schedule: Schedule):
     """Progressive distillation (Salimans & Ho 2022), ε-parameterized.
 
     The student takes one DDIM step t -> t'' on the `student_steps` grid and must land where two
     teacher steps t -> t' -> t'' land. Conditions are dropped as in training so CFG still works.
     """
-    b = z0.shape[0]
-    ts = trailing_timesteps(student_steps)
-    idx = torch.randint(0, student_steps, (b,), device=z0.device)
-    t = torch.tensor(ts, device=z0.device)[idx]
-    t_next = torch.tensor(ts[1:] + [-1], device=z0.device)[idx]
-    # The teacher's 2N grid nests the student's: its odd entries are the midpoints.
-    t_mid = torch.tensor([trailing_timesteps(2 * student_steps)[2 * int(i) + 1] for i in idx], device=z0.device)
+    t, t_mid, t_next = halved_grid(student_steps, z0.shape[0], device=z0.device)
     noise = torch.randn_like(z0)
     z_t = schedule.q_sample(z0, t, noise)
-    ac = torch.cat([schedule.ac, torch.ones(1, device=z0.device)])  # index -1 -> ᾱ = 1
-
-    def step(z, eps, ta, tb):
-        a = ac[ta].view(-1, 1, 1, 1)
-        ab = ac[tb].view(-1, 1, 1, 1)
-        x0 = (z - (1 - a).sqrt() * eps) / a.sqrt()
-        return ab.sqrt() * x0 + (1 - ab).sqrt() * eps, x0
-
     with torch.no_grad():
-        e1 = teacher(z_t, t.float(), feats)
-        z_mid, _ = step(z_t, e1, t, t_mid)
-        e2 = teacher(z_mid, t_mid.float(), feats)
-        z_target, _ = step(z_mid, e2, t_mid, t_next)
-        # The ε that takes z_t to z_target in one DDIM step.
-        a = ac[t].view(-1, 1, 1, 1)
-        an = ac[t_next].view(-1, 1, 1, 1)
-        denom = (1 - an).sqrt() - an.sqrt() * (1 - a).sqrt() / a.sqrt()
-        eps_target = (z_target - an.sqrt() / a.sqrt() * z_t) / denom  # also right when ᾱ_next = 1
+        eps_target = pair_step_target(lambda z, tt: teacher(z, tt.float(), feats), z_t, t, t_mid, t_next, schedule)
     pred = student(z_t, t.float(), feats)
     return torch.mean((pred - eps_target) ** 2)

@@ -17,6 +17,12 @@ the student replaced and its reference vectors remade.
 every row keeps its condition, and the new bundle samples with cfgScale 0, so each step is one
 conditional pass instead of two.
 
+`--halve-steps` is progressive distillation (Salimans & Ho 2022) on the same windows: one student
+step on a grid of half the bundle's steps must land where two of the frozen copy's (guided, with
+`--guidance`) land, and the new bundle samples with half the steps. `--init` starts the student
+from another bundle's student of the same graph (a run folded earlier, say); the target stays the
+start bundle's.
+
 A student that reads the contact detector's column (foley.contact_student) gets that column from
 the bundle's detector after the features; where the bundle declares the unknown-contact marker, a
 share of the live windows carry it on their last frames, as the low preset writes it.
@@ -43,7 +49,7 @@ from .allocator import keep_freed_memory
 from .config import load_profile
 from .contact_detector import FILE as DETECTOR_FILE, OnnxDetector
 from .contact_student import contact_probabilities, mark_unknown_edge
-from .diffusion import Schedule
+from .diffusion import Schedule, halved_grid, pair_step_target
 from .finetune import FinetuneError, export_finetuned, load_data, load_start, sample_timesteps
 from .train import compute_features, encode_latents, latent_windows, ldm_batch
 
@@ -120,6 +126,23 @@ def teacher_eps(frozen: torch.nn.Module, zt: torch.Tensor, t: torch.Tensor, fv: 
     return (1 + guidance) * cond - guidance * uncond
 
 
+def draw_timesteps(b: int, steps: int, gen: torch.Generator, halve: bool):
+    """(t, pair): t on the student's grid and the frozen copy's two steps (t_mid, t_next) when
+    halving; else t as in training (foley.finetune) and pair None."""
+    if not halve:
+        return sample_timesteps(b, steps, gen), None
+    t, t_mid, t_next = halved_grid(steps // 2, b, gen)
+    return t, (t_mid, t_next)
+
+
+def target_eps(frozen: torch.nn.Module, zt: torch.Tensor, t: torch.Tensor, fv: torch.Tensor, guidance: float | None,
+               pair, sched: Schedule) -> torch.Tensor:
+    """The frozen copy's (guided) ε at t, or with `pair` the ε of one step over two of its steps."""
+    if pair is None:
+        return teacher_eps(frozen, zt, t, fv, guidance)
+    return pair_step_target(lambda z, tt: teacher_eps(frozen, z, tt, fv, guidance), zt, t, *pair, sched)
+
+
 def distill(args) -> dict:
     bundle, out = Path(args.bundle), Path(args.out)
     if out.exists():
@@ -141,6 +164,15 @@ def distill(args) -> dict:
         guidance = float(man["sampling"]["cfgScale"])
         if guidance == 0:
             raise FinetuneError(f"[bundle:{bundle}] samples with cfgScale 0: there is no guidance to fold in", 2)
+    steps = int(man["sampling"]["steps"])
+    if args.halve_steps and (steps < 2 or steps % 2):
+        raise FinetuneError(f"[bundle:{bundle}] samples with {steps} steps; --halve-steps needs an even number", 2)
+    init = None
+    if args.init:
+        try:
+            init = weights.recover_modules(Path(args.init), check=False)[0]["unet_student"].state_dict()
+        except (weights.WeightRecoveryError, FileNotFoundError, KeyError) as e:
+            raise FinetuneError(f"[init:{args.init}] its student cannot be recovered: {e}", 3) from e
     # The bundle is checked before the footage is read.
     # A folder given twice is read and prepared once and gets both shares of the windows.
     listed = [str(Path(f).resolve()) for f in [args.data, *args.more_data]]
@@ -170,6 +202,11 @@ def distill(args) -> dict:
     frozen = copy.deepcopy(student).eval()
     for p in frozen.parameters():
         p.requires_grad_(False)
+    if init is not None:
+        try:
+            student.load_state_dict(init)
+        except RuntimeError as e:
+            raise FinetuneError(f"[init:{args.init}] its student is not the start bundle's graph: {e}", 3) from e
     sched, gen = Schedule(device), torch.Generator().manual_seed(args.seed)
     w = min(cfg["ldm_window"], *(s.t - s.t % 4 for s in sets))
     opt = torch.optim.AdamW(student.parameters(), lr=args.lr, weight_decay=1e-4)
@@ -183,10 +220,10 @@ def distill(args) -> dict:
         order = torch.randperm(args.batch, generator=gen)   # the whole-window term takes the first rows
         z0, fv = torch.cat([p[0] for p in parts])[order], torch.cat([p[1] for p in parts])[order]
         fv = fv * condition_kept(args.batch, gen, cfg, guidance)[:, None, None]
-        t = sample_timesteps(args.batch, man["sampling"]["steps"], gen)
+        t, pair = draw_timesteps(args.batch, steps, gen, args.halve_steps)
         zt = sched.q_sample(z0, t, torch.randn(z0.shape, generator=gen))
         with torch.no_grad():
-            target = teacher_eps(frozen, zt, t, fv, guidance)
+            target = target_eps(frozen, zt, t, fv, guidance, pair, sched)
         ends = torch.randint(LIVE_WINDOW_FRAMES, w + 1, (args.batch, args.crops), generator=gen)
         zc, fc, tc, tgt = crops_of(zt, fv, t, target, ends)
         if unknown_edge > 0:
@@ -223,12 +260,18 @@ def distill(args) -> dict:
     if guidance is not None:
         info.update(guidanceFolded=guidance)
         man = {**man, "sampling": {**man["sampling"], "cfgScale": 0.0}}
+    if args.halve_steps:
+        info.update(halvedSteps={"from": steps, "to": steps // 2})
+        man = {**man, "sampling": {**man["sampling"], "steps": steps // 2}}
+    if args.init:
+        info.update(init=str(args.init))
     if args.low_crops:
         info.update(lowBatch=args.low_batch, lowCrops=args.low_crops, lowWeight=args.low_weight,
                     finalLowLoss=losses[-1][2])
-    origin = f"{man['name']}'s unet_student window-distilled for the live chunker" \
-             f"{f' with CFG ω {guidance} folded in' if guidance is not None else ''} by foley.window_distill " \
-             f"on {sum(s.n for s in sets)} segments ({args.steps} steps)"
+    origin = (f"{man['name']}'s unet_student window-distilled for the live chunker"
+              f"{f' with CFG ω {guidance} folded in' if guidance is not None else ''}"
+              f"{f', {steps} steps halved to {steps // 2}' if args.halve_steps else ''} by foley.window_distill "
+              f"on {sum(s.n for s in sets)} segments ({args.steps} steps)")
     export_finetuned(bundle, man, mods, {"unet_student": student.eval()}, cfg, out, args.name or man["name"], info,
                      origin=origin, record=RECORD)
     return info
@@ -244,10 +287,10 @@ def low_preset_loss(args, st, gen, sched, video, feats, lat, student, frozen, w,
     z0 = latent_windows(lat, idx[:, None].expand(b, w), tt)
     keep = condition_kept(b, gen, cfg, guidance)
     fv = feats[idx[:, None], tt] * keep[:, None, None]
-    t = sample_timesteps(b, man["sampling"]["steps"], gen)
+    t, pair = draw_timesteps(b, int(man["sampling"]["steps"]), gen, args.halve_steps)
     zt = sched.q_sample(z0, t, torch.randn(z0.shape, generator=gen))
     with torch.no_grad():
-        target = teacher_eps(frozen, zt, t, fv, guidance)
+        target = target_eps(frozen, zt, t, fv, guidance, pair, sched)
         ends = torch.randint(LOW_WINDOW_FRAMES, w + 1, (b, args.low_crops), generator=gen)
         rows = torch.arange(b)[:, None].expand(b, args.low_crops).reshape(-1)
         present = start[rows] + ends.reshape(-1) - LOW_GUARD_FRAMES - 1
@@ -279,6 +322,11 @@ def main(argv=None) -> int:
                         "marker: the share of live windows whose last 1-4 frames carry it")
     p.add_argument("--guidance", action="store_true",
                    help="fold the bundle's classifier-free guidance into the student (the new bundle samples with cfgScale 0)")
+    p.add_argument("--halve-steps", action="store_true",
+                   help="progressive distillation: one student step for two of the start bundle's (the new bundle "
+                        "samples with half the steps)")
+    p.add_argument("--init", default=None, metavar="BUNDLE",
+                   help="start the student from this bundle's student (same graph); the target stays --bundle's")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=0, help="PyTorch CPU threads (0: its default)")
     a = p.parse_args(argv)

@@ -2,6 +2,7 @@
 features the live path has and the frozen student's ε for the last frames as target; a short run on
 the tiny random bundle writes a bundle whose student alone differs, and an existing output is refused."""
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +12,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from foley import data, nets, window_distill  # noqa: E402
+from foley.diffusion import Schedule, ddim_step, halved_grid, pair_step_target, trailing_timesteps  # noqa: E402
 from foley.window_distill import (  # noqa: E402
     LIVE_TAIL_FRAMES,
     LIVE_WINDOW_FRAMES,
@@ -105,6 +107,25 @@ def test_the_guided_target_is_the_engines_cfg_combination():
     assert torch.allclose(teacher_eps(net, zt, t, fv, 3.0), 4.0 * cond - 3.0 * uncond)
 
 
+def test_one_step_on_the_pair_target_lands_where_two_teacher_steps_do():
+    sched = Schedule()
+    g = torch.Generator().manual_seed(3)
+    t, t_mid, t_next = halved_grid(2, 64, g)
+    # The 2-step grid (999, 499) and its midpoints on the 4-step grid (749, 249), ending at the end (-1).
+    assert set(t.tolist()) == {999, 499} and trailing_timesteps(4) == [999, 749, 499, 249]
+    assert torch.equal(t_mid, torch.where(t == 999, 749, 249)) and torch.equal(t_next, torch.where(t == 999, 499, -1))
+    zt = torch.randn(64, 4, 8, 16, generator=g)
+
+    def teacher(z, tt):  # a stand-in ε that depends on z and t
+        return 0.5 * z * (tt.float() / 1000)[:, None, None, None] + 0.1
+    target = pair_step_target(teacher, zt, t, t_mid, t_next, sched)
+    for i in (0, 1, 63):
+        ti, tm, tn = int(t[i]), int(t_mid[i]), int(t_next[i])
+        two = ddim_step(zt[i:i + 1], teacher(zt[i:i + 1], t[i:i + 1]), ti, tm, sched)
+        two = ddim_step(two, teacher(two, t_mid[i:i + 1]), tm, tn, sched)
+        assert torch.allclose(ddim_step(zt[i:i + 1], target[i:i + 1], ti, tn, sched), two, atol=1e-4)
+
+
 def test_guidance_folding_writes_a_bundle_that_samples_without_cfg(start, tmp_path, capsys):
     footage = data.build_set(tmp_path / "data", "train", 2, 2.0, 1)
     more = data.build_set(tmp_path / "more", "val", 3, 2.0, 1)
@@ -140,7 +161,7 @@ def test_a_short_run_replaces_the_student_only(start, tmp_path, capsys):
     out = tmp_path / "out"
     cmd = [sys.executable, "-m", "foley.window_distill", "--bundle", str(start), "--data", str(footage),
            "--out", str(out), "--steps", "2", "--batch", "2", "--crops", "2", "--low-crops", "2", "--low-batch", "2",
-           "--threads", "1"]
+           "--halve-steps", "--init", str(start), "--threads", "1"]
     r = subprocess.run(cmd, cwd=TRAINING, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout.strip().splitlines()[-1])["event"] == "done"
@@ -149,8 +170,24 @@ def test_a_short_run_replaces_the_student_only(start, tmp_path, capsys):
     assert (out / "unet_student.onnx").read_bytes() != (start / "unet_student.onnx").read_bytes()
     record = json.loads((out / "window-distill.json").read_text())
     assert record["recipe"].startswith("window-consistency") and record["lowCrops"] == 2
-    description = json.loads((out / "manifest.json").read_text())["description"]
-    assert description.startswith("profile tiny ") and "window-distilled" in description
+    assert record["halvedSteps"] == {"from": 4, "to": 2} and record["init"] == str(start)
+    man = json.loads((out / "manifest.json").read_text())
+    start_sampling = json.loads((start / "manifest.json").read_text())["sampling"]
+    assert man["sampling"] == {**start_sampling, "steps": 2}
+    assert man["description"].startswith("profile tiny ") and "window-distilled" in man["description"]
+    assert "4 steps halved to 2" in man["description"]
     capsys.readouterr()
     assert window_distill.main(cmd[3:-2]) == 2     # its arguments, less --threads 1
     assert "already exists" in capsys.readouterr().err
+    # An odd step count cannot be halved; named before the footage is read.
+    odd = tmp_path / "odd"
+    shutil.copytree(out, odd)
+    man["sampling"]["steps"] = 3
+    (odd / "manifest.json").write_text(json.dumps(man))
+    assert window_distill.main(["--bundle", str(odd), "--data", str(tmp_path / "missing"), "--out",
+                                str(tmp_path / "x"), "--halve-steps"]) == 2
+    assert "needs an even number" in capsys.readouterr().err
+    # An --init bundle that cannot be read is named, and nothing is written.
+    assert window_distill.main(["--bundle", str(start), "--data", str(footage), "--out", str(tmp_path / "y"),
+                                "--init", str(tmp_path / "missing"), "--steps", "1", "--batch", "2"]) == 3
+    assert "[init:" in capsys.readouterr().err and not (tmp_path / "y").exists()
