@@ -23,6 +23,11 @@ step on a grid of half the bundle's steps must land where two of the frozen copy
 from another bundle's student of the same graph (a run folded earlier, say); the target stays the
 start bundle's.
 
+`--feature-noise σ` perturbs the video features of half the windows (Gaussian noise, σ times each
+dimension's spread over the footage) before both the frozen copy and the student see them: the
+target is the frozen copy's answer to the same input, so the student learns to follow it on
+features the footage does not have, as unseen pictures give.
+
 A student that reads the contact detector's column (foley.contact_student) gets that column from
 the bundle's detector after the features; where the bundle declares the unknown-contact marker, a
 share of the live windows carry it on their last frames, as the low preset writes it.
@@ -64,6 +69,8 @@ LOW_TAIL_FRAMES = 4
 LOW_GUARD_FRAMES = 2
 # Whole windows per step in the term that keeps the offline render where it is.
 WHOLE_WINDOWS = 4
+# The share of a step's whole windows whose video features --feature-noise perturbs.
+PERTURBED_SHARE = 0.5
 # The run's record in the new bundle (foley.finetune writes finetune.json).
 RECORD = "window-distill.json"
 
@@ -143,6 +150,17 @@ def target_eps(frozen: torch.nn.Module, zt: torch.Tensor, t: torch.Tensor, fv: t
     return pair_step_target(lambda z, tt: teacher_eps(frozen, z, tt, fv, guidance), zt, t, *pair, sched)
 
 
+def perturbed(fv: torch.Tensor, spread: torch.Tensor, sigma: float, gen: torch.Generator) -> torch.Tensor:
+    """fv [B, T, D] with PERTURBED_SHARE of its rows' first len(spread) dims (the video features;
+    a contact column after them is kept) plus Gaussian noise of sigma × spread."""
+    d = spread.shape[0]
+    rows = (torch.rand(fv.shape[0], generator=gen) < PERTURBED_SHARE).float()[:, None, None]
+    noise = torch.randn(fv.shape[0], fv.shape[1], d, generator=gen) * (sigma * spread)
+    out = fv.clone()
+    out[..., :d] += rows * noise
+    return out
+
+
 def distill(args) -> dict:
     bundle, out = Path(args.bundle), Path(args.out)
     if out.exists():
@@ -195,6 +213,9 @@ def distill(args) -> dict:
 
     feats_lats = [prepared(s) for s in sets]
     feats, lat = feats_lats[0]
+    # Each video feature's spread over all the footage, for --feature-noise.
+    video_dims = feats.shape[-1] - (1 if detector is not None else 0)
+    spread = torch.cat([f[..., :video_dims].reshape(-1, video_dims) for f, _ in feats_lats]).std(0)
     # Each set's share of a step's whole windows: an equal share per folder as listed.
     per_listed = [args.batch // len(listed) + (i < args.batch % len(listed)) for i in range(len(listed))]
     shares = [sum(n for f, n in zip(listed, per_listed) if f == folder) for folder in folders]
@@ -220,6 +241,8 @@ def distill(args) -> dict:
         order = torch.randperm(args.batch, generator=gen)   # the whole-window term takes the first rows
         z0, fv = torch.cat([p[0] for p in parts])[order], torch.cat([p[1] for p in parts])[order]
         fv = fv * condition_kept(args.batch, gen, cfg, guidance)[:, None, None]
+        if args.feature_noise > 0:
+            fv = perturbed(fv, spread, args.feature_noise, gen)
         t, pair = draw_timesteps(args.batch, steps, gen, args.halve_steps)
         zt = sched.q_sample(z0, t, torch.randn(z0.shape, generator=gen))
         with torch.no_grad():
@@ -265,6 +288,8 @@ def distill(args) -> dict:
         man = {**man, "sampling": {**man["sampling"], "steps": steps // 2}}
     if args.init:
         info.update(init=str(args.init))
+    if args.feature_noise > 0:
+        info.update(featureNoise=args.feature_noise, perturbedShare=PERTURBED_SHARE)
     if args.low_crops:
         info.update(lowBatch=args.low_batch, lowCrops=args.low_crops, lowWeight=args.low_weight,
                     finalLowLoss=losses[-1][2])
@@ -327,12 +352,16 @@ def main(argv=None) -> int:
                         "samples with half the steps)")
     p.add_argument("--init", default=None, metavar="BUNDLE",
                    help="start the student from this bundle's student (same graph); the target stays --bundle's")
+    p.add_argument("--feature-noise", type=float, default=0.0, metavar="SIGMA",
+                   help="perturb half the windows' video features by Gaussian noise of SIGMA times each dimension's "
+                        "spread, for the frozen copy and the student alike (0: off)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=0, help="PyTorch CPU threads (0: its default)")
     a = p.parse_args(argv)
-    if a.steps < 1 or a.batch < 1 or a.crops < 1 or a.lr <= 0 or a.whole_weight < 0 or not 0 <= a.unknown_edge <= 1:
+    if a.steps < 1 or a.batch < 1 or a.crops < 1 or a.lr <= 0 or a.whole_weight < 0 or not 0 <= a.unknown_edge <= 1 \
+            or a.feature_noise < 0:
         print("error: [args] --steps, --batch and --crops must be at least 1, --lr positive, --whole-weight not negative, "
-              "--unknown-edge in 0..1", file=sys.stderr)
+              "--unknown-edge in 0..1, --feature-noise not negative", file=sys.stderr)
         return 2
     keep_freed_memory()
     if a.threads:

@@ -18,9 +18,11 @@ from foley.window_distill import (  # noqa: E402
     LIVE_WINDOW_FRAMES,
     LOW_TAIL_FRAMES,
     LOW_WINDOW_FRAMES,
+    PERTURBED_SHARE,
     crops_of,
     frozen_ahead_features,
     low_crops_of,
+    perturbed,
     teacher_eps,
 )
 
@@ -126,6 +128,19 @@ def test_one_step_on_the_pair_target_lands_where_two_teacher_steps_do():
         assert torch.allclose(ddim_step(zt[i:i + 1], target[i:i + 1], ti, tn, sched), two, atol=1e-4)
 
 
+def test_feature_noise_perturbs_half_the_windows_video_features_and_keeps_the_contact_column():
+    g = torch.Generator().manual_seed(4)
+    fv = torch.randn(400, 6, 9, generator=g)
+    spread = torch.linspace(0.5, 4.0, 8)
+    out = perturbed(fv, spread, 0.3, g)
+    assert torch.equal(out[..., 8], fv[..., 8])  # the contact column
+    moved = (out != fv).any(-1).any(-1)
+    assert abs(moved.float().mean().item() - PERTURBED_SHARE) < 0.1
+    assert torch.equal(out[~moved], fv[~moved])
+    noise = (out - fv)[moved][..., :8].reshape(-1, 8)
+    assert torch.allclose(noise.std(0), 0.3 * spread, rtol=0.15)
+
+
 def test_guidance_folding_writes_a_bundle_that_samples_without_cfg(start, tmp_path, capsys):
     footage = data.build_set(tmp_path / "data", "train", 2, 2.0, 1)
     more = data.build_set(tmp_path / "more", "val", 3, 2.0, 1)
@@ -161,7 +176,7 @@ def test_a_short_run_replaces_the_student_only(start, tmp_path, capsys):
     out = tmp_path / "out"
     cmd = [sys.executable, "-m", "foley.window_distill", "--bundle", str(start), "--data", str(footage),
            "--out", str(out), "--steps", "2", "--batch", "2", "--crops", "2", "--low-crops", "2", "--low-batch", "2",
-           "--halve-steps", "--init", str(start), "--threads", "1"]
+           "--halve-steps", "--init", str(start), "--feature-noise", "0.3", "--threads", "1"]
     r = subprocess.run(cmd, cwd=TRAINING, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout.strip().splitlines()[-1])["event"] == "done"
@@ -171,6 +186,7 @@ def test_a_short_run_replaces_the_student_only(start, tmp_path, capsys):
     record = json.loads((out / "window-distill.json").read_text())
     assert record["recipe"].startswith("window-consistency") and record["lowCrops"] == 2
     assert record["halvedSteps"] == {"from": 4, "to": 2} and record["init"] == str(start)
+    assert record["featureNoise"] == 0.3
     man = json.loads((out / "manifest.json").read_text())
     start_sampling = json.loads((start / "manifest.json").read_text())["sampling"]
     assert man["sampling"] == {**start_sampling, "steps": 2}
