@@ -191,6 +191,9 @@ def distill(args) -> dict:
             init = weights.recover_modules(Path(args.init), check=False)[0]["unet_student"].state_dict()
         except (weights.WeightRecoveryError, FileNotFoundError, KeyError) as e:
             raise FinetuneError(f"[init:{args.init}] its student cannot be recovered: {e}", 3) from e
+        own = mods["unet_student"].state_dict()
+        if {k: v.shape for k, v in init.items()} != {k: v.shape for k, v in own.items()}:
+            raise FinetuneError(f"[init:{args.init}] its student is not the start bundle's graph", 3)
     # The bundle is checked before the footage is read.
     # A folder given twice is read and prepared once and gets both shares of the windows.
     listed = [str(Path(f).resolve()) for f in [args.data, *args.more_data]]
@@ -224,10 +227,7 @@ def distill(args) -> dict:
     for p in frozen.parameters():
         p.requires_grad_(False)
     if init is not None:
-        try:
-            student.load_state_dict(init)
-        except RuntimeError as e:
-            raise FinetuneError(f"[init:{args.init}] its student is not the start bundle's graph: {e}", 3) from e
+        student.load_state_dict(init)
     sched, gen = Schedule(device), torch.Generator().manual_seed(args.seed)
     w = min(cfg["ldm_window"], *(s.t - s.t % 4 for s in sets))
     opt = torch.optim.AdamW(student.parameters(), lr=args.lr, weight_decay=1e-4)
@@ -240,9 +240,9 @@ def distill(args) -> dict:
                  for s, (f, l), n in zip(sets, feats_lats, shares) if n > 0]
         order = torch.randperm(args.batch, generator=gen)   # the whole-window term takes the first rows
         z0, fv = torch.cat([p[0] for p in parts])[order], torch.cat([p[1] for p in parts])[order]
-        fv = fv * condition_kept(args.batch, gen, cfg, guidance)[:, None, None]
-        if args.feature_noise > 0:
+        if args.feature_noise > 0:   # before the dropout: a dropped condition stays all zeros
             fv = perturbed(fv, spread, args.feature_noise, gen)
+        fv = fv * condition_kept(args.batch, gen, cfg, guidance)[:, None, None]
         t, pair = draw_timesteps(args.batch, steps, gen, args.halve_steps)
         zt = sched.q_sample(z0, t, torch.randn(z0.shape, generator=gen))
         with torch.no_grad():
