@@ -25,8 +25,8 @@ import {
   sliceRowsPadded,
   writeLatentFrames,
 } from './latent-frames.js';
-import type { SamplerStep } from './sampler.js';
-import { restartPasses, runSamplingJob, type SamplingJob } from './sampling-job.js';
+import { restartPasses, type SamplerStep } from './sampler.js';
+import { runSamplingJob, type SamplingJob } from './sampling-job.js';
 import { DiffusionSchedule } from './schedule.js';
 
 export interface GenerationSettings {

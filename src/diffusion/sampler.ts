@@ -83,6 +83,25 @@ function restartNoised(z: Float32Array, noise: Float32Array, ratio: number): Flo
   return out;
 }
 
+/** Extra passes of a step: `restarts` at t <= restartMaxTimestep, none at the last step. */
+function restartsOf(timestep: number, last: boolean, restarts: number, restartMaxTimestep: number): number {
+  return timestep <= restartMaxTimestep && !last ? restarts : 0;
+}
+
+/** Restart passes a whole sampling takes: the fresh noises it asks `restartNoise` for. */
+export function restartPasses(
+  schedule: DiffusionSchedule,
+  steps: number,
+  restarts: number,
+  restartMaxTimestep: number,
+): number {
+  const plan = schedule.plan(steps);
+  return plan.reduce(
+    (n, step, i) => n + restartsOf(step.timestep, i === plan.length - 1, restarts, restartMaxTimestep),
+    0,
+  );
+}
+
 export async function* sampleLatent(
   terms: GuidanceTerms,
   options: SamplerOptions,
@@ -116,7 +135,7 @@ export async function* sampleLatent(
   let restartCount = 0;
   for (const step of plan) {
     const last = step.index === plan.length - 1;
-    const passes = 1 + (step.timestep <= restartMaxTimestep && !last ? restarts : 0);
+    const passes = 1 + restartsOf(step.timestep, last, restarts, restartMaxTimestep);
     for (let pass = 0; pass < passes; pass++) {
       if (pass > 0) {
         const k = restartCount++;

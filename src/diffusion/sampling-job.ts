@@ -29,19 +29,8 @@ export interface SamplingJob {
   /** z_T, [channels, frames, melBins]. */
   noise: Float32Array;
   known?: { latent: Float32Array; frames: number };
-  /** Fresh noise of each restart pass, in order (restartPasses of them). */
+  /** Fresh noise of each restart pass, in order (sampler.ts restartPasses of them). */
   restartNoise: Float32Array[];
-}
-
-/** Restart passes the sampler takes: `restarts` for each step at t <= restartMaxTimestep but the last. */
-export function restartPasses(
-  schedule: DiffusionSchedule,
-  steps: number,
-  restarts: number,
-  restartMaxTimestep: number,
-): number {
-  const plan = schedule.plan(steps);
-  return plan.filter((s, i) => i < plan.length - 1 && s.timestep <= restartMaxTimestep).length * restarts;
 }
 
 /** Runs the job's sampling loop with `models`; returns the final latent, the layout of the noise. */

@@ -216,9 +216,9 @@ def distill(args) -> dict:
 
     feats_lats = [prepared(s) for s in sets]
     feats, lat = feats_lats[0]
-    # Each video feature's spread over all the footage, for --feature-noise.
-    video_dims = feats.shape[-1] - (1 if detector is not None else 0)
-    spread = torch.cat([f[..., :video_dims].reshape(-1, video_dims) for f, _ in feats_lats]).std(0)
+    if args.feature_noise > 0:   # each video feature's spread over all the footage
+        video_dims = feats.shape[-1] - (1 if detector is not None else 0)
+        spread = torch.cat([f[..., :video_dims].reshape(-1, video_dims) for f, _ in feats_lats]).std(0)
     # Each set's share of a step's whole windows: an equal share per folder as listed.
     per_listed = [args.batch // len(listed) + (i < args.batch % len(listed)) for i in range(len(listed))]
     shares = [sum(n for f, n in zip(listed, per_listed) if f == folder) for folder in folders]
