@@ -17,7 +17,7 @@ import numpy as np
 import onnxruntime as ort
 import torch
 
-from . import nets
+from . import conv_matmul, nets
 from .audio import MelFrontend, audio_geometry
 from .config import load_profile
 from .diffusion import TRAIN_STEPS, Schedule, alphas_cumprod, sample
@@ -106,6 +106,12 @@ def export_one(module: torch.nn.Module, key: str, spec: dict, path: Path, gen: t
     torch.onnx.export(module, tuple(args[n] for n in names_in), str(path), input_names=names_in,
                       output_names=names_out, dynamic_axes=dynamic, opset_version=OPSET, dynamo=False,
                       do_constant_folding=fold)
+    if key in conv_matmul.DEFAULT_MODELS:
+        # One weight read per batch instead of per row (foley.conv_matmul); the parity below checks it.
+        import onnx
+        model = onnx.load(str(path))
+        conv_matmul.convs_as_matmuls(model)
+        onnx.save(model, str(path))
     return parity(module, key, spec, path, gen)
 
 
