@@ -73,7 +73,7 @@ export const BENCH_LIVE_USAGE = `foley bench --live [options]
   --context-frames N, --crossfade-ms MS, --crossfade-join held|guard, --offset-ms MS,
   --inference-workers N  as for serve
   --intra-op-threads N   ONNX Runtime threads per inference worker (default 1)
-  --batch-max N          merge up to N runs of the same model across rooms into one call (default 1: no batching)
+  --batch-max N          merge up to N runs of the same model, or sampling jobs of one plan, across rooms into one call (default 1: no batching)
   --batch-window MS      with --batch-max: a run joins the most urgent one's call if due at most MS later (default 160)
   --batch-gather MS      with --batch-max: how long a run waits for others when a worker is idle (default 0)
   --json                 print the report as JSON (p50/p95/p99, full-quality share, skips, per-stage ms, batch sizes)`;

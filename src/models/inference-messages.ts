@@ -19,13 +19,19 @@ export interface InitRequest {
   schedule: ScheduleSpec;
 }
 
-/** Calls and run time per model inside one sampling job. */
-export type JobModelCalls = Record<string, { calls: number; runMs: number }>;
+/**
+ * ONNX Runtime calls and their run time per model inside one sampling call, and the calls by
+ * how many loops' calls each served (jobs sampled together merge their steps).
+ */
+export type JobModelCalls = Record<
+  string,
+  { calls: number; runMs: number; callsByRuns: Record<number, number> }
+>;
 
 export type ToWorker =
   | { case: 'init'; value: InitRequest }
   | { case: 'run'; value: { id: number; model: string; feeds: TensorMap } }
-  | { case: 'sample'; value: { id: number; job: SamplingJob } }
+  | { case: 'sample'; value: { id: number; jobs: SamplingJob[] } }
   | { case: 'close'; value: null };
 
 export type FromWorker =
@@ -34,7 +40,7 @@ export type FromWorker =
   | { case: 'result'; value: { id: number; outputs: TensorMap; runMs: number } }
   | {
       case: 'sampled';
-      value: { id: number; latent: Float32Array; runMs: number; modelCalls: JobModelCalls };
+      value: { id: number; latents: Float32Array[]; runMs: number; modelCalls: JobModelCalls };
     }
   | { case: 'runFailed'; value: { id: number; error: SerializedError } }
   | { case: 'closed'; value: null };

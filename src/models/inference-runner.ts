@@ -10,7 +10,9 @@
  * compatible queued runs of the same model (same dtypes and non-batch dims) whose deadline
  * is within `deadlineWindowMs` of it join it as one call along the batch dimension, and
  * the outputs are split back per caller. So several rooms' chunks at the same model step
- * cost one ONNX Runtime call.
+ * cost one ONNX Runtime call. Sampling jobs merge the same way: queued jobs of one plan (UNet,
+ * window, steps, restarts, guidance) due within the window go to one worker together, which
+ * runs their loops in lockstep (lockstep-runs.ts).
  */
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
@@ -18,11 +20,12 @@ import type { SamplingJob } from '../diffusion/sampling-job.js';
 import { deserializeError, InferenceError, InvalidStateError } from '../errors.js';
 import { TypedEmitter } from '../typed-emitter.js';
 import type { ExecutionProviderRequest, SessionSettings } from './backend.js';
+import { batchKeyOf, batchRowsOf, concatBatch, isBatchable, splitBatch } from './batch-tensors.js';
 import type { Bundle } from './bundle.js';
 import type { FromWorker, JobModelCalls, ToWorker } from './inference-messages.js';
-import { CONTACT_DETECTOR_KEY, type ModelSpec, readsContactDetector } from './manifest.js';
+import { CONTACT_DETECTOR_KEY, readsContactDetector } from './manifest.js';
 import { bundleSymbolRelations, checkFeeds, checkOutputs, type SymbolRelations } from './signature.js';
-import { elementCount, type TensorArray, type TensorMap } from './tensor.js';
+import type { TensorMap } from './tensor.js';
 
 export interface InferenceRunnerOptions {
   /** Model keys to open; default: every model the render path needs plus the default UNet. */
@@ -45,7 +48,7 @@ export interface InferenceRunnerOptions {
 }
 
 export interface BatchingOptions {
-  /** Runs merged into one call at most. */
+  /** Runs (or sampling jobs) merged into one call at most. */
   maxRuns: number;
   /** A queued run joins the head's call when its deadline is at most this much later, ms. */
   deadlineWindowMs: number;
@@ -87,9 +90,11 @@ export interface RunResult {
 export interface SampleResult {
   /** The sampling loop's final latent. */
   latent: Float32Array;
-  /** Worker-side time of the whole loop, ms. */
+  /** Worker-side time of the whole loop (of all the jobs sampled with it), ms. */
   runMs: number;
   queuedMs: number;
+  /** Jobs sampled together in the call that served this one (1: alone). */
+  batchJobs: number;
 }
 
 /**
@@ -124,6 +129,7 @@ type Task =
   | { case: 'run'; feeds: TensorMap; resolve: (result: RunResult) => void }
   | { case: 'sample'; job: SamplingJob; resolve: (result: SampleResult) => void };
 type RunTask = Extract<Task, { case: 'run' }>;
+type SampleTask = Extract<Task, { case: 'sample' }>;
 
 interface Pending {
   id: number;
@@ -326,7 +332,7 @@ export class InferenceRunner extends TypedEmitter<InferenceRunnerEvents> {
         deadlineMs: options.deadlineMs ?? Number.POSITIVE_INFINITY,
         queuedAt: performance.now(),
         queuedMs: 0,
-        batchRows: batchable ? feeds[spec.inputs[0]!.name]!.dims[0]! : 0,
+        batchRows: batchable ? batchRowsOf(spec, feeds) : 0,
         batchKey: batchable ? batchKeyOf(spec, feeds) : '',
         reject,
       });
@@ -368,8 +374,8 @@ export class InferenceRunner extends TypedEmitter<InferenceRunnerEvents> {
         deadlineMs: options.deadlineMs ?? Number.POSITIVE_INFINITY,
         queuedAt: performance.now(),
         queuedMs: 0,
-        batchRows: 0,
-        batchKey: '',
+        batchRows: this.batching ? 1 : 0,
+        batchKey: this.batching ? samplingPlanKey(job) : '',
         reject,
       });
       this.dispatch();
@@ -420,7 +426,8 @@ export class InferenceRunner extends TypedEmitter<InferenceRunnerEvents> {
       const call: Call = { id: this.nextCallId++, model: head.model, members };
       slot.current = call;
       if (head.task.case === 'sample') {
-        const message: ToWorker = { case: 'sample', value: { id: call.id, job: head.task.job } };
+        const jobs = members.map((p) => sampleTask(p).job);
+        const message: ToWorker = { case: 'sample', value: { id: call.id, jobs } };
         slot.worker.postMessage(message);
         continue;
       }
@@ -449,22 +456,33 @@ export class InferenceRunner extends TypedEmitter<InferenceRunnerEvents> {
   }
 
   /**
-   * A sampling job's model calls count under their models (one run each, never merged, no
-   * queue wait); the job itself counts under SAMPLING_JOB_KEY with its queue wait and the
-   * loop's own time beside those calls.
+   * A sampling call's model calls count under their models (by how many jobs' calls each
+   * served; no queue wait); the jobs count under SAMPLING_JOB_KEY as one call of that many
+   * runs, with their queue waits and the loops' own time beside the model calls.
    */
-  private countJob(job: Pending, runMs: number, modelCalls: JobModelCalls): void {
+  private countJobs(call: Call, runMs: number, modelCalls: JobModelCalls): void {
     let modelMs = 0;
-    for (const [model, { calls, runMs: ms }] of Object.entries(modelCalls)) {
-      this.addCalls(model, { calls, runsPerCall: 1, runMs: ms, queuedMs: 0, inJobs: true });
+    for (const [model, { runMs: ms, callsByRuns }] of Object.entries(modelCalls)) {
+      let first = true;
+      for (const [runs, calls] of Object.entries(callsByRuns)) {
+        const runMsHere = first ? ms : 0; // the time is the model's, not per batch size
+        first = false;
+        this.addCalls(model, {
+          calls,
+          runsPerCall: Number(runs),
+          runMs: runMsHere,
+          queuedMs: 0,
+          inJobs: true,
+        });
+      }
       modelMs += ms;
     }
     const loopMs = Math.max(0, runMs - modelMs);
     this.addCalls(SAMPLING_JOB_KEY, {
       calls: 1,
-      runsPerCall: 1,
+      runsPerCall: call.members.length,
       runMs: loopMs,
-      queuedMs: job.queuedMs,
+      queuedMs: call.members.reduce((sum, p) => sum + p.queuedMs, 0),
       inJobs: false,
     });
   }
@@ -524,12 +542,25 @@ export class InferenceRunner extends TypedEmitter<InferenceRunnerEvents> {
     if (!call || call.id !== message.value.id) return; // rejected by close meanwhile
     slot.current = null;
     if (message.case === 'sampled') {
-      const { latent, runMs, modelCalls } = message.value;
-      const p = call.members[0]!;
-      this.countJob(p, runMs, modelCalls);
-      if (p.task.case === 'sample') p.task.resolve({ latent, runMs, queuedMs: p.queuedMs });
-      else
-        this.failCall(call, new InferenceError(`[inference-runner] id ${p.id} is a run, not a sampling job`));
+      const { latents, runMs, modelCalls } = message.value;
+      this.countJobs(call, runMs, modelCalls);
+      if (latents.length !== call.members.length) {
+        this.failCall(
+          call,
+          new InferenceError(
+            `[inference-runner] ${latents.length} latents back for ${call.members.length} sampling jobs`,
+          ),
+        );
+      } else {
+        try {
+          const batchJobs = call.members.length;
+          call.members.forEach((p, i) =>
+            sampleTask(p).resolve({ latent: latents[i]!, runMs, queuedMs: p.queuedMs, batchJobs }),
+          );
+        } catch (error) {
+          this.failCall(call, error as Error);
+        }
+      }
     } else if (message.case === 'result') {
       const { outputs, runMs } = message.value;
       this.countCall(call, runMs);
@@ -568,11 +599,30 @@ export class InferenceRunner extends TypedEmitter<InferenceRunnerEvents> {
   }
 }
 
-/** A run's task (calls of one model hold runs only: jobs are never merged). */
+/** A run's task (a call holds runs of one model, or sampling jobs). */
 function runTask(p: Pending): RunTask {
   if (p.task.case !== 'run')
     throw new InferenceError(`[inference-runner] id ${p.id} is a sampling job, not a run`);
   return p.task;
+}
+
+function sampleTask(p: Pending): SampleTask {
+  if (p.task.case !== 'sample')
+    throw new InferenceError(`[inference-runner] id ${p.id} is a run, not a sampling job`);
+  return p.task;
+}
+
+/** Jobs with equal keys make the same calls at every step, so their loops merge every call. */
+function samplingPlanKey(job: SamplingJob): string {
+  const { shape } = job;
+  return [
+    job.unet,
+    `${shape.channels}x${shape.frames}x${shape.melBins}`,
+    job.steps,
+    job.cfgScale !== 0 ? 'cfg' : 'cond',
+    job.cgScale > 0 ? `cg<${job.cgMaxTimestep ?? ''}` : 'nocg',
+    `${job.restarts}<${job.restartMaxTimestep}`,
+  ].join('|');
 }
 
 function byUrgency(a: Pending, b: Pending): number {
@@ -592,68 +642,6 @@ function resolveBatching(batching: InferenceRunnerOptions['batching']): Batching
   if (!(gatherDelayMs >= 0) || !Number.isFinite(gatherDelayMs))
     throw new InferenceError(`[inference-runner] batching.gatherDelayMs must be >= 0, got ${gatherDelayMs}`);
   return maxRuns === 1 ? null : resolved;
-}
-
-/** A model can batch when every input and output leads with the `batch` symbol and uses it nowhere else. */
-function isBatchable(spec: ModelSpec): boolean {
-  const all = [...spec.inputs, ...spec.outputs];
-  return all.length > 0 && all.every((t) => t.shape[0] === 'batch' && !t.shape.slice(1).includes('batch'));
-}
-
-function batchKeyOf(spec: ModelSpec, feeds: TensorMap): string {
-  return spec.inputs
-    .map((i) => {
-      const t = feeds[i.name]!;
-      return `${t.dtype}[${t.dims.slice(1).join(',')}]`;
-    })
-    .join(';');
-}
-
-/** Stacks the runs' feeds along dimension 0 (callers' shapes already agree past it). */
-function concatBatch(runs: TensorMap[]): TensorMap {
-  const out: TensorMap = {};
-  for (const name of Object.keys(runs[0]!)) {
-    const parts = runs.map((r) => r[name]!);
-    const first = parts[0]!;
-    const length = parts.reduce((n, t) => n + t.data.length, 0);
-    const ArrayType = first.data.constructor as new (n: number) => TensorArray;
-    const data = new ArrayType(length);
-    let offset = 0;
-    for (const t of parts) {
-      (data as Float32Array).set(t.data as Float32Array, offset);
-      offset += t.data.length;
-    }
-    out[name] = {
-      dtype: first.dtype,
-      dims: [parts.reduce((n, t) => n + t.dims[0]!, 0), ...first.dims.slice(1)],
-      data,
-    };
-  }
-  return out;
-}
-
-/** Splits a merged call's outputs along dimension 0 into the callers' row counts. */
-function splitBatch(outputs: TensorMap, rows: number[]): TensorMap[] {
-  const totalRows = rows.reduce((a, b) => a + b, 0);
-  const parts: TensorMap[] = rows.map(() => ({}));
-  for (const [name, t] of Object.entries(outputs)) {
-    if (t.dims[0] !== totalRows) {
-      throw new InferenceError(
-        `[inference-runner] output "${name}" has ${t.dims[0]} rows for ${totalRows} batched rows`,
-      );
-    }
-    const rowSize = totalRows === 0 ? 0 : elementCount(t.dims) / totalRows;
-    let row = 0;
-    rows.forEach((n, i) => {
-      parts[i]![name] = {
-        dtype: t.dtype,
-        dims: [n, ...t.dims.slice(1)],
-        data: t.data.slice(row * rowSize, (row + n) * rowSize),
-      };
-      row += n;
-    });
-  }
-  return parts;
 }
 
 /** Sends the init message and waits for the worker's answer. */

@@ -1,7 +1,8 @@
 /**
  * Worker-thread entry: owns the ONNX sessions of one bundle and runs them on request, so
  * onnxruntime-node's blocking run() never stalls the main event loop. Requests are served
- * one at a time, in order: a model run, or a window's whole sampling loop (sampling-job.ts).
+ * one at a time, in order: a model run, or the whole sampling loops of one or more windows
+ * (sampling-job.ts).
  */
 import { join } from 'node:path';
 import { parentPort } from 'node:worker_threads';
@@ -11,7 +12,7 @@ import { serializeError } from '../errors.js';
 import { BackendSession, resolveExecutionProvider, type SessionSettings } from './backend.js';
 import type { FromWorker, InitRequest, JobModelCalls, ToWorker } from './inference-messages.js';
 import { transferList } from './inference-messages.js';
-import type { RunsModels } from './inference-runner.js';
+import { LockstepRuns } from './lockstep-runs.js';
 import type { ModelSpec } from './manifest.js';
 import { checkDeclaredSignature, checkFeeds, checkOutputs } from './signature.js';
 
@@ -73,30 +74,48 @@ async function run(id: number, model: string, feeds: Parameters<BackendSession['
   }
 }
 
-/** A sampling job against this worker's sessions; feeds and outputs are checked as the runner checks them. */
-async function sample(id: number, job: SamplingJob): Promise<void> {
+/**
+ * Sampling jobs against this worker's sessions, their loops in lockstep (lockstep-runs.ts): the
+ * jobs' calls at each step run as merged calls. Feeds and outputs are checked as the runner
+ * checks them. One failed job fails them all, as a merged run does.
+ */
+async function sample(id: number, jobs: SamplingJob[]): Promise<void> {
   try {
     if (!schedule) throw new Error('[inference-worker] sampling job before init');
+    const sampling = schedule;
     const started = performance.now();
     const modelCalls: JobModelCalls = {};
-    const models: RunsModels = {
-      async run(model, feeds) {
+    const lockstep = new LockstepRuns(
+      jobs.length,
+      (model) => specs.get(model),
+      async (model, feeds, runs) => {
         const session = loaded(model);
         const spec = specs.get(model)!;
         const symbols = checkFeeds(model, spec, feeds);
         const at = performance.now();
         const outputs = await session.run(feeds);
         checkOutputs(model, spec, outputs, symbols);
-        const calls = modelCalls[model] ?? { calls: 0, runMs: 0 };
+        const calls = modelCalls[model] ?? { calls: 0, runMs: 0, callsByRuns: {} };
         calls.calls++;
         calls.runMs += performance.now() - at;
+        calls.callsByRuns[runs] = (calls.callsByRuns[runs] ?? 0) + 1;
         modelCalls[model] = calls;
-        return { outputs };
+        return outputs;
       },
-    };
-    const latent = await runSamplingJob(models, schedule, job);
+    );
+    const results = await Promise.allSettled(
+      jobs.map((job) => runSamplingJob(lockstep.member(), sampling, job).finally(() => lockstep.leave())),
+    );
+    const latents: Float32Array[] = [];
+    for (const result of results) {
+      if (result.status === 'rejected') throw result.reason;
+      latents.push(result.value);
+    }
     const runMs = performance.now() - started;
-    post({ case: 'sampled', value: { id, latent, runMs, modelCalls } }, [latent.buffer as ArrayBuffer]);
+    post(
+      { case: 'sampled', value: { id, latents, runMs, modelCalls } },
+      latents.map((l) => l.buffer as ArrayBuffer),
+    );
   } catch (error) {
     post({ case: 'runFailed', value: { id, error: serializeError(error) } });
   }
@@ -116,7 +135,7 @@ port.on('message', (message: ToWorker) => {
       queue = queue.then(() => run(message.value.id, message.value.model, message.value.feeds));
       break;
     case 'sample':
-      queue = queue.then(() => sample(message.value.id, message.value.job));
+      queue = queue.then(() => sample(message.value.id, message.value.jobs));
       break;
     case 'close':
       queue = queue.then(async () => {

@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import type { SamplingJob } from '../../src/diffusion/sampling-job.js';
 import { BundleError, InferenceError, InvalidStateError } from '../../src/errors.js';
 import { loadBundle } from '../../src/models/bundle.js';
-import { InferenceRunner } from '../../src/models/inference-runner.js';
+import { InferenceRunner, SAMPLING_JOB_KEY } from '../../src/models/inference-runner.js';
 import { float32Tensor } from '../../src/models/tensor.js';
 import { VideoEncoder } from '../../src/models/video-encoder.js';
 import { TINY_BUNDLE_DIR } from '../helpers/media-fixtures.js';
@@ -103,6 +103,75 @@ describe('InferenceRunner sampling jobs', () => {
       await runner.close();
     }
     await assert.rejects(runner.sample(job()), InvalidStateError);
+  });
+
+  it('with batching samples queued jobs of one plan together, each with the latent it gets alone', async () => {
+    const bundle = await loadBundle(TINY_BUNDLE_DIR);
+    const models = ['unet_student', 'align_classifier', 'vocoder'];
+    const batched = await InferenceRunner.start(bundle, { models, batching: { maxRuns: 3 } });
+    const alone = await InferenceRunner.start(bundle, { models });
+    const size = 4 * 8 * 16;
+    const wave = (seed: number, n: number) => new Float32Array(n).map((_, i) => Math.sin(seed * 11 + i / 7));
+    // Classifier guidance and one restart: every kind of call a full-level window makes.
+    const planned = (seed: number, over: Partial<SamplingJob> = {}) =>
+      job({
+        unetFeatures: wave(seed + 1, 8 * 64),
+        features: wave(seed + 2, 8 * 64),
+        noise: wave(seed, size),
+        steps: 3,
+        cgScale: 0.5,
+        restarts: 1,
+        restartMaxTimestep: 999,
+        restartNoise: [3, 4, 5].map((k) => wave(seed + k, size)), // more than the passes need
+        ...over,
+      });
+    try {
+      // The first job takes the idle worker; of those queued behind it, the three of one
+      // plan go as one call (maxRuns 3) and the one with another step count alone.
+      const busy = batched.run('vocoder', {
+        mel: float32Tensor(new Float32Array(64 * 800).fill(0.1), [1, 64, 800]),
+      });
+      const other = batched.sample(planned(9, { steps: 2, restarts: 0, restartNoise: [] }));
+      const jobs = [1, 2, 3].map((seed) => batched.sample(planned(seed)));
+      const results = await Promise.all(jobs);
+      assert.equal((await other).batchJobs, 1);
+      await busy;
+      for (const [i, r] of results.entries()) {
+        assert.equal(r.batchJobs, 3);
+        const single = await alone.sample(planned(i + 1));
+        assert.equal(single.batchJobs, 1);
+        const diff = maxAbsDiff(r.latent, [...single.latent]);
+        assert.ok(diff < 1e-4, `job ${i}: max difference ${diff}`);
+      }
+      const loops = batched.statsByModel.get(SAMPLING_JOB_KEY)!;
+      assert.equal(loops.callsByBatchRuns[3], 1);
+      // Every UNet and classifier call of the merged loops served all three.
+      for (const model of ['unet_student', 'align_classifier']) {
+        const stats = batched.statsByModel.get(model)!;
+        assert.ok(
+          (stats.callsByBatchRuns[3] ?? 0) > 0,
+          `${model}: ${JSON.stringify(stats.callsByBatchRuns)}`,
+        );
+        assert.equal(stats.runs, stats.runsInJobs);
+      }
+      // A bad job fails the jobs merged with it, by name; the worker goes on serving.
+      const blocker = batched.sample(planned(4));
+      const merged = [
+        batched.sample(planned(5)),
+        batched.sample(planned(6, { unetFeatures: new Float32Array(8 * 3) })),
+      ];
+      await blocker;
+      for (const p of merged) {
+        await assert.rejects(
+          p,
+          (e: unknown) => e instanceof InferenceError && /batched run.*of 2 runs/.test(e.message),
+        );
+      }
+      assert.equal((await batched.sample(planned(7))).batchJobs, 1);
+    } finally {
+      await batched.close();
+      await alone.close();
+    }
   });
 });
 
