@@ -94,7 +94,7 @@ class MotionContactDetector(nn.Module):
         """uint8 RGB [B, T, 96, 96, 3] -> grey [B, T, S, S] in 0..1 (S: 48, or 96 with full_res or
         space_to_depth)."""
         b, t = frames.shape[:2]
-        g = (frames.float() * self.luma).sum(-1)
+        g = (frames.float() @ self.luma[:, None])[..., 0]   # a MatMul: ORT's broadcast Mul over 3 channels is slow
         if self.grey_size == 96:
             return g
         return F.avg_pool2d(g.reshape(b * t, 1, 96, 96), 2).reshape(b, t, 48, 48)
