@@ -53,6 +53,12 @@ def test_trains_on_event_times_and_exports_into_a_bundle(tmp_path, capsys):
     assert man["contactGate"]["source"] == "detector" and "weights" not in man["contactGate"]
     spec = man["models"]["contact_detector"]
     assert (bundle / spec["file"]).is_file() and spec["outputs"][0]["name"] == "contact"
+    # Exported with its convolutions and grey frames as MatMuls (foley.conv_matmul): nothing left to rewrite.
+    import onnx
+    from foley.conv_matmul import channel_sums_as_matmuls, convs_as_matmuls
+    exported = onnx.load(str(bundle / spec["file"]))
+    assert "MatMul" in {n.op_type for n in exported.graph.node}
+    assert convs_as_matmuls(exported) == 0 and channel_sums_as_matmuls(exported) == 0
     capsys.readouterr()
     assert contact_detector.main(["--bundle", str(tmp_path / "nowhere"), "--random"]) == 4
     assert capsys.readouterr().err.startswith("[bundle:")
