@@ -123,3 +123,17 @@ def test_a_channel_sum_by_a_constant_vector_becomes_a_matmul_with_the_same_outpu
     x = torch.randint(0, 256, (2, 5, 8, 8, 3), dtype=torch.uint8)
     got = sess.run(None, {"frames": x.numpy()})[0]
     assert np.abs(got - Grey()(x).numpy()).max() < 1e-5
+
+
+def test_a_broken_model_file_is_named_and_the_others_are_still_rewritten(tmp_path, capsys):
+    bundle = tmp_path / "tiny"
+    shutil.copytree(TINY, bundle)
+    (bundle / "align_classifier.onnx").write_bytes(b"not an onnx file")
+    assert conv_matmul.main([str(bundle), "--models", "align_classifier", "unet_student"]) == 4
+    out = capsys.readouterr()
+    assert out.err.startswith("[bundle:") and "model:align_classifier" in out.err
+    assert "conv_matmul: unet_student: 0 rewritten" in out.out
+    assert (bundle / "align_classifier.onnx").read_bytes() == b"not an onnx file"
+    (bundle / "manifest.json").write_text("{")
+    assert conv_matmul.main([str(bundle)]) == 4
+    assert "manifest.json is not a bundle manifest" in capsys.readouterr().err
