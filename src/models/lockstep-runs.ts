@@ -4,9 +4,9 @@
  * batch dimension run as one merged call and each loop gets its rows back. Loops of one plan
  * (steps, restarts, guidance) merge every call; others still finish, in fewer merges.
  *
- * Why: ONNX Runtime's cost per row falls with the batch (the UNet at a live window: 2.27 ms for
- * a CFG pair, 9.0 ms for 16 rows once its convolutions are MatMuls, foley.conv_matmul), so
- * rooms' windows sampled together cost less than one after another.
+ * Why: once a bundle's convolutions are MatMuls (foley.conv_matmul), ONNX Runtime's cost per
+ * row falls with the batch, so windows sampled together cost less than one after another
+ * (docs/experiments.md, section 35).
  */
 import { batchKeyOf, batchRowsOf, concatBatch, isBatchable, splitBatch } from './batch-tensors.js';
 import type { RunsModels } from './inference-runner.js';
