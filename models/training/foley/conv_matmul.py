@@ -12,8 +12,8 @@ it loads the session. Eligible: Conv and ConvTranspose with a 3-D initializer we
 dilation 1; a ConvTranspose with stride 1, or the UNet's upsampler (kernel 4, stride 2, pads 1).
 
 `Mul(x, c)` followed by `ReduceSum` over the last axis (keepdims 0), c a constant vector: ONNX
-Runtime broadcasts the 3 colour weights element by element (1.0 of the contact detector's 2.0 ms
-on 10 frames); `MatMul(x, c as a column)` does the same sum in a tenth of that.
+Runtime broadcasts the 3 colour weights element by element, half the contact detector's time;
+`MatMul(x, c as a column)` does the same sum far faster (docs/experiments.md, section 35).
 
     python -m foley.conv_matmul BUNDLE [--models unet_student ...]
 """
