@@ -142,7 +142,10 @@ interface Pending {
   queuedMs: number;
   /** Size of the batch dimension in this run's feeds (0 when the model cannot batch). */
   batchRows: number;
-  /** Dtypes and non-batch dims of every feed: runs with equal keys can be merged. */
+  /**
+   * Runs with equal keys can be merged ('' never): a run's dtypes and non-batch dims, a
+   * sampling job's plan (samplingPlanKey).
+   */
   batchKey: string;
   reject: (error: Error) => void;
 }
@@ -374,7 +377,7 @@ export class InferenceRunner extends TypedEmitter<InferenceRunnerEvents> {
         deadlineMs: options.deadlineMs ?? Number.POSITIVE_INFINITY,
         queuedAt: performance.now(),
         queuedMs: 0,
-        batchRows: this.batching ? 1 : 0,
+        batchRows: 0,
         batchKey: this.batching ? samplingPlanKey(job) : '',
         reject,
       });
@@ -409,7 +412,7 @@ export class InferenceRunner extends TypedEmitter<InferenceRunnerEvents> {
       this.queue.sort(byUrgency);
       const head = this.queue.shift()!;
       const members = [head];
-      if (head.batchRows > 0 && this.batching) {
+      if (head.batchKey !== '' && this.batching) {
         const { maxRuns, deadlineWindowMs } = this.batching;
         const lastDeadlineMs = head.deadlineMs + deadlineWindowMs;
         for (let i = 0; i < this.queue.length && members.length < maxRuns; ) {

@@ -55,8 +55,13 @@ export class LockstepRuns {
 
   #flushWhenAllWait(): void {
     if (this.#active <= 0 || this.#waiting.length < this.#active) return;
+    const waiting = this.#waiting.splice(0);
+    if (waiting.length === 1) {
+      void this.#runGroups([waiting]); // a job alone (the default): nothing to merge, no keys
+      return;
+    }
     const groups = new Map<string, WaitingCall[]>();
-    for (const call of this.#waiting.splice(0)) {
+    for (const call of waiting) {
       const key = this.#mergeKey(call);
       const group = groups.get(key);
       if (group) group.push(call);

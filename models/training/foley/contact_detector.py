@@ -287,12 +287,8 @@ def export_to_bundle(net: MotionContactDetector, bundle: Path) -> dict:
     torch.onnx.export(net, (example,), str(tmp), input_names=["frames"], output_names=["contact"],
                       dynamic_axes={"frames": {0: "batch", 1: "frames"}, "contact": {0: "batch", 1: "frames"}},
                       opset_version=18, dynamo=False)
-    import onnx
-    from .conv_matmul import channel_sums_as_matmuls, convs_as_matmuls
-    model = onnx.load(str(tmp))
-    convs_as_matmuls(model)             # as every bundle's graphs; the parity below checks it
-    channel_sums_as_matmuls(model)
-    onnx.save(model, str(tmp))
+    from .conv_matmul import rewrite_in_place
+    rewrite_in_place(tmp)               # as every bundle's graphs; the parity below checks it
     sess = ort.InferenceSession(str(tmp), providers=["CPUExecutionProvider"])
     for frames, batch in ((12, 1), (20, 2)):
         x = torch.randint(0, 256, (batch, frames, 96, 96, 3), generator=gen, dtype=torch.uint8)
