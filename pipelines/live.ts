@@ -83,6 +83,7 @@ export class LiveFoleyPipeline extends TypedEmitter<LivePipelineEvents> {
     this.#counter = new LiveStatsCounter(this.plan.ladder.length, this.#scheduler.now());
     this.stats = this.#counter.stats;
     this.governor = new LevelGovernor(this.plan.ladder, this.costs, {
+      lateAllowanceMs: this.plan.lateAllowanceMs,
       logger,
       onChange: (level, nowMs) => this.#counter.countLevelChange(level.level, nowMs),
     });

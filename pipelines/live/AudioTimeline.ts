@@ -2,11 +2,15 @@
  * 48 kHz audio of one segment, indexed by sample position from the segment's start.
  * The pipeline writes generated audio in order, ahead of time; the pacer reads it
  * when its packet is due. Positions not yet written read as silence and are
- * reported as missing.
+ * reported as missing. Audio that lands after the reader has passed its start (a late chunk)
+ * plays from the reader's position, faded in over LATE_FADE_SAMPLES so it does not click.
  */
+export const LATE_FADE_SAMPLES = 240; // 5 ms at 48 kHz
+
 export class AudioTimeline {
   readonly #ring: Float32Array;
   #writtenUpTo = 0;
+  #readUpTo = 0;
 
   constructor(readonly capacitySamples = 48000 * 8) {
     this.#ring = new Float32Array(capacitySamples);
@@ -19,9 +23,13 @@ export class AudioTimeline {
 
   write(position: number, samples: Float32Array): void {
     const cap = this.capacitySamples;
+    const late = position < this.#readUpTo;
     for (let i = 0; i < samples.length; i++) {
       const pos = position + i;
-      if (pos >= 0) this.#ring[pos % cap] = samples[i]!;
+      if (pos < 0 || pos < this.#readUpTo) continue; // already played (as silence)
+      const faded = late ? pos - this.#readUpTo : LATE_FADE_SAMPLES;
+      this.#ring[pos % cap] =
+        faded < LATE_FADE_SAMPLES ? (samples[i]! * (faded + 1)) / (LATE_FADE_SAMPLES + 1) : samples[i]!;
     }
     this.#writtenUpTo = Math.max(this.#writtenUpTo, position + samples.length);
   }
@@ -38,11 +46,13 @@ export class AudioTimeline {
         out[i] = 0;
       }
     }
+    this.#readUpTo = Math.max(this.#readUpTo, position + out.length);
     return position >= 0 && position + out.length <= this.#writtenUpTo;
   }
 
   reset(): void {
     this.#ring.fill(0);
     this.#writtenUpTo = 0;
+    this.#readUpTo = 0;
   }
 }

@@ -2,8 +2,9 @@
  * Chooses each chunk's quality level with hysteresis. The governor holds a current level
  * (a generating one). A chunk whose budget the current level's cost estimate would miss is
  * made at the best cheaper level that fits, and the current level goes down to it at once;
- * when none fits the chunk is skipped and the current level drops to the cheapest generating
- * one. A level goes up one step only after the current level has held for `upHoldMs`, and
+ * when none fits the chunk is made at the cheapest generating level if it would be late by
+ * less than `lateAllowanceMs` (its audio plays from where it lands; a skipped chunk plays none),
+ * else skipped, and the current level drops to the cheapest generating one. A level goes up one step only after the current level has held for `upHoldMs`, and
  * that hold doubles (up to `maxUpHoldMs`) each time a step up had to be taken back within
  * it, so a steady overload settles instead of flapping (the per-chunk choice changed level
  * several times a second). Changes are logged at debug; a summary at most every
@@ -13,6 +14,11 @@ import type { Logger } from '../../src/logger.js';
 import type { LevelCosts, QualityLevel } from './DegradationLadder.js';
 
 export interface LevelGovernorOptions {
+  /**
+   * How late the cheapest level may be expected to finish and still be made rather than
+   * skipped, ms. Default 0: a chunk no level makes in time is skipped.
+   */
+  lateAllowanceMs?: number;
   /** Time at a level before a better one is tried, ms. Default 1500. */
   upHoldMs?: number;
   /** Longest hold after repeated failed steps up, ms. Default 30000. */
@@ -72,6 +78,8 @@ export class LevelGovernor {
       // The first cheaper level that fits; the estimates of those that did not decay
       // (LevelCosts.choose), so a level that cost too much once is tried again later.
       chosen = this.#costs.choose(this.#ladder.slice(current.level), budgetMs);
+      const lateMs = this.#costs.estimate(this.#floor.level) - budgetMs;
+      if (!chosen.generate && lateMs < (this.#options.lateAllowanceMs ?? 0)) chosen = this.#floor;
       // A step up taken back within its hold: wait longer before the next try.
       if (this.#wentUp && !held)
         this.#holdMs = Math.min(this.#options.maxUpHoldMs ?? 30_000, this.#holdMs * 2);

@@ -111,6 +111,12 @@ export interface LivePlanOptions {
   crossfadeJoin?: CrossfadeJoin;
   /** The full levels' restarts at most. Default: the preset's (none: the bundle's). */
   maxRestarts?: number;
+  /**
+   * How late a chunk may be expected to finish at the cheapest level and still be made rather
+   * than skipped, ms: its audio plays from where it lands, faded in, where a skipped chunk plays
+   * none. Default: half a chunk (balanced 80, low 40). 0: skip every chunk no level makes in time.
+   */
+  lateAllowanceMs?: number;
   /** No frame for this long: the pipeline goes idle until frames come back. Default 600. */
   stallMs?: number;
   seed?: number;
@@ -125,6 +131,7 @@ export class LivePlan {
   readonly crossfadeSamples16k: number;
   readonly crossfadeJoin: CrossfadeJoin;
   readonly latencyBudgetMs: number;
+  readonly lateAllowanceMs: number;
   readonly stallMs: number;
   readonly seed: number;
   readonly ladder: QualityLevel[];
@@ -179,6 +186,10 @@ export class LivePlan {
     }
     if (this.lookaheadFrames < 0 || !Number.isInteger(this.lookaheadFrames)) {
       throw new UsageError(`[live] lookaheadFrames must be an integer >= 0, got ${this.lookaheadFrames}`);
+    }
+    this.lateAllowanceMs = options.lateAllowanceMs ?? (this.chunkFrames * this.frameMs) / 2;
+    if (!(this.lateAllowanceMs >= 0) || !Number.isFinite(this.lateAllowanceMs)) {
+      throw new UsageError(`[live] lateAllowanceMs must be a number >= 0, got ${options.lateAllowanceMs}`);
     }
     const maxContext = options.maxContextFrames ?? preset.maxContextFrames;
     const minContext = Math.min(options.minContextFrames ?? 8, maxContext);

@@ -42,6 +42,9 @@ export const SERVE_USAGE = `foley serve [options]
   --lookahead-frames N   frames waited for past a chunk (balanced: the video encoder's reach ahead + 1, low 1)
   --context-frames N     generated frames a chunk sees as context (balanced and low 12)
   --crossfade-ms MS      length of the crossfade at chunk joins (balanced 20, low 5)
+  --late-allowance-ms MS a chunk no level makes in time is still made at the cheapest level if
+                         expected at most this late (its audio plays from where it lands), else
+                         skipped (default half a chunk: balanced 80, low 40; 0 skips it)
   --offset-ms MS         the audio's fixed delay behind the video (the sync offset to set in OBS),
                          instead of the one calibrated when a room first publishes; at least
                          the chunk, look-ahead and crossfade time (276 ms balanced, 101 ms low);
@@ -71,7 +74,7 @@ export const BENCH_LIVE_USAGE = `foley bench --live [options]
   --codec vp8|h264       codec the clip is sent with (default vp8)
   --latency low|balanced, --latency-budget MS, --chunk-frames N, --lookahead-frames N,
   --context-frames N, --crossfade-ms MS, --crossfade-join held|guard, --offset-ms MS,
-  --inference-workers N  as for serve
+  --late-allowance-ms MS, --inference-workers N  as for serve
   --intra-op-threads N   ONNX Runtime threads per inference worker (default 1)
   --batch-max N          merge up to N runs of the same model, or sampling jobs of one plan, across rooms into one call (default 1: no batching)
   --batch-window MS      with --batch-max: a run joins the most urgent one's call if due at most MS later (default 160)
@@ -87,6 +90,7 @@ const LIVE_FLAGS = {
   'lookahead-frames': { type: 'string' },
   'context-frames': { type: 'string' },
   'crossfade-ms': { type: 'string' },
+  'late-allowance-ms': { type: 'string' },
   'offset-ms': { type: 'string' },
   'inference-workers': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
@@ -107,6 +111,7 @@ function liveFlags(command: string, values: FlagValues) {
   const lookaheadFrames = intFlag(command, values, 'lookahead-frames', 0);
   const maxContextFrames = intFlag(command, values, 'context-frames', 0);
   const crossfadeMs = numberFlag(command, values, 'crossfade-ms', { min: 0 });
+  const lateAllowanceMs = numberFlag(command, values, 'late-allowance-ms', { min: 0 });
   const offsetMs = intFlag(command, values, 'offset-ms', 1);
   const inferenceWorkers = intFlag(command, values, 'inference-workers', 1);
   return {
@@ -120,6 +125,7 @@ function liveFlags(command: string, values: FlagValues) {
       ...(lookaheadFrames !== undefined ? { lookaheadFrames } : {}),
       ...(maxContextFrames !== undefined ? { maxContextFrames } : {}),
       ...(crossfadeMs !== undefined ? { crossfadeMs } : {}),
+      ...(lateAllowanceMs !== undefined ? { lateAllowanceMs } : {}),
       ...(offsetMs !== undefined ? { offsetMs } : {}),
     },
   };

@@ -27,6 +27,7 @@ export interface LiveBenchOptions {
   maxContextFrames?: number;
   crossfadeJoin?: CrossfadeJoin;
   crossfadeMs?: number;
+  lateAllowanceMs?: number;
   /** The audio's fixed delay instead of each room's calibrated one. */
   offsetMs?: number;
   /** Inference worker threads shared by the rooms. Default: DEFAULT_INFERENCE_WORKERS. */
@@ -89,6 +90,8 @@ export interface LiveBenchReport {
     maxContextFrames: number;
     crossfadeJoin: CrossfadeJoin;
     crossfadeMs: number;
+    /** How late the cheapest level may be expected to be and still be made rather than skipped, ms. */
+    lateAllowanceMs: number;
     /** Restarts per step at the full levels. */
     restarts: number;
     /** Classifier guidance γ at the full level (0: none). */
@@ -226,6 +229,7 @@ export async function runLiveBench(options: LiveBenchOptions): Promise<LiveBench
         ...(options.maxContextFrames !== undefined ? { maxContextFrames: options.maxContextFrames } : {}),
         ...(options.crossfadeJoin ? { crossfadeJoin: options.crossfadeJoin } : {}),
         ...(options.crossfadeMs !== undefined ? { crossfadeMs: options.crossfadeMs } : {}),
+        ...(options.lateAllowanceMs !== undefined ? { lateAllowanceMs: options.lateAllowanceMs } : {}),
         ...(options.offsetMs !== undefined ? { offsetMs: options.offsetMs } : {}),
       });
       attachments.push(attachment);
@@ -286,6 +290,7 @@ export async function runLiveBench(options: LiveBenchOptions): Promise<LiveBench
             maxContextFrames: plan.ladder[0]!.contextFrames,
             crossfadeJoin: plan.crossfadeJoin,
             crossfadeMs: plan.crossfadeMs,
+            lateAllowanceMs: plan.lateAllowanceMs,
             restarts: plan.ladder[0]!.restarts,
             cgScale: plan.ladder[0]!.cgScale,
             latencyBudgetMs: plan.latencyBudgetMs,

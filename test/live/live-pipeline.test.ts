@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { asyncScheduler, type SchedulerLike } from 'rxjs';
-import { AudioTimeline } from '../../pipelines/live/AudioTimeline.js';
+import { AudioTimeline, LATE_FADE_SAMPLES } from '../../pipelines/live/AudioTimeline.js';
 import { LevelCosts } from '../../pipelines/live/DegradationLadder.js';
 import { FrameGrid } from '../../pipelines/live/FrameGrid.js';
 import { Upsampler3x } from '../../pipelines/live/Upsampler3x.js';
@@ -87,6 +87,17 @@ describe('AudioTimeline and Upsampler3x', () => {
     assert.equal(out[959], 0.25);
     assert.equal(t.read(960, out), false);
     assert.equal(out[0], 0);
+  });
+  it('plays a late write from the reader on, faded in', () => {
+    const t = new AudioTimeline(48000);
+    const out = new Float32Array(960);
+    t.read(0, out); // a packet of silence: the chunk for [0, 1920) is late
+    t.write(0, new Float32Array(1920).fill(0.5));
+    assert.equal(t.read(960, out), true);
+    assert.ok(out[0]! > 0 && out[0]! < 0.01, `first sample ${out[0]}`);
+    assert.ok(out[LATE_FADE_SAMPLES / 2]! > 0.2 && out[LATE_FADE_SAMPLES / 2]! < 0.3);
+    assert.equal(out[LATE_FADE_SAMPLES], 0.5);
+    assert.equal(out[959], 0.5);
   });
 });
 
