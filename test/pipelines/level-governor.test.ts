@@ -121,4 +121,15 @@ describe('LevelGovernor', () => {
     assert.equal(warn.length, 1, 'skips are summarized at warn');
     assert.match(warn[0]!, /3 level changes, 1 chunks skipped; now no-classifier/);
   });
+
+  it('makes a chunk late at the cheapest level when it would be late by less than the allowance, else skips it', () => {
+    const costs = seededCosts(); // short-window (the floor) 45 ms
+    const strict = new LevelGovernor(LADDER, costs);
+    assert.equal(strict.choose(40, 0).name, 'skip', 'no allowance: 5 ms late is skipped');
+    const lenient = new LevelGovernor(LADDER, seededCosts(), { lateAllowanceMs: 80 });
+    assert.equal(lenient.choose(40, 0).name, 'short-window', '5 ms late: made');
+    assert.equal(lenient.choose(-30, 160).name, 'short-window', 'already 30 ms past due: 75 ms late, made');
+    assert.equal(lenient.choose(-40, 320).name, 'skip', '85 ms late: skipped');
+    assert.equal(lenient.level.name, 'short-window', 'the level rests at the floor either way');
+  });
 });
