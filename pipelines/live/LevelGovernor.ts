@@ -3,11 +3,12 @@
  * (a generating one). A chunk whose budget the current level's cost estimate would miss is
  * made at the best cheaper level that fits, and the current level goes down to it at once;
  * when none fits the chunk is made at the cheapest generating level if it would be late by
- * less than `lateAllowanceMs` (its audio plays from where it lands; a skipped chunk plays none),
- * else skipped, and the current level drops to the cheapest generating one. A level goes up one step only after the current level has held for `upHoldMs`, and
- * that hold doubles (up to `maxUpHoldMs`) each time a step up had to be taken back within
- * it, so a steady overload settles instead of flapping (the per-chunk choice changed level
- * several times a second). Changes are logged at debug; a summary at most every
+ * less than `lateAllowanceMs` (its audio plays from where it lands; a skipped chunk plays
+ * none), else skipped, and the current level drops to the cheapest generating one. A level
+ * goes up one step only after the current level has held for `upHoldMs`, and that hold
+ * doubles (up to `maxUpHoldMs`) each time a step up had to be taken back within it, so a
+ * steady overload settles instead of flapping (the per-chunk choice changed level several
+ * times a second). Changes are logged at debug; a summary at most every
  * `summaryEveryMs`, at info (warn when chunks were skipped).
  */
 import type { Logger } from '../../src/logger.js';

@@ -27,6 +27,17 @@ describe('latency presets', () => {
       assert.equal(plan.latencyBudgetMs, 400);
     }
     assert.deepEqual(balanced.ladder, plain.ladder);
+    assert.equal(plain.lateAllowanceMs, 80, 'half a 4-frame chunk');
+    assert.equal(
+      new LivePlan(manifest, { latency: 'low' }, true).lateAllowanceMs,
+      40,
+      'half a 2-frame chunk',
+    );
+    assert.equal(new LivePlan(manifest, { lateAllowanceMs: 0 }, true).lateAllowanceMs, 0);
+    assert.throws(
+      () => new LivePlan(manifest, { lateAllowanceMs: -1 }, true),
+      /lateAllowanceMs must be a number >= 0/,
+    );
     assert.equal(balanced.structuralLatencyMs, plain.structuralLatencyMs);
     // (4 − 1 + 3) frames of 40 ms + crossfade 20 + alignment + jitter 15.
     assert.equal(plain.structuralLatencyMs, 6 * 40 + 20 + ALIGNMENT_MS + 15);
