@@ -60,6 +60,8 @@ export interface LatencyPresetSettings {
   crossfadeMs?: number;
   /** The full levels' restarts at most (absent: the bundle's sampling.restarts). */
   maxRestarts?: number;
+  /** How late a chunk may be expected to finish and still be made (LivePlanOptions.lateAllowanceMs), ms. */
+  lateAllowanceMs: number;
 }
 
 /**
@@ -67,11 +69,19 @@ export interface LatencyPresetSettings {
  * low: 2-frame chunks that wait for one frame past their end (a chunk's last frame is seen
  * with what follows it, most of the gain of the whole look-ahead), 5 ms crossfades (held joins
  * re-decode the same latents, so a short fade is enough) and one restart per step, so a full-
- * level chunk fits in the 150 ms budget on two cores.
+ * level chunk fits in the 150 ms budget on two cores. Late chunks: half a balanced chunk is
+ * made late rather than skipped; the low preset skips, since under a heavy overload (8 rooms of
+ * it on 2 cores) late chunks delayed the rooms' next ones and fewer packets carried foley
+ * (docs/experiments.md, section 36).
  */
 export const LATENCY_PRESETS: Readonly<Record<LatencyPreset, Readonly<LatencyPresetSettings>>> =
   Object.freeze({
-    balanced: Object.freeze({ latencyBudgetMs: 400, chunkFrames: 4, maxContextFrames: 12 }),
+    balanced: Object.freeze({
+      latencyBudgetMs: 400,
+      chunkFrames: 4,
+      maxContextFrames: 12,
+      lateAllowanceMs: 80,
+    }),
     low: Object.freeze({
       latencyBudgetMs: 150,
       chunkFrames: 2,
@@ -79,6 +89,7 @@ export const LATENCY_PRESETS: Readonly<Record<LatencyPreset, Readonly<LatencyPre
       maxContextFrames: 12,
       crossfadeMs: 5,
       maxRestarts: 1,
+      lateAllowanceMs: 0,
     }),
   });
 
@@ -114,7 +125,7 @@ export interface LivePlanOptions {
   /**
    * How late a chunk may be expected to finish at the cheapest level and still be made rather
    * than skipped, ms: its audio plays from where it lands, faded in, where a skipped chunk plays
-   * none. Default: half a chunk (balanced 80, low 40). 0: skip every chunk no level makes in time.
+   * none. Default: the preset's (balanced 80, low 0). 0: skip every chunk no level makes in time.
    */
   lateAllowanceMs?: number;
   /** No frame for this long: the pipeline goes idle until frames come back. Default 600. */
@@ -187,7 +198,7 @@ export class LivePlan {
     if (this.lookaheadFrames < 0 || !Number.isInteger(this.lookaheadFrames)) {
       throw new UsageError(`[live] lookaheadFrames must be an integer >= 0, got ${this.lookaheadFrames}`);
     }
-    this.lateAllowanceMs = options.lateAllowanceMs ?? (this.chunkFrames * this.frameMs) / 2;
+    this.lateAllowanceMs = options.lateAllowanceMs ?? preset.lateAllowanceMs;
     if (!(this.lateAllowanceMs >= 0) || !Number.isFinite(this.lateAllowanceMs)) {
       throw new UsageError(`[live] lateAllowanceMs must be a number >= 0, got ${options.lateAllowanceMs}`);
     }

@@ -44,7 +44,7 @@ export const SERVE_USAGE = `foley serve [options]
   --crossfade-ms MS      length of the crossfade at chunk joins (balanced 20, low 5)
   --late-allowance-ms MS a chunk no level makes in time is still made at the cheapest level if
                          expected at most this late (its audio plays from where it lands), else
-                         skipped (default half a chunk: balanced 80, low 40; 0 skips it)
+                         skipped (balanced 80, low 0: skipped)
   --offset-ms MS         the audio's fixed delay behind the video (the sync offset to set in OBS),
                          instead of the one calibrated when a room first publishes; at least
                          the chunk, look-ahead and crossfade time (276 ms balanced, 101 ms low);

@@ -28,11 +28,8 @@ describe('latency presets', () => {
     }
     assert.deepEqual(balanced.ladder, plain.ladder);
     assert.equal(plain.lateAllowanceMs, 80, 'half a 4-frame chunk');
-    assert.equal(
-      new LivePlan(manifest, { latency: 'low' }, true).lateAllowanceMs,
-      40,
-      'half a 2-frame chunk',
-    );
+    assert.equal(new LivePlan(manifest, { latency: 'low' }, true).lateAllowanceMs, 0, 'low skips');
+    assert.equal(new LivePlan(manifest, { latency: 'low', lateAllowanceMs: 20 }, true).lateAllowanceMs, 20);
     assert.equal(new LivePlan(manifest, { lateAllowanceMs: 0 }, true).lateAllowanceMs, 0);
     assert.throws(
       () => new LivePlan(manifest, { lateAllowanceMs: -1 }, true),
