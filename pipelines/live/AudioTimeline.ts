@@ -23,13 +23,13 @@ export class AudioTimeline {
 
   write(position: number, samples: Float32Array): void {
     const cap = this.capacitySamples;
-    const late = position < this.#readUpTo;
-    for (let i = 0; i < samples.length; i++) {
-      const pos = position + i;
-      if (pos < 0 || pos < this.#readUpTo) continue; // already played (as silence)
-      const faded = late ? pos - this.#readUpTo : LATE_FADE_SAMPLES;
-      this.#ring[pos % cap] =
-        faded < LATE_FADE_SAMPLES ? (samples[i]! * (faded + 1)) / (LATE_FADE_SAMPLES + 1) : samples[i]!;
+    // Positions the reader has passed were played (as silence); a late write starts at the reader.
+    const first = Math.max(0, position, this.#readUpTo);
+    const fadeSamples = position < this.#readUpTo ? LATE_FADE_SAMPLES : 0;
+    for (let pos = first; pos < position + samples.length; pos++) {
+      const k = pos - first;
+      const gain = k < fadeSamples ? (k + 1) / (fadeSamples + 1) : 1;
+      this.#ring[pos % cap] = samples[pos - position]! * gain;
     }
     this.#writtenUpTo = Math.max(this.#writtenUpTo, position + samples.length);
   }

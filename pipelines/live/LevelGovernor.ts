@@ -79,8 +79,8 @@ export class LevelGovernor {
       // The first cheaper level that fits; the estimates of those that did not decay
       // (LevelCosts.choose), so a level that cost too much once is tried again later.
       chosen = this.#costs.choose(this.#ladder.slice(current.level), budgetMs);
-      const lateMs = this.#costs.estimate(this.#floor.level) - budgetMs;
-      if (!chosen.generate && lateMs < (this.#options.lateAllowanceMs ?? 0)) chosen = this.#floor;
+      const floorLateMs = this.#costs.estimate(this.#floor.level) - budgetMs;
+      if (!chosen.generate && floorLateMs < (this.#options.lateAllowanceMs ?? 0)) chosen = this.#floor;
       // A step up taken back within its hold: wait longer before the next try.
       if (this.#wentUp && !held)
         this.#holdMs = Math.min(this.#options.maxUpHoldMs ?? 30_000, this.#holdMs * 2);
