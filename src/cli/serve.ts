@@ -72,6 +72,8 @@ export const BENCH_LIVE_USAGE = `foley bench --live [options]
   --duration S           seconds to run (default 30)
   --rooms N              rooms publishing at once (default 1)
   --codec vp8|h264       codec the clip is sent with (default vp8)
+  --video-size WxH       size the clip is published at, as a camera sends it (default 320 wide;
+                         e.g. 1280x720: decoding grows with the pixels)
   --latency low|balanced, --latency-budget MS, --chunk-frames N, --lookahead-frames N,
   --context-frames N, --crossfade-ms MS, --crossfade-join held|guard, --offset-ms MS,
   --late-allowance-ms MS, --inference-workers N  as for serve
@@ -286,6 +288,19 @@ export async function serveCommand(argv: string[]): Promise<number> {
   return 0;
 }
 
+/** `--video-size WxH`: even sizes from 16 to 4096 (yuv420p), or a UsageError naming the flag. */
+export function parseVideoSize(text: string): { width: number; height: number } {
+  const match = /^(\d+)x(\d+)$/.exec(text);
+  const [width, height] = match ? [Number(match[1]), Number(match[2])] : [Number.NaN, Number.NaN];
+  for (const side of [width, height]) {
+    if (!(side >= 16 && side <= 4096 && side % 2 === 0))
+      throw new UsageError(
+        `--video-size must be WxH with even sides from 16 to 4096, e.g. 1280x720; got "${text}"`,
+      );
+  }
+  return { width, height };
+}
+
 export async function benchLiveCommand(argv: string[]): Promise<number> {
   const values = parseFlags('bench --live', argv, {
     ...LIVE_FLAGS,
@@ -294,6 +309,7 @@ export async function benchLiveCommand(argv: string[]): Promise<number> {
     duration: { type: 'string' },
     rooms: { type: 'string' },
     codec: { type: 'string' },
+    'video-size': { type: 'string' },
     json: { type: 'boolean' },
     'intra-op-threads': { type: 'string' },
     'batch-max': { type: 'string' },
@@ -307,6 +323,7 @@ export async function benchLiveCommand(argv: string[]): Promise<number> {
   const codec = values.codec ?? 'vp8';
   if (codec !== 'vp8' && codec !== 'h264')
     throw new UsageError(`--codec must be vp8 or h264, got "${codec}"`);
+  const videoSize = values['video-size'] === undefined ? undefined : parseVideoSize(values['video-size']);
   const flags = liveFlags('bench --live', values);
   await checkLiveFlags(flags);
   const { pipeline, ...live } = flags;
@@ -335,6 +352,7 @@ export async function benchLiveCommand(argv: string[]): Promise<number> {
     durationSeconds,
     rooms: intFlag('bench --live', values, 'rooms', 1) ?? 1,
     codec,
+    ...(videoSize ? { videoSize } : {}),
     onProgress: values.json ? undefined : (s) => process.stderr.write(`\r${s}/${durationSeconds} s`),
   });
   if (!values.json) process.stderr.write('\n');

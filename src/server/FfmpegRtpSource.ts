@@ -18,8 +18,10 @@ export interface FfmpegRtpSourceOptions {
   /** Video file, looped, sent in real time. */
   clip: string;
   codec?: RtpVideoCodecName;
-  /** Scale to this width (height follows the aspect). */
+  /** Scale to this width (default 320). */
   width?: number;
+  /** Scale to this height (default: the clip's aspect at that width). */
+  height?: number;
   ffmpegPath?: string;
 }
 
@@ -48,12 +50,10 @@ export class FfmpegRtpSource extends TypedEmitter<FfmpegRtpSourceEvents> {
 
   static async start(options: FfmpegRtpSourceOptions): Promise<FfmpegRtpSource> {
     const codec = options.codec ?? 'vp8';
-    const encoded = await encodedClip(
-      options.ffmpegPath ?? 'ffmpeg',
-      options.clip,
-      codec,
-      options.width ?? 320,
-    );
+    const encoded = await encodedClip(options.ffmpegPath ?? 'ffmpeg', options.clip, codec, {
+      width: options.width ?? 320,
+      height: options.height ?? -2,
+    });
     const transport = await options.router.createPlainTransport({
       listenIp: '127.0.0.1',
       rtcpMux: false,
@@ -116,17 +116,27 @@ export class FfmpegRtpSource extends TypedEmitter<FfmpegRtpSourceEvents> {
 const execFileAsync = promisify(execFile);
 const encoding = new Map<string, Promise<string>>();
 
-/** The clip encoded as a publisher would send it (real-time settings), once per clip, codec and width. */
-function encodedClip(ffmpeg: string, clip: string, codec: RtpVideoCodecName, width: number): Promise<string> {
+/**
+ * The clip encoded as a publisher would send it (real-time settings), once per clip, codec and
+ * size. The bit rate is a camera's: 0.1 bit a pixel at 25 fps (2.3 Mbit/s at 1280x720), 1 Mbit/s at least.
+ */
+function encodedClip(
+  ffmpeg: string,
+  clip: string,
+  codec: RtpVideoCodecName,
+  size: { width: number; height: number },
+): Promise<string> {
   const source = resolve(clip);
-  const request = `${source}|${codec}|${width}`;
+  const { width, height } = size;
+  const bitRate = Math.max(1_000_000, Math.round(width * Math.max(height, 0) * 25 * 0.1));
+  const request = `${source}|${codec}|${width}x${height}`;
   let pending = encoding.get(request);
   if (!pending) {
     pending = (async () => {
       // Keyed by the clip's bytes, not its path: every clone of the repo shares one encode.
       const key = createHash('sha256')
         .update(await contentHash(source).catch(() => source))
-        .update(`|${codec}|${width}`)
+        .update(height === -2 ? `|${codec}|${width}` : `|${codec}|${width}x${height}`)
         .digest('hex')
         .slice(0, 16);
       // H.264 goes in MPEG-TS (Annex B already): FFmpeg's h264_mp4toannexb filter fails on every
@@ -148,12 +158,12 @@ function encodedClip(ffmpeg: string, clip: string, codec: RtpVideoCodecName, wid
           source,
           '-an',
           '-vf',
-          `scale=${width}:-2`,
+          `scale=${width}:${height}`,
           ...encoder,
           '-pix_fmt',
           'yuv420p',
           '-b:v',
-          '1M',
+          String(bitRate),
           '-g',
           '50',
           partial,

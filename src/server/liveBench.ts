@@ -28,6 +28,8 @@ export interface LiveBenchOptions {
   crossfadeJoin?: CrossfadeJoin;
   crossfadeMs?: number;
   lateAllowanceMs?: number;
+  /** Size the clip is published at, as a camera would send it (default 320 wide, the clip's aspect). */
+  videoSize?: { width: number; height: number };
   /** The audio's fixed delay instead of each room's calibrated one. */
   offsetMs?: number;
   /** Inference worker threads shared by the rooms. Default: DEFAULT_INFERENCE_WORKERS. */
@@ -81,6 +83,8 @@ export interface LiveBenchSummary {
 export interface LiveBenchReport {
   bundle: string;
   clip: string;
+  /** Size the clip was published at, WxH; null: 320 wide at the clip's aspect. */
+  videoSize: string | null;
   durationSeconds: number;
   /** The pipeline's plan (the same in every room): preset, chunk, look-ahead, context, ms figures. */
   plan: {
@@ -216,6 +220,7 @@ export async function runLiveBench(options: LiveBenchOptions): Promise<LiveBench
         router,
         clip: options.clip,
         codec: options.codec ?? 'vp8',
+        ...(options.videoSize ? { width: options.videoSize.width, height: options.videoSize.height } : {}),
       });
       sources.push(source);
       const attachment = await FoleyAttachment.create({
@@ -281,6 +286,7 @@ export async function runLiveBench(options: LiveBenchOptions): Promise<LiveBench
     return {
       bundle: bundle.manifest.name,
       clip: options.clip,
+      videoSize: options.videoSize ? `${options.videoSize.width}x${options.videoSize.height}` : null,
       durationSeconds: options.durationSeconds,
       plan: plan
         ? {
@@ -318,7 +324,7 @@ export function formatLiveBench(report: LiveBenchReport): string {
   const b = report.batching;
   const s = report.summary;
   const lines = [
-    `live bench: bundle ${report.bundle}, clip ${report.clip}, ${report.durationSeconds} s, ${report.rooms.length} room(s), ${report.inferenceWorkers} inference worker(s) x ${report.intraOpThreads} intra-op thread(s)`,
+    `live bench: bundle ${report.bundle}, clip ${report.clip}${report.videoSize ? ` at ${report.videoSize}` : ''}, ${report.durationSeconds} s, ${report.rooms.length} room(s), ${report.inferenceWorkers} inference worker(s) x ${report.intraOpThreads} intra-op thread(s)`,
     ...(report.plan
       ? [
           `  latency preset ${report.plan.latency}: chunks of ${report.plan.chunkFrames} frames, look-ahead ${report.plan.lookaheadFrames}, context ${report.plan.maxContextFrames}, ${report.plan.crossfadeJoin} ${report.plan.crossfadeMs} ms crossfades, classifier guidance ${report.plan.cgScale > 0 ? `γ ${report.plan.cgScale}` : 'off'}; structural latency ${report.plan.structuralLatencyMs.toFixed(0)} ms, budget ${report.plan.latencyBudgetMs} ms`,

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { checkRtcPortRange } from '../../src/cli/serve.js';
+import { checkRtcPortRange, parseVideoSize } from '../../src/cli/serve.js';
 import { EXIT_CODES, UsageError } from '../../src/errors.js';
 import { packageRoot } from '../../src/models/bundle.js';
 import { runFoley } from '../helpers/foley-cli.js';
@@ -118,6 +118,7 @@ describe('foley help', () => {
     const bench = await foley(['help', 'bench', '--live']);
     assert.equal(bench.code, 0, bench.stderr);
     assert.match(bench.stdout, /--rooms N/);
+    assert.match(bench.stdout, /--video-size WxH/);
   });
 
   it('lists every command and every exit code in foley --help', async () => {
@@ -132,6 +133,24 @@ describe('foley help', () => {
     const r = await foley(['help', 'rendr']);
     assert.equal(r.code, EXIT_CODES.usage.code);
     assert.match(r.stderr, /unknown command "rendr"/);
+  });
+});
+
+describe('foley bench --live --video-size', () => {
+  it('takes WxH with even sides', () => {
+    assert.deepEqual(parseVideoSize('1280x720'), { width: 1280, height: 720 });
+    assert.deepEqual(parseVideoSize('16x4096'), { width: 16, height: 4096 });
+  });
+
+  it('refuses odd, out-of-range or malformed sizes, naming the flag', () => {
+    for (const text of ['1281x720', '1280x8', '8192x720', '1280', '1280x', 'x720', '1280X720', '-2x720']) {
+      assert.throws(
+        () => parseVideoSize(text),
+        (e: unknown) =>
+          e instanceof UsageError && e.message.includes(`--video-size`) && e.message.includes(text),
+        text,
+      );
+    }
   });
 });
 
