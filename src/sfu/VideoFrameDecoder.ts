@@ -16,6 +16,13 @@ import type { EncodedVideoFrame } from './rtp/EncodedVideoFrame.js';
 
 const logger = new Logger('sfu:VideoFrameDecoder');
 
+/**
+ * A source at least this many times the model's size on both sides is decoded without the
+ * in-loop deblocking filter: the area scaling to the model's size averages the block edges away,
+ * and the filter is a large part of a big frame's decoding time (docs/experiments.md, section 37).
+ */
+export const SKIP_LOOP_FILTER_SCALE = 2;
+
 export const DECODABLE_MIME_TYPES = ['video/VP8', 'video/H264'] as const;
 
 /** A decoded picture, scaled to the model's input size, packed RGB. */
@@ -34,7 +41,8 @@ export interface DecodedVideoFrame {
  * Decodes whole VP8 or H.264 frames with FFmpeg (node-av's low-level codec API: no
  * demuxer, so no probing delay) and scales them to the model's size. A change of
  * resolution mid-stream rebuilds the scaler. Decode and scale run on libuv's
- * thread pool; calls are serialized by the caller.
+ * thread pool; calls are serialized by the caller. Large sources skip the loop filter
+ * (SKIP_LOOP_FILTER_SCALE), from the frame after the one that showed their size.
  */
 export class VideoFrameDecoder {
   readonly #ctx = new CodecContext();
@@ -44,6 +52,7 @@ export class VideoFrameDecoder {
   #scaler: SoftwareScaleContext | null = null;
   #scalerKey = '';
   #closed = false;
+  #loopFilterSkipped = false;
   decodeErrors = 0;
 
   private constructor(
@@ -111,6 +120,10 @@ export class VideoFrameDecoder {
       );
       if (this.#scalerKey !== '') logger.debug(`resolution change: ${this.#scalerKey} -> ${key}`);
       this.#scalerKey = key;
+      this.#setLoopFilter(
+        src.width >= SKIP_LOOP_FILTER_SCALE * this.outWidth &&
+          src.height >= SKIP_LOOP_FILTER_SCALE * this.outHeight,
+      );
     }
     this.#scaled.unref();
     this.#scaled.width = this.outWidth;
@@ -128,6 +141,21 @@ export class VideoFrameDecoder {
       rtpTimestamp: frame.rtpTimestamp,
       arrivalMs: frame.arrivalMs,
     };
+  }
+
+  /** Whether the decoder skips the loop filter (the source is large: SKIP_LOOP_FILTER_SCALE). */
+  get loopFilterSkipped(): boolean {
+    return this.#loopFilterSkipped;
+  }
+
+  #setLoopFilter(skip: boolean): void {
+    if (skip === this.#loopFilterSkipped) return;
+    const rc = this.#ctx.setOption('skip_loop_filter', skip ? 'all' : 'default');
+    if (rc < 0) {
+      logger.debug(`cannot set skip_loop_filter (${rc}); the loop filter stays on`);
+      return;
+    }
+    this.#loopFilterSkipped = skip;
   }
 
   /** Idempotent. In-flight decodes resolve to null. */

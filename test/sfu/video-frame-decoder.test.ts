@@ -42,6 +42,7 @@ describe('VideoFrameDecoder', () => {
     try {
       const decoder = await VideoFrameDecoder.create('video/VP8', 96, 96);
       const sizes: string[] = [];
+      const skipped: boolean[] = [];
       let ts = 0;
       for (const [size, n] of [
         ['320x240', 5],
@@ -58,9 +59,12 @@ describe('VideoFrameDecoder', () => {
           assert.ok(out, `frame ${i} of ${size} decoded`);
           assert.equal(out.rgb.length, 96 * 96 * 3);
           sizes.push(`${out.sourceWidth}x${out.sourceHeight}`);
+          skipped.push(decoder.loopFilterSkipped);
         }
       }
       assert.deepEqual([...new Set(sizes)], ['320x240', '160x120']);
+      // 320x240 is over twice 96x96 on both sides: no loop filter; 160x120 is not.
+      assert.deepEqual(skipped, [...Array(5).fill(true), ...Array(5).fill(false)]);
       decoder.close();
       decoder.close();
       assert.equal(
