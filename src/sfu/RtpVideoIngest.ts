@@ -209,10 +209,14 @@ export class RtpVideoIngest extends TypedEmitter<RtpVideoIngestEvents> {
             ),
           ),
         }));
+      // From a simulcast producer, the lowest spatial layer: the model reads pictures far
+      // smaller than a camera's, and decoding grows with the pixels (mediasoup's default is
+      // the highest layer). Ignored for a single-stream producer.
       const consumer = await transport.consume({
         producerId: producer.id,
         rtpCapabilities: { codecs, headerExtensions: [] },
         paused: true,
+        preferredLayers: { spatialLayer: 0 },
       });
       const ingest = new RtpVideoIngest(
         socket,
