@@ -23,6 +23,22 @@ const state = {
 };
 (window as unknown as { __publisher: typeof state }).__publisher = state;
 
+/** The model reads 96x96 pictures: the server needs about twice that on the short side, not more. */
+const SENT_SHORT_SIDE = 180;
+
+/**
+ * The one encoding the page sends: scaled down so the short side is SENT_SHORT_SIDE (a camera's
+ * 640x480 goes as 240x180, a 1920x1080 screen as 320x180). The server decodes every frame it
+ * receives, and decoding grows with the pixels, on the cores the rooms' inference needs
+ * (docs/experiments.md, section 37).
+ */
+function sentEncoding(track: MediaStreamTrack): RTCRtpEncodingParameters {
+  const { width, height } = track.getSettings();
+  const shortSide = Math.min(width ?? 0, height ?? 0);
+  const scaleResolutionDownBy = shortSide > SENT_SHORT_SIDE ? shortSide / SENT_SHORT_SIDE : 1;
+  return { maxBitrate: 500_000, scaleResolutionDownBy };
+}
+
 function show(): void {
   state.syncOffset = syncOffsetWords(state.room);
   $('status').textContent = state.status;
@@ -92,7 +108,7 @@ async function publish(source: 'camera' | 'screen'): Promise<void> {
   ($('preview') as HTMLVideoElement).srcObject = stream;
   const codec = device.rtpCapabilities.codecs?.find((c) => c.mimeType.toLowerCase() === `video/${codecName}`);
   if (!codec) throw new SignalingError('UNSUPPORTED_CODEC', `this browser cannot send video/${codecName}`);
-  const producer = await transport.produce({ track, codec, encodings: [{ maxBitrate: 1_500_000 }] });
+  const producer = await transport.produce({ track, codec, encodings: [sentEncoding(track)] });
   state.producerId = producer.id;
   produced = true;
   state.status = transportStatus(transport.connectionState);

@@ -224,6 +224,9 @@ describe('live path in headless Chromium', { skip, timeout: 240_000 }, () => {
 
       const attachment = server.rooms.get(room)!.attachment!;
       assert.ok(attachment.ingestStats.framesDecoded > 25);
+      // The 320x240 camera is sent scaled down to a short side of 180 (or less, if the browser adapts).
+      const { sourceWidth, sourceHeight } = attachment.ingestStats;
+      assert.ok(sourceHeight > 0 && sourceHeight <= 180, `the page sent ${sourceWidth}x${sourceHeight}`);
       assert.ok(attachment.pipeline.stats.chunksGenerated > 0);
       return `OBS page: ${obs.syncOffset}; fill ${obs.averageFillMs.toFixed(0)} ms, ${obs.underruns} underruns, ${obs.droppedMs.toFixed(0)} ms dropped; publisher: ${publisher.syncOffset}, "${words}"`;
     } finally {
