@@ -52,7 +52,7 @@ export class FfmpegRtpSource extends TypedEmitter<FfmpegRtpSourceEvents> {
     const codec = options.codec ?? 'vp8';
     const encoded = await encodedClip(options.ffmpegPath ?? 'ffmpeg', options.clip, codec, {
       width: options.width ?? 320,
-      height: options.height ?? -2,
+      ...(options.height !== undefined ? { height: options.height } : {}),
     });
     const transport = await options.router.createPlainTransport({
       listenIp: '127.0.0.1',
@@ -118,25 +118,28 @@ const encoding = new Map<string, Promise<string>>();
 
 /**
  * The clip encoded as a publisher would send it (real-time settings), once per clip, codec and
- * size. The bit rate is a camera's: 0.1 bit a pixel at 25 fps (2.3 Mbit/s at 1280x720), 1 Mbit/s at least.
+ * size. Given a height, the bit rate is a camera's: 0.1 bit a pixel at 25 fps (2.3 Mbit/s at
+ * 1280x720), 1 Mbit/s at least; else 1 Mbit/s.
  */
 function encodedClip(
   ffmpeg: string,
   clip: string,
   codec: RtpVideoCodecName,
-  size: { width: number; height: number },
+  size: { width: number; height?: number },
 ): Promise<string> {
   const source = resolve(clip);
   const { width, height } = size;
-  const bitRate = Math.max(1_000_000, Math.round(width * Math.max(height, 0) * 25 * 0.1));
-  const request = `${source}|${codec}|${width}x${height}`;
+  const bitRate =
+    height === undefined ? 1_000_000 : Math.max(1_000_000, Math.round(width * height * 25 * 0.1));
+  const sizeKey = height === undefined ? `${width}` : `${width}x${height}`;
+  const request = `${source}|${codec}|${sizeKey}`;
   let pending = encoding.get(request);
   if (!pending) {
     pending = (async () => {
       // Keyed by the clip's bytes, not its path: every clone of the repo shares one encode.
       const key = createHash('sha256')
         .update(await contentHash(source).catch(() => source))
-        .update(height === -2 ? `|${codec}|${width}` : `|${codec}|${width}x${height}`)
+        .update(`|${codec}|${sizeKey}`)
         .digest('hex')
         .slice(0, 16);
       // H.264 goes in MPEG-TS (Annex B already): FFmpeg's h264_mp4toannexb filter fails on every
@@ -158,7 +161,7 @@ function encodedClip(
           source,
           '-an',
           '-vf',
-          `scale=${width}:${height}`,
+          `scale=${width}:${height ?? -2}`, // -2: the clip's aspect, an even height
           ...encoder,
           '-pix_fmt',
           'yuv420p',
