@@ -54,7 +54,16 @@ export interface LiveBenchRoomReport {
   /** Median latency of the last 10% of the run minus that of the first 10%, ms. */
   offsetDriftMs: number;
   packets: { sent: number; withFoley: number };
-  ingest: { framesDecoded: number; keyframeRequests: number; framesDropped: number; decodeErrors: number };
+  ingest: {
+    framesDecoded: number;
+    keyframeRequests: number;
+    framesDropped: number;
+    decodeErrors: number;
+    /** Wall time of decoding and scaling a frame, on average (libuv's pool, its waits included), ms. */
+    decodeMsPerFrame: number;
+    /** The video's size as decoded, WxH. */
+    sourceSize: string;
+  };
 }
 
 /** All rooms together. */
@@ -75,6 +84,8 @@ export interface LiveBenchSummary {
    * mean time a run waited in the runner's queue, ms.
    */
   stagesMs: { features: number; sampling: number; decodeVocode: number; queueWaitPerRun: number };
+  /** Video decoding and scaling per frame over all rooms, ms (wall time on libuv's pool). */
+  videoDecodeMsPerFrame: number;
   /** Calls by the number of runs merged into them, all models: batchRuns → calls. */
   callsByBatchRuns: Record<number, number>;
   models: Record<string, ModelRunStats & { meanCallMs: number; meanQueuedMs: number }>;
@@ -167,6 +178,8 @@ function summarize(
     };
   }
   stagesMs.queueWaitPerRun = runs > 0 ? queuedMs / runs : Number.NaN;
+  const framesDecoded = rooms.reduce((n, r) => n + r.ingest.framesDecoded, 0);
+  const decodeMs = rooms.reduce((n, r) => n + r.ingest.decodeMsPerFrame * r.ingest.framesDecoded, 0);
   return {
     latencyMs: latencySummary(latencies),
     chunks: {
@@ -178,6 +191,7 @@ function summarize(
       skippedShare: total > 0 ? skipped / total : Number.NaN,
     },
     stagesMs,
+    videoDecodeMsPerFrame: framesDecoded > 0 ? decodeMs / framesDecoded : Number.NaN,
     callsByBatchRuns,
     models,
   };
@@ -277,6 +291,8 @@ export async function runLiveBench(options: LiveBenchOptions): Promise<LiveBench
           keyframeRequests: ingest.keyframeRequests,
           framesDropped: ingest.framesDropped,
           decodeErrors: ingest.decodeErrors,
+          decodeMsPerFrame: ingest.framesDecoded > 0 ? ingest.decodeMs / ingest.framesDecoded : Number.NaN,
+          sourceSize: `${ingest.sourceWidth}x${ingest.sourceHeight}`,
         },
       };
     });
@@ -334,6 +350,7 @@ export function formatLiveBench(report: LiveBenchReport): string {
     `all rooms: latency frame→Opus p50 ${f(s.latencyMs.p50)} p95 ${f(s.latencyMs.p95)} p99 ${f(s.latencyMs.p99)} max ${f(s.latencyMs.max)} ms (${s.latencyMs.count} frames)`,
     `  chunks ${s.chunks.total}: ${pct(s.chunks.fullQualityShare)} at full quality, ${s.chunks.skipped} skipped (${pct(s.chunks.skippedShare)}), ${s.chunks.late} late`,
     `  worker ms per generated chunk: features ${f(s.stagesMs.features)}, sampling ${f(s.stagesMs.sampling)}, decode+vocode ${f(s.stagesMs.decodeVocode)}; queue wait ${f(s.stagesMs.queueWaitPerRun)} ms per run`,
+    `  video decoding and scaling: ${f(s.videoDecodeMsPerFrame)} ms a frame (libuv's pool)`,
     `  calls by runs merged: ${
       Object.entries(s.callsByBatchRuns)
         .map(([size, calls]) => `${size}: ${calls}`)
@@ -353,7 +370,7 @@ export function formatLiveBench(report: LiveBenchReport): string {
         .map(([k, v]) => `${k} ${v}`)
         .join(', ')}`,
       `  offset drift ${f(r.offsetDriftMs)} ms; packets ${r.packets.sent} (${r.packets.withFoley} with foley)`,
-      `  ingest: ${r.ingest.framesDecoded} frames decoded, ${r.ingest.keyframeRequests} keyframe requests, ${r.ingest.framesDropped} dropped, ${r.ingest.decodeErrors} decode errors`,
+      `  ingest: ${r.ingest.framesDecoded} frames decoded, ${r.ingest.keyframeRequests} keyframe requests, ${r.ingest.framesDropped} dropped, ${r.ingest.decodeErrors} decode errors; ${r.ingest.sourceSize}, ${f(r.ingest.decodeMsPerFrame)} ms a frame decoding`,
     );
   }
   return lines.join('\n');

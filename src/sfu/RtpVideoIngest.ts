@@ -67,6 +67,8 @@ export interface RtpVideoIngestStats {
   framesDropped: number;
   keyframeRequests: number;
   decodeErrors: number;
+  /** Wall time decoding and scaling took, summed over frames, ms (on libuv's pool: its waits count). */
+  decodeMs: number;
   sourceWidth: number;
   sourceHeight: number;
 }
@@ -138,6 +140,7 @@ export class RtpVideoIngest extends TypedEmitter<RtpVideoIngestEvents> {
     framesDropped: 0,
     keyframeRequests: 0,
     decodeErrors: 0,
+    decodeMs: 0,
     sourceWidth: 0,
     sourceHeight: 0,
   };
@@ -333,8 +336,10 @@ export class RtpVideoIngest extends TypedEmitter<RtpVideoIngestEvents> {
       while (!this.#closed && this.#decodeQueue.length > 0) {
         const encoded = this.#decodeQueue.shift()!;
         const errorsBefore = this.#decoder.decodeErrors;
+        const startedMs = performance.now();
         const decoded = await this.#decoder.decode(encoded);
         if (this.#closed) return;
+        this.stats.decodeMs += performance.now() - startedMs;
         if (this.#decoder.decodeErrors > errorsBefore) {
           // Later delta frames may still decode (FFmpeg conceals); a keyframe heals the picture.
           this.stats.decodeErrors++;

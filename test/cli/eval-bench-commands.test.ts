@@ -232,8 +232,11 @@ describe('foley eval and foley bench', () => {
     assert.ok(first.rtf > 0);
   });
 
-  it('benches the live path across rooms with --live: pooled percentiles, full-quality share, stages and batch sizes as JSON', async () => {
-    const r = await bench(['--rooms', '2', '--batch-max', '8', '--batch-window', '100'], 3);
+  it('benches the live path across rooms with --live: pooled percentiles, full-quality share, stages, video decoding and batch sizes as JSON', async () => {
+    const r = await bench(
+      ['--rooms', '2', '--batch-max', '8', '--batch-window', '100', '--video-size', '192x144'],
+      3,
+    );
     assert.equal(r.code, 0, r.stderr);
     const b = JSON.parse(r.stdout);
     assert.equal(b.rooms.length, 2);
@@ -247,6 +250,13 @@ describe('foley eval and foley bench', () => {
     assert.ok(s.chunks.fullQualityShare >= 0 && s.chunks.fullQualityShare <= 1);
     for (const stage of ['features', 'sampling', 'decodeVocode']) assert.ok(s.stagesMs[stage] > 0, stage);
     assert.ok(s.stagesMs.queueWaitPerRun >= 0);
+    // The clip was published at the size asked for, and its decoding timed.
+    assert.equal(b.videoSize, '192x144');
+    for (const room of b.rooms) {
+      assert.equal(room.ingest.sourceSize, '192x144');
+      assert.ok(room.ingest.decodeMsPerFrame > 0);
+    }
+    assert.ok(s.videoDecodeMsPerFrame > 0);
     // Every run is in exactly one call of the histogram.
     let calls = 0;
     let runs = 0;
@@ -337,6 +347,7 @@ describe('foley eval and foley bench', () => {
       '--duration',
       '--rooms',
       '--codec',
+      '--video-size',
       '--latency',
       '--latency-budget',
       '--chunk-frames',
