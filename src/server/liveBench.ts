@@ -178,8 +178,10 @@ function summarize(
     };
   }
   stagesMs.queueWaitPerRun = runs > 0 ? queuedMs / runs : Number.NaN;
-  const framesDecoded = rooms.reduce((n, r) => n + r.ingest.framesDecoded, 0);
-  const decodeMs = rooms.reduce((n, r) => n + r.ingest.decodeMsPerFrame * r.ingest.framesDecoded, 0);
+  // A room that decoded nothing has NaN per frame and adds nothing.
+  const decoding = rooms.filter((r) => r.ingest.framesDecoded > 0);
+  const framesDecoded = decoding.reduce((n, r) => n + r.ingest.framesDecoded, 0);
+  const decodeMs = decoding.reduce((n, r) => n + r.ingest.decodeMsPerFrame * r.ingest.framesDecoded, 0);
   return {
     latencyMs: latencySummary(latencies),
     chunks: {
