@@ -37,6 +37,7 @@ from .finetune import frame_labels, onset_labels
 # Opened at 0.9: the val splits' choice for the default's contact-reading student (section 25).
 DETECTOR_GATE_SHAPE = {**GATE_SHAPE, "threshold": 0.9, "depthDb": -25.0}
 CROP = 32
+STAB_RADIUS_MAX = 4      # the shift is matched on the picture less that many pixels each side
 POS_WEIGHT = 8.0
 MODEL_KEY = "contact_detector"
 FILE = "contact_detector.onnx"
@@ -56,18 +57,29 @@ class MotionContactDetector(nn.Module):
 
     `space_to_depth`: the motion maps at 96x96, each 2x2 block packed into channels at 48x48
     (12 channels, 48 with fusion), so the detail full_res keeps reaches the CNN at about the
-    48x48 cost."""
+    48x48 cost.
+
+    `stabilize` (a radius in grey pixels, 0 = off): frame t-1 is shifted by the whole-picture
+    translation within the radius that best matches frame t before the difference is taken, so a
+    shaking or panning camera's motion drops out of the maps and an object's stays."""
 
     context_frames = 3
     right_context_frames = 2
     FUSED = 4    # motion maps t-1 .. t+2; each reaches 2 frames back, so t-3 .. t+2 in all
 
-    def __init__(self, width: int = 16, fusion: bool = False, full_res: bool = False, space_to_depth: bool = False):
+    def __init__(self, width: int = 16, fusion: bool = False, full_res: bool = False, space_to_depth: bool = False,
+                 stabilize: int = 0):
         super().__init__()
         if full_res and space_to_depth:
             raise ValueError("full_res and space_to_depth are two ways to the same detail; choose one")
+        if not 0 <= stabilize <= STAB_RADIUS_MAX:
+            raise ValueError(f"stabilize is a radius in pixels, 0 to {STAB_RADIUS_MAX}, got {stabilize}")
         w = width
-        self.fusion, self.full_res, self.space_to_depth = fusion, full_res, space_to_depth
+        self.fusion, self.full_res, self.space_to_depth, self.stabilize = fusion, full_res, space_to_depth, stabilize
+        shifts = [(dy, dx) for dy in range(-stabilize, stabilize + 1) for dx in range(-stabilize, stabilize + 1)]
+        self.shifts = shifts
+        # Ties and near-ties go to the smaller shift: a still camera's noise must not pick one.
+        self.register_buffer("shift_cost", torch.tensor([1 + 0.01 * (abs(dy) + abs(dx)) for dy, dx in shifts]))
         c_in = (3 * self.FUSED if fusion else 3) * (4 if space_to_depth else 1)
         front = [nn.Conv2d(c_in, w, 3, stride=2, padding=1), nn.SiLU()] if full_res else []
         self.cnn = nn.Sequential(
@@ -99,11 +111,27 @@ class MotionContactDetector(nn.Module):
             return g
         return F.avg_pool2d(g.reshape(b * t, 1, 96, 96), 2).reshape(b, t, 48, 48)
 
+    def previous(self, g: torch.Tensor) -> torch.Tensor:
+        """grey [B, T, S, S] -> each frame's previous one (the first repeated), shifted by the
+        camera's translation when `stabilize` is on."""
+        prev = torch.cat([g[:, :1], g[:, :-1]], 1)
+        r = self.stabilize
+        if not r:
+            return prev
+        b, t, s = g.shape[:3]
+        padded = F.pad(prev.reshape(b * t, 1, s, s), (r, r, r, r), mode="replicate").reshape(b, t, s + 2 * r, s + 2 * r)
+        cand = torch.stack([padded[:, :, r + dy:r + dy + s, r + dx:r + dx + s] for dy, dx in self.shifts], 2)
+        # Matched away from the border, where the padding would favour no shift.
+        sad = (cand[..., r:s - r, r:s - r] - g[:, :, None, r:s - r, r:s - r]).abs().mean((-2, -1)) * self.shift_cost
+        best = (sad == sad.amin(2, keepdim=True)).float()     # one-hot (ties split): exports as plain ops
+        best = best / best.sum(2, keepdim=True)
+        return (best[..., None, None] * cand).sum(2)
+
     def motion(self, g: torch.Tensor) -> torch.Tensor:
         """grey [B, T, S, S] -> [B, T, 3, S, S]: the frame difference d1, |d1| and the second
         difference d2, divided by the mean |d1| of the frame and the one before (a local scale:
         contrast and lighting drop out)."""
-        d1 = g - torch.cat([g[:, :1], g[:, :-1]], 1)
+        d1 = g - self.previous(g)
         d2 = d1 - torch.cat([d1[:, :1], d1[:, :-1]], 1)
         m = d1.abs().mean((2, 3), keepdim=True)
         scale = 0.5 * (m + torch.cat([m[:, :1], m[:, :-1]], 1)) + 1e-3
@@ -158,7 +186,7 @@ class SetsDiffer(ValueError):
 
 def train(folders: list[Path], steps: int, batch: int = 16, lr: float = 2e-3, seed: int = 0, log=print,
           width: int = 16, fusion: bool = False, freeze_share: float = 0.0, full_res: bool = False,
-          zoom_out: float = 0.0, space_to_depth: bool = False) -> MotionContactDetector:
+          zoom_out: float = 0.0, space_to_depth: bool = False, stabilize: int = 0) -> MotionContactDetector:
     """Random CROP-frame crops of the clips of one or more ClipSets (of one clip length), mirrored,
     with random gain and sensor noise; the loss is taken away from the crops' edges, where each
     output sees only real frames.
@@ -174,7 +202,7 @@ def train(folders: list[Path], steps: int, batch: int = 16, lr: float = 2e-3, se
     labelled = [set_labels(f, c) for f, c in zip(folders, sets)]
     labels, source = torch.cat([lab for lab, _ in labelled]), " and ".join(sorted({src for _, src in labelled}))
     n, t = sum(c.count for c in sets), sets[0].frames_per_clip
-    net = MotionContactDetector(width, fusion, full_res, space_to_depth)
+    net = MotionContactDetector(width, fusion, full_res, space_to_depth, stabilize)
     # Grey once: a step then reads grey halves, not RGB bytes; 96x96 grey as bytes (half the
     # memory; the crops' sensor noise is larger than the rounding).
     size = net.grey_size
@@ -226,7 +254,7 @@ def train(folders: list[Path], steps: int, batch: int = 16, lr: float = 2e-3, se
 
 def save(net: MotionContactDetector, path: Path) -> None:
     torch.save({"config": {"width": net.cnn[0].out_channels, "fusion": net.fusion, "full_res": net.full_res,
-                           "space_to_depth": net.space_to_depth},
+                           "space_to_depth": net.space_to_depth, "stabilize": net.stabilize},
                 "state": net.state_dict()}, path)
 
 
@@ -329,6 +357,8 @@ def main(argv=None) -> int:
                    help="share of training crops whose picture freezes after a random present frame (the low-latency preset's view)")
     p.add_argument("--zoom-out", type=float, default=0.0,
                    help="share of training crops shrunk onto a plain canvas (a camera further away)")
+    p.add_argument("--stabilize", type=int, default=0, metavar="R",
+                   help="take each frame difference after the camera's translation within R grey pixels (0: off)")
     p.add_argument("--score", nargs="+", metavar="DIR", help="score --weights on folders of clip folders (video.mp4, events.json)")
     p.add_argument("--count", type=int, default=60, help="with --score: clips per folder")
     p.add_argument("--frozen-ahead", action="store_true", help="with --score: read each frame with the picture frozen after it")
@@ -336,8 +366,10 @@ def main(argv=None) -> int:
     if args.full_res and args.space_to_depth:
         print("error: [args] --full-res and --space-to-depth are two ways to the same detail; give one", file=sys.stderr)
         return 2
-    if not (0 <= args.freeze_share <= 1 and 0 <= args.zoom_out <= 1) or args.steps < 1 or args.width < 1:
-        print("error: [args] --freeze-share and --zoom-out must be in 0..1, --steps and --width at least 1", file=sys.stderr)
+    if not (0 <= args.freeze_share <= 1 and 0 <= args.zoom_out <= 1) or args.steps < 1 or args.width < 1 \
+            or not 0 <= args.stabilize <= STAB_RADIUS_MAX:
+        print("error: [args] --freeze-share and --zoom-out must be in 0..1, --steps and --width at least 1, "
+              f"--stabilize 0 to {STAB_RADIUS_MAX}", file=sys.stderr)
         return 2
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -357,7 +389,7 @@ def main(argv=None) -> int:
             return 4
         if args.random:
             torch.manual_seed(0)
-            net = MotionContactDetector(args.width, args.fusion, args.full_res, args.space_to_depth)
+            net = MotionContactDetector(args.width, args.fusion, args.full_res, args.space_to_depth, args.stabilize)
         else:
             if not args.weights or not Path(args.weights).is_file():
                 p.error("--bundle needs --weights, a file written by --data ... --out (or --random)")
@@ -375,7 +407,7 @@ def main(argv=None) -> int:
     try:
         net = train([Path(d) for d in args.data], args.steps, log=lambda s: print(s, flush=True), width=args.width,
                     fusion=args.fusion, freeze_share=args.freeze_share, full_res=args.full_res, zoom_out=args.zoom_out,
-                    space_to_depth=args.space_to_depth)
+                    space_to_depth=args.space_to_depth, stabilize=args.stabilize)
     except SetsDiffer as e:
         print(e, file=sys.stderr)
         return 4

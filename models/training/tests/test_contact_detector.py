@@ -14,13 +14,14 @@ from foley.contact_detector import MotionContactDetector
 TINY = Path(__file__).resolve().parents[3] / "models" / "tiny-random"
 
 
-DETAIL = [(False, False, False), (True, False, False), (False, True, False), (False, False, True), (True, False, True)]
+DETAIL = [(False, False, False, 0), (True, False, False, 0), (False, True, False, 0), (False, False, True, 0),
+          (True, False, True, 0), (False, False, False, 2), (True, False, False, 2)]
 
 
-@pytest.mark.parametrize("fusion,full_res,space_to_depth", DETAIL)
-def test_output_frame_t_sees_frames_t_minus_3_to_t_plus_2_only(fusion, full_res, space_to_depth):
+@pytest.mark.parametrize("fusion,full_res,space_to_depth,stabilize", DETAIL)
+def test_output_frame_t_sees_frames_t_minus_3_to_t_plus_2_only(fusion, full_res, space_to_depth, stabilize):
     torch.manual_seed(0)
-    net = MotionContactDetector(4, fusion, full_res, space_to_depth).eval()
+    net = MotionContactDetector(4, fusion, full_res, space_to_depth, stabilize).eval()
     frames = torch.randint(0, 256, (1, 16, 96, 96, 3), dtype=torch.uint8)
     t = 8
     with torch.no_grad():   # logits: a random net moves them too little for the sigmoid's float32 steps
@@ -32,10 +33,10 @@ def test_output_frame_t_sees_frames_t_minus_3_to_t_plus_2_only(fusion, full_res,
             assert (moved > 0) == inside, (k, moved)
 
 
-@pytest.mark.parametrize("fusion,full_res,space_to_depth", DETAIL)
-def test_a_still_picture_reads_the_same_whatever_it_shows(fusion, full_res, space_to_depth):
+@pytest.mark.parametrize("fusion,full_res,space_to_depth,stabilize", DETAIL)
+def test_a_still_picture_reads_the_same_whatever_it_shows(fusion, full_res, space_to_depth, stabilize):
     torch.manual_seed(0)
-    net = MotionContactDetector(4, fusion, full_res, space_to_depth).eval()
+    net = MotionContactDetector(4, fusion, full_res, space_to_depth, stabilize).eval()
     a = torch.full((1, 12, 96, 96, 3), 30, dtype=torch.uint8)
     b = torch.randint(0, 256, (1, 1, 96, 96, 3), dtype=torch.uint8).expand(1, 12, 96, 96, 3).contiguous()
     with torch.no_grad():
@@ -80,6 +81,11 @@ def test_saved_weights_carry_their_shape_and_the_first_versions_files_still_load
     loaded = contact_detector.load(tmp_path / "full.pt")
     with torch.no_grad():
         assert loaded.full_res and torch.equal(loaded(frames), full(frames))
+    steady = MotionContactDetector(4, stabilize=3).eval()
+    contact_detector.save(steady, tmp_path / "steady.pt")
+    loaded = contact_detector.load(tmp_path / "steady.pt")
+    with torch.no_grad():
+        assert loaded.stabilize == 3 and torch.equal(loaded(frames), steady(frames))
     packed = MotionContactDetector(4, space_to_depth=True).eval()
     contact_detector.save(packed, tmp_path / "packed.pt")
     loaded = contact_detector.load(tmp_path / "packed.pt")
@@ -171,6 +177,31 @@ def test_a_space_to_depth_detector_exports_with_its_parity_checked_and_not_besid
         MotionContactDetector(4, full_res=True, space_to_depth=True)
 
 
+def test_stabilize_takes_a_shaking_cameras_motion_out_of_the_difference_and_keeps_an_objects():
+    gen = torch.Generator().manual_seed(0)
+    scene = torch.rand(1, 1, 64, 64, generator=gen)
+    shakes = [(0, 0), (2, -1), (1, 0), (2, 2), (0, 1), (1, -1)]    # within the radius from frame to frame
+    g = torch.stack([torch.roll(scene, s, (2, 3))[0, 0, 8:56, 8:56] for s in shakes])[None].clone()
+    for k in range(6):                                              # a bright square moving right, on top
+        g[0, k, 20:26, 10 + 3 * k:16 + 3 * k] = 1.0
+    rows = torch.ones(48, dtype=torch.bool)
+    rows[17:29] = False                                             # away from the square (and the shift's reach)
+    inner = rows.clone()
+    inner[:2] = inner[-2:] = False                                  # and from the border the shift uncovers
+    plain = (g - MotionContactDetector(4).previous(g))[0, 1:]
+    steady = (g - MotionContactDetector(4, stabilize=2).previous(g))[0, 1:]
+    assert float(plain[:, rows].abs().mean()) > 0.2                 # the whole textured picture moves
+    assert float(steady[:, inner][:, :, 2:-2].abs().mean()) < 0.01   # the camera's motion is gone off the border
+    assert float((steady[:, 20:26] > 0.3).sum()) > 6 * 4 * 3        # the square's leading edge still moves
+
+
+def test_a_stabilized_detector_exports_with_its_parity_checked(tmp_path):
+    bundle = tmp_path / "tiny"
+    shutil.copytree(TINY, bundle)
+    assert contact_detector.main(["--bundle", str(bundle), "--random", "--width", "4", "--stabilize", "2"]) == 0
+    assert (bundle / contact_detector.FILE).is_file()
+
+
 def test_zoom_out_shrinks_the_motion_onto_a_plain_canvas_of_the_crops_edge_colour():
     gen = torch.Generator().manual_seed(3)
     crop = torch.full((6, 48, 48), 0.2)
@@ -182,7 +213,8 @@ def test_zoom_out_shrinks_the_motion_onto_a_plain_canvas_of_the_crops_edge_colou
     assert torch.allclose(out[:, ~moving], torch.tensor(0.2))                         # the rest: the edge colour
 
 
-@pytest.mark.parametrize("bad", [["--zoom-out", "1.5"], ["--freeze-share", "-0.1"], ["--steps", "0"], ["--width", "0"]])
+@pytest.mark.parametrize("bad", [["--zoom-out", "1.5"], ["--freeze-share", "-0.1"], ["--steps", "0"], ["--width", "0"],
+                                 ["--stabilize", "-1"]])
 def test_out_of_range_arguments_are_named_before_any_work(tmp_path, capsys, bad):
     assert contact_detector.main(["--data", str(tmp_path / "nowhere"), "--out", str(tmp_path / "x.pt"), *bad]) == 2
     assert "[args]" in capsys.readouterr().err
