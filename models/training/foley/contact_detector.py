@@ -68,7 +68,7 @@ class MotionContactDetector(nn.Module):
     FUSED = 4    # motion maps t-1 .. t+2; each reaches 2 frames back, so t-3 .. t+2 in all
 
     def __init__(self, width: int = 16, fusion: bool = False, full_res: bool = False, space_to_depth: bool = False,
-                 stabilize: int = 0):
+                 stabilize: int = 0, stabilize_min_change: float = 0.0):
         super().__init__()
         if full_res and space_to_depth:
             raise ValueError("full_res and space_to_depth are two ways to the same detail; choose one")
@@ -80,6 +80,8 @@ class MotionContactDetector(nn.Module):
         self.shifts = shifts
         # Ties and near-ties go to the smaller shift: a still camera's noise must not pick one.
         self.register_buffer("shift_cost", torch.tensor([1 + 0.01 * (abs(dy) + abs(dx)) for dy, dx in shifts]))
+        self.stabilize_min_change = stabilize_min_change
+        self.register_buffer("no_shift", torch.tensor([float(dy == dx == 0) for dy, dx in shifts]))
         c_in = (3 * self.FUSED if fusion else 3) * (4 if space_to_depth else 1)
         front = [nn.Conv2d(c_in, w, 3, stride=2, padding=1), nn.SiLU()] if full_res else []
         self.cnn = nn.Sequential(
@@ -125,6 +127,9 @@ class MotionContactDetector(nn.Module):
         sad = (cand[..., r:s - r, r:s - r] - g[:, :, None, r:s - r, r:s - r]).abs().mean((-2, -1)) * self.shift_cost
         best = (sad == sad.amin(2, keepdim=True)).float()     # one-hot (ties split): exports as plain ops
         best = best / best.sum(2, keepdim=True)
+        if self.stabilize_min_change:   # a frame that hardly changed keeps no shift: what lines up there is noise
+            still = (sad[..., self.shifts.index((0, 0))] < self.stabilize_min_change).float()[..., None]
+            best = still * self.no_shift + (1 - still) * best
         return (best[..., None, None] * cand).sum(2)
 
     def motion(self, g: torch.Tensor) -> torch.Tensor:
@@ -186,7 +191,8 @@ class SetsDiffer(ValueError):
 
 def train(folders: list[Path], steps: int, batch: int = 16, lr: float = 2e-3, seed: int = 0, log=print,
           width: int = 16, fusion: bool = False, freeze_share: float = 0.0, full_res: bool = False,
-          zoom_out: float = 0.0, space_to_depth: bool = False, stabilize: int = 0) -> MotionContactDetector:
+          zoom_out: float = 0.0, space_to_depth: bool = False, stabilize: int = 0,
+          stabilize_min_change: float = 0.0) -> MotionContactDetector:
     """Random CROP-frame crops of the clips of one or more ClipSets (of one clip length), mirrored,
     with random gain and sensor noise; the loss is taken away from the crops' edges, where each
     output sees only real frames.
@@ -202,7 +208,7 @@ def train(folders: list[Path], steps: int, batch: int = 16, lr: float = 2e-3, se
     labelled = [set_labels(f, c) for f, c in zip(folders, sets)]
     labels, source = torch.cat([lab for lab, _ in labelled]), " and ".join(sorted({src for _, src in labelled}))
     n, t = sum(c.count for c in sets), sets[0].frames_per_clip
-    net = MotionContactDetector(width, fusion, full_res, space_to_depth, stabilize)
+    net = MotionContactDetector(width, fusion, full_res, space_to_depth, stabilize, stabilize_min_change)
     # Grey once: a step then reads grey halves, not RGB bytes; 96x96 grey as bytes (half the
     # memory; the crops' sensor noise is larger than the rounding).
     size = net.grey_size
@@ -254,7 +260,8 @@ def train(folders: list[Path], steps: int, batch: int = 16, lr: float = 2e-3, se
 
 def save(net: MotionContactDetector, path: Path) -> None:
     torch.save({"config": {"width": net.cnn[0].out_channels, "fusion": net.fusion, "full_res": net.full_res,
-                           "space_to_depth": net.space_to_depth, "stabilize": net.stabilize},
+                           "space_to_depth": net.space_to_depth, "stabilize": net.stabilize,
+                           "stabilize_min_change": net.stabilize_min_change},
                 "state": net.state_dict()}, path)
 
 
@@ -359,6 +366,8 @@ def main(argv=None) -> int:
                    help="share of training crops shrunk onto a plain canvas (a camera further away)")
     p.add_argument("--stabilize", type=int, default=0, metavar="R",
                    help="take each frame difference after the camera's translation within R grey pixels (0: off)")
+    p.add_argument("--stabilize-min-change", type=float, default=0.0, metavar="D",
+                   help="with --stabilize: keep frames whose mean change (grey, 0..1) is under D unshifted")
     p.add_argument("--score", nargs="+", metavar="DIR", help="score --weights on folders of clip folders (video.mp4, events.json)")
     p.add_argument("--count", type=int, default=60, help="with --score: clips per folder")
     p.add_argument("--frozen-ahead", action="store_true", help="with --score: read each frame with the picture frozen after it")
@@ -389,7 +398,8 @@ def main(argv=None) -> int:
             return 4
         if args.random:
             torch.manual_seed(0)
-            net = MotionContactDetector(args.width, args.fusion, args.full_res, args.space_to_depth, args.stabilize)
+            net = MotionContactDetector(args.width, args.fusion, args.full_res, args.space_to_depth, args.stabilize,
+                                        args.stabilize_min_change)
         else:
             if not args.weights or not Path(args.weights).is_file():
                 p.error("--bundle needs --weights, a file written by --data ... --out (or --random)")
@@ -407,7 +417,8 @@ def main(argv=None) -> int:
     try:
         net = train([Path(d) for d in args.data], args.steps, log=lambda s: print(s, flush=True), width=args.width,
                     fusion=args.fusion, freeze_share=args.freeze_share, full_res=args.full_res, zoom_out=args.zoom_out,
-                    space_to_depth=args.space_to_depth, stabilize=args.stabilize)
+                    space_to_depth=args.space_to_depth, stabilize=args.stabilize,
+                    stabilize_min_change=args.stabilize_min_change)
     except SetsDiffer as e:
         print(e, file=sys.stderr)
         return 4

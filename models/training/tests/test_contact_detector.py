@@ -81,11 +81,12 @@ def test_saved_weights_carry_their_shape_and_the_first_versions_files_still_load
     loaded = contact_detector.load(tmp_path / "full.pt")
     with torch.no_grad():
         assert loaded.full_res and torch.equal(loaded(frames), full(frames))
-    steady = MotionContactDetector(4, stabilize=3).eval()
+    steady = MotionContactDetector(4, stabilize=3, stabilize_min_change=0.03).eval()
     contact_detector.save(steady, tmp_path / "steady.pt")
     loaded = contact_detector.load(tmp_path / "steady.pt")
     with torch.no_grad():
-        assert loaded.stabilize == 3 and torch.equal(loaded(frames), steady(frames))
+        assert (loaded.stabilize, loaded.stabilize_min_change) == (3, 0.03)
+        assert torch.equal(loaded(frames), steady(frames))
     packed = MotionContactDetector(4, space_to_depth=True).eval()
     contact_detector.save(packed, tmp_path / "packed.pt")
     loaded = contact_detector.load(tmp_path / "packed.pt")
@@ -195,10 +196,27 @@ def test_stabilize_takes_a_shaking_cameras_motion_out_of_the_difference_and_keep
     assert float((steady[:, 20:26] > 0.3).sum()) > 6 * 4 * 3        # the square's leading edge still moves
 
 
+def test_a_minimum_change_keeps_a_translated_noise_pattern_from_moving_the_camera():
+    gen = torch.Generator().manual_seed(1)
+    pool = 0.5 + 0.01 * torch.randn(64, 64, generator=gen)          # one noise pattern, as the world's pool windows
+    offsets = [(0, 0), (2, 1), (0, 3), (3, 2)]                     # within the radius from frame to frame
+    g = torch.stack([torch.roll(pool, o, (0, 1))[8:56, 8:56] for o in offsets])[None].clone()
+    prev = torch.cat([g[:, :1], g[:, :-1]], 1)
+    moved = MotionContactDetector(4, stabilize=3).previous(g)
+    assert float((moved - prev).abs().amax()) > 0                    # without it the pattern is lined up
+    kept = MotionContactDetector(4, stabilize=3, stabilize_min_change=0.03).previous(g)
+    assert torch.equal(kept, prev)
+    scene = torch.rand(1, 1, 64, 64, generator=gen)                  # a textured scene shaken: still lined up
+    shaken = torch.stack([torch.roll(scene, o, (2, 3))[0, 0, 8:56, 8:56] for o in offsets])[None]
+    steady = shaken - MotionContactDetector(4, stabilize=3, stabilize_min_change=0.03).previous(shaken)
+    assert float(steady[0, 1:, 4:-4, 4:-4].abs().mean()) < 0.01
+
+
 def test_a_stabilized_detector_exports_with_its_parity_checked(tmp_path):
     bundle = tmp_path / "tiny"
     shutil.copytree(TINY, bundle)
-    assert contact_detector.main(["--bundle", str(bundle), "--random", "--width", "4", "--stabilize", "2"]) == 0
+    assert contact_detector.main(["--bundle", str(bundle), "--random", "--width", "4", "--stabilize", "2",
+                                  "--stabilize-min-change", "0.03"]) == 0
     assert (bundle / contact_detector.FILE).is_file()
 
 
