@@ -79,9 +79,11 @@ class MotionContactDetector(nn.Module):
         shifts = [(dy, dx) for dy in range(-stabilize, stabilize + 1) for dx in range(-stabilize, stabilize + 1)]
         self.shifts = shifts
         # Ties and near-ties go to the smaller shift: a still camera's noise must not pick one.
-        self.register_buffer("shift_cost", torch.tensor([1 + 0.01 * (abs(dy) + abs(dx)) for dy, dx in shifts]))
+        # Not saved with the weights (they follow from the config), so files from before them load.
+        self.register_buffer("shift_cost", torch.tensor([1 + 0.01 * (abs(dy) + abs(dx)) for dy, dx in shifts]),
+                             persistent=False)
         self.stabilize_min_change = stabilize_min_change
-        self.register_buffer("no_shift", torch.tensor([float(dy == dx == 0) for dy, dx in shifts]))
+        self.register_buffer("no_shift", torch.tensor([float(dy == dx == 0) for dy, dx in shifts]), persistent=False)
         c_in = (3 * self.FUSED if fusion else 3) * (4 if space_to_depth else 1)
         front = [nn.Conv2d(c_in, w, 3, stride=2, padding=1), nn.SiLU()] if full_res else []
         self.cnn = nn.Sequential(

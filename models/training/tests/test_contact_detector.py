@@ -76,6 +76,12 @@ def test_saved_weights_carry_their_shape_and_the_first_versions_files_still_load
         assert torch.equal(contact_detector.load(tmp_path / "fused.pt")(frames), net(frames))
     torch.save(MotionContactDetector().state_dict(), tmp_path / "first.pt")
     assert not contact_detector.load(tmp_path / "first.pt").fusion
+    # Saved before stabilization: the shift buffers are not in the file, and a plain net loads it.
+    before = {"config": {"width": 4, "fusion": False, "full_res": False, "space_to_depth": False},
+              "state": MotionContactDetector(4).state_dict()}
+    assert not any(k in before["state"] for k in ("shift_cost", "no_shift"))
+    torch.save(before, tmp_path / "before.pt")
+    assert contact_detector.load(tmp_path / "before.pt").stabilize == 0
     full = MotionContactDetector(4, full_res=True).eval()
     contact_detector.save(full, tmp_path / "full.pt")
     loaded = contact_detector.load(tmp_path / "full.pt")
