@@ -37,10 +37,15 @@ from .finetune import frame_labels, onset_labels
 # Opened at 0.9: the val splits' choice for the default's contact-reading student (section 25).
 DETECTOR_GATE_SHAPE = {**GATE_SHAPE, "threshold": 0.9, "depthDb": -25.0}
 CROP = 32
-STAB_RADIUS_MAX = 4      # the shift is matched on the picture less that many pixels each side
+STAB_RADIUS_MAX = 4      # the match holds (2R + 1)^2 shifted copies of every frame
 POS_WEIGHT = 8.0
 MODEL_KEY = "contact_detector"
 FILE = "contact_detector.onnx"
+
+
+def _delayed(x: torch.Tensor) -> torch.Tensor:
+    """[B, T, ...] -> each frame's previous one along T, the first repeated."""
+    return torch.cat([x[:, :1], x[:, :-1]], 1)
 
 
 class MotionContactDetector(nn.Module):
@@ -61,7 +66,9 @@ class MotionContactDetector(nn.Module):
 
     `stabilize` (a radius in grey pixels, 0 = off): frame t-1 is shifted by the whole-picture
     translation within the radius that best matches frame t before the difference is taken, so a
-    shaking or panning camera's motion drops out of the maps and an object's stays."""
+    shaking or panning camera's motion drops out of the maps and an object's stays.
+    `stabilize_min_change`: a frame whose mean change at no shift is under it keeps no shift (a
+    translated noise pattern, not the scene, is what lines up there)."""
 
     context_frames = 3
     right_context_frames = 2
@@ -118,7 +125,7 @@ class MotionContactDetector(nn.Module):
     def previous(self, g: torch.Tensor) -> torch.Tensor:
         """grey [B, T, S, S] -> each frame's previous one (the first repeated), shifted by the
         camera's translation when `stabilize` is on."""
-        prev = torch.cat([g[:, :1], g[:, :-1]], 1)
+        prev = _delayed(g)
         r = self.stabilize
         if not r:
             return prev
@@ -129,7 +136,7 @@ class MotionContactDetector(nn.Module):
         sad = (cand[..., r:s - r, r:s - r] - g[:, :, None, r:s - r, r:s - r]).abs().mean((-2, -1)) * self.shift_cost
         best = (sad == sad.amin(2, keepdim=True)).float()     # one-hot (ties split): exports as plain ops
         best = best / best.sum(2, keepdim=True)
-        if self.stabilize_min_change:   # a frame that hardly changed keeps no shift: what lines up there is noise
+        if self.stabilize_min_change:
             still = (sad[..., self.shifts.index((0, 0))] < self.stabilize_min_change).float()[..., None]
             best = still * self.no_shift + (1 - still) * best
         return (best[..., None, None] * cand).sum(2)
@@ -139,9 +146,9 @@ class MotionContactDetector(nn.Module):
         difference d2, divided by the mean |d1| of the frame and the one before (a local scale:
         contrast and lighting drop out)."""
         d1 = g - self.previous(g)
-        d2 = d1 - torch.cat([d1[:, :1], d1[:, :-1]], 1)
+        d2 = d1 - _delayed(d1)
         m = d1.abs().mean((2, 3), keepdim=True)
-        scale = 0.5 * (m + torch.cat([m[:, :1], m[:, :-1]], 1)) + 1e-3
+        scale = 0.5 * (m + _delayed(m)) + 1e-3
         return (torch.stack([d1, d1.abs(), d2], 2) / scale.unsqueeze(2)).clamp(-20, 20) / 4
 
     def fused_motion(self, g: torch.Tensor) -> torch.Tensor:
