@@ -68,15 +68,22 @@ class MotionContactDetector(nn.Module):
     translation within the radius that best matches frame t before the difference is taken, so a
     shaking or panning camera's motion drops out of the maps and an object's stays.
     `stabilize_min_change`: a frame whose mean change at no shift is under it keeps no shift (a
-    translated noise pattern, not the scene, is what lines up there)."""
+    translated noise pattern, not the scene, is what lines up there).
+
+    `local_temporal`: each place of the CNN's last map (6x6) is mixed with the same place at
+    t-1 .. t+2 before the picture is pooled, so a motion that stops where it was heading is told
+    from one that goes on, and from motion elsewhere."""
 
     context_frames = 3
     right_context_frames = 2
     FUSED = 4    # motion maps t-1 .. t+2; each reaches 2 frames back, so t-3 .. t+2 in all
 
     def __init__(self, width: int = 16, fusion: bool = False, full_res: bool = False, space_to_depth: bool = False,
-                 stabilize: int = 0, stabilize_min_change: float = 0.0):
+                 stabilize: int = 0, stabilize_min_change: float = 0.0, local_temporal: bool = False):
         super().__init__()
+        if fusion and local_temporal:
+            raise ValueError("fusion and local_temporal both relate frames before pooling; choose one")
+        self.local_temporal = local_temporal
         if full_res and space_to_depth:
             raise ValueError("full_res and space_to_depth are two ways to the same detail; choose one")
         if not 0 <= stabilize <= STAB_RADIUS_MAX:
@@ -100,8 +107,10 @@ class MotionContactDetector(nn.Module):
             nn.Conv2d(w * 2, w * 2, 3, stride=2, padding=1), nn.SiLU(),
             nn.Conv2d(w * 2, w * 4, 3, padding=1), nn.SiLU(),
         )
+        # Each place's CNN vector beside its own at t-1 .. t+2, mixed before pooling.
+        self.local = nn.Sequential(nn.Conv2d(w * 4 * self.FUSED, w * 4, 1), nn.SiLU()) if local_temporal else None
         self.proj = nn.Linear(w * 8, 64)
-        if fusion:     # the reach is in the CNN's input; the head only mixes each frame's vector
+        if fusion or local_temporal:     # the reach is before pooling; the head only mixes each frame's vector
             self.temporal = nn.Sequential(nn.Conv1d(64, 64, 1), nn.SiLU(), nn.Conv1d(64, 1, 1))
         else:          # taps t-1 .. t+2; the inputs reach 2 frames further back: t-3 .. t+2 in all
             self.temporal = nn.Sequential(nn.ConstantPad1d((1, 2), 0.0), nn.Conv1d(64, 64, 4), nn.SiLU(),
@@ -164,6 +173,11 @@ class MotionContactDetector(nn.Module):
         b, t = g.shape[:2]
         x = (self.fused_motion(g) if self.fusion else self.motion(g)).flatten(0, 1)
         h = self.cnn(F.pixel_unshuffle(x, 2) if self.space_to_depth else x)
+        if self.local is not None:     # zeros past the ends, as the pooled head's padding
+            c, s = h.shape[1], h.shape[-1]
+            h = h.view(b, t, c, s, s)
+            h = torch.cat([h.new_zeros(b, 1, c, s, s), h, h.new_zeros(b, 2, c, s, s)], 1)
+            h = self.local(torch.cat([h[:, k:k + t] for k in range(self.FUSED)], 2).flatten(0, 1))
         h = torch.cat([h.mean((2, 3)), h.amax((2, 3))], 1)
         h = self.proj(h).view(b, t, -1).transpose(1, 2)
         return self.temporal(h)[:, 0]
@@ -201,7 +215,7 @@ class SetsDiffer(ValueError):
 def train(folders: list[Path], steps: int, batch: int = 16, lr: float = 2e-3, seed: int = 0, log=print,
           width: int = 16, fusion: bool = False, freeze_share: float = 0.0, full_res: bool = False,
           zoom_out: float = 0.0, space_to_depth: bool = False, stabilize: int = 0,
-          stabilize_min_change: float = 0.0) -> MotionContactDetector:
+          stabilize_min_change: float = 0.0, local_temporal: bool = False) -> MotionContactDetector:
     """Random CROP-frame crops of the clips of one or more ClipSets (of one clip length), mirrored,
     with random gain and sensor noise; the loss is taken away from the crops' edges, where each
     output sees only real frames.
@@ -217,7 +231,8 @@ def train(folders: list[Path], steps: int, batch: int = 16, lr: float = 2e-3, se
     labelled = [set_labels(f, c) for f, c in zip(folders, sets)]
     labels, source = torch.cat([lab for lab, _ in labelled]), " and ".join(sorted({src for _, src in labelled}))
     n, t = sum(c.count for c in sets), sets[0].frames_per_clip
-    net = MotionContactDetector(width, fusion, full_res, space_to_depth, stabilize, stabilize_min_change)
+    net = MotionContactDetector(width, fusion, full_res, space_to_depth, stabilize, stabilize_min_change,
+                                local_temporal)
     # Grey once: a step then reads grey halves, not RGB bytes; 96x96 grey as bytes (half the
     # memory; the crops' sensor noise is larger than the rounding).
     size = net.grey_size
@@ -270,7 +285,7 @@ def train(folders: list[Path], steps: int, batch: int = 16, lr: float = 2e-3, se
 def save(net: MotionContactDetector, path: Path) -> None:
     torch.save({"config": {"width": net.cnn[0].out_channels, "fusion": net.fusion, "full_res": net.full_res,
                            "space_to_depth": net.space_to_depth, "stabilize": net.stabilize,
-                           "stabilize_min_change": net.stabilize_min_change},
+                           "stabilize_min_change": net.stabilize_min_change, "local_temporal": net.local_temporal},
                 "state": net.state_dict()}, path)
 
 
@@ -377,6 +392,8 @@ def main(argv=None) -> int:
                    help="take each frame difference after the camera's translation within R grey pixels (0: off)")
     p.add_argument("--stabilize-min-change", type=float, default=0.0, metavar="D",
                    help="with --stabilize: keep frames whose mean change (grey, 0..1) is under D unshifted")
+    p.add_argument("--local-temporal", action="store_true",
+                   help="relate each place's CNN vectors across the reach before pooling the picture")
     p.add_argument("--score", nargs="+", metavar="DIR", help="score --weights on folders of clip folders (video.mp4, events.json)")
     p.add_argument("--count", type=int, default=60, help="with --score: clips per folder")
     p.add_argument("--frozen-ahead", action="store_true", help="with --score: read each frame with the picture frozen after it")
@@ -408,7 +425,7 @@ def main(argv=None) -> int:
         if args.random:
             torch.manual_seed(0)
             net = MotionContactDetector(args.width, args.fusion, args.full_res, args.space_to_depth, args.stabilize,
-                                        args.stabilize_min_change)
+                                        args.stabilize_min_change, args.local_temporal)
         else:
             if not args.weights or not Path(args.weights).is_file():
                 p.error("--bundle needs --weights, a file written by --data ... --out (or --random)")
@@ -427,7 +444,7 @@ def main(argv=None) -> int:
         net = train([Path(d) for d in args.data], args.steps, log=lambda s: print(s, flush=True), width=args.width,
                     fusion=args.fusion, freeze_share=args.freeze_share, full_res=args.full_res, zoom_out=args.zoom_out,
                     space_to_depth=args.space_to_depth, stabilize=args.stabilize,
-                    stabilize_min_change=args.stabilize_min_change)
+                    stabilize_min_change=args.stabilize_min_change, local_temporal=args.local_temporal)
     except SetsDiffer as e:
         print(e, file=sys.stderr)
         return 4

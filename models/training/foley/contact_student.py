@@ -50,6 +50,9 @@ CONTACT_UNKNOWN = -1.0
 MAX_UNKNOWN_FRAMES = 4
 # Still pictures drawn once from the world's clips for --still-share.
 STILL_PICTURES = 256
+# How far a feature-shifted window's features are read off (frames, either way): past the ±50 ms
+# onset tolerance and within a bounce's or step's spacing.
+SHIFT_FRAMES = (3, 12)
 
 
 @torch.no_grad()
@@ -106,6 +109,19 @@ def mark_unknown_edge(rows: torch.Tensor, share: float, gen: torch.Generator) ->
     return torch.cat([rows[..., :-1], torch.where(edge, CONTACT_UNKNOWN, rows[..., -1])[..., None]], -1)
 
 
+def shifted_features(fv: torch.Tensor, feats: torch.Tensor, src_idx: torch.Tensor, src_t: torch.Tensor, share: float,
+                     gen: torch.Generator) -> torch.Tensor:
+    """fv [b, w, D] with a share of the windows' features read SHIFT_FRAMES earlier or later in their
+    clips while the contact column and the target stay: where the features' timing disagrees with
+    the detector's, the detector's is the one to follow."""
+    b = fv.shape[0]
+    lo, hi = SHIFT_FRAMES
+    off = torch.randint(lo, hi + 1, (b,), generator=gen) * (torch.randint(0, 2, (b,), generator=gen) * 2 - 1)
+    moved = feats[src_idx, (src_t + off[:, None]).clamp(0, feats.shape[1] - 1)]
+    on = torch.rand(b, generator=gen) < share
+    return torch.where(on[:, None, None], moved, fv)
+
+
 def train(args) -> dict:
     bundle, run, out = Path(args.bundle), Path(args.run), Path(args.out)
     if out.exists():
@@ -146,6 +162,8 @@ def train(args) -> dict:
             g["lr"] = lr
         # The family half: the ε-loss; dropped rows lose everything, appearance-dropped rows keep the contact column.
         z0, fv, si, ti = ldm_batch(ctx, family, gen, f_feats, f_lat, b, w, cfg["split_merge_p"], sources=True)
+        if args.feature_shift > 0:
+            fv = shifted_features(fv, f_feats, si, ti, args.feature_shift, gen)
         rows = mark_unknown_edge(with_contact(fv, f_probs, si, ti), args.unknown_edge, gen)
         keep = (torch.rand(b, generator=gen) >= cfg["cond_drop"]).float()[:, None, None]
         look = (torch.rand(b, generator=gen) >= args.appearance_drop).float()[:, None, None]
@@ -183,7 +201,7 @@ def train(args) -> dict:
             "recipe": "contact-conditioned student (foley.contact_student)", "worldSegments": world.n,
             "familySegments": family.n, "steps": args.steps, "stepsDone": args.steps, "seconds": round(time.time() - t0, 1),
             "batch": b, "lr": args.lr, "appearanceDrop": args.appearance_drop, "worldWeight": args.world_weight,
-            "unknownEdge": args.unknown_edge, "stillShare": args.still_share,
+            "unknownEdge": args.unknown_edge, "stillShare": args.still_share, "featureShift": args.feature_shift,
             "seed": args.seed, "finalFamilyLoss": float(np.mean([x[0] for x in losses[-100:]])),
             "finalWorldLoss": float(np.mean([x[1] for x in losses[-100:]]))}
     origin = f"{man['name']}'s unet_student made to read the contact detector's column by foley.contact_student " \
@@ -215,13 +233,15 @@ def main(argv=None) -> int:
     p.add_argument("--still-share", type=float, default=0.0, metavar="P",
                    help="share of world windows replaced by a still picture (one frame repeated), against the start "
                         "student's prediction there: the column a still picture reads must not call up a sound")
+    p.add_argument("--feature-shift", type=float, default=0.0, metavar="P",
+                   help="share of family windows whose features are read 3-12 frames off while the contact column is not")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=0)
     args = p.parse_args(argv)
-    shares = (args.appearance_drop, args.unknown_edge, args.still_share)
+    shares = (args.appearance_drop, args.unknown_edge, args.still_share, args.feature_shift)
     if args.steps < 1 or args.batch < 1 or args.lr <= 0 or args.world_weight < 0 or not all(0 <= s <= 1 for s in shares):
         print("error: [args] --steps and --batch must be at least 1, --lr positive, --world-weight not negative, "
-              "--appearance-drop, --unknown-edge and --still-share in 0..1", file=sys.stderr)
+              "--appearance-drop, --unknown-edge, --still-share and --feature-shift in 0..1", file=sys.stderr)
         return 2
     keep_freed_memory()
     if args.threads:

@@ -14,14 +14,16 @@ from foley.contact_detector import MotionContactDetector
 TINY = Path(__file__).resolve().parents[3] / "models" / "tiny-random"
 
 
-DETAIL = [(False, False, False, 0), (True, False, False, 0), (False, True, False, 0), (False, False, True, 0),
-          (True, False, True, 0), (False, False, False, 2), (True, False, False, 2)]
+DETAIL = [(False, False, False, 0, False), (True, False, False, 0, False), (False, True, False, 0, False),
+          (False, False, True, 0, False), (True, False, True, 0, False), (False, False, False, 2, False),
+          (True, False, False, 2, False), (False, False, False, 0, True), (False, False, True, 0, True),
+          (False, False, False, 2, True)]
 
 
-@pytest.mark.parametrize("fusion,full_res,space_to_depth,stabilize", DETAIL)
-def test_output_frame_t_sees_frames_t_minus_3_to_t_plus_2_only(fusion, full_res, space_to_depth, stabilize):
+@pytest.mark.parametrize("fusion,full_res,space_to_depth,stabilize,local_temporal", DETAIL)
+def test_output_frame_t_sees_frames_t_minus_3_to_t_plus_2_only(fusion, full_res, space_to_depth, stabilize, local_temporal):
     torch.manual_seed(0)
-    net = MotionContactDetector(4, fusion, full_res, space_to_depth, stabilize).eval()
+    net = MotionContactDetector(4, fusion, full_res, space_to_depth, stabilize, local_temporal=local_temporal).eval()
     frames = torch.randint(0, 256, (1, 16, 96, 96, 3), dtype=torch.uint8)
     t = 8
     with torch.no_grad():   # logits: a random net moves them too little for the sigmoid's float32 steps
@@ -33,10 +35,10 @@ def test_output_frame_t_sees_frames_t_minus_3_to_t_plus_2_only(fusion, full_res,
             assert (moved > 0) == inside, (k, moved)
 
 
-@pytest.mark.parametrize("fusion,full_res,space_to_depth,stabilize", DETAIL)
-def test_a_still_picture_reads_the_same_whatever_it_shows(fusion, full_res, space_to_depth, stabilize):
+@pytest.mark.parametrize("fusion,full_res,space_to_depth,stabilize,local_temporal", DETAIL)
+def test_a_still_picture_reads_the_same_whatever_it_shows(fusion, full_res, space_to_depth, stabilize, local_temporal):
     torch.manual_seed(0)
-    net = MotionContactDetector(4, fusion, full_res, space_to_depth, stabilize).eval()
+    net = MotionContactDetector(4, fusion, full_res, space_to_depth, stabilize, local_temporal=local_temporal).eval()
     a = torch.full((1, 12, 96, 96, 3), 30, dtype=torch.uint8)
     b = torch.randint(0, 256, (1, 1, 96, 96, 3), dtype=torch.uint8).expand(1, 12, 96, 96, 3).contiguous()
     with torch.no_grad():
@@ -93,6 +95,11 @@ def test_saved_weights_carry_their_shape_and_the_first_versions_files_still_load
     with torch.no_grad():
         assert (loaded.stabilize, loaded.stabilize_min_change) == (3, 0.03)
         assert torch.equal(loaded(frames), steady(frames))
+    local = MotionContactDetector(4, local_temporal=True).eval()
+    contact_detector.save(local, tmp_path / "local.pt")
+    loaded = contact_detector.load(tmp_path / "local.pt")
+    with torch.no_grad():
+        assert loaded.local_temporal and torch.equal(loaded(frames), local(frames))
     packed = MotionContactDetector(4, space_to_depth=True).eval()
     contact_detector.save(packed, tmp_path / "packed.pt")
     loaded = contact_detector.load(tmp_path / "packed.pt")
@@ -223,6 +230,25 @@ def test_a_stabilized_detector_exports_with_its_parity_checked(tmp_path):
     shutil.copytree(TINY, bundle)
     assert contact_detector.main(["--bundle", str(bundle), "--random", "--width", "4", "--stabilize", "2",
                                   "--stabilize-min-change", "0.03"]) == 0
+    assert (bundle / contact_detector.FILE).is_file()
+
+
+def test_local_temporal_relates_places_before_pooling_exports_and_not_beside_fusion(tmp_path):
+    # Something at one place in two frames, or at two places: each frame's pooled vector is the
+    # same either way, what the local mix pools is not.
+    torch.manual_seed(0)
+    net = MotionContactDetector(4, local_temporal=True).eval()
+    stays, moves = torch.zeros(1, 4, 16, 6, 6), torch.zeros(1, 4, 16, 6, 6)
+    stays[0, 0, :, 1, 1] = stays[0, 1, :, 1, 1] = moves[0, 0, :, 1, 1] = moves[0, 1, :, 4, 4] = 1.0
+    assert torch.equal(stays.amax((3, 4)), moves.amax((3, 4)))
+    with torch.no_grad():
+        mix = lambda x: net.local(torch.cat([x[:, k] for k in range(4)], 1)).amax((2, 3))
+        assert not torch.allclose(mix(stays), mix(moves))
+    with pytest.raises(ValueError, match="choose one"):
+        MotionContactDetector(4, fusion=True, local_temporal=True)
+    bundle = tmp_path / "tiny"
+    shutil.copytree(TINY, bundle)
+    assert contact_detector.main(["--bundle", str(bundle), "--random", "--width", "4", "--local-temporal"]) == 0
     assert (bundle / contact_detector.FILE).is_file()
 
 

@@ -51,6 +51,24 @@ def test_the_unknown_marker_covers_a_share_of_windows_right_edges_only():
     assert torch.equal(mark_unknown_edge(rows, 0.0, torch.Generator().manual_seed(0)), rows)
 
 
+def test_feature_shift_reads_a_share_of_windows_features_off_in_time_and_nothing_else():
+    from foley.contact_student import SHIFT_FRAMES, shifted_features
+    feats = torch.arange(3 * 60, dtype=torch.float32).view(3, 60, 1).expand(3, 60, 4).contiguous()
+    b, w = 400, 10
+    src_idx = torch.randint(0, 3, (b, 1)).expand(b, w)
+    src_t = torch.randint(12, 39, (b, 1)) + torch.arange(w)[None]     # no shift reaches past the clip
+    fv = feats[src_idx, src_t]
+    out = shifted_features(fv, feats, src_idx, src_t, 0.3, torch.Generator().manual_seed(0))
+    moved = (out != fv).any(-1).any(-1)
+    assert 0.2 < moved.float().mean() < 0.4
+    off = out[..., 0] - feats[src_idx, src_t][..., 0]          # how far off each row was read
+    assert (off[moved] == off[moved][:, :1]).all()             # one offset per window
+    assert ((off[moved].abs() >= SHIFT_FRAMES[0]) & (off[moved].abs() <= SHIFT_FRAMES[1])).all()
+    assert (off[moved] > 0).any() and (off[moved] < 0).any()
+    assert torch.equal(out[~moved], fv[~moved])
+    assert torch.equal(shifted_features(fv, feats, src_idx, src_t, 0.0, torch.Generator().manual_seed(0)), fv)
+
+
 class StillStore:
     """The part of foley.train.Store that still_rows reads."""
 
@@ -165,7 +183,7 @@ def test_arguments_out_of_range_are_named_before_any_work(start, tmp_path, capsy
     from foley import contact_student
     base = ["--bundle", str(start), "--data", str(tmp_path), "--family", str(tmp_path), "--run", str(tmp_path / "run"),
             "--out", str(tmp_path / "out")]
-    for bad in (["--steps", "0"], ["--unknown-edge", "1.5"], ["--lr", "0"]):
+    for bad in (["--steps", "0"], ["--unknown-edge", "1.5"], ["--lr", "0"], ["--feature-shift", "-0.1"]):
         assert contact_student.main(base + bad) == 2
         assert capsys.readouterr().err.startswith("error: [args]")
     assert not (tmp_path / "run").exists() and not (tmp_path / "out").exists()
