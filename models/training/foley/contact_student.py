@@ -234,7 +234,8 @@ def main(argv=None) -> int:
                    help="share of world windows replaced by a still picture (one frame repeated), against the start "
                         "student's prediction there: the column a still picture reads must not call up a sound")
     p.add_argument("--feature-shift", type=float, default=0.0, metavar="P",
-                   help="share of family windows whose features are read 3-12 frames off while the contact column is not")
+                   help=f"share of family windows whose features are read {SHIFT_FRAMES[0]}-{SHIFT_FRAMES[1]} frames off "
+                        "while the contact column is not")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=0)
     args = p.parse_args(argv)
