@@ -48,6 +48,12 @@ def _delayed(x: torch.Tensor) -> torch.Tensor:
     return torch.cat([x[:, :1], x[:, :-1]], 1)
 
 
+def _taps(padded: torch.Tensor, t: int) -> torch.Tensor:
+    """[B, T + 3, C, ...] (one frame before the T, two after) -> [B, T, 4C, ...]: frame t's
+    channels are those of t-1 .. t+2."""
+    return torch.cat([padded[:, k:k + t] for k in range(MotionContactDetector.FUSED)], 2)
+
+
 class MotionContactDetector(nn.Module):
     """uint8 RGB frames [B, T, 96, 96, 3] -> per-frame contact probability [B, T].
 
@@ -83,7 +89,6 @@ class MotionContactDetector(nn.Module):
         super().__init__()
         if fusion and local_temporal:
             raise ValueError("fusion and local_temporal both relate frames before pooling; choose one")
-        self.local_temporal = local_temporal
         if full_res and space_to_depth:
             raise ValueError("full_res and space_to_depth are two ways to the same detail; choose one")
         if not 0 <= stabilize <= STAB_RADIUS_MAX:
@@ -116,6 +121,10 @@ class MotionContactDetector(nn.Module):
             self.temporal = nn.Sequential(nn.ConstantPad1d((1, 2), 0.0), nn.Conv1d(64, 64, 4), nn.SiLU(),
                                           nn.Conv1d(64, 64, 1), nn.SiLU(), nn.Conv1d(64, 1, 1))
         self.register_buffer("luma", torch.tensor([0.299, 0.587, 0.114]) / 255.0)
+
+    @property
+    def local_temporal(self) -> bool:
+        return self.local is not None
 
     @property
     def grey_size(self) -> int:
@@ -166,7 +175,7 @@ class MotionContactDetector(nn.Module):
         there (what the live path's missing look-ahead frames are)."""
         t = g.shape[1]
         m = self.motion(torch.cat([g[:, :1]] * 3 + [g] + [g[:, -1:]] * 2, 1))
-        return torch.cat([m[:, 2 + k:2 + k + t] for k in range(self.FUSED)], 2)
+        return _taps(m[:, 2:], t)
 
     def logits(self, g: torch.Tensor) -> torch.Tensor:
         """Contact logits [B, T] of grey frames [B, T, S, S]."""
@@ -177,7 +186,7 @@ class MotionContactDetector(nn.Module):
             c, s = h.shape[1], h.shape[-1]
             h = h.view(b, t, c, s, s)
             h = torch.cat([h.new_zeros(b, 1, c, s, s), h, h.new_zeros(b, 2, c, s, s)], 1)
-            h = self.local(torch.cat([h[:, k:k + t] for k in range(self.FUSED)], 2).flatten(0, 1))
+            h = self.local(_taps(h, t).flatten(0, 1))
         h = torch.cat([h.mean((2, 3)), h.amax((2, 3))], 1)
         h = self.proj(h).view(b, t, -1).transpose(1, 2)
         return self.temporal(h)[:, 0]

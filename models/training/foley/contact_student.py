@@ -162,7 +162,7 @@ def train(args) -> dict:
             g["lr"] = lr
         # The family half: the ε-loss; dropped rows lose everything, appearance-dropped rows keep the contact column.
         z0, fv, si, ti = ldm_batch(ctx, family, gen, f_feats, f_lat, b, w, cfg["split_merge_p"], sources=True)
-        if args.feature_shift > 0:
+        if args.feature_shift > 0:     # no draws otherwise: runs without it train as before
             fv = shifted_features(fv, f_feats, si, ti, args.feature_shift, gen)
         rows = mark_unknown_edge(with_contact(fv, f_probs, si, ti), args.unknown_edge, gen)
         keep = (torch.rand(b, generator=gen) >= cfg["cond_drop"]).float()[:, None, None]
