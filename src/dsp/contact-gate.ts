@@ -8,8 +8,9 @@
  * motion (`source`). Each local maximum of p at or above the threshold opens the gate at its
  * frame's start, less `leadMs` (an onset a little ahead of its frame keeps its transient): a
  * `rampMs` attack to 0 dB, `holdMs` at 0 dB, then a fall of
- * `releaseDbPer10ms` down to `depthDb`. Openings overlap by taking the highest
- * gain. Stateless per window: a window's gains depend only on its own frames' features, so a
+ * `releaseDbPer10ms` down to `depthDb`. With weak openings, a peak at or above their threshold
+ * but under the gate's opens the same shape capped at their gain. Openings overlap by taking the
+ * highest gain. Stateless per window: a window's gains depend only on its own frames' features, so a
  * caller passes the frames before (context) and after (guard) that the gate should see.
  */
 import type { ContactGateSpec } from '../models/manifest.js';
@@ -69,13 +70,17 @@ export function contactOpenings(probs: Float32Array, threshold: number): number[
   return kept.sort((a, b) => a - b);
 }
 
-/** Per-sample gain (dB) over frames·samplesPerFrame samples, opened at the given frames. */
+/**
+ * Per-sample gain (dB) over frames·samplesPerFrame samples, opened at the given frames, to
+ * `openDb` (0 dB, or a weak opening's gain: the same shape capped there).
+ */
 export function contactGainsDb(
   openings: readonly number[],
   frames: number,
   samplesPerFrame: number,
   sampleRate: number,
   gate: ContactGateSpec,
+  openDb = 0,
 ): Float32Array {
   const n = frames * samplesPerFrame;
   const gains = new Float32Array(n).fill(gate.depthDb);
@@ -88,15 +93,42 @@ export function contactGainsDb(
     const start = frame * samplesPerFrame - lead;
     for (let s = Math.max(0, start); s < Math.min(n, start + span); s++) {
       const k = s - start;
-      const g =
+      const g = Math.min(
+        openDb,
         k < ramp
           ? gate.depthDb * (1 - k / ramp)
           : k < hold
             ? 0
-            : Math.max(gate.depthDb, -(k - hold) * fallPerSample);
+            : Math.max(gate.depthDb, -(k - hold) * fallPerSample),
+      );
       if (g > gains[s]!) gains[s] = g;
     }
   }
+  return gains;
+}
+
+/**
+ * Per-sample gain (dB) of per-frame probabilities: full openings, and weak ones where the gate
+ * has them. Openings are found once at the lower threshold, so a weak peak closer than
+ * MIN_OPENING_GAP_FRAMES to a higher one gives way to it, and the full openings are those of
+ * the gate's threshold alone.
+ */
+export function contactGateGainsDb(
+  probs: Float32Array,
+  samplesPerFrame: number,
+  sampleRate: number,
+  gate: ContactGateSpec,
+): Float32Array {
+  const frames = probs.length;
+  if (!gate.weak) {
+    return contactGainsDb(contactOpenings(probs, gate.threshold), frames, samplesPerFrame, sampleRate, gate);
+  }
+  const openings = contactOpenings(probs, gate.weak.threshold);
+  const full = openings.filter((t) => probs[t]! >= gate.threshold);
+  const weak = openings.filter((t) => probs[t]! < gate.threshold);
+  const gains = contactGainsDb(full, frames, samplesPerFrame, sampleRate, gate);
+  const weakGains = contactGainsDb(weak, frames, samplesPerFrame, sampleRate, gate, gate.weak.gainDb);
+  for (let s = 0; s < gains.length; s++) if (weakGains[s]! > gains[s]!) gains[s] = weakGains[s]!;
   return gains;
 }
 
@@ -115,8 +147,12 @@ export function applyContactGate(
       `[contact-gate] waveform holds ${waveform.length} samples, expected frames ${frames} × ${samplesPerFrame}`,
     );
   }
-  const openings = contactOpenings(contactProbabilities(features, dim, gate), gate.threshold);
-  const gainsDb = contactGainsDb(openings, frames, samplesPerFrame, sampleRate, gate);
+  const gainsDb = contactGateGainsDb(
+    contactProbabilities(features, dim, gate),
+    samplesPerFrame,
+    sampleRate,
+    gate,
+  );
   // Runs per live chunk: the closed gain (most samples) is converted once, not per sample.
   const closed = 10 ** (gate.depthDb / 20);
   const out = new Float32Array(waveform.length);

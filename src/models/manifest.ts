@@ -134,6 +134,12 @@ export interface ContactGateShape {
   releaseDbPer10ms: number;
   /** Gain of the closed gate, dB (< 0). */
   depthDb: number;
+  /**
+   * Weak openings (optional, default none): a peak of p at or above `threshold` here but under
+   * the gate's threshold opens the gate to `gainDb` only (depthDb < gainDb < 0), so a contact
+   * the detector is nearly sure of is heard, quieter, instead of held at the depth.
+   */
+  weak: { threshold: number; gainDb: number } | null;
 }
 
 /** Model key of the motion contact detector (frames in, per-frame contact probability out). */
@@ -583,6 +589,22 @@ function checkUnetFeatureDims(
   }
 }
 
+/** `weakThreshold` and `weakGainDb`, both or neither. */
+function parseWeakOpenings(field: Field, threshold: number, depthDb: number): ContactGateShape['weak'] {
+  const thresholdField = optional(field.child('weakThreshold'));
+  const gainField = optional(field.child('weakGainDb'));
+  if (!thresholdField && !gainField) return null;
+  if (!thresholdField) return field.child('weakThreshold').fail('a probability, given with weakGainDb');
+  if (!gainField) return field.child('weakGainDb').fail('a gain in dB, given with weakThreshold');
+  const weakThreshold = thresholdField.number();
+  if (!(weakThreshold > 0 && weakThreshold < threshold)) {
+    thresholdField.fail(`a probability in (0, ${threshold}): under the gate's threshold`);
+  }
+  const gainDb = gainField.number();
+  if (!(gainDb > depthDb && gainDb < 0)) gainField.fail(`a gain in dB in (${depthDb}, 0): above the depth`);
+  return { threshold: weakThreshold, gainDb };
+}
+
 function parseContactGate(
   field: Field,
   dim: number,
@@ -601,6 +623,7 @@ function parseContactGate(
     holdMs: field.child('holdMs').numberIn([0, 10000]),
     releaseDbPer10ms: field.child('releaseDbPer10ms').numberIn([0.01, 120]),
     depthDb,
+    weak: parseWeakOpenings(field, threshold, depthDb),
   };
   // Bundles written before the detector: a probe on the features.
   const sourceField = field.child('source');

@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import {
   applyContactGate,
   contactGainsDb,
+  contactGateGainsDb,
   contactOpenings,
   contactProbabilities,
 } from '../../src/dsp/contact-gate.js';
@@ -20,6 +21,7 @@ const gate = (over: Partial<ContactGateSpec & { source: 'features' }> = {}): Con
   holdMs: 100,
   releaseDbPer10ms: 10,
   depthDb: -40,
+  weak: null,
   ...over,
 });
 
@@ -47,6 +49,7 @@ describe('contact gate', () => {
       holdMs: 100,
       releaseDbPer10ms: 10,
       depthDb: -40,
+      weak: null,
     };
     const rows = new Float32Array([9, 9, 0.1, -9, -9, 0.95, 0, 0, 0.3]); // two features and the detector's p
     assert.deepEqual(
@@ -93,6 +96,23 @@ describe('contact gate', () => {
     assert.ok(Math.abs(gains[start + 40]! - -20) < 1e-4);
     assert.equal(gains[start + 80], 0);
     assert.equal(gains[0], 0); // frame 0's ramp began before the first sample: already open
+  });
+
+  it('opens weak openings to their gain only, and lets a nearby higher peak win over a weak one', () => {
+    const g = gate({ holdMs: 20, weak: { threshold: 0.6, gainDb: -10 } });
+    // 1: a full opening; 2 is a weak peak beside it (gives way); 6: weak; 9: under both thresholds.
+    const p = new Float32Array([0.1, 0.9, 0.1, 0.7, 0.1, 0.1, 0.7, 0.1, 0.1, 0.5, 0.1, 0.1]);
+    p[2] = 0.65;
+    p[3] = 0.1;
+    const gains = contactGateGainsDb(p, SPF, RATE, g);
+    assert.equal(gains[SPF + 200], 0); // the full opening's hold
+    assert.ok(gains[2 * SPF + 200]! < -10); // frame 1's release: the weak peak at 2 gave way, no cap
+    assert.equal(gains[6 * SPF + 200], -10); // the weak opening's hold, capped
+    assert.ok(gains[6 * SPF + 40]! < -10 && gains[6 * SPF + 40]! > -40); // its ramp, from the depth
+    assert.equal(gains[9 * SPF + 200], -40); // 0.5: no opening
+    const full = contactGateGainsDb(p, SPF, RATE, gate({ holdMs: 20 }));
+    assert.equal(full[6 * SPF + 200], -40); // without weak openings frame 6 stays closed
+    assert.deepEqual([...full.slice(0, 2 * SPF + 400)], [...gains.slice(0, 2 * SPF + 400)]); // the full openings are those of the gate's threshold alone
   });
 
   it('gates a waveform by its features and names a length that does not match', () => {

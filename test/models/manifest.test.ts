@@ -212,6 +212,27 @@ describe('parseManifest', () => {
     j.contactGate.threshold = 0.5;
     j.contactGate.depthDb = 0;
     assert.throws(() => parseManifest(j, 'm'), /contactGate\.depthDb\] expected a gain in dB < 0/);
+    j.contactGate.depthDb = -40;
+    assert.equal(parseManifest(j, 'm').contactGate?.weak, null); // optional
+    j.contactGate.weakThreshold = 0.4;
+    j.contactGate.weakGainDb = -12;
+    assert.deepEqual(parseManifest(j, 'm').contactGate?.weak, { threshold: 0.4, gainDb: -12 });
+    j.contactGate.weakThreshold = 0.5;
+    assert.throws(
+      () => parseManifest(j, 'm'),
+      /contactGate\.weakThreshold\] expected a probability in \(0, 0\.5\): under the gate's threshold/,
+    );
+    j.contactGate.weakThreshold = 0.4;
+    j.contactGate.weakGainDb = -40;
+    assert.throws(
+      () => parseManifest(j, 'm'),
+      /contactGate\.weakGainDb\] expected a gain in dB in \(-40, 0\)/,
+    );
+    delete j.contactGate.weakGainDb;
+    assert.throws(
+      () => parseManifest(j, 'm'),
+      /contactGate\.weakGainDb\] expected a gain in dB, given with weakThreshold/,
+    );
   });
   it('reads a gate keyed on the contact detector, which must be among the models, and counts its column in the feature rows', () => {
     const j = raw();
@@ -227,7 +248,7 @@ describe('parseManifest', () => {
       outputs: [{ name: 'contact', dtype: 'float32', shape: ['batch', 'frames'] }],
     };
     const m = parseManifest(j, 'm');
-    assert.deepEqual(m.contactGate, { source: 'detector', ...shape, leadMs: 0 });
+    assert.deepEqual(m.contactGate, { source: 'detector', ...shape, leadMs: 0, weak: null });
     assert.equal(featureRowDim(m), j.features.dim + 1);
     assert.equal(featureRowDim(parseManifest(raw(), 'm')), j.features.dim);
     j.contactGate.source = 'probe';
