@@ -71,8 +71,8 @@ export function contactOpenings(probs: Float32Array, threshold: number): number[
 }
 
 /**
- * Per-sample gain (dB) over frames·samplesPerFrame samples, opened at the given frames, to
- * `openDb` (0 dB, or a weak opening's gain: the same shape capped there).
+ * Per-sample gain (dB) over frames·samplesPerFrame samples, opened at the given frames, each to
+ * its `openDb` (0 dB unless given; a weak opening's gain: the same shape capped there).
  */
 export function contactGainsDb(
   openings: readonly number[],
@@ -80,7 +80,7 @@ export function contactGainsDb(
   samplesPerFrame: number,
   sampleRate: number,
   gate: ContactGateSpec,
-  openDb = 0,
+  openDb: readonly number[] = [],
 ): Float32Array {
   const n = frames * samplesPerFrame;
   const gains = new Float32Array(n).fill(gate.depthDb);
@@ -89,12 +89,13 @@ export function contactGainsDb(
   const fallPerSample = (gate.releaseDbPer10ms * 100) / sampleRate;
   const span = Math.ceil(hold + -gate.depthDb / fallPerSample) + 1;
   const lead = Math.round((gate.leadMs / 1000) * sampleRate);
-  for (const frame of openings) {
+  openings.forEach((frame, i) => {
+    const top = openDb[i] ?? 0;
     const start = frame * samplesPerFrame - lead;
     for (let s = Math.max(0, start); s < Math.min(n, start + span); s++) {
       const k = s - start;
       const g = Math.min(
-        openDb,
+        top,
         k < ramp
           ? gate.depthDb * (1 - k / ramp)
           : k < hold
@@ -103,15 +104,15 @@ export function contactGainsDb(
       );
       if (g > gains[s]!) gains[s] = g;
     }
-  }
+  });
   return gains;
 }
 
 /**
- * Per-sample gain (dB) of per-frame probabilities: full openings, and weak ones where the gate
- * has them. Openings are found once at the lower threshold, so a weak peak closer than
- * MIN_OPENING_GAP_FRAMES to a higher one gives way to it, and the full openings are those of
- * the gate's threshold alone.
+ * Per-sample gain (dB) of per-frame probabilities: the openings are found once, at the weak
+ * threshold where the gate has one, and those under the gate's threshold open to the weak gain.
+ * So a weak peak closer than MIN_OPENING_GAP_FRAMES to a higher one gives way to it, and the
+ * full openings are those of the gate's threshold alone.
  */
 export function contactGateGainsDb(
   probs: Float32Array,
@@ -119,17 +120,9 @@ export function contactGateGainsDb(
   sampleRate: number,
   gate: ContactGateSpec,
 ): Float32Array {
-  const frames = probs.length;
-  if (!gate.weak) {
-    return contactGainsDb(contactOpenings(probs, gate.threshold), frames, samplesPerFrame, sampleRate, gate);
-  }
-  const openings = contactOpenings(probs, gate.weak.threshold);
-  const full = openings.filter((t) => probs[t]! >= gate.threshold);
-  const weak = openings.filter((t) => probs[t]! < gate.threshold);
-  const gains = contactGainsDb(full, frames, samplesPerFrame, sampleRate, gate);
-  const weakGains = contactGainsDb(weak, frames, samplesPerFrame, sampleRate, gate, gate.weak.gainDb);
-  for (let s = 0; s < gains.length; s++) if (weakGains[s]! > gains[s]!) gains[s] = weakGains[s]!;
-  return gains;
+  const openings = contactOpenings(probs, gate.weak?.threshold ?? gate.threshold);
+  const openDb = openings.map((t) => (probs[t]! >= gate.threshold ? 0 : (gate.weak?.gainDb ?? 0)));
+  return contactGainsDb(openings, probs.length, samplesPerFrame, sampleRate, gate, openDb);
 }
 
 /** The waveform of feature rows [frames, rowDim] (frames·samplesPerFrame samples), gated; a new array. */

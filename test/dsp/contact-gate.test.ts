@@ -101,9 +101,7 @@ describe('contact gate', () => {
   it('opens weak openings to their gain only, and lets a nearby higher peak win over a weak one', () => {
     const g = gate({ holdMs: 20, weak: { threshold: 0.6, gainDb: -10 } });
     // 1: a full opening; 2 is a weak peak beside it (gives way); 6: weak; 9: under both thresholds.
-    const p = new Float32Array([0.1, 0.9, 0.1, 0.7, 0.1, 0.1, 0.7, 0.1, 0.1, 0.5, 0.1, 0.1]);
-    p[2] = 0.65;
-    p[3] = 0.1;
+    const p = new Float32Array([0.1, 0.9, 0.65, 0.1, 0.1, 0.1, 0.7, 0.1, 0.1, 0.5, 0.1, 0.1]);
     const gains = contactGateGainsDb(p, SPF, RATE, g);
     assert.equal(gains[SPF + 200], 0); // the full opening's hold
     assert.ok(gains[2 * SPF + 200]! < -10); // frame 1's release: the weak peak at 2 gave way, no cap
