@@ -25,6 +25,10 @@ if [[ ! -d "$WORKER_DIR" ]]; then
   exit 1
 fi
 
+# The build's objects go to the clone, the compiler's temporary files to TMPDIR.
+bash "$ROOT/scripts/need-space.sh" "$ROOT" 1 "the mediasoup worker build"
+bash "$ROOT/scripts/need-space.sh" "${TMPDIR:-/tmp}" 1 "the mediasoup worker build"
+
 HANDLER="$WORKER_DIR/deps/libwebrtc/deps/abseil-cpp/abseil-cpp/absl/debugging/failure_signal_handler.cc"
 if grep -q 'std::max(SIGSTKSZ, 65536)' "$HANDLER"; then
   sed -i 's/std::max(SIGSTKSZ, 65536)/std::max<size_t>(SIGSTKSZ, 65536)/' "$HANDLER"

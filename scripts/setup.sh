@@ -34,6 +34,7 @@ WANT="$(sha256sum package-lock.json | cut -d' ' -f1)"
 if [[ -f "$STAMP" && "$(cat "$STAMP")" == "$WANT" ]]; then
   echo "setup: node_modules matches package-lock.json"
 else
+  bash scripts/need-space.sh "$ROOT" 1 "npm ci (node_modules)"
   echo "setup: npm ci"
   npm ci --ignore-scripts --no-audit --no-fund
   echo "$WANT" > "$STAMP"

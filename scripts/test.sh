@@ -22,6 +22,11 @@ wait_for() {
     exit 1
   fi
 }
+# A fresh clone's set-up takes about 3.5 GiB (node_modules, the worker build, the Python venv).
+if [[ ! -d .venv || ! -d node_modules ]]; then
+  bash scripts/need-space.sh "$ROOT" 4 "a fresh clone's set-up and tests"
+fi
+bash scripts/need-space.sh "${TMPDIR:-/tmp}" 1 "the tests (their temporary files)"
 # Nothing before the tests needs the Debian packages.
 say "Debian packages (beside npm ci and the builds)"
 bash scripts/setup-system.sh >"$LOG_DIR/apt.log" 2>&1 &
