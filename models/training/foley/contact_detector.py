@@ -307,6 +307,27 @@ def load(path: Path) -> MotionContactDetector:
     return net.eval()
 
 
+class DetectorEnsemble(nn.Module):
+    """Detectors trained apart, read as one: the mean of their probabilities. Runs differ more
+    in their false peaks than in their true ones, so the mean keeps the contacts and thins the rest."""
+
+    context_frames = MotionContactDetector.context_frames
+    right_context_frames = MotionContactDetector.right_context_frames
+
+    def __init__(self, nets: list[MotionContactDetector]):
+        super().__init__()
+        self.nets = nn.ModuleList(nets)
+
+    def forward(self, frames: torch.Tensor) -> torch.Tensor:
+        return torch.stack([net(frames) for net in self.nets]).mean(0)
+
+
+def load_detector(paths: list[Path]) -> nn.Module:
+    """One trained detector, or the ensemble of several."""
+    nets = [load(p) for p in paths]
+    return nets[0] if len(nets) == 1 else DetectorEnsemble(nets).eval()
+
+
 class OnnxDetector:
     """An exported detector (a bundle's contact_detector.onnx), called as the module is."""
 
@@ -384,9 +405,11 @@ def main(argv=None) -> int:
                    help="ClipSets to train on, one or more (events.json event times, else their audio's onsets)")
     p.add_argument("--out", help="where the trained weights (.pt) go")
     p.add_argument("--steps", type=int, default=4000)
+    p.add_argument("--seed", type=int, default=0, help="the run's seed (runs of other seeds make an ensemble)")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     p.add_argument("--bundle", help="export --weights into this bundle and set its contact gate")
-    p.add_argument("--weights", help="trained weights (.pt) to export")
+    p.add_argument("--weights", nargs="+", metavar="PT",
+                   help="trained weights (.pt) to export or score; several are read as one ensemble (mean probability)")
     p.add_argument("--random", action="store_true", help="export random weights instead (engine tests)")
     p.add_argument("--width", type=int, default=32, help="the CNN's width (training or --random; the shipped detector: 32)")
     p.add_argument("--fusion", action="store_true", help="early fusion: each frame's CNN sees the motion of t-1 .. t+2")
@@ -418,10 +441,13 @@ def main(argv=None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.score:
-        if not args.weights or not Path(args.weights).is_file():
-            p.error("--score needs --weights")
+        if not args.weights or not all(Path(w).is_file() for w in args.weights):
+            p.error("--score needs --weights, existing files")
         from .generalization import clip_folders
-        net = OnnxDetector(Path(args.weights)) if args.weights.endswith(".onnx") else load(Path(args.weights))
+        if len(args.weights) == 1 and args.weights[0].endswith(".onnx"):
+            net = OnnxDetector(Path(args.weights[0]))
+        else:
+            net = load_detector([Path(w) for w in args.weights])
         for d in args.score:
             scores = score(net, clip_folders(Path(d), args.count), frozen_ahead=args.frozen_ahead)
             print(json.dumps({"set": d, "frozen_ahead": args.frozen_ahead, **scores}), flush=True)
@@ -436,9 +462,9 @@ def main(argv=None) -> int:
             net = MotionContactDetector(args.width, args.fusion, args.full_res, args.space_to_depth, args.stabilize,
                                         args.stabilize_min_change, args.local_temporal)
         else:
-            if not args.weights or not Path(args.weights).is_file():
-                p.error("--bundle needs --weights, a file written by --data ... --out (or --random)")
-            net = load(Path(args.weights))
+            if not args.weights or not all(Path(w).is_file() for w in args.weights):
+                p.error("--bundle needs --weights, files written by --data ... --out (or --random)")
+            net = load_detector([Path(w) for w in args.weights])
         gate = export_to_bundle(net, bundle)
         print(json.dumps({"bundle": str(bundle), "contactGate": gate}))
         return 0
@@ -450,7 +476,8 @@ def main(argv=None) -> int:
             return 4
     keep_freed_memory()    # each step frees and re-allocates the same large activations
     try:
-        net = train([Path(d) for d in args.data], args.steps, log=lambda s: print(s, flush=True), width=args.width,
+        net = train([Path(d) for d in args.data], args.steps, seed=args.seed, log=lambda s: print(s, flush=True),
+                    width=args.width,
                     fusion=args.fusion, freeze_share=args.freeze_share, full_res=args.full_res, zoom_out=args.zoom_out,
                     space_to_depth=args.space_to_depth, stabilize=args.stabilize,
                     stabilize_min_change=args.stabilize_min_change, local_temporal=args.local_temporal)

@@ -69,6 +69,35 @@ def test_trains_on_event_times_and_exports_into_a_bundle(tmp_path, capsys):
     assert capsys.readouterr().err.startswith("[data:")
 
 
+def test_several_weights_are_read_as_one_ensemble_scored_and_exported_with_its_parity_checked(tmp_path, capsys):
+    footage = data.build_set(tmp_path / "footage", "train", 2, 2.0, 1)
+    paths = [tmp_path / f"d{seed}.pt" for seed in (0, 1)]
+    for seed, path in zip((0, 1), paths):
+        assert contact_detector.main(["--data", str(footage), "--out", str(path), "--steps", "2", "--width", "4",
+                                      "--local-temporal", "--seed", str(seed)]) == 0
+    nets = [contact_detector.load(p) for p in paths]
+    ens = contact_detector.load_detector(paths)
+    frames = torch.randint(0, 256, (1, 12, 96, 96, 3), dtype=torch.uint8)
+    with torch.no_grad():
+        one, other = nets[0](frames), nets[1](frames)
+        assert not torch.equal(one, other), "seeds 0 and 1 trained the same net"
+        assert torch.allclose(ens(frames), (one + other) / 2)
+    assert contact_detector.load_detector(paths[:1]).__class__ is MotionContactDetector
+    capsys.readouterr()
+    assert contact_detector.main(["--score", str(footage), "--weights", *map(str, paths), "--count", "2"]) == 0
+    assert '"0.9"' in capsys.readouterr().out
+    bundle = tmp_path / "tiny"
+    shutil.copytree(TINY, bundle)
+    assert contact_detector.main(["--bundle", str(bundle), "--weights", *map(str, paths)]) == 0
+    import onnxruntime as ort
+    spec = json.loads((bundle / "manifest.json").read_text())["models"]["contact_detector"]
+    got = ort.InferenceSession(str(bundle / spec["file"])).run(["contact"], {"frames": frames.numpy()})[0]
+    assert abs(got - ((one + other) / 2).numpy()).max() < 1e-4
+    with pytest.raises(SystemExit) as refused:
+        contact_detector.main(["--bundle", str(bundle), "--weights", str(paths[0]), str(tmp_path / "no.pt")])
+    assert refused.value.code == 2 and "--weights" in capsys.readouterr().err
+
+
 def test_saved_weights_carry_their_shape_and_the_first_versions_files_still_load(tmp_path):
     torch.manual_seed(0)
     net = MotionContactDetector(8, fusion=True).eval()
