@@ -444,7 +444,9 @@ def main(argv=None) -> int:
         if not args.weights or not all(Path(w).is_file() for w in args.weights):
             p.error("--score needs --weights, existing files")
         from .generalization import clip_folders
-        if len(args.weights) == 1 and args.weights[0].endswith(".onnx"):
+        if any(w.endswith(".onnx") for w in args.weights):
+            if len(args.weights) > 1:
+                p.error("--weights: an exported .onnx detector is scored alone, not in an ensemble")
             net = OnnxDetector(Path(args.weights[0]))
         else:
             net = load_detector([Path(w) for w in args.weights])

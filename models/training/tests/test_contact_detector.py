@@ -96,6 +96,9 @@ def test_several_weights_are_read_as_one_ensemble_scored_and_exported_with_its_p
     with pytest.raises(SystemExit) as refused:
         contact_detector.main(["--bundle", str(bundle), "--weights", str(paths[0]), str(tmp_path / "no.pt")])
     assert refused.value.code == 2 and "--weights" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as refused:
+        contact_detector.main(["--score", str(footage), "--weights", str(paths[0]), str(bundle / spec["file"])])
+    assert refused.value.code == 2 and "scored alone" in capsys.readouterr().err
 
 
 def test_saved_weights_carry_their_shape_and_the_first_versions_files_still_load(tmp_path):
