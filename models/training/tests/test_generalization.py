@@ -17,6 +17,10 @@ def test_writes_a_row_per_world_and_only_its_own_parts_of_the_bundle_report(tmp_
     shutil.copytree(TINY, bundle)
     (bundle / "eval.json").write_text(json.dumps({"ablation": {"kept": 1}}, indent=1))
     (bundle / "REPORT.md").write_text("# Evaluation\n\nearlier text\n")
+    original = tmp_path / "original"        # a bundle the copy shares its files with (cp -l)
+    original.mkdir()
+    for name in ("eval.json", "REPORT.md"):
+        (original / name).hardlink_to(bundle / name)
     for _ in range(2):      # a rerun replaces its section
         gen = generalization.run(bundle, 1, tmp_path / "data", ["in_world", "family", "sounds"], "cmd", seconds=2.0)
     ev = json.loads((bundle / "eval.json").read_text())
@@ -33,6 +37,8 @@ def test_writes_a_row_per_world_and_only_its_own_parts_of_the_bundle_report(tmp_
     assert md.count(generalization.REPORT_HEADING) == 1
     assert "| sounds (unseen sounds) | 1 |" in md and "| family (training family, unseen seeds) | 1 |" in md
     assert "- family:" not in md        # the held-out targets are not judged on the training family
+    assert json.loads((original / "eval.json").read_text()) == {"ablation": {"kept": 1}}
+    assert (original / "REPORT.md").read_text() == "# Evaluation\n\nearlier text\n"
 
 
 def test_the_ground_truth_ceiling_of_the_training_world_is_near_perfect(tmp_path):
