@@ -78,15 +78,22 @@ class MotionContactDetector(nn.Module):
 
     `local_temporal`: each place of the CNN's last map (6x6) is mixed with the same place at
     t-1 .. t+2 before the picture is pooled, so a motion that stops where it was heading is told
-    from one that goes on, and from motion elsewhere."""
+    from one that goes on, and from motion elsewhere.
+
+    `colour`: the motion maps of two opponent-colour planes (red against green, blue against
+    yellow) beside the grey one's, all scaled by the grey plane's motion, so an object that
+    differs from its background in hue more than in brightness still shows its motion."""
 
     context_frames = 3
     right_context_frames = 2
     FUSED = 4    # motion maps t-1 .. t+2; each reaches 2 frames back, so t-3 .. t+2 in all
 
     def __init__(self, width: int = 16, fusion: bool = False, full_res: bool = False, space_to_depth: bool = False,
-                 stabilize: int = 0, stabilize_min_change: float = 0.0, local_temporal: bool = False):
+                 stabilize: int = 0, stabilize_min_change: float = 0.0, local_temporal: bool = False,
+                 colour: bool = False):
         super().__init__()
+        if colour and (stabilize or full_res or space_to_depth):
+            raise ValueError("colour is made for the 48x48 motion maps without stabilize")
         if fusion and local_temporal:
             raise ValueError("fusion and local_temporal both relate frames before pooling; choose one")
         if full_res and space_to_depth:
@@ -103,7 +110,8 @@ class MotionContactDetector(nn.Module):
                              persistent=False)
         self.stabilize_min_change = stabilize_min_change
         self.register_buffer("no_shift", torch.tensor([float(dy == dx == 0) for dy, dx in shifts]), persistent=False)
-        c_in = (3 * self.FUSED if fusion else 3) * (4 if space_to_depth else 1)
+        self.colour = colour
+        c_in = (3 * self.FUSED if fusion else 3) * (4 if space_to_depth else 1) * self.planes
         front = [nn.Conv2d(c_in, w, 3, stride=2, padding=1), nn.SiLU()] if full_res else []
         self.cnn = nn.Sequential(
             *front,
@@ -121,6 +129,13 @@ class MotionContactDetector(nn.Module):
             self.temporal = nn.Sequential(nn.ConstantPad1d((1, 2), 0.0), nn.Conv1d(64, 64, 4), nn.SiLU(),
                                           nn.Conv1d(64, 64, 1), nn.SiLU(), nn.Conv1d(64, 1, 1))
         self.register_buffer("luma", torch.tensor([0.299, 0.587, 0.114]) / 255.0)
+        # grey, red - green, blue - yellow; each chroma plane within -0.5 .. 0.5
+        self.register_buffer("opponent", torch.tensor([[0.299, 0.5, -0.25], [0.587, -0.5, -0.25],
+                                                       [0.114, 0.0, 0.5]]) / 255.0, persistent=False)
+
+    @property
+    def planes(self) -> int:
+        return 3 if self.colour else 1
 
     @property
     def local_temporal(self) -> bool:
@@ -133,8 +148,11 @@ class MotionContactDetector(nn.Module):
 
     def grey(self, frames: torch.Tensor) -> torch.Tensor:
         """uint8 RGB [B, T, 96, 96, 3] -> grey [B, T, S, S] in 0..1 (S: 48, or 96 with full_res or
-        space_to_depth)."""
+        space_to_depth); with colour [B, T, 3, 48, 48]: grey, then the two chroma planes."""
         b, t = frames.shape[:2]
+        if self.colour:
+            g = (frames.float() @ self.opponent).permute(0, 1, 4, 2, 3)
+            return F.avg_pool2d(g.reshape(b * t * 3, 1, 96, 96), 2).reshape(b, t, 3, 48, 48)
         g = (frames.float() @ self.luma[:, None])[..., 0]   # a MatMul: ORT's broadcast Mul over 3 channels is slow
         if self.grey_size == 96:
             return g
@@ -162,15 +180,19 @@ class MotionContactDetector(nn.Module):
     def motion(self, g: torch.Tensor) -> torch.Tensor:
         """grey [B, T, S, S] -> [B, T, 3, S, S]: the frame difference d1, |d1| and the second
         difference d2, divided by the mean |d1| of the frame and the one before (a local scale:
-        contrast and lighting drop out)."""
-        d1 = g - self.previous(g)
+        contrast and lighting drop out). With colour ([B, T, 3, S, S] in) each plane's three maps
+        in turn, [B, T, 9, S, S], all divided by the grey plane's scale."""
+        d1 = g - self.previous(g)       # stabilize (grey only) reads [B, T, S, S]
+        if not self.colour:
+            d1 = d1[:, :, None]
         d2 = d1 - _delayed(d1)
-        m = d1.abs().mean((2, 3), keepdim=True)
+        m = d1[:, :, :1].abs().mean((2, 3, 4), keepdim=True)
         scale = 0.5 * (m + _delayed(m)) + 1e-3
-        return (torch.stack([d1, d1.abs(), d2], 2) / scale.unsqueeze(2)).clamp(-20, 20) / 4
+        maps = torch.stack([d1, d1.abs(), d2], 3) / scale.unsqueeze(2)
+        return maps.flatten(2, 3).clamp(-20, 20) / 4
 
     def fused_motion(self, g: torch.Tensor) -> torch.Tensor:
-        """grey [B, T, S, S] -> [B, T, 12, S, S]: frame t's channels are the motion maps of
+        """grey [B, T, S, S] -> [B, T, 12, S, S] (36 with colour): frame t's channels are the motion maps of
         t-1 .. t+2. The clip's first and last frames are repeated past its ends, as a picture frozen
         there (what the live path's missing look-ahead frames are)."""
         t = g.shape[1]
@@ -224,7 +246,8 @@ class SetsDiffer(ValueError):
 def train(folders: list[Path], steps: int, batch: int = 16, lr: float = 2e-3, seed: int = 0, log=print,
           width: int = 16, fusion: bool = False, freeze_share: float = 0.0, full_res: bool = False,
           zoom_out: float = 0.0, space_to_depth: bool = False, stabilize: int = 0,
-          stabilize_min_change: float = 0.0, local_temporal: bool = False) -> MotionContactDetector:
+          stabilize_min_change: float = 0.0, local_temporal: bool = False,
+          colour: bool = False) -> MotionContactDetector:
     """Random CROP-frame crops of the clips of one or more ClipSets (of one clip length), mirrored,
     with random gain and sensor noise; the loss is taken away from the crops' edges, where each
     output sees only real frames.
@@ -240,18 +263,23 @@ def train(folders: list[Path], steps: int, batch: int = 16, lr: float = 2e-3, se
     labelled = [set_labels(f, c) for f, c in zip(folders, sets)]
     labels, source = torch.cat([lab for lab, _ in labelled]), " and ".join(sorted({src for _, src in labelled}))
     n, t = sum(c.count for c in sets), sets[0].frames_per_clip
+    if colour and zoom_out:
+        raise ValueError("zoom_out shrinks grey crops; it is not made for colour")
     net = MotionContactDetector(width, fusion, full_res, space_to_depth, stabilize, stabilize_min_change,
-                                local_temporal)
-    # Grey once: a step then reads grey halves, not RGB bytes; 96x96 grey as bytes (half the
-    # memory; the crops' sensor noise is larger than the rounding).
+                                local_temporal, colour)
+    # Grey once: a step then reads grey halves, not RGB bytes; 96x96 grey and the colour planes
+    # as bytes (half the memory; the crops' sensor noise is larger than the rounding). Chroma
+    # planes (-0.5 .. 0.5) are kept shifted by 0.5.
     size = net.grey_size
-    as_bytes = size == 96
-    grey = torch.empty(n, t, size, size, dtype=torch.uint8 if as_bytes else torch.half)
+    as_bytes = size == 96 or colour
+    chroma = torch.tensor([0.0, 0.5, 0.5])[:, None, None] if colour else torch.zeros(1, 1)
+    plane_shape = (3, size, size) if colour else (size, size)
+    grey = torch.empty(n, t, *plane_shape, dtype=torch.uint8 if as_bytes else torch.half)
     with torch.no_grad():      # filled in place: a list and its concatenation would hold it twice
         row = 0
         for c in sets:
             for i in range(0, c.count, 8):
-                part = net.grey(torch.from_numpy(np.array(c.frames[i:i + 8])))
+                part = net.grey(torch.from_numpy(np.array(c.frames[i:i + 8]))) + chroma
                 part = (part * 255).round().to(torch.uint8) if as_bytes else part.half()
                 grey[row:row + len(part)] = part
                 row += len(part)
@@ -267,14 +295,17 @@ def train(folders: list[Path], steps: int, batch: int = 16, lr: float = 2e-3, se
         x = torch.stack([grey[i, s:s + CROP] for i, s in zip(idx, start)]).float()
         if as_bytes:
             x = x / 255
+        lo_clip = -chroma     # each plane's range after the shift back: 0..1 grey, -0.5..0.5 chroma
+        x = x - chroma
         flip = torch.rand(batch, generator=gen) < 0.5
         x[flip] = x[flip].flip(-1)
         for b in (torch.rand(batch, generator=gen) < zoom_out).nonzero()[:, 0].tolist() if zoom_out else []:
             x[b] = zoomed_out(x[b], gen)
-        x = x * (0.5 + torch.rand(batch, 1, 1, 1, generator=gen))
-        x = x + 0.01 * torch.rand(batch, 1, 1, 1, generator=gen) * torch.randn(x.shape, generator=gen)
+        per_crop = (batch,) + (1,) * (x.dim() - 1)
+        x = x * (0.5 + torch.rand(per_crop, generator=gen))
+        x = x + 0.01 * torch.rand(per_crop, generator=gen) * torch.randn(x.shape, generator=gen)
         y = torch.stack([labels[i, s:s + CROP] for i, s in zip(idx, start)])
-        x, keep = x.clamp(0, 1), torch.ones(batch, CROP)
+        x, keep = torch.maximum(torch.minimum(x, lo_clip + 1), lo_clip), torch.ones(batch, CROP)
         frozen = (torch.rand(batch, generator=gen) < freeze_share).nonzero()[:, 0].tolist() if freeze_share else []
         for b, u in zip(frozen, torch.randint(lo, hi, (len(frozen),), generator=gen).tolist()):
             x[b, u + 1:] = x[b, u]
@@ -294,7 +325,8 @@ def train(folders: list[Path], steps: int, batch: int = 16, lr: float = 2e-3, se
 def save(net: MotionContactDetector, path: Path) -> None:
     torch.save({"config": {"width": net.cnn[0].out_channels, "fusion": net.fusion, "full_res": net.full_res,
                            "space_to_depth": net.space_to_depth, "stabilize": net.stabilize,
-                           "stabilize_min_change": net.stabilize_min_change, "local_temporal": net.local_temporal},
+                           "stabilize_min_change": net.stabilize_min_change, "local_temporal": net.local_temporal,
+                           "colour": net.colour},
                 "state": net.state_dict()}, path)
 
 
@@ -426,10 +458,16 @@ def main(argv=None) -> int:
                    help="with --stabilize: keep frames whose mean change (grey, 0..1) is under D unshifted")
     p.add_argument("--local-temporal", action="store_true",
                    help="relate each place's CNN vectors across the reach before pooling the picture")
+    p.add_argument("--colour", action="store_true",
+                   help="add the motion of two opponent-colour planes to the grey one's (48x48, no --stabilize or --zoom-out)")
     p.add_argument("--score", nargs="+", metavar="DIR", help="score --weights on folders of clip folders (video.mp4, events.json)")
     p.add_argument("--count", type=int, default=60, help="with --score: clips per folder")
     p.add_argument("--frozen-ahead", action="store_true", help="with --score: read each frame with the picture frozen after it")
     args = p.parse_args(argv)
+    if args.colour and (args.full_res or args.space_to_depth or args.stabilize or args.zoom_out):
+        print("error: [args] --colour is made for the 48x48 motion maps: not with --full-res, --space-to-depth, "
+              "--stabilize or --zoom-out", file=sys.stderr)
+        return 2
     if args.full_res and args.space_to_depth:
         print("error: [args] --full-res and --space-to-depth are two ways to the same detail; give one", file=sys.stderr)
         return 2
@@ -462,7 +500,7 @@ def main(argv=None) -> int:
         if args.random:
             torch.manual_seed(0)
             net = MotionContactDetector(args.width, args.fusion, args.full_res, args.space_to_depth, args.stabilize,
-                                        args.stabilize_min_change, args.local_temporal)
+                                        args.stabilize_min_change, args.local_temporal, args.colour)
         else:
             if not args.weights or not all(Path(w).is_file() for w in args.weights):
                 p.error("--bundle needs --weights, files written by --data ... --out (or --random)")
@@ -482,7 +520,8 @@ def main(argv=None) -> int:
                     width=args.width,
                     fusion=args.fusion, freeze_share=args.freeze_share, full_res=args.full_res, zoom_out=args.zoom_out,
                     space_to_depth=args.space_to_depth, stabilize=args.stabilize,
-                    stabilize_min_change=args.stabilize_min_change, local_temporal=args.local_temporal)
+                    stabilize_min_change=args.stabilize_min_change, local_temporal=args.local_temporal,
+                    colour=args.colour)
     except SetsDiffer as e:
         print(e, file=sys.stderr)
         return 4

@@ -122,6 +122,25 @@ def shifted_features(fv: torch.Tensor, feats: torch.Tensor, src_idx: torch.Tenso
     return torch.where(on[:, None, None], moved, fv)
 
 
+class FamilySets:
+    """Several family Stores read as one by ldm_batch (which reads n, t and starts); their cached
+    features, latents and contact columns are concatenated in the same order."""
+
+    def __init__(self, stores: list):
+        if len({st.t for st in stores}) != 1:
+            raise FinetuneError("[family] the sets' segments differ in length: "
+                                + ", ".join(f"{st.set.folder}: {st.t} frames" for st in stores), 4)
+        self.stores, self.n, self.t = stores, sum(st.n for st in stores), stores[0].t
+
+    def starts(self, b: int, w: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        return torch.randint(0, self.n, (b,), generator=gen), torch.randint(0, self.t - w + 1, (b,), generator=gen)
+
+
+def family_cache_name(i: int) -> str:
+    """The run folder's cache names of the i-th --family set: the first keeps the name runs before several sets used."""
+    return "family" if i == 0 else f"family{i + 1}"
+
+
 def train(args) -> dict:
     bundle, run, out = Path(args.bundle), Path(args.run), Path(args.out)
     if out.exists():
@@ -130,7 +149,9 @@ def train(args) -> dict:
         raise FinetuneError(f"[bundle:{bundle}] has no {DETECTOR_FILE}: the student would have no contact column to read", 3)
     torch.manual_seed(args.seed)
     device = torch.device("cpu")
-    world, family = load_data(Path(args.data), device), load_data(Path(args.family), device)
+    world = load_data(Path(args.data), device)
+    family_stores = [load_data(Path(f), device) for f in args.family]
+    family = FamilySets(family_stores)
     mods, report, man = load_start(bundle)
     if mods["unet_student"].contact is not None:
         raise FinetuneError(f"[bundle:{bundle}] its student already reads the contact column", 2)
@@ -140,7 +161,8 @@ def train(args) -> dict:
     detector = OnnxDetector(bundle / DETECTOR_FILE)
     t0 = time.time()
     w_feats, w_lat, w_probs = prepare(world, "world", run, video, ae, detector)
-    f_feats, f_lat, f_probs = prepare(family, "family", run, video, ae, detector)
+    f_feats, f_lat, f_probs = (torch.cat(parts) for parts in zip(*(
+        prepare(st, family_cache_name(i), run, video, ae, detector) for i, st in enumerate(family_stores))))
     still = None
     if args.still_share > 0:
         still = cached(run, "world-still", (STILL_PICTURES,),
@@ -217,7 +239,8 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m foley.contact_student", description=__doc__.split("\n\n")[0])
     p.add_argument("--bundle", required=True, help="start bundle (its student and contact_detector.onnx)")
     p.add_argument("--data", required=True, help="training-world clips (a foley.data ClipSet folder)")
-    p.add_argument("--family", required=True, help="world-family clips (a foley.data ClipSet folder)")
+    p.add_argument("--family", required=True, nargs="+", metavar="DIR",
+                   help="world-family clips: one or more foley.data ClipSet folders of one segment length")
     p.add_argument("--run", required=True, help="run folder: cached features, latents and contact probabilities")
     p.add_argument("--out", required=True, help="new bundle folder (must not exist)")
     p.add_argument("--name", default=None)

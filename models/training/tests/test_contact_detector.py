@@ -14,16 +14,19 @@ from foley.contact_detector import MotionContactDetector
 TINY = Path(__file__).resolve().parents[3] / "models" / "tiny-random"
 
 
-DETAIL = [(False, False, False, 0, False), (True, False, False, 0, False), (False, True, False, 0, False),
-          (False, False, True, 0, False), (True, False, True, 0, False), (False, False, False, 2, False),
-          (True, False, False, 2, False), (False, False, False, 0, True), (False, False, True, 0, True),
-          (False, False, False, 2, True)]
+DETAIL = [(False, False, False, 0, False, False), (True, False, False, 0, False, False),
+          (False, True, False, 0, False, False), (False, False, True, 0, False, False),
+          (True, False, True, 0, False, False), (False, False, False, 2, False, False),
+          (True, False, False, 2, False, False), (False, False, False, 0, True, False),
+          (False, False, True, 0, True, False), (False, False, False, 2, True, False),
+          (False, False, False, 0, True, True), (True, False, False, 0, False, True)]
 
 
-@pytest.mark.parametrize("fusion,full_res,space_to_depth,stabilize,local_temporal", DETAIL)
-def test_output_frame_t_sees_frames_t_minus_3_to_t_plus_2_only(fusion, full_res, space_to_depth, stabilize, local_temporal):
+@pytest.mark.parametrize("fusion,full_res,space_to_depth,stabilize,local_temporal,colour", DETAIL)
+def test_output_frame_t_sees_frames_t_minus_3_to_t_plus_2_only(fusion, full_res, space_to_depth, stabilize, local_temporal, colour):
     torch.manual_seed(0)
-    net = MotionContactDetector(4, fusion, full_res, space_to_depth, stabilize, local_temporal=local_temporal).eval()
+    net = MotionContactDetector(4, fusion, full_res, space_to_depth, stabilize, local_temporal=local_temporal,
+                                colour=colour).eval()
     frames = torch.randint(0, 256, (1, 16, 96, 96, 3), dtype=torch.uint8)
     t = 8
     with torch.no_grad():   # logits: a random net moves them too little for the sigmoid's float32 steps
@@ -35,10 +38,11 @@ def test_output_frame_t_sees_frames_t_minus_3_to_t_plus_2_only(fusion, full_res,
             assert (moved > 0) == inside, (k, moved)
 
 
-@pytest.mark.parametrize("fusion,full_res,space_to_depth,stabilize,local_temporal", DETAIL)
-def test_a_still_picture_reads_the_same_whatever_it_shows(fusion, full_res, space_to_depth, stabilize, local_temporal):
+@pytest.mark.parametrize("fusion,full_res,space_to_depth,stabilize,local_temporal,colour", DETAIL)
+def test_a_still_picture_reads_the_same_whatever_it_shows(fusion, full_res, space_to_depth, stabilize, local_temporal, colour):
     torch.manual_seed(0)
-    net = MotionContactDetector(4, fusion, full_res, space_to_depth, stabilize, local_temporal=local_temporal).eval()
+    net = MotionContactDetector(4, fusion, full_res, space_to_depth, stabilize, local_temporal=local_temporal,
+                                colour=colour).eval()
     a = torch.full((1, 12, 96, 96, 3), 30, dtype=torch.uint8)
     b = torch.randint(0, 256, (1, 1, 96, 96, 3), dtype=torch.uint8).expand(1, 12, 96, 96, 3).contiguous()
     with torch.no_grad():
@@ -322,3 +326,29 @@ def test_trains_a_space_to_depth_detector_from_grey_kept_as_bytes(tmp_path, caps
                                   "--space-to-depth"]) == 0
     net = contact_detector.load(out)
     assert net.space_to_depth and all(torch.isfinite(p).all() for p in net.parameters())
+
+
+def test_colour_sees_a_change_of_hue_that_grey_misses_and_trains_saves_and_exports(tmp_path, capsys):
+    # A square turning from red to a blue of the same grey: no grey motion, colour motion.
+    frames = torch.full((1, 6, 96, 96, 3), 60, dtype=torch.uint8)
+    frames[0, :, 40:56, 40:56] = torch.tensor([200, 66, 60], dtype=torch.uint8)
+    frames[0, 3:, 40:56, 40:56] = torch.tensor([74, 96, 236], dtype=torch.uint8)   # 299 R + 587 G + 114 B kept
+    grey, colour = MotionContactDetector(4), MotionContactDetector(4, colour=True)
+    assert float(grey.motion(grey.grey(frames))[0, 3].abs().max()) < 1e-3
+    maps = colour.motion(colour.grey(frames))[0, 3]
+    assert maps.shape[0] == 9 and float(maps[3:].abs().max()) > 1.0
+    with pytest.raises(ValueError, match="colour"):
+        MotionContactDetector(4, stabilize=2, colour=True)
+    assert contact_detector.main(["--data", str(tmp_path / "nowhere"), "--out", str(tmp_path / "x.pt"), "--colour",
+                                  "--zoom-out", "0.5"]) == 2
+    assert "--colour" in capsys.readouterr().err
+    footage = data.build_set(tmp_path / "footage", "train", 2, 2.0, 1)
+    out = tmp_path / "colour.pt"
+    assert contact_detector.main(["--data", str(footage), "--out", str(out), "--steps", "2", "--width", "4",
+                                  "--colour", "--local-temporal"]) == 0
+    net = contact_detector.load(out)
+    assert net.colour and net.local_temporal and all(torch.isfinite(p).all() for p in net.parameters())
+    bundle = tmp_path / "tiny"
+    shutil.copytree(TINY, bundle)
+    assert contact_detector.main(["--bundle", str(bundle), "--weights", str(out)]) == 0
+    assert (bundle / contact_detector.FILE).is_file()

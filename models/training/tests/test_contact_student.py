@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -108,13 +109,15 @@ def start_with_detector(start: Path, tmp_path: Path) -> Path:
     return bundle
 
 
-def args(bundle: Path, footage: Path, out: Path, tmp_path: Path, *extra: str) -> list[str]:
-    return ["--bundle", str(bundle), "--data", str(footage), "--family", str(footage), "--run", str(tmp_path / "run"),
-            "--out", str(out), "--steps", "2", "--batch", "2", *extra]
+def args(bundle: Path, footage: Path, out: Path, tmp_path: Path, *extra: str, family: list[Path] | None = None) -> list[str]:
+    return ["--bundle", str(bundle), "--data", str(footage), "--family", *map(str, family or [footage]),
+            "--run", str(tmp_path / "run"), "--out", str(out), "--steps", "2", "--batch", "2", *extra]
 
 
-def run(bundle: Path, footage: Path, out: Path, tmp_path: Path, *extra: str) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-m", "foley.contact_student", *args(bundle, footage, out, tmp_path, "--threads", "1", *extra)]
+def run(bundle: Path, footage: Path, out: Path, tmp_path: Path, *extra: str,
+        family: list[Path] | None = None) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "foley.contact_student",
+           *args(bundle, footage, out, tmp_path, "--threads", "1", *extra, family=family)]
     return subprocess.run(cmd, cwd=TRAINING, capture_output=True, text=True, timeout=300)
 
 
@@ -122,9 +125,12 @@ def test_a_short_run_writes_a_student_that_reads_the_contact_column(start, tmp_p
     bundle = start_with_detector(start, tmp_path)
     footage = data.build_set(tmp_path / "data", "train", 2, 2.0, 1)
     out = tmp_path / "out"
-    r = run(bundle, footage, out, tmp_path, "--unknown-edge", "0.5")
+    other = data.build_set(tmp_path / "other", "val", 1, 2.0, 1)
+    r = run(bundle, footage, out, tmp_path, "--unknown-edge", "0.5", family=[footage, other])
     assert r.returncode == 0, r.stderr
-    assert json.loads(r.stdout.strip().splitlines()[-1])["event"] == "done"
+    done = json.loads(r.stdout.strip().splitlines()[-1])
+    assert done["event"] == "done" and done["familySegments"] == 3        # both family sets, read as one
+    assert (tmp_path / "run" / "family-features.pt").exists() and (tmp_path / "run" / "family2-features.pt").exists()
     for name in ("video_encoder.onnx", "contact_detector.onnx", "vocoder.onnx", "unet_teacher.onnx"):
         assert (out / name).read_bytes() == (bundle / name).read_bytes(), name
     man = json.loads((out / "manifest.json").read_text())
@@ -194,3 +200,18 @@ def test_a_bundle_without_a_detector_is_refused(start, tmp_path, capsys):
     footage = data.build_set(tmp_path / "data", "train", 1, 2.0, 1)
     assert contact_student.main(args(start, footage, tmp_path / "out", tmp_path)) == 3
     assert "contact_detector.onnx" in capsys.readouterr().err and not (tmp_path / "out").exists()
+
+
+def test_family_sets_are_read_as_one_and_sets_of_other_lengths_are_named(tmp_path):
+    from foley.contact_student import FamilySets
+    from foley.finetune import FinetuneError, load_data
+    a = load_data(data.build_set(tmp_path / "a", "train", 2, 2.0, 1), torch.device("cpu"))
+    b = load_data(data.build_set(tmp_path / "b", "val", 1, 2.0, 1), torch.device("cpu"))
+    both = FamilySets([a, b])
+    assert (both.n, both.t) == (3, a.t)
+    idx, start = both.starts(400, 8, torch.Generator().manual_seed(0))
+    assert set(idx.tolist()) == {0, 1, 2} and int(start.max()) <= a.t - 8
+    longer = load_data(data.build_set(tmp_path / "c", "val", 1, 3.0, 1), torch.device("cpu"))
+    with pytest.raises(FinetuneError, match="50 frames.*75 frames") as refused:
+        FamilySets([a, longer])
+    assert refused.value.code == 4
