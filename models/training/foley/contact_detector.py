@@ -289,13 +289,13 @@ def train(folders: list[Path], steps: int, batch: int = 16, lr: float = 2e-3, se
     log(f"[contact-detector] {n} clips of {t} frames, labels from {source}, {steps} steps")
     t0, avg = time.time(), 0.0
     lo, hi = net.context_frames, CROP - net.right_context_frames
+    lo_clip = -chroma     # each plane's range after the shift back: 0..1 grey, -0.5..0.5 chroma
     for step in range(steps):
         idx = torch.randint(0, n, (batch,), generator=gen).tolist()
         start = torch.randint(0, t - CROP + 1, (batch,), generator=gen).tolist()
         x = torch.stack([grey[i, s:s + CROP] for i, s in zip(idx, start)]).float()
         if as_bytes:
             x = x / 255
-        lo_clip = -chroma     # each plane's range after the shift back: 0..1 grey, -0.5..0.5 chroma
         x = x - chroma
         flip = torch.rand(batch, generator=gen) < 0.5
         x[flip] = x[flip].flip(-1)
