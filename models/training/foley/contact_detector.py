@@ -31,6 +31,7 @@ from .allocator import keep_freed_memory
 from .contact_gate import GATE_SHAPE, write_gate
 from .data import ClipSet
 from .finetune import frame_labels, onset_labels
+from .train import replace_text
 
 # GATE_SHAPE, but 25 dB down instead of 40: a deeper gate mutes the sounds of the events the
 # detector misses, and the class accuracy falls (the world's val split, docs/experiments.md section 19).
@@ -272,7 +273,7 @@ def train(folders: list[Path], steps: int, batch: int = 16, lr: float = 2e-3, se
     # planes (-0.5 .. 0.5) are kept shifted by 0.5.
     size = net.grey_size
     as_bytes = size == 96 or colour
-    chroma = torch.tensor([0.0, 0.5, 0.5])[:, None, None] if colour else torch.zeros(1, 1)
+    chroma = torch.tensor([0.0, 0.5, 0.5])[:, None, None] if colour else torch.zeros(())
     plane_shape = (3, size, size) if colour else (size, size)
     grey = torch.empty(n, t, *plane_shape, dtype=torch.uint8 if as_bytes else torch.half)
     with torch.no_grad():      # filled in place: a list and its concatenation would hold it twice
@@ -296,7 +297,8 @@ def train(folders: list[Path], steps: int, batch: int = 16, lr: float = 2e-3, se
         x = torch.stack([grey[i, s:s + CROP] for i, s in zip(idx, start)]).float()
         if as_bytes:
             x = x / 255
-        x = x - chroma
+        if colour:
+            x = x - chroma
         flip = torch.rand(batch, generator=gen) < 0.5
         x[flip] = x[flip].flip(-1)
         for b in (torch.rand(batch, generator=gen) < zoom_out).nonzero()[:, 0].tolist() if zoom_out else []:
@@ -305,7 +307,7 @@ def train(folders: list[Path], steps: int, batch: int = 16, lr: float = 2e-3, se
         x = x * (0.5 + torch.rand(per_crop, generator=gen))
         x = x + 0.01 * torch.rand(per_crop, generator=gen) * torch.randn(x.shape, generator=gen)
         y = torch.stack([labels[i, s:s + CROP] for i, s in zip(idx, start)])
-        x, keep = torch.maximum(torch.minimum(x, lo_clip + 1), lo_clip), torch.ones(batch, CROP)
+        x, keep = x.clamp(lo_clip, lo_clip + 1), torch.ones(batch, CROP)
         frozen = (torch.rand(batch, generator=gen) < freeze_share).nonzero()[:, 0].tolist() if freeze_share else []
         for b, u in zip(frozen, torch.randint(lo, hi, (len(frozen),), generator=gen).tolist()):
             x[b, u + 1:] = x[b, u]
@@ -425,7 +427,7 @@ def export_to_bundle(net: MotionContactDetector, bundle: Path) -> dict:
     man = json.loads(man_path.read_text())
     man["models"][MODEL_KEY] = {"file": FILE, **{side: [{"name": k, **v} for k, v in spec[side].items()]
                                                   for side in ("inputs", "outputs")}}
-    man_path.write_text(json.dumps(man, indent=1))
+    replace_text(man_path, json.dumps(man, indent=1))
     gate = {"source": "detector", **DETECTOR_GATE_SHAPE}
     write_gate(bundle, gate)
     return gate

@@ -19,7 +19,7 @@ import torch
 from . import weights
 from .finetune import onset_labels
 from .probe import fit_probe
-from .train import Store, compute_features
+from .train import Store, compute_features, replace_text
 
 # Chosen on 30 clips of the 3-D held-out world at seeds apart from its footage and its
 # evaluation clips (docs/experiments.md section 13).
@@ -48,9 +48,7 @@ def write_gate(bundle: Path, gate: dict | None) -> None:
         man.pop("contactGate", None)
     else:
         man["contactGate"] = gate
-    tmp = path.with_suffix(".json.partial")
-    tmp.write_text(json.dumps(man, indent=1))
-    tmp.replace(path)
+    replace_text(path, json.dumps(man, indent=1))
 
 
 def main(argv=None) -> int:

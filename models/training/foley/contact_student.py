@@ -130,7 +130,7 @@ class FamilySets:
         if len({st.t for st in stores}) != 1:
             raise FinetuneError("[family] the sets' segments differ in length: "
                                 + ", ".join(f"{st.set.folder}: {st.t} frames" for st in stores), 4)
-        self.stores, self.n, self.t = stores, sum(st.n for st in stores), stores[0].t
+        self.n, self.t = sum(st.n for st in stores), stores[0].t
 
     def starts(self, b: int, w: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         return torch.randint(0, self.n, (b,), generator=gen), torch.randint(0, self.t - w + 1, (b,), generator=gen)

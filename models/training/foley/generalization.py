@@ -30,6 +30,7 @@ from . import family, metrics, weights, world
 from .audio import MelFrontend
 from .evaluate import align_windows, paired_comparison, window_starts
 from .heldout import WORLDS, clutter, render3d, sounds
+from .train import replace_text
 
 REPO = Path(__file__).resolve().parents[3]
 DEFAULT_DATA = REPO / "data" / "generalization"
@@ -278,7 +279,7 @@ def write_bundle_report(bundle: Path, gen: dict) -> None:
         gen["guidance_comparison"] = earlier["guidance_comparison"]
         gen["guidance_comparison_from"] = earlier.get("guidance_comparison_from", earlier.get("command"))
     ev["generalization"] = gen
-    _replace_text(ev_path, json.dumps(ev, indent=1, default=float))
+    replace_text(ev_path, json.dumps(ev, indent=1, default=float))
     md = md_path.read_text() if md_path.exists() else "# Evaluation\n"
     section = report_section(gen)
     if REPORT_HEADING in md:
@@ -287,14 +288,7 @@ def write_bundle_report(bundle: Path, gen: dict) -> None:
         md = head + section + (rest[nxt + 1:] if nxt >= 0 else "")
     else:
         md = md.rstrip("\n") + "\n\n" + section
-    _replace_text(md_path, md)
-
-
-def _replace_text(path: Path, text: str) -> None:
-    """A new file in the old one's place: a bundle copied with hard links keeps its original's reports."""
-    tmp = path.with_name(path.name + ".partial")
-    tmp.write_text(text)
-    tmp.replace(path)
+    replace_text(md_path, md)
 
 
 def run(bundle: Path, count: int, data: Path, worlds: list[str], command: str, seconds: float = 8.0,

@@ -29,6 +29,14 @@ def save(path: Path, obj) -> None:
     os.replace(tmp, path)
 
 
+def replace_text(path: Path, text: str) -> None:
+    """A new file in the old one's place: never half written, and a bundle copied with hard links
+    (cp -rl) keeps its original's file."""
+    tmp = path.with_name(path.name + ".partial")
+    tmp.write_text(text)
+    tmp.replace(path)
+
+
 def build_models(cfg: dict) -> dict:
     a = cfg["arch"]
     return {

@@ -55,7 +55,11 @@ def test_trains_on_event_times_and_exports_into_a_bundle(tmp_path, capsys):
     assert "labels from events" in capsys.readouterr().out
     bundle = tmp_path / "tiny"
     shutil.copytree(TINY, bundle)
+    original = tmp_path / "original"        # a bundle the copy shares its manifest with (cp -l)
+    original.mkdir()
+    (original / "manifest.json").hardlink_to(bundle / "manifest.json")
     assert contact_detector.main(["--bundle", str(bundle), "--weights", str(tmp_path / "d.pt")]) == 0
+    assert (original / "manifest.json").read_text() == (TINY / "manifest.json").read_text()
     man = json.loads((bundle / "manifest.json").read_text())
     assert man["contactGate"]["source"] == "detector" and "weights" not in man["contactGate"]
     spec = man["models"]["contact_detector"]
