@@ -3,7 +3,7 @@
  * stages: prepare latents, denoise (guided DDIM), decode latent to mel, vocode mel to
  * waveform. Stateless between windows: the streaming state (known latent) is passed in.
  */
-import { applyContactGate } from '../dsp/contact-gate.js';
+import { applyContactGate, withOpeningsColumn } from '../dsp/contact-gate.js';
 import { applyFrameComb } from '../dsp/frame-comb.js';
 import { applyMelGate } from '../dsp/mel-gate.js';
 import { UsageError } from '../errors.js';
@@ -206,7 +206,15 @@ export class FoleyGenerator {
     // reads one (unetFeatureDim), and the contact gate reads that column.
     const features = dim === m.features.dim ? rows : featureColumns(rows, dim, m.features.dim);
     const unetFeatures = this.unetReadsContact
-      ? withUnknownContact(rows, dim, request.contactUnknownFrom, before, m.sampling.contactUnknown)
+      ? withUnknownContact(
+          m.sampling.contactOpenings === null
+            ? rows
+            : withOpeningsColumn(rows, dim, m.sampling.contactOpenings),
+          dim,
+          request.contactUnknownFrom,
+          before,
+          m.sampling.contactUnknown,
+        )
       : features;
     const noise =
       request.noise ??

@@ -71,6 +71,21 @@ export function contactOpenings(probs: Float32Array, threshold: number): number[
 }
 
 /**
+ * Feature rows [frames, rowDim] with the detector's column (the last) replaced by 1 at its
+ * openings (contactOpenings at threshold) and 0 elsewhere: what a student trained with
+ * foley.contact_student --column openings reads (manifest sampling.contactOpenings). A new array.
+ */
+export function withOpeningsColumn(rows: Float32Array, rowDim: number, threshold: number): Float32Array {
+  const frames = rows.length / rowDim;
+  const column = new Float32Array(frames);
+  for (let t = 0; t < frames; t++) column[t] = rows[(t + 1) * rowDim - 1]!;
+  const out = rows.slice();
+  for (let t = 0; t < frames; t++) out[(t + 1) * rowDim - 1] = 0;
+  for (const t of contactOpenings(column, threshold)) out[(t + 1) * rowDim - 1] = 1;
+  return out;
+}
+
+/**
  * Per-sample gain (dB) over frames·samplesPerFrame samples, opened at the given frames, each to
  * its `openDb` (0 dB unless given; a weak opening's gain: the same shape capped there).
  */

@@ -83,6 +83,12 @@ export interface SamplingSpec {
    * frames carry the read they have.
    */
   contactUnknown: number | null;
+  /**
+   * A contact-reading student trained on the detector column's openings (foley.contact_student
+   * --column openings) reads 1 at the local maxima at or above this threshold (contactOpenings)
+   * and 0 elsewhere; null: it reads the probability.
+   */
+  contactOpenings: number | null;
   teacher?: { unet: string; steps: number };
   windowFrames: number;
   overlapFrames: number;
@@ -506,6 +512,7 @@ export function parseManifest(json: Json, bundleLabel: string): Manifest {
     restarts: optional(sm.child('restarts'))?.nonNegativeInt() ?? 0,
     restartMaxTimestep: optional(sm.child('restartMaxTimestep'))?.nonNegativeInt() ?? trainSteps - 1,
     contactUnknown: optional(sm.child('contactUnknown'))?.number() ?? null,
+    contactOpenings: optional(sm.child('contactOpenings'))?.numberIn([0, 1]) ?? null,
     windowFrames: sm.child('windowFrames').intIn(MANIFEST_LIMITS.windowFrames),
     overlapFrames: sm.child('overlapFrames').nonNegativeInt(),
   };
@@ -531,11 +538,10 @@ export function parseManifest(json: Json, bundleLabel: string): Manifest {
 
   const contactGate = parseContactGate(root.child('contactGate'), features.dim, models);
   checkUnetFeatureDims(m, models, [sampling.unet, sampling.teacher?.unet], features.dim);
-  if (
-    sampling.contactUnknown !== null &&
-    unetInputDim(models, sampling.unet, features.dim) !== features.dim + 1
-  ) {
-    sm.child('contactUnknown').fail(`absent: ${sampling.unet} does not read the contact detector's column`);
+  for (const key of ['contactUnknown', 'contactOpenings'] as const) {
+    if (sampling[key] !== null && unetInputDim(models, sampling.unet, features.dim) !== features.dim + 1) {
+      sm.child(key).fail(`absent: ${sampling.unet} does not read the contact detector's column`);
+    }
   }
 
   const description = root.child('description').present ? String(root.child('description').value) : '';

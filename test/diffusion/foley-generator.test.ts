@@ -537,6 +537,67 @@ describe('FoleyGenerator with a student that reads the contact column', () => {
     }
   });
 
+  it("gives a student declared to read openings 1 at the column's openings and 0 elsewhere, whatever the probability", async () => {
+    const openings = contactStudentBundleCopy(
+      { threshold: 0.8, rampMs: 5, holdMs: 20, releaseDbPer10ms: 40, depthDb: -40 },
+      (m) => {
+        (m.sampling as Record<string, unknown>).contactOpenings = 0.5;
+      },
+    );
+    const openingsRunner = await InferenceRunner.start(await loadBundle(openings.dir));
+    try {
+      const m = openingsRunner.bundle.manifest;
+      assert.equal(m.sampling.contactOpenings, 0.5);
+      assert.equal(runner.bundle.manifest.sampling.contactOpenings, null);
+      const dim = m.features.dim;
+      const ref = loadReference(TINY_BUNDLE_DIR);
+      const settings = {
+        ...resolveGenerationSettings(m),
+        contactGate: false,
+        melGate: false,
+        frameComb: false,
+      };
+      const noise = Float32Array.from(ref.noise);
+      const generate = (r: InferenceRunner, features: Float32Array) =>
+        new FoleyGenerator(r, settings).generate({ startFrame: 0, features, noise });
+      const withColumn = (values: Record<number, number>) => {
+        const rows = featureRows(ref.features, m);
+        for (const [t, p] of Object.entries(values)) rows[Number(t) * (dim + 1) + dim] = p;
+        return rows;
+      };
+      // A peak of 0.7 at frame 3 (the openings' threshold 0.5, not the gate's 0.8) reads as the probability student's 1 there.
+      const peak = withColumn({ 2: 0.3, 3: 0.7, 4: 0.2 });
+      const given = peak.slice();
+      const read = await generate(openingsRunner, peak);
+      assert.deepEqual(peak, given);
+      const one = await generate(runner, withColumn({ 3: 1 }));
+      assert.ok(maxAbsDiff(read.latent, one.latent) < 1e-6);
+      // Under the threshold, or flat (no peak), the column reads 0.
+      const none = await generate(runner, withColumn({}));
+      assert.ok(
+        maxAbsDiff((await generate(openingsRunner, withColumn({ 3: 0.4 }))).latent, none.latent) < 1e-6,
+      );
+      const flat = Object.fromEntries(Array.from({ length: 8 }, (_, t) => [t, 0.9]));
+      const flatRead = await generate(openingsRunner, withColumn(flat));
+      assert.ok(maxAbsDiff(flatRead.latent, (await generate(runner, withColumn({ 0: 1 }))).latent) < 1e-6);
+      // A student that does not read the column cannot declare them.
+      const plain = brokenBundleCopy((j) => {
+        (j.sampling as Record<string, unknown>).contactOpenings = 0.5;
+      });
+      try {
+        await assert.rejects(
+          loadBundle(plain.dir),
+          /sampling\.contactOpenings\] expected absent: unet_student does not read the contact detector's column/,
+        );
+      } finally {
+        plain.cleanup();
+      }
+    } finally {
+      await openingsRunner.close();
+      openings.cleanup();
+    }
+  });
+
   it('gates by a features probe that skips the column, beside a student that reads it', async () => {
     const probe = { threshold: 0.5, rampMs: 5, holdMs: 20, releaseDbPer10ms: 40, depthDb: -40 };
     const featuresGated = contactStudentBundleCopy(probe, (m) => {

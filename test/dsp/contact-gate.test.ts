@@ -6,6 +6,7 @@ import {
   contactGateGainsDb,
   contactOpenings,
   contactProbabilities,
+  withOpeningsColumn,
 } from '../../src/dsp/contact-gate.js';
 import type { ContactGateSpec } from '../../src/models/manifest.js';
 
@@ -70,6 +71,22 @@ describe('contact gate', () => {
     // 10 is below the threshold; 12..13 is a plateau, opened at its first frame.
     assert.deepEqual(contactOpenings(p, 0.8), [0, 4, 12]);
     assert.deepEqual(contactOpenings(new Float32Array([0.5, 0.5]), 0.8), []);
+  });
+
+  it("replaces the detector's column by 1 at the openings and 0 elsewhere, in a new array", () => {
+    const column = [0.9, 0.1, 0.5, 0.85, 0.95, 0.1, 0.82, 0.1, 0.79, 0.9, 0.9];
+    const rows = new Float32Array(column.flatMap((p, t) => [t, -t, p])); // two features and p
+    const given = rows.slice();
+    const out = withOpeningsColumn(rows, 3, 0.8);
+    assert.deepEqual(rows, given);
+    assert.deepEqual(
+      [...out].filter((_, i) => i % 3 === 2),
+      column.map((_, t) => ([0, 4, 9].includes(t) ? 1 : 0)),
+    );
+    assert.deepEqual(
+      [...out].filter((_, i) => i % 3 !== 2),
+      [...rows].filter((_, i) => i % 3 !== 2),
+    );
   });
 
   it('ramps up, holds 0 dB, then falls at the release rate to the depth, taking the highest of overlapping openings', () => {

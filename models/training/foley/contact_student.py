@@ -122,6 +122,36 @@ def shifted_features(fv: torch.Tensor, feats: torch.Tensor, src_idx: torch.Tenso
     return torch.where(on[:, None, None], moved, fv)
 
 
+# Openings closer than this (frames) are one contact, the highest kept: dsp/contact-gate.ts
+# MIN_OPENING_GAP_FRAMES.
+MIN_OPENING_GAP_FRAMES = 3
+
+
+def openings_column(probs: torch.Tensor, threshold: float) -> torch.Tensor:
+    """[n, T]: 1 at the contact gate's openings of each row of probabilities [n, T], 0 elsewhere; the
+    engine's contactOpenings (dsp/contact-gate.ts): local maxima (above the frame before, not below the
+    one after, zero beyond the ends) at or above threshold, the highest of any closer than
+    MIN_OPENING_GAP_FRAMES."""
+    zero = torch.zeros_like(probs[:, :1])
+    before, after = torch.cat([zero, probs[:, :-1]], 1), torch.cat([probs[:, 1:], zero], 1)
+    peak = (probs >= threshold) & (probs > before) & (probs >= after)
+    out = torch.zeros_like(probs)
+    for i, t in enumerate(peak.tolist()):
+        row, kept = probs[i].tolist(), []
+        for f in sorted((f for f, on in enumerate(t) if on), key=lambda f: (-row[f], f)):
+            if all(abs(k - f) >= MIN_OPENING_GAP_FRAMES for k in kept):
+                kept.append(f)
+        out[i, kept] = 1.0
+    return out
+
+
+def student_column(probs: torch.Tensor, man: dict) -> torch.Tensor:
+    """What a bundle's contact-reading student reads of the detector's probabilities [n, T]: their
+    openings where the bundle declares sampling.contactOpenings (--column openings), else themselves."""
+    threshold = man["sampling"].get("contactOpenings")
+    return probs if threshold is None else openings_column(probs, threshold)
+
+
 class FamilySets:
     """Several family Stores read as one by ldm_batch (which reads n, t and starts); their cached
     features, latents and contact columns are concatenated in the same order."""
@@ -155,6 +185,8 @@ def train(args) -> dict:
     mods, report, man = load_start(bundle)
     if mods["unet_student"].contact is not None:
         raise FinetuneError(f"[bundle:{bundle}] its student already reads the contact column", 2)
+    if args.column == "openings" and (man.get("contactGate") or {}).get("source") != "detector":
+        raise FinetuneError(f"[bundle:{bundle}] --column openings needs a contactGate with source 'detector'", 3)
     cfg = weights._cfg(load_profile(report["profile"]), man)
     run.mkdir(parents=True, exist_ok=True)
     video, ae = mods["video_encoder"].video.eval(), mods["latent_decoder"].ae.eval()
@@ -167,6 +199,11 @@ def train(args) -> dict:
     if args.still_share > 0:
         still = cached(run, "world-still", (STILL_PICTURES,),
                        lambda: still_rows(video, detector, world, STILL_PICTURES, torch.Generator().manual_seed(args.seed)))
+    if args.column == "openings":   # the student reads where the gate opens, not how sure the detector is
+        threshold = man["contactGate"]["threshold"]
+        f_probs, w_probs = openings_column(f_probs, threshold), openings_column(w_probs, threshold)
+        if still is not None:   # a still picture's column is flat: no opening
+            still = torch.cat([still[:, :-1], torch.zeros_like(still[:, -1:])], 1)
     print(json.dumps({"event": "stage", "stage": "prepared", "elapsedS": round(time.time() - t0, 1)}), flush=True)
 
     frozen = copy.deepcopy(mods["unet_student"]).eval()
@@ -224,12 +261,14 @@ def train(args) -> dict:
             "familySegments": family.n, "steps": args.steps, "stepsDone": args.steps, "seconds": round(time.time() - t0, 1),
             "batch": b, "lr": args.lr, "appearanceDrop": args.appearance_drop, "worldWeight": args.world_weight,
             "unknownEdge": args.unknown_edge, "stillShare": args.still_share, "featureShift": args.feature_shift,
-            "seed": args.seed, "finalFamilyLoss": float(np.mean([x[0] for x in losses[-100:]])),
+            "column": args.column, "seed": args.seed, "finalFamilyLoss": float(np.mean([x[0] for x in losses[-100:]])),
             "finalWorldLoss": float(np.mean([x[1] for x in losses[-100:]]))}
     origin = f"{man['name']}'s unet_student made to read the contact detector's column by foley.contact_student " \
              f"on {family.n} family and {world.n} world segments ({args.steps} steps)"
     if args.unknown_edge > 0:
         man = {**man, "sampling": {**man["sampling"], "contactUnknown": CONTACT_UNKNOWN}}
+    if args.column == "openings":
+        man = {**man, "sampling": {**man["sampling"], "contactOpenings": man["contactGate"]["threshold"]}}
     export_finetuned(bundle, man, mods, {"unet_student": student.eval()}, cfg, out, args.name or man["name"], info,
                      origin=origin, record=RECORD)
     return info
@@ -259,6 +298,9 @@ def main(argv=None) -> int:
     p.add_argument("--feature-shift", type=float, default=0.0, metavar="P",
                    help=f"share of family windows whose features are read {SHIFT_FRAMES[0]}-{SHIFT_FRAMES[1]} frames off "
                         "while the contact column is not")
+    p.add_argument("--column", choices=("probability", "openings"), default="probability",
+                   help="what the student reads in the contact column: the detector's probability, or 1 at its openings "
+                        "at the contact gate's threshold and 0 elsewhere (the bundle then declares sampling.contactOpenings)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=0)
     args = p.parse_args(argv)

@@ -232,11 +232,11 @@ def finetune(args) -> dict:
     contact = None
     if student.contact is not None:
         # A student that reads the contact detector's column (foley.contact_student) gets it here too.
-        from .contact_student import contact_probabilities, with_contact    # imports this module
+        from .contact_student import contact_probabilities, student_column, with_contact    # imports this module
         from .contact_detector import FILE as DETECTOR_FILE, OnnxDetector
         emit("stage", stage="contact", message=f"contact detector probabilities of {st.n} segments")
-        contact = cached(run, "contact", (st.n, st.t),
-                         lambda: contact_probabilities(OnnxDetector(bundle / DETECTOR_FILE), st)).to(device)
+        contact = student_column(cached(run, "contact", (st.n, st.t),
+                                        lambda: contact_probabilities(OnnxDetector(bundle / DETECTOR_FILE), st)), man).to(device)
     if args.train_video:
         # End to end: the LDM's loss also reaches the CAVP video encoder, so its features can learn
         # this footage's look. Features are then computed per window, with the clip-edge rule.

@@ -53,7 +53,7 @@ from . import weights
 from .allocator import keep_freed_memory
 from .config import load_profile
 from .contact_detector import FILE as DETECTOR_FILE, OnnxDetector
-from .contact_student import contact_probabilities, mark_unknown_edge
+from .contact_student import contact_probabilities, mark_unknown_edge, student_column
 from .diffusion import Schedule, halved_grid, pair_step_target
 from .finetune import FinetuneError, export_finetuned, load_data, load_start, sample_timesteps
 from .train import compute_features, encode_latents, latent_windows, ldm_batch
@@ -210,7 +210,7 @@ def distill(args) -> dict:
     def prepared(s) -> tuple:
         f = compute_features(video, s)
         if detector is not None:
-            f = torch.cat([f, contact_probabilities(detector, s)[..., None]], -1)
+            f = torch.cat([f, student_column(contact_probabilities(detector, s), man)[..., None]], -1)
         with torch.no_grad():
             return f, encode_latents(ae, s)
 

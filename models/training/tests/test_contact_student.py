@@ -215,3 +215,50 @@ def test_family_sets_are_read_as_one_and_sets_of_other_lengths_are_named(tmp_pat
     with pytest.raises(FinetuneError, match="50 frames.*75 frames") as refused:
         FamilySets([a, longer])
     assert refused.value.code == 4
+
+
+def test_the_openings_column_marks_the_gates_openings_as_the_engine_finds_them():
+    from foley.contact_student import openings_column
+    probs = torch.tensor([
+        [0.0, 0.9, 0.5, 0.0, 0.95, 0.95, 0.2, 0.86, 0.0, 0.0],   # a plateau opens at its first frame
+        [0.9, 0.8, 0.87, 0.0, 0.0, 0.0, 0.0, 0.86, 0.0, 0.9],    # two frames apart, the higher is kept; ends may peak
+        [0.5, 0.6, 0.7, 0.8, 0.84, 0.2, 0.1, 0.1, 0.1, 0.1],      # under the threshold: nothing
+    ])
+    out = openings_column(probs, 0.85)
+    assert out[0].nonzero().flatten().tolist() == [1, 4, 7]
+    assert out[1].nonzero().flatten().tolist() == [0, 9]
+    assert out[2].sum() == 0 and set(out.unique().tolist()) <= {0.0, 1.0}
+
+
+def test_a_run_on_the_openings_column_declares_it_and_needs_a_detector_gate(start, tmp_path, capsys):
+    bundle = start_with_detector(start, tmp_path)
+    footage = data.build_set(tmp_path / "data", "train", 1, 2.0, 1)
+    out = tmp_path / "out"
+    r = run(bundle, footage, out, tmp_path, "--column", "openings", "--still-share", "0.5")
+    assert r.returncode == 0, r.stderr
+    man = json.loads((out / "manifest.json").read_text())
+    assert man["sampling"]["contactOpenings"] == man["contactGate"]["threshold"]
+    assert json.loads((out / "contact-student.json").read_text())["column"] == "openings"
+    # What such a student reads, in foley train's fine-tune and window distillation too; the
+    # fine-tuned bundle keeps the declaration (and may gate by a features probe beside it).
+    from foley.contact_student import student_column
+    probs = torch.tensor([[0.1, 0.9, 0.2, 0.95, 0.1]])
+    assert student_column(probs, man).tolist() == [[0.0, 0.0, 0.0, 1.0, 0.0]]
+    assert student_column(probs, {"sampling": {}}) is probs
+    tuned = subprocess.run([sys.executable, "-m", "foley.finetune", "--bundle", str(out), "--data", str(footage),
+                            "--run", str(tmp_path / "ft"), "--out", str(tmp_path / "tuned"), "--steps", "2",
+                            "--batch", "2", "--threads", "1", "--train-video", "--contact-gate"],
+                           cwd=TRAINING, capture_output=True, text=True, timeout=300)
+    assert tuned.returncode == 0, tuned.stderr
+    tuned_man = json.loads((tmp_path / "tuned" / "manifest.json").read_text())
+    assert tuned_man["sampling"]["contactOpenings"] == man["contactGate"]["threshold"]
+    assert tuned_man["contactGate"]["source"] == "features"
+    # A start whose gate reads the features has no threshold for the openings.
+    from foley import contact_student
+    man = json.loads((bundle / "manifest.json").read_text())
+    man["contactGate"] = {**man["contactGate"], "source": "features", "weights": [0.0] * man["features"]["dim"], "bias": 0.0}
+    (bundle / "manifest.json").write_text(json.dumps(man))
+    capsys.readouterr()
+    assert contact_student.main(args(bundle, footage, tmp_path / "refused", tmp_path, "--column", "openings")) == 3
+    assert "--column openings needs a contactGate with source 'detector'" in capsys.readouterr().err
+    assert not (tmp_path / "refused").exists()
