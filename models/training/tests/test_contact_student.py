@@ -1,7 +1,7 @@
 """foley.contact_student: a UNet made to read the contact column is unchanged until trained and
 never hears a zero column; a short run on the tiny bundle writes a bundle whose student alone
 changed, declares the wider input, recovers with ONNX parity and fine-tunes with foley train;
-bad starts are refused."""
+bad starts are refused; the openings column is what the engine finds."""
 import json
 import shutil
 import subprocess
@@ -126,7 +126,7 @@ def test_a_short_run_writes_a_student_that_reads_the_contact_column(start, tmp_p
     footage = data.build_set(tmp_path / "data", "train", 2, 2.0, 1)
     out = tmp_path / "out"
     other = data.build_set(tmp_path / "other", "val", 1, 2.0, 1)
-    r = run(bundle, footage, out, tmp_path, "--unknown-edge", "0.5", family=[footage, other])
+    r = run(bundle, footage, out, tmp_path, "--unknown-edge", "0.5", "--column", "openings", family=[footage, other])
     assert r.returncode == 0, r.stderr
     done = json.loads(r.stdout.strip().splitlines()[-1])
     assert done["event"] == "done" and done["familySegments"] == 3        # both family sets, read as one
@@ -138,7 +138,9 @@ def test_a_short_run_writes_a_student_that_reads_the_contact_column(start, tmp_p
     teacher = {i["name"]: i for i in man["models"]["unet_teacher"]["inputs"]}["video_features"]["shape"][-1]
     assert (width, teacher) == (man["features"]["dim"] + 1, man["features"]["dim"])
     assert man["contactGate"]["source"] == "detector" and man["sampling"]["contactUnknown"] == -1.0
-    assert json.loads((out / "contact-student.json").read_text())["recipe"].startswith("contact-conditioned")
+    assert man["sampling"]["contactOpenings"] == man["contactGate"]["threshold"]     # --column openings
+    record = json.loads((out / "contact-student.json").read_text())
+    assert record["recipe"].startswith("contact-conditioned") and record["column"] == "openings"
     # The weights come back from the ONNX file (a later fine-tune starts from them), parity checked.
     mods, report = weights.recover_modules(out)
     assert mods["unet_student"].contact is not None and report["unet_student"]["unset"] == []
@@ -155,6 +157,7 @@ def test_a_short_run_writes_a_student_that_reads_the_contact_column(start, tmp_p
     tuned_man = json.loads((tmp_path / "tuned" / "manifest.json").read_text())
     assert tuned_man["contactGate"]["source"] == "features" and len(tuned_man["contactGate"]["weights"]) == man["features"]["dim"]
     assert tuned_man["models"]["contact_detector"] == man["models"]["contact_detector"]
+    assert tuned_man["sampling"]["contactOpenings"] == man["sampling"]["contactOpenings"]
     assert (tmp_path / "tuned" / "contact_detector.onnx").read_bytes() == (out / "contact_detector.onnx").read_bytes()
     assert json.loads((tmp_path / "tuned" / "finetune.json").read_text())["contactGate"]["fitLoss"] > 0
     # Window distillation with guidance folded in keeps the column and the marker; the low
@@ -173,6 +176,7 @@ def test_a_short_run_writes_a_student_that_reads_the_contact_column(start, tmp_p
     assert folded.returncode == 0, folded.stderr
     wd_man = json.loads((tmp_path / "wd" / "manifest.json").read_text())
     assert wd_man["sampling"]["cfgScale"] == 0.0 and wd_man["sampling"]["contactUnknown"] == -1.0
+    assert wd_man["sampling"]["contactOpenings"] == man["sampling"]["contactOpenings"]
     assert wd_man["models"]["unet_student"] == man["models"]["unet_student"]
     record = json.loads((tmp_path / "wd" / "window-distill.json").read_text())
     assert record["contactColumn"] is True and record["unknownEdge"] == 0.3
@@ -230,34 +234,18 @@ def test_the_openings_column_marks_the_gates_openings_as_the_engine_finds_them()
     assert out[2].sum() == 0 and set(out.unique().tolist()) <= {0.0, 1.0}
 
 
-def test_a_run_on_the_openings_column_declares_it_and_needs_a_detector_gate(start, tmp_path, capsys):
-    bundle = start_with_detector(start, tmp_path)
-    footage = data.build_set(tmp_path / "data", "train", 1, 2.0, 1)
-    out = tmp_path / "out"
-    r = run(bundle, footage, out, tmp_path, "--column", "openings", "--still-share", "0.5")
-    assert r.returncode == 0, r.stderr
-    man = json.loads((out / "manifest.json").read_text())
-    assert man["sampling"]["contactOpenings"] == man["contactGate"]["threshold"]
-    assert json.loads((out / "contact-student.json").read_text())["column"] == "openings"
-    # What such a student reads, in foley train's fine-tune and window distillation too; the
-    # fine-tuned bundle keeps the declaration (and may gate by a features probe beside it).
+def test_the_openings_column_is_what_a_declaring_bundle_reads_and_needs_a_detector_gate(start, tmp_path, capsys):
+    from foley import contact_student
     from foley.contact_student import student_column
     probs = torch.tensor([[0.1, 0.9, 0.2, 0.95, 0.1]])
-    assert student_column(probs, man).tolist() == [[0.0, 0.0, 0.0, 1.0, 0.0]]
+    assert student_column(probs, {"sampling": {"contactOpenings": 0.92}}).tolist() == [[0.0, 0.0, 0.0, 1.0, 0.0]]
     assert student_column(probs, {"sampling": {}}) is probs
-    tuned = subprocess.run([sys.executable, "-m", "foley.finetune", "--bundle", str(out), "--data", str(footage),
-                            "--run", str(tmp_path / "ft"), "--out", str(tmp_path / "tuned"), "--steps", "2",
-                            "--batch", "2", "--threads", "1", "--train-video", "--contact-gate"],
-                           cwd=TRAINING, capture_output=True, text=True, timeout=300)
-    assert tuned.returncode == 0, tuned.stderr
-    tuned_man = json.loads((tmp_path / "tuned" / "manifest.json").read_text())
-    assert tuned_man["sampling"]["contactOpenings"] == man["contactGate"]["threshold"]
-    assert tuned_man["contactGate"]["source"] == "features"
     # A start whose gate reads the features has no threshold for the openings.
-    from foley import contact_student
+    bundle = start_with_detector(start, tmp_path)
     man = json.loads((bundle / "manifest.json").read_text())
     man["contactGate"] = {**man["contactGate"], "source": "features", "weights": [0.0] * man["features"]["dim"], "bias": 0.0}
     (bundle / "manifest.json").write_text(json.dumps(man))
+    footage = data.build_set(tmp_path / "data", "train", 1, 2.0, 1)
     capsys.readouterr()
     assert contact_student.main(args(bundle, footage, tmp_path / "refused", tmp_path, "--column", "openings")) == 3
     assert "--column openings needs a contactGate with source 'detector'" in capsys.readouterr().err
