@@ -172,6 +172,20 @@ export class FoleyGenerator {
     this.vocoder = new Vocoder(runner);
   }
 
+  /**
+   * The contact-reading student's rows: the detector's column as its manifest says it reads it
+   * (openings, gain), then the unknown marker on frames with no exact read yet.
+   */
+  private studentRows(rows: Float32Array, dim: number, before: number, request: WindowRequest): Float32Array {
+    const { contactOpenings, contactGain, contactUnknown } = this.manifest.sampling;
+    let read = contactOpenings === null ? rows : withOpeningsColumn(rows, dim, contactOpenings);
+    if (contactGain !== 1) {
+      if (read === rows) read = rows.slice();
+      for (let i = dim - 1; i < read.length; i += dim) read[i] = read[i]! * contactGain;
+    }
+    return withUnknownContact(read, dim, request.contactUnknownFrom, before, contactUnknown);
+  }
+
   /** The padded window length the UNet runs on for `frames` frames. */
   paddedFrames(frames: number): number {
     return roundUpTo(frames, this.manifest.latent.timeMultiple);
@@ -205,17 +219,7 @@ export class FoleyGenerator {
     // The classifier takes the video features alone; the UNet also the detector's column when it
     // reads one (unetFeatureDim), and the contact gate reads that column.
     const features = dim === m.features.dim ? rows : featureColumns(rows, dim, m.features.dim);
-    const unetFeatures = this.unetReadsContact
-      ? withUnknownContact(
-          m.sampling.contactOpenings === null
-            ? rows
-            : withOpeningsColumn(rows, dim, m.sampling.contactOpenings),
-          dim,
-          request.contactUnknownFrom,
-          before,
-          m.sampling.contactUnknown,
-        )
-      : features;
+    const unetFeatures = this.unetReadsContact ? this.studentRows(rows, dim, before, request) : features;
     const noise =
       request.noise ??
       latentNoise(this.settings.seed, request.startFrame - before, padded, shape.channels, shape.melBins);

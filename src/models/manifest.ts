@@ -89,6 +89,12 @@ export interface SamplingSpec {
    * and 0 elsewhere; null: it reads the probability.
    */
   contactOpenings: number | null;
+  /**
+   * A contact-reading student's column is multiplied by this (default 1) before it reads it; the
+   * unknown marker is left as it is. Above 1 the detector's contacts call up sound more surely
+   * where the student does not know the look (docs/experiments.md section 43).
+   */
+  contactGain: number;
   teacher?: { unet: string; steps: number };
   windowFrames: number;
   overlapFrames: number;
@@ -513,6 +519,7 @@ export function parseManifest(json: Json, bundleLabel: string): Manifest {
     restartMaxTimestep: optional(sm.child('restartMaxTimestep'))?.nonNegativeInt() ?? trainSteps - 1,
     contactUnknown: optional(sm.child('contactUnknown'))?.number() ?? null,
     contactOpenings: optional(sm.child('contactOpenings'))?.numberIn([0, 1]) ?? null,
+    contactGain: optional(sm.child('contactGain'))?.numberIn([0, 10]) ?? 1,
     windowFrames: sm.child('windowFrames').intIn(MANIFEST_LIMITS.windowFrames),
     overlapFrames: sm.child('overlapFrames').nonNegativeInt(),
   };
@@ -538,8 +545,9 @@ export function parseManifest(json: Json, bundleLabel: string): Manifest {
 
   const contactGate = parseContactGate(root.child('contactGate'), features.dim, models);
   checkUnetFeatureDims(m, models, [sampling.unet, sampling.teacher?.unet], features.dim);
-  for (const key of ['contactUnknown', 'contactOpenings'] as const) {
-    if (sampling[key] !== null && unetInputDim(models, sampling.unet, features.dim) !== features.dim + 1) {
+  for (const key of ['contactUnknown', 'contactOpenings', 'contactGain'] as const) {
+    const declared = key === 'contactGain' ? sampling.contactGain !== 1 : sampling[key] !== null;
+    if (declared && unetInputDim(models, sampling.unet, features.dim) !== features.dim + 1) {
       sm.child(key).fail(`absent: ${sampling.unet} does not read the contact detector's column`);
     }
   }

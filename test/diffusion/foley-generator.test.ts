@@ -598,6 +598,63 @@ describe('FoleyGenerator with a student that reads the contact column', () => {
     }
   });
 
+  it("multiplies the student's column by the bundle's contactGain, and leaves the unknown marker", async () => {
+    const gained = contactStudentBundleCopy(
+      { threshold: 0.8, rampMs: 5, holdMs: 20, releaseDbPer10ms: 40, depthDb: -40 },
+      (m) => {
+        Object.assign(m.sampling as Record<string, unknown>, { contactGain: 2, contactUnknown: -1 });
+      },
+    );
+    const gainedRunner = await InferenceRunner.start(await loadBundle(gained.dir));
+    try {
+      const m = gainedRunner.bundle.manifest;
+      assert.equal(m.sampling.contactGain, 2);
+      assert.equal(runner.bundle.manifest.sampling.contactGain, 1);
+      const dim = m.features.dim;
+      const ref = loadReference(TINY_BUNDLE_DIR);
+      const settings = {
+        ...resolveGenerationSettings(m),
+        contactGate: false,
+        melGate: false,
+        frameComb: false,
+      };
+      const noise = Float32Array.from(ref.noise);
+      const generate = (r: InferenceRunner, features: Float32Array, contactUnknownFrom?: number) =>
+        new FoleyGenerator(r, settings).generate({ startFrame: 0, features, noise, contactUnknownFrom });
+      const withColumn = (values: Record<number, number>) => {
+        const rows = featureRows(ref.features, m);
+        for (const [t, p] of Object.entries(values)) rows[Number(t) * (dim + 1) + dim] = p;
+        return rows;
+      };
+      const rows = withColumn({ 2: 0.3, 3: 0.45 });
+      const given = rows.slice();
+      const read = await generate(gainedRunner, rows);
+      assert.deepEqual(rows, given);
+      const doubled = await generate(runner, withColumn({ 2: 0.6, 3: 0.9 }));
+      assert.ok(maxAbsDiff(read.latent, doubled.latent) < 1e-6);
+      assert.ok(maxAbsDiff(read.latent, (await generate(runner, rows)).latent) > 1e-3);
+      // The marker goes on after the gain: -1, not -2, on frames 3 on.
+      const told = await generate(gainedRunner, rows, 3);
+      const marked = withColumn({ 2: 0.6, 3: -1, 4: -1, 5: -1, 6: -1, 7: -1 });
+      assert.ok(maxAbsDiff(told.latent, (await generate(runner, marked)).latent) < 1e-6);
+      // A student that does not read the column cannot declare a gain.
+      const plain = brokenBundleCopy((j) => {
+        (j.sampling as Record<string, unknown>).contactGain = 2;
+      });
+      try {
+        await assert.rejects(
+          loadBundle(plain.dir),
+          /sampling\.contactGain\] expected absent: unet_student does not read the contact detector's column/,
+        );
+      } finally {
+        plain.cleanup();
+      }
+    } finally {
+      await gainedRunner.close();
+      gained.cleanup();
+    }
+  });
+
   it('gates by a features probe that skips the column, beside a student that reads it', async () => {
     const probe = { threshold: 0.5, rampMs: 5, holdMs: 20, releaseDbPer10ms: 40, depthDb: -40 };
     const featuresGated = contactStudentBundleCopy(probe, (m) => {
