@@ -90,9 +90,8 @@ export interface SamplingSpec {
    */
   contactOpenings: number | null;
   /**
-   * A contact-reading student's column is multiplied by this (default 1) before it reads it; the
-   * unknown marker is left as it is. Above 1 the detector's contacts call up sound more surely
-   * where the student does not know the look (docs/experiments.md section 43).
+   * A contact-reading student's column is multiplied by this (default 1) before it reads it, so
+   * the column weighs more (or less) against the features; the unknown marker is left as it is.
    */
   contactGain: number;
   teacher?: { unet: string; steps: number };
