@@ -232,6 +232,9 @@ def test_the_openings_column_marks_the_gates_openings_as_the_engine_finds_them()
     assert out[0].nonzero().flatten().tolist() == [1, 4, 7]
     assert out[1].nonzero().flatten().tolist() == [0, 9]
     assert out[2].sum() == 0 and set(out.unique().tolist()) <= {0.0, 1.0}
+    # test/dsp/contact-gate.test.ts's column: the engine opens at frames 0, 4 and 9.
+    engine = torch.tensor([[0.9, 0.1, 0.5, 0.85, 0.95, 0.1, 0.82, 0.1, 0.79, 0.9, 0.9]])
+    assert openings_column(engine, 0.8)[0].nonzero().flatten().tolist() == [0, 4, 9]
 
 
 def test_the_openings_column_is_what_a_declaring_bundle_reads_and_needs_a_detector_gate(start, tmp_path, capsys):
