@@ -2,7 +2,11 @@ import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { FoleyGenerator, resolveGenerationSettings } from '../../src/diffusion/foley-generator.js';
+import {
+  FoleyGenerator,
+  resolveGenerationSettings,
+  type WindowResult,
+} from '../../src/diffusion/foley-generator.js';
 import { sliceLatentFrames } from '../../src/diffusion/latent-frames.js';
 import type { SamplingJob } from '../../src/diffusion/sampling-job.js';
 import { contactGainsDb, contactOpenings } from '../../src/dsp/contact-gate.js';
@@ -439,6 +443,28 @@ describe('FoleyGenerator with a contact gate keyed on the contact detector', () 
   });
 });
 
+/** Column values for withColumn: `value` at frames from .. to − 1. */
+function columnFrom(from: number, to: number, value: number): Record<number, number> {
+  return Object.fromEntries(Array.from({ length: to - from }, (_, k) => [from + k, value]));
+}
+
+/** The tiny bundle, whose student does not read the contact column, refuses `key` in its sampling. */
+async function assertRefusedBesidePlainStudent(key: string, value: unknown): Promise<void> {
+  const plain = brokenBundleCopy((j) => {
+    (j.sampling as Record<string, unknown>)[key] = value;
+  });
+  try {
+    await assert.rejects(
+      loadBundle(plain.dir),
+      new RegExp(
+        `sampling\\.${key}\\] expected absent: unet_student does not read the contact detector's column`,
+      ),
+    );
+  } finally {
+    plain.cleanup();
+  }
+}
+
 describe('FoleyGenerator with a student that reads the contact column', () => {
   // test/fixtures/unet-student-contact-tiny.onnx: the tiny student plus a random map of the column.
   const copy = contactStudentBundleCopy({
@@ -488,67 +514,51 @@ describe('FoleyGenerator with a student that reads the contact column', () => {
   });
 
   it("tells the student which frames have no exact read yet with the bundle's marker, and keeps the caller's rows", async () => {
-    const marked = contactStudentBundleCopy(
-      { threshold: 0.5, rampMs: 5, holdMs: 20, releaseDbPer10ms: 40, depthDb: -40 },
-      (m) => {
-        (m.sampling as Record<string, unknown>).contactUnknown = -1;
+    await withStudentSampling(
+      { contactUnknown: -1 },
+      async ({ runner: markedRunner, generate, withColumn, frames }) => {
+        const rows = withColumn(columnFrom(0, frames, 0.9));
+        const given = rows.slice();
+        const told = await generate(markedRunner, rows, 5);
+        assert.deepEqual(rows, given);
+        const written = withColumn({ ...columnFrom(0, 5, 0.9), ...columnFrom(5, frames, -1) });
+        const same = await generate(markedRunner, written);
+        assert.ok(maxAbsDiff(told.latent, same.latent) < 1e-6);
+        const untold = await generate(markedRunner, rows);
+        assert.ok(maxAbsDiff(told.latent, untold.latent) > 1e-3);
       },
     );
-    const markedRunner = await InferenceRunner.start(await loadBundle(marked.dir));
-    try {
-      const m = markedRunner.bundle.manifest;
-      const dim = m.features.dim;
-      const ref = loadReference(TINY_BUNDLE_DIR);
-      const rows = featureRows(ref.features, m);
-      const frames = rows.length / (dim + 1);
-      for (let t = 0; t < frames; t++) rows[t * (dim + 1) + dim] = 0.9;
-      const given = rows.slice();
-      const settings = {
-        ...resolveGenerationSettings(m),
-        contactGate: false,
-        melGate: false,
-        frameComb: false,
-      };
-      const noise = Float32Array.from(ref.noise);
-      const generator = new FoleyGenerator(markedRunner, settings);
-      const told = await generator.generate({ startFrame: 0, features: rows, noise, contactUnknownFrom: 5 });
-      assert.deepEqual(rows, given);
-      const written = rows.slice();
-      for (let t = 5; t < frames; t++) written[t * (dim + 1) + dim] = -1;
-      const same = await generator.generate({ startFrame: 0, features: written, noise });
-      assert.ok(maxAbsDiff(told.latent, same.latent) < 1e-6);
-      const untold = await generator.generate({ startFrame: 0, features: rows, noise });
-      assert.ok(maxAbsDiff(told.latent, untold.latent) > 1e-3);
-      // A student that does not read the column cannot declare a marker.
-      const plain = brokenBundleCopy((j) => {
-        (j.sampling as Record<string, unknown>).contactUnknown = -1;
-      });
-      try {
-        await assert.rejects(
-          loadBundle(plain.dir),
-          /sampling\.contactUnknown\] expected absent: unet_student does not read the contact detector's column/,
-        );
-      } finally {
-        plain.cleanup();
-      }
-    } finally {
-      await markedRunner.close();
-      marked.cleanup();
-    }
+    // A student that does not read the column cannot declare a marker.
+    await assertRefusedBesidePlainStudent('contactUnknown', -1);
   });
 
-  it("gives a student declared to read openings 1 at the column's openings and 0 elsewhere, whatever the probability", async () => {
-    const openings = contactStudentBundleCopy(
+  /**
+   * Runs `use` on a running copy of the contact student's bundle with `sampling` merged into its
+   * manifest; `generate` renders rows (gates off, the reference noise) on any runner, and
+   * `withColumn` gives the reference features (`frames` of them) with the column set at the frames given.
+   */
+  async function withStudentSampling(
+    sampling: Record<string, unknown>,
+    use: (student: {
+      runner: InferenceRunner;
+      generate: (
+        r: InferenceRunner,
+        features: Float32Array,
+        contactUnknownFrom?: number,
+      ) => Promise<WindowResult>;
+      withColumn: (values: Record<number, number>) => Float32Array;
+      frames: number;
+    }) => Promise<void>,
+  ): Promise<void> {
+    const edited = contactStudentBundleCopy(
       { threshold: 0.8, rampMs: 5, holdMs: 20, releaseDbPer10ms: 40, depthDb: -40 },
       (m) => {
-        (m.sampling as Record<string, unknown>).contactOpenings = 0.5;
+        Object.assign(m.sampling as Record<string, unknown>, sampling);
       },
     );
-    const openingsRunner = await InferenceRunner.start(await loadBundle(openings.dir));
+    const editedRunner = await InferenceRunner.start(await loadBundle(edited.dir));
     try {
-      const m = openingsRunner.bundle.manifest;
-      assert.equal(m.sampling.contactOpenings, 0.5);
-      assert.equal(runner.bundle.manifest.sampling.contactOpenings, null);
+      const m = editedRunner.bundle.manifest;
       const dim = m.features.dim;
       const ref = loadReference(TINY_BUNDLE_DIR);
       const settings = {
@@ -558,101 +568,69 @@ describe('FoleyGenerator with a student that reads the contact column', () => {
         frameComb: false,
       };
       const noise = Float32Array.from(ref.noise);
-      const generate = (r: InferenceRunner, features: Float32Array) =>
-        new FoleyGenerator(r, settings).generate({ startFrame: 0, features, noise });
-      const withColumn = (values: Record<number, number>) => {
-        const rows = featureRows(ref.features, m);
-        for (const [t, p] of Object.entries(values)) rows[Number(t) * (dim + 1) + dim] = p;
-        return rows;
-      };
-      // A peak of 0.7 at frame 3 (the openings' threshold 0.5, not the gate's 0.8) reads as the probability student's 1 there.
-      const peak = withColumn({ 2: 0.3, 3: 0.7, 4: 0.2 });
-      const given = peak.slice();
-      const read = await generate(openingsRunner, peak);
-      assert.deepEqual(peak, given);
-      const one = await generate(runner, withColumn({ 3: 1 }));
-      assert.ok(maxAbsDiff(read.latent, one.latent) < 1e-6);
-      // Under the threshold, or flat (no peak), the column reads 0.
-      const none = await generate(runner, withColumn({}));
-      assert.ok(
-        maxAbsDiff((await generate(openingsRunner, withColumn({ 3: 0.4 }))).latent, none.latent) < 1e-6,
-      );
-      const flat = Object.fromEntries(Array.from({ length: 8 }, (_, t) => [t, 0.9]));
-      const flatRead = await generate(openingsRunner, withColumn(flat));
-      assert.ok(maxAbsDiff(flatRead.latent, (await generate(runner, withColumn({ 0: 1 }))).latent) < 1e-6);
-      // A student that does not read the column cannot declare them.
-      const plain = brokenBundleCopy((j) => {
-        (j.sampling as Record<string, unknown>).contactOpenings = 0.5;
+      await use({
+        runner: editedRunner,
+        generate: (r, features, contactUnknownFrom) =>
+          new FoleyGenerator(r, settings).generate({ startFrame: 0, features, noise, contactUnknownFrom }),
+        withColumn: (values) => {
+          const rows = featureRows(ref.features, m);
+          for (const [t, p] of Object.entries(values)) rows[Number(t) * (dim + 1) + dim] = p;
+          return rows;
+        },
+        frames: ref.numFrames,
       });
-      try {
-        await assert.rejects(
-          loadBundle(plain.dir),
-          /sampling\.contactOpenings\] expected absent: unet_student does not read the contact detector's column/,
-        );
-      } finally {
-        plain.cleanup();
-      }
     } finally {
-      await openingsRunner.close();
-      openings.cleanup();
+      await editedRunner.close();
+      edited.cleanup();
     }
+  }
+
+  it("gives a student declared to read openings 1 at the column's openings and 0 elsewhere, whatever the probability", async () => {
+    await withStudentSampling(
+      { contactOpenings: 0.5 },
+      async ({ runner: openingsRunner, generate, withColumn, frames }) => {
+        assert.equal(openingsRunner.bundle.manifest.sampling.contactOpenings, 0.5);
+        assert.equal(runner.bundle.manifest.sampling.contactOpenings, null);
+        // A peak of 0.7 at frame 3 (the openings' threshold 0.5, not the gate's 0.8) reads as the probability student's 1 there.
+        const peak = withColumn({ 2: 0.3, 3: 0.7, 4: 0.2 });
+        const given = peak.slice();
+        const read = await generate(openingsRunner, peak);
+        assert.deepEqual(peak, given);
+        const one = await generate(runner, withColumn({ 3: 1 }));
+        assert.ok(maxAbsDiff(read.latent, one.latent) < 1e-6);
+        // Under the threshold, or flat (no peak), the column reads 0.
+        const none = await generate(runner, withColumn({}));
+        assert.ok(
+          maxAbsDiff((await generate(openingsRunner, withColumn({ 3: 0.4 }))).latent, none.latent) < 1e-6,
+        );
+        const flat = columnFrom(0, frames, 0.9);
+        const flatRead = await generate(openingsRunner, withColumn(flat));
+        assert.ok(maxAbsDiff(flatRead.latent, (await generate(runner, withColumn({ 0: 1 }))).latent) < 1e-6);
+      },
+    );
+    await assertRefusedBesidePlainStudent('contactOpenings', 0.5);
   });
 
   it("multiplies the student's column by the bundle's contactGain, and leaves the unknown marker", async () => {
-    const gained = contactStudentBundleCopy(
-      { threshold: 0.8, rampMs: 5, holdMs: 20, releaseDbPer10ms: 40, depthDb: -40 },
-      (m) => {
-        Object.assign(m.sampling as Record<string, unknown>, { contactGain: 2, contactUnknown: -1 });
+    await withStudentSampling(
+      { contactGain: 2, contactUnknown: -1 },
+      async ({ runner: gainedRunner, generate, withColumn, frames }) => {
+        assert.equal(gainedRunner.bundle.manifest.sampling.contactGain, 2);
+        assert.equal(runner.bundle.manifest.sampling.contactGain, 1);
+        const rows = withColumn({ 2: 0.3, 3: 0.45 });
+        const given = rows.slice();
+        const read = await generate(gainedRunner, rows);
+        assert.deepEqual(rows, given);
+        const doubled = await generate(runner, withColumn({ 2: 0.6, 3: 0.9 }));
+        assert.ok(maxAbsDiff(read.latent, doubled.latent) < 1e-6);
+        assert.ok(maxAbsDiff(read.latent, (await generate(runner, rows)).latent) > 1e-3);
+        // The marker goes on after the gain: -1, not -2, on frames 3 on.
+        const told = await generate(gainedRunner, rows, 3);
+        const marked = withColumn({ 2: 0.6, ...columnFrom(3, frames, -1) });
+        assert.ok(maxAbsDiff(told.latent, (await generate(runner, marked)).latent) < 1e-6);
       },
     );
-    const gainedRunner = await InferenceRunner.start(await loadBundle(gained.dir));
-    try {
-      const m = gainedRunner.bundle.manifest;
-      assert.equal(m.sampling.contactGain, 2);
-      assert.equal(runner.bundle.manifest.sampling.contactGain, 1);
-      const dim = m.features.dim;
-      const ref = loadReference(TINY_BUNDLE_DIR);
-      const settings = {
-        ...resolveGenerationSettings(m),
-        contactGate: false,
-        melGate: false,
-        frameComb: false,
-      };
-      const noise = Float32Array.from(ref.noise);
-      const generate = (r: InferenceRunner, features: Float32Array, contactUnknownFrom?: number) =>
-        new FoleyGenerator(r, settings).generate({ startFrame: 0, features, noise, contactUnknownFrom });
-      const withColumn = (values: Record<number, number>) => {
-        const rows = featureRows(ref.features, m);
-        for (const [t, p] of Object.entries(values)) rows[Number(t) * (dim + 1) + dim] = p;
-        return rows;
-      };
-      const rows = withColumn({ 2: 0.3, 3: 0.45 });
-      const given = rows.slice();
-      const read = await generate(gainedRunner, rows);
-      assert.deepEqual(rows, given);
-      const doubled = await generate(runner, withColumn({ 2: 0.6, 3: 0.9 }));
-      assert.ok(maxAbsDiff(read.latent, doubled.latent) < 1e-6);
-      assert.ok(maxAbsDiff(read.latent, (await generate(runner, rows)).latent) > 1e-3);
-      // The marker goes on after the gain: -1, not -2, on frames 3 on.
-      const told = await generate(gainedRunner, rows, 3);
-      const marked = withColumn({ 2: 0.6, 3: -1, 4: -1, 5: -1, 6: -1, 7: -1 });
-      assert.ok(maxAbsDiff(told.latent, (await generate(runner, marked)).latent) < 1e-6);
-      // A student that does not read the column cannot declare a gain.
-      const plain = brokenBundleCopy((j) => {
-        (j.sampling as Record<string, unknown>).contactGain = 2;
-      });
-      try {
-        await assert.rejects(
-          loadBundle(plain.dir),
-          /sampling\.contactGain\] expected absent: unet_student does not read the contact detector's column/,
-        );
-      } finally {
-        plain.cleanup();
-      }
-    } finally {
-      await gainedRunner.close();
-      gained.cleanup();
-    }
+    await assertRefusedBesidePlainStudent('contactGain', 2);
   });
 
   it('gates by a features probe that skips the column, beside a student that reads it', async () => {
