@@ -2,8 +2,8 @@
  * Publisher churn (issue 18): 20 publish/unpublish cycles on one router and one shared
  * inference runner (test/reliability/soak-churn.ts), under the malloc settings the Docker
  * image sets, so in a child process (glibc reads them only at start). Asserted: every
- * cycle's attachment, transports and runner listener are gone; RSS levels off (cycles 6-20
- * within 5% of their median, slope under 0.75 MB a cycle, which a runner keeping every
+ * cycle's attachment, transports and runner listener are gone; RSS levels off (no cycle of 6-20
+ * over 5% above their median, slope under 0.75 MB a cycle, which a runner keeping every
  * cycle's attachment and source exceeds); and the issue's target, RSS within 10% of the first
  * cycle's. Under glibc's default settings RSS rises over cycles 1-5 (its dynamic mmap threshold
  * keeps freed memory): `node dist/test/reliability/soak-churn.js` shows those cycles.
@@ -30,7 +30,10 @@ const CYCLES = 20;
  * slope, since the allocator's swings of a few MB tilt a slope over fewer.
  */
 const LEVEL_FROM_CYCLE = 6;
-/** Around the median of the level cycles: RSS wanders by up to 4% from one cycle without a leak. */
+/**
+ * Above the median of the level cycles: RSS wanders by up to 4% from one cycle without a leak.
+ * A cycle below it is the allocator giving memory back (a clean clone saw -5.3%), not a leak.
+ */
 const LEVEL_BAND_PCT = 5;
 /**
  * Between the allocator's wander (15-cycle slopes up to 0.55 MB a cycle with a flat JS heap) and
@@ -73,8 +76,8 @@ describe('publisher churn', () => {
       if (i < LEVEL_FROM_CYCLE - 1) continue;
       const pct = (c.rssMb / level - 1) * 100;
       assert.ok(
-        Math.abs(pct) <= LEVEL_BAND_PCT,
-        `cycle ${i + 1}: RSS ${c.rssMb.toFixed(1)} MB is ${pct.toFixed(1)}% from the median of cycles ${LEVEL_FROM_CYCLE}-${CYCLES}, ${level.toFixed(1)} MB`,
+        pct <= LEVEL_BAND_PCT,
+        `cycle ${i + 1}: RSS ${c.rssMb.toFixed(1)} MB is ${pct.toFixed(1)}% over the median of cycles ${LEVEL_FROM_CYCLE}-${CYCLES}, ${level.toFixed(1)} MB`,
       );
     }
     const slope = rssSlopeMbPerCycle(result.cycles, LEVEL_FROM_CYCLE - 1);

@@ -54,10 +54,11 @@ interface ObsState {
 /** Ticks compared with what the OBS page played. */
 const TICKS_JUDGED = 8;
 /**
- * How far (in the stream) a tick may sit from an onset found in what the OBS page played, ms:
- * the page's buffer plays up to 4% fast or slow, so its recording is not sample-exact.
+ * How far (in the stream) a tick may sit from an onset found in what the OBS page played, ms
+ * (the usual onset tolerance): the page's buffer plays up to 4% fast or slow, so its recording
+ * is not sample-exact and its onsets can peak a few frames from the overlay's.
  */
-const TICK_POSITION_TOLERANCE_MS = 20;
+const TICK_POSITION_TOLERANCE_MS = 50;
 const overlayState = () => (globalThis as unknown as { __overlay: OverlayState }).__overlay;
 const obsState = (): ObsState => {
   const { connection, hidden, playing, level, latencyReports } = (
@@ -104,7 +105,9 @@ function heardOnsets(blocks: RecordedBlock[]): {
   fromMs: number;
   toMs: number;
 } {
-  const tracker = new SpectralOnsetTracker();
+  // More sensitive than the overlay's: the page's buffer resamples what it plays (up to 4%), so a
+  // weak onset the overlay found can fall under the default margin in the recording.
+  const tracker = new SpectralOnsetTracker({ onsetMarginDb: 1, onsetMinLevelDb: -60 });
   const starts: Array<{ from: number; block: RecordedBlock }> = [];
   let samples = 0;
   const onsetSamples: number[] = [];
@@ -371,7 +374,7 @@ describe('stream overlay and hidden OBS page in headless Chromium', { skip, time
     const onHeardOnset = positionMs.filter((o) => Math.abs(o) <= TICK_POSITION_TOLERANCE_MS).length;
     const sortedWall = wallMs.map(Math.abs).sort((a, b) => a - b);
     t.diagnostic(
-      `${onHeardOnset}/${judged.length} ticks mark a stream position within ${TICK_POSITION_TOLERANCE_MS} ms of an onset the OBS page played (${heard.onsets.length} heard); ` +
+      `${onHeardOnset}/${judged.length} ticks mark a stream position within ${TICK_POSITION_TOLERANCE_MS} ms of an onset the OBS page played (${heard.onsets.length} heard; tick - heard ${positionMs.map((o) => Math.round(o)).join(', ')} ms in the stream); ` +
         `drawn at tick - heard ${wallMs.map((o) => Math.round(o)).join(', ')} ms on the clock, median |offset| ${Math.round(sortedWall[Math.floor(sortedWall.length / 2)]!)} ms; ` +
         `ticks drawn ${drawnState.tickLateMs.join(', ')} ms after their play time, ${drawnState.columnsLate} columns decoded late`,
     );
