@@ -3,7 +3,7 @@
  * stages: prepare latents, denoise (guided DDIM), decode latent to mel, vocode mel to
  * waveform. Stateless between windows: the streaming state (known latent) is passed in.
  */
-import { applyContactGate, withOpeningsColumn } from '../dsp/contact-gate.js';
+import { applyContactGate, applyReattackLimit, withOpeningsColumn } from '../dsp/contact-gate.js';
 import { applyFrameComb } from '../dsp/frame-comb.js';
 import { applyMelGate } from '../dsp/mel-gate.js';
 import { UsageError } from '../errors.js';
@@ -276,7 +276,8 @@ export class FoleyGenerator {
     const melPadded = await this.decoder.decode(latentPadded, shape, order);
 
     // 4. Vocode the mel to a waveform, gate it where the mel is silent and where the video
-    //    shows no contact, comb out the frame-rate tone in quiet stretches, then drop the guards
+    //    shows no contact, comb out the frame-rate tone in quiet stretches, keep each contact's
+    //    sound from rising again (where the gate says so), then drop the guards
     //    and padding (the gates and the comb see the guard frames, so they are ready at the
     //    clip's and the window's edges).
     const r = m.latent.melFramesPerLatentFrame;
@@ -287,9 +288,13 @@ export class FoleyGenerator {
       this.settings.contactGate && m.contactGate
         ? applyContactGate(melGated, rows, dim, spf, m.audio.sampleRate, m.contactGate)
         : melGated;
-    const waveformPadded = this.settings.frameComb
+    const combed = this.settings.frameComb
       ? applyFrameComb(contactGated, melPadded, padded * r, m.audio, { ungated: vocoded })
       : contactGated;
+    const waveformPadded =
+      this.settings.contactGate && m.contactGate
+        ? applyReattackLimit(combed, rows, dim, spf, m.audio.sampleRate, m.contactGate)
+        : combed;
     const latent = padded === frames ? latentPadded : sliceLatentFrames(latentPadded, shape, before, frames);
     const mel =
       padded === frames

@@ -140,6 +140,61 @@ export function contactGateGainsDb(
   return contactGainsDb(openings, probs.length, samplesPerFrame, sampleRate, gate, openDb);
 }
 
+/** Blocks the re-attack limit measures the level over, ms. */
+export const REATTACK_BLOCK_MS = 5;
+
+/**
+ * Per-sample gain (linear, ≤ 1) that keeps a gated waveform from rising again after an
+ * opening: from `afterMs` past the opening's attack start to the end of its shape (hold and
+ * release down to the depth) or the next opening's attack, whichever is first, a block's level
+ * may rise at most `riseDb` over the quietest block (as limited) since that start. Gains are
+ * taken per block and interpolated between block centres, so the limit adds no click of its own.
+ */
+export function reattackGains(
+  gated: Float32Array,
+  openings: readonly number[],
+  samplesPerFrame: number,
+  sampleRate: number,
+  gate: ContactGateSpec,
+  limit: { afterMs: number; riseDb: number },
+): Float32Array {
+  const block = Math.max(1, Math.round((REATTACK_BLOCK_MS / 1000) * sampleRate));
+  const blocks = Math.floor(gated.length / block);
+  const level = new Float64Array(blocks);
+  for (let b = 0; b < blocks; b++) {
+    let sum = 0;
+    for (let s = b * block; s < (b + 1) * block; s++) sum += gated[s]! * gated[s]!;
+    level[b] = Math.sqrt(sum / block) + 1e-9;
+  }
+  const blockGain = new Float64Array(blocks).fill(1);
+  const lead = Math.round((gate.leadMs / 1000) * sampleRate);
+  const shapeSamples = ((gate.holdMs + (-gate.depthDb / gate.releaseDbPer10ms) * 10) / 1000) * sampleRate;
+  const rise = 10 ** (limit.riseDb / 20);
+  const after = (limit.afterMs / 1000) * sampleRate;
+  openings.forEach((frame, i) => {
+    const attack = frame * samplesPerFrame - lead;
+    const next =
+      i + 1 < openings.length ? openings[i + 1]! * samplesPerFrame - lead : Number.POSITIVE_INFINITY;
+    const from = Math.max(0, Math.ceil((attack + after) / block));
+    const to = Math.min(blocks, Math.floor(Math.min(attack + shapeSamples, next) / block));
+    let quietest = Number.POSITIVE_INFINITY;
+    for (let b = from; b < to; b++) {
+      const allowed = quietest * rise;
+      if (level[b]! * blockGain[b]! > allowed) blockGain[b] = allowed / level[b]!;
+      quietest = Math.min(quietest, level[b]! * blockGain[b]!);
+    }
+  });
+  const gains = new Float32Array(gated.length).fill(1);
+  for (let s = 0; s < gated.length; s++) {
+    const at = s / block - 0.5;
+    const b = Math.floor(at);
+    const lo = blockGain[Math.min(blocks - 1, Math.max(0, b))] ?? 1;
+    const hi = blockGain[Math.min(blocks - 1, Math.max(0, b + 1))] ?? 1;
+    gains[s] = lo + (hi - lo) * Math.min(1, Math.max(0, at - b));
+  }
+  return gains;
+}
+
 /** The waveform of feature rows [frames, rowDim] (frames·samplesPerFrame samples), gated; a new array. */
 export function applyContactGate(
   waveform: Float32Array,
@@ -168,5 +223,27 @@ export function applyContactGate(
     const db = gainsDb[s]!;
     out[s] = waveform[s]! * (db === gate.depthDb ? closed : 10 ** (db / 20));
   }
+  return out;
+}
+
+/**
+ * The gate's re-attack limit (manifest contactGate.reattack) on a finished waveform of feature
+ * rows [frames, rowDim], at the gate's openings; the waveform itself without one. Applied last,
+ * after the comb, so what it measures is what is heard.
+ */
+export function applyReattackLimit(
+  waveform: Float32Array,
+  features: Float32Array,
+  dim: number,
+  samplesPerFrame: number,
+  sampleRate: number,
+  gate: ContactGateSpec,
+): Float32Array {
+  if (!gate.reattack) return waveform;
+  const probs = contactProbabilities(features, dim, gate);
+  const openings = contactOpenings(probs, gate.weak?.threshold ?? gate.threshold);
+  const limit = reattackGains(waveform, openings, samplesPerFrame, sampleRate, gate, gate.reattack);
+  const out = new Float32Array(waveform.length);
+  for (let s = 0; s < out.length; s++) out[s] = waveform[s]! * limit[s]!;
   return out;
 }

@@ -151,6 +151,12 @@ export interface ContactGateShape {
    * the detector is nearly sure of is heard, quieter, instead of held at the depth.
    */
   weak: { threshold: number; gainDb: number } | null;
+  /**
+   * Re-attack limit (optional, default none): from `afterMs` past an opening's attack to the end
+   * of its shape (or the next opening), the gated sound's level (5 ms blocks) may rise at most
+   * `riseDb` over its quietest block since then, so one contact sounds one onset, not several.
+   */
+  reattack: { afterMs: number; riseDb: number } | null;
 }
 
 /** Model key of the motion contact detector (frames in, per-frame contact probability out). */
@@ -618,6 +624,16 @@ function parseWeakOpenings(field: Field, threshold: number, depthDb: number): Co
   return { threshold: weakThreshold, gainDb };
 }
 
+/** `reattackAfterMs` and `reattackRiseDb`, both or neither. */
+function parseReattackLimit(field: Field): ContactGateShape['reattack'] {
+  const afterField = optional(field.child('reattackAfterMs'));
+  const riseField = optional(field.child('reattackRiseDb'));
+  if (!afterField && !riseField) return null;
+  if (!afterField) return field.child('reattackAfterMs').fail('a time in ms, given with reattackRiseDb');
+  if (!riseField) return field.child('reattackRiseDb').fail('a rise in dB, given with reattackAfterMs');
+  return { afterMs: afterField.numberIn([0, 1000]), riseDb: riseField.numberIn([0, 60]) };
+}
+
 function parseContactGate(
   field: Field,
   dim: number,
@@ -637,6 +653,7 @@ function parseContactGate(
     releaseDbPer10ms: field.child('releaseDbPer10ms').numberIn([0.01, 120]),
     depthDb,
     weak: parseWeakOpenings(field, threshold, depthDb),
+    reattack: parseReattackLimit(field),
   };
   // Bundles written before the detector: a probe on the features.
   const sourceField = field.child('source');

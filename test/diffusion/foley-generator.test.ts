@@ -9,7 +9,7 @@ import {
 } from '../../src/diffusion/foley-generator.js';
 import { sliceLatentFrames } from '../../src/diffusion/latent-frames.js';
 import type { SamplingJob } from '../../src/diffusion/sampling-job.js';
-import { contactGainsDb, contactOpenings } from '../../src/dsp/contact-gate.js';
+import { contactGainsDb, contactOpenings, reattackGains } from '../../src/dsp/contact-gate.js';
 import { applyFrameComb } from '../../src/dsp/frame-comb.js';
 import { applyMelGate } from '../../src/dsp/mel-gate.js';
 import { UsageError } from '../../src/errors.js';
@@ -317,27 +317,64 @@ describe('FoleyGenerator with a bundle that has a contact gate', () => {
   // Weights 0 and a high bias: every frame reads as a contact, so the gate opens at the
   // window's first frame only (a plateau) and is closed from frame 4 on (100 ms hold, then
   // 40 dB at 10 dB per 10 ms).
-  const copy = brokenBundleCopy((m) => {
-    const dim = (m.features as { dim: number }).dim;
-    m.contactGate = {
-      weights: Array(dim).fill(0),
-      bias: 5,
-      threshold: 0.8,
-      rampMs: 5,
-      holdMs: 100,
-      releaseDbPer10ms: 10,
-      depthDb: -40,
-    };
-  });
-  let runner: InferenceRunner;
-  before(async () => {
-    runner = await InferenceRunner.start(await loadBundle(copy.dir), {
-      models: ['video_encoder', 'unet_student', 'align_classifier', 'latent_decoder', 'vocoder'],
+  const gateCopy = (extra: Record<string, number>) =>
+    brokenBundleCopy((m) => {
+      const dim = (m.features as { dim: number }).dim;
+      m.contactGate = {
+        weights: Array(dim).fill(0),
+        bias: 5,
+        threshold: 0.8,
+        rampMs: 5,
+        holdMs: 100,
+        releaseDbPer10ms: 10,
+        depthDb: -40,
+        ...extra,
+      };
     });
+  const copy = gateCopy({});
+  const limitCopy = gateCopy({ reattackAfterMs: 20, reattackRiseDb: 0 });
+  const models = ['video_encoder', 'unet_student', 'align_classifier', 'latent_decoder', 'vocoder'];
+  let runner: InferenceRunner;
+  let limitRunner: InferenceRunner;
+  before(async () => {
+    runner = await InferenceRunner.start(await loadBundle(copy.dir), { models });
+    limitRunner = await InferenceRunner.start(await loadBundle(limitCopy.dir), { models });
   });
   after(async () => {
-    await runner.close();
+    await Promise.all([runner.close(), limitRunner.close()]);
     copy.cleanup();
+    limitCopy.cleanup();
+  });
+
+  it("applies the gate's re-attack limit last, at the gate's openings, and not with the gate left out", async () => {
+    const m = limitRunner.bundle.manifest;
+    const frames = 16;
+    const still = new Uint8Array(frames * m.video.height * m.video.width * 3).fill(90);
+    const request = { startFrame: 0, features: await new VideoEncoder(runner).encode(still, frames) };
+    const settings = resolveGenerationSettings(m);
+    const gated = await new FoleyGenerator(runner, settings).generate(request);
+    const limited = await new FoleyGenerator(limitRunner, settings).generate(request);
+    const gains = reattackGains(
+      gated.waveform,
+      [0],
+      samplesPerFrame(m),
+      m.audio.sampleRate,
+      m.contactGate!,
+      m.contactGate!.reattack!,
+    );
+    assert.ok(
+      gains.some((g) => g < 0.99),
+      'the sound rises again somewhere after its attack',
+    );
+    assert.ok(
+      maxAbsDiff(
+        limited.waveform,
+        gated.waveform.map((v, s) => v * gains[s]!),
+      ) < 1e-7,
+    );
+    const off = { ...settings, contactGate: false };
+    const plain = await new FoleyGenerator(runner, off).generate(request);
+    assert.deepEqual(await new FoleyGenerator(limitRunner, off).generate(request), plain);
   });
 
   it('gates the audio by the contacts its features show, and leaves it out when asked', async () => {

@@ -2,10 +2,12 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
   applyContactGate,
+  applyReattackLimit,
   contactGainsDb,
   contactGateGainsDb,
   contactOpenings,
   contactProbabilities,
+  reattackGains,
   withOpeningsColumn,
 } from '../../src/dsp/contact-gate.js';
 import type { ContactGateSpec } from '../../src/models/manifest.js';
@@ -23,6 +25,7 @@ const gate = (over: Partial<ContactGateSpec & { source: 'features' }> = {}): Con
   releaseDbPer10ms: 10,
   depthDb: -40,
   weak: null,
+  reattack: null,
   ...over,
 });
 
@@ -51,6 +54,7 @@ describe('contact gate', () => {
       releaseDbPer10ms: 10,
       depthDb: -40,
       weak: null,
+      reattack: null,
     };
     const rows = new Float32Array([9, 9, 0.1, -9, -9, 0.95, 0, 0, 0.3]); // two features and the detector's p
     assert.deepEqual(
@@ -128,6 +132,38 @@ describe('contact gate', () => {
     const full = contactGateGainsDb(p, SPF, RATE, gate({ holdMs: 20 }));
     assert.equal(full[6 * SPF + 200], -40); // without weak openings frame 6 stays closed
     assert.deepEqual([...full.slice(0, 2 * SPF + 400)], [...gains.slice(0, 2 * SPF + 400)]); // the full openings are those of the gate's threshold alone
+  });
+
+  it('keeps a sound from rising again after an opening, from afterMs to the end of its shape or the next opening', () => {
+    // Openings at frames 1 and 9; the shape (100 ms hold, 40 dB at 10 dB / 10 ms) spans 140 ms.
+    const limit = { afterMs: 20, riseDb: 2 };
+    const wave = new Float32Array(12 * SPF);
+    const level = (from: number, to: number, a: number) => wave.fill(a, from, to);
+    level(640, 960, 1); // the attack (before afterMs: left alone)
+    level(960, 1600, 0.5); // its tail: the quietest level since afterMs
+    level(1600, 2400, 1); // a second attack inside the shape
+    level(2400, 2880, 0.25);
+    level(2880, 4000, 1); // past the shape: the gate's depth is the limit there
+    level(5760, 6400, 1); // the next opening's attack
+    const gains = reattackGains(wave, [1, 9], SPF, RATE, gate(), limit);
+    const allowed = 0.5 * 10 ** (2 / 20);
+    for (const s of [800, 1200, 2600, 3500, 6000]) assert.equal(gains[s], 1, `sample ${s} untouched`);
+    for (const s of [1700, 2000, 2300])
+      assert.ok(Math.abs(gains[s]! - allowed) < 1e-6, `sample ${s}: ${gains[s]}`);
+    // Gains move between block centres, never in a step.
+    for (let s = 1; s < gains.length; s++) assert.ok(Math.abs(gains[s]! - gains[s - 1]!) <= 1 / 80 + 1e-6);
+    // The next opening ends the first one's limit even inside its shape.
+    const close = reattackGains(wave, [1, 3], SPF, RATE, gate(), limit);
+    assert.equal(close[2000], 1, 'frame 3 opens at sample 1920: its own attack is left alone');
+    // On a waveform: these gains at the gate's openings; nothing without the manifest's limit.
+    const features = new Float32Array(24);
+    features[1 * 2] = 5; // frame 1 a contact (p = sigmoid(10.5))
+    for (let t = 0; t < 12; t++) if (t !== 1) features[t * 2] = -5;
+    const limited = applyReattackLimit(wave, features, 2, SPF, RATE, gate({ reattack: limit }));
+    const expected = reattackGains(wave, [1], SPF, RATE, gate(), limit);
+    for (let s = 0; s < wave.length; s++) assert.ok(Math.abs(limited[s]! - wave[s]! * expected[s]!) < 1e-6);
+    assert.ok(limited[2000]! < wave[2000]!, 'the second attack is held down');
+    assert.equal(applyReattackLimit(wave, features, 2, SPF, RATE, gate()), wave);
   });
 
   it('gates a waveform by its features and names a length that does not match', () => {

@@ -222,6 +222,20 @@ describe('parseManifest', () => {
       () => parseManifest(j, 'm'),
       /contactGate\.weakThreshold\] expected a probability in \(0, 0\.5\): under the gate's threshold/,
     );
+    delete j.contactGate.weakThreshold;
+    delete j.contactGate.weakGainDb;
+    assert.equal(parseManifest(j, 'm').contactGate?.reattack, null); // optional
+    j.contactGate.reattackAfterMs = 40;
+    j.contactGate.reattackRiseDb = 2;
+    assert.deepEqual(parseManifest(j, 'm').contactGate?.reattack, { afterMs: 40, riseDb: 2 });
+    j.contactGate.reattackRiseDb = -1;
+    assert.throws(() => parseManifest(j, 'm'), /contactGate\.reattackRiseDb\] expected a number in 0\.\.60/);
+    delete j.contactGate.reattackRiseDb;
+    assert.throws(
+      () => parseManifest(j, 'm'),
+      /contactGate\.reattackRiseDb\] expected a rise in dB, given with reattackAfterMs/,
+    );
+    delete j.contactGate.reattackAfterMs;
     j.contactGate.weakThreshold = 0.4;
     j.contactGate.weakGainDb = -40;
     assert.throws(
@@ -248,7 +262,7 @@ describe('parseManifest', () => {
       outputs: [{ name: 'contact', dtype: 'float32', shape: ['batch', 'frames'] }],
     };
     const m = parseManifest(j, 'm');
-    assert.deepEqual(m.contactGate, { source: 'detector', ...shape, leadMs: 0, weak: null });
+    assert.deepEqual(m.contactGate, { source: 'detector', ...shape, leadMs: 0, weak: null, reattack: null });
     assert.equal(featureRowDim(m), j.features.dim + 1);
     assert.equal(featureRowDim(parseManifest(raw(), 'm')), j.features.dim);
     j.contactGate.source = 'probe';
