@@ -143,12 +143,24 @@ export function contactGateGainsDb(
 /** Blocks the re-attack limit measures the level over, ms. */
 export const REATTACK_BLOCK_MS = 5;
 
+/** The highest p of the frame holding a block's centre and the frames either side of it. */
+function nearestP(probs: Float32Array, blockIndex: number, block: number, samplesPerFrame: number): number {
+  const frame = Math.floor(((blockIndex + 0.5) * block) / samplesPerFrame);
+  let p = 0;
+  for (let k = Math.max(0, frame - 1); k <= Math.min(probs.length - 1, frame + 1); k++)
+    p = Math.max(p, probs[k]!);
+  return p;
+}
+
 /**
  * Per-sample gain (linear, ≤ 1) that keeps a gated waveform from rising again after an
  * opening: from `afterMs` past the opening's attack start to the end of its shape (hold and
  * release down to the depth) or the next opening's attack, whichever is first, a block's level
- * may rise at most `riseDb` over the quietest block (as limited) since that start. Gains are
- * taken per block and interpolated between block centres, so the limit adds no click of its own.
+ * may rise at most `riseDb` over the quietest block (as limited) since that start. With
+ * `contactP` and the per-frame probabilities, a block whose frame (or a frame beside it) reads
+ * p ≥ contactP is left alone and the quietest restarts from it: a contact the detector sees
+ * (a quick second bounce its openings merged) keeps its attack. Gains are taken per block and
+ * interpolated between block centres, so the limit adds no click of its own.
  */
 export function reattackGains(
   gated: Float32Array,
@@ -156,7 +168,8 @@ export function reattackGains(
   samplesPerFrame: number,
   sampleRate: number,
   gate: ContactGateSpec,
-  limit: { afterMs: number; riseDb: number },
+  limit: { afterMs: number; riseDb: number; contactP: number | null },
+  probs?: Float32Array,
 ): Float32Array {
   const block = Math.max(1, Math.round((REATTACK_BLOCK_MS / 1000) * sampleRate));
   const blocks = Math.floor(gated.length / block);
@@ -179,6 +192,10 @@ export function reattackGains(
     const to = Math.min(blocks, Math.floor(Math.min(attack + shapeSamples, next) / block));
     let quietest = Number.POSITIVE_INFINITY;
     for (let b = from; b < to; b++) {
+      if (probs && limit.contactP !== null && nearestP(probs, b, block, samplesPerFrame) >= limit.contactP) {
+        quietest = level[b]!; // a contact of its own: its rise stays, and the quietest restarts from it
+        continue;
+      }
       const allowed = quietest * rise;
       if (level[b]! * blockGain[b]! > allowed) blockGain[b] = allowed / level[b]!;
       quietest = Math.min(quietest, level[b]! * blockGain[b]!);
@@ -242,7 +259,7 @@ export function applyReattackLimit(
   if (!gate.reattack) return waveform;
   const probs = contactProbabilities(features, dim, gate);
   const openings = contactOpenings(probs, gate.weak?.threshold ?? gate.threshold);
-  const limit = reattackGains(waveform, openings, samplesPerFrame, sampleRate, gate, gate.reattack);
+  const limit = reattackGains(waveform, openings, samplesPerFrame, sampleRate, gate, gate.reattack, probs);
   const out = new Float32Array(waveform.length);
   for (let s = 0; s < out.length; s++) out[s] = waveform[s]! * limit[s]!;
   return out;

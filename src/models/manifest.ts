@@ -155,8 +155,10 @@ export interface ContactGateShape {
    * Re-attack limit (optional, default none): from `afterMs` past an opening's attack to the end
    * of its shape (or the next opening), the gated sound's level (5 ms blocks) may rise at most
    * `riseDb` over its quietest block since then, so one contact sounds one onset, not several.
+   * A block at a frame the gate's p reads at least `contactP` (optional) is a contact of its own
+   * and keeps its rise.
    */
-  reattack: { afterMs: number; riseDb: number } | null;
+  reattack: { afterMs: number; riseDb: number; contactP: number | null } | null;
 }
 
 /** Model key of the motion contact detector (frames in, per-frame contact probability out). */
@@ -624,14 +626,22 @@ function parseWeakOpenings(field: Field, threshold: number, depthDb: number): Co
   return { threshold: weakThreshold, gainDb };
 }
 
-/** `reattackAfterMs` and `reattackRiseDb`, both or neither. */
+/** `reattackAfterMs` and `reattackRiseDb`, both or neither, and `reattackContactP` with them. */
 function parseReattackLimit(field: Field): ContactGateShape['reattack'] {
   const afterField = optional(field.child('reattackAfterMs'));
   const riseField = optional(field.child('reattackRiseDb'));
-  if (!afterField && !riseField) return null;
+  const contactField = optional(field.child('reattackContactP'));
+  if (!afterField && !riseField) {
+    if (contactField) contactField.fail('nothing without reattackAfterMs and reattackRiseDb');
+    return null;
+  }
   if (!afterField) return field.child('reattackAfterMs').fail('a time in ms, given with reattackRiseDb');
   if (!riseField) return field.child('reattackRiseDb').fail('a rise in dB, given with reattackAfterMs');
-  return { afterMs: afterField.numberIn([0, 1000]), riseDb: riseField.numberIn([0, 60]) };
+  return {
+    afterMs: afterField.numberIn([0, 1000]),
+    riseDb: riseField.numberIn([0, 60]),
+    contactP: contactField?.numberIn([0, 1]) ?? null,
+  };
 }
 
 function parseContactGate(

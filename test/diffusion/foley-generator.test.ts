@@ -9,7 +9,13 @@ import {
 } from '../../src/diffusion/foley-generator.js';
 import { sliceLatentFrames } from '../../src/diffusion/latent-frames.js';
 import type { SamplingJob } from '../../src/diffusion/sampling-job.js';
-import { contactGainsDb, contactOpenings, reattackGains } from '../../src/dsp/contact-gate.js';
+import {
+  applyContactGate,
+  applyReattackLimit,
+  contactGainsDb,
+  contactOpenings,
+  reattackGains,
+} from '../../src/dsp/contact-gate.js';
 import { applyFrameComb } from '../../src/dsp/frame-comb.js';
 import { applyMelGate } from '../../src/dsp/mel-gate.js';
 import { UsageError } from '../../src/errors.js';
@@ -287,17 +293,22 @@ describe('FoleyGenerator against the Python reference (trained default bundle)',
     assert.ok(changeDb <= -15, `silence changed by ${changeDb.toFixed(1)} dB`);
   });
 
-  it('combs the frame-rate tone out of quiet stretches by default, after the gates', async () => {
+  it("combs the frame-rate tone out of quiet stretches by default, after the gates and before the gate's re-attack limit", async () => {
     const m = runner.bundle.manifest;
+    assert.ok(m.contactGate?.reattack, 'the default bundle limits re-attacks');
     const frames = 24;
     const video = new Uint8Array(frames * m.video.height * m.video.width * 3).map((_, i) => (i * 13) % 251);
     const request = { startFrame: 0, features: await new VideoEncoder(runner).encode(video, frames) };
     const settings = resolveGenerationSettings(m);
     assert.equal(settings.frameComb, true);
     const combed = await new FoleyGenerator(runner, settings).generate(request);
-    const plain = await new FoleyGenerator(runner, { ...settings, frameComb: false }).generate(request);
-    assert.deepEqual(combed.mel, plain.mel);
-    // No guard frames: the comb sees the same samples as on the returned waveform.
+    const melGated = await new FoleyGenerator(runner, {
+      ...settings,
+      frameComb: false,
+      contactGate: false,
+    }).generate(request);
+    assert.deepEqual(combed.mel, melGated.mel);
+    // No guard frames: the gate, the comb and the limit see the same samples as on the returned waveform.
     const melFrames = frames * m.latent.melFramesPerLatentFrame;
     const ungated = await new FoleyGenerator(runner, {
       ...settings,
@@ -305,11 +316,12 @@ describe('FoleyGenerator against the Python reference (trained default bundle)',
       melGate: false,
       contactGate: false,
     }).generate(request);
-    const expected = applyFrameComb(plain.waveform, plain.mel, melFrames, m.audio, {
-      ungated: ungated.waveform,
-    });
+    const [dim, spf, rate] = [featureRowDim(m), samplesPerFrame(m), m.audio.sampleRate];
+    const gated = applyContactGate(melGated.waveform, request.features, dim, spf, rate, m.contactGate!);
+    const comb = applyFrameComb(gated, melGated.mel, melFrames, m.audio, { ungated: ungated.waveform });
+    const expected = applyReattackLimit(comb, request.features, dim, spf, rate, m.contactGate!);
     assert.ok(maxAbsDiff(combed.waveform, expected) < 1e-7);
-    assert.ok(maxAbsDiff(combed.waveform, plain.waveform) > 0, 'the comb changed nothing');
+    assert.ok(maxAbsDiff(comb, gated) > 0, 'the comb changed nothing');
   });
 });
 

@@ -136,7 +136,7 @@ describe('contact gate', () => {
 
   it('keeps a sound from rising again after an opening, from afterMs to the end of its shape or the next opening', () => {
     // Openings at frames 1 and 9; the shape (100 ms hold, 40 dB at 10 dB / 10 ms) spans 140 ms.
-    const limit = { afterMs: 20, riseDb: 2 };
+    const limit = { afterMs: 20, riseDb: 2, contactP: null };
     const wave = new Float32Array(12 * SPF);
     const level = (from: number, to: number, a: number) => wave.fill(a, from, to);
     level(640, 960, 1); // the attack (before afterMs: left alone)
@@ -164,6 +164,13 @@ describe('contact gate', () => {
     for (let s = 0; s < wave.length; s++) assert.ok(Math.abs(limited[s]! - wave[s]! * expected[s]!) < 1e-6);
     assert.ok(limited[2000]! < wave[2000]!, 'the second attack is held down');
     assert.equal(applyReattackLimit(wave, features, 2, SPF, RATE, gate()), wave);
+    // A second attack at a frame the detector reads as a contact (p >= contactP) keeps its rise.
+    const probs = new Float32Array(12).fill(0.1);
+    const seen = { ...limit, contactP: 0.6 };
+    assert.deepEqual(reattackGains(wave, [1, 9], SPF, RATE, gate(), seen, probs), gains, 'p 0.1: as before');
+    probs[3] = 0.9; // frame 3 (samples 1920-2560); blocks from frame 2 on see it beside them
+    const kept = reattackGains(wave, [1, 9], SPF, RATE, gate(), seen, probs);
+    for (const s of [1700, 2000, 2300]) assert.equal(kept[s], 1, `sample ${s} kept`);
   });
 
   it('gates a waveform by its features and names a length that does not match', () => {

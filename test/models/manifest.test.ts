@@ -227,7 +227,9 @@ describe('parseManifest', () => {
     assert.equal(parseManifest(j, 'm').contactGate?.reattack, null); // optional
     j.contactGate.reattackAfterMs = 40;
     j.contactGate.reattackRiseDb = 2;
-    assert.deepEqual(parseManifest(j, 'm').contactGate?.reattack, { afterMs: 40, riseDb: 2 });
+    assert.deepEqual(parseManifest(j, 'm').contactGate?.reattack, { afterMs: 40, riseDb: 2, contactP: null });
+    j.contactGate.reattackContactP = 0.6;
+    assert.deepEqual(parseManifest(j, 'm').contactGate?.reattack, { afterMs: 40, riseDb: 2, contactP: 0.6 });
     j.contactGate.reattackRiseDb = -1;
     assert.throws(() => parseManifest(j, 'm'), /contactGate\.reattackRiseDb\] expected a number in 0\.\.60/);
     delete j.contactGate.reattackRiseDb;
@@ -236,6 +238,11 @@ describe('parseManifest', () => {
       /contactGate\.reattackRiseDb\] expected a rise in dB, given with reattackAfterMs/,
     );
     delete j.contactGate.reattackAfterMs;
+    assert.throws(
+      () => parseManifest(j, 'm'),
+      /contactGate\.reattackContactP\] expected nothing without reattackAfterMs and reattackRiseDb, got 0\.6/,
+    );
+    delete j.contactGate.reattackContactP;
     j.contactGate.weakThreshold = 0.4;
     j.contactGate.weakGainDb = -40;
     assert.throws(
