@@ -3,7 +3,12 @@
  * stages: prepare latents, denoise (guided DDIM), decode latent to mel, vocode mel to
  * waveform. Stateless between windows: the streaming state (known latent) is passed in.
  */
-import { applyContactGate, applyReattackLimit, withOpeningsColumn } from '../dsp/contact-gate.js';
+import {
+  applyContactGate,
+  applyReattackLimit,
+  contactProbabilities,
+  withOpeningsColumn,
+} from '../dsp/contact-gate.js';
 import { applyFrameComb } from '../dsp/frame-comb.js';
 import { applyMelGate } from '../dsp/mel-gate.js';
 import { UsageError } from '../errors.js';
@@ -284,17 +289,15 @@ export class FoleyGenerator {
     const spf = samplesPerFrame(m);
     const vocoded = await this.vocoder.synthesize(melPadded, padded * r, order);
     const melGated = this.settings.melGate ? applyMelGate(vocoded, melPadded, padded * r, m.audio) : vocoded;
+    const gate = this.settings.contactGate ? m.contactGate : null;
+    const gateProbs = gate ? contactProbabilities(rows, dim, gate) : null;
     const contactGated =
-      this.settings.contactGate && m.contactGate
-        ? applyContactGate(melGated, rows, dim, spf, m.audio.sampleRate, m.contactGate)
-        : melGated;
+      gate && gateProbs ? applyContactGate(melGated, gateProbs, spf, m.audio.sampleRate, gate) : melGated;
     const combed = this.settings.frameComb
       ? applyFrameComb(contactGated, melPadded, padded * r, m.audio, { ungated: vocoded })
       : contactGated;
     const waveformPadded =
-      this.settings.contactGate && m.contactGate
-        ? applyReattackLimit(combed, rows, dim, spf, m.audio.sampleRate, m.contactGate)
-        : combed;
+      gate && gateProbs ? applyReattackLimit(combed, gateProbs, spf, m.audio.sampleRate, gate) : combed;
     const latent = padded === frames ? latentPadded : sliceLatentFrames(latentPadded, shape, before, frames);
     const mel =
       padded === frames

@@ -85,6 +85,16 @@ export function withOpeningsColumn(rows: Float32Array, rowDim: number, threshold
   return out;
 }
 
+/** Samples from an opening's attack start until its shape is back at the depth (hold, then release). */
+function gateShapeSamples(gate: ContactGateSpec, sampleRate: number): number {
+  return ((gate.holdMs + (-gate.depthDb / gate.releaseDbPer10ms) * 10) / 1000) * sampleRate;
+}
+
+/** The gate's openings of per-frame probabilities: at its weak threshold where it has one. */
+export function gateOpenings(probs: Float32Array, gate: ContactGateSpec): number[] {
+  return contactOpenings(probs, gate.weak?.threshold ?? gate.threshold);
+}
+
 /**
  * Per-sample gain (dB) over frames·samplesPerFrame samples, opened at the given frames, each to
  * its `openDb` (0 dB unless given; a weak opening's gain: the same shape capped there).
@@ -102,7 +112,7 @@ export function contactGainsDb(
   const ramp = (gate.rampMs / 1000) * sampleRate;
   const hold = (gate.holdMs / 1000) * sampleRate;
   const fallPerSample = (gate.releaseDbPer10ms * 100) / sampleRate;
-  const span = Math.ceil(hold + -gate.depthDb / fallPerSample) + 1;
+  const span = Math.ceil(gateShapeSamples(gate, sampleRate)) + 1;
   const lead = Math.round((gate.leadMs / 1000) * sampleRate);
   openings.forEach((frame, i) => {
     const top = openDb[i] ?? 0;
@@ -135,7 +145,7 @@ export function contactGateGainsDb(
   sampleRate: number,
   gate: ContactGateSpec,
 ): Float32Array {
-  const openings = contactOpenings(probs, gate.weak?.threshold ?? gate.threshold);
+  const openings = gateOpenings(probs, gate);
   const openDb = openings.map((t) => (probs[t]! >= gate.threshold ? 0 : (gate.weak?.gainDb ?? 0)));
   return contactGainsDb(openings, probs.length, samplesPerFrame, sampleRate, gate, openDb);
 }
@@ -181,7 +191,7 @@ export function reattackGains(
   }
   const blockGain = new Float64Array(blocks).fill(1);
   const lead = Math.round((gate.leadMs / 1000) * sampleRate);
-  const shapeSamples = ((gate.holdMs + (-gate.depthDb / gate.releaseDbPer10ms) * 10) / 1000) * sampleRate;
+  const shapeSamples = gateShapeSamples(gate, sampleRate);
   const rise = 10 ** (limit.riseDb / 20);
   const after = (limit.afterMs / 1000) * sampleRate;
   openings.forEach((frame, i) => {
@@ -212,27 +222,25 @@ export function reattackGains(
   return gains;
 }
 
-/** The waveform of feature rows [frames, rowDim] (frames·samplesPerFrame samples), gated; a new array. */
+/**
+ * A waveform of frames·samplesPerFrame samples gated by its frames' contact probabilities
+ * (contactProbabilities of the window's feature rows, found once for the gate and its
+ * re-attack limit); a new array.
+ */
 export function applyContactGate(
   waveform: Float32Array,
-  features: Float32Array,
-  dim: number,
+  probs: Float32Array,
   samplesPerFrame: number,
   sampleRate: number,
   gate: ContactGateSpec,
 ): Float32Array {
-  const frames = features.length / dim;
+  const frames = probs.length;
   if (waveform.length !== frames * samplesPerFrame) {
     throw new RangeError(
       `[contact-gate] waveform holds ${waveform.length} samples, expected frames ${frames} × ${samplesPerFrame}`,
     );
   }
-  const gainsDb = contactGateGainsDb(
-    contactProbabilities(features, dim, gate),
-    samplesPerFrame,
-    sampleRate,
-    gate,
-  );
+  const gainsDb = contactGateGainsDb(probs, samplesPerFrame, sampleRate, gate);
   // Runs per live chunk: the closed gain (most samples) is converted once, not per sample.
   const closed = 10 ** (gate.depthDb / 20);
   const out = new Float32Array(waveform.length);
@@ -244,21 +252,19 @@ export function applyContactGate(
 }
 
 /**
- * The gate's re-attack limit (manifest contactGate.reattack) on a finished waveform of feature
- * rows [frames, rowDim], at the gate's openings; the waveform itself without one. Applied last,
+ * The gate's re-attack limit (manifest contactGate.reattack) on a finished waveform, at the
+ * gate's openings of the frames' probabilities; the waveform itself without one. Applied last,
  * after the comb, so what it measures is what is heard.
  */
 export function applyReattackLimit(
   waveform: Float32Array,
-  features: Float32Array,
-  dim: number,
+  probs: Float32Array,
   samplesPerFrame: number,
   sampleRate: number,
   gate: ContactGateSpec,
 ): Float32Array {
   if (!gate.reattack) return waveform;
-  const probs = contactProbabilities(features, dim, gate);
-  const openings = contactOpenings(probs, gate.weak?.threshold ?? gate.threshold);
+  const openings = gateOpenings(probs, gate);
   const limit = reattackGains(waveform, openings, samplesPerFrame, sampleRate, gate, gate.reattack, probs);
   const out = new Float32Array(waveform.length);
   for (let s = 0; s < out.length; s++) out[s] = waveform[s]! * limit[s]!;

@@ -14,6 +14,7 @@ import {
   applyReattackLimit,
   contactGainsDb,
   contactOpenings,
+  contactProbabilities,
   reattackGains,
 } from '../../src/dsp/contact-gate.js';
 import { applyFrameComb } from '../../src/dsp/frame-comb.js';
@@ -317,9 +318,10 @@ describe('FoleyGenerator against the Python reference (trained default bundle)',
       contactGate: false,
     }).generate(request);
     const [dim, spf, rate] = [featureRowDim(m), samplesPerFrame(m), m.audio.sampleRate];
-    const gated = applyContactGate(melGated.waveform, request.features, dim, spf, rate, m.contactGate!);
+    const probs = contactProbabilities(request.features, dim, m.contactGate!);
+    const gated = applyContactGate(melGated.waveform, probs, spf, rate, m.contactGate!);
     const comb = applyFrameComb(gated, melGated.mel, melFrames, m.audio, { ungated: ungated.waveform });
-    const expected = applyReattackLimit(comb, request.features, dim, spf, rate, m.contactGate!);
+    const expected = applyReattackLimit(comb, probs, spf, rate, m.contactGate!);
     assert.ok(maxAbsDiff(combed.waveform, expected) < 1e-7);
     assert.ok(maxAbsDiff(comb, gated) > 0, 'the comb changed nothing');
   });

@@ -159,11 +159,12 @@ describe('contact gate', () => {
     const features = new Float32Array(24);
     features[1 * 2] = 5; // frame 1 a contact (p = sigmoid(10.5))
     for (let t = 0; t < 12; t++) if (t !== 1) features[t * 2] = -5;
-    const limited = applyReattackLimit(wave, features, 2, SPF, RATE, gate({ reattack: limit }));
+    const gateProbs = contactProbabilities(features, 2, gate());
+    const limited = applyReattackLimit(wave, gateProbs, SPF, RATE, gate({ reattack: limit }));
     const expected = reattackGains(wave, [1], SPF, RATE, gate(), limit);
     for (let s = 0; s < wave.length; s++) assert.ok(Math.abs(limited[s]! - wave[s]! * expected[s]!) < 1e-6);
     assert.ok(limited[2000]! < wave[2000]!, 'the second attack is held down');
-    assert.equal(applyReattackLimit(wave, features, 2, SPF, RATE, gate()), wave);
+    assert.equal(applyReattackLimit(wave, gateProbs, SPF, RATE, gate()), wave);
     // A second attack at a frame the detector reads as a contact (p >= contactP) keeps its rise.
     const probs = new Float32Array(12).fill(0.1);
     const seen = { ...limit, contactP: 0.6 };
@@ -176,12 +177,13 @@ describe('contact gate', () => {
   it('gates a waveform by its features and names a length that does not match', () => {
     const features = new Float32Array([5, 0, -5, 0, -5, 0]); // frame 0 a contact, then none
     const wave = new Float32Array(3 * SPF).fill(1);
-    const out = applyContactGate(wave, features, 2, SPF, RATE, gate({ holdMs: 20 }));
+    const probs = contactProbabilities(features, 2, gate());
+    const out = applyContactGate(wave, probs, SPF, RATE, gate({ holdMs: 20 }));
     assert.equal(out[200], 1); // held open
     assert.ok(Math.abs(out[3 * SPF - 1]! - 0.01) < 1e-6); // -40 dB by the last frame
     assert.equal(wave[3 * SPF - 1], 1); // the input is untouched
     assert.throws(
-      () => applyContactGate(new Float32Array(10), features, 2, SPF, RATE, gate()),
+      () => applyContactGate(new Float32Array(10), probs, SPF, RATE, gate()),
       /\[contact-gate\] waveform holds 10 samples, expected frames 3 × 640/,
     );
   });
