@@ -38,7 +38,10 @@ from .train import replace_text
 # Opened at 0.9: the val splits' choice for the default's contact-reading student (section 25).
 DETECTOR_GATE_SHAPE = {**GATE_SHAPE, "threshold": 0.9, "depthDb": -25.0}
 CROP = 32
-STAB_RADIUS_MAX = 4      # the match holds (2R + 1)^2 shifted copies of every frame
+STAB_RADIUS_MAX = 4
+FLOW_RADIUS, FLOW_BOX = 2, 3     # block matching at 24x24 and 12x12: up to 2 pixels there, 3x3 blocks
+FLOW_X = [1, 3]                  # the x channels of _block_flow's four (a mirrored crop negates them)
+FLOW_STEP = 1 / 30               # training keeps the flow maps as int8 in these steps      # the match holds (2R + 1)^2 shifted copies of every frame
 POS_WEIGHT = 8.0
 MODEL_KEY = "contact_detector"
 FILE = "contact_detector.onnx"
@@ -53,6 +56,36 @@ def _taps(padded: torch.Tensor, t: int) -> torch.Tensor:
     """[B, T + 3, C, ...] (one frame before the T, two after) -> [B, T, 4C, ...]: frame t's
     channels are those of t-1 .. t+2."""
     return torch.cat([padded[:, k:k + t] for k in range(MotionContactDetector.FUSED)], 2)
+
+
+def _block_flow(g: torch.Tensor, disp: torch.Tensor, r: int, box: int) -> torch.Tensor:
+    """grey [B, T, S, S] -> [B, T, 4, S, S]: each place's displacement since the previous frame
+    (y, x; block matching over the (2r + 1)^2 shifts in `disp` [K, 2], costs averaged over box x box
+    places, soft argmin), less the picture's median (the camera's own motion), weighted by the
+    match's confidence (0 where no shift matches better than another: flat or untextured places);
+    then its change since the previous frame (a stop or a bounce is a jump there). In units of r
+    pixels. A still picture reads zeros whatever it shows."""
+    b, t, s = g.shape[0], g.shape[1], g.shape[-1]
+    cur = g.reshape(b * t, 1, s, s)
+    padded = F.pad(_delayed(g).reshape(b * t, 1, s, s), (r, r, r, r), mode="replicate")
+    shifts = [(dy, dx) for dy in range(-r, r + 1) for dx in range(-r, r + 1)]
+    cost = torch.cat([(padded[:, :, r + dy:r + dy + s, r + dx:r + dx + s] - cur).abs() for dy, dx in shifts], 1)
+    cost = F.avg_pool2d(cost, box, stride=1, padding=box // 2, count_include_pad=False)
+    mean = cost.mean(1, keepdim=True)
+    # ties (a uniform patch matches several shifts) go to the smaller shift
+    cost = cost + 0.1 * mean * disp.abs().sum(1)[None, :, None, None]
+    lo = cost.amin(1, keepdim=True)
+    conf = (mean - lo).clamp(min=0) / (mean + 1e-3)
+    w = torch.softmax(-(cost - lo) / (0.05 * (mean - lo).clamp(min=0) + 1e-4), 1)
+    # content that moved by v matches the previous frame shifted by -v
+    flow = -(w[:, :, None] * disp[None, :, :, None, None]).sum(1) / r          # [BT, 2, S, S]: y, x
+    flow = flow * conf
+    # The camera's own motion: the median over places (mean of the middle two: mirror-symmetric).
+    # On a plain background a lone moving object sets neither it nor a weighted mean's worth.
+    middle = flow.flatten(2).topk(s * s // 2 + 1, dim=2).values[:, :, -2:]
+    camera = middle.mean(2)[:, :, None, None] if s * s % 2 == 0 else middle[:, :, -1:, None]
+    flow = ((flow - camera) * conf).reshape(b, t, 2, s, s)
+    return torch.cat([flow, flow - _delayed(flow)], 2)
 
 
 class MotionContactDetector(nn.Module):
@@ -83,7 +116,11 @@ class MotionContactDetector(nn.Module):
 
     `colour`: the motion maps of two opponent-colour planes (red against green, blue against
     yellow) beside the grey one's, all scaled by the grey plane's motion, so an object that
-    differs from its background in hue more than in brightness still shows its motion."""
+    differs from its background in hue more than in brightness still shows its motion.
+
+    `flow`: beside the motion maps, each place's displacement found by block matching (at two
+    scales, less the camera's own), its change since the last frame, and the match's confidence:
+    a contact stops or turns a motion, and a displacement does not depend on the object's contrast."""
 
     context_frames = 3
     right_context_frames = 2
@@ -91,8 +128,10 @@ class MotionContactDetector(nn.Module):
 
     def __init__(self, width: int = 16, fusion: bool = False, full_res: bool = False, space_to_depth: bool = False,
                  stabilize: int = 0, stabilize_min_change: float = 0.0, local_temporal: bool = False,
-                 colour: bool = False):
+                 colour: bool = False, flow: bool = False):
         super().__init__()
+        if flow and (colour or fusion or stabilize or full_res or space_to_depth):
+            raise ValueError("flow is made for the grey 48x48 motion maps without fusion or stabilize")
         if colour and (stabilize or full_res or space_to_depth):
             raise ValueError("colour is made for the 48x48 motion maps without stabilize")
         if fusion and local_temporal:
@@ -113,6 +152,13 @@ class MotionContactDetector(nn.Module):
         self.register_buffer("no_shift", torch.tensor([float(dy == dx == 0) for dy, dx in shifts]), persistent=False)
         self.colour = colour
         c_in = (3 * self.FUSED if fusion else 3) * (4 if space_to_depth else 1) * self.planes
+        self.flow = flow
+        if flow:
+            c_in += 8
+            r = FLOW_RADIUS
+            self.register_buffer("flow_disp", torch.tensor(
+                [(dy, dx) for dy in range(-r, r + 1) for dx in range(-r, r + 1)], dtype=torch.float32),
+                persistent=False)
         front = [nn.Conv2d(c_in, w, 3, stride=2, padding=1), nn.SiLU()] if full_res else []
         self.cnn = nn.Sequential(
             *front,
@@ -192,6 +238,22 @@ class MotionContactDetector(nn.Module):
         maps = torch.stack([d1, d1.abs(), d2], 3) / scale.unsqueeze(2)
         return maps.flatten(2, 3).clamp(-20, 20) / 4
 
+    def flow_maps(self, g: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """grey [B, T, 48, 48] -> _block_flow at 24x24 and at 12x12 ([B, T, 4, 24, 24] and
+        [B, T, 4, 12, 12]): shifts of up to 4 and 8 pixels at 48x48, a fall's last frames."""
+        b, t, s = g.shape[:3]
+        half = F.avg_pool2d(g.reshape(b * t, 1, s, s), 2)
+        quarter = F.avg_pool2d(half, 2)
+        return (_block_flow(half.reshape(b, t, s // 2, s // 2), self.flow_disp, FLOW_RADIUS, FLOW_BOX),
+                _block_flow(quarter.reshape(b, t, s // 4, s // 4), self.flow_disp, FLOW_RADIUS, FLOW_BOX))
+
+    @staticmethod
+    def flow_channels(fine: torch.Tensor, coarse: torch.Tensor) -> torch.Tensor:
+        """flow_maps' two scales repeated up to 48x48 and stacked: [B, T, 8, 48, 48]."""
+        b, t = fine.shape[:2]
+        up = [F.interpolate(m.flatten(0, 1), scale_factor=k, mode="nearest") for m, k in ((fine, 2), (coarse, 4))]
+        return torch.cat(up, 1).reshape(b, t, 8, *up[0].shape[-2:])
+
     def fused_motion(self, g: torch.Tensor) -> torch.Tensor:
         """grey [B, T, S, S] -> [B, T, 12, S, S] (36 with colour): frame t's channels are the motion maps of
         t-1 .. t+2. The clip's first and last frames are repeated past its ends, as a picture frozen
@@ -200,10 +262,14 @@ class MotionContactDetector(nn.Module):
         m = self.motion(torch.cat([g[:, :1]] * 3 + [g] + [g[:, -1:]] * 2, 1))
         return _taps(m[:, 2:], t)
 
-    def logits(self, g: torch.Tensor) -> torch.Tensor:
-        """Contact logits [B, T] of grey frames [B, T, S, S]."""
+    def logits(self, g: torch.Tensor, flow: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+        """Contact logits [B, T] of grey frames [B, T, S, S]; with `flow`, flow_maps(g) found before
+        (training reads them from a store)."""
         b, t = g.shape[:2]
-        x = (self.fused_motion(g) if self.fusion else self.motion(g)).flatten(0, 1)
+        x = self.fused_motion(g) if self.fusion else self.motion(g)
+        if self.flow:
+            x = torch.cat([x, self.flow_channels(*(flow if flow is not None else self.flow_maps(g)))], 2)
+        x = x.flatten(0, 1)
         h = self.cnn(F.pixel_unshuffle(x, 2) if self.space_to_depth else x)
         if self.local is not None:     # zeros past the ends, as the pooled head's padding
             c, s = h.shape[1], h.shape[-1]
@@ -248,7 +314,7 @@ def train(folders: list[Path], steps: int, batch: int = 16, lr: float = 2e-3, se
           width: int = 16, fusion: bool = False, freeze_share: float = 0.0, full_res: bool = False,
           zoom_out: float = 0.0, space_to_depth: bool = False, stabilize: int = 0,
           stabilize_min_change: float = 0.0, local_temporal: bool = False,
-          colour: bool = False) -> MotionContactDetector:
+          colour: bool = False, flow: bool = False) -> MotionContactDetector:
     """Random CROP-frame crops of the clips of one or more ClipSets (of one clip length), mirrored,
     with random gain and sensor noise; the loss is taken away from the crops' edges, where each
     output sees only real frames.
@@ -267,7 +333,7 @@ def train(folders: list[Path], steps: int, batch: int = 16, lr: float = 2e-3, se
     if colour and zoom_out:
         raise ValueError("zoom_out shrinks grey crops; it is not made for colour")
     net = MotionContactDetector(width, fusion, full_res, space_to_depth, stabilize, stabilize_min_change,
-                                local_temporal, colour)
+                                local_temporal, colour, flow)
     # Grey once: a step then reads grey halves, not RGB bytes; 96x96 grey and the colour planes
     # as bytes (half the memory; the crops' sensor noise is larger than the rounding). Chroma
     # planes (-0.5 .. 0.5) are kept shifted by 0.5.
@@ -284,6 +350,16 @@ def train(folders: list[Path], steps: int, batch: int = 16, lr: float = 2e-3, se
                 part = (part * 255).round().to(torch.uint8) if as_bytes else part.half()
                 grey[row:row + len(part)] = part
                 row += len(part)
+    if flow:     # found once from the clean frames: a step then only reads them
+        if zoom_out or freeze_share:
+            raise ValueError("flow maps are found once before training: not with zoom_out or freeze_share")
+        flow_store = [torch.empty(n, t, 4, size // k, size // k, dtype=torch.int8) for k in (2, 4)]
+        with torch.no_grad():
+            for i in range(0, n, 8):
+                for store, m in zip(flow_store, net.flow_maps(grey[i:i + 8].float())):
+                    store[i:i + 8] = (m / FLOW_STEP).round().clamp(-127, 127).to(torch.int8)
+        mirror = torch.ones(4)
+        mirror[FLOW_X] = -1
     opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, lr, total_steps=max(steps, 2), pct_start=0.05)
     gen = torch.Generator().manual_seed(seed)
@@ -301,6 +377,12 @@ def train(folders: list[Path], steps: int, batch: int = 16, lr: float = 2e-3, se
             x = x - chroma
         flip = torch.rand(batch, generator=gen) < 0.5
         x[flip] = x[flip].flip(-1)
+        flow_maps = None
+        if flow:
+            flow_maps = [torch.stack([store[i, s:s + CROP] for i, s in zip(idx, start)]).float() * FLOW_STEP
+                         for store in flow_store]
+            for m in flow_maps:
+                m[flip] = m[flip].flip(-1) * mirror[:, None, None]
         for b in (torch.rand(batch, generator=gen) < zoom_out).nonzero()[:, 0].tolist() if zoom_out else []:
             x[b] = zoomed_out(x[b], gen)
         per_crop = (batch,) + (1,) * (x.dim() - 1)
@@ -312,7 +394,7 @@ def train(folders: list[Path], steps: int, batch: int = 16, lr: float = 2e-3, se
         for b, u in zip(frozen, torch.randint(lo, hi, (len(frozen),), generator=gen).tolist()):
             x[b, u + 1:] = x[b, u]
             keep[b, u + 1:] = 0.0
-        loss = F.binary_cross_entropy_with_logits(net.logits(x)[:, lo:hi], y[:, lo:hi], weight=keep[:, lo:hi],
+        loss = F.binary_cross_entropy_with_logits(net.logits(x, flow_maps)[:, lo:hi], y[:, lo:hi], weight=keep[:, lo:hi],
                                                   pos_weight=torch.tensor(POS_WEIGHT), reduction="sum") / keep[:, lo:hi].sum()
         opt.zero_grad()
         loss.backward()
@@ -328,7 +410,7 @@ def save(net: MotionContactDetector, path: Path) -> None:
     torch.save({"config": {"width": net.cnn[0].out_channels, "fusion": net.fusion, "full_res": net.full_res,
                            "space_to_depth": net.space_to_depth, "stabilize": net.stabilize,
                            "stabilize_min_change": net.stabilize_min_change, "local_temporal": net.local_temporal,
-                           "colour": net.colour},
+                           "colour": net.colour, "flow": net.flow},
                 "state": net.state_dict()}, path)
 
 
@@ -462,6 +544,8 @@ def main(argv=None) -> int:
                    help="relate each place's CNN vectors across the reach before pooling the picture")
     p.add_argument("--colour", action="store_true",
                    help="add the motion of two opponent-colour planes to the grey one's (48x48, no --stabilize or --zoom-out)")
+    p.add_argument("--flow", action="store_true",
+                   help="add block-matching displacement maps and their change (48x48 grey, no --fusion or --stabilize)")
     p.add_argument("--score", nargs="+", metavar="DIR", help="score --weights on folders of clip folders (video.mp4, events.json)")
     p.add_argument("--count", type=int, default=60, help="with --score: clips per folder")
     p.add_argument("--frozen-ahead", action="store_true", help="with --score: read each frame with the picture frozen after it")
@@ -469,6 +553,10 @@ def main(argv=None) -> int:
     if args.colour and (args.full_res or args.space_to_depth or args.stabilize or args.zoom_out):
         print("error: [args] --colour is made for the 48x48 motion maps: not with --full-res, --space-to-depth, "
               "--stabilize or --zoom-out", file=sys.stderr)
+        return 2
+    if args.flow and (args.colour or args.fusion or args.stabilize or args.full_res or args.space_to_depth):
+        print("error: [args] --flow is made for the grey 48x48 motion maps: not with --colour, --fusion, "
+              "--stabilize, --full-res or --space-to-depth", file=sys.stderr)
         return 2
     if args.full_res and args.space_to_depth:
         print("error: [args] --full-res and --space-to-depth are two ways to the same detail; give one", file=sys.stderr)
@@ -502,7 +590,7 @@ def main(argv=None) -> int:
         if args.random:
             torch.manual_seed(0)
             net = MotionContactDetector(args.width, args.fusion, args.full_res, args.space_to_depth, args.stabilize,
-                                        args.stabilize_min_change, args.local_temporal, args.colour)
+                                        args.stabilize_min_change, args.local_temporal, args.colour, args.flow)
         else:
             if not args.weights or not all(Path(w).is_file() for w in args.weights):
                 p.error("--bundle needs --weights, files written by --data ... --out (or --random)")
@@ -523,7 +611,7 @@ def main(argv=None) -> int:
                     fusion=args.fusion, freeze_share=args.freeze_share, full_res=args.full_res, zoom_out=args.zoom_out,
                     space_to_depth=args.space_to_depth, stabilize=args.stabilize,
                     stabilize_min_change=args.stabilize_min_change, local_temporal=args.local_temporal,
-                    colour=args.colour)
+                    colour=args.colour, flow=args.flow)
     except SetsDiffer as e:
         print(e, file=sys.stderr)
         return 4

@@ -356,3 +356,52 @@ def test_colour_sees_a_change_of_hue_that_grey_misses_and_trains_saves_and_expor
     shutil.copytree(TINY, bundle)
     assert contact_detector.main(["--bundle", str(bundle), "--weights", str(out)]) == 0
     assert (bundle / contact_detector.FILE).is_file()
+
+
+def test_flow_reads_a_stop_keeps_the_reach_and_a_still_picture_and_mirrors_with_its_x_negated(tmp_path, capsys):
+    # A bright square sliding right 2 grey pixels a frame at 24x24, then stopping: the fine
+    # scale's x displacement reads the slide and its change jumps at the stop.
+    net = MotionContactDetector(4, local_temporal=True, flow=True).eval()
+    g = torch.zeros(1, 8, 48, 48)
+    for t in range(8):
+        x = 8 + 4 * min(t, 4)
+        g[0, t, 16:28, x:x + 12] = 1.0
+    fine, coarse = net.flow_maps(g)
+    assert fine.shape == (1, 8, 4, 24, 24) and coarse.shape == (1, 8, 4, 12, 12)
+    dx = fine[0, :, 1, 11].amax(-1)                     # the strongest rightward displacement in the square's row
+    assert all(float(dx[t]) > 0.5 for t in (1, 2, 3, 4)) and all(float(dx[t]) < 0.1 for t in (6, 7))
+    assert float(fine[0, 5, 3, 11].amin()) < -0.3        # the stop
+    mirror = torch.ones(4)
+    mirror[contact_detector.FLOW_X] = -1
+    for a, b in zip(net.flow_maps(g.flip(-1)), (fine, coarse)):
+        assert torch.allclose(a, b.flip(-1) * mirror[:, None, None], atol=1e-5)
+    frames = torch.randint(0, 256, (1, 16, 96, 96, 3), dtype=torch.uint8)
+    with torch.no_grad():
+        base = net.logits(net.grey(frames))[0, 8]
+        for k, inside in ((4, False), (5, True), (10, True), (11, False)):
+            changed = frames.clone()
+            changed[0, k] = 255 - changed[0, k]
+            assert (float((net.logits(net.grey(changed))[0, 8] - base).abs()) > 0) == inside, k
+        flat = torch.full((1, 12, 96, 96, 3), 30, dtype=torch.uint8)
+        still = torch.randint(0, 256, (1, 1, 96, 96, 3), dtype=torch.uint8).expand(1, 12, 96, 96, 3).contiguous()
+        assert torch.allclose(net(flat), net(still))
+    with pytest.raises(ValueError, match="flow"):
+        MotionContactDetector(4, stabilize=2, flow=True)
+    assert contact_detector.main(["--data", str(tmp_path / "nowhere"), "--out", str(tmp_path / "x.pt"), "--flow",
+                                  "--fusion"]) == 2
+    assert "--flow" in capsys.readouterr().err
+
+
+def test_trains_on_stored_flow_maps_saves_and_exports_a_flow_detector(tmp_path, capsys):
+    footage = data.build_set(tmp_path / "footage", "train", 2, 2.0, 1)
+    out = tmp_path / "flow.pt"
+    assert contact_detector.main(["--data", str(footage), "--out", str(out), "--steps", "2", "--width", "4",
+                                  "--local-temporal", "--flow"]) == 0
+    net = contact_detector.load(out)
+    assert net.flow and all(torch.isfinite(p).all() for p in net.parameters())
+    with pytest.raises(ValueError, match="found once"):
+        contact_detector.train([footage], 1, width=4, flow=True, zoom_out=0.5)
+    bundle = tmp_path / "tiny"
+    shutil.copytree(TINY, bundle)
+    assert contact_detector.main(["--bundle", str(bundle), "--weights", str(out)]) == 0   # parity checked there
+    assert (bundle / contact_detector.FILE).is_file()
