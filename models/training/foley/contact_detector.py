@@ -61,8 +61,9 @@ def _taps(padded: torch.Tensor, t: int) -> torch.Tensor:
 def _block_flow(g: torch.Tensor, disp: torch.Tensor, r: int, box: int) -> torch.Tensor:
     """grey [B, T, S, S] -> [B, T, 4, S, S]: each place's displacement since the previous frame
     (y, x; block matching over the (2r + 1)^2 shifts in `disp` [K, 2], costs averaged over box x box
-    places, soft argmin), less the picture's median (the camera's own motion), weighted by the
-    match's confidence (0 where no shift matches better than another: flat or untextured places);
+    places, soft argmin), weighted by the match's confidence (0 where no shift matches better than
+    another: flat or untextured places), less the picture's median (the camera's own motion), and
+    weighted by the confidence again (a place's reading counts by its confidence squared);
     then its change since the previous frame (a stop or a bounce is a jump there). In units of r
     pixels. A still picture reads zeros whatever it shows."""
     b, t, s = g.shape[0], g.shape[1], g.shape[-1]
@@ -554,9 +555,10 @@ def main(argv=None) -> int:
         print("error: [args] --colour is made for the 48x48 motion maps: not with --full-res, --space-to-depth, "
               "--stabilize or --zoom-out", file=sys.stderr)
         return 2
-    if args.flow and (args.colour or args.fusion or args.stabilize or args.full_res or args.space_to_depth):
-        print("error: [args] --flow is made for the grey 48x48 motion maps: not with --colour, --fusion, "
-              "--stabilize, --full-res or --space-to-depth", file=sys.stderr)
+    if args.flow and (args.colour or args.fusion or args.stabilize or args.full_res or args.space_to_depth
+                      or args.zoom_out or args.freeze_share):
+        print("error: [args] --flow is made for the grey 48x48 motion maps, found once before training: not with "
+              "--colour, --fusion, --stabilize, --full-res, --space-to-depth, --zoom-out or --freeze-share", file=sys.stderr)
         return 2
     if args.full_res and args.space_to_depth:
         print("error: [args] --full-res and --space-to-depth are two ways to the same detail; give one", file=sys.stderr)

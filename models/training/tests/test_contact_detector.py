@@ -387,9 +387,10 @@ def test_flow_reads_a_stop_keeps_the_reach_and_a_still_picture_and_mirrors_with_
         assert torch.allclose(net(flat), net(still))
     with pytest.raises(ValueError, match="flow"):
         MotionContactDetector(4, stabilize=2, flow=True)
-    assert contact_detector.main(["--data", str(tmp_path / "nowhere"), "--out", str(tmp_path / "x.pt"), "--flow",
-                                  "--fusion"]) == 2
-    assert "--flow" in capsys.readouterr().err
+    for other in (["--fusion"], ["--zoom-out", "0.5"]):
+        assert contact_detector.main(["--data", str(tmp_path / "nowhere"), "--out", str(tmp_path / "x.pt"), "--flow",
+                                      *other]) == 2
+        assert "--flow" in capsys.readouterr().err
 
 
 def test_trains_on_stored_flow_maps_saves_and_exports_a_flow_detector(tmp_path, capsys):
