@@ -38,10 +38,10 @@ from .train import replace_text
 # Opened at 0.9: the val splits' choice for the default's contact-reading student (section 25).
 DETECTOR_GATE_SHAPE = {**GATE_SHAPE, "threshold": 0.9, "depthDb": -25.0}
 CROP = 32
-STAB_RADIUS_MAX = 4
+STAB_RADIUS_MAX = 4      # the match holds (2R + 1)^2 shifted copies of every frame
 FLOW_RADIUS, FLOW_BOX = 2, 3     # block matching at 24x24 and 12x12: up to 2 pixels there, 3x3 blocks
 FLOW_X = [1, 3]                  # the x channels of _block_flow's four (a mirrored crop negates them)
-FLOW_STEP = 1 / 30               # training keeps the flow maps as int8 in these steps      # the match holds (2R + 1)^2 shifted copies of every frame
+FLOW_STEP = 1 / 30               # training keeps the flow maps as int8 in these steps
 POS_WEIGHT = 8.0
 MODEL_KEY = "contact_detector"
 FILE = "contact_detector.onnx"
@@ -120,8 +120,9 @@ class MotionContactDetector(nn.Module):
     differs from its background in hue more than in brightness still shows its motion.
 
     `flow`: beside the motion maps, each place's displacement found by block matching (at two
-    scales, less the camera's own), its change since the last frame, and the match's confidence:
-    a contact stops or turns a motion, and a displacement does not depend on the object's contrast."""
+    scales, less the camera's own) and its change since the last frame, both weighted by how
+    clearly the match holds: a contact stops or turns a motion, and a displacement does not depend
+    on the object's contrast."""
 
     context_frames = 3
     right_context_frames = 2
@@ -132,7 +133,8 @@ class MotionContactDetector(nn.Module):
                  colour: bool = False, flow: bool = False):
         super().__init__()
         if flow and (colour or fusion or stabilize or full_res or space_to_depth):
-            raise ValueError("flow is made for the grey 48x48 motion maps without fusion or stabilize")
+            raise ValueError("flow is made for the grey 48x48 motion maps: not with colour, fusion, stabilize, "
+                             "full_res or space_to_depth")
         if colour and (stabilize or full_res or space_to_depth):
             raise ValueError("colour is made for the 48x48 motion maps without stabilize")
         if fusion and local_temporal:
@@ -546,7 +548,8 @@ def main(argv=None) -> int:
     p.add_argument("--colour", action="store_true",
                    help="add the motion of two opponent-colour planes to the grey one's (48x48, no --stabilize or --zoom-out)")
     p.add_argument("--flow", action="store_true",
-                   help="add block-matching displacement maps and their change (48x48 grey, no --fusion or --stabilize)")
+                   help="add block-matching displacement maps and their change (48x48 grey; not with --colour, --fusion, "
+                        "--stabilize, --full-res, --space-to-depth, --zoom-out or --freeze-share)")
     p.add_argument("--score", nargs="+", metavar="DIR", help="score --weights on folders of clip folders (video.mp4, events.json)")
     p.add_argument("--count", type=int, default=60, help="with --score: clips per folder")
     p.add_argument("--frozen-ahead", action="store_true", help="with --score: read each frame with the picture frozen after it")
