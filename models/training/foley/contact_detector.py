@@ -58,19 +58,29 @@ def _taps(padded: torch.Tensor, t: int) -> torch.Tensor:
     return torch.cat([padded[:, k:k + t] for k in range(MotionContactDetector.FUSED)], 2)
 
 
-def _block_flow(g: torch.Tensor, disp: torch.Tensor, r: int, box: int) -> torch.Tensor:
+def _shifts(r: int) -> list[tuple[int, int]]:
+    """Every (dy, dx) within r pixels each way."""
+    return [(dy, dx) for dy in range(-r, r + 1) for dx in range(-r, r + 1)]
+
+
+def _shifted_copies(x: torch.Tensor, r: int) -> torch.Tensor:
+    """[N, S, S] -> [N, K, S, S]: x read at each of _shifts(r) (its edges repeated past them)."""
+    s = x.shape[-1]
+    padded = F.pad(x[:, None], (r, r, r, r), mode="replicate")
+    return torch.cat([padded[:, :, r + dy:r + dy + s, r + dx:r + dx + s] for dy, dx in _shifts(r)], 1)
+
+
+def _block_flow(g: torch.Tensor, r: int, box: int) -> torch.Tensor:
     """grey [B, T, S, S] -> [B, T, 4, S, S]: each place's displacement since the previous frame
-    (y, x; block matching over the (2r + 1)^2 shifts in `disp` [K, 2], costs averaged over box x box
+    (y, x; block matching over the shifts within r pixels, costs averaged over box x box
     places, soft argmin), weighted by the match's confidence (0 where no shift matches better than
     another: flat or untextured places), less the picture's median (the camera's own motion), and
     weighted by the confidence again (a place's reading counts by its confidence squared);
     then its change since the previous frame (a stop or a bounce is a jump there). In units of r
     pixels. A still picture reads zeros whatever it shows."""
     b, t, s = g.shape[0], g.shape[1], g.shape[-1]
-    cur = g.reshape(b * t, 1, s, s)
-    padded = F.pad(_delayed(g).reshape(b * t, 1, s, s), (r, r, r, r), mode="replicate")
-    shifts = [(dy, dx) for dy in range(-r, r + 1) for dx in range(-r, r + 1)]
-    cost = torch.cat([(padded[:, :, r + dy:r + dy + s, r + dx:r + dx + s] - cur).abs() for dy, dx in shifts], 1)
+    disp = torch.tensor(_shifts(r), dtype=g.dtype)
+    cost = (_shifted_copies(_delayed(g).reshape(b * t, s, s), r) - g.reshape(b * t, 1, s, s)).abs()
     cost = F.avg_pool2d(cost, box, stride=1, padding=box // 2, count_include_pad=False)
     mean = cost.mean(1, keepdim=True)
     # ties (a uniform patch matches several shifts) go to the smaller shift
@@ -145,7 +155,7 @@ class MotionContactDetector(nn.Module):
             raise ValueError(f"stabilize is a radius in pixels, 0 to {STAB_RADIUS_MAX}, got {stabilize}")
         w = width
         self.fusion, self.full_res, self.space_to_depth, self.stabilize = fusion, full_res, space_to_depth, stabilize
-        shifts = [(dy, dx) for dy in range(-stabilize, stabilize + 1) for dx in range(-stabilize, stabilize + 1)]
+        shifts = _shifts(stabilize)
         self.shifts = shifts
         # Ties and near-ties go to the smaller shift: a still camera's noise must not pick one.
         # Not saved with the weights (they follow from the config), so files from before them load.
@@ -158,10 +168,6 @@ class MotionContactDetector(nn.Module):
         self.flow = flow
         if flow:
             c_in += 8
-            r = FLOW_RADIUS
-            self.register_buffer("flow_disp", torch.tensor(
-                [(dy, dx) for dy in range(-r, r + 1) for dx in range(-r, r + 1)], dtype=torch.float32),
-                persistent=False)
         front = [nn.Conv2d(c_in, w, 3, stride=2, padding=1), nn.SiLU()] if full_res else []
         self.cnn = nn.Sequential(
             *front,
@@ -216,8 +222,7 @@ class MotionContactDetector(nn.Module):
         if not r:
             return prev
         b, t, s = g.shape[:3]
-        padded = F.pad(prev.reshape(b * t, 1, s, s), (r, r, r, r), mode="replicate").reshape(b, t, s + 2 * r, s + 2 * r)
-        cand = torch.stack([padded[:, :, r + dy:r + dy + s, r + dx:r + dx + s] for dy, dx in self.shifts], 2)
+        cand = _shifted_copies(prev.reshape(b * t, s, s), r).reshape(b, t, -1, s, s)
         # Matched away from the border, where the padding would favour no shift.
         sad = (cand[..., r:s - r, r:s - r] - g[:, :, None, r:s - r, r:s - r]).abs().mean((-2, -1)) * self.shift_cost
         best = (sad == sad.amin(2, keepdim=True)).float()     # one-hot (ties split): exports as plain ops
@@ -247,8 +252,8 @@ class MotionContactDetector(nn.Module):
         b, t, s = g.shape[:3]
         half = F.avg_pool2d(g.reshape(b * t, 1, s, s), 2)
         quarter = F.avg_pool2d(half, 2)
-        return (_block_flow(half.reshape(b, t, s // 2, s // 2), self.flow_disp, FLOW_RADIUS, FLOW_BOX),
-                _block_flow(quarter.reshape(b, t, s // 4, s // 4), self.flow_disp, FLOW_RADIUS, FLOW_BOX))
+        return (_block_flow(half.reshape(b, t, s // 2, s // 2), FLOW_RADIUS, FLOW_BOX),
+                _block_flow(quarter.reshape(b, t, s // 4, s // 4), FLOW_RADIUS, FLOW_BOX))
 
     @staticmethod
     def flow_channels(fine: torch.Tensor, coarse: torch.Tensor) -> torch.Tensor:
