@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
+import type { types as ms } from 'mediasoup';
 import * as mediasoup from 'mediasoup';
 import { LiveFoleyPipeline } from '../../pipelines/live.js';
 import { loadBundle, packageRoot } from '../../src/models/bundle.js';
@@ -39,6 +40,13 @@ export interface ChurnResult {
   transportsLeft: number;
   /** Audio producers of the cycles that were still open after their cycle. */
   audioProducersLeftOpen: number;
+  /**
+   * Objects of the cycles still reachable after the last cycle and a forced GC (WeakRefs):
+   * anything that keeps a closed publisher's attachment, RTP source or producers referenced.
+   */
+  attachmentsAlive: number;
+  sourcesAlive: number;
+  producersAlive: number;
 }
 
 export interface ChurnOptions {
@@ -46,6 +54,11 @@ export interface ChurnOptions {
   bundleDir: string;
   /** Default: the 2 s 96 px test fixture. */
   clip?: string;
+  /**
+   * Keep every cycle's attachment and source referenced: the leak the WeakRef counts must
+   * report (the check's own test).
+   */
+  leakForSelfCheck?: boolean;
 }
 
 const MB = 2 ** 20;
@@ -61,6 +74,50 @@ function anonymousMb(): number {
   return Number(/^Anonymous:\s+(\d+) kB/m.exec(rollup)?.[1] ?? Number.NaN) / 1024;
 }
 
+interface CycleRefs {
+  attachments: WeakRef<object>[];
+  sources: WeakRef<object>[];
+  producers: WeakRef<object>[];
+}
+
+/**
+ * One publisher: joins, gets generated foley, leaves. Its own function so that no suspended
+ * frame of the caller's loop keeps the last cycle's objects (V8 keeps a suspended async
+ * function's registers, stale ones too).
+ */
+async function publishOnce(
+  router: ms.Router,
+  runner: InferenceRunner,
+  clip: string,
+  refs: CycleRefs,
+  leakInto: object[] | undefined,
+): Promise<{ audioProducerClosed: boolean }> {
+  const source = await FfmpegRtpSource.start({ router, clip, codec: 'vp8' });
+  const foley = await attachFoley({
+    router,
+    producer: source.producer,
+    runner,
+    offsetMs: 1000,
+    latencyBudgetMs: 1000,
+  });
+  await new Promise<void>((resolve) => {
+    const onPacket = (p: { generated: boolean }) => {
+      if (!p.generated) return;
+      foley.off('packet', onPacket);
+      resolve();
+    };
+    foley.on('packet', onPacket);
+  });
+  const closed = new Promise<void>((resolve) => foley.once('close', () => resolve()));
+  source.close(); // the publisher leaves
+  await closed;
+  refs.attachments.push(new WeakRef(foley));
+  refs.sources.push(new WeakRef(source));
+  refs.producers.push(new WeakRef(source.producer), new WeakRef(foley.audioProducer));
+  leakInto?.push(foley, source);
+  return { audioProducerClosed: foley.audioProducer.closed };
+}
+
 export async function runPublisherChurn(options: ChurnOptions): Promise<ChurnResult> {
   const clip = options.clip ?? join(packageRoot(), 'test', 'fixtures', 'clip-2s-96px-25fps.mp4');
   const worker = await mediasoup.createWorker({ logLevel: 'error' });
@@ -71,28 +128,18 @@ export async function runPublisherChurn(options: ChurnOptions): Promise<ChurnRes
     const router = await worker.createRouter({ mediaCodecs: ROOM_MEDIA_CODECS });
     const runnerListeners = runner.listenerCount('died');
     const cycles: ChurnCycleMemory[] = [];
+    const refs: CycleRefs = { attachments: [], sources: [], producers: [] };
+    const leaked: object[] = [];
     let audioProducersLeftOpen = 0;
     for (let cycle = 0; cycle < options.cycles; cycle++) {
-      const source = await FfmpegRtpSource.start({ router, clip, codec: 'vp8' });
-      const foley = await attachFoley({
+      const { audioProducerClosed } = await publishOnce(
         router,
-        producer: source.producer,
         runner,
-        offsetMs: 1000,
-        latencyBudgetMs: 1000,
-      });
-      await new Promise<void>((resolve) => {
-        const onPacket = (p: { generated: boolean }) => {
-          if (!p.generated) return;
-          foley.off('packet', onPacket);
-          resolve();
-        };
-        foley.on('packet', onPacket);
-      });
-      const closed = new Promise<void>((resolve) => foley.once('close', () => resolve()));
-      source.close(); // the publisher leaves
-      await closed;
-      if (!foley.audioProducer.closed) audioProducersLeftOpen++;
+        clip,
+        refs,
+        options.leakForSelfCheck ? leaked : undefined,
+      );
+      if (!audioProducerClosed) audioProducersLeftOpen++;
       await new Promise((r) => setTimeout(r, 100));
       forceGc();
       const memory = process.memoryUsage();
@@ -104,13 +151,22 @@ export async function runPublisherChurn(options: ChurnOptions): Promise<ChurnRes
       });
     }
     const dump = await router.dump();
-    router.close();
-    return {
+    // A WeakRef's target survives the job that made or read it: collect after a macrotask.
+    await new Promise((r) => setTimeout(r, 100));
+    forceGc();
+    const alive = (list: WeakRef<object>[]) => list.filter((r) => r.deref() !== undefined).length;
+    const result: ChurnResult = {
       cycles,
       runnerListenersLeft: runner.listenerCount('died') - runnerListeners,
       transportsLeft: dump.transportIds.length,
       audioProducersLeftOpen,
+      attachmentsAlive: alive(refs.attachments),
+      sourcesAlive: alive(refs.sources),
+      producersAlive: alive(refs.producers),
     };
+    leaked.length = 0;
+    router.close();
+    return result;
   } finally {
     await runner?.close();
     worker.close();
@@ -158,13 +214,19 @@ export function formatChurn(cycles: readonly ChurnCycleMemory[]): string {
 if (isMainScript(import.meta.url)) {
   const { values } = parseArgs({
     args: process.argv.slice(2),
-    options: { cycles: { type: 'string' }, model: { type: 'string' }, clip: { type: 'string' } },
+    options: {
+      cycles: { type: 'string' },
+      model: { type: 'string' },
+      clip: { type: 'string' },
+      'leak-for-self-check': { type: 'boolean' },
+    },
     strict: true,
   });
   runPublisherChurn({
     cycles: Number(values.cycles ?? 20),
     bundleDir: values.model ?? join(packageRoot(), 'models', 'tiny-random'),
     ...(values.clip ? { clip: values.clip } : {}),
+    leakForSelfCheck: values['leak-for-self-check'] ?? false,
   }).then(
     (result) => process.stdout.write(`${JSON.stringify(result)}\n`),
     (error) => {
