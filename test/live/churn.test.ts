@@ -42,7 +42,7 @@ function imageMallocEnv(): Record<string, string> {
   return Object.fromEntries([...dockerfile.matchAll(/\b(MALLOC_[A-Z_]+)=(\d+)/g)].map((m) => [m[1]!, m[2]!]));
 }
 
-/** soak-churn.js in a child process under the image's malloc settings. */
+/** soak-churn.js in a child process under the given malloc settings. */
 async function churn(
   mallocEnv: Record<string, string>,
   cycles: number,
