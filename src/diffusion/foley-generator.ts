@@ -139,7 +139,8 @@ export interface WindowRequest {
   deadlineMs?: number;
   /**
    * Window frames from this one on have no exact contact read yet (the low-latency preset's
-   * newest frames): a student trained for it (manifest sampling.contactUnknown) is told so.
+   * newest frames): a student trained for it (manifest sampling.contactUnknown) is told so, and
+   * the contact gate opens there at its inexactThreshold where it has one.
    */
   contactUnknownFrom?: number;
 }
@@ -291,13 +292,21 @@ export class FoleyGenerator {
     const melGated = this.settings.melGate ? applyMelGate(vocoded, melPadded, padded * r, m.audio) : vocoded;
     const gate = this.settings.contactGate ? m.contactGate : null;
     const gateProbs = gate ? contactProbabilities(rows, dim, gate) : null;
+    const inexactFrom =
+      request.contactUnknownFrom === undefined
+        ? Number.POSITIVE_INFINITY
+        : before + request.contactUnknownFrom;
     const contactGated =
-      gate && gateProbs ? applyContactGate(melGated, gateProbs, spf, m.audio.sampleRate, gate) : melGated;
+      gate && gateProbs
+        ? applyContactGate(melGated, gateProbs, spf, m.audio.sampleRate, gate, inexactFrom)
+        : melGated;
     const combed = this.settings.frameComb
       ? applyFrameComb(contactGated, melPadded, padded * r, m.audio, { ungated: vocoded })
       : contactGated;
     const waveformPadded =
-      gate && gateProbs ? applyReattackLimit(combed, gateProbs, spf, m.audio.sampleRate, gate) : combed;
+      gate && gateProbs
+        ? applyReattackLimit(combed, gateProbs, spf, m.audio.sampleRate, gate, inexactFrom)
+        : combed;
     const latent = padded === frames ? latentPadded : sliceLatentFrames(latentPadded, shape, before, frames);
     const mel =
       padded === frames

@@ -90,9 +90,26 @@ function gateShapeSamples(gate: ContactGateSpec, sampleRate: number): number {
   return ((gate.holdMs + (-gate.depthDb / gate.releaseDbPer10ms) * 10) / 1000) * sampleRate;
 }
 
-/** The gate's openings of per-frame probabilities: at its weak threshold where it has one. */
-export function gateOpenings(probs: Float32Array, gate: ContactGateSpec): number[] {
-  return contactOpenings(probs, gate.weak?.threshold ?? gate.threshold);
+/**
+ * The threshold a peak at frame t must reach to open the gate fully: the gate's, or its
+ * inexactThreshold on frames from `inexactFrom` on (read before their right context arrived).
+ */
+function fullThreshold(gate: ContactGateSpec, t: number, inexactFrom: number): number {
+  return t >= inexactFrom && gate.inexactThreshold !== null ? gate.inexactThreshold : gate.threshold;
+}
+
+/**
+ * The gate's openings of per-frame probabilities: at its weak threshold where it has one. Without
+ * weak openings, a peak on a frame from `inexactFrom` on opens only at the gate's inexactThreshold.
+ */
+export function gateOpenings(
+  probs: Float32Array,
+  gate: ContactGateSpec,
+  inexactFrom = Number.POSITIVE_INFINITY,
+): number[] {
+  const openings = contactOpenings(probs, gate.weak?.threshold ?? gate.threshold);
+  if (gate.weak) return openings;
+  return openings.filter((t) => probs[t]! >= fullThreshold(gate, t, inexactFrom));
 }
 
 /**
@@ -137,16 +154,19 @@ export function contactGainsDb(
  * Per-sample gain (dB) of per-frame probabilities: the openings are found once, at the weak
  * threshold where the gate has one, and those under the gate's threshold open to the weak gain.
  * So a weak peak closer than MIN_OPENING_GAP_FRAMES to a higher one gives way to it, and the
- * full openings are those of the gate's threshold alone.
+ * full openings are those of the gate's threshold alone (its inexactThreshold from `inexactFrom` on).
  */
 export function contactGateGainsDb(
   probs: Float32Array,
   samplesPerFrame: number,
   sampleRate: number,
   gate: ContactGateSpec,
+  inexactFrom = Number.POSITIVE_INFINITY,
 ): Float32Array {
-  const openings = gateOpenings(probs, gate);
-  const openDb = openings.map((t) => (probs[t]! >= gate.threshold ? 0 : (gate.weak?.gainDb ?? 0)));
+  const openings = gateOpenings(probs, gate, inexactFrom);
+  const openDb = openings.map((t) =>
+    probs[t]! >= fullThreshold(gate, t, inexactFrom) ? 0 : (gate.weak?.gainDb ?? 0),
+  );
   return contactGainsDb(openings, probs.length, samplesPerFrame, sampleRate, gate, openDb);
 }
 
@@ -225,7 +245,8 @@ export function reattackGains(
 /**
  * A waveform of frames·samplesPerFrame samples gated by its frames' contact probabilities
  * (contactProbabilities of the window's feature rows, found once for the gate and its
- * re-attack limit); a new array.
+ * re-attack limit); frames from `inexactFrom` on were read before their right context arrived.
+ * A new array.
  */
 export function applyContactGate(
   waveform: Float32Array,
@@ -233,6 +254,7 @@ export function applyContactGate(
   samplesPerFrame: number,
   sampleRate: number,
   gate: ContactGateSpec,
+  inexactFrom = Number.POSITIVE_INFINITY,
 ): Float32Array {
   const frames = probs.length;
   if (waveform.length !== frames * samplesPerFrame) {
@@ -240,7 +262,7 @@ export function applyContactGate(
       `[contact-gate] waveform holds ${waveform.length} samples, expected frames ${frames} × ${samplesPerFrame}`,
     );
   }
-  const gainsDb = contactGateGainsDb(probs, samplesPerFrame, sampleRate, gate);
+  const gainsDb = contactGateGainsDb(probs, samplesPerFrame, sampleRate, gate, inexactFrom);
   // Runs per live chunk: the closed gain (most samples) is converted once, not per sample.
   const closed = 10 ** (gate.depthDb / 20);
   const out = new Float32Array(waveform.length);
@@ -253,8 +275,8 @@ export function applyContactGate(
 
 /**
  * The gate's re-attack limit (manifest contactGate.reattack) on a finished waveform, at the
- * gate's openings of the frames' probabilities; the waveform itself without one. Applied last,
- * after the comb, so what it measures is what is heard.
+ * gate's openings of the frames' probabilities (as applyContactGate finds them); the waveform
+ * itself without one. Applied last, after the comb, so what it measures is what is heard.
  */
 export function applyReattackLimit(
   waveform: Float32Array,
@@ -262,9 +284,10 @@ export function applyReattackLimit(
   samplesPerFrame: number,
   sampleRate: number,
   gate: ContactGateSpec,
+  inexactFrom = Number.POSITIVE_INFINITY,
 ): Float32Array {
   if (!gate.reattack) return waveform;
-  const openings = gateOpenings(probs, gate);
+  const openings = gateOpenings(probs, gate, inexactFrom);
   const limit = reattackGains(waveform, openings, samplesPerFrame, sampleRate, gate, gate.reattack, probs);
   const out = new Float32Array(waveform.length);
   for (let s = 0; s < out.length; s++) out[s] = waveform[s]! * limit[s]!;

@@ -152,6 +152,13 @@ export interface ContactGateShape {
    */
   weak: { threshold: number; gainDb: number } | null;
   /**
+   * Threshold of the frames read before their right context arrived (optional, default null:
+   * the gate's threshold): the live low preset's newest frames, whose video the detector saw
+   * followed by a frozen picture, which reads like motion coming to rest. At or above the
+   * gate's threshold.
+   */
+  inexactThreshold: number | null;
+  /**
    * Re-attack limit (optional, default none): from `afterMs` past an opening's attack to the end
    * of its shape (or the next opening), the gated sound's level (5 ms blocks) may rise at most
    * `riseDb` over its quietest block since then, so one contact sounds one onset, not several.
@@ -626,6 +633,16 @@ function parseWeakOpenings(field: Field, threshold: number, depthDb: number): Co
   return { threshold: weakThreshold, gainDb };
 }
 
+/** `inexactThreshold`: a probability at or above the gate's threshold, or absent. */
+function parseInexactThreshold(field: Field, threshold: number): number | null {
+  const inexactField = optional(field.child('inexactThreshold'));
+  if (!inexactField) return null;
+  const value = inexactField.number();
+  if (!(value >= threshold && value < 1))
+    inexactField.fail(`a probability in [${threshold}, 1): not under the gate's threshold`);
+  return value;
+}
+
 /** `reattackAfterMs` and `reattackRiseDb`, both or neither, and `reattackContactP` with them. */
 function parseReattackLimit(field: Field): ContactGateShape['reattack'] {
   const afterField = optional(field.child('reattackAfterMs'));
@@ -663,6 +680,7 @@ function parseContactGate(
     releaseDbPer10ms: field.child('releaseDbPer10ms').numberIn([0.01, 120]),
     depthDb,
     weak: parseWeakOpenings(field, threshold, depthDb),
+    inexactThreshold: parseInexactThreshold(field, threshold),
     reattack: parseReattackLimit(field),
   };
   // Bundles written before the detector: a probe on the features.

@@ -347,17 +347,21 @@ describe('FoleyGenerator with a bundle that has a contact gate', () => {
     });
   const copy = gateCopy({});
   const limitCopy = gateCopy({ reattackAfterMs: 20, reattackRiseDb: 0 });
+  const inexactCopy = gateCopy({ inexactThreshold: 0.999 }); // over every frame's p (sigmoid(5))
   const models = ['video_encoder', 'unet_student', 'align_classifier', 'latent_decoder', 'vocoder'];
   let runner: InferenceRunner;
   let limitRunner: InferenceRunner;
+  let inexactRunner: InferenceRunner;
   before(async () => {
     runner = await InferenceRunner.start(await loadBundle(copy.dir), { models });
     limitRunner = await InferenceRunner.start(await loadBundle(limitCopy.dir), { models });
+    inexactRunner = await InferenceRunner.start(await loadBundle(inexactCopy.dir), { models });
   });
   after(async () => {
-    await Promise.all([runner.close(), limitRunner.close()]);
+    await Promise.all([runner.close(), limitRunner.close(), inexactRunner.close()]);
     copy.cleanup();
     limitCopy.cleanup();
+    inexactCopy.cleanup();
   });
 
   it("applies the gate's re-attack limit last, at the gate's openings, and not with the gate left out", async () => {
@@ -409,6 +413,39 @@ describe('FoleyGenerator with a bundle that has a contact gate', () => {
     const tail = plain.waveform.subarray(4 * spf).map((v) => v * 0.01);
     assert.ok(maxAbsDiff(gated.waveform.subarray(4 * spf), tail) < 1e-7);
     assert.ok(maxAbsDiff(plain.waveform.subarray(4 * spf), new Float32Array(tail.length)) > 1e-4);
+  });
+
+  it("opens the gate on frames read before their right context only at the gate's inexactThreshold", async () => {
+    const m = inexactRunner.bundle.manifest;
+    assert.equal(m.contactGate?.inexactThreshold, 0.999);
+    const frames = 16;
+    const still = new Uint8Array(frames * m.video.height * m.video.width * 3).fill(90);
+    const features = await new VideoEncoder(runner).encode(still, frames);
+    const settings = { ...resolveGenerationSettings(m), frameComb: false };
+    const exact = await new FoleyGenerator(runner, settings).generate({ startFrame: 0, features });
+    const plain = await new FoleyGenerator(runner, { ...settings, contactGate: false }).generate({
+      startFrame: 0,
+      features,
+    });
+    const generate = (contactUnknownFrom?: number) =>
+      new FoleyGenerator(inexactRunner, settings).generate({
+        startFrame: 0,
+        features,
+        ...(contactUnknownFrom === undefined ? {} : { contactUnknownFrom }),
+      });
+    // Every frame exact, or the opening (frame 0) before the inexact ones: the gate as before.
+    assert.deepEqual((await generate()).waveform, exact.waveform);
+    assert.deepEqual((await generate(8)).waveform, exact.waveform);
+    // Frame 0 read inexactly: its p (0.993) is under 0.999, so the gate stays at its depth.
+    const closed = plain.waveform.map((v) => v * 0.01);
+    assert.ok(maxAbsDiff((await generate(0)).waveform, closed) < 1e-7);
+    // A bundle without the field opens there as at any frame.
+    const unmarked = await new FoleyGenerator(runner, settings).generate({
+      startFrame: 0,
+      features,
+      contactUnknownFrom: 0,
+    });
+    assert.deepEqual(unmarked.waveform, exact.waveform);
   });
 });
 

@@ -7,6 +7,7 @@ import {
   contactGateGainsDb,
   contactOpenings,
   contactProbabilities,
+  gateOpenings,
   reattackGains,
   withOpeningsColumn,
 } from '../../src/dsp/contact-gate.js';
@@ -25,6 +26,7 @@ const gate = (over: Partial<ContactGateSpec & { source: 'features' }> = {}): Con
   releaseDbPer10ms: 10,
   depthDb: -40,
   weak: null,
+  inexactThreshold: null,
   reattack: null,
   ...over,
 });
@@ -54,6 +56,7 @@ describe('contact gate', () => {
       releaseDbPer10ms: 10,
       depthDb: -40,
       weak: null,
+      inexactThreshold: null,
       reattack: null,
     };
     const rows = new Float32Array([9, 9, 0.1, -9, -9, 0.95, 0, 0, 0.3]); // two features and the detector's p
@@ -132,6 +135,29 @@ describe('contact gate', () => {
     const full = contactGateGainsDb(p, SPF, RATE, gate({ holdMs: 20 }));
     assert.equal(full[6 * SPF + 200], -40); // without weak openings frame 6 stays closed
     assert.deepEqual([...full.slice(0, 2 * SPF + 400)], [...gains.slice(0, 2 * SPF + 400)]); // the full openings are those of the gate's threshold alone
+  });
+
+  it('opens frames read before their right context only at the inexact threshold', () => {
+    const g = gate({ holdMs: 20, inexactThreshold: 0.95 });
+    // Peaks at 1 (0.9) and 6 (0.9 and 0.97 on the second copy); frames from 5 on are inexact.
+    const p = new Float32Array([0.1, 0.9, 0.1, 0.1, 0.1, 0.1, 0.9, 0.1, 0.1, 0.1]);
+    assert.deepEqual(gateOpenings(p, g), [1, 6]); // every frame exact: the gate's threshold
+    assert.deepEqual(gateOpenings(p, g, 5), [1]); // frame 6 under 0.95
+    const gains = contactGateGainsDb(p, SPF, RATE, g, 5);
+    assert.equal(gains[SPF + 200], 0);
+    assert.equal(gains[6 * SPF + 200], -40);
+    const sure = p.slice();
+    sure[6] = 0.97;
+    assert.deepEqual(gateOpenings(sure, g, 5), [1, 6]);
+    // With weak openings an inexact peak under the inexact threshold opens to the weak gain.
+    const weak = gate({ holdMs: 20, inexactThreshold: 0.95, weak: { threshold: 0.6, gainDb: -10 } });
+    const weakGains = contactGateGainsDb(p, SPF, RATE, weak, 5);
+    assert.equal(weakGains[SPF + 200], 0);
+    assert.equal(weakGains[6 * SPF + 200], -10);
+    // The waveform gate and the re-attack limit take the same openings.
+    const wave = new Float32Array(10 * SPF).fill(1);
+    assert.ok(Math.abs(applyContactGate(wave, p, SPF, RATE, g, 5)[6 * SPF + 200]! - 0.01) < 1e-6);
+    assert.equal(applyContactGate(wave, p, SPF, RATE, g)[6 * SPF + 200], 1);
   });
 
   it('keeps a sound from rising again after an opening, from afterMs to the end of its shape or the next opening', () => {

@@ -224,6 +224,15 @@ describe('parseManifest', () => {
     );
     delete j.contactGate.weakThreshold;
     delete j.contactGate.weakGainDb;
+    assert.equal(parseManifest(j, 'm').contactGate?.inexactThreshold, null); // optional
+    j.contactGate.inexactThreshold = 0.9;
+    assert.equal(parseManifest(j, 'm').contactGate?.inexactThreshold, 0.9);
+    j.contactGate.inexactThreshold = 0.4;
+    assert.throws(
+      () => parseManifest(j, 'm'),
+      /contactGate\.inexactThreshold\] expected a probability in \[0\.5, 1\): not under the gate's threshold/,
+    );
+    delete j.contactGate.inexactThreshold;
     assert.equal(parseManifest(j, 'm').contactGate?.reattack, null); // optional
     j.contactGate.reattackAfterMs = 40;
     j.contactGate.reattackRiseDb = 2;
@@ -269,7 +278,14 @@ describe('parseManifest', () => {
       outputs: [{ name: 'contact', dtype: 'float32', shape: ['batch', 'frames'] }],
     };
     const m = parseManifest(j, 'm');
-    assert.deepEqual(m.contactGate, { source: 'detector', ...shape, leadMs: 0, weak: null, reattack: null });
+    assert.deepEqual(m.contactGate, {
+      source: 'detector',
+      ...shape,
+      leadMs: 0,
+      weak: null,
+      inexactThreshold: null,
+      reattack: null,
+    });
     assert.equal(featureRowDim(m), j.features.dim + 1);
     assert.equal(featureRowDim(parseManifest(raw(), 'm')), j.features.dim);
     j.contactGate.source = 'probe';
