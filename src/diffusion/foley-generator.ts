@@ -180,16 +180,16 @@ export class FoleyGenerator {
 
   /**
    * The contact-reading student's rows: the detector's column as its manifest says it reads it
-   * (openings, gain), then the unknown marker on frames with no exact read yet.
+   * (openings, gain), then the unknown marker on padded-window frames from `inexactFrom` on.
    */
-  private studentRows(rows: Float32Array, dim: number, before: number, request: WindowRequest): Float32Array {
+  private studentRows(rows: Float32Array, dim: number, inexactFrom: number): Float32Array {
     const { contactOpenings, contactGain, contactUnknown } = this.manifest.sampling;
     let read = contactOpenings === null ? rows : withOpeningsColumn(rows, dim, contactOpenings);
     if (contactGain !== 1) {
       if (read === rows) read = rows.slice();
       for (let i = dim - 1; i < read.length; i += dim) read[i] = read[i]! * contactGain;
     }
-    return withUnknownContact(read, dim, request.contactUnknownFrom, before, contactUnknown);
+    return withUnknownContact(read, dim, inexactFrom, contactUnknown);
   }
 
   /** The padded window length the UNet runs on for `frames` frames. */
@@ -225,7 +225,12 @@ export class FoleyGenerator {
     // The classifier takes the video features alone; the UNet also the detector's column when it
     // reads one (unetFeatureDim), and the contact gate reads that column.
     const features = dim === m.features.dim ? rows : featureColumns(rows, dim, m.features.dim);
-    const unetFeatures = this.unetReadsContact ? this.studentRows(rows, dim, before, request) : features;
+    // Padded-window frames read before their right context: the student's unknown marker and the gate's inexactThreshold.
+    const inexactFrom =
+      request.contactUnknownFrom === undefined
+        ? Number.POSITIVE_INFINITY
+        : Math.max(0, before + request.contactUnknownFrom);
+    const unetFeatures = this.unetReadsContact ? this.studentRows(rows, dim, inexactFrom) : features;
     const noise =
       request.noise ??
       latentNoise(this.settings.seed, request.startFrame - before, padded, shape.channels, shape.melBins);
@@ -292,10 +297,6 @@ export class FoleyGenerator {
     const melGated = this.settings.melGate ? applyMelGate(vocoded, melPadded, padded * r, m.audio) : vocoded;
     const gate = this.settings.contactGate ? m.contactGate : null;
     const gateProbs = gate ? contactProbabilities(rows, dim, gate) : null;
-    const inexactFrom =
-      request.contactUnknownFrom === undefined
-        ? Number.POSITIVE_INFINITY
-        : before + request.contactUnknownFrom;
     const contactGated =
       gate && gateProbs
         ? applyContactGate(melGated, gateProbs, spf, m.audio.sampleRate, gate, inexactFrom)
@@ -332,19 +333,19 @@ function cropMelFrames(
 }
 
 /**
- * Rows for a UNet that reads the contact column: from window frame `from` on (shifted by the
- * guard before), the column at the bundle's unknown marker (a copy; the gate keeps the reads).
+ * Rows for a UNet that reads the contact column: from padded-window frame `from` on, the column
+ * at the bundle's unknown marker (a copy; the gate keeps the reads).
  */
 function withUnknownContact(
   rows: Float32Array,
   rowDim: number,
-  from: number | undefined,
-  before: number,
+  from: number,
   unknown: number | null,
 ): Float32Array {
-  if (from === undefined || unknown === null) return rows;
+  const frames = rows.length / rowDim;
+  if (from >= frames || unknown === null) return rows;
   const out = rows.slice();
-  for (let f = Math.max(0, before + from); f < rows.length / rowDim; f++) out[(f + 1) * rowDim - 1] = unknown;
+  for (let f = from; f < frames; f++) out[(f + 1) * rowDim - 1] = unknown;
   return out;
 }
 

@@ -108,7 +108,7 @@ export function gateOpenings(
   inexactFrom = Number.POSITIVE_INFINITY,
 ): number[] {
   const openings = contactOpenings(probs, gate.weak?.threshold ?? gate.threshold);
-  if (gate.weak) return openings;
+  if (gate.weak || gate.inexactThreshold === null) return openings;
   return openings.filter((t) => probs[t]! >= fullThreshold(gate, t, inexactFrom));
 }
 

@@ -158,6 +158,12 @@ describe('contact gate', () => {
     const wave = new Float32Array(10 * SPF).fill(1);
     assert.ok(Math.abs(applyContactGate(wave, p, SPF, RATE, g, 5)[6 * SPF + 200]! - 0.01) < 1e-6);
     assert.equal(applyContactGate(wave, p, SPF, RATE, g)[6 * SPF + 200], 1);
+    const limit = { afterMs: 20, riseDb: 0, contactP: null };
+    const rising = wave.map((_, i) => 1 + i / wave.length); // rises everywhere: the limit holds it
+    const limited = applyReattackLimit(rising, p, SPF, RATE, { ...g, reattack: limit }, 5);
+    const expected = reattackGains(rising, [1], SPF, RATE, g, limit);
+    assert.notDeepEqual(expected, reattackGains(rising, [1, 6], SPF, RATE, g, limit));
+    for (let s = 0; s < wave.length; s++) assert.ok(Math.abs(limited[s]! - rising[s]! * expected[s]!) < 1e-6);
   });
 
   it('keeps a sound from rising again after an opening, from afterMs to the end of its shape or the next opening', () => {
