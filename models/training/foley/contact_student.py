@@ -14,6 +14,11 @@ trains it on two halves per step:
 - clips of the training world, against a frozen copy of the start student on the features alone,
   so the project's world keeps what it had.
 
+A start student that already reads the column goes on training with --start-detector, the detector
+it learned to read: the world half's target is then the frozen start student reading that
+detector's column, and the student reads the bundle's, so a new detector can replace the old one
+without the student forgetting what the old column meant (a still picture's silence, say).
+
     python -m foley.contact_student --bundle ../../models/default --data ../../data/recover/train \\
         --family ../../data/family --run ../../runs/cs --out ../../runs/cs/bundle --steps 4000
 """
@@ -21,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import hashlib
 import json
 import math
 import sys
@@ -80,10 +86,10 @@ def with_contact(fv: torch.Tensor, probs: torch.Tensor, src_idx: torch.Tensor, s
 
 
 @torch.no_grad()
-def still_rows(video, detector, st, count: int, gen: torch.Generator) -> torch.Tensor:
-    """[count, D + 1]: the features and contact column of still pictures, each repeated over the
-    encoder's reach: one frame of a clip each, and a quarter of them blank (one colour, the first
-    black), as a covered lens or an empty screen gives."""
+def still_rows(video, detectors: tuple, st, count: int, gen: torch.Generator) -> torch.Tensor:
+    """[count, D + k]: the features of still pictures and the contact column of each of k detectors,
+    each picture repeated over the encoder's reach: one frame of a clip each, and a quarter of them
+    blank (one colour, the first black), as a covered lens or an empty screen gives."""
     blank = count // 4
     idx, at = torch.randint(0, st.n, (count - blank,), generator=gen), torch.randint(0, st.t, (count - blank,), generator=gen)
     pictures = st.frames_at(idx, at, 1).cpu()
@@ -95,18 +101,27 @@ def still_rows(video, detector, st, count: int, gen: torch.Generator) -> torch.T
     rows = []
     for i in range(0, count, 16):
         part = frames[i: i + 16]
-        rows.append(torch.cat([video.clip_features(part)[:, reach // 2], detector(part)[:, reach // 2, None]], 1))
+        rows.append(torch.cat([video.clip_features(part)[:, reach // 2],
+                               *(d(part)[:, reach // 2, None] for d in detectors)], 1))
     return torch.cat(rows)
+
+
+def unknown_edge(b: int, w: int, share: float, gen: torch.Generator) -> torch.Tensor:
+    """[b, w]: True on the last 1..MAX_UNKNOWN_FRAMES frames of a share of b windows of w frames."""
+    k = torch.randint(1, MAX_UNKNOWN_FRAMES + 1, (b,), generator=gen)
+    on = torch.rand(b, generator=gen) < share
+    return on[:, None] & (torch.arange(w)[None] >= w - k[:, None])
+
+
+def mark_unknown(rows: torch.Tensor, edge: torch.Tensor) -> torch.Tensor:
+    """Rows [b, w, D + 1] with the contact column at CONTACT_UNKNOWN where edge [b, w] is True."""
+    return torch.cat([rows[..., :-1], torch.where(edge, CONTACT_UNKNOWN, rows[..., -1])[..., None]], -1)
 
 
 def mark_unknown_edge(rows: torch.Tensor, share: float, gen: torch.Generator) -> torch.Tensor:
     """Rows [b, w, D + 1] with the contact column at CONTACT_UNKNOWN on the last 1..MAX_UNKNOWN_FRAMES
     frames of a share of the windows: where the present is, the student must fall back on the features."""
-    b, w = rows.shape[:2]
-    k = torch.randint(1, MAX_UNKNOWN_FRAMES + 1, (b,), generator=gen)
-    on = torch.rand(b, generator=gen) < share
-    edge = on[:, None] & (torch.arange(w)[None] >= w - k[:, None])
-    return torch.cat([rows[..., :-1], torch.where(edge, CONTACT_UNKNOWN, rows[..., -1])[..., None]], -1)
+    return mark_unknown(rows, unknown_edge(rows.shape[0], rows.shape[1], share, gen))
 
 
 def shifted_features(fv: torch.Tensor, feats: torch.Tensor, src_idx: torch.Tensor, src_t: torch.Tensor, share: float,
@@ -183,22 +198,40 @@ def train(args) -> dict:
     family_stores = [load_data(Path(f), device) for f in args.family]
     family = FamilySets(family_stores)
     mods, report, man = load_start(bundle)
-    if mods["unet_student"].contact is not None:
-        raise FinetuneError(f"[bundle:{bundle}] its student already reads the contact column", 2)
+    reads_column = mods["unet_student"].contact is not None
+    if reads_column and args.start_detector is None:
+        raise FinetuneError(f"[bundle:{bundle}] its student already reads the contact column; --start-detector names "
+                            "the detector it learned to read, to go on training it", 2)
+    if args.start_detector is not None:
+        if not reads_column:
+            raise FinetuneError(f"[bundle:{bundle}] --start-detector goes on with a student that reads the contact "
+                                "column; this one does not", 2)
+        if args.column == "openings" or "contactOpenings" in man["sampling"]:
+            raise FinetuneError(f"[bundle:{bundle}] --start-detector goes on with a student that reads the detector's "
+                                "probability, not its openings", 2)
+        if not Path(args.start_detector).is_file():
+            raise FinetuneError(f"[start-detector:{args.start_detector}] no such file", 3)
     if args.column == "openings" and (man.get("contactGate") or {}).get("source") != "detector":
         raise FinetuneError(f"[bundle:{bundle}] --column openings needs a contactGate with source 'detector'", 3)
     cfg = weights._cfg(load_profile(report["profile"]), man)
     run.mkdir(parents=True, exist_ok=True)
     video, ae = mods["video_encoder"].video.eval(), mods["latent_decoder"].ae.eval()
     detector = OnnxDetector(bundle / DETECTOR_FILE)
+    start_detector = None if args.start_detector is None else OnnxDetector(Path(args.start_detector))
     t0 = time.time()
     w_feats, w_lat, w_probs = prepare(world, "world", run, video, ae, detector)
+    # The start detector's caches are named by its file's digest: a run folder may see several.
+    start_tag = None if start_detector is None else hashlib.sha256(Path(args.start_detector).read_bytes()).hexdigest()[:12]
+    w_start = None if start_detector is None else \
+        cached(run, f"world-contact-start-{start_tag}", (world.n, world.t), lambda: contact_probabilities(start_detector, world))
     f_feats, f_lat, f_probs = (torch.cat(parts) for parts in zip(*(
         prepare(st, family_cache_name(i), run, video, ae, detector) for i, st in enumerate(family_stores))))
     still = None
     if args.still_share > 0:
-        still = cached(run, "world-still", (STILL_PICTURES,),
-                       lambda: still_rows(video, detector, world, STILL_PICTURES, torch.Generator().manual_seed(args.seed)))
+        # With a start detector, each row's last column is its read of the picture.
+        readers = (detector,) if start_detector is None else (detector, start_detector)
+        still = cached(run, "world-still" if start_detector is None else f"world-still-start-{start_tag}", (STILL_PICTURES,),
+                       lambda: still_rows(video, readers, world, STILL_PICTURES, torch.Generator().manual_seed(args.seed)))
     if args.column == "openings":   # the student reads where the gate opens, not how sure the detector is
         threshold = man["contactGate"]["threshold"]
         f_probs, w_probs = openings_column(f_probs, threshold), openings_column(w_probs, threshold)
@@ -209,7 +242,7 @@ def train(args) -> dict:
     frozen = copy.deepcopy(mods["unet_student"]).eval()
     for p in frozen.parameters():
         p.requires_grad_(False)
-    student = mods["unet_student"].enable_contact_input().train()
+    student = (mods["unet_student"] if reads_column else mods["unet_student"].enable_contact_input()).train()
     sched, gen = Schedule(device), torch.Generator().manual_seed(args.seed)
     w = min(cfg["ldm_window"], world.t - world.t % 4, family.t - family.t % 4)
     opt = torch.optim.AdamW(student.parameters(), lr=args.lr, weight_decay=1e-4)
@@ -230,20 +263,25 @@ def train(args) -> dict:
         t = sample_timesteps(b, steps, gen)
         noise = torch.randn(z0.shape, generator=gen)
         loss_family = F.mse_loss(student(sched.q_sample(z0, t, noise), t.float(), rows), noise)
-        # The world half: what the frozen start student predicts from the features alone.
+        # The world half: what the frozen start student predicts from the features alone (or, going
+        # on, from the features and the start detector's column).
         z0, fv, si, ti = ldm_batch(ctx, world, gen, w_feats, w_lat, b, w, cfg["split_merge_p"], sources=True)
         keep = (torch.rand(b, generator=gen) >= cfg["cond_drop"]).float()[:, None, None]
         t = sample_timesteps(b, steps, gen)
         zt = sched.q_sample(z0, t, torch.randn(z0.shape, generator=gen))
         rows = with_contact(fv, w_probs, si, ti)
+        if w_start is not None:
+            rows = with_contact(rows, w_start, si, ti)
         if still is not None:   # still pictures: the start student's silence there is the target too
             on = torch.rand(b, generator=gen) < args.still_share
             pick = still[torch.randint(0, len(still), (b,), generator=gen)]
             rows = torch.where(on[:, None, None], pick[:, None, :].expand_as(rows), rows)
+        edge = unknown_edge(b, rows.shape[1], args.unknown_edge, gen)
+        d = fv.shape[-1]
         with torch.no_grad():
-            target = frozen(zt, t.float(), rows[..., :-1] * keep)
-        rows = mark_unknown_edge(rows, args.unknown_edge, gen)
-        loss_world = F.mse_loss(student(zt, t.float(), rows * keep), target)
+            start_rows = rows[..., :d] if w_start is None else mark_unknown(torch.cat([rows[..., :d], rows[..., d + 1:]], -1), edge)
+            target = frozen(zt, t.float(), start_rows * keep)
+        loss_world = F.mse_loss(student(zt, t.float(), mark_unknown(rows[..., :d + 1], edge) * keep), target)
         loss = loss_family + args.world_weight * loss_world
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -261,10 +299,14 @@ def train(args) -> dict:
             "familySegments": family.n, "steps": args.steps, "stepsDone": args.steps, "seconds": round(time.time() - t0, 1),
             "batch": b, "lr": args.lr, "appearanceDrop": args.appearance_drop, "worldWeight": args.world_weight,
             "unknownEdge": args.unknown_edge, "stillShare": args.still_share, "featureShift": args.feature_shift,
-            "column": args.column, "seed": args.seed, "finalFamilyLoss": float(np.mean([x[0] for x in losses[-100:]])),
+            "column": args.column, "startDetector": args.start_detector, "seed": args.seed, "finalFamilyLoss": float(np.mean([x[0] for x in losses[-100:]])),
             "finalWorldLoss": float(np.mean([x[1] for x in losses[-100:]]))}
     origin = f"{man['name']}'s unet_student made to read the contact detector's column by foley.contact_student " \
              f"on {family.n} family and {world.n} world segments ({args.steps} steps)"
+    if reads_column:
+        origin = f"{man['name']}'s unet_student trained on by foley.contact_student to read its contact detector's column " \
+                 f"as it read {Path(args.start_detector).name}'s, on {family.n} family and {world.n} world segments " \
+                 f"({args.steps} steps)"
     if args.unknown_edge > 0:
         man = {**man, "sampling": {**man["sampling"], "contactUnknown": CONTACT_UNKNOWN}}
     if args.column == "openings":
@@ -301,6 +343,9 @@ def main(argv=None) -> int:
     p.add_argument("--column", choices=("probability", "openings"), default="probability",
                    help="what the student reads in the contact column: the detector's probability, or 1 at its openings "
                         "at the contact gate's threshold and 0 elsewhere (the bundle then declares sampling.contactOpenings)")
+    p.add_argument("--start-detector", default=None, metavar="ONNX",
+                   help="for a start student that already reads the contact column: the detector it learned to read; "
+                        "it goes on training to read the bundle's detector as it read this one")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=0)
     args = p.parse_args(argv)

@@ -1,7 +1,8 @@
 """foley.contact_student: a UNet made to read the contact column is unchanged until trained and
 never hears a zero column; a short run on the tiny bundle writes a bundle whose student alone
 changed, declares the wider input, recovers with ONNX parity and fine-tunes with foley train;
-bad starts are refused; the openings column is what the engine finds."""
+bad starts are refused; the openings column is what the engine finds; a student that reads
+the column goes on, against itself reading the detector it learned."""
 import json
 import shutil
 import subprocess
@@ -86,7 +87,7 @@ def test_still_rows_are_repeated_pictures_features_and_the_detectors_read_a_quar
     torch.manual_seed(0)
     video, det = nets.VideoEncoder().eval(), MotionContactDetector(4).eval()
     frames = torch.randint(0, 256, (3, 10, 96, 96, 3), dtype=torch.uint8)
-    rows = still_rows(video, det, StillStore(frames), 8, torch.Generator().manual_seed(1))
+    rows = still_rows(video, (det,), StillStore(frames), 8, torch.Generator().manual_seed(1))
     assert rows.shape == (8, nets.FEATURE_DIM + 1)
     g = torch.Generator().manual_seed(1)
     idx, at = torch.randint(0, 3, (6,), generator=g), torch.randint(0, 10, (6,), generator=g)
@@ -100,6 +101,13 @@ def test_still_rows_are_repeated_pictures_features_and_the_detectors_read_a_quar
         assert torch.allclose(rows[5], expected(frames[idx[5], at[5]]), atol=1e-5)
         assert torch.allclose(rows[6], expected(torch.zeros(96, 96, 3, dtype=torch.uint8)), atol=1e-5)   # black
         assert not torch.allclose(rows[7, :-1], rows[6, :-1])                                             # a colour
+    # A second detector reads the same pictures into a column of its own.
+    other = MotionContactDetector(8).eval()
+    both = still_rows(video, (det, other), StillStore(frames), 8, torch.Generator().manual_seed(1))
+    assert both.shape == (8, nets.FEATURE_DIM + 2) and torch.allclose(both[:, :-1], rows, atol=1e-6)
+    with torch.no_grad():
+        black = torch.zeros(1, reach, 96, 96, 3, dtype=torch.uint8)
+        assert torch.allclose(both[6, -1], other(black)[0, reach // 2], atol=1e-6)
 
 
 def start_with_detector(start: Path, tmp_path: Path) -> Path:
@@ -187,6 +195,52 @@ def test_a_short_run_writes_a_student_that_reads_the_contact_column(start, tmp_p
     assert "already reads the contact column" in capsys.readouterr().err
     assert contact_student.main(args(bundle, footage, out, tmp_path)) == 2
     assert "already exists" in capsys.readouterr().err
+
+
+def first_world_loss(r: subprocess.CompletedProcess) -> float:
+    assert r.returncode == 0, r.stderr
+    return next(json.loads(line)["worldLoss"] for line in r.stdout.splitlines() if '"progress"' in line)
+
+
+def test_a_student_that_reads_the_column_goes_on_with_the_detector_it_learned(start, tmp_path, capsys):
+    bundle = start_with_detector(start, tmp_path)
+    footage = data.build_set(tmp_path / "data", "train", 2, 2.0, 1)
+    first = tmp_path / "first"
+    assert run(bundle, footage, first, tmp_path, "--unknown-edge", "0.5").returncode == 0
+    # Another detector (of another width) stands for the one the student learned.
+    learned = tmp_path / "learned"
+    shutil.copytree(start, learned)
+    assert contact_detector.main(["--bundle", str(learned), "--random", "--width", "8"]) == 0
+    shares = ("--unknown-edge", "0.5", "--still-share", "0.5")
+    # Going on with the bundle's own detector: the frozen start and the student read the same rows,
+    # so the world half starts at no loss; with the learned one it does not (the run folder is
+    # shared: each start detector's columns are cached apart).
+    same = run(first, footage, tmp_path / "same", tmp_path, *shares, "--start-detector", str(first / "contact_detector.onnx"))
+    assert first_world_loss(same) == 0.0
+    on = tmp_path / "on"
+    moved = run(first, footage, on, tmp_path, *shares, "--start-detector", str(learned / "contact_detector.onnx"))
+    assert first_world_loss(moved) > 0.0
+    record = json.loads((on / "contact-student.json").read_text())
+    assert record["startDetector"] == str(learned / "contact_detector.onnx") and record["stillShare"] == 0.5
+    assert (on / "contact_detector.onnx").read_bytes() == (first / "contact_detector.onnx").read_bytes()
+    man = json.loads((on / "manifest.json").read_text())
+    assert man["models"]["unet_student"] == json.loads((first / "manifest.json").read_text())["models"]["unet_student"]
+    assert "as it read contact_detector.onnx's" in man["description"]
+    mods, report = weights.recover_modules(on)
+    assert mods["unet_student"].contact is not None and report["unet_student"]["max_relative_error"] < export.PARITY_TOL
+    # Refused: a student that does not read the column, an openings reader, a missing file.
+    from foley import contact_student
+    capsys.readouterr()
+    det = str(learned / "contact_detector.onnx")
+    assert contact_student.main(args(bundle, footage, tmp_path / "r1", tmp_path, "--start-detector", det)) == 2
+    assert "this one does not" in capsys.readouterr().err
+    assert contact_student.main(args(first, footage, tmp_path / "r2", tmp_path, "--start-detector", det,
+                                     "--column", "openings")) == 2
+    assert "not its openings" in capsys.readouterr().err
+    assert contact_student.main(args(first, footage, tmp_path / "r3", tmp_path, "--start-detector",
+                                     str(tmp_path / "none.onnx"))) == 3
+    assert "none.onnx] no such file" in capsys.readouterr().err
+    assert not any((tmp_path / n).exists() for n in ("r1", "r2", "r3"))
 
 
 def test_arguments_out_of_range_are_named_before_any_work(start, tmp_path, capsys):
