@@ -11,7 +11,9 @@ times (a generated set's events.json) or, where a set has none, on its own audio
     python -m foley.contact_detector --bundle ../../models/default --weights ../../runs/contact/detector.pt
 
 The second form exports `contact_detector.onnx` into the bundle and sets its contactGate
-(DETECTOR_GATE_SHAPE). Output frame t sees input frames t-3 .. t+2, the video
+(DETECTOR_GATE_SHAPE); with `--rest-like OLD.onnx --rest-knee P` its reads under P are moved
+so that a still picture reads what OLD reads (a bundle's contact-reading student learned OLD's
+column, and a still picture's read is where it learned silence). Output frame t sees input frames t-3 .. t+2, the video
 encoder's reach, so the engine runs both on the same frame windows.
 """
 from __future__ import annotations
@@ -446,6 +448,38 @@ class DetectorEnsemble(nn.Module):
         return torch.stack([net(frames) for net in self.nets]).mean(0)
 
 
+def logit(q: float) -> float:
+    return float(np.log(q) - np.log1p(-q))
+
+
+class RestMoved(nn.Module):
+    """A detector whose low reads are moved so that a still picture reads `rest` where it read
+    `still` (--rest-like): the logit moves by logit(rest) - logit(still) up to the still read, by
+    less and less from there to `knee`, and not at all above it. The reads keep their order, and
+    the gate's thresholds (above the knee) open where they did; what moves is the quiet end of the
+    column a contact-reading student gets."""
+
+    context_frames = MotionContactDetector.context_frames
+    right_context_frames = MotionContactDetector.right_context_frames
+
+    def __init__(self, net: nn.Module, still: float, rest: float, knee: float):
+        super().__init__()
+        self.net, self.shift, self.top = net, logit(rest) - logit(still), logit(knee)
+        self.per = 1.0 / (self.top - logit(still))
+
+    def forward(self, frames: torch.Tensor) -> torch.Tensor:
+        p = self.net(frames).clamp(1e-7, 1 - 1e-7)
+        lg = torch.log(p) - torch.log1p(-p)
+        return torch.sigmoid(lg + self.shift * ((self.top - lg) * self.per).clamp(0, 1))
+
+
+@torch.no_grad()
+def still_read(net) -> float:
+    """What a detector reads on a still picture (any picture reads the same: it sees motion only)."""
+    frames = torch.zeros(1, 12, 96, 96, 3, dtype=torch.uint8)
+    return float(net(frames)[0, 6])
+
+
 def load_detector(paths: list[Path]) -> nn.Module:
     """One trained detector, or the ensemble of several."""
     nets = [load(p) for p in paths]
@@ -535,6 +569,11 @@ def main(argv=None) -> int:
     p.add_argument("--weights", nargs="+", metavar="PT",
                    help="trained weights (.pt) to export or score; several are read as one ensemble (mean probability)")
     p.add_argument("--random", action="store_true", help="export random weights instead (engine tests)")
+    p.add_argument("--rest-like", metavar="ONNX",
+                   help="with --bundle: move the exported detector's low reads so that a still picture reads what this "
+                        "detector reads there (the one the bundle's contact-reading student learned), up to --rest-knee")
+    p.add_argument("--rest-knee", type=float, metavar="P",
+                   help="with --rest-like: the read above which nothing moves (above the still read, under the gate's thresholds)")
     p.add_argument("--width", type=int, default=32, help="the CNN's width (training or --random; the shipped detector: 32)")
     p.add_argument("--fusion", action="store_true", help="early fusion: each frame's CNN sees the motion of t-1 .. t+2")
     p.add_argument("--full-res", action="store_true", help="motion maps at 96x96 instead of 48x48 (one more CNN layer)")
@@ -605,8 +644,20 @@ def main(argv=None) -> int:
             if not args.weights or not all(Path(w).is_file() for w in args.weights):
                 p.error("--bundle needs --weights, files written by --data ... --out (or --random)")
             net = load_detector([Path(w) for w in args.weights])
+        moved = {}
+        if args.rest_like:
+            if not Path(args.rest_like).is_file():
+                print(f"[rest-like:{args.rest_like}] no such file", file=sys.stderr)
+                return 4
+            still, rest = still_read(net), still_read(OnnxDetector(Path(args.rest_like)))
+            if args.rest_knee is None or not max(still, rest) < args.rest_knee < 1:
+                print(f"error: [args] --rest-like needs --rest-knee above the still reads ({still:.4f}, {rest:.4f}) "
+                      "and under 1", file=sys.stderr)
+                return 2
+            net = RestMoved(net, still, rest, args.rest_knee).eval()
+            moved = {"stillReadBefore": still, "stillRead": still_read(net), "restKnee": args.rest_knee}
         gate = export_to_bundle(net, bundle)
-        print(json.dumps({"bundle": str(bundle), "contactGate": gate}))
+        print(json.dumps({"bundle": str(bundle), "contactGate": gate, **moved}))
         return 0
     if not args.data or not args.out:
         p.error("give --data and --out to train, or --bundle and --weights to export")

@@ -5,6 +5,7 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -107,6 +108,64 @@ def test_several_weights_are_read_as_one_ensemble_scored_and_exported_with_its_p
     with pytest.raises(SystemExit) as refused:
         contact_detector.main(["--score", str(footage), "--weights", str(paths[0]), str(bundle / spec["file"])])
     assert refused.value.code == 2 and "scored alone" in capsys.readouterr().err
+
+
+class FixedReads(torch.nn.Module):
+    """A stand-in detector: reads `still` on a still picture, and `reads` on frames that move."""
+
+    def __init__(self, still: float, reads: torch.Tensor):
+        super().__init__()
+        self.still, self.reads = still, reads
+
+    def forward(self, frames: torch.Tensor) -> torch.Tensor:
+        moving = bool((frames[:, 1:] != frames[:, :1]).any())
+        return self.reads[None, : frames.shape[1]] if moving else torch.full(frames.shape[:2], self.still)
+
+
+def test_rest_moved_brings_a_still_picture_to_the_old_read_and_leaves_the_reads_above_the_knee():
+    from foley.contact_detector import RestMoved, still_read
+    reads = torch.linspace(0.01, 0.99, 99)
+    net = RestMoved(FixedReads(0.17, reads), still=0.17, rest=0.11, knee=0.3).eval()
+    assert abs(still_read(net) - 0.11) < 1e-6
+    moving = torch.randint(0, 256, (1, 99, 8, 8, 3), generator=torch.Generator().manual_seed(0), dtype=torch.uint8)
+    with torch.no_grad():
+        got = net(moving)[0]
+    above, under = reads >= 0.3, reads < 0.17
+    assert torch.allclose(got[above], reads[above], atol=1e-6)
+    assert bool((got[~above] < reads[~above] + 1e-7).all()) and bool((torch.diff(got) > 0).all())   # order kept
+    lg = lambda q: torch.log(q) - torch.log1p(-q)
+    assert torch.allclose(lg(got[under]) - lg(reads[under]), torch.full((int(under.sum()),), lg(torch.tensor(0.11)) - lg(torch.tensor(0.17))), atol=1e-4)
+
+
+def test_rest_like_exports_a_detector_that_reads_the_old_detectors_value_on_a_still_picture(tmp_path, capsys):
+    footage = data.build_set(tmp_path / "footage", "train", 2, 2.0, 1)
+    weights = tmp_path / "d.pt"
+    assert contact_detector.main(["--data", str(footage), "--out", str(weights), "--steps", "2", "--width", "4",
+                                  "--local-temporal"]) == 0
+    old = tmp_path / "old"
+    shutil.copytree(TINY, old)
+    assert contact_detector.main(["--bundle", str(old), "--random", "--width", "8"]) == 0
+    import onnxruntime as ort
+    still = torch.full((1, 12, 96, 96, 3), 120, dtype=torch.uint8)
+    want = ort.InferenceSession(str(old / "contact_detector.onnx")).run(["contact"], {"frames": still.numpy()})[0][0, 6]
+    with torch.no_grad():
+        plain_still = float(contact_detector.load(weights)(still)[0, 6])
+    knee = str(max(plain_still, float(want)) + 0.01)
+    bundle = tmp_path / "tiny"
+    shutil.copytree(TINY, bundle)
+    capsys.readouterr()
+    assert contact_detector.main(["--bundle", str(bundle), "--weights", str(weights), "--rest-like",
+                                  str(old / "contact_detector.onnx"), "--rest-knee", knee]) == 0
+    printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    got = ort.InferenceSession(str(bundle / "contact_detector.onnx")).run(["contact"], {"frames": still.numpy()})[0][0, 6]
+    assert abs(printed["stillRead"] - want) < 1e-5 and abs(got - want) < 1e-5
+    assert printed["stillReadBefore"] == pytest.approx(plain_still, abs=1e-6)
+    assert contact_detector.main(["--bundle", str(bundle), "--weights", str(weights),
+                                  "--rest-like", str(tmp_path / "none.onnx"), "--rest-knee", "0.9"]) == 4
+    assert "none.onnx] no such file" in capsys.readouterr().err
+    assert contact_detector.main(["--bundle", str(bundle), "--weights", str(weights),
+                                  "--rest-like", str(old / "contact_detector.onnx")]) == 2
+    assert "--rest-knee above the still reads" in capsys.readouterr().err
 
 
 def test_saved_weights_carry_their_shape_and_the_first_versions_files_still_load(tmp_path):
