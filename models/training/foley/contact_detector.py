@@ -13,8 +13,8 @@ times (a generated set's events.json) or, where a set has none, on its own audio
 The second form exports `contact_detector.onnx` into the bundle and sets its contactGate
 (DETECTOR_GATE_SHAPE); with `--rest-like OLD.onnx --rest-knee P` its reads under P are moved
 so that a still picture reads what OLD reads (a bundle's contact-reading student learned OLD's
-column, and a still picture's read is where it learned silence). Output frame t sees input frames t-3 .. t+2, the video
-encoder's reach, so the engine runs both on the same frame windows.
+column, and a still picture's read is where it learned silence). Output frame t sees input
+frames t-3 .. t+2, the video encoder's reach, so the engine runs both on the same frame windows.
 """
 from __future__ import annotations
 
@@ -606,6 +606,9 @@ def main(argv=None) -> int:
                       or args.zoom_out or args.freeze_share):
         print("error: [args] --flow is made for the grey 48x48 motion maps, found once before training: not with "
               "--colour, --fusion, --stabilize, --full-res, --space-to-depth, --zoom-out or --freeze-share", file=sys.stderr)
+        return 2
+    if (args.rest_like or args.rest_knee is not None) and not args.bundle:
+        print("error: [args] --rest-like and --rest-knee go with --bundle (an export)", file=sys.stderr)
         return 2
     if args.full_res and args.space_to_depth:
         print("error: [args] --full-res and --space-to-depth are two ways to the same detail; give one", file=sys.stderr)

@@ -166,6 +166,8 @@ def test_rest_like_exports_a_detector_that_reads_the_old_detectors_value_on_a_st
     assert contact_detector.main(["--bundle", str(bundle), "--weights", str(weights),
                                   "--rest-like", str(old / "contact_detector.onnx")]) == 2
     assert "--rest-knee above the still reads" in capsys.readouterr().err
+    assert contact_detector.main(["--score", str(footage), "--weights", str(weights), "--rest-knee", "0.5"]) == 2
+    assert "go with --bundle" in capsys.readouterr().err
 
 
 def test_saved_weights_carry_their_shape_and_the_first_versions_files_still_load(tmp_path):
