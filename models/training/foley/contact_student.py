@@ -217,20 +217,22 @@ def train(args) -> dict:
     run.mkdir(parents=True, exist_ok=True)
     video, ae = mods["video_encoder"].video.eval(), mods["latent_decoder"].ae.eval()
     detector = OnnxDetector(bundle / DETECTOR_FILE)
-    start_detector = None if args.start_detector is None else OnnxDetector(Path(args.start_detector))
     t0 = time.time()
     w_feats, w_lat, w_probs = prepare(world, "world", run, video, ae, detector)
-    # The start detector's caches are named by its file's digest: a run folder may see several.
-    start_tag = None if start_detector is None else hashlib.sha256(Path(args.start_detector).read_bytes()).hexdigest()[:12]
-    w_start = None if start_detector is None else \
-        cached(run, f"world-contact-start-{start_tag}", (world.n, world.t), lambda: contact_probabilities(start_detector, world))
+    readers, still_name, w_start = (detector,), "world-still", None
+    if args.start_detector is not None:
+        # Its caches are named by its file's digest (a run folder may see several); with it, each
+        # still row's last column is its read of the picture.
+        start_detector = OnnxDetector(Path(args.start_detector))
+        tag = hashlib.sha256(Path(args.start_detector).read_bytes()).hexdigest()[:12]
+        w_start = cached(run, f"world-contact-start-{tag}", (world.n, world.t),
+                         lambda: contact_probabilities(start_detector, world))
+        readers, still_name = (detector, start_detector), f"world-still-start-{tag}"
     f_feats, f_lat, f_probs = (torch.cat(parts) for parts in zip(*(
         prepare(st, family_cache_name(i), run, video, ae, detector) for i, st in enumerate(family_stores))))
     still = None
     if args.still_share > 0:
-        # With a start detector, each row's last column is its read of the picture.
-        readers = (detector,) if start_detector is None else (detector, start_detector)
-        still = cached(run, "world-still" if start_detector is None else f"world-still-start-{start_tag}", (STILL_PICTURES,),
+        still = cached(run, still_name, (STILL_PICTURES,),
                        lambda: still_rows(video, readers, world, STILL_PICTURES, torch.Generator().manual_seed(args.seed)))
     if args.column == "openings":   # the student reads where the gate opens, not how sure the detector is
         threshold = man["contactGate"]["threshold"]
