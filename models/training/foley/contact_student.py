@@ -72,11 +72,24 @@ def contact_probabilities(detector: OnnxDetector, st, chunk: int = 8) -> torch.T
     return out
 
 
-def prepare(st, name: str, run: Path, video, ae, detector) -> tuple:
+def file_tag(path: Path) -> str:
+    """A short digest of a file's bytes: caches named by it are not read for another file."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:12]
+
+
+def cache_tags(bundle: Path) -> dict:
+    """The digests naming a run folder's caches: each cache is read again only with the same
+    video encoder, audio encoder or detector (a run folder may serve several bundles)."""
+    return {"features": file_tag(bundle / "video_encoder.onnx"),
+            "latents": file_tag(bundle / weights.REFIT_DIR / weights.REFIT_FILES["ae_encoder"]),
+            "contact": file_tag(bundle / DETECTOR_FILE)}
+
+
+def prepare(st, name: str, run: Path, tags: dict, video, ae, detector) -> tuple:
     """(features, latents, contact probabilities) of a Store, cached in the run folder."""
-    feats = cached(run, f"{name}-features", (st.n, st.t), lambda: compute_features(video, st))
-    lat = cached(run, f"{name}-latents", (st.n,), lambda: encode_latents(ae, st))
-    probs = cached(run, f"{name}-contact", (st.n, st.t), lambda: contact_probabilities(detector, st))
+    feats = cached(run, f"{name}-features-{tags['features']}", (st.n, st.t), lambda: compute_features(video, st))
+    lat = cached(run, f"{name}-latents-{tags['latents']}", (st.n,), lambda: encode_latents(ae, st))
+    probs = cached(run, f"{name}-contact-{tags['contact']}", (st.n, st.t), lambda: contact_probabilities(detector, st))
     return feats, lat, probs
 
 
@@ -218,18 +231,18 @@ def train(args) -> dict:
     video, ae = mods["video_encoder"].video.eval(), mods["latent_decoder"].ae.eval()
     detector = OnnxDetector(bundle / DETECTOR_FILE)
     t0 = time.time()
-    w_feats, w_lat, w_probs = prepare(world, "world", run, video, ae, detector)
-    readers, still_name, w_start = (detector,), "world-still", None
+    tags = cache_tags(bundle)
+    w_feats, w_lat, w_probs = prepare(world, "world", run, tags, video, ae, detector)
+    readers, still_name, w_start = (detector,), f"world-still-{tags['features']}-{tags['contact']}", None
     if args.start_detector is not None:
-        # Its caches are named by its file's digest (a run folder may see several); with it, each
-        # still row's last column is its read of the picture.
+        # With it, each still row's last column is its read of the picture.
         start_detector = OnnxDetector(Path(args.start_detector))
-        tag = hashlib.sha256(Path(args.start_detector).read_bytes()).hexdigest()[:12]
+        tag = file_tag(Path(args.start_detector))
         w_start = cached(run, f"world-contact-start-{tag}", (world.n, world.t),
                          lambda: contact_probabilities(start_detector, world))
-        readers, still_name = (detector, start_detector), f"world-still-start-{tag}"
+        readers, still_name = (detector, start_detector), f"{still_name}-start-{tag}"
     f_feats, f_lat, f_probs = (torch.cat(parts) for parts in zip(*(
-        prepare(st, family_cache_name(i), run, video, ae, detector) for i, st in enumerate(family_stores))))
+        prepare(st, family_cache_name(i), run, tags, video, ae, detector) for i, st in enumerate(family_stores))))
     still = None
     if args.still_share > 0:
         still = cached(run, still_name, (STILL_PICTURES,),

@@ -138,7 +138,8 @@ def test_a_short_run_writes_a_student_that_reads_the_contact_column(start, tmp_p
     assert r.returncode == 0, r.stderr
     done = json.loads(r.stdout.strip().splitlines()[-1])
     assert done["event"] == "done" and done["familySegments"] == 3        # both family sets, read as one
-    assert (tmp_path / "run" / "family-features.pt").exists() and (tmp_path / "run" / "family2-features.pt").exists()
+    assert len(list((tmp_path / "run").glob("family-features-*.pt"))) == 1
+    assert len(list((tmp_path / "run").glob("family2-features-*.pt"))) == 1
     for name in ("video_encoder.onnx", "contact_detector.onnx", "vocoder.onnx", "unet_teacher.onnx"):
         assert (out / name).read_bytes() == (bundle / name).read_bytes(), name
     man = json.loads((out / "manifest.json").read_text())
@@ -241,6 +242,21 @@ def test_a_student_that_reads_the_column_goes_on_with_the_detector_it_learned(st
                                      str(tmp_path / "none.onnx"))) == 3
     assert "none.onnx] no such file" in capsys.readouterr().err
     assert not any((tmp_path / n).exists() for n in ("r1", "r2", "r3"))
+
+
+def test_a_run_folders_caches_are_named_by_the_files_they_come_from(tmp_path):
+    from foley.contact_student import cache_tags
+    bundle = tmp_path / "b"
+    (bundle / weights.REFIT_DIR).mkdir(parents=True)
+    for name, body in (("video_encoder.onnx", b"v"), (f"{weights.REFIT_DIR}/{weights.REFIT_FILES['ae_encoder']}", b"a"),
+                       (contact_detector.FILE, b"d")):
+        (bundle / name).write_bytes(body)
+    before = cache_tags(bundle)
+    assert len(set(before.values())) == 3
+    (bundle / contact_detector.FILE).write_bytes(b"another detector")
+    after = cache_tags(bundle)
+    assert after["contact"] != before["contact"]
+    assert (after["features"], after["latents"]) == (before["features"], before["latents"])
 
 
 def test_arguments_out_of_range_are_named_before_any_work(start, tmp_path, capsys):
