@@ -72,7 +72,7 @@ def contact_probabilities(detector: OnnxDetector, st, chunk: int = 8) -> torch.T
     return out
 
 
-def file_tag(path: Path) -> str:
+def file_tag(path: Path | str) -> str:
     """A short digest of a file's bytes: caches named by it are not read for another file."""
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:12]
 
@@ -237,7 +237,7 @@ def train(args) -> dict:
     if args.start_detector is not None:
         # With it, each still row's last column is its read of the picture.
         start_detector = OnnxDetector(Path(args.start_detector))
-        tag = file_tag(Path(args.start_detector))
+        tag = file_tag(args.start_detector)
         w_start = cached(run, f"world-contact-start-{tag}", (world.n, world.t),
                          lambda: contact_probabilities(start_detector, world))
         readers, still_name = (detector, start_detector), f"{still_name}-start-{tag}"

@@ -140,6 +140,8 @@ def test_a_short_run_writes_a_student_that_reads_the_contact_column(start, tmp_p
     assert done["event"] == "done" and done["familySegments"] == 3        # both family sets, read as one
     assert len(list((tmp_path / "run").glob("family-features-*.pt"))) == 1
     assert len(list((tmp_path / "run").glob("family2-features-*.pt"))) == 1
+    from foley.contact_student import cache_tags
+    assert (tmp_path / "run" / f"world-contact-{cache_tags(bundle)['contact']}.pt").exists()  # named by the detector
     for name in ("video_encoder.onnx", "contact_detector.onnx", "vocoder.onnx", "unet_teacher.onnx"):
         assert (out / name).read_bytes() == (bundle / name).read_bytes(), name
     man = json.loads((out / "manifest.json").read_text())
