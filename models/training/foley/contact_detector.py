@@ -211,7 +211,9 @@ class MotionContactDetector(nn.Module):
         if self.colour:
             g = (frames.float() @ self.opponent).permute(0, 1, 4, 2, 3)
             return F.avg_pool2d(g.reshape(b * t * 3, 1, 96, 96), 2).reshape(b, t, 3, 48, 48)
-        g = (frames.float() @ self.luma[:, None])[..., 0]   # a MatMul: ORT's broadcast Mul over 3 channels is slow
+        # a MatMul (ORT's broadcast Mul over 3 channels is slow), then a Squeeze (a Gather of the
+        # last axis was the detector's third-costliest node)
+        g = (frames.float() @ self.luma[:, None]).squeeze(-1)
         if self.grey_size == 96:
             return g
         return F.avg_pool2d(g.reshape(b * t, 1, 96, 96), 2).reshape(b, t, 48, 48)
@@ -290,8 +292,12 @@ class MotionContactDetector(nn.Module):
         h = self.proj(h).view(b, t, -1).transpose(1, 2)
         return self.temporal(h)[:, 0]
 
+    def probs(self, g: torch.Tensor) -> torch.Tensor:
+        """Contact probabilities [B, T] of grey frames (as an ensemble answers, for a teacher)."""
+        return torch.sigmoid(self.logits(g))
+
     def forward(self, frames: torch.Tensor) -> torch.Tensor:
-        return torch.sigmoid(self.logits(self.grey(frames)))
+        return self.probs(self.grey(frames))
 
 
 def zoomed_out(crop: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
@@ -320,18 +326,27 @@ class SetsDiffer(ValueError):
     """Training sets whose clips differ in length (their crops could not be pooled)."""
 
 
+class DetectorsDiffer(ValueError):
+    """Detectors that read different inputs, asked to share them (an ensemble, a teacher)."""
+
+
 def train(folders: list[Path], steps: int, batch: int = 16, lr: float = 2e-3, seed: int = 0, log=print,
           width: int = 16, fusion: bool = False, freeze_share: float = 0.0, full_res: bool = False,
           zoom_out: float = 0.0, space_to_depth: bool = False, stabilize: int = 0,
           stabilize_min_change: float = 0.0, local_temporal: bool = False,
-          colour: bool = False, flow: bool = False) -> MotionContactDetector:
+          colour: bool = False, flow: bool = False, teacher: nn.Module | None = None,
+          init: MotionContactDetector | None = None) -> MotionContactDetector:
     """Random CROP-frame crops of the clips of one or more ClipSets (of one clip length), mirrored,
     with random gain and sensor noise; the loss is taken away from the crops' edges, where each
     output sees only real frames.
 
     freeze_share: the share of crops whose picture freezes after a random present frame u, as
     the live path's low-latency preset sees its look-ahead; their loss is taken up to u only, so
-    the frames at the present learn what the past alone says about a contact."""
+    the frames at the present learn what the past alone says about a contact.
+
+    teacher (distillation): the loss is taken against the teacher's probabilities on the same
+    crops instead of the labels, so one net learns what an ensemble reads at one net's cost.
+    init: start from these weights (the net's configuration is theirs)."""
     torch.manual_seed(seed)
     sets = [ClipSet(f) for f in folders]
     if len({c.frames_per_clip for c in sets}) != 1:
@@ -342,8 +357,10 @@ def train(folders: list[Path], steps: int, batch: int = 16, lr: float = 2e-3, se
     n, t = sum(c.count for c in sets), sets[0].frames_per_clip
     if colour and zoom_out:
         raise ValueError("zoom_out shrinks grey crops; it is not made for colour")
-    net = MotionContactDetector(width, fusion, full_res, space_to_depth, stabilize, stabilize_min_change,
-                                local_temporal, colour, flow)
+    net = init.train() if init is not None else MotionContactDetector(
+        width, fusion, full_res, space_to_depth, stabilize, stabilize_min_change, local_temporal, colour, flow)
+    if teacher is not None:
+        reads_like(teacher, net)
     # Grey once: a step then reads grey halves, not RGB bytes; 96x96 grey and the colour planes
     # as bytes (half the memory; the crops' sensor noise is larger than the rounding). Chroma
     # planes (-0.5 .. 0.5) are kept shifted by 0.5.
@@ -404,8 +421,15 @@ def train(folders: list[Path], steps: int, batch: int = 16, lr: float = 2e-3, se
         for b, u in zip(frozen, torch.randint(lo, hi, (len(frozen),), generator=gen).tolist()):
             x[b, u + 1:] = x[b, u]
             keep[b, u + 1:] = 0.0
-        loss = F.binary_cross_entropy_with_logits(net.logits(x, flow_maps)[:, lo:hi], y[:, lo:hi], weight=keep[:, lo:hi],
-                                                  pos_weight=torch.tensor(POS_WEIGHT), reduction="sum") / keep[:, lo:hi].sum()
+        if teacher is not None:     # its probabilities already carry the labels' positive weight
+            with torch.no_grad():
+                target = teacher.probs(x)[:, lo:hi]
+            loss = F.binary_cross_entropy_with_logits(net.logits(x)[:, lo:hi], target, weight=keep[:, lo:hi],
+                                                      reduction="sum") / keep[:, lo:hi].sum()
+        else:
+            loss = F.binary_cross_entropy_with_logits(net.logits(x, flow_maps)[:, lo:hi], y[:, lo:hi],
+                                                      weight=keep[:, lo:hi], pos_weight=torch.tensor(POS_WEIGHT),
+                                                      reduction="sum") / keep[:, lo:hi].sum()
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -442,10 +466,25 @@ class DetectorEnsemble(nn.Module):
 
     def __init__(self, nets: list[MotionContactDetector]):
         super().__init__()
+        for net in nets[1:]:
+            reads_like(net, nets[0])
         self.nets = nn.ModuleList(nets)
 
+    def probs(self, g: torch.Tensor) -> torch.Tensor:
+        """The mean probability [B, T] of grey frames (as MotionContactDetector.grey makes them)."""
+        return torch.stack([torch.sigmoid(net.logits(g)) for net in self.nets]).mean(0)
+
     def forward(self, frames: torch.Tensor) -> torch.Tensor:
-        return torch.stack([net(frames) for net in self.nets]).mean(0)
+        return self.probs(self.nets[0].grey(frames))     # one grey for all: the members read the same
+
+
+def reads_like(a: nn.Module, b: MotionContactDetector) -> None:
+    """Raises unless detector `a` (a net or an ensemble) reads the grey frames `b` reads, without
+    flow maps: what a shared grey (an ensemble) or a teacher's targets on `b`'s crops need."""
+    for net in a.nets if isinstance(a, DetectorEnsemble) else [a]:
+        if (net.grey_size, net.colour) != (b.grey_size, b.colour) or net.flow or b.flow:
+            raise DetectorsDiffer("[weights] detectors read different inputs (grey size, colour or flow maps differ): "
+                             "they cannot share grey frames")
 
 
 def logit(q: float) -> float:
@@ -594,6 +633,10 @@ def main(argv=None) -> int:
     p.add_argument("--flow", action="store_true",
                    help="add block-matching displacement maps and their change (48x48 grey; not with --colour, --fusion, "
                         "--stabilize, --full-res, --space-to-depth, --zoom-out or --freeze-share)")
+    p.add_argument("--teacher", nargs="+", metavar="PT",
+                   help="with --data: learn these detectors' probabilities (an ensemble's mean) instead of the labels")
+    p.add_argument("--init", metavar="PT", help="with --data: start from these weights (their configuration, not --width etc.)")
+    p.add_argument("--lr", type=float, default=2e-3, help="with --data: the peak learning rate")
     p.add_argument("--score", nargs="+", metavar="DIR", help="score --weights on folders of clip folders (video.mp4, events.json)")
     p.add_argument("--count", type=int, default=60, help="with --score: clips per folder")
     p.add_argument("--frozen-ahead", action="store_true", help="with --score: read each frame with the picture frozen after it")
@@ -668,6 +711,10 @@ def main(argv=None) -> int:
         if not (Path(d) / "meta.json").is_file():
             print(f"[data:{d}] is not a complete ClipSet (no meta.json)", file=sys.stderr)
             return 4
+    for w in (args.teacher or []) + ([args.init] if args.init else []):
+        if not Path(w).is_file():
+            print(f"[weights:{w}] no such file", file=sys.stderr)
+            return 4
     keep_freed_memory()    # each step frees and re-allocates the same large activations
     try:
         net = train([Path(d) for d in args.data], args.steps, seed=args.seed, log=lambda s: print(s, flush=True),
@@ -675,8 +722,10 @@ def main(argv=None) -> int:
                     fusion=args.fusion, freeze_share=args.freeze_share, full_res=args.full_res, zoom_out=args.zoom_out,
                     space_to_depth=args.space_to_depth, stabilize=args.stabilize,
                     stabilize_min_change=args.stabilize_min_change, local_temporal=args.local_temporal,
-                    colour=args.colour, flow=args.flow)
-    except SetsDiffer as e:
+                    colour=args.colour, flow=args.flow, lr=args.lr,
+                    teacher=load_detector([Path(w) for w in args.teacher]) if args.teacher else None,
+                    init=load(Path(args.init)) if args.init else None)
+    except (SetsDiffer, DetectorsDiffer) as e:
         print(e, file=sys.stderr)
         return 4
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

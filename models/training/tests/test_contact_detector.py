@@ -102,6 +102,10 @@ def test_several_weights_are_read_as_one_ensemble_scored_and_exported_with_its_p
     spec = json.loads((bundle / "manifest.json").read_text())["models"]["contact_detector"]
     got = ort.InferenceSession(str(bundle / spec["file"])).run(["contact"], {"frames": frames.numpy()})[0]
     assert abs(got - ((one + other) / 2).numpy()).max() < 1e-4
+    import onnx
+    graph = onnx.load(str(bundle / spec["file"])).graph
+    cast = next(n for n in graph.node if "frames" in n.input and n.op_type == "Cast")
+    assert sum(cast.output[0] in n.input for n in graph.node) == 1, "each member made its own grey frames"
     with pytest.raises(SystemExit) as refused:
         contact_detector.main(["--bundle", str(bundle), "--weights", str(paths[0]), str(tmp_path / "no.pt")])
     assert refused.value.code == 2 and "--weights" in capsys.readouterr().err
@@ -467,3 +471,26 @@ def test_trains_on_stored_flow_maps_saves_and_exports_a_flow_detector(tmp_path, 
     shutil.copytree(TINY, bundle)
     assert contact_detector.main(["--bundle", str(bundle), "--weights", str(out)]) == 0   # parity checked there
     assert (bundle / contact_detector.FILE).is_file()
+
+
+def test_distils_an_ensemble_into_one_net_that_starts_from_a_member(tmp_path, capsys):
+    footage = data.build_set(tmp_path / "footage", "train", 2, 2.0, 1)
+    paths = [tmp_path / f"d{seed}.pt" for seed in (0, 1)]
+    for seed, path in zip((0, 1), paths):
+        assert contact_detector.main(["--data", str(footage), "--out", str(path), "--steps", "2", "--width", "4",
+                                      "--local-temporal", "--seed", str(seed)]) == 0
+    student = tmp_path / "student.pt"
+    assert contact_detector.main(["--data", str(footage), "--out", str(student), "--steps", "30", "--lr", "1e-2",
+                                  "--init", str(paths[0]), "--teacher", *map(str, paths)]) == 0
+    net, init, ens = contact_detector.load(student), contact_detector.load(paths[0]), contact_detector.load_detector(paths)
+    assert net.cnn[0].out_channels == 4 and net.local_temporal, "the configuration is the init's, not --width's"
+    frames = torch.from_numpy(np.array(data.ClipSet(footage).frames[:2]))
+    with torch.no_grad():
+        target = ens(frames)
+        assert (net(frames) - target).abs().mean() < (init(frames) - target).abs().mean()
+    capsys.readouterr()
+    assert contact_detector.main(["--data", str(footage), "--out", str(student), "--teacher", str(tmp_path / "no.pt")]) == 4
+    assert capsys.readouterr().err.startswith("[weights:")
+    flow = MotionContactDetector(4, flow=True)
+    with pytest.raises(contact_detector.DetectorsDiffer):
+        contact_detector.DetectorEnsemble([init, flow])
