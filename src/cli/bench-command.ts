@@ -17,7 +17,7 @@ import { MediaInputError } from '../errors.js';
 import { scoreClip } from '../evaluation/clip-scorer.js';
 import { readEvents } from '../evaluation/clip-set.js';
 import { type Bundle, defaultBundleDir, loadBundle, packageRoot } from '../models/bundle.js';
-import { DEFAULT_INTRA_OP_THREADS, InferenceRunner } from '../models/inference-runner.js';
+import { DEFAULT_RENDER_INTRA_OP_THREADS, InferenceRunner } from '../models/inference-runner.js';
 import { deviceFlag, MODEL_OPTIONS, numberFlag, parse } from './options.js';
 
 export const BENCH_USAGE = `usage: foley bench [options]
@@ -26,7 +26,7 @@ export const BENCH_USAGE = `usage: foley bench [options]
   --clip VIDEO       clip to render (default samples/clip.mp4)
   --model DIR        model bundle folder (default: models/default)
   --repeat N         runs per variant; the median is reported (default 3; 1 for >10-step variants)
-  --threads N        intra-op threads (default 1)
+  --threads N        intra-op threads (default 2, 1 on one core)
   --threads-sweep    also time the whole-clip render at 1 and 2 threads
   --device D         cpu (default), cuda or auto
   --json             print the report as JSON instead of text
@@ -132,7 +132,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
   if (!existsSync(clip)) throw new MediaInputError(`[bench] clip ${clip} not found; pass --clip VIDEO`);
   const repeat = numberFlag('bench', values, 'repeat', { integer: true, min: 1 }) ?? 3;
   const threads =
-    numberFlag('bench', values, 'threads', { integer: true, min: 0 }) ?? DEFAULT_INTRA_OP_THREADS;
+    numberFlag('bench', values, 'threads', { integer: true, min: 0 }) ?? DEFAULT_RENDER_INTRA_OP_THREADS;
   const device = deviceFlag('bench', values);
   const bundle = await loadBundle((values.model as string | undefined) ?? defaultBundleDir());
   const m = bundle.manifest;

@@ -15,7 +15,7 @@ import { type ClipScore, scoreClip, scoreClipAgainstSoundtrack } from '../evalua
 import { type EvalClip, findEvalClips, isLabelFree } from '../evaluation/clip-set.js';
 import { readSoundtrack } from '../evaluation/soundtrack-reader.js';
 import { defaultBundleDir, loadBundle } from '../models/bundle.js';
-import { InferenceRunner } from '../models/inference-runner.js';
+import { DEFAULT_RENDER_INTRA_OP_THREADS, InferenceRunner } from '../models/inference-runner.js';
 import { crossfadeJoinFlag, LATENCY_FLAG, latencyFlag } from './latency-flag.js';
 import { deviceFlag, generationOverrides, MODEL_OPTIONS, numberFlag, parse } from './options.js';
 import { ProgressBar } from './progress-bar.js';
@@ -39,7 +39,7 @@ export const EVAL_USAGE = `usage: foley eval <clips-dir> [options]
   --window F           frames per window (default 0 = whole clip)
   --overlap F          frames shared by consecutive windows (default: the bundle's)
   --device D           cpu (default), cuda or auto
-  --threads N          intra-op threads (default 1)
+  --threads N          intra-op threads (default 2, 1 on one core)
   --live               render through the live pipeline's chunker (what a viewer hears, before
                        Opus) instead of the offline render; --window/--overlap do not apply
   --latency P          with --live: the live latency preset, low or balanced (default; see foley
@@ -194,7 +194,8 @@ export async function evalCommand(argv: string[]): Promise<number> {
   const overlapFrames = overlapFlag ?? bundle.manifest.sampling.overlapFrames;
   const runner = await InferenceRunner.start(bundle, {
     executionProvider: device,
-    intraOpThreads: numberFlag('eval', values, 'threads', { integer: true, min: 0 }),
+    intraOpThreads:
+      numberFlag('eval', values, 'threads', { integer: true, min: 0 }) ?? DEFAULT_RENDER_INTRA_OP_THREADS,
     models: [...InferenceRunner.renderModels(bundle), 'mel', 'eval_audio_classifier'],
   });
   const bar = new ProgressBar({ label: 'eval' });

@@ -13,7 +13,7 @@ import { OriginalAudioMixer } from '../media/audio-mix.js';
 import { FoleyOutputWriter, outputKindOf } from '../media/foley-output.js';
 import { probeVideo } from '../media/video-reader.js';
 import { defaultBundleDir, loadBundle } from '../models/bundle.js';
-import { InferenceRunner } from '../models/inference-runner.js';
+import { DEFAULT_RENDER_INTRA_OP_THREADS, InferenceRunner } from '../models/inference-runner.js';
 import {
   deviceFlag,
   generationOverrides,
@@ -38,7 +38,7 @@ export const RENDER_USAGE = `usage: foley render <video> -o <out.wav|out.mp4|out
   --overlap F       frames shared by consecutive windows (default: the bundle's)
   --codec C         aac or opus (mkv only; default opus for mkv, aac for mp4)
   --device D        cpu (default), cuda or auto
-  --threads N       intra-op threads (default 1)
+  --threads N       intra-op threads (default 2, 1 on one core)
   --allow-partial   render an input that ends before its stated duration (cut or
                     damaged) instead of failing with exit 4
   --mix DB          keep the input's own audio under the foley, at DB relative to its
@@ -131,7 +131,8 @@ export async function renderCommand(argv: string[]): Promise<RenderCommandOutput
   const overrides = generationOverrides('render', values);
   const windowFlag = numberFlag('render', values, 'window', { integer: true, min: 0 });
   const overlapFlag = numberFlag('render', values, 'overlap', { integer: true, min: 0 });
-  const threads = numberFlag('render', values, 'threads', { integer: true, min: 0 });
+  const threads =
+    numberFlag('render', values, 'threads', { integer: true, min: 0 }) ?? DEFAULT_RENDER_INTRA_OP_THREADS;
   const device = deviceFlag('render', values);
   const mixGainDb = numberFlag('render', values, 'mix');
 

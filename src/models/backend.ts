@@ -83,6 +83,9 @@ export class BackendSession {
       interOpNumThreads: settings.interOpThreads,
       executionMode: settings.interOpThreads > 1 ? 'parallel' : 'sequential',
       graphOptimizationLevel: 'all',
+      // ORT's pool threads spin after each call by default; with a session per model and every
+      // stage on the same two cores, the idle ones' spinning takes the busy one's core.
+      extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } },
     };
     try {
       return new BackendSession(await ort.InferenceSession.create(path, options), label);

@@ -164,11 +164,16 @@ interface WorkerSlot {
 }
 
 /**
- * Measured with `foley bench --threads-sweep` on models/default, 2 cores: student with double
- * guidance 180–212 ms at 1 thread against 266–276 ms at 2 (three runs); one intra-op thread
- * also leaves a core to decoding and the event loop.
+ * Per worker, where workers share the cores (the live server's rooms): one thread, so a room's
+ * call does not wait for a core another worker holds.
  */
 export const DEFAULT_INTRA_OP_THREADS = 1;
+/**
+ * A whole-clip render (render, eval, bench) has one worker and its stages run one after
+ * another, so each call may use two cores: with ORT's spinning off (backend.ts) two threads beat
+ * one (docs/experiments.md section 50).
+ */
+export const DEFAULT_RENDER_INTRA_OP_THREADS = Math.min(2, availableParallelism());
 /**
  * The live server's runner, shared by its rooms: two workers where there are two cores. At 8
  * rooms on the 2-core machine one worker skipped 26% of the chunks and two 3%; more than two is
