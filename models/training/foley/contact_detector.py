@@ -483,8 +483,8 @@ def reads_like(a: nn.Module, b: MotionContactDetector) -> None:
     flow maps: what a shared grey (an ensemble) or a teacher's targets on `b`'s crops need."""
     for net in a.nets if isinstance(a, DetectorEnsemble) else [a]:
         if (net.grey_size, net.colour) != (b.grey_size, b.colour) or net.flow or b.flow:
-            raise DetectorsDiffer("[weights] detectors read different inputs (grey size, colour or flow maps differ): "
-                             "they cannot share grey frames")
+            raise DetectorsDiffer("[weights] detectors read different inputs (grey size, colour or flow maps "
+                                  "differ): they cannot share grey frames")
 
 
 def logit(q: float) -> float:

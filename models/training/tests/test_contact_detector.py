@@ -78,12 +78,18 @@ def test_trains_on_event_times_and_exports_into_a_bundle(tmp_path, capsys):
     assert capsys.readouterr().err.startswith("[data:")
 
 
-def test_several_weights_are_read_as_one_ensemble_scored_and_exported_with_its_parity_checked(tmp_path, capsys):
-    footage = data.build_set(tmp_path / "footage", "train", 2, 2.0, 1)
+def two_seeds(tmp_path: Path, footage: Path) -> list[Path]:
+    """Two tiny local-temporal detectors trained on `footage` at seeds 0 and 1."""
     paths = [tmp_path / f"d{seed}.pt" for seed in (0, 1)]
     for seed, path in zip((0, 1), paths):
         assert contact_detector.main(["--data", str(footage), "--out", str(path), "--steps", "2", "--width", "4",
                                       "--local-temporal", "--seed", str(seed)]) == 0
+    return paths
+
+
+def test_several_weights_are_read_as_one_ensemble_scored_and_exported_with_its_parity_checked(tmp_path, capsys):
+    footage = data.build_set(tmp_path / "footage", "train", 2, 2.0, 1)
+    paths = two_seeds(tmp_path, footage)
     nets = [contact_detector.load(p) for p in paths]
     ens = contact_detector.load_detector(paths)
     frames = torch.randint(0, 256, (1, 12, 96, 96, 3), dtype=torch.uint8)
@@ -475,10 +481,7 @@ def test_trains_on_stored_flow_maps_saves_and_exports_a_flow_detector(tmp_path, 
 
 def test_distils_an_ensemble_into_one_net_that_starts_from_a_member(tmp_path, capsys):
     footage = data.build_set(tmp_path / "footage", "train", 2, 2.0, 1)
-    paths = [tmp_path / f"d{seed}.pt" for seed in (0, 1)]
-    for seed, path in zip((0, 1), paths):
-        assert contact_detector.main(["--data", str(footage), "--out", str(path), "--steps", "2", "--width", "4",
-                                      "--local-temporal", "--seed", str(seed)]) == 0
+    paths = two_seeds(tmp_path, footage)
     student = tmp_path / "student.pt"
     assert contact_detector.main(["--data", str(footage), "--out", str(student), "--steps", "30", "--lr", "1e-2",
                                   "--init", str(paths[0]), "--teacher", *map(str, paths)]) == 0
