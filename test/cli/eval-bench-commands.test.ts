@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFile, execFileSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { promisify } from 'node:util';
@@ -230,6 +231,8 @@ describe('foley eval and foley bench', () => {
     }
     assert.equal(b.variants[1].stagesMs.classifierGradient ?? 0, 0);
     assert.ok(first.rtf > 0);
+    // A whole-clip render uses two cores where there are two (the live server's workers one each).
+    assert.equal(b.intraOpThreads, Math.min(2, availableParallelism()));
   });
 
   it('benches the live path across rooms with --live: pooled percentiles, full-quality share, stages, video decoding and batch sizes as JSON', async () => {
