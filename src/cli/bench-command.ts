@@ -17,8 +17,8 @@ import { MediaInputError } from '../errors.js';
 import { scoreClip } from '../evaluation/clip-scorer.js';
 import { readEvents } from '../evaluation/clip-set.js';
 import { type Bundle, defaultBundleDir, loadBundle, packageRoot } from '../models/bundle.js';
-import { DEFAULT_RENDER_INTRA_OP_THREADS, InferenceRunner } from '../models/inference-runner.js';
-import { deviceFlag, MODEL_OPTIONS, numberFlag, parse } from './options.js';
+import { InferenceRunner } from '../models/inference-runner.js';
+import { deviceFlag, MODEL_OPTIONS, numberFlag, parse, threadsFlag } from './options.js';
 
 export const BENCH_USAGE = `usage: foley bench [options]
   Renders one clip with the bundle's variants (student, teacher, windowed) and prints the
@@ -131,8 +131,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
   const clip = (values.clip as string | undefined) ?? join(packageRoot(), 'samples', 'clip.mp4');
   if (!existsSync(clip)) throw new MediaInputError(`[bench] clip ${clip} not found; pass --clip VIDEO`);
   const repeat = numberFlag('bench', values, 'repeat', { integer: true, min: 1 }) ?? 3;
-  const threads =
-    numberFlag('bench', values, 'threads', { integer: true, min: 0 }) ?? DEFAULT_RENDER_INTRA_OP_THREADS;
+  const threads = threadsFlag('bench', values);
   const device = deviceFlag('bench', values);
   const bundle = await loadBundle((values.model as string | undefined) ?? defaultBundleDir());
   const m = bundle.manifest;

@@ -15,9 +15,9 @@ import { type ClipScore, scoreClip, scoreClipAgainstSoundtrack } from '../evalua
 import { type EvalClip, findEvalClips, isLabelFree } from '../evaluation/clip-set.js';
 import { readSoundtrack } from '../evaluation/soundtrack-reader.js';
 import { defaultBundleDir, loadBundle } from '../models/bundle.js';
-import { DEFAULT_RENDER_INTRA_OP_THREADS, InferenceRunner } from '../models/inference-runner.js';
+import { InferenceRunner } from '../models/inference-runner.js';
 import { crossfadeJoinFlag, LATENCY_FLAG, latencyFlag } from './latency-flag.js';
-import { deviceFlag, generationOverrides, MODEL_OPTIONS, numberFlag, parse } from './options.js';
+import { deviceFlag, generationOverrides, MODEL_OPTIONS, numberFlag, parse, threadsFlag } from './options.js';
 import { ProgressBar } from './progress-bar.js';
 
 export const EVAL_USAGE = `usage: foley eval <clips-dir> [options]
@@ -194,8 +194,7 @@ export async function evalCommand(argv: string[]): Promise<number> {
   const overlapFrames = overlapFlag ?? bundle.manifest.sampling.overlapFrames;
   const runner = await InferenceRunner.start(bundle, {
     executionProvider: device,
-    intraOpThreads:
-      numberFlag('eval', values, 'threads', { integer: true, min: 0 }) ?? DEFAULT_RENDER_INTRA_OP_THREADS,
+    intraOpThreads: threadsFlag('eval', values),
     models: [...InferenceRunner.renderModels(bundle), 'mel', 'eval_audio_classifier'],
   });
   const bar = new ProgressBar({ label: 'eval' });

@@ -6,6 +6,7 @@ import { parseArgs } from 'node:util';
 import type { GenerationSettings } from '../diffusion/foley-generator.js';
 import { UsageError } from '../errors.js';
 import { EXECUTION_PROVIDER_REQUESTS, type ExecutionProviderRequest } from '../models/backend.js';
+import { DEFAULT_RENDER_INTRA_OP_THREADS } from '../models/inference-runner.js';
 
 export const MODEL_OPTIONS = {
   model: { type: 'string' },
@@ -97,6 +98,11 @@ export function deviceFlag(command: string, values: ParsedValues): ExecutionProv
     );
   }
   return raw as ExecutionProviderRequest;
+}
+
+/** `--threads N` of a whole-clip command (render, eval, bench), else its default. */
+export function threadsFlag(command: string, values: ParsedValues): number {
+  return numberFlag(command, values, 'threads', { integer: true, min: 0 }) ?? DEFAULT_RENDER_INTRA_OP_THREADS;
 }
 
 /** Clips up to this many frames are generated whole by default (30 s at 25 fps). */

@@ -13,7 +13,7 @@ import { OriginalAudioMixer } from '../media/audio-mix.js';
 import { FoleyOutputWriter, outputKindOf } from '../media/foley-output.js';
 import { probeVideo } from '../media/video-reader.js';
 import { defaultBundleDir, loadBundle } from '../models/bundle.js';
-import { DEFAULT_RENDER_INTRA_OP_THREADS, InferenceRunner } from '../models/inference-runner.js';
+import { InferenceRunner } from '../models/inference-runner.js';
 import {
   deviceFlag,
   generationOverrides,
@@ -21,6 +21,7 @@ import {
   MODEL_OPTIONS,
   numberFlag,
   parse,
+  threadsFlag,
   WHOLE_CLIP_MAX_FRAMES,
 } from './options.js';
 import { formatDuration, ProgressBar } from './progress-bar.js';
@@ -131,8 +132,7 @@ export async function renderCommand(argv: string[]): Promise<RenderCommandOutput
   const overrides = generationOverrides('render', values);
   const windowFlag = numberFlag('render', values, 'window', { integer: true, min: 0 });
   const overlapFlag = numberFlag('render', values, 'overlap', { integer: true, min: 0 });
-  const threads =
-    numberFlag('render', values, 'threads', { integer: true, min: 0 }) ?? DEFAULT_RENDER_INTRA_OP_THREADS;
+  const threads = threadsFlag('render', values);
   const device = deviceFlag('render', values);
   const mixGainDb = numberFlag('render', values, 'mix');
 

@@ -423,13 +423,11 @@ def train(folders: list[Path], steps: int, batch: int = 16, lr: float = 2e-3, se
             keep[b, u + 1:] = 0.0
         if teacher is not None:     # its probabilities already carry the labels' positive weight
             with torch.no_grad():
-                target = teacher.probs(x)[:, lo:hi]
-            loss = F.binary_cross_entropy_with_logits(net.logits(x)[:, lo:hi], target, weight=keep[:, lo:hi],
-                                                      reduction="sum") / keep[:, lo:hi].sum()
+                y, pos_weight = teacher.probs(x), None
         else:
-            loss = F.binary_cross_entropy_with_logits(net.logits(x, flow_maps)[:, lo:hi], y[:, lo:hi],
-                                                      weight=keep[:, lo:hi], pos_weight=torch.tensor(POS_WEIGHT),
-                                                      reduction="sum") / keep[:, lo:hi].sum()
+            pos_weight = torch.tensor(POS_WEIGHT)
+        loss = F.binary_cross_entropy_with_logits(net.logits(x, flow_maps)[:, lo:hi], y[:, lo:hi], weight=keep[:, lo:hi],
+                                                  pos_weight=pos_weight, reduction="sum") / keep[:, lo:hi].sum()
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -479,12 +477,12 @@ class DetectorEnsemble(nn.Module):
 
 
 def reads_like(a: nn.Module, b: MotionContactDetector) -> None:
-    """Raises unless detector `a` (a net or an ensemble) reads the grey frames `b` reads, without
-    flow maps: what a shared grey (an ensemble) or a teacher's targets on `b`'s crops need."""
+    """Raises unless detector `a` (a net or an ensemble) reads the grey frames `b` reads: what a
+    shared grey (an ensemble) or a teacher's targets on `b`'s crops need."""
     for net in a.nets if isinstance(a, DetectorEnsemble) else [a]:
-        if (net.grey_size, net.colour) != (b.grey_size, b.colour) or net.flow or b.flow:
-            raise DetectorsDiffer("[weights] detectors read different inputs (grey size, colour or flow maps "
-                                  "differ): they cannot share grey frames")
+        if (net.grey_size, net.colour) != (b.grey_size, b.colour):
+            raise DetectorsDiffer("[weights] detectors read different grey frames (48x48 or 96x96, grey or "
+                                  "colour): they cannot share them")
 
 
 def logit(q: float) -> float:

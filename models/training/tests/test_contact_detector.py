@@ -494,6 +494,6 @@ def test_distils_an_ensemble_into_one_net_that_starts_from_a_member(tmp_path, ca
     capsys.readouterr()
     assert contact_detector.main(["--data", str(footage), "--out", str(student), "--teacher", str(tmp_path / "no.pt")]) == 4
     assert capsys.readouterr().err.startswith("[weights:")
-    flow = MotionContactDetector(4, flow=True)
-    with pytest.raises(contact_detector.DetectorsDiffer):
-        contact_detector.DetectorEnsemble([init, flow])
+    with pytest.raises(contact_detector.DetectorsDiffer):     # 48x48 grey beside 96x96
+        contact_detector.DetectorEnsemble([init, MotionContactDetector(4, full_res=True)])
+    contact_detector.DetectorEnsemble([init, MotionContactDetector(4, flow=True)])    # flow maps come from the grey
