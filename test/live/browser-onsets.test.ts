@@ -32,7 +32,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import type { BrowserContext, Page } from 'playwright-core';
+import type { BrowserContext } from 'playwright-core';
 import { renderFoley, WHOLE_CLIP } from '../../pipelines/render.js';
 import { resolveGenerationSettings } from '../../src/diffusion/foley-generator.js';
 import { detectOnsets } from '../../src/dsp/onset-detection.js';
@@ -42,7 +42,7 @@ import { InferenceRunner } from '../../src/models/inference-runner.js';
 import { MelFrontend } from '../../src/models/mel-frontend.js';
 import { ensureClientBuilt } from '../../src/server/clientBuild.js';
 import { FoleyServer } from '../../src/server/FoleyServer.js';
-import { CHROMIUM, launchFakeCameraBrowser } from '../helpers/fake-camera-browser.js';
+import { CHROMIUM, launchFakeCameraBrowser, pageUntil } from '../helpers/fake-camera-browser.js';
 
 const BUNDLE_DIR = process.env.FOLEY_ONSET_BUNDLE ?? join(packageRoot(), 'models', 'default');
 const PYTHON = join(packageRoot(), '.venv', 'bin', 'python');
@@ -184,21 +184,6 @@ async function onsetsOf(runner: InferenceRunner, waveform16k: Float32Array): Pro
 function summary(s: OnsetScores): string {
   const mean = s.offsetsMs.length ? s.offsetsMs.reduce((a, b) => a + b, 0) / s.offsetsMs.length : Number.NaN;
   return `F1 ${s.f1.toFixed(3)} (matched ${s.matched}/${s.reference} events, ${s.estimated} onsets, mean offset ${mean.toFixed(1)} ms)`;
-}
-
-async function pageUntil<T>(
-  page: Page,
-  read: () => T,
-  predicate: (v: T) => boolean,
-  what: string,
-): Promise<T> {
-  const deadline = Date.now() + 90_000;
-  for (;;) {
-    const value = (await page.evaluate(read)) as T;
-    if (predicate(value)) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(value)}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
 }
 
 const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;

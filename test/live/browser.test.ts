@@ -14,28 +14,10 @@ import { after, before, describe, it } from 'node:test';
 import type { BrowserContext, Page } from 'playwright-core';
 import { ensureClientBuilt } from '../../src/server/clientBuild.js';
 import { FoleyServer } from '../../src/server/FoleyServer.js';
-import { CHROMIUM, launchFakeCameraBrowser } from '../helpers/fake-camera-browser.js';
+import { CHROMIUM, launchFakeCameraBrowser, pageUntil } from '../helpers/fake-camera-browser.js';
 import { FIXTURES_DIR, TINY_BUNDLE_DIR } from '../helpers/media-fixtures.js';
 
 const skip = existsSync(CHROMIUM) ? false : `no Chromium at ${CHROMIUM} (apt-get install chromium)`;
-
-/** Polls a page value until `predicate` holds (the page updates on its own events). */
-async function pageUntil<T>(
-  page: Page,
-  read: () => T,
-  predicate: (v: T) => boolean,
-  what: string,
-  timeoutMs = 45_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = (await page.evaluate(read)) as T;
-    if (process.env.FOLEY_TEST_DEBUG) process.stderr.write(`${what}: ${JSON.stringify(value)}\n`);
-    if (predicate(value)) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(value)}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
 
 interface PublisherState {
   status: string;

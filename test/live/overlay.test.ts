@@ -19,7 +19,7 @@ import { packageRoot } from '../../src/models/bundle.js';
 import { ensureClientBuilt } from '../../src/server/clientBuild.js';
 import { DemoPublisher } from '../../src/server/DemoPublisher.js';
 import { FoleyServer } from '../../src/server/FoleyServer.js';
-import { CHROMIUM } from '../helpers/fake-camera-browser.js';
+import { CHROMIUM, pageUntil } from '../helpers/fake-camera-browser.js';
 
 const BUNDLE_DIR = join(packageRoot(), 'models', 'default');
 const CLIP = join(packageRoot(), 'samples', 'clip.mp4');
@@ -66,23 +66,6 @@ const obsState = (): ObsState => {
   ).__obs;
   return { connection, hidden, playing, level, latencyReports };
 };
-
-async function pageUntil<T>(
-  page: Page,
-  read: () => T,
-  predicate: (v: T) => boolean,
-  what: string,
-  timeoutMs = 90_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = (await page.evaluate(read)) as T;
-    if (process.env.FOLEY_TEST_DEBUG) process.stderr.write(`${what}: ${JSON.stringify(value)}\n`);
-    if (predicate(value)) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(value)}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
 
 /** What the OBS page played: blocks of samples, when their first sample reached the output (epoch ms), and per 128-sample quantum the granule it started at (NaN: silence). */
 const obsRecordings = () =>

@@ -2,9 +2,8 @@
  * A copy of a clip whose video stream carries a display matrix, as phones write them: the
  * pictures are stored sideways and the player is told to rotate them.
  */
-import '../../src/media/node-av-setup.js';
-import { Demuxer, Muxer } from 'node-av/api';
 import { AV_PKT_DATA_DISPLAYMATRIX } from 'node-av/constants';
+import { remuxOneStream } from './remux-stream.js';
 
 /** av_display_rotation_set: a matrix rotating the picture `degrees` counterclockwise. */
 export function displayRotationMatrix(degrees: number): Buffer {
@@ -27,23 +26,8 @@ export function displayRotationMatrix(degrees: number): Buffer {
 }
 
 /** Remuxes the video stream of `from` into `to` (same container type) with `matrix` on it. */
-export async function withDisplayMatrix(from: string, to: string, matrix: Buffer): Promise<void> {
-  const input = await Demuxer.open(from);
-  try {
-    const video = input.video()!;
-    video.codecpar.addCodedSideData(AV_PKT_DATA_DISPLAYMATRIX, matrix);
-    const output = await Muxer.open(to);
-    try {
-      const index = output.addStream(video);
-      for (const packet of input.packetsSync(video.index)) {
-        if (!packet) break;
-        await output.writePacket(packet, index);
-        packet.free();
-      }
-    } finally {
-      await output.close();
-    }
-  } finally {
-    await input.close();
-  }
+export function withDisplayMatrix(from: string, to: string, matrix: Buffer): Promise<void> {
+  return remuxOneStream(from, to, 'video', (video) =>
+    video.codecpar.addCodedSideData(AV_PKT_DATA_DISPLAYMATRIX, matrix),
+  );
 }

@@ -19,13 +19,14 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Demuxer, Muxer } from 'node-av/api';
+import { Demuxer } from 'node-av/api';
 import { EXIT_CODES } from '../../src/errors.js';
 import { readSoundtrack } from '../../src/evaluation/soundtrack-reader.js';
 import { encodeWav } from '../../src/media/wav-file.js';
 import { type CliRun, runFoley } from '../helpers/foley-cli.js';
 import { FIXTURES_DIR, TINY_BUNDLE_DIR } from '../helpers/media-fixtures.js';
 import { cutAtPacketBoundary } from '../media/cut-input.js';
+import { remuxOneStream } from '../media/remux-stream.js';
 import { FuzzRandom } from './fuzz-random.js';
 import { type FuzzFailure, type SectionReport, tally } from './fuzz-report.js';
 
@@ -57,27 +58,6 @@ const INPUT_EXIT_CODES = new Set<number>([
 ]);
 /** A successful render may be this much shorter than the clip (the fps filter's rounding). */
 const LENGTH_TOLERANCE_S = 0.12;
-
-/** Remuxes the audio stream of `from` alone into `to`. */
-async function audioOnlyCopy(from: string, to: string): Promise<void> {
-  const input = await Demuxer.open(from);
-  try {
-    const audio = input.audio()!;
-    const output = await Muxer.open(to);
-    try {
-      const index = output.addStream(audio);
-      for (const packet of input.packetsSync(audio.index)) {
-        if (!packet) break;
-        await output.writePacket(packet, index);
-        packet.free();
-      }
-    } finally {
-      await output.close();
-    }
-  } finally {
-    await input.close();
-  }
-}
 
 /** The offset of the first MP4 box of `type` at the top level, or -1. */
 function topLevelBox(bytes: Buffer, type: string): number {
@@ -172,7 +152,7 @@ async function buildCorpus(dir: string, rng: FuzzRandom, quick: boolean): Promis
     add('vp9-mkv-named.mp4', null, 1.2, odd);
     add('mp4-named.mkv', null, 2, clip);
     add('mp4-named.wav', null, 2, clip);
-    await audioOnlyCopy(clip, join(dir, 'audio-only.m4a'));
+    await remuxOneStream(clip, join(dir, 'audio-only.m4a'), 'audio');
     cases.push({
       id: 'audio-only.m4a',
       input: join(dir, 'audio-only.m4a'),

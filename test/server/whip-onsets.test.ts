@@ -16,8 +16,6 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import '../../src/media/node-av-setup.js';
-import { Demuxer, Muxer } from 'node-av/api';
 import { renderFoley, WHOLE_CLIP } from '../../pipelines/render.js';
 import { resolveGenerationSettings } from '../../src/diffusion/foley-generator.js';
 import { scoreOnsets } from '../../src/dsp/onset-matching.js';
@@ -35,6 +33,7 @@ import {
   type TappedPage,
   tappedOnsetsWallMs,
 } from '../helpers/onset-scoring.js';
+import { publishOverWhip } from '../helpers/whip-publisher.js';
 
 const BUNDLE_DIR = process.env.FOLEY_ONSET_BUNDLE ?? join(packageRoot(), 'models', 'default');
 const SAMPLE_EVENTS = join(packageRoot(), 'samples', 'clip.events.json');
@@ -122,42 +121,9 @@ describe('onsets of a WHIP publish at the OBS page', { skip, timeout: 600_000 },
 
     // 3. The WHIP publish, long enough for the warm-up and the scored loops.
     const { url, bearerToken } = server.whipEndpoint('main');
-    const muxer = await Muxer.open(url, {
-      format: 'whip',
-      options: { authorization: bearerToken, handshake_timeout: 10_000 },
-    });
-    let startEpochMs = 0;
     // One loop for the start-up and the warm-up, one for the audio's offset past the last scored loop.
     const loops = LOOPS + 2;
-    try {
-      const first = await Demuxer.open(clip);
-      const streamIndex = muxer.addStream(first.video()!);
-      for (let loop = 0; loop < loops; loop++) {
-        const input = loop === 0 ? first : await Demuxer.open(clip);
-        const video = input.video()!;
-        const { num, den } = video.timeBase;
-        const loopTicks = BigInt(Math.round((clipMs / 1000) * (den / num))) * BigInt(loop);
-        for await (const packet of input.packets()) {
-          if (!packet) break;
-          if (packet.streamIndex !== video.index) {
-            packet.free();
-            continue;
-          }
-          const atMs = loop * clipMs + ((Number(packet.pts) * num) / den) * 1000;
-          if (startEpochMs === 0) startEpochMs = performance.timeOrigin + performance.now() - atMs;
-          const waitMs = startEpochMs + atMs - (performance.timeOrigin + performance.now());
-          if (waitMs > 0) await new Promise((r) => setTimeout(r, waitMs));
-          // Timestamps continue across loops, as a camera's do.
-          packet.pts += loopTicks;
-          packet.dts += loopTicks;
-          await muxer.writePacket(packet, streamIndex);
-          packet.free();
-        }
-        await input.close();
-      }
-    } finally {
-      await muxer.close();
-    }
+    const { startEpochMs } = await publishOverWhip(clip, url, bearerToken, { loops, clipMs });
     assert.ok(attachment && firstGeneratedEpochMs !== null, 'the WHIP publish produced generated foley');
     const live = attachment as FoleyAttachment;
     const stats = live.pipeline.stats;

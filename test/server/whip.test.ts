@@ -4,11 +4,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import '../../src/media/node-av-setup.js';
-import { Demuxer, Muxer } from 'node-av/api';
 import WebSocket from 'ws';
 import { FoleyServer } from '../../src/server/FoleyServer.js';
 import { FIXTURES_DIR, TINY_BUNDLE_DIR } from '../helpers/media-fixtures.js';
+import { publishOverWhip } from '../helpers/whip-publisher.js';
 import { OBS_OFFER } from './whip-offers.js';
 
 /** Resolves when `predicate` holds, polling every 20 ms; fails after `deadlineMs`. */
@@ -36,46 +35,6 @@ function listen(url: string): Promise<{ ws: WebSocket; pages: Buffer[] }> {
 /** Granule position of an Ogg page (bytes 6-13, little-endian). */
 function granuleOf(page: Buffer): bigint {
   return page.readBigUInt64LE(6);
-}
-
-/**
- * Publishes `clip` (H.264, no B-frames) to `whipUrl` with FFmpeg's WHIP muxer, paced in real
- * time, `loops` times over; the muxer's close sends the DELETE.
- */
-async function publishOverWhip(clip: string, whipUrl: string, token: string, loops: number): Promise<void> {
-  const muxer = await Muxer.open(whipUrl, {
-    format: 'whip',
-    options: { authorization: token, handshake_timeout: 10_000 },
-  });
-  try {
-    const first = await Demuxer.open(clip);
-    const streamIndex = muxer.addStream(first.video()!);
-    const startMs = performance.now();
-    for (let loop = 0; loop < loops; loop++) {
-      const input = loop === 0 ? first : await Demuxer.open(clip);
-      const video = input.video()!;
-      const { num, den } = video.timeBase;
-      const loopTicks = BigInt(Math.round((CLIP_MS / 1000) * (den / num))) * BigInt(loop);
-      for await (const packet of input.packets()) {
-        if (!packet) break;
-        if (packet.streamIndex !== video.index) {
-          packet.free();
-          continue;
-        }
-        const atMs = ((Number(packet.pts) * num) / den) * 1000;
-        const waitMs = startMs + loop * CLIP_MS + atMs - performance.now();
-        if (waitMs > 0) await new Promise((r) => setTimeout(r, waitMs));
-        // Timestamps continue across loops, as a camera's do.
-        packet.pts += loopTicks;
-        packet.dts += loopTicks;
-        await muxer.writePacket(packet, streamIndex);
-        packet.free();
-      }
-      await input.close();
-    }
-  } finally {
-    await muxer.close();
-  }
 }
 
 const CLIP_MS = 2000;
@@ -145,7 +104,7 @@ describe('WHIP ingest (RFC 9725) with FFmpeg as the publisher', () => {
       clip,
       `${server.baseUrl}/whip/${room}`,
       server.tokens.tokenFor(room, 'publish'),
-      3,
+      { loops: 3, clipMs: CLIP_MS },
     );
     try {
       await until(() => server.rooms.get(room)?.attachment != null, 'foley attached to the WHIP video');
