@@ -24,9 +24,9 @@ import {
 import { constants as osConstants } from 'node:os';
 import { basename, join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { MediaInputError, OutputError, UsageError } from '../errors.js';
+import { BundleError, MediaInputError, OutputError, UsageError } from '../errors.js';
 import { captureFfmpegLog } from '../media/ffmpeg-log.js';
-import { defaultBundleDir, loadBundle } from '../models/bundle.js';
+import { bundleFileDigests, changedBundleFiles, defaultBundleDir, loadBundle } from '../models/bundle.js';
 import {
   describeOtherFiles,
   FOOTAGE_VIDEO_EXTENSIONS,
@@ -77,7 +77,8 @@ export const TRAIN_USAGE = `usage: foley train <videos-dir> -o <bundle-dir> [opt
   --resume               continue the run in the work folder (its split, data, scores and
                          the trainer's checkpoint); the start bundle, steps, held-out share,
                          segment length, seed, --student-only and --scratch stay as the run began; batch, device and
-                         time cap too unless given again
+                         time cap too unless given again. The start bundle's files must be as
+                         they were when the run began (checked by their SHA-256)
   --holdout F            share of the usable videos held out for scoring (default ${TRAIN_DEFAULTS.holdout};
                          at least 1, and at least 1 left to train on)
   --segment-seconds S    length of the training segments cut from each video (default ${TRAIN_DEFAULTS.segmentSeconds};
@@ -109,6 +110,8 @@ interface RunSettings {
   trainVideo: boolean;
   /** Video encoder and student from random weights (the trainer's --scratch). */
   scratch: boolean;
+  /** bundleFileDigests of `from` when the run began (absent in runs begun before it was kept). */
+  fromDigests?: Record<string, string>;
 }
 
 /** How the trainer runs: may change on --resume (flags given again win). */
@@ -313,6 +316,20 @@ export async function trainCommand(argv: string[]): Promise<number> {
     );
 
   const startBundle = await loadBundle(settings.from);
+  // The trainer reads the start bundle again on resume, and the new bundle takes its audio codec:
+  // a start bundle changed mid-run would mix weights trained against another codec.
+  const fromDigests = await bundleFileDigests(startBundle);
+  if (recorded?.fromDigests) {
+    const changed = changedBundleFiles(recorded.fromDigests, fromDigests);
+    if (changed.length > 0)
+      throw new BundleError(
+        `[foley train] --resume: the start bundle ${settings.from} changed since the run began (${changed.join(', ')}); restore it, or start a new run without --resume`,
+      );
+  } else if (recorded) {
+    say(`this run began before start bundles were fingerprinted: ${settings.from} is taken as it is now`);
+  } else {
+    settings.fromDigests = fromDigests;
+  }
   const spec = footageSetSpec(startBundle.manifest, settings.segmentSeconds);
   trainerEnvironment(); // a missing venv is named before the long preparation
   const videosFolder = scanFootageFolder(settings.videosDir); // a wrong folder is named before work exists

@@ -3,7 +3,8 @@
  * checks every model file is present. The ONNX signatures are checked when the sessions
  * open (InferenceRunner.start), since that needs the runtime.
  */
-import { existsSync, readFileSync, realpathSync, statSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -96,4 +97,38 @@ export async function loadBundle(dirArg: string): Promise<Bundle> {
     }
   }
   return { dir, manifest };
+}
+
+/** What `foley eval` / the generalization report write into a bundle: descriptions, not inputs. */
+const EVALUATION_OUTPUTS = new Set(['eval.json', 'REPORT.md', 'figures']);
+
+/**
+ * SHA-256 of every file in the bundle folder (sub-folders too, such as a training checkpoint),
+ * by relative path, leaving out the evaluation's outputs: what a long job begun from the
+ * bundle (`foley train --resume`) checks it against later.
+ */
+export async function bundleFileDigests(bundle: Bundle): Promise<Record<string, string>> {
+  const digests: Record<string, string> = {};
+  const walk = async (rel: string): Promise<void> => {
+    const entries = readdirSync(join(bundle.dir, rel), { withFileTypes: true });
+    for (const entry of entries.sort((a, b) => (a.name < b.name ? -1 : 1))) {
+      if (rel === '' && EVALUATION_OUTPUTS.has(entry.name)) continue;
+      const path = rel === '' ? entry.name : `${rel}/${entry.name}`;
+      const isDir =
+        entry.isDirectory() || (entry.isSymbolicLink() && statSync(join(bundle.dir, path)).isDirectory());
+      if (isDir) await walk(path);
+      else
+        digests[path] = createHash('sha256')
+          .update(await readFile(join(bundle.dir, path)))
+          .digest('hex');
+    }
+  };
+  await walk('');
+  return digests;
+}
+
+/** Files added, removed or changed between two bundleFileDigests, sorted. */
+export function changedBundleFiles(was: Record<string, string>, now: Record<string, string>): string[] {
+  const names = new Set([...Object.keys(was), ...Object.keys(now)]);
+  return [...names].filter((name) => was[name] !== now[name]).sort();
 }

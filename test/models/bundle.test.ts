@@ -1,10 +1,18 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import {
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { BundleError } from '../../src/errors.js';
-import { loadBundle } from '../../src/models/bundle.js';
+import { bundleFileDigests, changedBundleFiles, loadBundle } from '../../src/models/bundle.js';
 import { TINY_BUNDLE_DIR } from '../helpers/media-fixtures.js';
 import { brokenBundleCopy } from '../helpers/tiny-bundle.js';
 
@@ -70,6 +78,44 @@ describe('loadBundle', () => {
             e.message,
           ),
       );
+    } finally {
+      copy.cleanup();
+    }
+  });
+});
+
+describe('bundleFileDigests', () => {
+  it('names every file that changed, sub-folders included, and passes over the evaluation reports', async () => {
+    const copy = brokenBundleCopy(() => undefined);
+    try {
+      const bundle = await loadBundle(copy.dir);
+      mkdirSync(join(copy.dir, 'train'));
+      writeFileSync(join(copy.dir, 'train', 'weights.pt'), 'a');
+      const was = await bundleFileDigests(bundle);
+      assert.ok(
+        was['manifest.json'] && was['vocoder.onnx'] && was['train/weights.pt'],
+        Object.keys(was).join(),
+      );
+      assert.deepEqual(changedBundleFiles(was, await bundleFileDigests(bundle)), []);
+
+      writeFileSync(join(copy.dir, 'eval.json'), '{}');
+      writeFileSync(join(copy.dir, 'REPORT.md'), '# report');
+      assert.deepEqual(
+        changedBundleFiles(was, await bundleFileDigests(bundle)),
+        [],
+        'reports are not inputs',
+      );
+
+      writeFileSync(join(copy.dir, 'train', 'weights.pt'), 'b');
+      const vocoder = readFileSync(join(copy.dir, 'vocoder.onnx'));
+      vocoder[vocoder.length - 1] = (vocoder[vocoder.length - 1] ?? 0) ^ 1;
+      writeFileSync(join(copy.dir, 'vocoder.onnx'), vocoder);
+      writeFileSync(join(copy.dir, 'extra.json'), '{}');
+      assert.deepEqual(changedBundleFiles(was, await bundleFileDigests(bundle)), [
+        'extra.json',
+        'train/weights.pt',
+        'vocoder.onnx',
+      ]);
     } finally {
       copy.cleanup();
     }

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import {
   copyFileSync,
+  cpSync,
   existsSync,
   mkdirSync,
   mkdtempSync,
@@ -8,6 +9,7 @@ import {
   readFileSync,
   rmSync,
   statSync,
+  writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -137,7 +139,22 @@ describe(
 
     it('trains, stops on Ctrl-C with its checkpoint, resumes, scores held-out videos before and after, and the bundle renders', async () => {
       const out = join(dir, 'mine');
-      const args = [join(dir, 'videos'), '-o', out, '--steps', '12', '--batch', '2', '--holdout', '0.34'];
+      // A copy of the default bundle as the start, so that the test can change it mid-run.
+      const from = join(dir, 'start');
+      cpSync(defaultBundleDir(), from, { recursive: true });
+      const args = [
+        join(dir, 'videos'),
+        '-o',
+        out,
+        '--from',
+        from,
+        '--steps',
+        '12',
+        '--batch',
+        '2',
+        '--holdout',
+        '0.34',
+      ];
       // A Ctrl-C once training has started.
       const first = await runFoley(['train', ...args], {
         timeoutMs: 120_000,
@@ -159,6 +176,14 @@ describe(
       const otherSteps = await foley(['train', ...args, '--steps', '20', '--resume'], 30_000);
       assert.equal(otherSteps.code, EXIT_CODES.usage.code, otherSteps.stderr);
       assert.match(otherSteps.stderr, /was started with steps 12, got 20/);
+      // A start bundle changed since the run began is named and refused; restored, the run goes on.
+      const manifestPath = join(from, 'manifest.json');
+      const manifest = readFileSync(manifestPath);
+      writeFileSync(manifestPath, `${manifest.toString()}\n`);
+      const changed = await foley(['train', ...args, '--resume'], 30_000);
+      assert.equal(changed.code, EXIT_CODES.bundle.code, changed.stderr);
+      assert.match(changed.stderr, /start bundle .*start changed since the run began \(manifest\.json\)/);
+      writeFileSync(manifestPath, manifest);
 
       // Resumed with no settings given again: steps, hold-out share and batch are the run's own.
       const resumed = await foley(['train', join(dir, 'videos'), '-o', out, '--resume', '--json'], 180_000);
