@@ -99,7 +99,7 @@ export async function loadBundle(dirArg: string): Promise<Bundle> {
   return { dir, manifest };
 }
 
-/** What `foley eval` / the generalization report write into a bundle: descriptions, not inputs. */
+/** What foley.evaluate and foley.generalization write into a bundle: descriptions of it, not inputs. */
 const EVALUATION_OUTPUTS = new Set(['eval.json', 'REPORT.md', 'figures']);
 
 /**
