@@ -110,16 +110,15 @@ const EVALUATION_OUTPUTS = new Set(['eval.json', 'REPORT.md', 'figures']);
 export async function bundleFileDigests(bundle: Bundle): Promise<Record<string, string>> {
   const digests: Record<string, string> = {};
   const walk = async (rel: string): Promise<void> => {
-    const entries = readdirSync(join(bundle.dir, rel), { withFileTypes: true });
-    for (const entry of entries.sort((a, b) => (a.name < b.name ? -1 : 1))) {
-      if (rel === '' && EVALUATION_OUTPUTS.has(entry.name)) continue;
-      const path = rel === '' ? entry.name : `${rel}/${entry.name}`;
-      const isDir =
-        entry.isDirectory() || (entry.isSymbolicLink() && statSync(join(bundle.dir, path)).isDirectory());
-      if (isDir) await walk(path);
+    for (const name of readdirSync(join(bundle.dir, rel)).sort()) {
+      if (rel === '' && EVALUATION_OUTPUTS.has(name)) continue;
+      const path = rel === '' ? name : `${rel}/${name}`;
+      const full = join(bundle.dir, path);
+      if (statSync(full).isDirectory())
+        await walk(path); // a linked folder too
       else
         digests[path] = createHash('sha256')
-          .update(await readFile(join(bundle.dir, path)))
+          .update(await readFile(full))
           .digest('hex');
     }
   };
