@@ -52,7 +52,8 @@ def test_align_acc_comes_from_the_bundles_refit_judge_on_the_rendered_and_the_ow
     from foley import nets, weights
     bundle = tmp_path / "bundle"
     shutil.copytree(TINY, bundle)
-    # A judge that calls every window aligned: Align Acc and its ceiling are 1 over the clip's windows.
+    # A judge that calls every window aligned: Align Acc, its ceiling and its floor are 1 over the
+    # clip's windows, and it decides no target (it calls the moved audio aligned too).
     judge = nets.EvalAlignClassifier()
     with torch.no_grad():
         judge.head.weight.zero_()
@@ -60,10 +61,11 @@ def test_align_acc_comes_from_the_bundles_refit_judge_on_the_rendered_and_the_ow
     weights.save_refit_part(bundle / weights.REFIT_DIR, "eval_align", judge.state_dict(), {})
     gen = generalization.run(bundle, 1, tmp_path / "data", ["sounds"], "cmd", seconds=3.0)
     r = gen["worlds"]["sounds"]
-    assert r["align_acc"] == 1.0 and r["ceiling_align_acc"] == 1.0 and r["align_windows"] == 2
-    assert r["targets_met"]["align_acc"] is True
+    assert r["align_acc"] == 1.0 and r["ceiling_align_acc"] == 1.0 and r["floor_align_acc"] == 1.0 and r["align_windows"] == 2
+    assert r["targets_met"]["align_acc"] is None
     md = (bundle / "REPORT.md").read_text()
-    assert generalization.ALIGN_ACC_REFIT in md and "| 1.000 (1.000) |" in md
+    assert generalization.ALIGN_ACC_REFIT in md and "| 1.000 (1.000 / 1.000) |" in md
+    assert "Align Acc not judged (1.000; the judge gives the clips' own audio 1.000 and moved 1.000)" in md
     # Double guidance against CFG alone: each render with its own settings (the classifier off, another
     # seed), paired per clip; a judge that calls everything aligned finds no difference.
     import numpy as np
@@ -78,13 +80,14 @@ def test_align_acc_comes_from_the_bundles_refit_judge_on_the_rendered_and_the_ow
     assert not any((tmp_path / "guidance").iterdir())          # the renders are not kept
     section = generalization.report_section({**gen, "guidance_comparison": {"sounds": c}})
     assert "| sounds | 1 | 4 | 1.0000 | 1.0000 | +0.0000" in section and "- sounds: double beats CFG NOT met" in section
+    assert "| 1.000 / 1.000 |" in section and "so its verdicts are weak evidence" in section
     # Another judge on the kept renders (--judge-only): its opposite verdict reaches the row, and
     # the rest of the row is the kept eval's.
     with torch.no_grad():
         judge.head.bias.fill_(-5.0)
     weights.save_refit_part(bundle / weights.REFIT_DIR, "eval_align", judge.state_dict(), {})
     again = generalization.run(bundle, 1, tmp_path / "data", ["sounds"], "cmd", seconds=3.0, judge_only=True)["worlds"]["sounds"]
-    assert again["align_acc"] == 0.0 and again["ceiling_align_acc"] == 0.0
+    assert again["align_acc"] == 0.0 and again["ceiling_align_acc"] == 0.0 and again["floor_align_acc"] == 0.0
     # A judge that fails the clips' own audio decides no target.
     assert again["targets_met"]["align_acc"] is None
     assert again["onset_f1"] == r["onset_f1"] and again["events"] == r["events"]
@@ -109,3 +112,18 @@ def test_a_comparison_not_re_run_is_kept_and_named_as_the_earlier_runs(tmp_path)
     # kept again by a third run: still named as the run that made it
     generalization.write_bundle_report(tmp_path, dict(gen, command="third cmd"))
     assert json.loads((tmp_path / "eval.json").read_text())["generalization"]["guidance_comparison_from"] == "earlier cmd"
+
+
+def test_a_judge_decides_the_target_only_where_it_tells_own_audio_from_moved_audio():
+    model = {"clips": 1, "referenceOnsets": 2, "onsetF1": 0.9, "meanAbsOffsetMs": 10.0, "onsetsPerEvent": 1.0,
+             "classAccuracy": 1.0}
+    ceil = {"onset_f1": 1.0, "onsets_per_event": 1.0}
+
+    def verdict(render, own, moved):
+        align = {"align_acc": render, "ceiling_align_acc": own, "floor_align_acc": moved, "windows": 6}
+        return generalization.world_row("clutter", model, ceil, align)["targets_met"]["align_acc"]
+    assert verdict(0.95, 0.95, 0.10) is True
+    assert verdict(0.85, 0.95, 0.10) is False
+    assert verdict(0.95, 0.95, generalization.JUDGE_FLOOR_MAX + 0.01) is None     # accepts moved audio
+    assert verdict(0.95, 0.85, 0.10) is None                                        # misjudges own audio
+    assert verdict(0.95, 0.95, None) is None                                        # no floor measured
