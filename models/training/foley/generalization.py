@@ -348,7 +348,7 @@ def run(bundle: Path, count: int, data: Path, worlds: list[str], command: str, s
         rows[name] = r = world_row(name, evals[name], ceiling(folders), align)
         print(f"generalization: {name}: F1 {r['onset_f1']:.3f} / ceiling {r['ceiling_onset_f1']:.3f} = {fmt(r['f1_of_ceiling'])}, "
               f"offset {fmt(r['onset_offset_ms'], 1)} ms, onsets/event {fmt(r['onsets_per_event'], 2)}, "
-              f"Align Acc {fmt(r['align_acc'])} (ceiling {fmt(r['ceiling_align_acc'])})", flush=True)
+              f"Align Acc {fmt(r['align_acc'])} (own audio {fmt(r['ceiling_align_acc'])}, moved {fmt(r['floor_align_acc'])})", flush=True)
     comparisons = {}
     if compare_seeds and judge is not None and not judge_only:
         for name in (n for n in worlds if n in WORLDS):
