@@ -143,7 +143,7 @@ def align_acc(folders: list[Path], judge: torch.nn.Module, renders: Path) -> dic
 
 
 def judgeable(align: dict | None) -> bool:
-    """Whether the judge tells each world's own audio from the same audio moved (its ceiling at
+    """Whether the judge tells the clips' own audio from the same audio moved (its ceiling at
     the target, its floor at most JUDGE_FLOOR_MAX): elsewhere its Align Acc is no evidence."""
     if not align or align.get("ceiling_align_acc") is None or align.get("floor_align_acc") is None:
         return False
