@@ -3,12 +3,12 @@
  * checks every model file is present. The ONNX signatures are checked when the sessions
  * open (InferenceRunner.start), since that needs the runtime.
  */
-import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BundleError } from '../errors.js';
+import { fileSha256 } from '../file-hash.js';
 import {
   CONTACT_DETECTOR_KEY,
   type Manifest,
@@ -116,10 +116,7 @@ export async function bundleFileDigests(bundle: Bundle): Promise<Record<string, 
       const full = join(bundle.dir, path);
       if (statSync(full).isDirectory())
         await walk(path); // a linked folder too
-      else
-        digests[path] = createHash('sha256')
-          .update(await readFile(full))
-          .digest('hex');
+      else digests[path] = await fileSha256(full);
     }
   };
   await walk('');

@@ -1,10 +1,11 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { createHash, randomInt } from 'node:crypto';
-import { createReadStream, existsSync, renameSync } from 'node:fs';
+import { existsSync, renameSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { extname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import type { types as ms } from 'mediasoup';
+import { fileSha256 } from '../file-hash.js';
 import { Logger } from '../logger.js';
 import { TypedEmitter } from '../typed-emitter.js';
 import { RTP_VIDEO_PAYLOAD_TYPE, type RtpVideoCodecName, rtpVideoCodec } from './rtp-video-codec.js';
@@ -138,7 +139,7 @@ function encodedClip(
     pending = (async () => {
       // Keyed by the clip's bytes, not its path: every clone of the repo shares one encode.
       const key = createHash('sha256')
-        .update(await contentHash(source).catch(() => source))
+        .update(await fileSha256(source).catch(() => source))
         .update(`|${codec}|${sizeKey}`)
         .digest('hex')
         .slice(0, 16);
@@ -181,14 +182,4 @@ function encodedClip(
     encoding.set(request, pending);
   }
   return pending;
-}
-
-function contentHash(path: string): Promise<string> {
-  return new Promise((done, fail) => {
-    const hash = createHash('sha256');
-    createReadStream(path)
-      .on('data', (chunk) => hash.update(chunk))
-      .on('end', () => done(hash.digest('hex')))
-      .on('error', fail);
-  });
 }
