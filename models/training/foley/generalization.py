@@ -150,6 +150,11 @@ def judgeable(align: dict | None) -> bool:
     return align["ceiling_align_acc"] >= TARGETS["align_acc"] and align["floor_align_acc"] <= JUDGE_FLOOR_MAX
 
 
+def weak_judge(row: dict) -> bool:
+    """A world the judge gave figures for without passing judgeable: its Align Acc is no evidence."""
+    return row.get("ceiling_align_acc") is not None and not judgeable(row)
+
+
 @torch.no_grad()
 def guidance_comparison(folder: Path, bundle: Path, count: int, judge: torch.nn.Module, seeds: list[int],
                         work: Path, resamples: int = 2000) -> dict:
@@ -225,7 +230,7 @@ def report_section(gen: dict) -> str:
             f"own audio; the original judge gave {fmt(orig['rendered'])} and {fmt(orig['own_audio'])} "
             f"({orig['clips']} test clips, foley.evaluate).")
         weak = [f"{n} {fmt(r['ceiling_align_acc'])} / {fmt(r.get('floor_align_acc'))}" for n, r in gen["worlds"].items()
-                if r.get("ceiling_align_acc") is not None and not judgeable(r)]
+                if weak_judge(r)]
         caveat = "" if not weak else (
             f" Where the judge does not tell the clips' own audio from the same audio moved ({', '.join(weak)}), "
             f"its Align Acc measures the judge as much as the model, and is no evidence for the target either way.")
@@ -279,7 +284,7 @@ def report_section(gen: dict) -> str:
         lines += [""]
         for name, c in comparison.items():
             lo, r = c["difference_ci95"][0], rows[name]
-            weak = r.get("ceiling_align_acc") is not None and not judgeable(r)
+            weak = weak_judge(r)
             lines.append(f"- {name}: double beats CFG {'met' if lo > 0 else 'NOT met'} (interval from {lo:+.4f})"
                          + ("; the judge does not tell the clips' own audio from the same audio moved here, so its "
                             "verdicts are weak evidence" if weak else ""))
