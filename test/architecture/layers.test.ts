@@ -6,7 +6,7 @@ import { packageRoot } from '../../src/models/bundle.js';
 
 /**
  * Layers, lowest first; a module may import its own layer and those below it:
- *   base       src/errors.ts, src/logger.ts, src/typed-emitter.ts, src/polyfills.ts
+ *   base       src/errors.ts, src/logger.ts, src/typed-emitter.ts, src/polyfills.ts, src/file-hash.ts
  *   engine     src/models, src/diffusion, src/dsp, src/media, src/evaluation, src/training
  *   pipelines  pipelines/
  *   apps       src/cli, src/server, src/sfu, src/index.ts (the package entry: re-exports src/sfu)
@@ -14,7 +14,13 @@ import { packageRoot } from '../../src/models/bundle.js';
 const LAYERS = ['base', 'engine', 'pipelines', 'apps'] as const;
 type Layer = (typeof LAYERS)[number];
 
-const BASE_FILES = ['src/errors.ts', 'src/logger.ts', 'src/typed-emitter.ts', 'src/polyfills.ts'];
+const BASE_FILES = [
+  'src/errors.ts',
+  'src/logger.ts',
+  'src/typed-emitter.ts',
+  'src/polyfills.ts',
+  'src/file-hash.ts',
+];
 const FOLDERS: Array<[string, Layer]> = [
   ['src/models/', 'engine'],
   ['src/diffusion/', 'engine'],
