@@ -198,7 +198,7 @@ export function reattackGains(
   samplesPerFrame: number,
   sampleRate: number,
   gate: ContactGateSpec,
-  limit: { afterMs: number; riseDb: number; contactP: number | null },
+  limit: { afterMs: number; riseDb: number; contactP: number | null; closedRiseDb?: number | null },
   probs?: Float32Array,
 ): Float32Array {
   const block = Math.max(1, Math.round((REATTACK_BLOCK_MS / 1000) * sampleRate));
@@ -214,21 +214,32 @@ export function reattackGains(
   const shapeSamples = gateShapeSamples(gate, sampleRate);
   const rise = 10 ** (limit.riseDb / 20);
   const after = (limit.afterMs / 1000) * sampleRate;
-  openings.forEach((frame, i) => {
-    const attack = frame * samplesPerFrame - lead;
-    const next =
-      i + 1 < openings.length ? openings[i + 1]! * samplesPerFrame - lead : Number.POSITIVE_INFINITY;
-    const from = Math.max(0, Math.ceil((attack + after) / block));
-    const to = Math.min(blocks, Math.floor(Math.min(attack + shapeSamples, next) / block));
+  // Blocks [from, to): a block's level may rise at most `riseBy` over the quietest since `from`.
+  const limitRun = (from: number, to: number, riseBy: number): void => {
     let quietest = Number.POSITIVE_INFINITY;
-    for (let b = from; b < to; b++) {
+    for (let b = Math.max(0, from); b < Math.min(blocks, to); b++) {
       if (probs && limit.contactP !== null && nearestP(probs, b, block, samplesPerFrame) >= limit.contactP) {
         quietest = level[b]!; // a contact of its own: its rise stays, and the quietest restarts from it
         continue;
       }
-      const allowed = quietest * rise;
+      const allowed = quietest * riseBy;
       if (level[b]! * blockGain[b]! > allowed) blockGain[b] = allowed / level[b]!;
       quietest = Math.min(quietest, level[b]! * blockGain[b]!);
+    }
+  };
+  const closedRise = limit.closedRiseDb == null ? null : 10 ** (limit.closedRiseDb / 20);
+  if (closedRise !== null) {
+    const first = openings.length > 0 ? openings[0]! * samplesPerFrame - lead : Number.POSITIVE_INFINITY;
+    limitRun(0, Math.floor(first / block), closedRise);
+  }
+  openings.forEach((frame, i) => {
+    const attack = frame * samplesPerFrame - lead;
+    const next =
+      i + 1 < openings.length ? openings[i + 1]! * samplesPerFrame - lead : Number.POSITIVE_INFINITY;
+    const shapeEnd = Math.min(attack + shapeSamples, next);
+    limitRun(Math.ceil((attack + after) / block), Math.floor(shapeEnd / block), rise);
+    if (closedRise !== null && shapeEnd < next) {
+      limitRun(Math.ceil(shapeEnd / block), Math.min(blocks, Math.floor(next / block)), closedRise);
     }
   });
   const gains = new Float32Array(gated.length).fill(1);

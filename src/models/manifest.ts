@@ -163,9 +163,12 @@ export interface ContactGateShape {
    * of its shape (or the next opening), the gated sound's level (5 ms blocks) may rise at most
    * `riseDb` over its quietest block since then, so one contact sounds one onset, not several.
    * A block at a frame the gate's p reads at least `contactP` (optional) is a contact of its own
-   * and keeps its rise.
+   * and keeps its rise. With `closedRiseDb` (optional) the limit also holds where the gate is
+   * closed (before the first opening, and from each opening's shape end to the next opening's
+   * attack): a rise of at most `closedRiseDb` over the quietest block since the gate closed, so
+   * the student's sound under the closed gate makes no new attack.
    */
-  reattack: { afterMs: number; riseDb: number; contactP: number | null } | null;
+  reattack: { afterMs: number; riseDb: number; contactP: number | null; closedRiseDb: number | null } | null;
 }
 
 /** Model key of the motion contact detector (frames in, per-frame contact probability out). */
@@ -643,13 +646,18 @@ function parseInexactThreshold(field: Field, threshold: number): number | null {
   return value;
 }
 
-/** `reattackAfterMs` and `reattackRiseDb`, both or neither, and `reattackContactP` with them. */
+/**
+ * `reattackAfterMs` and `reattackRiseDb`, both or neither, and `reattackContactP` and
+ * `reattackClosedRiseDb` with them.
+ */
 function parseReattackLimit(field: Field): ContactGateShape['reattack'] {
   const afterField = optional(field.child('reattackAfterMs'));
   const riseField = optional(field.child('reattackRiseDb'));
   const contactField = optional(field.child('reattackContactP'));
+  const closedField = optional(field.child('reattackClosedRiseDb'));
   if (!afterField && !riseField) {
-    if (contactField) contactField.fail('nothing without reattackAfterMs and reattackRiseDb');
+    for (const f of [contactField, closedField])
+      if (f) f.fail('nothing without reattackAfterMs and reattackRiseDb');
     return null;
   }
   if (!afterField) return field.child('reattackAfterMs').fail('a time in ms, given with reattackRiseDb');
@@ -658,6 +666,7 @@ function parseReattackLimit(field: Field): ContactGateShape['reattack'] {
     afterMs: afterField.numberIn([0, 1000]),
     riseDb: riseField.numberIn([0, 60]),
     contactP: contactField?.numberIn([0, 1]) ?? null,
+    closedRiseDb: closedField?.numberIn([0, 60]) ?? null,
   };
 }
 

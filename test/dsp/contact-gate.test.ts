@@ -158,7 +158,7 @@ describe('contact gate', () => {
     const wave = new Float32Array(10 * SPF).fill(1);
     assert.ok(Math.abs(applyContactGate(wave, p, SPF, RATE, g, 5)[6 * SPF + 200]! - 0.01) < 1e-6);
     assert.equal(applyContactGate(wave, p, SPF, RATE, g)[6 * SPF + 200], 1);
-    const limit = { afterMs: 20, riseDb: 0, contactP: null };
+    const limit = { afterMs: 20, riseDb: 0, contactP: null, closedRiseDb: null };
     const rising = wave.map((_, i) => 1 + i / wave.length); // rises everywhere: the limit holds it
     const limited = applyReattackLimit(rising, p, SPF, RATE, { ...g, reattack: limit }, 5);
     const expected = reattackGains(rising, [1], SPF, RATE, g, limit);
@@ -168,7 +168,7 @@ describe('contact gate', () => {
 
   it('keeps a sound from rising again after an opening, from afterMs to the end of its shape or the next opening', () => {
     // Openings at frames 1 and 9; the shape (100 ms hold, 40 dB at 10 dB / 10 ms) spans 140 ms.
-    const limit = { afterMs: 20, riseDb: 2, contactP: null };
+    const limit = { afterMs: 20, riseDb: 2, contactP: null, closedRiseDb: null };
     const wave = new Float32Array(12 * SPF);
     const level = (from: number, to: number, a: number) => wave.fill(a, from, to);
     level(640, 960, 1); // the attack (before afterMs: left alone)
@@ -204,6 +204,36 @@ describe('contact gate', () => {
     probs[3] = 0.9; // frame 3 (samples 1920-2560); blocks from frame 2 on see it beside them
     const kept = reattackGains(wave, [1, 9], SPF, RATE, gate(), seen, probs);
     for (const s of [1700, 2000, 2300]) assert.equal(kept[s], 1, `sample ${s} kept`);
+  });
+
+  it('with closedRiseDb, keeps the sound under the closed gate from making a new attack', () => {
+    // Openings at frames 1 and 9; the first one's shape ends at sample 2880, the second attacks at 5760.
+    const wave = new Float32Array(12 * SPF).fill(0.05);
+    wave.fill(0.1, 0, 320);
+    wave.fill(1, 320, 640); // an attack before the first opening
+    wave.fill(1, 640, 960); // the first opening's attack
+    wave.fill(0.5, 960, 2880);
+    wave.fill(1, 3520, 4160); // an attack under the closed gate
+    wave.fill(1, 5760, 6400); // the next opening's attack
+    const open = { afterMs: 20, riseDb: 2, contactP: null, closedRiseDb: null };
+    const untouched = reattackGains(wave, [1, 9], SPF, RATE, gate(), open);
+    for (const s of [400, 3700, 4000])
+      assert.equal(untouched[s], 1, `sample ${s}: no limit where the gate is closed`);
+    const closed = { ...open, closedRiseDb: 2 };
+    const gains = reattackGains(wave, [1, 9], SPF, RATE, gate(), closed);
+    const rise = 10 ** (2 / 20);
+    for (const s of [400, 500])
+      assert.ok(Math.abs(gains[s]! - 0.1 * rise) < 1e-6, `sample ${s}: ${gains[s]}`);
+    for (const s of [3700, 4000])
+      assert.ok(Math.abs(gains[s]! - 0.05 * rise) < 1e-6, `sample ${s}: ${gains[s]}`);
+    for (const s of [800, 2000, 3000, 6000]) assert.equal(gains[s], 1, `sample ${s} untouched`);
+    // Without any opening the whole waveform is under the closed gate.
+    assert.ok(reattackGains(wave, [], SPF, RATE, gate(), closed)[6000]! < 0.1);
+    // A frame the detector reads as a contact keeps its rise there too.
+    const probs = new Float32Array(12).fill(0.1);
+    probs[6] = 0.9;
+    const seen = reattackGains(wave, [1, 9], SPF, RATE, gate(), { ...closed, contactP: 0.6 }, probs);
+    assert.equal(seen[4000], 1);
   });
 
   it('gates a waveform by its features and names a length that does not match', () => {

@@ -236,9 +236,26 @@ describe('parseManifest', () => {
     assert.equal(parseManifest(j, 'm').contactGate?.reattack, null); // optional
     j.contactGate.reattackAfterMs = 40;
     j.contactGate.reattackRiseDb = 2;
-    assert.deepEqual(parseManifest(j, 'm').contactGate?.reattack, { afterMs: 40, riseDb: 2, contactP: null });
+    assert.deepEqual(parseManifest(j, 'm').contactGate?.reattack, {
+      afterMs: 40,
+      riseDb: 2,
+      contactP: null,
+      closedRiseDb: null,
+    });
     j.contactGate.reattackContactP = 0.6;
-    assert.deepEqual(parseManifest(j, 'm').contactGate?.reattack, { afterMs: 40, riseDb: 2, contactP: 0.6 });
+    j.contactGate.reattackClosedRiseDb = 3;
+    assert.deepEqual(parseManifest(j, 'm').contactGate?.reattack, {
+      afterMs: 40,
+      riseDb: 2,
+      contactP: 0.6,
+      closedRiseDb: 3,
+    });
+    j.contactGate.reattackClosedRiseDb = 61;
+    assert.throws(
+      () => parseManifest(j, 'm'),
+      /contactGate\.reattackClosedRiseDb\] expected a number in 0\.\.60/,
+    );
+    delete j.contactGate.reattackClosedRiseDb;
     j.contactGate.reattackRiseDb = -1;
     assert.throws(() => parseManifest(j, 'm'), /contactGate\.reattackRiseDb\] expected a number in 0\.\.60/);
     delete j.contactGate.reattackRiseDb;
