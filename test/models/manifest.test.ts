@@ -269,6 +269,12 @@ describe('parseManifest', () => {
       /contactGate\.reattackContactP\] expected nothing without reattackAfterMs and reattackRiseDb, got 0\.6/,
     );
     delete j.contactGate.reattackContactP;
+    j.contactGate.reattackClosedRiseDb = 0;
+    assert.throws(
+      () => parseManifest(j, 'm'),
+      /contactGate\.reattackClosedRiseDb\] expected nothing without reattackAfterMs and reattackRiseDb, got 0/,
+    );
+    delete j.contactGate.reattackClosedRiseDb;
     j.contactGate.weakThreshold = 0.4;
     j.contactGate.weakGainDb = -40;
     assert.throws(
