@@ -198,7 +198,7 @@ export function reattackGains(
   samplesPerFrame: number,
   sampleRate: number,
   gate: ContactGateSpec,
-  limit: { afterMs: number; riseDb: number; contactP: number | null; closedRiseDb?: number | null },
+  limit: NonNullable<ContactGateSpec['reattack']>,
   probs?: Float32Array,
 ): Float32Array {
   const block = Math.max(1, Math.round((REATTACK_BLOCK_MS / 1000) * sampleRate));
@@ -227,7 +227,7 @@ export function reattackGains(
       quietest = Math.min(quietest, level[b]! * blockGain[b]!);
     }
   };
-  const closedRise = limit.closedRiseDb == null ? null : 10 ** (limit.closedRiseDb / 20);
+  const closedRise = limit.closedRiseDb === null ? null : 10 ** (limit.closedRiseDb / 20);
   if (closedRise !== null) {
     const first = openings.length > 0 ? openings[0]! * samplesPerFrame - lead : Number.POSITIVE_INFINITY;
     limitRun(0, Math.floor(first / block), closedRise);
@@ -239,7 +239,7 @@ export function reattackGains(
     const shapeEnd = Math.min(attack + shapeSamples, next);
     limitRun(Math.ceil((attack + after) / block), Math.floor(shapeEnd / block), rise);
     if (closedRise !== null && shapeEnd < next) {
-      limitRun(Math.ceil(shapeEnd / block), Math.min(blocks, Math.floor(next / block)), closedRise);
+      limitRun(Math.ceil(shapeEnd / block), Math.floor(next / block), closedRise);
     }
   });
   const gains = new Float32Array(gated.length).fill(1);
