@@ -107,6 +107,27 @@ def ceiling(folders: list[Path]) -> dict:
             "onsets_per_event": n_est / max(1, n_ref), "clips": len(folders), "events": n_ref}
 
 
+def detector_peaks(folders: list[Path], bundle: Path) -> dict | None:
+    """The bundle's contact detector (its ONNX file, as the engine runs it) on each clip's frames,
+    its peaks at the gate's threshold scored against the events as the renders are: what a render
+    that sounded at exactly the gate's openings, and nowhere else, would reach. None where the
+    bundle's gate reads no detector."""
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    gate, spec = manifest.get("contactGate"), manifest.get("models", {}).get("contact_detector")
+    if not gate or gate.get("source") != "detector" or not spec:
+        return None
+    import onnxruntime as ort
+    from .contact_detector import score
+    session = ort.InferenceSession(str(bundle / spec["file"]), providers=["CPUExecutionProvider"])
+    (frames_in,), (contact_out,) = spec["inputs"], spec["outputs"]
+
+    def detector(frames: torch.Tensor) -> torch.Tensor:
+        return torch.from_numpy(session.run([contact_out["name"]], {frames_in["name"]: frames.numpy()})[0])
+
+    row = score(detector, folders, thresholds=(gate["threshold"],))[str(gate["threshold"])]
+    return {"threshold": gate["threshold"], **row}
+
+
 def decode_frames(video: Path) -> np.ndarray:
     """uint8 [T, 96, 96, 3] at 25 fps, as the engine reads the clip."""
     p = subprocess.run(["ffmpeg", "-v", "error", "-i", str(video), "-vf", "fps=25,scale=96:96", "-f", "rawvideo",
@@ -188,7 +209,7 @@ def foley_eval(folder: Path, bundle: Path, count: int, node: str = "node") -> di
     return json.loads(p.stdout)
 
 
-def world_row(name: str, model: dict, ceil: dict, align: dict | None = None) -> dict:
+def world_row(name: str, model: dict, ceil: dict, align: dict | None = None, peaks: dict | None = None) -> dict:
     unknown_classes = name == "sounds"
     ratio = model["onsetF1"] / ceil["onset_f1"] if ceil["onset_f1"] > 0 else None
     row = {
@@ -202,6 +223,9 @@ def world_row(name: str, model: dict, ceil: dict, align: dict | None = None) -> 
         "ceiling_align_acc": align["ceiling_align_acc"] if align else None,
         "floor_align_acc": align.get("floor_align_acc") if align else None,
         "align_windows": align["windows"] if align else None,
+        "detector_peaks_f1": peaks["f1"] if peaks else None,
+        "detector_peaks_of_ceiling": peaks["f1"] / ceil["onset_f1"] if peaks and ceil["onset_f1"] > 0 else None,
+        "detector_peaks_per_event": peaks["onsets_per_event"] if peaks else None,
     }
     row["targets_met"] = {
         "f1_of_ceiling": ratio is not None and ratio >= TARGETS["f1_of_ceiling"],
@@ -265,6 +289,12 @@ def report_section(gen: dict) -> str:
         lines.append(f"- {name}: F1 / ceiling {'met' if m['f1_of_ceiling'] else 'NOT met'} ({fmt(r['f1_of_ceiling'])}), "
                      f"onsets per event {'met' if m['onsets_per_event'] else 'NOT met'} ({fmt(r['onsets_per_event'], 2)}), "
                      f"Align Acc {align}")
+    peaks = [f"{name} {fmt(r['detector_peaks_f1'])} ({fmt(r['detector_peaks_of_ceiling'])} of its ceiling, "
+             f"{fmt(r['detector_peaks_per_event'], 2)} per event)"
+             for name, r in gen["worlds"].items() if r.get("detector_peaks_f1") is not None]
+    if peaks:
+        lines += ["", f"The contact detector's own peaks at the gate's threshold, scored as the renders are (what a render "
+                  f"that sounded at exactly the gate's openings, and nowhere else, would reach): {'; '.join(peaks)}."]
     comparison = gen.get("guidance_comparison")
     if comparison:
         seeds = next(iter(comparison.values()))["seeds"]
@@ -350,7 +380,7 @@ def run(bundle: Path, count: int, data: Path, worlds: list[str], command: str, s
     for name in worlds:
         folders = clip_folders(data / name, count)
         align = align_acc(folders, judge, data / f"{name}.renders") if judge is not None else None
-        rows[name] = r = world_row(name, evals[name], ceiling(folders), align)
+        rows[name] = r = world_row(name, evals[name], ceiling(folders), align, detector_peaks(folders, bundle))
         print(f"generalization: {name}: F1 {r['onset_f1']:.3f} / ceiling {r['ceiling_onset_f1']:.3f} = {fmt(r['f1_of_ceiling'])}, "
               f"offset {fmt(r['onset_offset_ms'], 1)} ms, onsets/event {fmt(r['onsets_per_event'], 2)}, "
               f"Align Acc {fmt(r['align_acc'])} (own audio {fmt(r['ceiling_align_acc'])}, moved {fmt(r['floor_align_acc'])})", flush=True)

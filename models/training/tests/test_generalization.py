@@ -127,3 +127,33 @@ def test_a_judge_decides_the_target_only_where_it_tells_own_audio_from_moved_aud
     assert verdict(0.95, 0.95, generalization.JUDGE_FLOOR_MAX + 0.01) is None     # accepts moved audio
     assert verdict(0.95, 0.85, 0.10) is None                                        # misjudges own audio
     assert verdict(0.95, 0.95, None) is None                                        # no floor measured
+
+
+def test_the_contact_detectors_own_peaks_are_scored_at_the_gates_threshold_beside_the_render(tmp_path):
+    import numpy as np
+    import onnxruntime as ort
+    from foley import contact_detector, metrics
+    from foley.probe import probe_onsets
+    folders = generalization.clip_folders(generalization.write_clips("in_world", 2, tmp_path / "data", seconds=3.0), 2)
+    assert generalization.detector_peaks(folders, TINY) is None        # a bundle whose gate reads no detector
+    bundle = tmp_path / "bundle"
+    shutil.copytree(TINY, bundle)
+    assert contact_detector.main(["--bundle", str(bundle), "--random", "--width", "4"]) == 0
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    manifest["contactGate"]["threshold"] = 0.0      # a random detector's peaks, wherever they are
+    (bundle / "manifest.json").write_text(json.dumps(manifest))
+    peaks = generalization.detector_peaks(folders, bundle)
+    session = ort.InferenceSession(str(bundle / "contact_detector.onnx"), providers=["CPUExecutionProvider"])
+    scores = [metrics.onset_scores(generalization.event_times(f), probe_onsets(
+        session.run(None, {"frames": generalization.decode_frames(f / "video.mp4")[None]})[0][0], 0.0)) for f in folders]
+    assert peaks["threshold"] == 0.0 and peaks["f1"] == round(float(np.mean([s["f1"] for s in scores])), 4) > 0
+    assert peaks["onsets_per_event"] == round(sum(s["n_est"] for s in scores) / sum(s["n_ref"] for s in scores), 3)
+    model = {"clips": 2, "referenceOnsets": 4, "onsetF1": 0.5, "meanAbsOffsetMs": 10.0, "onsetsPerEvent": 1.0,
+             "classAccuracy": 1.0}
+    row = generalization.world_row("clutter", model, {"onset_f1": 0.5, "onsets_per_event": 1.0}, None, peaks)
+    assert row["detector_peaks_f1"] == peaks["f1"] and row["detector_peaks_of_ceiling"] == peaks["f1"] / 0.5
+    gen = {"command": "cmd", "clips_per_world": 2, "clip_seconds": 3.0, "settings": "", "worlds": {"clutter": row},
+           "targets": generalization.TARGETS, "align_judge": None, "align_acc_note": ""}
+    assert f"clutter {peaks['f1']:.3f} ({peaks['f1'] / 0.5:.3f} of its ceiling" in generalization.report_section(gen)
+    no_peaks = generalization.world_row("clutter", model, {"onset_f1": 0.5, "onsets_per_event": 1.0})
+    assert "own peaks" not in generalization.report_section({**gen, "worlds": {"clutter": no_peaks}})
