@@ -7,6 +7,7 @@ import {
   applyContactGate,
   applyReattackLimit,
   contactProbabilities,
+  gateOpenings,
   withOpeningsColumn,
 } from '../dsp/contact-gate.js';
 import { applyFrameComb } from '../dsp/frame-comb.js';
@@ -33,6 +34,7 @@ import {
 import { restartPasses, type SamplerStep } from './sampler.js';
 import { runSamplingJob, type SamplingJob } from './sampling-job.js';
 import { DiffusionSchedule } from './schedule.js';
+import { raiseColumnAround, silentOpenings, spliceMelAround } from './silent-openings.js';
 
 export interface GenerationSettings {
   /** UNet model key (`unet_student`, `unet_teacher`). */
@@ -283,20 +285,39 @@ export class FoleyGenerator {
       ? await runSamplingJob(this.runner, this.schedule, job, order, onStep)
       : (await this.runner.sample(job, order)).latent;
 
-    // 3. Decode the latent to a normalized log-mel.
-    const melPadded = await this.decoder.decode(latentPadded, shape, order);
-
-    // 4. Vocode the mel to a waveform, gate it where the mel is silent and where the video
-    //    shows no contact, comb out the frame-rate tone in quiet stretches, keep each contact's
-    //    sound from rising again (where the gate says so), then drop the guards
-    //    and padding (the gates and the comb see the guard frames, so they are ready at the
-    //    clip's and the window's edges).
+    // 3. Decode the latent to a normalized log-mel and vocode it; where the gate opens on the
+    //    student's silence, a second pass with the column raised there gives that stretch of mel.
     const r = m.latent.melFramesPerLatentFrame;
     const spf = samplesPerFrame(m);
-    const vocoded = await this.vocoder.synthesize(melPadded, padded * r, order);
-    const melGated = this.settings.melGate ? applyMelGate(vocoded, melPadded, padded * r, m.audio) : vocoded;
     const gate = this.settings.contactGate ? m.contactGate : null;
     const gateProbs = gate ? contactProbabilities(rows, dim, gate) : null;
+    let melPadded = await this.decoder.decode(latentPadded, shape, order);
+    let vocoded = await this.vocoder.synthesize(melPadded, padded * r, order);
+    const gain = m.sampling.silentOpeningGain;
+    if (gate && gateProbs && gain !== null && this.unetReadsContact) {
+      const fps = m.video.fps;
+      // Only openings in the frames this window makes: not known head frames, not guards.
+      const first = Math.max(before, known?.frames ?? 0);
+      const openings = gateOpenings(gateProbs, gate, inexactFrom).filter(
+        (t) => t >= first && t < before + frames,
+      );
+      const maxDbfs = m.sampling.silentOpeningMaxDbfs;
+      const silent = silentOpenings(openings, fps, melPadded, padded * r, vocoded, maxDbfs, m.audio);
+      if (silent.length > 0) {
+        const again = { ...job, unetFeatures: raiseColumnAround(unetFeatures, dim, silent, gain) };
+        const latentAgain = (await this.runner.sample(again, order)).latent;
+        const melAgain = await this.decoder.decode(latentAgain, shape, order);
+        const melRate = m.audio.sampleRate / m.audio.hopSamples;
+        melPadded = spliceMelAround(melPadded, melAgain, m.audio.melBins, padded * r, silent, fps, melRate);
+        vocoded = await this.vocoder.synthesize(melPadded, padded * r, order);
+      }
+    }
+
+    // 4. Gate the waveform where the mel is silent and where the video shows no contact, comb
+    //    out the frame-rate tone in quiet stretches, keep each contact's sound from rising again
+    //    (where the gate says so), then drop the guards and padding (the gates and the comb see
+    //    the guard frames, so they are ready at the clip's and the window's edges).
+    const melGated = this.settings.melGate ? applyMelGate(vocoded, melPadded, padded * r, m.audio) : vocoded;
     const contactGated =
       gate && gateProbs
         ? applyContactGate(melGated, gateProbs, spf, m.audio.sampleRate, gate, inexactFrom)

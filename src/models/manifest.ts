@@ -94,6 +94,14 @@ export interface SamplingSpec {
    * the column weighs more (or less) against the features; the unknown marker is left as it is.
    */
   contactGain: number;
+  /**
+   * A gate opening the student left silent (no onset of the decoded mel within
+   * SILENT_OPENING_TOLERANCE_MS) is sampled again with the column multiplied by this around it,
+   * and that stretch of the mel is taken from the second pass; null: one pass.
+   */
+  silentOpeningGain: number | null;
+  /** An opening is silent only while its vocoded sound stays under this, dBFS (default -45). */
+  silentOpeningMaxDbfs: number;
   teacher?: { unet: string; steps: number };
   windowFrames: number;
   overlapFrames: number;
@@ -537,6 +545,8 @@ export function parseManifest(json: Json, bundleLabel: string): Manifest {
     contactUnknown: optional(sm.child('contactUnknown'))?.number() ?? null,
     contactOpenings: optional(sm.child('contactOpenings'))?.numberIn([0, 1]) ?? null,
     contactGain: optional(sm.child('contactGain'))?.numberIn([0, 10]) ?? 1,
+    silentOpeningGain: optional(sm.child('silentOpeningGain'))?.numberIn([1, 10]) ?? null,
+    silentOpeningMaxDbfs: optional(sm.child('silentOpeningMaxDbfs'))?.numberIn([-200, 200]) ?? -45,
     windowFrames: sm.child('windowFrames').intIn(MANIFEST_LIMITS.windowFrames),
     overlapFrames: sm.child('overlapFrames').nonNegativeInt(),
   };
@@ -562,11 +572,14 @@ export function parseManifest(json: Json, bundleLabel: string): Manifest {
 
   const contactGate = parseContactGate(root.child('contactGate'), features.dim, models);
   checkUnetFeatureDims(m, models, [sampling.unet, sampling.teacher?.unet], features.dim);
-  for (const key of ['contactUnknown', 'contactOpenings', 'contactGain'] as const) {
+  for (const key of ['contactUnknown', 'contactOpenings', 'contactGain', 'silentOpeningGain'] as const) {
     const declared = key === 'contactGain' ? sampling.contactGain !== 1 : sampling[key] !== null;
     if (declared && unetInputDim(models, sampling.unet, features.dim) !== features.dim + 1) {
       sm.child(key).fail(`absent: ${sampling.unet} does not read the contact detector's column`);
     }
+  }
+  if (sampling.silentOpeningGain !== null && !contactGate) {
+    sm.child('silentOpeningGain').fail('absent: the bundle has no contactGate to find openings');
   }
 
   const description = root.child('description').present ? String(root.child('description').value) : '';

@@ -1,5 +1,14 @@
 import assert from 'node:assert/strict';
-import { rmSync } from 'node:fs';
+import {
+  copyFileSync,
+  linkSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import {
@@ -9,6 +18,7 @@ import {
 } from '../../src/diffusion/foley-generator.js';
 import { sliceLatentFrames } from '../../src/diffusion/latent-frames.js';
 import type { SamplingJob } from '../../src/diffusion/sampling-job.js';
+import { raiseColumnAround, silentOpenings, spliceMelAround } from '../../src/diffusion/silent-openings.js';
 import {
   applyContactGate,
   applyReattackLimit,
@@ -25,6 +35,7 @@ import { InferenceRunner, SAMPLING_JOB_KEY } from '../../src/models/inference-ru
 import { featureRowDim, type Manifest, samplesPerFrame, unetFeatureDim } from '../../src/models/manifest.js';
 import { uint8Tensor } from '../../src/models/tensor.js';
 import { VideoEncoder } from '../../src/models/video-encoder.js';
+import { Vocoder } from '../../src/models/vocoder.js';
 import { TINY_BUNDLE_DIR } from '../helpers/media-fixtures.js';
 import {
   brokenBundleCopy,
@@ -35,6 +46,15 @@ import {
   maxScaledDiff,
   type Reference,
 } from '../helpers/tiny-bundle.js';
+
+/** A hard link where the folders share a file system, else a copy (bundles refuse symlinks). */
+function linkOrCopy(from: string, to: string): void {
+  try {
+    linkSync(from, to);
+  } catch {
+    copyFileSync(from, to);
+  }
+}
 
 /**
  * Video features [frames, dim] as the generator's rows for the bundle: with a 0 in the contact
@@ -270,6 +290,71 @@ describe('FoleyGenerator against the Python reference (trained default bundle)',
   });
 
   parityCases(ref, () => runner, maxAbsDiff, '1e-4 absolute');
+
+  it('samples the openings it left silent again with the column raised there, and takes that stretch of mel from the second pass', async () => {
+    const m = runner.bundle.manifest;
+    const gain = m.sampling.silentOpeningGain;
+    assert.ok(gain !== null && gain > 1);
+    // The same bundle with one pass: a copy without the field (its files linked, not copied).
+    const root = mkdtempSync(join(tmpdir(), 'foley-default-'));
+    for (const f of readdirSync(dir, { withFileTypes: true }))
+      if (f.isFile()) linkOrCopy(join(dir, f.name), join(root, f.name));
+    const manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8'));
+    delete manifest.sampling.silentOpeningGain;
+    rmSync(join(root, 'manifest.json'));
+    writeFileSync(join(root, 'manifest.json'), JSON.stringify(manifest));
+    const plainRunner = await InferenceRunner.start(await loadBundle(root));
+    try {
+      // A still black picture with the detector's column raised at three frames: the student
+      // makes no sound there (as on scenes it does not know), so the gate would open on silence.
+      const frames = 48;
+      const black = new Uint8Array(frames * m.video.height * m.video.width * 3);
+      const rows = await new VideoEncoder(runner).encode(black, frames);
+      const dim = featureRowDim(m);
+      const peaks = [12, 24, 36];
+      for (const t of peaks) rows[(t + 1) * dim - 1] = 0.95;
+      const settings = resolveGenerationSettings(m);
+      const generate = (r: InferenceRunner, features: Float32Array) =>
+        new FoleyGenerator(r, settings).generate({ startFrame: 0, features });
+      const first = await generate(plainRunner, rows);
+      const melFrames = frames * m.latent.melFramesPerLatentFrame;
+      const vocoded = await new Vocoder(plainRunner).synthesize(first.mel, melFrames);
+      const silent = silentOpenings(
+        peaks,
+        m.video.fps,
+        first.mel,
+        melFrames,
+        vocoded,
+        m.sampling.silentOpeningMaxDbfs,
+        m.audio,
+      );
+      assert.ok(silent.length > 0, 'the student left an opening silent');
+      const second = await generate(plainRunner, raiseColumnAround(rows, dim, silent, gain));
+      const melRate = m.audio.sampleRate / m.audio.hopSamples;
+      const expected = spliceMelAround(
+        first.mel,
+        second.mel,
+        m.audio.melBins,
+        melFrames,
+        silent,
+        m.video.fps,
+        melRate,
+      );
+      const given = rows.slice();
+      const got = await generate(runner, rows);
+      assert.deepEqual(rows, given);
+      assert.ok(maxAbsDiff(got.mel, expected) < 1e-5);
+      assert.deepEqual(got.latent, first.latent); // the first pass's latent goes on (a live chunk's context)
+      // The point of it: sound where the gate opens.
+      const spf = samplesPerFrame(m);
+      const energy = (x: Float32Array) =>
+        silent.reduce((a, t) => a + x.subarray(t * spf, (t + 3) * spf).reduce((b, v) => b + v * v, 0), 0);
+      assert.ok(energy(got.waveform) > 10 * energy(first.waveform), 'louder at the silent openings');
+    } finally {
+      await plainRunner.close();
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
 
   it('gates the vocoder output by its mel by default: the silent middle of a still black picture comes out >= 15 dB quieter', async () => {
     const m = runner.bundle.manifest;
@@ -719,6 +804,10 @@ describe('FoleyGenerator with a student that reads the contact column', () => {
       },
     );
     await assertRefusedBesidePlainStudent('contactGain', 2);
+  });
+
+  it('refuses a silent-opening gain beside a student that does not read the column', async () => {
+    await assertRefusedBesidePlainStudent('silentOpeningGain', 2);
   });
 
   it('gates by a features probe that skips the column, beside a student that reads it', async () => {
