@@ -375,11 +375,7 @@ def export_finetuned(bundle: Path, man: dict, mods: dict, trained: dict, cfg: di
         gen = torch.Generator().manual_seed(info["seed"])
         parity = {key: export.export_one(m, key, specs[key], tmp / man["models"][key]["file"], gen) for key, m in trained.items()}
         mods = {**mods, **trained}
-        sampling = man["sampling"]
-        if info.get("scratch"):
-            # The alignment classifier reads the start bundle's video features, which a scratch
-            # encoder does not make: its guidance would push toward noise.
-            sampling = {**sampling, "cgScale": 0.0}
+        sampling = trained_sampling(man["sampling"], bool(info.get("scratch")))
         if origin is None:
             origin = f"trained from random weights by foley train on {info['segments']} segments ({info['stepsDone']} steps), " \
                      f"with {man['name']}'s audio codec" if info.get("scratch") else \
@@ -410,6 +406,16 @@ def export_finetuned(bundle: Path, man: dict, mods: dict, trained: dict, cfg: di
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def trained_sampling(sampling: dict, scratch: bool) -> dict:
+    """The start bundle's sampling settings as a trained bundle keeps them. The second pass at
+    openings the student left silent (silentOpeningGain) was chosen for the default's student and
+    detector, not measured on trained bundles: left out. From scratch, no classifier guidance: the
+    alignment classifier reads the start bundle's video features, which a scratch encoder does not
+    make, so its guidance would push toward noise."""
+    kept = {k: v for k, v in sampling.items() if k not in ("silentOpeningGain", "silentOpeningMaxDbfs")}
+    return {**kept, "cgScale": 0.0} if scratch else kept
 
 
 def main(argv=None) -> int:

@@ -212,3 +212,10 @@ def test_onset_labels_mark_the_frames_where_the_footage_sound_starts():
     for k in ones:
         assert labels[k - 1] == 0.5 and labels[k + 1] == 0.5
     assert int((labels > 0).sum()) == 6
+
+
+def test_a_trained_bundle_keeps_the_start_sampling_but_the_second_pass_and_from_scratch_the_classifier():
+    start = {"steps": 4, "cfgScale": 3.0, "cgScale": 3.0, "silentOpeningGain": 3, "silentOpeningMaxDbfs": -45}
+    assert finetune.trained_sampling(start, False) == {"steps": 4, "cfgScale": 3.0, "cgScale": 3.0}
+    assert finetune.trained_sampling(start, True) == {"steps": 4, "cfgScale": 3.0, "cgScale": 0.0}
+    assert start["silentOpeningGain"] == 3
