@@ -9,6 +9,10 @@ import { detectOnsets, type MelGeometry } from '../dsp/onset-detection.js';
 
 /** An opening with an onset of the decoded mel this close (the scorer's window) has its sound. */
 export const SILENT_OPENING_TOLERANCE_MS = 50;
+/** ...and whose vocoded sound from this before its frame... */
+export const SILENT_OPENING_LEVEL_BEFORE_MS = 10;
+/** ...to this after it stays under the bundle's silentOpeningMaxDbfs is silent. */
+export const SILENT_OPENING_LEVEL_AFTER_MS = 100;
 /** Video frames either side of a silent opening whose column the second pass raises. */
 export const SILENT_OPENING_REACH_FRAMES = 2;
 /** The stretch of mel taken from the second pass: from this before the opening's frame... */
@@ -21,8 +25,8 @@ export const SILENT_OPENING_FADE_MEL_FRAMES = 2;
 /**
  * The openings (video frames, ascending) with no onset of the normalized log-mel [melBins,
  * melFrames] within SILENT_OPENING_TOLERANCE_MS of the frame's time and whose vocoded sound
- * (the waveform the mel was vocoded to), from 10 ms before the frame to 100 ms after it, stays
- * under `maxDbfs`: a contact whose sound the onset detector merely misses keeps it.
+ * (the waveform the mel was vocoded to), from SILENT_OPENING_LEVEL_BEFORE_MS before the frame to
+ * SILENT_OPENING_LEVEL_AFTER_MS after it, stays under `maxDbfs`: a contact whose sound the onset detector merely misses keeps it.
  */
 export function silentOpenings(
   openings: readonly number[],
@@ -39,8 +43,11 @@ export function silentOpenings(
   return openings.filter((frame) => {
     const t = frame / fps;
     if (onsets.some((onset) => Math.abs(onset - t) <= tolerance)) return false;
-    const from = Math.max(0, Math.round((t - 0.01) * g.sampleRate));
-    const to = Math.min(waveform.length, Math.round((t + 0.1) * g.sampleRate));
+    const from = Math.max(0, Math.round((t - SILENT_OPENING_LEVEL_BEFORE_MS / 1000) * g.sampleRate));
+    const to = Math.min(
+      waveform.length,
+      Math.round((t + SILENT_OPENING_LEVEL_AFTER_MS / 1000) * g.sampleRate),
+    );
     let sum = 0;
     for (let s = from; s < to; s++) sum += waveform[s]! * waveform[s]!;
     return to <= from || 10 * Math.log10(sum / (to - from) + 1e-12) < maxDbfs;

@@ -116,15 +116,8 @@ def detector_peaks(folders: list[Path], bundle: Path) -> dict | None:
     gate, spec = manifest.get("contactGate"), manifest.get("models", {}).get("contact_detector")
     if not gate or gate.get("source") != "detector" or not spec:
         return None
-    import onnxruntime as ort
-    from .contact_detector import score
-    session = ort.InferenceSession(str(bundle / spec["file"]), providers=["CPUExecutionProvider"])
-    (frames_in,), (contact_out,) = spec["inputs"], spec["outputs"]
-
-    def detector(frames: torch.Tensor) -> torch.Tensor:
-        return torch.from_numpy(session.run([contact_out["name"]], {frames_in["name"]: frames.numpy()})[0])
-
-    row = score(detector, folders, thresholds=(gate["threshold"],))[str(gate["threshold"])]
+    from .contact_detector import OnnxDetector, score
+    row = score(OnnxDetector(bundle / spec["file"]), folders, thresholds=(gate["threshold"],))[str(gate["threshold"])]
     return {"threshold": gate["threshold"], **row}
 
 
