@@ -523,6 +523,56 @@ def load_detector(paths: list[Path]) -> nn.Module:
     return nets[0] if len(nets) == 1 else DetectorEnsemble(nets).eval()
 
 
+class NotRecoverable(ValueError):
+    """An exported detector whose weights cannot be read back into MotionContactDetector nets."""
+
+
+def recover_members(onnx_path: Path) -> list[MotionContactDetector]:
+    """The nets of an exported contact_detector.onnx (one, or an ensemble's members), from its
+    initializers, which keep the state dicts' names (a RestMoved wrapper adds no weights). Grey
+    nets only (48x48, or 96x96 packed by space_to_depth), with or without local_temporal."""
+    import re
+    import onnx
+    from onnx import numpy_helper
+    groups: dict[int, dict[str, torch.Tensor]] = {}
+    for init in onnx.load(str(onnx_path)).graph.initializer:
+        m = re.fullmatch(r"(?:net\.)?(?:nets\.(\d+)\.)?((?:cnn|local|proj|temporal)\..+)", init.name)
+        if m:
+            groups.setdefault(int(m.group(1) or 0), {})[m.group(2)] = torch.from_numpy(numpy_helper.to_array(init).copy())
+    if not groups:
+        raise NotRecoverable(f"[weights:{onnx_path}] no contact detector weights among its initializers")
+    nets = []
+    for k in sorted(groups):
+        state = groups[k]
+        first = state.get("cnn.0.weight")
+        if first is None or first.shape[1] not in (3, 12) or "cnn.8.weight" in state:
+            raise NotRecoverable(f"[weights:{onnx_path}] member {k} is not a grey detector this code can rebuild "
+                                 "(colour, flow, fusion and full_res nets are not)")
+        net = MotionContactDetector(first.shape[0], space_to_depth=first.shape[1] == 12,
+                                    local_temporal="local.0.weight" in state)
+        missing, unexpected = net.load_state_dict(state, strict=False)
+        missing = [m for m in missing if m != "luma"]      # a constant, folded into the graph's MatMul
+        if missing or unexpected:
+            raise NotRecoverable(f"[weights:{onnx_path}] member {k}: missing {missing}, unexpected {unexpected}")
+        nets.append(net.eval())
+    return nets
+
+
+def as_space_to_depth(net: MotionContactDetector) -> MotionContactDetector:
+    """A 48x48 grey net rebuilt to read the 96x96 motion maps packed 2x2 (space_to_depth), its
+    first convolution spread evenly over each 2x2 block: at the start it reads about what the
+    48x48 net read (a frame difference's 2x2 mean is the difference of the 2x2 means), and
+    training can then use the detail."""
+    if net.space_to_depth or net.full_res or net.colour or net.flow or net.fusion or net.stabilize:
+        raise ValueError("as_space_to_depth takes a plain 48x48 grey net")
+    out = MotionContactDetector(net.cnn[0].out_channels, space_to_depth=True, local_temporal=net.local_temporal)
+    state = net.state_dict()
+    # pixel_unshuffle puts input channel c's 2x2 block at channels 4c .. 4c + 3
+    state["cnn.0.weight"] = state["cnn.0.weight"].repeat_interleave(4, dim=1) / 4
+    out.load_state_dict(state)
+    return out.eval()
+
+
 class OnnxDetector:
     """An exported detector (a bundle's contact_detector.onnx), called as the module is."""
 
@@ -633,7 +683,11 @@ def main(argv=None) -> int:
                         "--stabilize, --full-res, --space-to-depth, --zoom-out or --freeze-share)")
     p.add_argument("--teacher", nargs="+", metavar="PT",
                    help="with --data: learn these detectors' probabilities (an ensemble's mean) instead of the labels")
-    p.add_argument("--init", metavar="PT", help="with --data: start from these weights (their configuration, not --width etc.)")
+    p.add_argument("--init", metavar="PT|ONNX",
+                   help="with --data: start from these weights (their configuration, not --width etc.): a .pt, or a "
+                        "bundle's contact_detector.onnx (--member picks an ensemble's net; with --space-to-depth a "
+                        "48x48 net is rebuilt to read the 96x96 maps)")
+    p.add_argument("--member", type=int, default=0, help="with --init ONNX: which of the ensemble's nets (from 0)")
     p.add_argument("--lr", type=float, default=2e-3, help="with --data: the peak learning rate")
     p.add_argument("--score", nargs="+", metavar="DIR", help="score --weights on folders of clip folders (video.mp4, events.json)")
     p.add_argument("--count", type=int, default=60, help="with --score: clips per folder")
@@ -714,6 +768,23 @@ def main(argv=None) -> int:
             print(f"[weights:{w}] no such file", file=sys.stderr)
             return 4
     keep_freed_memory()    # each step frees and re-allocates the same large activations
+    init = None
+    if args.init:
+        try:
+            init = recover_members(Path(args.init)) if args.init.endswith(".onnx") else [load(Path(args.init))]
+        except NotRecoverable as e:
+            print(e, file=sys.stderr)
+            return 4
+        if not 0 <= args.member < len(init):
+            print(f"error: [args] --member {args.member}: {args.init} holds {len(init)} net(s)", file=sys.stderr)
+            return 2
+        init = init[args.member]
+        if args.space_to_depth and not init.space_to_depth:
+            try:
+                init = as_space_to_depth(init)
+            except ValueError as e:
+                print(f"error: [args] --space-to-depth with --init {args.init}: {e}", file=sys.stderr)
+                return 2
     try:
         net = train([Path(d) for d in args.data], args.steps, seed=args.seed, log=lambda s: print(s, flush=True),
                     width=args.width,
@@ -722,7 +793,7 @@ def main(argv=None) -> int:
                     stabilize_min_change=args.stabilize_min_change, local_temporal=args.local_temporal,
                     colour=args.colour, flow=args.flow, lr=args.lr,
                     teacher=load_detector([Path(w) for w in args.teacher]) if args.teacher else None,
-                    init=load(Path(args.init)) if args.init else None)
+                    init=init)
     except (SetsDiffer, DetectorsDiffer) as e:
         print(e, file=sys.stderr)
         return 4

@@ -497,3 +497,52 @@ def test_distils_an_ensemble_into_one_net_that_starts_from_a_member(tmp_path, ca
     with pytest.raises(contact_detector.DetectorsDiffer):     # 48x48 grey beside 96x96
         contact_detector.DetectorEnsemble([init, MotionContactDetector(4, full_res=True)])
     contact_detector.DetectorEnsemble([init, MotionContactDetector(4, flow=True)])    # flow maps come from the grey
+
+
+def test_an_exported_ensembles_nets_come_back_from_its_onnx_and_training_starts_from_one(tmp_path, capsys):
+    footage = data.build_set(tmp_path / "footage", "train", 2, 2.0, 1)
+    paths = two_seeds(tmp_path, footage)
+    bundle = tmp_path / "tiny"
+    shutil.copytree(TINY, bundle)
+    old = tmp_path / "old"
+    shutil.copytree(TINY, old)
+    assert contact_detector.main(["--bundle", str(old), "--random", "--width", "8"]) == 0
+    # As the default is exported: an ensemble behind RestMoved (which adds no weights).
+    assert contact_detector.main(["--bundle", str(bundle), "--weights", *map(str, paths), "--rest-like",
+                                  str(old / "contact_detector.onnx"), "--rest-knee", "0.99"]) == 0
+    onnx_path = bundle / "contact_detector.onnx"
+    nets = contact_detector.recover_members(onnx_path)
+    frames = torch.randint(0, 256, (1, 12, 96, 96, 3), generator=torch.Generator().manual_seed(2), dtype=torch.uint8)
+    with torch.no_grad():
+        for net, path in zip(nets, paths):
+            trained = contact_detector.load(path)
+            assert net.local_temporal and net.cnn[0].out_channels == 4
+            assert torch.allclose(net.logits(net.grey(frames)), trained.logits(trained.grey(frames)), atol=1e-5)
+    assert len(nets) == 2
+    # Training starts from member 1, rebuilt to read the 96x96 maps.
+    out = tmp_path / "s2d.pt"
+    capsys.readouterr()
+    assert contact_detector.main(["--data", str(footage), "--out", str(out), "--steps", "2", "--init", str(onnx_path),
+                                  "--member", "1", "--space-to-depth", "--lr", "1e-9"]) == 0
+    tuned = contact_detector.load(out)
+    assert tuned.space_to_depth and tuned.local_temporal and tuned.cnn[0].in_channels == 12
+    assert torch.allclose(tuned.proj.weight, nets[1].proj.weight, atol=1e-6), "a near-zero rate leaves the start"
+    assert contact_detector.main(["--data", str(footage), "--out", str(out), "--init", str(onnx_path), "--member", "2"]) == 2
+    assert "holds 2 net(s)" in capsys.readouterr().err
+    assert contact_detector.main(["--data", str(footage), "--out", str(out), "--init", str(TINY / "video_encoder.onnx")]) == 4
+    assert "no contact detector weights" in capsys.readouterr().err
+
+
+def test_a_net_rebuilt_for_space_to_depth_reads_what_it_read_where_each_2x2_block_is_one_colour():
+    torch.manual_seed(0)
+    net = MotionContactDetector(4, local_temporal=True).eval()
+    wide = contact_detector.as_space_to_depth(net)
+    assert wide.space_to_depth and wide.grey_size == 96
+    small = torch.randint(0, 256, (1, 12, 48, 48, 3), dtype=torch.uint8)
+    blocky = small.repeat_interleave(2, 2).repeat_interleave(2, 3)     # each 48x48 pixel as a 2x2 block
+    fine = torch.randint(0, 256, (1, 12, 96, 96, 3), dtype=torch.uint8)     # detail the 48x48 net averages away
+    with torch.no_grad():
+        same, differ = ((wide.logits(wide.grey(x)) - net.logits(net.grey(x))).abs().max() for x in (blocky, fine))
+    assert same < 1e-7 and differ > 1e-5, (same, differ)
+    with pytest.raises(ValueError):
+        contact_detector.as_space_to_depth(MotionContactDetector(4, colour=True))
