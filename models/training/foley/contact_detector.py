@@ -534,8 +534,12 @@ def recover_members(onnx_path: Path) -> list[MotionContactDetector]:
     import re
     import onnx
     from onnx import numpy_helper
+    try:
+        graph = onnx.load(str(onnx_path)).graph
+    except Exception as e:        # protobuf's DecodeError, a missing file: named, not a traceback
+        raise NotRecoverable(f"[weights:{onnx_path}] not a readable ONNX file ({type(e).__name__}: {e})") from e
     groups: dict[int, dict[str, torch.Tensor]] = {}
-    for init in onnx.load(str(onnx_path)).graph.initializer:
+    for init in graph.initializer:
         m = re.fullmatch(r"(?:net\.)?(?:nets\.(\d+)\.)?((?:cnn|local|proj|temporal)\..+)", init.name)
         if m:
             groups.setdefault(int(m.group(1) or 0), {})[m.group(2)] = torch.from_numpy(numpy_helper.to_array(init).copy())

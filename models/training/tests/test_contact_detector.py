@@ -531,6 +531,10 @@ def test_an_exported_ensembles_nets_come_back_from_its_onnx_and_training_starts_
     assert "holds 2 net(s)" in capsys.readouterr().err
     assert contact_detector.main(["--data", str(footage), "--out", str(out), "--init", str(TINY / "video_encoder.onnx")]) == 4
     assert "no contact detector weights" in capsys.readouterr().err
+    broken = tmp_path / "broken.onnx"
+    broken.write_bytes(onnx_path.read_bytes()[:1000])
+    assert contact_detector.main(["--data", str(footage), "--out", str(out), "--init", str(broken)]) == 4
+    assert "not a readable ONNX file" in capsys.readouterr().err
 
 
 def test_a_net_rebuilt_for_space_to_depth_reads_what_it_read_where_each_2x2_block_is_one_colour():
