@@ -530,7 +530,8 @@ class NotRecoverable(ValueError):
 def recover_members(onnx_path: Path) -> list[MotionContactDetector]:
     """The nets of an exported contact_detector.onnx (one, or an ensemble's members), from its
     initializers, which keep the state dicts' names (a RestMoved wrapper adds no weights). Grey
-    nets only (48x48, or 96x96 packed by space_to_depth), with or without local_temporal."""
+    nets only (48x48, or 96x96 packed by space_to_depth), with or without local_temporal; a
+    stabilized net has no weights of its own to tell it by and comes back unstabilized."""
     import re
     import onnx
     from onnx import numpy_helper
@@ -549,7 +550,8 @@ def recover_members(onnx_path: Path) -> list[MotionContactDetector]:
     for k in sorted(groups):
         state = groups[k]
         first = state.get("cnn.0.weight")
-        if first is None or first.shape[1] not in (3, 12) or "cnn.8.weight" in state:
+        fusion = "local.0.weight" not in state and "temporal.0.weight" in state    # its head has no taps
+        if first is None or first.shape[1] not in (3, 12) or "cnn.8.weight" in state or fusion:
             raise NotRecoverable(f"[weights:{onnx_path}] member {k} is not a grey detector this code can rebuild "
                                  "(colour, flow, fusion and full_res nets are not)")
         net = MotionContactDetector(first.shape[0], space_to_depth=first.shape[1] == 12,

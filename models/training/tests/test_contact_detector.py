@@ -531,6 +531,11 @@ def test_an_exported_ensembles_nets_come_back_from_its_onnx_and_training_starts_
     assert "holds 2 net(s)" in capsys.readouterr().err
     assert contact_detector.main(["--data", str(footage), "--out", str(out), "--init", str(TINY / "video_encoder.onnx")]) == 4
     assert "no contact detector weights" in capsys.readouterr().err
+    fused = tmp_path / "fused"
+    shutil.copytree(TINY, fused)
+    assert contact_detector.main(["--bundle", str(fused), "--random", "--width", "4", "--fusion"]) == 0
+    with pytest.raises(contact_detector.NotRecoverable, match="not a grey detector"):
+        contact_detector.recover_members(fused / "contact_detector.onnx")
     broken = tmp_path / "broken.onnx"
     broken.write_bytes(onnx_path.read_bytes()[:1000])
     assert contact_detector.main(["--data", str(footage), "--out", str(out), "--init", str(broken)]) == 4
