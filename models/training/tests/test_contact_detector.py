@@ -500,29 +500,36 @@ def test_distils_an_ensemble_into_one_net_that_starts_from_a_member(tmp_path, ca
 
 
 def test_an_exported_ensembles_nets_come_back_from_its_onnx_and_training_starts_from_one(tmp_path, capsys):
-    footage = data.build_set(tmp_path / "footage", "train", 2, 2.0, 1)
-    paths = two_seeds(tmp_path, footage)
+    paths = []
+    for seed in (0, 1):     # untrained nets of their own seeds: what comes back is told apart by its weights
+        torch.manual_seed(seed)
+        paths.append(tmp_path / f"d{seed}.pt")
+        contact_detector.save(MotionContactDetector(4, local_temporal=True), paths[-1])
     bundle = tmp_path / "tiny"
     shutil.copytree(TINY, bundle)
-    old = tmp_path / "old"
-    shutil.copytree(TINY, old)
-    assert contact_detector.main(["--bundle", str(old), "--random", "--width", "8"]) == 0
-    # As the default is exported: an ensemble behind RestMoved (which adds no weights).
+    # As the default is exported: an ensemble behind RestMoved (which adds no weights; moved
+    # towards the first net's own still read, so only the wrapper is new).
+    first = tmp_path / "first"
+    first.mkdir()
+    (first / "manifest.json").write_text((TINY / "manifest.json").read_text())
+    assert contact_detector.main(["--bundle", str(first), "--weights", str(paths[0])]) == 0
     assert contact_detector.main(["--bundle", str(bundle), "--weights", *map(str, paths), "--rest-like",
-                                  str(old / "contact_detector.onnx"), "--rest-knee", "0.99"]) == 0
+                                  str(first / "contact_detector.onnx"), "--rest-knee", "0.99"]) == 0
     onnx_path = bundle / "contact_detector.onnx"
     nets = contact_detector.recover_members(onnx_path)
+    assert len(nets) == 2
     frames = torch.randint(0, 256, (1, 12, 96, 96, 3), generator=torch.Generator().manual_seed(2), dtype=torch.uint8)
     with torch.no_grad():
         for net, path in zip(nets, paths):
-            trained = contact_detector.load(path)
+            saved = contact_detector.load(path)
             assert net.local_temporal and net.cnn[0].out_channels == 4
-            assert torch.allclose(net.logits(net.grey(frames)), trained.logits(trained.grey(frames)), atol=1e-5)
-    assert len(nets) == 2
+            assert torch.allclose(net.logits(net.grey(frames)), saved.logits(saved.grey(frames)), atol=1e-6)
+            assert all(torch.equal(a, b) for a, b in zip(net.state_dict().values(), saved.state_dict().values()))
     # Training starts from member 1, rebuilt to read the 96x96 maps.
+    footage = data.build_set(tmp_path / "footage", "train", 1, 2.0, 1)
     out = tmp_path / "s2d.pt"
     capsys.readouterr()
-    assert contact_detector.main(["--data", str(footage), "--out", str(out), "--steps", "2", "--init", str(onnx_path),
+    assert contact_detector.main(["--data", str(footage), "--out", str(out), "--steps", "1", "--init", str(onnx_path),
                                   "--member", "1", "--space-to-depth", "--lr", "1e-9"]) == 0
     tuned = contact_detector.load(out)
     assert tuned.space_to_depth and tuned.local_temporal and tuned.cnn[0].in_channels == 12
@@ -531,11 +538,17 @@ def test_an_exported_ensembles_nets_come_back_from_its_onnx_and_training_starts_
     assert "holds 2 net(s)" in capsys.readouterr().err
     assert contact_detector.main(["--data", str(footage), "--out", str(out), "--init", str(TINY / "video_encoder.onnx")]) == 4
     assert "no contact detector weights" in capsys.readouterr().err
-    fused = tmp_path / "fused"
-    shutil.copytree(TINY, fused)
-    assert contact_detector.main(["--bundle", str(fused), "--random", "--width", "4", "--fusion"]) == 0
+    # A fusion net's first convolution reads 12 channels too: refused by name, not rebuilt as space-to-depth.
+    import onnx
+    from onnx import numpy_helper
+    torch.manual_seed(0)
+    fused_state = MotionContactDetector(4, fusion=True).state_dict()
+    graph = onnx.helper.make_graph([], "fused", [], [], [numpy_helper.from_array(v.numpy(), name=f"net.{k}")
+                                                           for k, v in fused_state.items() if k != "luma"])
+    fused = tmp_path / "fused.onnx"
+    onnx.save(onnx.helper.make_model(graph), str(fused))
     with pytest.raises(contact_detector.NotRecoverable, match="not a grey detector"):
-        contact_detector.recover_members(fused / "contact_detector.onnx")
+        contact_detector.recover_members(fused)
     broken = tmp_path / "broken.onnx"
     broken.write_bytes(onnx_path.read_bytes()[:1000])
     assert contact_detector.main(["--data", str(footage), "--out", str(out), "--init", str(broken)]) == 4
