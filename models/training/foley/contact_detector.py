@@ -693,7 +693,7 @@ def main(argv=None) -> int:
                    help="with --data: start from these weights (their configuration, not --width etc.): a .pt, or a "
                         "bundle's contact_detector.onnx (--member picks an ensemble's net; with --space-to-depth a "
                         "48x48 net is rebuilt to read the 96x96 maps)")
-    p.add_argument("--member", type=int, default=0, help="with --init ONNX: which of the ensemble's nets (from 0)")
+    p.add_argument("--member", type=int, help="with --init ONNX: which of the ensemble's nets (from 0; default 0)")
     p.add_argument("--lr", type=float, default=2e-3, help="with --data: the peak learning rate")
     p.add_argument("--score", nargs="+", metavar="DIR", help="score --weights on folders of clip folders (video.mp4, events.json)")
     p.add_argument("--count", type=int, default=60, help="with --score: clips per folder")
@@ -707,6 +707,9 @@ def main(argv=None) -> int:
                       or args.zoom_out or args.freeze_share):
         print("error: [args] --flow is made for the grey 48x48 motion maps, found once before training: not with "
               "--colour, --fusion, --stabilize, --full-res, --space-to-depth, --zoom-out or --freeze-share", file=sys.stderr)
+        return 2
+    if args.member is not None and not (args.init and args.data):
+        print("error: [args] --member picks a net of --init's ONNX file to train from: give --data and --init", file=sys.stderr)
         return 2
     if (args.rest_like or args.rest_knee is not None) and not args.bundle:
         print("error: [args] --rest-like and --rest-knee go with --bundle (an export)", file=sys.stderr)
@@ -781,10 +784,11 @@ def main(argv=None) -> int:
         except NotRecoverable as e:
             print(e, file=sys.stderr)
             return 4
-        if not 0 <= args.member < len(init):
-            print(f"error: [args] --member {args.member}: {args.init} holds {len(init)} net(s)", file=sys.stderr)
+        member = args.member or 0
+        if not 0 <= member < len(init):
+            print(f"error: [args] --member {member}: {args.init} holds {len(init)} net(s)", file=sys.stderr)
             return 2
-        init = init[args.member]
+        init = init[member]
         if args.space_to_depth and not init.space_to_depth:
             try:
                 init = as_space_to_depth(init)

@@ -536,6 +536,8 @@ def test_an_exported_ensembles_nets_come_back_from_its_onnx_and_training_starts_
     assert torch.allclose(tuned.proj.weight, nets[1].proj.weight, atol=1e-6), "a near-zero rate leaves the start"
     assert contact_detector.main(["--data", str(footage), "--out", str(out), "--init", str(onnx_path), "--member", "2"]) == 2
     assert "holds 2 net(s)" in capsys.readouterr().err
+    assert contact_detector.main(["--data", str(footage), "--out", str(out), "--member", "1"]) == 2
+    assert "give --data and --init" in capsys.readouterr().err
     assert contact_detector.main(["--data", str(footage), "--out", str(out), "--init", str(TINY / "video_encoder.onnx")]) == 4
     assert "no contact detector weights" in capsys.readouterr().err
     # A fusion net's first convolution reads 12 channels too: refused by name, not rebuilt as space-to-depth.
