@@ -40,6 +40,11 @@ from .train import replace_text
 # Opened at 0.9: the val splits' choice for the default's contact-reading student (section 25).
 DETECTOR_GATE_SHAPE = {**GATE_SHAPE, "threshold": 0.9, "depthDb": -25.0}
 CROP = 32
+HISTORY_MAX = 16
+# Each place of the CNN's last map (6x6) sees a square of the 48x48 motion maps this wide: "wide"
+# (31 pixels) or "narrow" (15: the last convolution 1x1), so the pooled vector gathers small
+# motions rather than a scene's layout.
+REACHES = {"wide": 31, "narrow": 15}
 STAB_RADIUS_MAX = 4      # the match holds (2R + 1)^2 shifted copies of every frame
 FLOW_RADIUS, FLOW_BOX = 2, 3     # block matching at 24x24 and 12x12: up to 2 pixels there, 3x3 blocks
 FLOW_X = [1, 3]                  # the x channels of _block_flow's four (a mirrored crop negates them)
@@ -142,8 +147,15 @@ class MotionContactDetector(nn.Module):
 
     def __init__(self, width: int = 16, fusion: bool = False, full_res: bool = False, space_to_depth: bool = False,
                  stabilize: int = 0, stabilize_min_change: float = 0.0, local_temporal: bool = False,
-                 colour: bool = False, flow: bool = False):
+                 colour: bool = False, flow: bool = False, history: int = 0, reach: str = "wide"):
         super().__init__()
+        if not 0 <= history <= HISTORY_MAX:
+            raise ValueError(f"history is a number of frames, 0 to {HISTORY_MAX}, got {history}")
+        self.history = history
+        if reach not in REACHES:
+            raise ValueError(f"reach is one of {', '.join(REACHES)}, got {reach!r}")
+        self.reach = reach
+        self.context_frames = MotionContactDetector.context_frames + history
         if flow and (colour or fusion or stabilize or full_res or space_to_depth):
             raise ValueError("flow is made for the grey 48x48 motion maps: not with colour, fusion, stabilize, "
                              "full_res or space_to_depth")
@@ -176,11 +188,15 @@ class MotionContactDetector(nn.Module):
             nn.Conv2d(w if full_res else c_in, w, 3, stride=2, padding=1), nn.SiLU(),
             nn.Conv2d(w, w * 2, 3, stride=2, padding=1), nn.SiLU(),
             nn.Conv2d(w * 2, w * 2, 3, stride=2, padding=1), nn.SiLU(),
-            nn.Conv2d(w * 2, w * 4, 3, padding=1), nn.SiLU(),
+            nn.Conv2d(w * 2, w * 4, 1 if reach == "narrow" else 3, padding=0 if reach == "narrow" else 1), nn.SiLU(),
         )
         # Each place's CNN vector beside its own at t-1 .. t+2, mixed before pooling.
         self.local = nn.Sequential(nn.Conv2d(w * 4 * self.FUSED, w * 4, 1), nn.SiLU()) if local_temporal else None
         self.proj = nn.Linear(w * 8, 64)
+        # Each frame's pooled vector beside those of the `history` frames before it: a contact ends
+        # an approach (a fall, a swing), which takes longer than the maps' own reach.
+        self.past = nn.Sequential(nn.ConstantPad1d((history, 0), 0.0), nn.Conv1d(64, 64, history + 1),
+                                  nn.SiLU()) if history else None
         if fusion or local_temporal:     # the reach is before pooling; the head only mixes each frame's vector
             self.temporal = nn.Sequential(nn.Conv1d(64, 64, 1), nn.SiLU(), nn.Conv1d(64, 1, 1))
         else:          # taps t-1 .. t+2; the inputs reach 2 frames further back: t-3 .. t+2 in all
@@ -290,6 +306,8 @@ class MotionContactDetector(nn.Module):
             h = self.local(_taps(h, t).flatten(0, 1))
         h = torch.cat([h.mean((2, 3)), h.amax((2, 3))], 1)
         h = self.proj(h).view(b, t, -1).transpose(1, 2)
+        if self.past is not None:
+            h = h + self.past(h)
         return self.temporal(h)[:, 0]
 
     def probs(self, g: torch.Tensor) -> torch.Tensor:
@@ -335,7 +353,7 @@ def train(folders: list[Path], steps: int, batch: int = 16, lr: float = 2e-3, se
           zoom_out: float = 0.0, space_to_depth: bool = False, stabilize: int = 0,
           stabilize_min_change: float = 0.0, local_temporal: bool = False,
           colour: bool = False, flow: bool = False, teacher: nn.Module | None = None,
-          init: MotionContactDetector | None = None) -> MotionContactDetector:
+          init: MotionContactDetector | None = None, history: int = 0, reach: str = "wide") -> MotionContactDetector:
     """Random CROP-frame crops of the clips of one or more ClipSets (of one clip length), mirrored,
     with random gain and sensor noise; the loss is taken away from the crops' edges, where each
     output sees only real frames.
@@ -358,7 +376,7 @@ def train(folders: list[Path], steps: int, batch: int = 16, lr: float = 2e-3, se
     if colour and zoom_out:
         raise ValueError("zoom_out shrinks grey crops; it is not made for colour")
     net = init.train() if init is not None else MotionContactDetector(
-        width, fusion, full_res, space_to_depth, stabilize, stabilize_min_change, local_temporal, colour, flow)
+        width, fusion, full_res, space_to_depth, stabilize, stabilize_min_change, local_temporal, colour, flow, history, reach)
     if teacher is not None:
         reads_like(teacher, net)
     # Grey once: a step then reads grey halves, not RGB bytes; 96x96 grey and the colour planes
@@ -392,12 +410,13 @@ def train(folders: list[Path], steps: int, batch: int = 16, lr: float = 2e-3, se
     gen = torch.Generator().manual_seed(seed)
     log(f"[contact-detector] {n} clips of {t} frames, labels from {source}, {steps} steps")
     t0, avg = time.time(), 0.0
-    lo, hi = net.context_frames, CROP - net.right_context_frames
+    crop = CROP + net.history     # a history net's loss starts that much later in the crop
+    lo, hi = net.context_frames, crop - net.right_context_frames
     lo_clip = -chroma     # each plane's range after the shift back: 0..1 grey, -0.5..0.5 chroma
     for step in range(steps):
         idx = torch.randint(0, n, (batch,), generator=gen).tolist()
-        start = torch.randint(0, t - CROP + 1, (batch,), generator=gen).tolist()
-        x = torch.stack([grey[i, s:s + CROP] for i, s in zip(idx, start)]).float()
+        start = torch.randint(0, t - crop + 1, (batch,), generator=gen).tolist()
+        x = torch.stack([grey[i, s:s + crop] for i, s in zip(idx, start)]).float()
         if as_bytes:
             x = x / 255
         if colour:
@@ -406,7 +425,7 @@ def train(folders: list[Path], steps: int, batch: int = 16, lr: float = 2e-3, se
         x[flip] = x[flip].flip(-1)
         flow_maps = None
         if flow:
-            flow_maps = [torch.stack([store[i, s:s + CROP] for i, s in zip(idx, start)]).float() * FLOW_STEP
+            flow_maps = [torch.stack([store[i, s:s + crop] for i, s in zip(idx, start)]).float() * FLOW_STEP
                          for store in flow_store]
             for m in flow_maps:
                 m[flip] = m[flip].flip(-1) * mirror[:, None, None]
@@ -415,8 +434,8 @@ def train(folders: list[Path], steps: int, batch: int = 16, lr: float = 2e-3, se
         per_crop = (batch,) + (1,) * (x.dim() - 1)
         x = x * (0.5 + torch.rand(per_crop, generator=gen))
         x = x + 0.01 * torch.rand(per_crop, generator=gen) * torch.randn(x.shape, generator=gen)
-        y = torch.stack([labels[i, s:s + CROP] for i, s in zip(idx, start)])
-        x, keep = x.clamp(lo_clip, lo_clip + 1), torch.ones(batch, CROP)
+        y = torch.stack([labels[i, s:s + crop] for i, s in zip(idx, start)])
+        x, keep = x.clamp(lo_clip, lo_clip + 1), torch.ones(batch, crop)
         frozen = (torch.rand(batch, generator=gen) < freeze_share).nonzero()[:, 0].tolist() if freeze_share else []
         for b, u in zip(frozen, torch.randint(lo, hi, (len(frozen),), generator=gen).tolist()):
             x[b, u + 1:] = x[b, u]
@@ -442,7 +461,8 @@ def save(net: MotionContactDetector, path: Path) -> None:
     torch.save({"config": {"width": net.cnn[0].out_channels, "fusion": net.fusion, "full_res": net.full_res,
                            "space_to_depth": net.space_to_depth, "stabilize": net.stabilize,
                            "stabilize_min_change": net.stabilize_min_change, "local_temporal": net.local_temporal,
-                           "colour": net.colour, "flow": net.flow},
+                           "colour": net.colour, "flow": net.flow, "history": net.history,
+                           "reach": net.reach},
                 "state": net.state_dict()}, path)
 
 
@@ -541,7 +561,7 @@ def recover_members(onnx_path: Path) -> list[MotionContactDetector]:
         raise NotRecoverable(f"[weights:{onnx_path}] not a readable ONNX file ({type(e).__name__}: {e})") from e
     groups: dict[int, dict[str, torch.Tensor]] = {}
     for init in graph.initializer:
-        m = re.fullmatch(r"(?:net\.)?(?:nets\.(\d+)\.)?((?:cnn|local|proj|temporal)\..+)", init.name)
+        m = re.fullmatch(r"(?:net\.)?(?:nets\.(\d+)\.)?((?:cnn|local|proj|temporal|past)\..+)", init.name)
         if m:
             groups.setdefault(int(m.group(1) or 0), {})[m.group(2)] = torch.from_numpy(numpy_helper.to_array(init).copy())
     if not groups:
@@ -554,8 +574,11 @@ def recover_members(onnx_path: Path) -> list[MotionContactDetector]:
         if first is None or first.shape[1] not in (3, 12) or "cnn.8.weight" in state or fusion:
             raise NotRecoverable(f"[weights:{onnx_path}] member {k} is not a grey detector this code can rebuild "
                                  "(colour, flow, fusion and full_res nets are not)")
+        past = state.get("past.1.weight")
         net = MotionContactDetector(first.shape[0], space_to_depth=first.shape[1] == 12,
-                                    local_temporal="local.0.weight" in state)
+                                    local_temporal="local.0.weight" in state,
+                                    history=past.shape[-1] - 1 if past is not None else 0,
+                                    reach="narrow" if state["cnn.6.weight"].shape[-1] == 1 else "wide")
         missing, unexpected = net.load_state_dict(state, strict=False)
         missing = [m for m in missing if m != "luma"]      # a constant, folded into the graph's MatMul
         if missing or unexpected:
@@ -576,6 +599,20 @@ def as_space_to_depth(net: MotionContactDetector) -> MotionContactDetector:
     # pixel_unshuffle puts input channel c's 2x2 block at channels 4c .. 4c + 3
     state["cnn.0.weight"] = state["cnn.0.weight"].repeat_interleave(4, dim=1) / 4
     out.load_state_dict(state)
+    return out.eval()
+
+
+def with_history(net: MotionContactDetector, history: int) -> MotionContactDetector:
+    """net with a `history` reach added, its new layer zero so that it reads exactly what net read
+    until training moves it."""
+    if net.history:
+        raise ValueError(f"the net already has a history of {net.history} frames")
+    out = MotionContactDetector(net.cnn[0].out_channels, net.fusion, net.full_res, net.space_to_depth, net.stabilize,
+                                net.stabilize_min_change, net.local_temporal, net.colour, net.flow, history)
+    out.load_state_dict(net.state_dict(), strict=False)
+    with torch.no_grad():
+        for p in out.past.parameters():
+            p.zero_()
     return out.eval()
 
 
@@ -642,6 +679,12 @@ def export_to_bundle(net: MotionContactDetector, bundle: Path) -> dict:
     tmp.replace(path)
     man_path = bundle / "manifest.json"
     man = json.loads(man_path.read_text())
+    # The engine hands the detector the features' frames: they must reach as far back as it reads.
+    behind = max(m.context_frames for m in net.modules() if isinstance(m, MotionContactDetector))
+    feats = man["features"]
+    if behind > feats["contextFrames"]:
+        feats["rightContextFrames"] = feats.get("rightContextFrames", feats["contextFrames"])
+        feats["contextFrames"] = behind
     man["models"][MODEL_KEY] = {"file": FILE, **{side: [{"name": k, **v} for k, v in spec[side].items()]
                                                   for side in ("inputs", "outputs")}}
     replace_text(man_path, json.dumps(man, indent=1))
@@ -687,6 +730,12 @@ def main(argv=None) -> int:
     p.add_argument("--flow", action="store_true",
                    help="add block-matching displacement maps and their change (48x48 grey; not with --colour, --fusion, "
                         "--stabilize, --full-res, --space-to-depth, --zoom-out or --freeze-share)")
+    p.add_argument("--history", type=int, default=0, metavar="N",
+                   help=f"each frame's pooled vector also sees those of the N frames before it (0 to {HISTORY_MAX}; "
+                        "a longer reach behind; needs a bundle whose features reach as far back)")
+    p.add_argument("--reach", choices=list(REACHES), default="wide",
+                   help="how wide a square of the motion maps each place of the CNN's last map sees: wide (31 of "
+                        "48 pixels, the shipped) or narrow (15)")
     p.add_argument("--teacher", nargs="+", metavar="PT",
                    help="with --data: learn these detectors' probabilities (an ensemble's mean) instead of the labels")
     p.add_argument("--init", metavar="PT|ONNX",
@@ -718,9 +767,9 @@ def main(argv=None) -> int:
         print("error: [args] --full-res and --space-to-depth are two ways to the same detail; give one", file=sys.stderr)
         return 2
     if not (0 <= args.freeze_share <= 1 and 0 <= args.zoom_out <= 1) or args.steps < 1 or args.width < 1 \
-            or not 0 <= args.stabilize <= STAB_RADIUS_MAX:
+            or not 0 <= args.stabilize <= STAB_RADIUS_MAX or not 0 <= args.history <= HISTORY_MAX:
         print("error: [args] --freeze-share and --zoom-out must be in 0..1, --steps and --width at least 1, "
-              f"--stabilize 0 to {STAB_RADIUS_MAX}", file=sys.stderr)
+              f"--stabilize 0 to {STAB_RADIUS_MAX}, --history 0 to {HISTORY_MAX}", file=sys.stderr)
         return 2
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -795,6 +844,12 @@ def main(argv=None) -> int:
             except ValueError as e:
                 print(f"error: [args] --space-to-depth with --init {args.init}: {e}", file=sys.stderr)
                 return 2
+        if args.history and init.history != args.history:
+            try:
+                init = with_history(init, args.history)
+            except ValueError as e:
+                print(f"error: [args] --history with --init {args.init}: {e}", file=sys.stderr)
+                return 2
     try:
         net = train([Path(d) for d in args.data], args.steps, seed=args.seed, log=lambda s: print(s, flush=True),
                     width=args.width,
@@ -803,7 +858,7 @@ def main(argv=None) -> int:
                     stabilize_min_change=args.stabilize_min_change, local_temporal=args.local_temporal,
                     colour=args.colour, flow=args.flow, lr=args.lr,
                     teacher=load_detector([Path(w) for w in args.teacher]) if args.teacher else None,
-                    init=init)
+                    init=init, history=args.history, reach=args.reach)
     except (SetsDiffer, DetectorsDiffer) as e:
         print(e, file=sys.stderr)
         return 4

@@ -39,6 +39,75 @@ def test_output_frame_t_sees_frames_t_minus_3_to_t_plus_2_only(fusion, full_res,
             assert (moved > 0) == inside, (k, moved)
 
 
+@pytest.mark.parametrize("local_temporal", [False, True])
+def test_history_reaches_that_many_frames_further_back_and_no_further_ahead(local_temporal):
+    torch.manual_seed(0)
+    net = MotionContactDetector(4, local_temporal=local_temporal, history=4).eval()
+    assert net.context_frames == 7
+    frames = torch.randint(0, 256, (1, 20, 96, 96, 3), dtype=torch.uint8)
+    t = 12
+    with torch.no_grad():
+        base = net.logits(net.grey(frames))[0, t]
+        for k, inside in ((t - 8, False), (t - 7, True), (t + 2, True), (t + 3, False)):
+            changed = frames.clone()
+            changed[0, k] = 255 - changed[0, k]
+            moved = float((net.logits(net.grey(changed))[0, t] - base).abs())
+            assert (moved > 0) == inside, (k, moved)
+
+
+@pytest.mark.parametrize("reach,places", [("wide", {(0, 0), (0, 1), (1, 0), (1, 1)}), ("narrow", {(0, 0)})])
+def test_reach_bounds_the_square_each_place_of_the_last_map_sees(reach, places):
+    torch.manual_seed(0)
+    net = MotionContactDetector(4, local_temporal=True, reach=reach).eval()
+    maps = torch.zeros(1, 3, 48, 48)
+    with torch.no_grad():
+        base = net.cnn(maps)
+        maps[0, :, 0, 0] = 1.0
+        moved = (net.cnn(maps) - base).abs().sum(1)[0]
+    assert {tuple(p) for p in (moved > 0).nonzero().tolist()} == places
+
+
+def test_a_history_and_narrow_net_trains_saves_loads_and_exports_with_its_parity_checked(tmp_path, capsys):
+    clips = data.build_set(tmp_path / "clips", "train", 2, 2.0, 1)
+    assert contact_detector.main(["--data", str(clips), "--out", str(tmp_path / "h.pt"), "--steps", "2",
+                                  "--width", "4", "--local-temporal", "--history", "3", "--reach", "narrow"]) == 0
+    net = contact_detector.load(tmp_path / "h.pt")
+    assert net.history == 3 and net.context_frames == 6 and net.reach == "narrow"
+    bundle = tmp_path / "bundle"
+    shutil.copytree(TINY, bundle)
+    assert contact_detector.main(["--bundle", str(bundle), "--weights", str(tmp_path / "h.pt")]) == 0
+    features = json.loads((bundle / "manifest.json").read_text())["features"]
+    before = json.loads((TINY / "manifest.json").read_text())["features"]
+    assert before["contextFrames"] < 6     # else the test shows nothing
+    assert features["contextFrames"] == 6
+    assert features["rightContextFrames"] == before.get("rightContextFrames", before["contextFrames"])
+    back, = contact_detector.recover_members(bundle / "contact_detector.onnx")
+    assert back.history == 3 and back.reach == "narrow"
+    frames = torch.randint(0, 256, (1, 14, 96, 96, 3), dtype=torch.uint8)
+    with torch.no_grad():
+        assert torch.allclose(back(frames), net(frames), atol=1e-6)
+
+
+def test_a_history_added_to_a_trained_net_starts_at_what_the_net_read_and_trains_on(tmp_path, capsys):
+    torch.manual_seed(0)
+    net = MotionContactDetector(4, local_temporal=True).eval()
+    for p in net.parameters():     # off a fresh net's start, where a zero layer could hide
+        p.data += 0.1 * torch.randn_like(p)
+    longer = contact_detector.with_history(net, 5)
+    assert longer.history == 5
+    frames = torch.randint(0, 256, (1, 16, 96, 96, 3), dtype=torch.uint8)
+    with torch.no_grad():
+        assert torch.equal(longer(frames), net(frames))
+    with pytest.raises(ValueError, match="already"):
+        contact_detector.with_history(longer, 2)
+    contact_detector.save(net, tmp_path / "n.pt")
+    clips = data.build_set(tmp_path / "clips", "train", 2, 2.0, 1)
+    assert contact_detector.main(["--data", str(clips), "--out", str(tmp_path / "h.pt"), "--steps", "2",
+                                  "--init", str(tmp_path / "n.pt"), "--history", "5"]) == 0
+    trained = contact_detector.load(tmp_path / "h.pt")
+    assert trained.history == 5 and any(bool(p.detach().ne(0).any()) for p in trained.past.parameters())
+
+
 @pytest.mark.parametrize("fusion,full_res,space_to_depth,stabilize,local_temporal,colour", DETAIL)
 def test_a_still_picture_reads_the_same_whatever_it_shows(fusion, full_res, space_to_depth, stabilize, local_temporal, colour):
     torch.manual_seed(0)
@@ -375,7 +444,7 @@ def test_zoom_out_shrinks_the_motion_onto_a_plain_canvas_of_the_crops_edge_colou
 
 
 @pytest.mark.parametrize("bad", [["--zoom-out", "1.5"], ["--freeze-share", "-0.1"], ["--steps", "0"], ["--width", "0"],
-                                 ["--stabilize", "-1"]])
+                                 ["--stabilize", "-1"], ["--history", "17"]])
 def test_out_of_range_arguments_are_named_before_any_work(tmp_path, capsys, bad):
     assert contact_detector.main(["--data", str(tmp_path / "nowhere"), "--out", str(tmp_path / "x.pt"), *bad]) == 2
     assert "[args]" in capsys.readouterr().err
