@@ -594,7 +594,8 @@ def as_space_to_depth(net: MotionContactDetector) -> MotionContactDetector:
     training can then use the detail."""
     if net.space_to_depth or net.full_res or net.colour or net.flow or net.fusion or net.stabilize:
         raise ValueError("as_space_to_depth takes a plain 48x48 grey net")
-    out = MotionContactDetector(net.cnn[0].out_channels, space_to_depth=True, local_temporal=net.local_temporal)
+    out = MotionContactDetector(net.cnn[0].out_channels, space_to_depth=True, local_temporal=net.local_temporal,
+                                history=net.history, reach=net.reach)
     state = net.state_dict()
     # pixel_unshuffle puts input channel c's 2x2 block at channels 4c .. 4c + 3
     state["cnn.0.weight"] = state["cnn.0.weight"].repeat_interleave(4, dim=1) / 4
@@ -608,12 +609,21 @@ def with_history(net: MotionContactDetector, history: int) -> MotionContactDetec
     if net.history:
         raise ValueError(f"the net already has a history of {net.history} frames")
     out = MotionContactDetector(net.cnn[0].out_channels, net.fusion, net.full_res, net.space_to_depth, net.stabilize,
-                                net.stabilize_min_change, net.local_temporal, net.colour, net.flow, history)
+                                net.stabilize_min_change, net.local_temporal, net.colour, net.flow, history, net.reach)
     out.load_state_dict(net.state_dict(), strict=False)
     with torch.no_grad():
         for p in out.past.parameters():
             p.zero_()
     return out.eval()
+
+
+def behind_reach(net) -> int:
+    """How many frames behind the present a detector reads (an ensemble: its widest member; an
+    exported graph, which does not say: the shipped reach)."""
+    if not isinstance(net, nn.Module):
+        return MotionContactDetector.context_frames
+    return max((m.context_frames for m in net.modules() if isinstance(m, MotionContactDetector)),
+               default=MotionContactDetector.context_frames)
 
 
 class OnnxDetector:
@@ -639,7 +649,7 @@ def score(net, folders: list[Path], thresholds=(0.5, 0.7, 0.8, 0.9), frozen_ahea
     for f in folders:
         frames = torch.from_numpy(decode_frames(f / "video.mp4").copy())[None]
         if frozen_ahead:
-            t, c = frames.shape[1], MotionContactDetector.context_frames
+            t, c = frames.shape[1], behind_reach(net)
             reach = list(range(-c, 1)) + [0] * MotionContactDetector.right_context_frames
             prob = net(frames[0][(torch.arange(t)[:, None] + torch.tensor(reach)).clamp(0, t - 1)])[:, c]
         else:
@@ -680,7 +690,7 @@ def export_to_bundle(net: MotionContactDetector, bundle: Path) -> dict:
     man_path = bundle / "manifest.json"
     man = json.loads(man_path.read_text())
     # The engine hands the detector the features' frames: they must reach as far back as it reads.
-    behind = max(m.context_frames for m in net.modules() if isinstance(m, MotionContactDetector))
+    behind = behind_reach(net)
     feats = man["features"]
     if behind > feats["contextFrames"]:
         feats["rightContextFrames"] = feats.get("rightContextFrames", feats["contextFrames"])
@@ -795,7 +805,8 @@ def main(argv=None) -> int:
         if args.random:
             torch.manual_seed(0)
             net = MotionContactDetector(args.width, args.fusion, args.full_res, args.space_to_depth, args.stabilize,
-                                        args.stabilize_min_change, args.local_temporal, args.colour, args.flow)
+                                        args.stabilize_min_change, args.local_temporal, args.colour, args.flow,
+                                        args.history, args.reach)
         else:
             if not args.weights or not all(Path(w).is_file() for w in args.weights):
                 p.error("--bundle needs --weights, files written by --data ... --out (or --random)")

@@ -385,10 +385,8 @@ def export_finetuned(bundle: Path, man: dict, mods: dict, trained: dict, cfg: di
                    "cg_max_timestep": sampling.get("cgMaxTimestep", TRAIN_STEPS - 1), "restarts": sampling.get("restarts", 0),
                    "restart_max_timestep": sampling.get("restartMaxTimestep", TRAIN_STEPS - 1)}
         (tmp / "reference.json").write_text(json.dumps(export.make_reference(mods, ref_cfg)))
-        video = mods["video_encoder"].video
         new_man = {**man, "name": name, "sampling": sampling,
-                   "features": {**man["features"], "contextFrames": video.context_frames,
-                                "rightContextFrames": video.right_context_frames},
+                   "features": features_reach(man, mods["video_encoder"].video),
                    "description": f"profile {info['profile']} (read by foley.weights), {origin}"}
         if "unet_student" in trained:   # its signature: the contact column (export.student_spec)
             spec = specs["unet_student"]
@@ -406,6 +404,16 @@ def export_finetuned(bundle: Path, man: dict, mods: dict, trained: dict, cfg: di
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def features_reach(man: dict, video) -> dict:
+    """The new bundle's features entry: the trained encoder's reach, and behind it at least as far
+    as the start bundle's when its contact detector is kept (a detector may read further behind
+    than the encoder, and the engine hands it the features' frames)."""
+    behind = video.context_frames
+    if "contact_detector" in man["models"]:
+        behind = max(behind, man["features"]["contextFrames"])
+    return {**man["features"], "contextFrames": behind, "rightContextFrames": video.right_context_frames}
 
 
 def trained_sampling(sampling: dict, scratch: bool) -> dict:

@@ -100,6 +100,10 @@ def test_a_history_added_to_a_trained_net_starts_at_what_the_net_read_and_trains
         assert torch.equal(longer(frames), net(frames))
     with pytest.raises(ValueError, match="already"):
         contact_detector.with_history(longer, 2)
+    narrow = MotionContactDetector(4, local_temporal=True, reach="narrow")
+    assert contact_detector.with_history(narrow, 2).reach == "narrow"
+    rebuilt = contact_detector.as_space_to_depth(longer)
+    assert (rebuilt.history, rebuilt.space_to_depth) == (5, True)
     contact_detector.save(net, tmp_path / "n.pt")
     clips = data.build_set(tmp_path / "clips", "train", 2, 2.0, 1)
     assert contact_detector.main(["--data", str(clips), "--out", str(tmp_path / "h.pt"), "--steps", "2",

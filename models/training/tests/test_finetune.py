@@ -219,3 +219,15 @@ def test_a_trained_bundle_keeps_the_start_sampling_but_the_second_pass_and_from_
     assert finetune.trained_sampling(start, False) == {"steps": 4, "cfgScale": 3.0, "cgScale": 3.0}
     assert finetune.trained_sampling(start, True) == {"steps": 4, "cfgScale": 3.0, "cgScale": 0.0}
     assert start["silentOpeningGain"] == 3
+
+
+def test_the_features_reach_behind_as_far_as_a_kept_contact_detector_reads():
+    class Video:
+        context_frames, right_context_frames = 3, 2
+    with_detector = {"features": {"dim": 8, "contextFrames": 11, "rightContextFrames": 2},
+                     "models": {"contact_detector": {}}}
+    assert finetune.features_reach(with_detector, Video) == {"dim": 8, "contextFrames": 11, "rightContextFrames": 2}
+    without = {"features": {"dim": 8, "contextFrames": 11, "rightContextFrames": 2}, "models": {}}
+    assert finetune.features_reach(without, Video)["contextFrames"] == 3
+    narrower = {"features": {"dim": 8, "contextFrames": 2, "rightContextFrames": 2}, "models": {"contact_detector": {}}}
+    assert finetune.features_reach(narrower, Video)["contextFrames"] == 3
