@@ -23,20 +23,23 @@ DETAIL = [(False, False, False, 0, False, False), (True, False, False, 0, False,
           (False, False, False, 0, True, True), (True, False, False, 0, False, True)]
 
 
+def assert_reach(net: MotionContactDetector, frames: torch.Tensor, t: int, behind: int, ahead: int) -> None:
+    """Output frame t moves when frame t - behind or t + ahead changes, and not one frame further out."""
+    with torch.no_grad():   # logits: a random net moves them too little for the sigmoid's float32 steps
+        base = net.logits(net.grey(frames))[0, t]
+        for k, inside in ((t - behind - 1, False), (t - behind, True), (t + ahead, True), (t + ahead + 1, False)):
+            changed = frames.clone()
+            changed[0, k] = 255 - changed[0, k]
+            moved = float((net.logits(net.grey(changed))[0, t] - base).abs())
+            assert (moved > 0) == inside, (k, moved)
+
+
 @pytest.mark.parametrize("fusion,full_res,space_to_depth,stabilize,local_temporal,colour", DETAIL)
 def test_output_frame_t_sees_frames_t_minus_3_to_t_plus_2_only(fusion, full_res, space_to_depth, stabilize, local_temporal, colour):
     torch.manual_seed(0)
     net = MotionContactDetector(4, fusion, full_res, space_to_depth, stabilize, local_temporal=local_temporal,
                                 colour=colour).eval()
-    frames = torch.randint(0, 256, (1, 16, 96, 96, 3), dtype=torch.uint8)
-    t = 8
-    with torch.no_grad():   # logits: a random net moves them too little for the sigmoid's float32 steps
-        base = net.logits(net.grey(frames))[0, t]
-        for k, inside in ((t - 4, False), (t - 3, True), (t + 2, True), (t + 3, False)):
-            changed = frames.clone()
-            changed[0, k] = 255 - changed[0, k]
-            moved = float((net.logits(net.grey(changed))[0, t] - base).abs())
-            assert (moved > 0) == inside, (k, moved)
+    assert_reach(net, torch.randint(0, 256, (1, 16, 96, 96, 3), dtype=torch.uint8), 8, 3, 2)
 
 
 @pytest.mark.parametrize("local_temporal", [False, True])
@@ -44,15 +47,7 @@ def test_history_reaches_that_many_frames_further_back_and_no_further_ahead(loca
     torch.manual_seed(0)
     net = MotionContactDetector(4, local_temporal=local_temporal, history=4).eval()
     assert net.context_frames == 7
-    frames = torch.randint(0, 256, (1, 20, 96, 96, 3), dtype=torch.uint8)
-    t = 12
-    with torch.no_grad():
-        base = net.logits(net.grey(frames))[0, t]
-        for k, inside in ((t - 8, False), (t - 7, True), (t + 2, True), (t + 3, False)):
-            changed = frames.clone()
-            changed[0, k] = 255 - changed[0, k]
-            moved = float((net.logits(net.grey(changed))[0, t] - base).abs())
-            assert (moved > 0) == inside, (k, moved)
+    assert_reach(net, torch.randint(0, 256, (1, 20, 96, 96, 3), dtype=torch.uint8), 12, 7, 2)
 
 
 @pytest.mark.parametrize("reach,places", [("wide", {(0, 0), (0, 1), (1, 0), (1, 1)}), ("narrow", {(0, 0)})])
