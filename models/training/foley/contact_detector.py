@@ -457,13 +457,16 @@ def train(folders: list[Path], steps: int, batch: int = 16, lr: float = 2e-3, se
     return net.eval()
 
 
+def config_of(net: MotionContactDetector) -> dict:
+    """The constructor's arguments that build net's shape again."""
+    return {"width": net.cnn[0].out_channels, "fusion": net.fusion, "full_res": net.full_res,
+            "space_to_depth": net.space_to_depth, "stabilize": net.stabilize,
+            "stabilize_min_change": net.stabilize_min_change, "local_temporal": net.local_temporal,
+            "colour": net.colour, "flow": net.flow, "history": net.history, "reach": net.reach}
+
+
 def save(net: MotionContactDetector, path: Path) -> None:
-    torch.save({"config": {"width": net.cnn[0].out_channels, "fusion": net.fusion, "full_res": net.full_res,
-                           "space_to_depth": net.space_to_depth, "stabilize": net.stabilize,
-                           "stabilize_min_change": net.stabilize_min_change, "local_temporal": net.local_temporal,
-                           "colour": net.colour, "flow": net.flow, "history": net.history,
-                           "reach": net.reach},
-                "state": net.state_dict()}, path)
+    torch.save({"config": config_of(net), "state": net.state_dict()}, path)
 
 
 def load(path: Path) -> MotionContactDetector:
@@ -594,8 +597,7 @@ def as_space_to_depth(net: MotionContactDetector) -> MotionContactDetector:
     training can then use the detail."""
     if net.space_to_depth or net.full_res or net.colour or net.flow or net.fusion or net.stabilize:
         raise ValueError("as_space_to_depth takes a plain 48x48 grey net")
-    out = MotionContactDetector(net.cnn[0].out_channels, space_to_depth=True, local_temporal=net.local_temporal,
-                                history=net.history, reach=net.reach)
+    out = MotionContactDetector(**{**config_of(net), "space_to_depth": True})
     state = net.state_dict()
     # pixel_unshuffle puts input channel c's 2x2 block at channels 4c .. 4c + 3
     state["cnn.0.weight"] = state["cnn.0.weight"].repeat_interleave(4, dim=1) / 4
@@ -608,8 +610,7 @@ def with_history(net: MotionContactDetector, history: int) -> MotionContactDetec
     until training moves it."""
     if net.history:
         raise ValueError(f"the net already has a history of {net.history} frames")
-    out = MotionContactDetector(net.cnn[0].out_channels, net.fusion, net.full_res, net.space_to_depth, net.stabilize,
-                                net.stabilize_min_change, net.local_temporal, net.colour, net.flow, history, net.reach)
+    out = MotionContactDetector(**{**config_of(net), "history": history})
     out.load_state_dict(net.state_dict(), strict=False)
     with torch.no_grad():
         for p in out.past.parameters():
@@ -742,10 +743,10 @@ def main(argv=None) -> int:
                         "--stabilize, --full-res, --space-to-depth, --zoom-out or --freeze-share)")
     p.add_argument("--history", type=int, default=0, metavar="N",
                    help=f"each frame's pooled vector also sees those of the N frames before it (0 to {HISTORY_MAX}; "
-                        "a longer reach behind; needs a bundle whose features reach as far back)")
+                        "the export widens the bundle's features.contextFrames to that reach)")
     p.add_argument("--reach", choices=list(REACHES), default="wide",
-                   help="how wide a square of the motion maps each place of the CNN's last map sees: wide (31 of "
-                        "48 pixels, the shipped) or narrow (15)")
+                   help="how wide a square of the 48x48 motion maps each place of the CNN's last map sees: "
+                        + ", ".join(f"{k} ({v} pixels)" for k, v in REACHES.items()) + "; the shipped: wide")
     p.add_argument("--teacher", nargs="+", metavar="PT",
                    help="with --data: learn these detectors' probabilities (an ensemble's mean) instead of the labels")
     p.add_argument("--init", metavar="PT|ONNX",
